@@ -1,0 +1,179 @@
+use std::fmt;
+
+use crate::{AccountId, CoreError, KeyId, Region};
+
+/// The prefix every alias name carries.
+pub const ALIAS_PREFIX: &str = "alias/";
+
+/// A valid alias name: `alias/` followed by 1–250 of `a-zA-Z0-9/_-` (at most 256 characters in all).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AliasName(String);
+
+impl AliasName {
+    /// Checks the naming rules. (Whether the `alias/aws/` prefix is reserved for the caller is the
+    /// facade's decision: the name itself is valid.)
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        let rest = s
+            .strip_prefix(ALIAS_PREFIX)
+            .ok_or(CoreError::InvalidAliasName)?;
+        let ok = !rest.is_empty()
+            && s.len() <= 256
+            && rest
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(CoreError::InvalidAliasName)
+        }
+    }
+
+    /// The full name, `alias/…`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the name lies in the `alias/aws/` namespace that AWS reserves for its own keys.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with("alias/aws/")
+    }
+}
+
+impl fmt::Display for AliasName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for AliasName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AliasName({})", self.0)
+    }
+}
+
+/// A key named by a caller, in one of the four forms AWS accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyIdentifier {
+    /// `1234abcd-12ab-34cd-56ef-1234567890ab`
+    KeyId(KeyId),
+    /// `arn:aws:kms:us-east-2:111122223333:key/1234abcd-…`
+    KeyArn {
+        /// Region named in the ARN.
+        region: Region,
+        /// Account named in the ARN.
+        account: AccountId,
+        /// The key id.
+        key_id: KeyId,
+    },
+    /// `alias/ExampleAlias` (in the caller's account and region).
+    AliasName(AliasName),
+    /// `arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias`
+    AliasArn {
+        /// Region named in the ARN.
+        region: Region,
+        /// Account named in the ARN.
+        account: AccountId,
+        /// The alias name, `alias/…`.
+        alias: AliasName,
+    },
+}
+
+impl KeyIdentifier {
+    /// Parses any of the four forms.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        if let Some(rest) = s.strip_prefix("arn:") {
+            let mut parts = rest.splitn(5, ':');
+            let partition = parts.next().ok_or(CoreError::InvalidArn)?;
+            let service = parts.next().ok_or(CoreError::InvalidArn)?;
+            let region = parts.next().ok_or(CoreError::InvalidArn)?;
+            let account = parts.next().ok_or(CoreError::InvalidArn)?;
+            let resource = parts.next().ok_or(CoreError::InvalidArn)?;
+            if partition.is_empty() || !partition.starts_with("aws") || service != "kms" {
+                return Err(CoreError::InvalidArn);
+            }
+            let region = Region::parse(region).map_err(|_| CoreError::InvalidArn)?;
+            let account = AccountId::parse(account).map_err(|_| CoreError::InvalidArn)?;
+            if let Some(id) = resource.strip_prefix("key/") {
+                let key_id = KeyId::parse(id)?;
+                Ok(Self::KeyArn {
+                    region,
+                    account,
+                    key_id,
+                })
+            } else if resource.starts_with(ALIAS_PREFIX) {
+                Ok(Self::AliasArn {
+                    region,
+                    account,
+                    alias: AliasName::parse(resource)?,
+                })
+            } else {
+                Err(CoreError::InvalidArn)
+            }
+        } else if s.starts_with(ALIAS_PREFIX) {
+            Ok(Self::AliasName(AliasName::parse(s)?))
+        } else {
+            Ok(Self::KeyId(KeyId::parse(s)?))
+        }
+    }
+
+    /// Whether this names an alias rather than a key.
+    pub fn is_alias(&self) -> bool {
+        matches!(self, Self::AliasName(_) | Self::AliasArn { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn the_four_forms() {
+        assert!(matches!(KeyIdentifier::parse(ID), Ok(KeyIdentifier::KeyId(_))));
+        let arn = format!("arn:aws:kms:us-east-2:111122223333:key/{ID}");
+        match KeyIdentifier::parse(&arn).unwrap() {
+            KeyIdentifier::KeyArn {
+                region,
+                account,
+                key_id,
+            } => {
+                assert_eq!(region.as_str(), "us-east-2");
+                assert_eq!(account.as_str(), "111122223333");
+                assert_eq!(key_id.to_string(), ID);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            KeyIdentifier::parse("alias/my-app_1/x"),
+            Ok(KeyIdentifier::AliasName(_))
+        ));
+        assert!(matches!(
+            KeyIdentifier::parse("arn:aws:kms:us-east-2:111122223333:alias/app"),
+            Ok(KeyIdentifier::AliasArn { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed() {
+        for bad in [
+            "",
+            "alias/",
+            "alias/has space",
+            "alias/ünïcode",
+            "arn:aws:s3:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-2:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-2:111122223333:key/nope",
+            "arn:aws:kms:us-east-2:111122223333:grant/x",
+            "arn:aws:kms",
+            "1234abcd",
+        ] {
+            assert!(KeyIdentifier::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!("alias/{}", "a".repeat(251));
+        assert!(AliasName::parse(&long).is_err());
+        let max = format!("alias/{}", "a".repeat(250));
+        assert!(AliasName::parse(&max).is_ok());
+        assert!(AliasName::parse("alias/aws/x").unwrap().is_reserved());
+    }
+}

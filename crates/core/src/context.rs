@@ -1,0 +1,212 @@
+use std::collections::BTreeMap;
+
+use crate::CoreError;
+
+/// The largest encryption context accepted, counted as the sum of the UTF-8 lengths of all keys
+/// and values.
+pub const MAX_ENCRYPTION_CONTEXT_BYTES: usize = 8192;
+
+/// An encryption context: non-secret string pairs bound to a ciphertext as authenticated data.
+///
+/// Held sorted, so its [canonical encoding](Self::canonical_bytes) does not depend on the order in
+/// which pairs were given. Keys compare case-sensitively, as AWS KMS does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EncryptionContext(BTreeMap<String, String>);
+
+impl EncryptionContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a pair.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(key.into(), value.into());
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// Pairs in canonical (bytewise key) order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The pairs as a map.
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// Checks the size limit.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let total: usize = self.0.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if total > MAX_ENCRYPTION_CONTEXT_BYTES {
+            return Err(CoreError::EncryptionContextTooLarge);
+        }
+        Ok(())
+    }
+
+    /// Appends the canonical encoding to `out`: a big-endian `u16` pair count, then for each pair
+    /// in bytewise key order a `u16` key length, the key, a `u16` value length and the value.
+    ///
+    /// Requires [`validate`](Self::validate) to have passed (every length then fits in a `u16`).
+    pub fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), CoreError> {
+        let count = u16::try_from(self.0.len()).map_err(|_| CoreError::EncryptionContextTooLarge)?;
+        out.extend_from_slice(&count.to_be_bytes());
+        for (k, v) in &self.0 {
+            for s in [k, v] {
+                let n = u16::try_from(s.len()).map_err(|_| CoreError::EncryptionContextTooLarge)?;
+                out.extend_from_slice(&n.to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+        Ok(())
+    }
+
+    /// The canonical encoding (see [`write_canonical`](Self::write_canonical)); a context too
+    /// large to encode yields an encoding no valid context has, so it can never match one.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.write_canonical(&mut out).is_err() {
+            out.clear();
+            out.extend_from_slice(&[0xff; 3]);
+        }
+        out
+    }
+
+    /// Parses a canonical encoding; anything but exactly one well-formed, strictly ordered
+    /// encoding is refused.
+    pub fn from_canonical_bytes(mut b: &[u8]) -> Result<Self, CoreError> {
+        fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], CoreError> {
+            if b.len() < n {
+                return Err(CoreError::MalformedEncryptionContext);
+            }
+            let (head, tail) = b.split_at(n);
+            *b = tail;
+            Ok(head)
+        }
+        fn u16_at(b: &mut &[u8]) -> Result<usize, CoreError> {
+            let h = take(b, 2)?;
+            Ok(usize::from(u16::from_be_bytes([h[0], h[1]])))
+        }
+        fn string(b: &mut &[u8]) -> Result<String, CoreError> {
+            let n = u16_at(b)?;
+            let s = take(b, n)?;
+            String::from_utf8(s.to_vec()).map_err(|_| CoreError::MalformedEncryptionContext)
+        }
+        let count = u16_at(&mut b)?;
+        let mut map = BTreeMap::new();
+        let mut last: Option<String> = None;
+        for _ in 0..count {
+            let k = string(&mut b)?;
+            let v = string(&mut b)?;
+            if last.as_ref().is_some_and(|l| *l >= k) {
+                return Err(CoreError::MalformedEncryptionContext);
+            }
+            last = Some(k.clone());
+            map.insert(k, v);
+        }
+        if !b.is_empty() {
+            return Err(CoreError::MalformedEncryptionContext);
+        }
+        let ctx = Self(map);
+        ctx.validate()?;
+        Ok(ctx)
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+impl From<BTreeMap<String, String>> for EncryptionContext {
+    fn from(m: BTreeMap<String, String>) -> Self {
+        Self(m)
+    }
+}
+
+impl From<std::collections::HashMap<String, String>> for EncryptionContext {
+    fn from(m: std::collections::HashMap<String, String>) -> Self {
+        Self(m.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_encoding() {
+        let ctx: EncryptionContext = [("b", "2"), ("a", "1")].into_iter().collect();
+        assert_eq!(
+            ctx.canonical_bytes(),
+            [0, 2, 0, 1, b'a', 0, 1, b'1', 0, 1, b'b', 0, 1, b'2']
+        );
+        assert_eq!(EncryptionContext::new().canonical_bytes(), [0, 0]);
+    }
+
+    #[test]
+    fn size_limit() {
+        let mut ctx = EncryptionContext::new();
+        ctx.insert("k", "v".repeat(MAX_ENCRYPTION_CONTEXT_BYTES - 1));
+        assert!(ctx.validate().is_ok());
+        ctx.insert("k2", "");
+        assert_eq!(ctx.validate(), Err(CoreError::EncryptionContextTooLarge));
+    }
+
+    #[test]
+    fn refuses_unordered_or_trailing() {
+        // Pairs out of order.
+        let bad = [0, 2, 0, 1, b'b', 0, 0, 0, 1, b'a', 0, 0];
+        assert!(EncryptionContext::from_canonical_bytes(&bad).is_err());
+        // Duplicate key.
+        let dup = [0, 2, 0, 1, b'a', 0, 0, 0, 1, b'a', 0, 0];
+        assert!(EncryptionContext::from_canonical_bytes(&dup).is_err());
+        // Trailing byte.
+        assert!(EncryptionContext::from_canonical_bytes(&[0, 0, 0]).is_err());
+        assert!(EncryptionContext::from_canonical_bytes(&[0]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn order_never_matters(pairs in proptest::collection::vec((".{0,8}", ".{0,8}"), 0..8)) {
+            let forward: EncryptionContext = pairs.iter().cloned().collect();
+            let backward: EncryptionContext = pairs.iter().rev().cloned().collect();
+            // Later duplicates win in each direction, so compare only when keys are unique.
+            let mut keys: Vec<_> = pairs.iter().map(|p| &p.0).collect();
+            keys.sort();
+            keys.dedup();
+            if keys.len() == pairs.len() {
+                prop_assert_eq!(forward.canonical_bytes(), backward.canonical_bytes());
+            }
+            let parsed = EncryptionContext::from_canonical_bytes(&forward.canonical_bytes()).unwrap();
+            prop_assert_eq!(parsed, forward);
+        }
+
+        #[test]
+        fn parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(ctx) = EncryptionContext::from_canonical_bytes(&bytes) {
+                prop_assert_eq!(ctx.canonical_bytes(), bytes);
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The shared vocabulary of coffer: identifiers and ARNs, the [`Caller`], the
+//! [`EncryptionContext`] and its canonical encoding, and the injected [`Clock`].
+//!
+//! ```
+//! use coffer_core::{KeyIdentifier, EncryptionContext};
+//! let id = KeyIdentifier::parse("arn:aws:kms:us-east-1:111122223333:alias/app")?;
+//! assert!(matches!(id, KeyIdentifier::AliasArn { .. }));
+//! let mut ctx = EncryptionContext::new();
+//! ctx.insert("purpose", "test");
+//! assert_eq!(ctx.canonical_bytes(), ctx.clone().canonical_bytes());
+//! # Ok::<(), coffer_core::CoreError>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod arn;
+mod caller;
+mod clock;
+mod context;
+mod error;
+mod ids;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use arn::{AliasName, KeyIdentifier, ALIAS_PREFIX};
+pub use caller::Caller;
+pub use clock::{epoch_seconds, Clock, SystemClock};
+pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};
+pub use error::CoreError;
+pub use ids::{AccountId, KeyId, Region};

@@ -1,0 +1,217 @@
+//! AES-256-GCM, the one AEAD coffer uses.
+//!
+//! [`seal`] / [`open`] take a [`SymmetricKey`] for one-off use; [`Aes256Gcm`] keeps the expanded key
+//! schedule for many messages under one key (frames of an envelope message, root-key wrapping).
+
+use std::fmt;
+
+use ring::aead::{self as raead, LessSafeKey, UnboundKey, AES_256_GCM};
+
+use crate::{CryptoError, RandomSource, SecretBytes, SymmetricKey};
+
+/// Length of an AES-GCM nonce in bytes.
+pub const NONCE_LEN: usize = 12;
+/// Length of an AES-GCM tag in bytes.
+pub const TAG_LEN: usize = 16;
+
+/// A 96-bit AES-GCM nonce.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Nonce([u8; NONCE_LEN]);
+
+impl Nonce {
+    /// A nonce from its bytes.
+    pub const fn from_bytes(bytes: [u8; NONCE_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// A fresh random nonce.
+    pub fn random(rng: &dyn RandomSource) -> Result<Self, CryptoError> {
+        let mut n = [0u8; NONCE_LEN];
+        rng.fill(&mut n)?;
+        Ok(Self(n))
+    }
+
+    /// The nonce bytes.
+    pub const fn as_bytes(&self) -> &[u8; NONCE_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Nonce(")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// An AES-256-GCM key with its expanded schedule, for sealing many messages.
+pub struct Aes256Gcm(LessSafeKey);
+
+impl Aes256Gcm {
+    /// Expands `key`.
+    pub fn new(key: &SymmetricKey) -> Result<Self, CryptoError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| CryptoError)?;
+        Ok(Self(LessSafeKey::new(unbound)))
+    }
+
+    /// Encrypts `in_out` in place and appends the tag.
+    pub fn seal_in_place(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        in_out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        self.0
+            .seal_in_place_append_tag(
+                raead::Nonce::assume_unique_for_key(nonce.0),
+                raead::Aad::from(aad),
+                in_out,
+            )
+            .map_err(|_| CryptoError)
+    }
+
+    /// Encrypts `plaintext` and appends ciphertext and tag to `out`.
+    pub fn seal_append(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(
+                raead::Nonce::assume_unique_for_key(nonce.0),
+                raead::Aad::from(aad),
+                out.get_mut(start..).ok_or(CryptoError)?,
+            )
+            .map_err(|_| CryptoError)?;
+        out.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+
+    /// Decrypts ciphertext-and-tag in place; on success `in_out` is truncated to the plaintext.
+    /// On failure `in_out` is cleared, so no unauthenticated plaintext survives.
+    pub fn open_in_place(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        in_out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let res = self.0.open_in_place(
+            raead::Nonce::assume_unique_for_key(nonce.0),
+            raead::Aad::from(aad),
+            in_out,
+        );
+        match res {
+            Ok(pt) => {
+                let n = pt.len();
+                in_out.truncate(n);
+                Ok(())
+            }
+            Err(_) => {
+                zeroize::Zeroize::zeroize(in_out);
+                in_out.clear();
+                Err(CryptoError)
+            }
+        }
+    }
+
+    /// Decrypts `ciphertext_and_tag` into a new secret.
+    pub fn open(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        ciphertext_and_tag: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
+        if ciphertext_and_tag.len() < TAG_LEN {
+            return Err(CryptoError);
+        }
+        let mut buf = SecretBytes::copy_from(ciphertext_and_tag);
+        let n = self
+            .0
+            .open_in_place(
+                raead::Nonce::assume_unique_for_key(nonce.0),
+                raead::Aad::from(aad),
+                buf.expose_mut(),
+            )
+            .map_err(|_| CryptoError)?
+            .len();
+        Ok(SecretBytes::copy_from(buf.expose().get(..n).ok_or(CryptoError)?))
+    }
+}
+
+impl fmt::Debug for Aes256Gcm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Aes256Gcm([redacted])")
+    }
+}
+
+/// Encrypts `plaintext` under `key`, returning ciphertext followed by the 16-byte tag.
+pub fn seal(
+    key: &SymmetricKey,
+    nonce: &Nonce,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
+    Aes256Gcm::new(key)?.seal_append(nonce, aad, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// Decrypts ciphertext-and-tag under `key`; any change to key, nonce, aad or bytes fails.
+pub fn open(
+    key: &SymmetricKey,
+    nonce: &Nonce,
+    aad: &[u8],
+    ciphertext_and_tag: &[u8],
+) -> Result<SecretBytes, CryptoError> {
+    Aes256Gcm::new(key)?.open(nonce, aad, ciphertext_and_tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SystemRandom;
+    use proptest::prelude::*;
+
+    #[test]
+    fn nist_gcm_known_answer() {
+        // NIST GCM test case 14 (AES-256, zero key, zero IV, one zero block).
+        let key = SymmetricKey::from_bytes([0u8; 32]);
+        let nonce = Nonce::from_bytes([0u8; 12]);
+        let ct = seal(&key, &nonce, b"", &[0u8; 16]).unwrap();
+        let hex: String = ct.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_and_tamper(pt in proptest::collection::vec(any::<u8>(), 0..300),
+                                 aad in proptest::collection::vec(any::<u8>(), 0..40),
+                                 flip in any::<prop::sample::Index>()) {
+            let rng = SystemRandom::new();
+            let key = SymmetricKey::generate(&rng).unwrap();
+            let nonce = Nonce::random(&rng).unwrap();
+            let ct = seal(&key, &nonce, &aad, &pt).unwrap();
+            let opened = open(&key, &nonce, &aad, &ct).unwrap();
+            prop_assert_eq!(opened.expose(), &pt[..]);
+            let mut bad = ct.clone();
+            let i = flip.index(bad.len());
+            bad[i] ^= 1;
+            prop_assert!(open(&key, &nonce, &aad, &bad).is_err());
+            let mut v = ct.clone();
+            let g = Aes256Gcm::new(&key).unwrap();
+            g.open_in_place(&nonce, &aad, &mut v).unwrap();
+            prop_assert_eq!(&v[..], &pt[..]);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Cryptographic primitives for coffer, and the only crate that calls `ring`.
+//!
+//! Everything above this crate sees secrets through [`SecretBytes`] and [`SymmetricKey`]: zeroized on
+//! drop, printed as `[redacted]`, never `Display`. Failures are opaque ([`CryptoError`]): an AEAD
+//! failure says nothing about why, so no oracle can be built from it.
+//!
+//! ```
+//! use coffer_crypto::{aead, RandomSource, SymmetricKey, SystemRandom};
+//! let rng = SystemRandom::new();
+//! let key = SymmetricKey::generate(&rng)?;
+//! let nonce = aead::Nonce::random(&rng)?;
+//! let sealed = aead::seal(&key, &nonce, b"header", b"secret")?;
+//! assert_eq!(aead::open(&key, &nonce, b"header", &sealed)?.expose(), b"secret");
+//! # Ok::<(), coffer_crypto::CryptoError>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod aead;
+mod ct;
+mod error;
+mod hash;
+mod kdf;
+mod random;
+mod secret;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use ct::constant_time_eq;
+pub use error::CryptoError;
+pub use hash::{sha256, Sha256, SHA256_LEN};
+pub use kdf::hkdf_sha256;
+pub use random::{RandomSource, SystemRandom};
+pub use secret::{SecretBytes, SymmetricKey, SYMMETRIC_KEY_LEN};

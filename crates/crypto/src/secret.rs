@@ -1,0 +1,143 @@
+use std::fmt;
+
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::{CryptoError, RandomSource};
+
+/// Length of an AES-256 / HMAC-SHA256 key in bytes.
+pub const SYMMETRIC_KEY_LEN: usize = 32;
+
+/// A 256-bit secret key. Zeroized on drop; prints as `[redacted]`; no `Display`, no `PartialEq`
+/// (compare with [`crate::constant_time_eq`] if you must).
+#[derive(Clone)]
+pub struct SymmetricKey(Zeroizing<[u8; SYMMETRIC_KEY_LEN]>);
+
+impl SymmetricKey {
+    /// A key of fresh random bytes.
+    pub fn generate(rng: &dyn RandomSource) -> Result<Self, CryptoError> {
+        let mut k = Self::zeroed();
+        rng.fill(&mut k.0[..])?;
+        Ok(k)
+    }
+
+    /// Takes ownership of raw key bytes.
+    pub fn from_bytes(mut bytes: [u8; SYMMETRIC_KEY_LEN]) -> Self {
+        let k = Self(Zeroizing::new(bytes));
+        bytes.zeroize();
+        k
+    }
+
+    /// Copies a key from a slice, which must be exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
+        if bytes.len() != SYMMETRIC_KEY_LEN {
+            return Err(CryptoError);
+        }
+        let mut k = Self::zeroed();
+        k.0.copy_from_slice(bytes);
+        Ok(k)
+    }
+
+    pub(crate) fn zeroed() -> Self {
+        Self(Zeroizing::new([0u8; SYMMETRIC_KEY_LEN]))
+    }
+
+    /// The raw key bytes. Callers must not copy them into a non-zeroizing buffer.
+    pub fn expose(&self) -> &[u8; SYMMETRIC_KEY_LEN] {
+        &self.0
+    }
+
+    pub(crate) fn expose_mut(&mut self) -> &mut [u8; SYMMETRIC_KEY_LEN] {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SymmetricKey([redacted])")
+    }
+}
+
+/// A secret byte string of any length: plaintext, data keys, key material. Zeroized on drop;
+/// prints as `[redacted]`; no `Display`.
+#[derive(Clone, Default)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Takes ownership of `bytes` (no copy is made, so nothing is left behind to zeroize).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Copies `bytes` into a new secret.
+    pub fn copy_from(bytes: &[u8]) -> Self {
+        Self::new(bytes.to_vec())
+    }
+
+    /// `len` fresh random bytes.
+    pub fn random(rng: &dyn RandomSource, len: usize) -> Result<Self, CryptoError> {
+        let mut v = Self::new(vec![0u8; len]);
+        rng.fill(&mut v.0)?;
+        Ok(v)
+    }
+
+    /// The secret bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The secret bytes, mutably (the length cannot change through this).
+    pub fn expose_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    /// Length in bytes (not secret).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Vec<u8>> for SecretBytes {
+    fn from(v: Vec<u8>) -> Self {
+        Self::new(v)
+    }
+}
+
+impl From<SymmetricKey> for SecretBytes {
+    fn from(k: SymmetricKey) -> Self {
+        Self::copy_from(k.expose())
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes([redacted]; {} bytes)", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let k = SymmetricKey::from_bytes([0xAB; 32]);
+        let s = SecretBytes::copy_from(b"hunter2hunter2");
+        let out = format!("{k:?} {s:?} {k:#?} {s:#?}");
+        assert!(out.contains("[redacted]"));
+        assert!(!out.contains("hunter2"));
+        assert!(!out.to_lowercase().contains("ab, "));
+        assert!(!out.contains("171"));
+    }
+
+    #[test]
+    fn from_slice_checks_length() {
+        assert!(SymmetricKey::from_slice(&[0u8; 31]).is_err());
+        assert!(SymmetricKey::from_slice(&[0u8; 33]).is_err());
+        assert!(SymmetricKey::from_slice(&[0u8; 32]).is_ok());
+    }
+}
