@@ -1,0 +1,120 @@
+use std::time::SystemTime;
+
+use coffer_core::{AccountId, KeyId, Region};
+use serde::{Deserialize, Serialize};
+
+use crate::{KeySpec, KeyState, KeyUsage, Origin, VersionId};
+
+/// A resource tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    /// Tag key, 1–128 characters.
+    #[serde(rename = "TagKey")]
+    pub tag_key: String,
+    /// Tag value, 0–256 characters.
+    #[serde(rename = "TagValue")]
+    pub tag_value: String,
+}
+
+/// Automatic rotation settings of a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationSchedule {
+    /// Days between automatic rotations (90–2560).
+    pub period_days: u32,
+    /// When the next automatic rotation is due.
+    pub next_rotation: SystemTime,
+}
+
+/// Everything the store keeps about a key except its wrapped material.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KeyRecord {
+    /// The key id.
+    pub key_id: KeyId,
+    /// The owning account.
+    pub account: AccountId,
+    /// The region the key lives in.
+    pub region: Region,
+    /// When it was created.
+    pub creation_date: SystemTime,
+    /// The description, at most 8192 characters.
+    pub description: String,
+    /// What kind of key material it has.
+    pub key_spec: KeySpec,
+    /// What it may be used for.
+    pub key_usage: KeyUsage,
+    /// Where its material came from.
+    pub origin: Origin,
+    /// Its lifecycle state.
+    pub state: KeyState,
+    /// When it will be deleted, while pending deletion.
+    pub deletion_date: Option<SystemTime>,
+    /// The waiting period chosen at ScheduleKeyDeletion.
+    pub pending_deletion_window_days: Option<u32>,
+    /// Its tags, in the order they were first added.
+    pub tags: Vec<Tag>,
+    /// Automatic rotation, when enabled.
+    pub rotation: Option<RotationSchedule>,
+    /// The backing-key version new ciphertext uses.
+    pub current_version: VersionId,
+    /// How many on-demand rotations it has had.
+    pub on_demand_rotations: u32,
+    /// The key policy document, when one is set.
+    pub policy: Option<String>,
+    /// Incremented by every change; caches compare it.
+    pub revision: u64,
+}
+
+impl KeyRecord {
+    /// A new enabled key record.
+    #[allow(clippy::too_many_arguments)] // one constructor for the one place keys are made
+    pub fn new(
+        key_id: KeyId,
+        account: AccountId,
+        region: Region,
+        creation_date: SystemTime,
+        description: String,
+        key_spec: KeySpec,
+        key_usage: KeyUsage,
+        origin: Origin,
+        current_version: VersionId,
+    ) -> Self {
+        Self {
+            key_id,
+            account,
+            region,
+            creation_date,
+            description,
+            key_spec,
+            key_usage,
+            origin,
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_deletion_window_days: None,
+            tags: Vec::new(),
+            rotation: None,
+            current_version,
+            on_demand_rotations: 0,
+            policy: None,
+            revision: 0,
+        }
+    }
+
+    /// The key's ARN.
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:kms:{}:{}:key/{}",
+            self.region, self.account, self.key_id
+        )
+    }
+
+    /// The earliest time at which maintenance has something to do for this key: its deletion
+    /// date, or its next automatic rotation.
+    pub fn due_at(&self) -> Option<SystemTime> {
+        match (self.deletion_date, &self.rotation) {
+            (Some(d), _) => Some(d),
+            (None, Some(r)) => Some(r.next_rotation),
+            (None, None) => None,
+        }
+    }
+}

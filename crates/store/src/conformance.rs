@@ -1,0 +1,360 @@
+//! The conformance kit: one set of checks every [`Store`] backend must pass.
+//!
+//! A backend's test file runs them all with
+//! `coffer_store::store_conformance_tests!(|| make_a_fresh_store());`, which expands to one
+//! `#[test]` per check.
+
+use std::time::{Duration, SystemTime};
+
+use coffer_core::{AccountId, KeyId, Region};
+use coffer_crypto::testing::DeterministicRandom;
+use coffer_keys::{KeyRecord, KeySpec, KeyUsage, Origin, VersionId, WrappedVersion};
+
+use crate::{AliasRecord, Store, StoreError};
+
+/// Expands to one `#[test]` per conformance check, each on a fresh store from `$make`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@each $make;
+            keys_round_trip, duplicate_key_refused, update_and_delete, rollback_on_drop,
+            versions_in_order, list_keys_pages_by_account, keys_due, aliases_round_trip,
+            alias_listing, delete_key_removes_its_aliases, missing_rows);
+    };
+    (@each $make:expr; $($name:ident),+) => {
+        $(
+            #[test]
+            fn $name() {
+                let store = ($make)();
+                $crate::conformance::$name(&store);
+            }
+        )+
+    };
+}
+
+const T0: u64 = 1_700_000_000;
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + secs)
+}
+
+fn acct(n: u8) -> AccountId {
+    AccountId::parse(&format!("{:012}", n)).expect("valid account")
+}
+
+struct Gen(DeterministicRandom);
+
+impl Gen {
+    fn new(seed: &str) -> Self {
+        Self(DeterministicRandom::new(seed.as_bytes()))
+    }
+
+    fn key(&self, account: AccountId) -> (KeyRecord, WrappedVersion) {
+        let id = KeyId::generate(&self.0).expect("rng");
+        let v = self.version(0);
+        let rec = KeyRecord::new(
+            id,
+            account,
+            Region::parse("us-east-1").expect("region"),
+            at(0),
+            "test key".into(),
+            KeySpec::SymmetricDefault,
+            KeyUsage::EncryptDecrypt,
+            Origin::AwsKms,
+            v.id,
+        );
+        (rec, v)
+    }
+
+    fn version(&self, t: u64) -> WrappedVersion {
+        WrappedVersion {
+            id: VersionId::generate(&self.0).expect("rng"),
+            wrapped: vec![0xA5; 61],
+            created: at(t),
+            rotation_type: None,
+        }
+    }
+}
+
+fn alias(account: AccountId, name: &str, target: KeyId) -> AliasRecord {
+    AliasRecord {
+        account,
+        name: name.into(),
+        target,
+        creation_date: at(1),
+        last_updated: at(1),
+    }
+}
+
+/// A key inserted and committed reads back equal, with its first version.
+pub fn keys_round_trip(store: &dyn Store) {
+    let g = Gen::new("round");
+    let (rec, v) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&rec, &v).expect("insert");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.key(&rec.key_id).expect("get"), Some(rec.clone()));
+    assert_eq!(t.versions(&rec.key_id).expect("versions"), vec![v]);
+}
+
+/// Inserting an existing key id fails with `AlreadyExists` and changes nothing.
+pub fn duplicate_key_refused(store: &dyn Store) {
+    let g = Gen::new("dup");
+    let (rec, v) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&rec, &v).expect("insert");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    let mut other = rec.clone();
+    other.description = "other".into();
+    assert!(matches!(
+        t.insert_key(&other, &g.version(1)),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    drop(t);
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.key(&rec.key_id).expect("get"), Some(rec));
+}
+
+/// Updates replace the record; deletion removes record and versions.
+pub fn update_and_delete(store: &dyn Store) {
+    let g = Gen::new("upd");
+    let (mut rec, v) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&rec, &v).expect("insert");
+    rec.description = "changed".into();
+    rec.revision += 1;
+    t.update_key(&rec).expect("update");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.key(&rec.key_id).expect("get"), Some(rec.clone()));
+    t.delete_key(&rec.key_id).expect("delete");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.key(&rec.key_id).expect("get"), None);
+    assert!(t.versions(&rec.key_id).expect("versions").is_empty());
+}
+
+/// A transaction dropped without commit leaves no trace of any of its writes.
+pub fn rollback_on_drop(store: &dyn Store) {
+    let g = Gen::new("rollback");
+    let (rec, v) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&rec, &v).expect("insert");
+    t.commit().expect("commit");
+
+    let (rec2, v2) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&rec2, &v2).expect("insert");
+    let mut changed = rec.clone();
+    changed.description = "uncommitted".into();
+    t.update_key(&changed).expect("update");
+    t.add_version(&rec.key_id, &g.version(5)).expect("add");
+    t.insert_alias(&alias(acct(1), "alias/x", rec.key_id))
+        .expect("alias");
+    drop(t);
+
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.key(&rec2.key_id).expect("get"), None);
+    assert_eq!(t.key(&rec.key_id).expect("get"), Some(rec.clone()));
+    assert_eq!(t.versions(&rec.key_id).expect("versions").len(), 1);
+    assert_eq!(t.alias(&acct(1), "alias/x").expect("alias"), None);
+}
+
+/// Versions come back oldest first; a duplicate version id is refused.
+pub fn versions_in_order(store: &dyn Store) {
+    let g = Gen::new("versions");
+    let (rec, v0) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&rec, &v0).expect("insert");
+    let mut all = vec![v0];
+    for i in 1..=5 {
+        let v = g.version(i);
+        t.add_version(&rec.key_id, &v).expect("add");
+        all.push(v);
+    }
+    let dup = all[2].clone();
+    assert!(matches!(
+        t.add_version(&rec.key_id, &dup),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.versions(&rec.key_id).expect("versions"), all);
+}
+
+/// Listing is per account, ordered by key id, and pages without gaps or repeats.
+pub fn list_keys_pages_by_account(store: &dyn Store) {
+    let g = Gen::new("list");
+    let mut mine = Vec::new();
+    let mut t = store.begin().expect("begin");
+    for i in 0..7 {
+        let a = if i % 3 == 0 { acct(2) } else { acct(1) };
+        let (rec, v) = g.key(a);
+        t.insert_key(&rec, &v).expect("insert");
+        if a == acct(1) {
+            mine.push(rec.key_id);
+        }
+    }
+    t.commit().expect("commit");
+    mine.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let mut t = store.begin().expect("begin");
+        let page = t.list_keys(&acct(1), after.as_ref(), 2).expect("list");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        assert!(page.iter().all(|r| r.account == acct(1)));
+        after = page.last().map(|r| r.key_id);
+        seen.extend(page.into_iter().map(|r| r.key_id));
+    }
+    assert_eq!(seen, mine);
+}
+
+/// Keys come due at their deletion date or next rotation.
+pub fn keys_due(store: &dyn Store) {
+    let g = Gen::new("due");
+    let (mut del, v1) = g.key(acct(1));
+    del.deletion_date = Some(at(100));
+    let (mut rot, v2) = g.key(acct(1));
+    rot.rotation = Some(coffer_keys::RotationSchedule {
+        period_days: 90,
+        next_rotation: at(200),
+    });
+    let (idle, v3) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&del, &v1).expect("insert");
+    t.insert_key(&rot, &v2).expect("insert");
+    t.insert_key(&idle, &v3).expect("insert");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert!(t.keys_due(at(99), 10).expect("due").is_empty());
+    assert_eq!(t.keys_due(at(100), 10).expect("due"), vec![del.key_id]);
+    let mut both = t.keys_due(at(500), 10).expect("due");
+    both.sort();
+    let mut want = vec![del.key_id, rot.key_id];
+    want.sort();
+    assert_eq!(both, want);
+    assert_eq!(t.keys_due(at(500), 1).expect("due").len(), 1);
+}
+
+/// Aliases are unique per account, updatable and deletable.
+pub fn aliases_round_trip(store: &dyn Store) {
+    let g = Gen::new("alias");
+    let (k1, v1) = g.key(acct(1));
+    let (k2, v2) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&k1, &v1).expect("insert");
+    t.insert_key(&k2, &v2).expect("insert");
+    let a = alias(acct(1), "alias/app", k1.key_id);
+    t.insert_alias(&a).expect("alias");
+    assert!(matches!(
+        t.insert_alias(&a),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    // Same name in another account is another alias.
+    t.insert_alias(&alias(acct(2), "alias/app", k2.key_id))
+        .expect("other account");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.alias(&acct(1), "alias/app").expect("get"), Some(a.clone()));
+    let mut moved = a.clone();
+    moved.target = k2.key_id;
+    moved.last_updated = at(9);
+    t.update_alias(&moved).expect("update");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.alias(&acct(1), "alias/app").expect("get"), Some(moved));
+    t.delete_alias(&acct(1), "alias/app").expect("delete");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.alias(&acct(1), "alias/app").expect("get"), None);
+    assert!(t.alias(&acct(2), "alias/app").expect("get").is_some());
+}
+
+/// Alias listing is per account, ordered by name, pages, and filters by key.
+pub fn alias_listing(store: &dyn Store) {
+    let g = Gen::new("alias-list");
+    let (k1, v1) = g.key(acct(1));
+    let (k2, v2) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&k1, &v1).expect("insert");
+    t.insert_key(&k2, &v2).expect("insert");
+    for (name, k) in [
+        ("alias/c", k1.key_id),
+        ("alias/a", k2.key_id),
+        ("alias/b", k1.key_id),
+        ("alias/d", k2.key_id),
+    ] {
+        t.insert_alias(&alias(acct(1), name, k)).expect("alias");
+    }
+    t.insert_alias(&alias(acct(3), "alias/zz", k1.key_id))
+        .expect("alias");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    let names = |v: Vec<AliasRecord>| v.into_iter().map(|a| a.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(t.list_aliases(&acct(1), None, None, 10).expect("list")),
+        ["alias/a", "alias/b", "alias/c", "alias/d"]
+    );
+    assert_eq!(
+        names(t.list_aliases(&acct(1), None, Some("alias/b"), 1).expect("list")),
+        ["alias/c"]
+    );
+    assert_eq!(
+        names(
+            t.list_aliases(&acct(1), Some(&k1.key_id), None, 10)
+                .expect("list")
+        ),
+        ["alias/b", "alias/c"]
+    );
+    assert!(t
+        .list_aliases(&acct(2), None, None, 10)
+        .expect("list")
+        .is_empty());
+}
+
+/// Deleting a key deletes the aliases that point at it, and only those.
+pub fn delete_key_removes_its_aliases(store: &dyn Store) {
+    let g = Gen::new("cascade");
+    let (k1, v1) = g.key(acct(1));
+    let (k2, v2) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&k1, &v1).expect("insert");
+    t.insert_key(&k2, &v2).expect("insert");
+    t.insert_alias(&alias(acct(1), "alias/one", k1.key_id))
+        .expect("alias");
+    t.insert_alias(&alias(acct(1), "alias/two", k2.key_id))
+        .expect("alias");
+    t.delete_key(&k1.key_id).expect("delete");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.alias(&acct(1), "alias/one").expect("get"), None);
+    assert!(t.alias(&acct(1), "alias/two").expect("get").is_some());
+}
+
+/// Operations on rows that do not exist report `NotFound`.
+pub fn missing_rows(store: &dyn Store) {
+    let g = Gen::new("missing");
+    let (rec, _) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    assert!(matches!(t.update_key(&rec), Err(StoreError::NotFound { .. })));
+    assert!(matches!(t.delete_key(&rec.key_id), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        t.add_version(&rec.key_id, &g.version(1)),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        t.update_alias(&alias(acct(1), "alias/none", rec.key_id)),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        t.delete_alias(&acct(1), "alias/none"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(t.key(&rec.key_id).expect("get"), None);
+}

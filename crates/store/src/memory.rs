@@ -1,0 +1,266 @@
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::time::SystemTime;
+
+use coffer_core::{AccountId, KeyId};
+use coffer_keys::{KeyRecord, WrappedVersion};
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::{AliasRecord, Store, StoreError, Txn};
+
+#[derive(Default)]
+struct State {
+    keys: BTreeMap<KeyId, KeyRecord>,
+    versions: HashMap<KeyId, Vec<WrappedVersion>>,
+    aliases: BTreeMap<(AccountId, String), AliasRecord>,
+}
+
+/// A store in process memory: the test double, and the default when nothing needs to outlive the
+/// process. Transactions are serialized by one lock and undone from a log on rollback.
+#[derive(Default)]
+pub struct MemoryStore(Mutex<State>);
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl Store for MemoryStore {
+    fn begin(&self) -> Result<Box<dyn Txn + '_>, StoreError> {
+        Ok(Box::new(MemoryTxn {
+            state: self.0.lock(),
+            undo: Vec::new(),
+        }))
+    }
+}
+
+enum Undo {
+    Key(KeyId, Option<KeyRecord>),
+    Versions(KeyId, Option<Vec<WrappedVersion>>),
+    Alias((AccountId, String), Option<AliasRecord>),
+}
+
+struct MemoryTxn<'a> {
+    state: MutexGuard<'a, State>,
+    undo: Vec<Undo>,
+}
+
+impl MemoryTxn<'_> {
+    fn set_key(&mut self, id: KeyId, rec: Option<KeyRecord>) {
+        let old = match rec {
+            Some(r) => self.state.keys.insert(id, r),
+            None => self.state.keys.remove(&id),
+        };
+        self.undo.push(Undo::Key(id, old));
+    }
+
+    fn set_versions(&mut self, id: KeyId, v: Option<Vec<WrappedVersion>>) {
+        let old = match v {
+            Some(v) => self.state.versions.insert(id, v),
+            None => self.state.versions.remove(&id),
+        };
+        self.undo.push(Undo::Versions(id, old));
+    }
+
+    fn set_alias(&mut self, k: (AccountId, String), a: Option<AliasRecord>) {
+        let old = match a {
+            Some(a) => self.state.aliases.insert(k.clone(), a),
+            None => self.state.aliases.remove(&k),
+        };
+        self.undo.push(Undo::Alias(k, old));
+    }
+}
+
+impl Drop for MemoryTxn<'_> {
+    fn drop(&mut self) {
+        while let Some(u) = self.undo.pop() {
+            match u {
+                Undo::Key(id, Some(r)) => {
+                    self.state.keys.insert(id, r);
+                }
+                Undo::Key(id, None) => {
+                    self.state.keys.remove(&id);
+                }
+                Undo::Versions(id, Some(v)) => {
+                    self.state.versions.insert(id, v);
+                }
+                Undo::Versions(id, None) => {
+                    self.state.versions.remove(&id);
+                }
+                Undo::Alias(k, Some(a)) => {
+                    self.state.aliases.insert(k, a);
+                }
+                Undo::Alias(k, None) => {
+                    self.state.aliases.remove(&k);
+                }
+            }
+        }
+    }
+}
+
+impl Txn for MemoryTxn<'_> {
+    fn key(&mut self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.state.keys.get(id).cloned())
+    }
+
+    fn insert_key(&mut self, rec: &KeyRecord, first: &WrappedVersion) -> Result<(), StoreError> {
+        if self.state.keys.contains_key(&rec.key_id) {
+            return Err(StoreError::AlreadyExists { what: "key" });
+        }
+        self.set_key(rec.key_id, Some(rec.clone()));
+        self.set_versions(rec.key_id, Some(vec![first.clone()]));
+        Ok(())
+    }
+
+    fn update_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError> {
+        if !self.state.keys.contains_key(&rec.key_id) {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        self.set_key(rec.key_id, Some(rec.clone()));
+        Ok(())
+    }
+
+    fn delete_key(&mut self, id: &KeyId) -> Result<(), StoreError> {
+        if !self.state.keys.contains_key(id) {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        self.set_key(*id, None);
+        self.set_versions(*id, None);
+        let doomed: Vec<_> = self
+            .state
+            .aliases
+            .iter()
+            .filter(|(_, a)| a.target == *id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            self.set_alias(k, None);
+        }
+        Ok(())
+    }
+
+    fn list_keys(
+        &mut self,
+        account: &AccountId,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .state
+            .keys
+            .range((lower, Bound::Unbounded))
+            .map(|(_, r)| r)
+            .filter(|r| r.account == *account)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn keys_due(&mut self, now: SystemTime, limit: usize) -> Result<Vec<KeyId>, StoreError> {
+        Ok(self
+            .state
+            .keys
+            .values()
+            .filter(|r| r.due_at().is_some_and(|d| d <= now))
+            .take(limit)
+            .map(|r| r.key_id)
+            .collect())
+    }
+
+    fn versions(&mut self, id: &KeyId) -> Result<Vec<WrappedVersion>, StoreError> {
+        Ok(self.state.versions.get(id).cloned().unwrap_or_default())
+    }
+
+    fn add_version(&mut self, id: &KeyId, v: &WrappedVersion) -> Result<(), StoreError> {
+        let mut list = self
+            .state
+            .versions
+            .get(id)
+            .cloned()
+            .ok_or(StoreError::NotFound { what: "key" })?;
+        if list.iter().any(|x| x.id == v.id) {
+            return Err(StoreError::AlreadyExists { what: "key version" });
+        }
+        list.push(v.clone());
+        self.set_versions(*id, Some(list));
+        Ok(())
+    }
+
+    fn alias(
+        &mut self,
+        account: &AccountId,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        Ok(self
+            .state
+            .aliases
+            .get(&(*account, name.to_owned()))
+            .cloned())
+    }
+
+    fn insert_alias(&mut self, rec: &AliasRecord) -> Result<(), StoreError> {
+        let k = (rec.account, rec.name.clone());
+        if self.state.aliases.contains_key(&k) {
+            return Err(StoreError::AlreadyExists { what: "alias" });
+        }
+        self.set_alias(k, Some(rec.clone()));
+        Ok(())
+    }
+
+    fn update_alias(&mut self, rec: &AliasRecord) -> Result<(), StoreError> {
+        let k = (rec.account, rec.name.clone());
+        if !self.state.aliases.contains_key(&k) {
+            return Err(StoreError::NotFound { what: "alias" });
+        }
+        self.set_alias(k, Some(rec.clone()));
+        Ok(())
+    }
+
+    fn delete_alias(&mut self, account: &AccountId, name: &str) -> Result<(), StoreError> {
+        let k = (*account, name.to_owned());
+        if !self.state.aliases.contains_key(&k) {
+            return Err(StoreError::NotFound { what: "alias" });
+        }
+        self.set_alias(k, None);
+        Ok(())
+    }
+
+    fn list_aliases(
+        &mut self,
+        account: &AccountId,
+        key: Option<&KeyId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let start = (*account, after.unwrap_or("").to_owned());
+        let lower = if after.is_some() {
+            Bound::Excluded(start)
+        } else {
+            Bound::Included(start)
+        };
+        Ok(self
+            .state
+            .aliases
+            .range((lower, Bound::Unbounded))
+            .take_while(|((acct, _), _)| acct == account)
+            .map(|(_, a)| a)
+            .filter(|a| key.is_none_or(|k| a.target == *k))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.undo.clear();
+        Ok(())
+    }
+}

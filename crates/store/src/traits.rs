@@ -1,0 +1,63 @@
+use std::time::SystemTime;
+
+use coffer_core::{AccountId, KeyId};
+use coffer_keys::{KeyRecord, WrappedVersion};
+
+use crate::{AliasRecord, StoreError};
+
+/// A place where coffer keeps its state.
+///
+/// `begin` starts a transaction that sees a consistent state and is isolated from other
+/// transactions (serializable); a dropped transaction rolls back.
+pub trait Store: Send + Sync {
+    /// Starts a transaction.
+    fn begin(&self) -> Result<Box<dyn Txn + '_>, StoreError>;
+}
+
+/// One transaction over the store's tables.
+pub trait Txn {
+    /// A key's record.
+    fn key(&mut self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
+    /// Inserts a new key with its first version; `AlreadyExists` if the id is taken.
+    fn insert_key(&mut self, rec: &KeyRecord, first: &WrappedVersion) -> Result<(), StoreError>;
+    /// Replaces an existing key's record; `NotFound` if absent.
+    fn update_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError>;
+    /// Deletes a key, its versions and the aliases that point at it; `NotFound` if absent.
+    fn delete_key(&mut self, id: &KeyId) -> Result<(), StoreError>;
+    /// Keys of `account` ordered by key id, strictly after `after`, at most `limit`.
+    fn list_keys(
+        &mut self,
+        account: &AccountId,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Ids of keys whose [`KeyRecord::due_at`] is at or before `now`, at most `limit`.
+    fn keys_due(&mut self, now: SystemTime, limit: usize) -> Result<Vec<KeyId>, StoreError>;
+
+    /// A key's wrapped versions, oldest first.
+    fn versions(&mut self, id: &KeyId) -> Result<Vec<WrappedVersion>, StoreError>;
+    /// Adds a version to an existing key; `AlreadyExists` if that version id exists.
+    fn add_version(&mut self, id: &KeyId, v: &WrappedVersion) -> Result<(), StoreError>;
+
+    /// An alias of `account` by name.
+    fn alias(&mut self, account: &AccountId, name: &str)
+        -> Result<Option<AliasRecord>, StoreError>;
+    /// Inserts an alias; `AlreadyExists` if the name is taken in the account.
+    fn insert_alias(&mut self, rec: &AliasRecord) -> Result<(), StoreError>;
+    /// Replaces an alias; `NotFound` if absent.
+    fn update_alias(&mut self, rec: &AliasRecord) -> Result<(), StoreError>;
+    /// Deletes an alias; `NotFound` if absent.
+    fn delete_alias(&mut self, account: &AccountId, name: &str) -> Result<(), StoreError>;
+    /// Aliases of `account` (only those for `key` when given) ordered by name, strictly after
+    /// `after`, at most `limit`.
+    fn list_aliases(
+        &mut self,
+        account: &AccountId,
+        key: Option<&KeyId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError>;
+
+    /// Makes every change durable and visible, atomically.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
