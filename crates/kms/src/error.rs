@@ -1,0 +1,181 @@
+//! The facade's one error type: each variant is one AWS KMS exception.
+
+/// The cause behind an internal error, kept for logs and never sent to a client.
+pub type InternalCause = Box<dyn std::error::Error + Send + Sync>;
+
+macro_rules! kms_errors {
+    ($( $(#[$m:meta])* $variant:ident => $code:literal, )+) => {
+        /// An AWS KMS exception.
+        ///
+        /// Each variant carries the message a client sees; [`Error::code`] is the exception name.
+        /// Messages never carry key material or plaintext. Cryptographic and authorization
+        /// failures say nothing about why.
+        #[derive(Debug, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum Error {
+            $(
+                $(#[$m])*
+                #[error("{code}: {message}", code = $code)]
+                $variant {
+                    /// What the client is told.
+                    message: String,
+                },
+            )+
+            /// `KMSInternalException`: a failure of coffer itself (storage, root key). The cause
+            /// is kept for the operator's log; the client sees only the message.
+            #[error("KMSInternalException: {message}")]
+            Internal {
+                /// What the client is told.
+                message: String,
+                /// What went wrong.
+                #[source]
+                source: Option<InternalCause>,
+            },
+        }
+
+        impl Error {
+            /// The AWS exception name, e.g. `NotFoundException`.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $code,)+
+                    Self::Internal { .. } => "KMSInternalException",
+                }
+            }
+
+            /// The message a client is shown.
+            pub fn message(&self) -> &str {
+                match self {
+                    $(Self::$variant { message } => message,)+
+                    Self::Internal { message, .. } => message,
+                }
+            }
+
+            /// Every exception name this type can produce.
+            pub const CODES: &'static [&'static str] = &[$($code,)+ "KMSInternalException"];
+        }
+    };
+}
+
+kms_errors! {
+    /// The caller may not perform the operation.
+    AccessDenied => "AccessDeniedException",
+    /// A resource with that name or id already exists.
+    AlreadyExists => "AlreadyExistsException",
+    /// The request conflicts with the resource's state.
+    Conflict => "ConflictException",
+    /// The key is disabled.
+    Disabled => "DisabledException",
+    /// A dry run would have succeeded.
+    DryRunOperation => "DryRunOperationException",
+    /// The key given is not the key that made the ciphertext.
+    IncorrectKey => "IncorrectKeyException",
+    /// The alias name is invalid.
+    InvalidAliasName => "InvalidAliasNameException",
+    /// An ARN is malformed.
+    InvalidArn => "InvalidArnException",
+    /// The ciphertext, or its encryption context, is not valid.
+    InvalidCiphertext => "InvalidCiphertextException",
+    /// The grant id is invalid.
+    InvalidGrantId => "InvalidGrantIdException",
+    /// The grant token is invalid.
+    InvalidGrantToken => "InvalidGrantTokenException",
+    /// The key's usage or spec does not permit the operation.
+    InvalidKeyUsage => "InvalidKeyUsageException",
+    /// The pagination marker is not one this service issued.
+    InvalidMarker => "InvalidMarkerException",
+    /// The key's state does not permit the operation.
+    InvalidState => "KMSInvalidStateException",
+    /// A limit was reached.
+    LimitExceeded => "LimitExceededException",
+    /// The policy document is malformed.
+    MalformedPolicyDocument => "MalformedPolicyDocumentException",
+    /// The resource does not exist.
+    NotFound => "NotFoundException",
+    /// A tag is invalid.
+    Tag => "TagException",
+    /// Too many requests.
+    Throttling => "ThrottlingException",
+    /// The operation is not supported for this key or here.
+    UnsupportedOperation => "UnsupportedOperationException",
+    /// The request is malformed or a value is out of range.
+    Validation => "ValidationException",
+}
+
+macro_rules! ctor {
+    ($($fn:ident => $variant:ident,)+) => {
+        impl Error {
+            $(
+                #[doc = concat!("A `", stringify!($variant), "` error with `message`.")]
+                pub fn $fn(message: impl Into<String>) -> Self {
+                    Self::$variant { message: message.into() }
+                }
+            )+
+        }
+    };
+}
+
+ctor! {
+    access_denied => AccessDenied,
+    already_exists => AlreadyExists,
+    disabled => Disabled,
+    dry_run => DryRunOperation,
+    incorrect_key => IncorrectKey,
+    invalid_alias_name => InvalidAliasName,
+    invalid_arn => InvalidArn,
+    invalid_ciphertext => InvalidCiphertext,
+    invalid_key_usage => InvalidKeyUsage,
+    invalid_marker => InvalidMarker,
+    invalid_state => InvalidState,
+    limit_exceeded => LimitExceeded,
+    not_found => NotFound,
+    tag => Tag,
+    throttling => Throttling,
+    unsupported => UnsupportedOperation,
+    validation => Validation,
+}
+
+impl Error {
+    /// An internal error with a cause for the log.
+    pub fn internal(cause: impl Into<InternalCause>) -> Self {
+        Self::Internal {
+            message: "An internal error occurred.".into(),
+            source: Some(cause.into()),
+        }
+    }
+}
+
+impl From<coffer_store::StoreError> for Error {
+    fn from(e: coffer_store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<coffer_crypto::CryptoError> for Error {
+    fn from(e: coffer_crypto::CryptoError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<coffer_core::CoreError> for Error {
+    fn from(e: coffer_core::CoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_aws_names() {
+        assert_eq!(Error::not_found("x").code(), "NotFoundException");
+        assert_eq!(Error::invalid_state("x").code(), "KMSInvalidStateException");
+        assert_eq!(Error::internal(coffer_crypto::CryptoError).code(), "KMSInternalException");
+        assert!(Error::CODES.iter().all(|c| c.ends_with("Exception")));
+        let mut sorted = Error::CODES.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), Error::CODES.len());
+        assert_eq!(Error::disabled("key is disabled").to_string(), "DisabledException: key is disabled");
+    }
+}

@@ -1,0 +1,317 @@
+//! The `Kms` facade: construction, the key cache, key resolution and authorization.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use coffer_core::{AccountId, Caller, Clock, KeyId, KeyIdentifier, Region, SystemClock};
+use coffer_crypto::{RandomSource, SystemRandom};
+use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, RootKey};
+use coffer_store::{MemoryStore, Store};
+use parking_lot::RwLock;
+
+use crate::{Error, Operation};
+
+/// A key management service with AWS KMS semantics.
+///
+/// `Send + Sync`: build one with [`Kms::builder`] and share it by `Arc`. Every operation takes
+/// the [`Caller`] it runs for; keys belong to the account that created them.
+pub struct Kms {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) root: Arc<dyn RootKey>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn RandomSource>,
+    pub(crate) region: Region,
+    pub(crate) cache: KeyCache,
+}
+
+impl fmt::Debug for Kms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kms")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Kms`]. Everything has a default: an in-memory store, an ephemeral root key, the
+/// system clock and random source, region `us-east-1`.
+#[derive(Default)]
+pub struct KmsBuilder {
+    store: Option<Arc<dyn Store>>,
+    root: Option<Arc<dyn RootKey>>,
+    clock: Option<Arc<dyn Clock>>,
+    rng: Option<Arc<dyn RandomSource>>,
+    region: Option<String>,
+}
+
+impl fmt::Debug for KmsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmsBuilder")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KmsBuilder {
+    /// The store that keeps keys and aliases.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The root key that wraps backing keys before they reach the store.
+    pub fn root_key(mut self, root: Arc<dyn RootKey>) -> Self {
+        self.root = Some(root);
+        self
+    }
+
+    /// The clock (dates, deletion windows, rotation schedules).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The random source (keys, salts, nonces, ids).
+    pub fn random(mut self, rng: Arc<dyn RandomSource>) -> Self {
+        self.rng = Some(rng);
+        self
+    }
+
+    /// The region named in ARNs.
+    pub fn region(mut self, region: &str) -> Self {
+        self.region = Some(region.to_owned());
+        self
+    }
+
+    /// Builds the service.
+    pub fn build(self) -> Result<Kms, Error> {
+        let rng: Arc<dyn RandomSource> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
+        let root: Arc<dyn RootKey> = match self.root {
+            Some(r) => r,
+            None => Arc::new(
+                LocalRootKey::ephemeral(rng.clone()).map_err(|e| Error::internal(e))?,
+            ),
+        };
+        let region = Region::parse(self.region.as_deref().unwrap_or("us-east-1"))
+            .map_err(|_| Error::validation("invalid region name"))?;
+        Ok(Kms {
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            root,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            rng,
+            region,
+            cache: KeyCache::default(),
+        })
+    }
+}
+
+/// A key as the facade holds it: its record and unwrapped material.
+pub(crate) struct CachedKey {
+    pub(crate) record: KeyRecord,
+    pub(crate) material: KeyMaterial,
+    pub(crate) arn: String,
+}
+
+/// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
+/// it commits; loads that raced with an invalidation are not cached (the epoch check).
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    epoch: AtomicU64,
+    keys: RwLock<HashMap<KeyId, Arc<CachedKey>>>,
+    aliases: RwLock<HashMap<(AccountId, String), KeyId>>,
+}
+
+impl KeyCache {
+    pub(crate) fn invalidate_key(&self, id: &KeyId) {
+        let mut keys = self.keys.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        keys.remove(id);
+        drop(keys);
+        // Aliases pointing at a deleted key vanish with it; cheap to forget them all.
+        let mut aliases = self.aliases.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        aliases.retain(|_, k| k != id);
+    }
+
+    pub(crate) fn invalidate_alias(&self, account: &AccountId, name: &str) {
+        let mut aliases = self.aliases.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        aliases.remove(&(*account, name.to_owned()));
+    }
+}
+
+/// Largest accepted key identifier, as in the service model.
+const MAX_KEY_ID_LEN: usize = 2048;
+
+impl Kms {
+    /// A builder with every default set.
+    pub fn builder() -> KmsBuilder {
+        KmsBuilder::default()
+    }
+
+    /// The region this service runs in.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub(crate) fn key_arn(&self, account: &AccountId, id: &KeyId) -> String {
+        format!("arn:aws:kms:{}:{}:key/{}", self.region, account, id)
+    }
+
+    pub(crate) fn alias_arn(&self, account: &AccountId, name: &str) -> String {
+        format!("arn:aws:kms:{}:{}:{}", self.region, account, name)
+    }
+
+    /// The cached key, loading and unwrapping it from the store on a miss.
+    pub(crate) fn load(&self, id: &KeyId) -> Result<Option<Arc<CachedKey>>, Error> {
+        if let Some(k) = self.cache.keys.read().get(id) {
+            return Ok(Some(k.clone()));
+        }
+        let epoch = self.cache.epoch.load(Ordering::Acquire);
+        let (record, versions) = {
+            let mut txn = self.store.begin()?;
+            let Some(record) = txn.key(id)? else {
+                return Ok(None);
+            };
+            let versions = txn.versions(id)?;
+            (record, versions)
+        };
+        let material = KeyMaterial::unwrap_all(*id, &versions, record.current_version, &*self.root)
+            .map_err(Error::internal)?;
+        let cached = Arc::new(CachedKey {
+            arn: record.arn(),
+            record,
+            material,
+        });
+        let mut keys = self.cache.keys.write();
+        if self.cache.epoch.load(Ordering::Acquire) == epoch {
+            keys.insert(*id, cached.clone());
+        }
+        Ok(Some(cached))
+    }
+
+    fn alias_target(&self, account: &AccountId, name: &str) -> Result<Option<KeyId>, Error> {
+        let k = (*account, name.to_owned());
+        if let Some(id) = self.cache.aliases.read().get(&k) {
+            return Ok(Some(*id));
+        }
+        let epoch = self.cache.epoch.load(Ordering::Acquire);
+        let found = self.store.begin()?.alias(account, name)?;
+        let Some(rec) = found else { return Ok(None) };
+        let mut aliases = self.cache.aliases.write();
+        if self.cache.epoch.load(Ordering::Acquire) == epoch {
+            aliases.insert(k, rec.target);
+        }
+        Ok(Some(rec.target))
+    }
+
+    /// Resolves a key identifier to the key's account and id. `aliases` says whether the
+    /// operation accepts alias names and alias ARNs.
+    pub(crate) fn resolve_id(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        aliases: bool,
+    ) -> Result<(AccountId, KeyId), Error> {
+        if key_id.is_empty() || key_id.len() > MAX_KEY_ID_LEN {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and {MAX_KEY_ID_LEN}"
+            )));
+        }
+        let invalid = || Error::not_found(format!("Invalid keyId '{key_id}'"));
+        let ident = KeyIdentifier::parse(key_id).map_err(|_| invalid())?;
+        if ident.is_alias() && !aliases {
+            return Err(invalid());
+        }
+        let wrong_region = |region: &Region| *region != self.region;
+        let (account, id) = match ident {
+            KeyIdentifier::KeyId(id) => (caller.account, id),
+            KeyIdentifier::KeyArn {
+                region,
+                account,
+                key_id: id,
+            } => {
+                if wrong_region(&region) {
+                    return Err(self.key_not_found(&account, &id));
+                }
+                (account, id)
+            }
+            KeyIdentifier::AliasName(name) => {
+                let id = self
+                    .alias_target(&caller.account, name.as_str())?
+                    .ok_or_else(|| self.alias_not_found(&caller.account, name.as_str()))?;
+                (caller.account, id)
+            }
+            KeyIdentifier::AliasArn {
+                region,
+                account,
+                alias,
+            } => {
+                if wrong_region(&region) {
+                    return Err(Error::not_found(format!("Alias {key_id} is not found.")));
+                }
+                let id = self
+                    .alias_target(&account, alias.as_str())?
+                    .ok_or_else(|| self.alias_not_found(&account, alias.as_str()))?;
+                (account, id)
+            }
+        };
+        Ok((account, id))
+    }
+
+    pub(crate) fn key_not_found(&self, account: &AccountId, id: &KeyId) -> Error {
+        Error::not_found(format!("Key '{}' does not exist", self.key_arn(account, id)))
+    }
+
+    fn alias_not_found(&self, account: &AccountId, name: &str) -> Error {
+        Error::not_found(format!("Alias {} is not found.", self.alias_arn(account, name)))
+    }
+
+    /// Resolves, loads and authorizes: the key named by `key_id`, usable by `caller` for `op`.
+    pub(crate) fn key_for(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        key_id: &str,
+        aliases: bool,
+    ) -> Result<Arc<CachedKey>, Error> {
+        let (account, id) = self.resolve_id(caller, key_id, aliases)?;
+        self.key_by_id(caller, op, &account, &id)
+    }
+
+    /// Loads and authorizes a key known by account and id.
+    pub(crate) fn key_by_id(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        account: &AccountId,
+        id: &KeyId,
+    ) -> Result<Arc<CachedKey>, Error> {
+        let key = self
+            .load(id)?
+            .filter(|k| k.record.account == *account)
+            .ok_or_else(|| self.key_not_found(account, id))?;
+        self.authorize(caller, op, &key)?;
+        Ok(key)
+    }
+
+    /// Authorization. Until key policies land, a key is usable by its own account only.
+    pub(crate) fn authorize(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        key: &CachedKey,
+    ) -> Result<(), Error> {
+        if caller.account == key.record.account {
+            Ok(())
+        } else {
+            Err(Error::access_denied(format!(
+                "User: {} is not authorized to perform: kms:{} on resource: {}",
+                caller.principal_arn,
+                op.as_str(),
+                key.arn
+            )))
+        }
+    }
+}

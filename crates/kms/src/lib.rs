@@ -1,0 +1,59 @@
+//! coffer: a key management service with AWS KMS semantics, embeddable in process.
+//!
+//! [`Kms`] has one method per AWS KMS operation, each taking the [`Caller`] it runs for and a
+//! typed request named after the AWS service model, and returning a typed response or an
+//! [`Error`] whose [`code`](Error::code) is the AWS exception name.
+//!
+//! ```
+//! use coffer::{Caller, Kms, model::*};
+//! let kms = Kms::builder().region("eu-west-1").build()?;
+//! let alice = Caller::new("arn:aws:iam::111122223333:user/alice")?;
+//! let key = kms.create_key(&alice, CreateKeyRequest::default())?.key_metadata;
+//!
+//! let mut ctx = coffer::EncryptionContext::new();
+//! ctx.insert("tenant", "acme");
+//! let ct = kms.encrypt(&alice, EncryptRequest {
+//!     key_id: key.key_id.clone(),
+//!     plaintext: b"attack at dawn".to_vec().into(),
+//!     encryption_context: ctx.clone(),
+//!     ..Default::default()
+//! })?.ciphertext_blob;
+//!
+//! let pt = kms.decrypt(&alice, DecryptRequest {
+//!     ciphertext_blob: ct.clone(),
+//!     encryption_context: ctx,
+//!     ..Default::default()
+//! })?.plaintext;
+//! assert_eq!(pt.expose(), b"attack at dawn");
+//!
+//! // The wrong context is refused, as AWS refuses it.
+//! let err = kms.decrypt(&alice, DecryptRequest { ciphertext_blob: ct, ..Default::default() })
+//!     .unwrap_err();
+//! assert_eq!(err.code(), "InvalidCiphertextException");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod crypto_ops;
+mod error;
+mod key_ops;
+mod kms;
+pub mod model;
+mod operation;
+mod validate;
+
+pub use coffer_core::{AccountId, Caller, Clock, EncryptionContext, KeyId, SystemClock};
+pub use coffer_crypto::{RandomSource, SecretBytes, SystemRandom};
+pub use coffer_keys::{LocalRootKey, RootKey};
+pub use coffer_store::{MemoryStore, Store};
+pub use error::{Error, InternalCause};
+pub use kms::{Kms, KmsBuilder};
+pub use operation::Operation;
+
+/// Sharp tools for tests: a settable clock, deterministic randomness, a store that counts reads.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use coffer_core::testing::ManualClock;
+    pub use coffer_crypto::testing::DeterministicRandom;
+    pub use coffer_store::testing::CountingStore;
+}

@@ -1,0 +1,246 @@
+//! Request and response types, named and shaped after the AWS KMS service model
+//! (`kms/2014-11-01`): one request and one response per operation, fields in snake case.
+//!
+//! Requests implement `Default`, so callers set what they need and `..Default::default()` the
+//! rest. Plaintext and data keys are [`SecretBytes`]: zeroized on drop, printed `[redacted]`.
+
+use std::time::SystemTime;
+
+use coffer_core::EncryptionContext;
+use coffer_crypto::SecretBytes;
+pub use coffer_keys::{
+    DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, Origin, RotationType, Tag,
+};
+
+/// A key's description, as DescribeKey and CreateKey return it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct KeyMetadata {
+    /// The owning account.
+    pub aws_account_id: String,
+    /// The key id.
+    pub key_id: String,
+    /// The key ARN.
+    pub arn: String,
+    /// When it was created.
+    pub creation_date: SystemTime,
+    /// Whether it is enabled (state `Enabled`).
+    pub enabled: bool,
+    /// Its description.
+    pub description: String,
+    /// Its usage.
+    pub key_usage: KeyUsage,
+    /// Its state.
+    pub key_state: KeyState,
+    /// When it will be deleted, if pending deletion.
+    pub deletion_date: Option<SystemTime>,
+    /// Where its material came from.
+    pub origin: Origin,
+    /// Always `CUSTOMER`: coffer has no service-managed keys.
+    pub key_manager: &'static str,
+    /// Deprecated twin of `key_spec`, still returned by AWS.
+    pub customer_master_key_spec: KeySpec,
+    /// Its spec.
+    pub key_spec: KeySpec,
+    /// The encryption algorithms it supports.
+    pub encryption_algorithms: Vec<EncryptionAlgorithmSpec>,
+    /// Whether it is a multi-region key.
+    pub multi_region: bool,
+    /// The waiting period, while pending deletion.
+    pub pending_deletion_window_in_days: Option<u32>,
+    /// The id of the current backing-key version.
+    pub current_key_material_id: Option<String>,
+}
+
+/// CreateKey.
+#[derive(Clone, Debug, Default)]
+pub struct CreateKeyRequest {
+    /// The key policy (JSON). Not yet supported beyond storage; see the authorization issue.
+    pub policy: Option<String>,
+    /// Up to 8192 characters.
+    pub description: Option<String>,
+    /// Defaults to `ENCRYPT_DECRYPT`.
+    pub key_usage: Option<KeyUsage>,
+    /// Defaults to `SYMMETRIC_DEFAULT`.
+    pub key_spec: Option<KeySpec>,
+    /// Deprecated alias of `key_spec`; giving both is an error.
+    pub customer_master_key_spec: Option<KeySpec>,
+    /// Defaults to `AWS_KMS`.
+    pub origin: Option<Origin>,
+    /// Skips the policy lockout check.
+    pub bypass_policy_lockout_safety_check: bool,
+    /// Tags to attach.
+    pub tags: Vec<Tag>,
+    /// Whether to make a multi-region primary key.
+    pub multi_region: Option<bool>,
+}
+
+/// CreateKey's answer.
+#[derive(Clone, Debug)]
+pub struct CreateKeyResponse {
+    /// The new key.
+    pub key_metadata: KeyMetadata,
+}
+
+/// DescribeKey.
+#[derive(Clone, Debug, Default)]
+pub struct DescribeKeyRequest {
+    /// Key id, key ARN, alias name or alias ARN.
+    pub key_id: String,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+}
+
+/// DescribeKey's answer.
+#[derive(Clone, Debug)]
+pub struct DescribeKeyResponse {
+    /// The key.
+    pub key_metadata: KeyMetadata,
+}
+
+/// Encrypt.
+#[derive(Clone, Debug, Default)]
+pub struct EncryptRequest {
+    /// Key id, key ARN, alias name or alias ARN.
+    pub key_id: String,
+    /// 1–4096 bytes.
+    pub plaintext: SecretBytes,
+    /// Bound to the ciphertext as authenticated data.
+    pub encryption_context: EncryptionContext,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+    /// Defaults to `SYMMETRIC_DEFAULT`.
+    pub encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    /// Check access and state without encrypting.
+    pub dry_run: bool,
+}
+
+/// Encrypt's answer.
+#[derive(Clone, Debug)]
+pub struct EncryptResponse {
+    /// The ciphertext blob.
+    pub ciphertext_blob: Vec<u8>,
+    /// The key ARN.
+    pub key_id: String,
+    /// The algorithm used.
+    pub encryption_algorithm: EncryptionAlgorithmSpec,
+}
+
+/// Decrypt.
+#[derive(Clone, Debug, Default)]
+pub struct DecryptRequest {
+    /// The ciphertext blob, 1–6144 bytes.
+    pub ciphertext_blob: Vec<u8>,
+    /// Must equal the context given at encryption.
+    pub encryption_context: EncryptionContext,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+    /// Optional for symmetric ciphertext; if given, must name the key that encrypted.
+    pub key_id: Option<String>,
+    /// Defaults to `SYMMETRIC_DEFAULT`.
+    pub encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    /// Check access and state without decrypting.
+    pub dry_run: bool,
+}
+
+/// Decrypt's answer.
+#[derive(Clone, Debug)]
+pub struct DecryptResponse {
+    /// The key ARN that decrypted.
+    pub key_id: String,
+    /// The plaintext.
+    pub plaintext: SecretBytes,
+    /// The algorithm used.
+    pub encryption_algorithm: EncryptionAlgorithmSpec,
+    /// The backing-key version that decrypted.
+    pub key_material_id: String,
+}
+
+/// ReEncrypt.
+#[derive(Clone, Debug, Default)]
+pub struct ReEncryptRequest {
+    /// The ciphertext to re-encrypt.
+    pub ciphertext_blob: Vec<u8>,
+    /// Its encryption context.
+    pub source_encryption_context: EncryptionContext,
+    /// Optional for symmetric ciphertext; if given, must name the key that encrypted.
+    pub source_key_id: Option<String>,
+    /// The key to encrypt under.
+    pub destination_key_id: String,
+    /// The new encryption context.
+    pub destination_encryption_context: EncryptionContext,
+    /// Defaults to `SYMMETRIC_DEFAULT`.
+    pub source_encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    /// Defaults to `SYMMETRIC_DEFAULT`.
+    pub destination_encryption_algorithm: Option<EncryptionAlgorithmSpec>,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+    /// Check access and state without re-encrypting.
+    pub dry_run: bool,
+}
+
+/// ReEncrypt's answer.
+#[derive(Clone, Debug)]
+pub struct ReEncryptResponse {
+    /// The new ciphertext.
+    pub ciphertext_blob: Vec<u8>,
+    /// The source key ARN.
+    pub source_key_id: String,
+    /// The destination key ARN.
+    pub key_id: String,
+    /// Algorithm of the source ciphertext.
+    pub source_encryption_algorithm: EncryptionAlgorithmSpec,
+    /// Algorithm of the new ciphertext.
+    pub destination_encryption_algorithm: EncryptionAlgorithmSpec,
+}
+
+/// GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+#[derive(Clone, Debug, Default)]
+pub struct GenerateDataKeyRequest {
+    /// Key id, key ARN, alias name or alias ARN.
+    pub key_id: String,
+    /// Bound to the wrapped data key.
+    pub encryption_context: EncryptionContext,
+    /// 1–1024; exactly one of this and `key_spec`.
+    pub number_of_bytes: Option<u32>,
+    /// `AES_256` or `AES_128`; exactly one of this and `number_of_bytes`.
+    pub key_spec: Option<DataKeySpec>,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+    /// Check access and state without generating.
+    pub dry_run: bool,
+}
+
+/// GenerateDataKey's answer.
+#[derive(Clone, Debug)]
+pub struct GenerateDataKeyResponse {
+    /// The data key wrapped under the KMS key.
+    pub ciphertext_blob: Vec<u8>,
+    /// The data key.
+    pub plaintext: SecretBytes,
+    /// The key ARN.
+    pub key_id: String,
+}
+
+/// GenerateDataKeyWithoutPlaintext's answer.
+#[derive(Clone, Debug)]
+pub struct GenerateDataKeyWithoutPlaintextResponse {
+    /// The data key wrapped under the KMS key.
+    pub ciphertext_blob: Vec<u8>,
+    /// The key ARN.
+    pub key_id: String,
+}
+
+/// GenerateRandom.
+#[derive(Clone, Debug, Default)]
+pub struct GenerateRandomRequest {
+    /// 1–1024.
+    pub number_of_bytes: Option<u32>,
+}
+
+/// GenerateRandom's answer.
+#[derive(Clone, Debug)]
+pub struct GenerateRandomResponse {
+    /// The random bytes.
+    pub plaintext: SecretBytes,
+}
