@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn the_four_forms() {
-        assert!(matches!(KeyIdentifier::parse(ID), Ok(KeyIdentifier::KeyId(_))));
+        assert!(matches!(
+            KeyIdentifier::parse(ID),
+            Ok(KeyIdentifier::KeyId(_))
+        ));
         let arn = format!("arn:aws:kms:us-east-2:111122223333:key/{ID}");
         match KeyIdentifier::parse(&arn).unwrap() {
             KeyIdentifier::KeyArn {

@@ -63,7 +63,8 @@ impl EncryptionContext {
     ///
     /// Requires [`validate`](Self::validate) to have passed (every length then fits in a `u16`).
     pub fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), CoreError> {
-        let count = u16::try_from(self.0.len()).map_err(|_| CoreError::EncryptionContextTooLarge)?;
+        let count =
+            u16::try_from(self.0.len()).map_err(|_| CoreError::EncryptionContextTooLarge)?;
         out.extend_from_slice(&count.to_be_bytes());
         for (k, v) in &self.0 {
             for s in [k, v] {

@@ -143,10 +143,23 @@ mod tests {
     #[test]
     fn account_ids() {
         assert!(AccountId::parse("111122223333").is_ok());
-        for bad in ["", "11112222333", "1111222233334", "11112222333a", "١١١١٢٢٢٢٣٣٣٣"] {
-            assert_eq!(AccountId::parse(bad), Err(CoreError::InvalidAccountId), "{bad}");
+        for bad in [
+            "",
+            "11112222333",
+            "1111222233334",
+            "11112222333a",
+            "١١١١٢٢٢٢٣٣٣٣",
+        ] {
+            assert_eq!(
+                AccountId::parse(bad),
+                Err(CoreError::InvalidAccountId),
+                "{bad}"
+            );
         }
-        assert_eq!(AccountId::parse("012345678901").unwrap().to_string(), "012345678901");
+        assert_eq!(
+            AccountId::parse("012345678901").unwrap().to_string(),
+            "012345678901"
+        );
     }
 
     #[test]

@@ -142,7 +142,9 @@ impl Aes256Gcm {
             )
             .map_err(|_| CryptoError)?
             .len();
-        Ok(SecretBytes::copy_from(buf.expose().get(..n).ok_or(CryptoError)?))
+        Ok(SecretBytes::copy_from(
+            buf.expose().get(..n).ok_or(CryptoError)?,
+        ))
     }
 }
 

@@ -20,6 +20,7 @@ mod ct;
 mod error;
 mod hash;
 mod kdf;
+mod mac;
 mod random;
 mod secret;
 #[cfg(feature = "testing")]
@@ -29,5 +30,6 @@ pub use ct::constant_time_eq;
 pub use error::CryptoError;
 pub use hash::{sha256, Sha256, SHA256_LEN};
 pub use kdf::hkdf_sha256;
+pub use mac::hmac_sha256;
 pub use random::{RandomSource, SystemRandom};
 pub use secret::{SecretBytes, SymmetricKey, SYMMETRIC_KEY_LEN};

@@ -91,7 +91,13 @@ impl Blob<'_> {
     /// Serializes the blob again (for round-trip checks).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + self.ciphertext_and_tag.len());
-        write_header(&mut out, &self.key_id, &self.version, self.salt, &self.nonce);
+        write_header(
+            &mut out,
+            &self.key_id,
+            &self.version,
+            self.salt,
+            &self.nonce,
+        );
         out.extend_from_slice(self.ciphertext_and_tag);
         out
     }

@@ -236,7 +236,9 @@ impl KeyMaterial {
         blob::write_header(&mut out, &self.key_id, &backing.id, salt, &nonce);
         let mut aad = Vec::with_capacity(blob::HEADER_LEN + 2 + 16 * context.len());
         aad.extend_from_slice(&out);
-        context.write_canonical(&mut aad).map_err(KeyError::Context)?;
+        context
+            .write_canonical(&mut aad)
+            .map_err(KeyError::Context)?;
 
         let derived = hkdf_sha256(
             &backing.key,
@@ -249,7 +251,11 @@ impl KeyMaterial {
 
     /// Decrypts a parsed blob of this key with `context`. Every failure is
     /// [`KeyError::InvalidCiphertext`] except a version this key does not have.
-    pub fn open(&self, blob: &Blob<'_>, context: &EncryptionContext) -> Result<SecretBytes, KeyError> {
+    pub fn open(
+        &self,
+        blob: &Blob<'_>,
+        context: &EncryptionContext,
+    ) -> Result<SecretBytes, KeyError> {
         if blob.key_id != self.key_id {
             return Err(KeyError::InvalidCiphertext);
         }

@@ -109,12 +109,13 @@ impl KeyRecord {
     }
 
     /// The earliest time at which maintenance has something to do for this key: its deletion
-    /// date, or its next automatic rotation.
+    /// date while pending deletion, or its next automatic rotation while enabled (a disabled
+    /// key's rotation waits, and happens at the first sweep after it is enabled again).
     pub fn due_at(&self) -> Option<SystemTime> {
-        match (self.deletion_date, &self.rotation) {
-            (Some(d), _) => Some(d),
-            (None, Some(r)) => Some(r.next_rotation),
-            (None, None) => None,
+        match self.state {
+            KeyState::PendingDeletion => self.deletion_date,
+            KeyState::Enabled => self.rotation.as_ref().map(|r| r.next_rotation),
+            _ => None,
         }
     }
 }

@@ -83,8 +83,13 @@ impl Kms {
             &req.ciphertext_blob,
             req.source_key_id.as_deref(),
         )?;
-        let destination = self.key_for(caller, Operation::ReEncrypt, &req.destination_key_id, true)?;
-        let source_alg = check_symmetric(&source, Operation::ReEncrypt, req.source_encryption_algorithm)?;
+        let destination =
+            self.key_for(caller, Operation::ReEncrypt, &req.destination_key_id, true)?;
+        let source_alg = check_symmetric(
+            &source,
+            Operation::ReEncrypt,
+            req.source_encryption_algorithm,
+        )?;
         let dest_alg = check_symmetric(
             &destination,
             Operation::ReEncrypt,
@@ -146,9 +151,7 @@ impl Kms {
         let n = req
             .number_of_bytes
             .filter(|n| (1..=MAX_GENERATED_BYTES).contains(n))
-            .ok_or_else(|| {
-                field_error("numberOfBytes", "Member must be between 1 and 1024")
-            })?;
+            .ok_or_else(|| field_error("numberOfBytes", "Member must be between 1 and 1024"))?;
         let plaintext = SecretBytes::random(self.rng.as_ref(), n as usize)?;
         Ok(GenerateRandomResponse { plaintext })
     }

@@ -170,12 +170,18 @@ mod tests {
     fn codes_are_aws_names() {
         assert_eq!(Error::not_found("x").code(), "NotFoundException");
         assert_eq!(Error::invalid_state("x").code(), "KMSInvalidStateException");
-        assert_eq!(Error::internal(coffer_crypto::CryptoError).code(), "KMSInternalException");
+        assert_eq!(
+            Error::internal(coffer_crypto::CryptoError).code(),
+            "KMSInternalException"
+        );
         assert!(Error::CODES.iter().all(|c| c.ends_with("Exception")));
         let mut sorted = Error::CODES.to_vec();
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), Error::CODES.len());
-        assert_eq!(Error::disabled("key is disabled").to_string(), "DisabledException: key is disabled");
+        assert_eq!(
+            Error::disabled("key is disabled").to_string(),
+            "DisabledException: key is disabled"
+        );
     }
 }

@@ -1,9 +1,7 @@
 //! Key management operations.
 
 use coffer_core::{Caller, KeyId};
-use coffer_keys::{
-    BackingKey, KeyRecord, KeySpec, KeyState, KeyUsage, Origin,
-};
+use coffer_keys::{BackingKey, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
 
 use crate::kms::CachedKey;
 use crate::model::*;
@@ -60,8 +58,11 @@ impl Kms {
 
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
-        let version = BackingKey::generate(self.rng.as_ref(), now, None).map_err(Error::internal)?;
-        let wrapped = version.wrap(&key_id, &*self.root).map_err(Error::internal)?;
+        let version =
+            BackingKey::generate(self.rng.as_ref(), now, None).map_err(Error::internal)?;
+        let wrapped = version
+            .wrap(&key_id, &*self.root)
+            .map_err(Error::internal)?;
         let mut record = KeyRecord::new(
             key_id,
             caller.account,

@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use coffer_core::{AccountId, Caller, Clock, KeyId, KeyIdentifier, Region, SystemClock};
-use coffer_crypto::{RandomSource, SystemRandom};
+use coffer_crypto::{RandomSource, SymmetricKey, SystemRandom};
 use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, RootKey};
 use coffer_store::{MemoryStore, Store};
 use parking_lot::RwLock;
 
+use crate::marker::Markers;
 use crate::{Error, Operation};
 
 /// A key management service with AWS KMS semantics.
@@ -24,6 +25,7 @@ pub struct Kms {
     pub(crate) rng: Arc<dyn RandomSource>,
     pub(crate) region: Region,
     pub(crate) cache: KeyCache,
+    pub(crate) markers: Markers,
 }
 
 impl fmt::Debug for Kms {
@@ -43,6 +45,7 @@ pub struct KmsBuilder {
     clock: Option<Arc<dyn Clock>>,
     rng: Option<Arc<dyn RandomSource>>,
     region: Option<String>,
+    marker_key: Option<SymmetricKey>,
 }
 
 impl fmt::Debug for KmsBuilder {
@@ -84,18 +87,28 @@ impl KmsBuilder {
         self
     }
 
+    /// The key that authenticates pagination markers. Nodes that share a store should share it;
+    /// by default each `Kms` draws its own, so markers stay valid for the life of the process.
+    pub fn marker_key(mut self, key: SymmetricKey) -> Self {
+        self.marker_key = Some(key);
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> Result<Kms, Error> {
         let rng: Arc<dyn RandomSource> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
         let root: Arc<dyn RootKey> = match self.root {
             Some(r) => r,
-            None => Arc::new(
-                LocalRootKey::ephemeral(rng.clone()).map_err(|e| Error::internal(e))?,
-            ),
+            None => Arc::new(LocalRootKey::ephemeral(rng.clone()).map_err(Error::internal)?),
         };
         let region = Region::parse(self.region.as_deref().unwrap_or("us-east-1"))
             .map_err(|_| Error::validation("invalid region name"))?;
+        let marker_key = match self.marker_key {
+            Some(k) => k,
+            None => SymmetricKey::generate(rng.as_ref())?,
+        };
         Ok(Kms {
+            markers: Markers::new(marker_key),
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             root,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
@@ -261,11 +274,17 @@ impl Kms {
     }
 
     pub(crate) fn key_not_found(&self, account: &AccountId, id: &KeyId) -> Error {
-        Error::not_found(format!("Key '{}' does not exist", self.key_arn(account, id)))
+        Error::not_found(format!(
+            "Key '{}' does not exist",
+            self.key_arn(account, id)
+        ))
     }
 
     fn alias_not_found(&self, account: &AccountId, name: &str) -> Error {
-        Error::not_found(format!("Alias {} is not found.", self.alias_arn(account, name)))
+        Error::not_found(format!(
+            "Alias {} is not found.",
+            self.alias_arn(account, name)
+        ))
     }
 
     /// Resolves, loads and authorizes: the key named by `key_id`, usable by `caller` for `op`.

@@ -34,20 +34,27 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod alias_ops;
 mod crypto_ops;
 mod error;
 mod key_ops;
 mod kms;
+mod lifecycle;
+mod marker;
 pub mod model;
 mod operation;
 mod validate;
 
+pub use alias_ops::MAX_ALIASES_PER_KEY;
 pub use coffer_core::{AccountId, Caller, Clock, EncryptionContext, KeyId, SystemClock};
 pub use coffer_crypto::{RandomSource, SecretBytes, SystemRandom};
 pub use coffer_keys::{LocalRootKey, RootKey};
 pub use coffer_store::{MemoryStore, Store};
 pub use error::{Error, InternalCause};
 pub use kms::{Kms, KmsBuilder};
+pub use lifecycle::{
+    DEFAULT_PENDING_WINDOW_DAYS, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ON_DEMAND_ROTATIONS,
+};
 pub use operation::Operation;
 
 /// Sharp tools for tests: a settable clock, deterministic randomness, a store that counts reads.

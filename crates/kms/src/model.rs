@@ -244,3 +244,239 @@ pub struct GenerateRandomResponse {
     /// The random bytes.
     pub plaintext: SecretBytes,
 }
+
+/// An operation that takes only a key (EnableKey, DisableKey, CancelKeyDeletion,
+/// DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand, ListResourceTags' key, …).
+#[derive(Clone, Debug, Default)]
+pub struct KeyIdRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+}
+
+/// An answer that names the key it acted on (CancelKeyDeletion, RotateKeyOnDemand).
+#[derive(Clone, Debug)]
+pub struct KeyIdResponse {
+    /// The key ARN.
+    pub key_id: String,
+}
+
+/// UpdateKeyDescription.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateKeyDescriptionRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// The new description, at most 8192 characters.
+    pub description: String,
+}
+
+/// ListKeys.
+#[derive(Clone, Debug, Default)]
+pub struct ListKeysRequest {
+    /// 1–1000; default 100.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+/// One entry of ListKeys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyListEntry {
+    /// The key id.
+    pub key_id: String,
+    /// The key ARN.
+    pub key_arn: String,
+}
+
+/// ListKeys' answer.
+#[derive(Clone, Debug)]
+pub struct ListKeysResponse {
+    /// This page.
+    pub keys: Vec<KeyListEntry>,
+    /// Where the next page starts, when `truncated`.
+    pub next_marker: Option<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+}
+
+/// ScheduleKeyDeletion.
+#[derive(Clone, Debug, Default)]
+pub struct ScheduleKeyDeletionRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// 7–30; default 30.
+    pub pending_window_in_days: Option<u32>,
+}
+
+/// ScheduleKeyDeletion's answer.
+#[derive(Clone, Debug)]
+pub struct ScheduleKeyDeletionResponse {
+    /// The key ARN.
+    pub key_id: String,
+    /// When the key will be deleted.
+    pub deletion_date: SystemTime,
+    /// `PendingDeletion`.
+    pub key_state: KeyState,
+    /// The waiting period.
+    pub pending_window_in_days: u32,
+}
+
+/// EnableKeyRotation.
+#[derive(Clone, Debug, Default)]
+pub struct EnableKeyRotationRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// 90–2560; default 365.
+    pub rotation_period_in_days: Option<u32>,
+}
+
+/// GetKeyRotationStatus' answer.
+#[derive(Clone, Debug)]
+pub struct GetKeyRotationStatusResponse {
+    /// Whether automatic rotation is enabled.
+    pub key_rotation_enabled: bool,
+    /// The key ARN.
+    pub key_id: String,
+    /// The rotation period, when enabled.
+    pub rotation_period_in_days: Option<u32>,
+    /// When the next automatic rotation is due, when enabled.
+    pub next_rotation_date: Option<SystemTime>,
+    /// On-demand rotations complete at once in coffer: always `None`.
+    pub on_demand_rotation_start_date: Option<SystemTime>,
+}
+
+/// ListKeyRotations.
+#[derive(Clone, Debug, Default)]
+pub struct ListKeyRotationsRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// 1–1000; default 100.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+/// One completed rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotationsListEntry {
+    /// The key ARN.
+    pub key_id: String,
+    /// The new backing-key version's id.
+    pub key_material_id: String,
+    /// When it happened.
+    pub rotation_date: SystemTime,
+    /// Automatic or on demand.
+    pub rotation_type: RotationType,
+}
+
+/// ListKeyRotations' answer.
+#[derive(Clone, Debug)]
+pub struct ListKeyRotationsResponse {
+    /// This page, oldest first.
+    pub rotations: Vec<RotationsListEntry>,
+    /// Where the next page starts, when `truncated`.
+    pub next_marker: Option<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+}
+
+/// CreateAlias and UpdateAlias.
+#[derive(Clone, Debug, Default)]
+pub struct AliasRequest {
+    /// `alias/…`.
+    pub alias_name: String,
+    /// Key id or key ARN of the target.
+    pub target_key_id: String,
+}
+
+/// DeleteAlias.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteAliasRequest {
+    /// `alias/…`.
+    pub alias_name: String,
+}
+
+/// ListAliases.
+#[derive(Clone, Debug, Default)]
+pub struct ListAliasesRequest {
+    /// Only aliases of this key (key id or key ARN).
+    pub key_id: Option<String>,
+    /// 1–1000; default 100.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+/// One alias.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasListEntry {
+    /// `alias/…`.
+    pub alias_name: String,
+    /// The alias ARN.
+    pub alias_arn: String,
+    /// The target key id.
+    pub target_key_id: String,
+    /// When it was created.
+    pub creation_date: SystemTime,
+    /// When it last changed target.
+    pub last_updated_date: SystemTime,
+}
+
+/// ListAliases' answer.
+#[derive(Clone, Debug)]
+pub struct ListAliasesResponse {
+    /// This page, ordered by name.
+    pub aliases: Vec<AliasListEntry>,
+    /// Where the next page starts, when `truncated`.
+    pub next_marker: Option<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+}
+
+/// TagResource.
+#[derive(Clone, Debug, Default)]
+pub struct TagResourceRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Tags to add or replace.
+    pub tags: Vec<Tag>,
+}
+
+/// UntagResource.
+#[derive(Clone, Debug, Default)]
+pub struct UntagResourceRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Tag keys to remove.
+    pub tag_keys: Vec<String>,
+}
+
+/// ListResourceTags.
+#[derive(Clone, Debug, Default)]
+pub struct ListResourceTagsRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// 1–50; default 50.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+/// ListResourceTags' answer.
+#[derive(Clone, Debug)]
+pub struct ListResourceTagsResponse {
+    /// This page.
+    pub tags: Vec<Tag>,
+    /// Where the next page starts, when `truncated`.
+    pub next_marker: Option<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+}
+
+/// What one maintenance sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Keys deleted because their waiting period ended.
+    pub keys_deleted: Vec<String>,
+    /// Keys given a new backing-key version by automatic rotation.
+    pub keys_rotated: Vec<String>,
+}

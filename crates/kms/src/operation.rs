@@ -76,20 +76,44 @@ impl Operation {
             DescribeKey | DeleteAlias | GetKeyPolicy | ListAliases | ListGrants
             | ListKeyPolicies | ListResourceTags | ListRetirableGrants | PutKeyPolicy
             | RetireGrant | RevokeGrant => Row::Any,
-            Encrypt | Decrypt | ReEncrypt | GenerateDataKey | GenerateDataKeyWithoutPlaintext
-            | GenerateDataKeyPair | GenerateDataKeyPairWithoutPlaintext | Sign | Verify
-            | GetPublicKey | GenerateMac | VerifyMac | DeriveSharedSecret | CreateGrant
-            | ReplicateKey | UpdatePrimaryRegion => Row::Use,
-            CreateAlias | UpdateAlias | TagResource | UntagResource | UpdateKeyDescription
-            | ScheduleKeyDeletion | GetParametersForImport | ImportKeyMaterial
+            Encrypt
+            | Decrypt
+            | ReEncrypt
+            | GenerateDataKey
+            | GenerateDataKeyWithoutPlaintext
+            | GenerateDataKeyPair
+            | GenerateDataKeyPairWithoutPlaintext
+            | Sign
+            | Verify
+            | GetPublicKey
+            | GenerateMac
+            | VerifyMac
+            | DeriveSharedSecret
+            | CreateGrant
+            | ReplicateKey
+            | UpdatePrimaryRegion => Row::Use,
+            CreateAlias
+            | UpdateAlias
+            | TagResource
+            | UntagResource
+            | UpdateKeyDescription
+            | ScheduleKeyDeletion
+            | GetParametersForImport
+            | ImportKeyMaterial
             | DeleteImportedKeyMaterial => Row::Manage,
             EnableKey | DisableKey => Row::Toggle,
             EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand => Row::RotationChange,
             GetKeyRotationStatus | ListKeyRotations => Row::RotationRead,
             CancelKeyDeletion => Row::Cancel,
-            CreateKey | ListKeys | GenerateRandom | ConnectCustomKeyStore
-            | CreateCustomKeyStore | DeleteCustomKeyStore | DescribeCustomKeyStores
-            | DisconnectCustomKeyStore | UpdateCustomKeyStore => Row::NoKey,
+            CreateKey
+            | ListKeys
+            | GenerateRandom
+            | ConnectCustomKeyStore
+            | CreateCustomKeyStore
+            | DeleteCustomKeyStore
+            | DescribeCustomKeyStores
+            | DisconnectCustomKeyStore
+            | UpdateCustomKeyStore => Row::NoKey,
         }
     }
 
@@ -112,6 +136,7 @@ impl Operation {
             (Row::Cancel, _) => Err(Error::invalid_state(format!(
                 "{arn} is not pending deletion."
             ))),
+            (Row::RotationRead, Enabled | Disabled | PendingDeletion) => Ok(()),
             (_, PendingDeletion | PendingReplicaDeletion) => Err(pending_deletion()),
             (Row::Use, Enabled) => Ok(()),
             (Row::Use, Disabled) => Err(disabled()),
@@ -122,7 +147,6 @@ impl Operation {
             (Row::RotationChange, Enabled) => Ok(()),
             (Row::RotationChange, Disabled) => Err(disabled()),
             (Row::RotationChange | Row::RotationRead, PendingImport) => Err(unsupported()),
-            (Row::RotationRead, Enabled | Disabled) => Ok(()),
             (_, Creating | Unavailable | Updating) => Err(unavailable()),
             // KeyState is non-exhaustive: a state this table does not know refuses.
             #[allow(unreachable_patterns)]

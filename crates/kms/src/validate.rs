@@ -79,9 +79,14 @@ pub(crate) fn tags(tags: &[Tag]) -> Result<(), Error> {
             return Err(Error::tag("Tag keys must be 1 to 128 characters long."));
         }
         if t.tag_value.chars().count() > 256 {
-            return Err(Error::tag("Tag values must be at most 256 characters long."));
+            return Err(Error::tag(
+                "Tag values must be at most 256 characters long.",
+            ));
         }
-        if t.tag_key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+        if t.tag_key
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+        {
             return Err(Error::tag("Tag keys beginning with 'aws:' are reserved."));
         }
     }

@@ -1,4 +1,5 @@
 //! The facade end to end: every operation's happy path and every error by exception name.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 use std::sync::Arc;
 
@@ -105,7 +106,11 @@ fn create_and_describe() {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)
     );
 
-    for id in [created.key_id.clone(), created.arn.clone(), created.key_id.to_uppercase()] {
+    for id in [
+        created.key_id.clone(),
+        created.arn.clone(),
+        created.key_id.to_uppercase(),
+    ] {
         let d = kms
             .describe_key(
                 &alice,
@@ -206,7 +211,10 @@ fn encrypt_decrypt_round_trip_and_context_binding() {
     let out = decrypt(&kms, &alice, &blob, &c).unwrap();
     assert_eq!(out.plaintext.expose(), b"attack at dawn");
     assert_eq!(out.key_id, key.arn);
-    assert_eq!(out.encryption_algorithm, EncryptionAlgorithmSpec::SymmetricDefault);
+    assert_eq!(
+        out.encryption_algorithm,
+        EncryptionAlgorithmSpec::SymmetricDefault
+    );
 
     // Same pairs, other order: the context is a set.
     let reordered = ctx(&[("purpose", "test"), ("tenant", "acme")]);
@@ -240,13 +248,34 @@ fn encrypt_errors() {
         ..Default::default()
     };
     let cases: Vec<(EncryptRequest, &str)> = vec![
-        (EncryptRequest { plaintext: Vec::new().into(), ..ok() }, "ValidationException"),
         (
-            EncryptRequest { plaintext: vec![0u8; 4097].into(), ..ok() },
+            EncryptRequest {
+                plaintext: Vec::new().into(),
+                ..ok()
+            },
             "ValidationException",
         ),
-        (EncryptRequest { key_id: String::new(), ..ok() }, "ValidationException"),
-        (EncryptRequest { key_id: "not-a-key".into(), ..ok() }, "NotFoundException"),
+        (
+            EncryptRequest {
+                plaintext: vec![0u8; 4097].into(),
+                ..ok()
+            },
+            "ValidationException",
+        ),
+        (
+            EncryptRequest {
+                key_id: String::new(),
+                ..ok()
+            },
+            "ValidationException",
+        ),
+        (
+            EncryptRequest {
+                key_id: "not-a-key".into(),
+                ..ok()
+            },
+            "NotFoundException",
+        ),
         (
             EncryptRequest {
                 key_id: "00000000-0000-4000-8000-000000000000".into(),
@@ -254,7 +283,13 @@ fn encrypt_errors() {
             },
             "NotFoundException",
         ),
-        (EncryptRequest { key_id: "alias/none".into(), ..ok() }, "NotFoundException"),
+        (
+            EncryptRequest {
+                key_id: "alias/none".into(),
+                ..ok()
+            },
+            "NotFoundException",
+        ),
         (
             EncryptRequest {
                 key_id: key.arn.replace("us-east-1", "eu-west-1"),
@@ -290,7 +325,13 @@ fn encrypt_errors() {
             },
             "InvalidKeyUsageException",
         ),
-        (EncryptRequest { dry_run: true, ..ok() }, "DryRunOperationException"),
+        (
+            EncryptRequest {
+                dry_run: true,
+                ..ok()
+            },
+            "DryRunOperationException",
+        ),
     ];
     for (req, want) in cases {
         let desc = format!("{:?}", req.key_id);
@@ -298,7 +339,13 @@ fn encrypt_errors() {
     }
     assert!(kms.encrypt(&alice, ok()).is_ok());
     assert!(kms
-        .encrypt(&alice, EncryptRequest { plaintext: vec![7u8; 4096].into(), ..ok() })
+        .encrypt(
+            &alice,
+            EncryptRequest {
+                plaintext: vec![7u8; 4096].into(),
+                ..ok()
+            }
+        )
         .is_ok());
 }
 
@@ -326,19 +373,28 @@ fn other_accounts_are_refused() {
     assert_eq!(
         code(kms.describe_key(
             &mallory,
-            DescribeKeyRequest { key_id: key.key_id.clone(), ..Default::default() }
+            DescribeKeyRequest {
+                key_id: key.key_id.clone(),
+                ..Default::default()
+            }
         )),
         "NotFoundException"
     );
     assert_eq!(
         code(kms.describe_key(
             &mallory,
-            DescribeKeyRequest { key_id: key.arn.clone(), ..Default::default() }
+            DescribeKeyRequest {
+                key_id: key.arn.clone(),
+                ..Default::default()
+            }
         )),
         "AccessDeniedException"
     );
     // Ciphertext names its key; the caller may not use it.
-    assert_eq!(code(decrypt(&kms, &mallory, &blob, &ctx(&[]))), "AccessDeniedException");
+    assert_eq!(
+        code(decrypt(&kms, &mallory, &blob, &ctx(&[]))),
+        "AccessDeniedException"
+    );
     // Mallory's own keys are hers.
     let hers = new_key(&kms, &mallory);
     assert_eq!(hers.aws_account_id, "444455556666");
@@ -354,21 +410,36 @@ fn decrypt_errors() {
     let blob = encrypt(&kms, &alice, &key.key_id, b"payload", &c);
 
     assert_eq!(code(decrypt(&kms, &alice, &[], &c)), "ValidationException");
-    assert_eq!(code(decrypt(&kms, &alice, &vec![1u8; 6145], &c)), "ValidationException");
-    assert_eq!(code(decrypt(&kms, &alice, &[1u8; 50], &c)), "InvalidCiphertextException");
-    assert_eq!(code(decrypt(&kms, &alice, &[9u8; 200], &c)), "InvalidCiphertextException");
+    assert_eq!(
+        code(decrypt(&kms, &alice, &vec![1u8; 6145], &c)),
+        "ValidationException"
+    );
+    assert_eq!(
+        code(decrypt(&kms, &alice, &[1u8; 50], &c)),
+        "InvalidCiphertextException"
+    );
+    assert_eq!(
+        code(decrypt(&kms, &alice, &[9u8; 200], &c)),
+        "InvalidCiphertextException"
+    );
 
     // A blob naming a key that does not exist.
     let mut unknown = blob.clone();
     unknown[1..17].copy_from_slice(&[0x42; 16]);
-    assert_eq!(code(decrypt(&kms, &alice, &unknown, &c)), "NotFoundException");
+    assert_eq!(
+        code(decrypt(&kms, &alice, &unknown, &c)),
+        "NotFoundException"
+    );
 
     // A blob naming another existing key of ours: authenticates under that key's material, and
     // fails.
     let mut moved = blob.clone();
     let other_id: coffer::KeyId = other.key_id.parse().unwrap();
     moved[1..17].copy_from_slice(other_id.as_bytes());
-    assert_eq!(code(decrypt(&kms, &alice, &moved, &c)), "InvalidCiphertextException");
+    assert_eq!(
+        code(decrypt(&kms, &alice, &moved, &c)),
+        "InvalidCiphertextException"
+    );
 
     // KeyId given: must be the key that encrypted.
     let with_key = |k: &str| {
@@ -422,11 +493,17 @@ fn re_encrypt_moves_between_keys_and_contexts() {
         .unwrap();
     assert_eq!(out.source_key_id, k1.arn);
     assert_eq!(out.key_id, k2.arn);
-    assert_eq!(out.source_encryption_algorithm, EncryptionAlgorithmSpec::SymmetricDefault);
+    assert_eq!(
+        out.source_encryption_algorithm,
+        EncryptionAlgorithmSpec::SymmetricDefault
+    );
     let back = decrypt(&kms, &alice, &out.ciphertext_blob, &c2).unwrap();
     assert_eq!(back.key_id, k2.arn);
     assert_eq!(back.plaintext.expose(), b"moving");
-    assert_eq!(code(decrypt(&kms, &alice, &out.ciphertext_blob, &c1)), "InvalidCiphertextException");
+    assert_eq!(
+        code(decrypt(&kms, &alice, &out.ciphertext_blob, &c1)),
+        "InvalidCiphertextException"
+    );
 
     let base = || ReEncryptRequest {
         ciphertext_blob: blob.clone(),
@@ -436,19 +513,40 @@ fn re_encrypt_moves_between_keys_and_contexts() {
     };
     let cases: Vec<(ReEncryptRequest, &str)> = vec![
         (
-            ReEncryptRequest { source_encryption_context: c2.clone(), ..base() },
+            ReEncryptRequest {
+                source_encryption_context: c2.clone(),
+                ..base()
+            },
             "InvalidCiphertextException",
         ),
         (
-            ReEncryptRequest { source_key_id: Some(k2.key_id.clone()), ..base() },
+            ReEncryptRequest {
+                source_key_id: Some(k2.key_id.clone()),
+                ..base()
+            },
             "IncorrectKeyException",
         ),
         (
-            ReEncryptRequest { destination_key_id: "alias/missing".into(), ..base() },
+            ReEncryptRequest {
+                destination_key_id: "alias/missing".into(),
+                ..base()
+            },
             "NotFoundException",
         ),
-        (ReEncryptRequest { ciphertext_blob: vec![], ..base() }, "ValidationException"),
-        (ReEncryptRequest { dry_run: true, ..base() }, "DryRunOperationException"),
+        (
+            ReEncryptRequest {
+                ciphertext_blob: vec![],
+                ..base()
+            },
+            "ValidationException",
+        ),
+        (
+            ReEncryptRequest {
+                dry_run: true,
+                ..base()
+            },
+            "DryRunOperationException",
+        ),
     ];
     for (req, want) in cases {
         assert_eq!(code(kms.re_encrypt(&alice, req)), want);
@@ -457,7 +555,13 @@ fn re_encrypt_moves_between_keys_and_contexts() {
     let mallory = caller(MALLORY);
     let hers = new_key(&kms, &mallory);
     assert_eq!(
-        code(kms.re_encrypt(&alice, ReEncryptRequest { destination_key_id: hers.arn, ..base() })),
+        code(kms.re_encrypt(
+            &alice,
+            ReEncryptRequest {
+                destination_key_id: hers.arn,
+                ..base()
+            }
+        )),
         "AccessDeniedException"
     );
 }
@@ -501,7 +605,13 @@ fn generate_data_key_variants() {
             },
         )
         .unwrap();
-    assert_eq!(decrypt(&kms, &alice, &without.ciphertext_blob, &ctx(&[])).unwrap().plaintext.len(), 32);
+    assert_eq!(
+        decrypt(&kms, &alice, &without.ciphertext_blob, &ctx(&[]))
+            .unwrap()
+            .plaintext
+            .len(),
+        32
+    );
 
     let base = || GenerateDataKeyRequest {
         key_id: key.key_id.clone(),
@@ -517,8 +627,20 @@ fn generate_data_key_variants() {
             },
             "ValidationException",
         ),
-        (GenerateDataKeyRequest { number_of_bytes: Some(0), ..base() }, "ValidationException"),
-        (GenerateDataKeyRequest { number_of_bytes: Some(1025), ..base() }, "ValidationException"),
+        (
+            GenerateDataKeyRequest {
+                number_of_bytes: Some(0),
+                ..base()
+            },
+            "ValidationException",
+        ),
+        (
+            GenerateDataKeyRequest {
+                number_of_bytes: Some(1025),
+                ..base()
+            },
+            "ValidationException",
+        ),
         (
             GenerateDataKeyRequest {
                 key_id: "alias/nope".into(),
@@ -538,7 +660,10 @@ fn generate_data_key_variants() {
     ];
     for (req, want) in cases {
         assert_eq!(code(kms.generate_data_key(&alice, req.clone())), want);
-        assert_eq!(code(kms.generate_data_key_without_plaintext(&alice, req)), want);
+        assert_eq!(
+            code(kms.generate_data_key_without_plaintext(&alice, req)),
+            want
+        );
     }
 }
 
@@ -548,7 +673,12 @@ fn generate_random_bounds() {
     let alice = caller(ALICE);
     for n in [1u32, 32, 1024] {
         let r = kms
-            .generate_random(&alice, GenerateRandomRequest { number_of_bytes: Some(n) })
+            .generate_random(
+                &alice,
+                GenerateRandomRequest {
+                    number_of_bytes: Some(n),
+                },
+            )
             .unwrap();
         assert_eq!(r.plaintext.len(), n as usize);
     }
@@ -559,8 +689,22 @@ fn generate_random_bounds() {
         );
     }
     // Two draws differ (a broken source would repeat).
-    let a = kms.generate_random(&alice, GenerateRandomRequest { number_of_bytes: Some(32) }).unwrap();
-    let b = kms.generate_random(&alice, GenerateRandomRequest { number_of_bytes: Some(32) }).unwrap();
+    let a = kms
+        .generate_random(
+            &alice,
+            GenerateRandomRequest {
+                number_of_bytes: Some(32),
+            },
+        )
+        .unwrap();
+    let b = kms
+        .generate_random(
+            &alice,
+            GenerateRandomRequest {
+                number_of_bytes: Some(32),
+            },
+        )
+        .unwrap();
     assert_ne!(a.plaintext.expose(), b.plaintext.expose());
 }
 
@@ -598,7 +742,12 @@ fn secrets_never_print() {
         format!("{err}"),
         format!("{kms:?}"),
     ];
-    let dk_hex: String = dk.plaintext.expose().iter().map(|b| format!("{b:02x}")).collect();
+    let dk_hex: String = dk
+        .plaintext
+        .expose()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let dk_list = format!("{:?}", dk.plaintext.expose());
     let secret_list = format!("{:?}", secret.as_slice());
     for d in &dumps {

@@ -4,6 +4,9 @@
 //! `coffer_store::store_conformance_tests!(|| make_a_fresh_store());`, which expands to one
 //! `#[test]` per check.
 
+// A test kit: panicking on failure is its job.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 use std::time::{Duration, SystemTime};
 
 use coffer_core::{AccountId, KeyId, Region};
@@ -219,6 +222,7 @@ pub fn list_keys_pages_by_account(store: &dyn Store) {
 pub fn keys_due(store: &dyn Store) {
     let g = Gen::new("due");
     let (mut del, v1) = g.key(acct(1));
+    del.state = coffer_keys::KeyState::PendingDeletion;
     del.deletion_date = Some(at(100));
     let (mut rot, v2) = g.key(acct(1));
     rot.rotation = Some(coffer_keys::RotationSchedule {
@@ -261,7 +265,10 @@ pub fn aliases_round_trip(store: &dyn Store) {
         .expect("other account");
     t.commit().expect("commit");
     let mut t = store.begin().expect("begin");
-    assert_eq!(t.alias(&acct(1), "alias/app").expect("get"), Some(a.clone()));
+    assert_eq!(
+        t.alias(&acct(1), "alias/app").expect("get"),
+        Some(a.clone())
+    );
     let mut moved = a.clone();
     moved.target = k2.key_id;
     moved.last_updated = at(9);
@@ -302,7 +309,10 @@ pub fn alias_listing(store: &dyn Store) {
         ["alias/a", "alias/b", "alias/c", "alias/d"]
     );
     assert_eq!(
-        names(t.list_aliases(&acct(1), None, Some("alias/b"), 1).expect("list")),
+        names(
+            t.list_aliases(&acct(1), None, Some("alias/b"), 1)
+                .expect("list")
+        ),
         ["alias/c"]
     );
     assert_eq!(
@@ -342,8 +352,14 @@ pub fn missing_rows(store: &dyn Store) {
     let g = Gen::new("missing");
     let (rec, _) = g.key(acct(1));
     let mut t = store.begin().expect("begin");
-    assert!(matches!(t.update_key(&rec), Err(StoreError::NotFound { .. })));
-    assert!(matches!(t.delete_key(&rec.key_id), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        t.update_key(&rec),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        t.delete_key(&rec.key_id),
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(matches!(
         t.add_version(&rec.key_id, &g.version(1)),
         Err(StoreError::NotFound { .. })

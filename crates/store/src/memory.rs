@@ -188,7 +188,9 @@ impl Txn for MemoryTxn<'_> {
             .cloned()
             .ok_or(StoreError::NotFound { what: "key" })?;
         if list.iter().any(|x| x.id == v.id) {
-            return Err(StoreError::AlreadyExists { what: "key version" });
+            return Err(StoreError::AlreadyExists {
+                what: "key version",
+            });
         }
         list.push(v.clone());
         self.set_versions(*id, Some(list));

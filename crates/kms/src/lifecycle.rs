@@ -1,0 +1,418 @@
+//! The key lifecycle: enable, disable, describe, list, schedule and cancel deletion, rotation,
+//! and the maintenance sweep.
+
+use std::time::{Duration, SystemTime};
+
+use coffer_core::{Caller, KeyId};
+use coffer_keys::{
+    BackingKey, KeyRecord, KeySpec, KeyState, Origin, RotationSchedule, RotationType,
+};
+use coffer_store::Txn;
+
+use crate::marker::{self, DEFAULT_LIMIT};
+use crate::model::*;
+use crate::validate::{self, field_error};
+use crate::{Error, Kms, Operation};
+
+/// Most on-demand rotations a key may have in its life (AWS's quota, not adjustable).
+pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+/// Default automatic rotation period.
+pub const DEFAULT_ROTATION_PERIOD_DAYS: u32 = 365;
+/// Default deletion waiting period.
+pub const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn days(n: u32) -> Duration {
+    DAY * n
+}
+
+impl Kms {
+    /// Applies `change` to the key's current record in one transaction: the key is resolved and
+    /// authorized, then re-read inside the transaction, its state checked for `op` there, the
+    /// change applied, and the cache invalidated after commit.
+    pub(crate) fn change_key<T>(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        key_id: &str,
+        change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
+    ) -> Result<(KeyRecord, T), Error> {
+        let key = self.key_for(caller, op, key_id, false)?;
+        let id = key.record.key_id;
+        let mut txn = self.store.begin()?;
+        let mut record = txn
+            .key(&id)?
+            .ok_or_else(|| self.key_not_found(&key.record.account, &id))?;
+        op.check_state(record.state, &key.arn)?;
+        let out = change(&mut record, &mut *txn)?;
+        record.revision += 1;
+        txn.update_key(&record)?;
+        txn.commit()?;
+        self.cache.invalidate_key(&id);
+        Ok((record, out))
+    }
+
+    /// Enables a disabled key (a no-op on an enabled one).
+    pub fn enable_key(&self, caller: &Caller, req: KeyIdRequest) -> Result<(), Error> {
+        self.change_key(caller, Operation::EnableKey, &req.key_id, |r, _| {
+            r.state = KeyState::Enabled;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Disables a key: it can no longer be used until enabled again.
+    pub fn disable_key(&self, caller: &Caller, req: KeyIdRequest) -> Result<(), Error> {
+        self.change_key(caller, Operation::DisableKey, &req.key_id, |r, _| {
+            r.state = KeyState::Disabled;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Replaces a key's description.
+    pub fn update_key_description(
+        &self,
+        caller: &Caller,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<(), Error> {
+        validate::description(&req.description)?;
+        self.change_key(
+            caller,
+            Operation::UpdateKeyDescription,
+            &req.key_id,
+            |r, _| {
+                r.description = req.description;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Lists the caller's account's keys, ordered by key id.
+    pub fn list_keys(
+        &self,
+        caller: &Caller,
+        req: ListKeysRequest,
+    ) -> Result<ListKeysResponse, Error> {
+        let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
+        let scope = [b"keys:".as_slice(), caller.account.as_str().as_bytes()].concat();
+        let after = match &req.marker {
+            Some(m) => {
+                let pos = self.markers.read(&scope, m)?;
+                let bytes: [u8; 16] = pos
+                    .try_into()
+                    .map_err(|_| Error::invalid_marker("The marker is not valid."))?;
+                Some(KeyId::from_bytes(bytes))
+            }
+            None => None,
+        };
+        let mut page = self
+            .store
+            .begin()?
+            .list_keys(&caller.account, after.as_ref(), limit + 1)?;
+        let truncated = page.len() > limit;
+        page.truncate(limit);
+        let next_marker = match page.last() {
+            Some(last) if truncated => Some(self.markers.make(&scope, last.key_id.as_bytes())),
+            _ => None,
+        };
+        Ok(ListKeysResponse {
+            keys: page
+                .iter()
+                .map(|r| KeyListEntry {
+                    key_id: r.key_id.to_string(),
+                    key_arn: r.arn(),
+                })
+                .collect(),
+            next_marker,
+            truncated,
+        })
+    }
+
+    /// Schedules a key for deletion after a waiting period of 7–30 days (default 30). The key
+    /// cannot be used meanwhile; [`cancel_key_deletion`](Self::cancel_key_deletion) undoes it.
+    pub fn schedule_key_deletion(
+        &self,
+        caller: &Caller,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, Error> {
+        let window = req
+            .pending_window_in_days
+            .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+        if !(7..=30).contains(&window) {
+            return Err(field_error(
+                "pendingWindowInDays",
+                "Member must have value between 7 and 30",
+            ));
+        }
+        let now = self.clock.now();
+        let deletion_date = now + days(window);
+        let (record, ()) = self.change_key(
+            caller,
+            Operation::ScheduleKeyDeletion,
+            &req.key_id,
+            |r, _| {
+                r.state = KeyState::PendingDeletion;
+                r.deletion_date = Some(deletion_date);
+                r.pending_deletion_window_days = Some(window);
+                Ok(())
+            },
+        )?;
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: record.arn(),
+            deletion_date,
+            key_state: record.state,
+            pending_window_in_days: window,
+        })
+    }
+
+    /// Cancels a scheduled deletion; the key is left disabled, as AWS leaves it.
+    pub fn cancel_key_deletion(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+    ) -> Result<KeyIdResponse, Error> {
+        let (record, ()) =
+            self.change_key(caller, Operation::CancelKeyDeletion, &req.key_id, |r, _| {
+                r.state = KeyState::Disabled;
+                r.deletion_date = None;
+                r.pending_deletion_window_days = None;
+                Ok(())
+            })?;
+        Ok(KeyIdResponse {
+            key_id: record.arn(),
+        })
+    }
+
+    /// Turns on automatic rotation every `rotation_period_in_days` (90–2560, default 365).
+    pub fn enable_key_rotation(
+        &self,
+        caller: &Caller,
+        req: EnableKeyRotationRequest,
+    ) -> Result<(), Error> {
+        let period = req
+            .rotation_period_in_days
+            .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
+        if !(90..=2560).contains(&period) {
+            return Err(field_error(
+                "rotationPeriodInDays",
+                "Member must have value between 90 and 2560",
+            ));
+        }
+        let now = self.clock.now();
+        self.change_key(
+            caller,
+            Operation::EnableKeyRotation,
+            &req.key_id,
+            |r, txn| {
+                rotatable(r)?;
+                let next_rotation = match &r.rotation {
+                    // A changed period counts from the latest rotation (or creation).
+                    Some(_) => latest_version_date(r, txn)? + days(period),
+                    // Newly enabled: one period from now.
+                    None => now + days(period),
+                };
+                r.rotation = Some(RotationSchedule {
+                    period_days: period,
+                    next_rotation,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Turns off automatic rotation.
+    pub fn disable_key_rotation(&self, caller: &Caller, req: KeyIdRequest) -> Result<(), Error> {
+        self.change_key(
+            caller,
+            Operation::DisableKeyRotation,
+            &req.key_id,
+            |r, _| {
+                rotatable(r)?;
+                r.rotation = None;
+                Ok(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Whether automatic rotation is on, its period and next date.
+    pub fn get_key_rotation_status(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+    ) -> Result<GetKeyRotationStatusResponse, Error> {
+        let key = self.managed_key(caller, Operation::GetKeyRotationStatus, &req.key_id)?;
+        rotatable(&key.record)?;
+        let r = &key.record.rotation;
+        Ok(GetKeyRotationStatusResponse {
+            key_rotation_enabled: r.is_some(),
+            key_id: key.arn.clone(),
+            rotation_period_in_days: r.as_ref().map(|r| r.period_days),
+            next_rotation_date: r.as_ref().map(|r| r.next_rotation),
+            on_demand_rotation_start_date: None,
+        })
+    }
+
+    /// Rotates now: a new backing-key version becomes current; older versions still decrypt. The
+    /// automatic schedule does not move. At most 25 times per key.
+    pub fn rotate_key_on_demand(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+    ) -> Result<KeyIdResponse, Error> {
+        let now = self.clock.now();
+        let (record, ()) =
+            self.change_key(caller, Operation::RotateKeyOnDemand, &req.key_id, |r, txn| {
+                rotatable(r)?;
+                if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+                    return Err(Error::limit_exceeded(format!(
+                        "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
+                        r.arn()
+                    )));
+                }
+                self.add_version(r, txn, now, RotationType::OnDemand)?;
+                r.on_demand_rotations += 1;
+                Ok(())
+            })?;
+        Ok(KeyIdResponse {
+            key_id: record.arn(),
+        })
+    }
+
+    /// Completed rotations of a key, oldest first.
+    pub fn list_key_rotations(
+        &self,
+        caller: &Caller,
+        req: ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse, Error> {
+        let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
+        let key = self.managed_key(caller, Operation::ListKeyRotations, &req.key_id)?;
+        rotatable(&key.record)?;
+        let scope = [b"rotations:".as_slice(), key.record.key_id.as_bytes()].concat();
+        let start = match &req.marker {
+            Some(m) => {
+                let pos = self.markers.read(&scope, m)?;
+                let b: [u8; 8] = pos
+                    .try_into()
+                    .map_err(|_| Error::invalid_marker("The marker is not valid."))?;
+                usize::try_from(u64::from_be_bytes(b))
+                    .map_err(|_| Error::invalid_marker("The marker is not valid."))?
+            }
+            None => 0,
+        };
+        let versions = self.store.begin()?.versions(&key.record.key_id)?;
+        let all: Vec<RotationsListEntry> = versions
+            .iter()
+            .filter_map(|v| {
+                v.rotation_type.map(|t| RotationsListEntry {
+                    key_id: key.arn.clone(),
+                    key_material_id: v.id.to_string(),
+                    rotation_date: v.created,
+                    rotation_type: t,
+                })
+            })
+            .collect();
+        let rotations: Vec<_> = all.iter().skip(start).take(limit).cloned().collect();
+        let end = start + rotations.len();
+        let truncated = end < all.len();
+        Ok(ListKeyRotationsResponse {
+            rotations,
+            next_marker: truncated.then(|| self.markers.make(&scope, &(end as u64).to_be_bytes())),
+            truncated,
+        })
+    }
+
+    /// Performs what is due: deletes keys whose waiting period has ended (material, aliases and
+    /// all), and rotates enabled keys whose automatic rotation is due. A server runs this on a
+    /// timer; embedders call it as they see fit.
+    pub fn run_maintenance(&self) -> Result<MaintenanceReport, Error> {
+        const BATCH: usize = 100;
+        let mut report = MaintenanceReport::default();
+        loop {
+            let now = self.clock.now();
+            let due = self.store.begin()?.keys_due(now, BATCH)?;
+            for id in &due {
+                self.maintain(id, now, &mut report)?;
+            }
+            if due.len() < BATCH {
+                return Ok(report);
+            }
+        }
+    }
+
+    fn maintain(
+        &self,
+        id: &KeyId,
+        now: SystemTime,
+        report: &mut MaintenanceReport,
+    ) -> Result<(), Error> {
+        let mut txn = self.store.begin()?;
+        let Some(mut r) = txn.key(id)? else {
+            return Ok(());
+        };
+        match (r.state, r.deletion_date, r.rotation.clone()) {
+            (KeyState::PendingDeletion, Some(when), _) if when <= now => {
+                txn.delete_key(id)?;
+                txn.commit()?;
+                self.cache.invalidate_key(id);
+                report.keys_deleted.push(r.arn());
+            }
+            (KeyState::Enabled, _, Some(schedule)) if schedule.next_rotation <= now => {
+                self.add_version(&mut r, &mut *txn, now, RotationType::Automatic)?;
+                // The next rotation is a period after this one, as AWS counts it (a rotation that
+                // waited while the key was disabled restarts the rhythm).
+                let next = now + days(schedule.period_days);
+                r.rotation = Some(RotationSchedule {
+                    period_days: schedule.period_days,
+                    next_rotation: next,
+                });
+                r.revision += 1;
+                txn.update_key(&r)?;
+                txn.commit()?;
+                self.cache.invalidate_key(id);
+                report.keys_rotated.push(r.arn());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn add_version(
+        &self,
+        r: &mut KeyRecord,
+        txn: &mut dyn Txn,
+        now: SystemTime,
+        kind: RotationType,
+    ) -> Result<(), Error> {
+        let v =
+            BackingKey::generate(self.rng.as_ref(), now, Some(kind)).map_err(Error::internal)?;
+        let wrapped = v.wrap(&r.key_id, &*self.root).map_err(Error::internal)?;
+        txn.add_version(&r.key_id, &wrapped)?;
+        r.current_version = v.id;
+        Ok(())
+    }
+}
+
+/// Rotation applies to symmetric keys whose material coffer generated.
+fn rotatable(r: &KeyRecord) -> Result<(), Error> {
+    if r.key_spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
+        return Err(Error::unsupported(format!(
+            "{} does not support automatic or on-demand rotation.",
+            r.arn()
+        )));
+    }
+    Ok(())
+}
+
+fn latest_version_date(r: &KeyRecord, txn: &mut dyn Txn) -> Result<SystemTime, Error> {
+    Ok(txn
+        .versions(&r.key_id)?
+        .iter()
+        .map(|v| v.created)
+        .max()
+        .unwrap_or(r.creation_date))
+}
