@@ -1,0 +1,140 @@
+//! Encrypt, Decrypt and GenerateDataKey through the facade, each beside a baseline of the
+//! primitives the operation cannot avoid, measured in the same run: drawing a random salt and
+//! nonce, deriving the per-message key with HKDF-SHA256, and an AES-256-GCM seal (or open) of
+//! the same size with ring.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may panic on setup failure
+
+use coffer::model::*;
+use coffer::{Caller, EncryptionContext, Kms};
+use coffer_crypto::aead::{Aes256Gcm, Nonce};
+use coffer_crypto::{hkdf_sha256, RandomSource, SymmetricKey, SystemRandom};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+fn setup() -> (Kms, Caller, String, EncryptionContext) {
+    let kms = Kms::builder().build().unwrap();
+    let caller = Caller::new("arn:aws:iam::111122223333:user/bench").unwrap();
+    let key = kms
+        .create_key(&caller, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata
+        .key_id;
+    let ctx: EncryptionContext = [("tenant", "acme"), ("purpose", "bench")]
+        .into_iter()
+        .collect();
+    (kms, caller, key, ctx)
+}
+
+/// The floor: what any implementation of this blob format must do per Encrypt.
+fn baseline_seal(rng: &SystemRandom, backing: &SymmetricKey, pt: &[u8], aad: &[u8]) -> Vec<u8> {
+    let mut salt_nonce = [0u8; 44];
+    rng.fill(&mut salt_nonce).unwrap();
+    let key = hkdf_sha256(backing, &salt_nonce[..32], &[b"info"]).unwrap();
+    let mut n = [0u8; 12];
+    n.copy_from_slice(&salt_nonce[32..]);
+    let mut out = Vec::with_capacity(pt.len() + 16);
+    Aes256Gcm::new(&key)
+        .unwrap()
+        .seal_append(&Nonce::from_bytes(n), aad, pt, &mut out)
+        .unwrap();
+    out
+}
+
+fn symmetric(c: &mut Criterion) {
+    let (kms, caller, key, ctx) = setup();
+    let rng = SystemRandom::new();
+    let backing = SymmetricKey::generate(&rng).unwrap();
+    let aad = vec![0u8; 77 + ctx.canonical_bytes().len()];
+
+    for size in [1024usize, 4096] {
+        let pt = vec![0x42u8; size];
+        let mut g = c.benchmark_group(format!("encrypt_{size}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(BenchmarkId::new("baseline", size), |b| {
+            b.iter(|| baseline_seal(&rng, &backing, &pt, &aad))
+        });
+        g.bench_function(BenchmarkId::new("coffer", size), |b| {
+            b.iter(|| {
+                kms.encrypt(
+                    &caller,
+                    EncryptRequest {
+                        key_id: key.clone(),
+                        plaintext: pt.clone().into(),
+                        encryption_context: ctx.clone(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            })
+        });
+        g.finish();
+
+        let blob = kms
+            .encrypt(
+                &caller,
+                EncryptRequest {
+                    key_id: key.clone(),
+                    plaintext: pt.clone().into(),
+                    encryption_context: ctx.clone(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .ciphertext_blob;
+        let sealed = baseline_seal(&rng, &backing, &pt, &aad);
+        let mut g = c.benchmark_group(format!("decrypt_{size}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(BenchmarkId::new("baseline", size), |b| {
+            // Derive the message key, open: what any Decrypt of this format must do.
+            b.iter(|| {
+                let key = hkdf_sha256(&backing, &[7u8; 32], &[b"info"]).unwrap();
+                let opened = Aes256Gcm::new(&key).unwrap().open(
+                    &Nonce::from_bytes([0u8; 12]),
+                    &aad,
+                    &sealed,
+                );
+                assert!(opened.is_err()); // wrong derived key: same work as a success
+            })
+        });
+        g.bench_function(BenchmarkId::new("coffer", size), |b| {
+            b.iter(|| {
+                kms.decrypt(
+                    &caller,
+                    DecryptRequest {
+                        ciphertext_blob: blob.clone(),
+                        encryption_context: ctx.clone(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            })
+        });
+        g.finish();
+    }
+
+    let mut g = c.benchmark_group("generate_data_key");
+    g.bench_function("baseline", |b| {
+        b.iter(|| {
+            let mut dk = [0u8; 32];
+            rng.fill(&mut dk).unwrap();
+            baseline_seal(&rng, &backing, &dk, &aad)
+        })
+    });
+    g.bench_function("coffer", |b| {
+        b.iter(|| {
+            kms.generate_data_key(
+                &caller,
+                GenerateDataKeyRequest {
+                    key_id: key.clone(),
+                    key_spec: Some(DataKeySpec::Aes256),
+                    encryption_context: ctx.clone(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, symmetric);
+criterion_main!(benches);
