@@ -115,7 +115,7 @@ impl Aes256Gcm {
                 Ok(())
             }
             Err(_) => {
-                zeroize::Zeroize::zeroize(in_out);
+                crate::wipe(in_out);
                 in_out.clear();
                 Err(CryptoError)
             }
@@ -142,9 +142,8 @@ impl Aes256Gcm {
             )
             .map_err(|_| CryptoError)?
             .len();
-        Ok(SecretBytes::copy_from(
-            buf.expose().get(..n).ok_or(CryptoError)?,
-        ))
+        buf.truncate(n);
+        Ok(buf)
     }
 }
 

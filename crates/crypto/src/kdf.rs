@@ -24,6 +24,23 @@ pub fn hkdf_sha256(
     Ok(out)
 }
 
+/// HKDF-SHA256 with one extract and several expands: `N` keys, the `i`-th expanded with the
+/// concatenation of `infos[i]`. Each key equals `hkdf_sha256(ikm, salt, infos[i])`; this only
+/// saves the repeated extract step.
+pub fn hkdf_sha256_each<const N: usize>(
+    ikm: &SymmetricKey,
+    salt: &[u8],
+    infos: [&[&[u8]]; N],
+) -> Result<[SymmetricKey; N], CryptoError> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm.expose());
+    let mut out: [SymmetricKey; N] = std::array::from_fn(|_| SymmetricKey::zeroed());
+    for (key, info) in out.iter_mut().zip(infos) {
+        let okm = prk.expand(info, Len32).map_err(|_| CryptoError)?;
+        okm.fill(key.expose_mut()).map_err(|_| CryptoError)?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +55,8 @@ mod tests {
         let c = hkdf_sha256(&k, b"salt2", &[b"abc"]).unwrap();
         assert_eq!(a.expose(), b.expose());
         assert_ne!(a.expose(), c.expose());
+        let [x, y] = hkdf_sha256_each(&k, b"salt", [&[b"abc"], &[b"salt2"]]).unwrap();
+        assert_eq!(x.expose(), a.expose());
+        assert_ne!(y.expose(), a.expose());
     }
 }

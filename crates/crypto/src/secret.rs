@@ -2,6 +2,16 @@ use std::fmt;
 
 use zeroize::{Zeroize, Zeroizing};
 
+/// Overwrites `buf` with zeros in a way the optimizer may not remove, a machine word at a time
+/// (volatile writes of `u128`, with byte writes only for the unaligned ends): `zeroize` on a
+/// `[u8]` writes byte by byte, which costs more than an AES-GCM pass over the same buffer.
+pub fn wipe(buf: &mut [u8]) {
+    let (head, middle, tail) = bytemuck::pod_align_to_mut::<u8, u128>(buf);
+    head.zeroize();
+    middle.zeroize();
+    tail.zeroize();
+}
+
 use crate::{CryptoError, RandomSource};
 
 /// Length of an AES-256 / HMAC-SHA256 key in bytes.
@@ -57,15 +67,30 @@ impl fmt::Debug for SymmetricKey {
     }
 }
 
-/// A secret byte string of any length: plaintext, data keys, key material. Zeroized on drop;
-/// prints as `[redacted]`; no `Display`.
-#[derive(Clone, Default)]
-pub struct SecretBytes(Zeroizing<Vec<u8>>);
+/// A secret byte string of any length: plaintext, data keys, key material. Wiped on drop
+/// (its whole allocation, see [`wipe`]); prints as `[redacted]`; no `Display`.
+#[derive(Default)]
+pub struct SecretBytes(Vec<u8>);
+
+impl Drop for SecretBytes {
+    fn drop(&mut self) {
+        // Spare capacity may hold earlier contents (a caller's Vec, a truncated tag): wipe all.
+        let len = self.0.capacity();
+        self.0.resize(len, 0);
+        wipe(&mut self.0);
+    }
+}
+
+impl Clone for SecretBytes {
+    fn clone(&self) -> Self {
+        Self::copy_from(&self.0)
+    }
+}
 
 impl SecretBytes {
-    /// Takes ownership of `bytes` (no copy is made, so nothing is left behind to zeroize).
+    /// Takes ownership of `bytes` (no copy is made, so nothing is left behind to wipe).
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(Zeroizing::new(bytes))
+        Self(bytes)
     }
 
     /// Copies `bytes` into a new secret.
@@ -88,6 +113,11 @@ impl SecretBytes {
     /// The secret bytes, mutably (the length cannot change through this).
     pub fn expose_mut(&mut self) -> &mut [u8] {
         &mut self.0
+    }
+
+    /// Shortens the secret to `len` bytes (the dropped tail is wiped when the secret is).
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
     }
 
     /// Length in bytes (not secret).
@@ -132,6 +162,20 @@ mod tests {
         assert!(!out.contains("hunter2"));
         assert!(!out.to_lowercase().contains("ab, "));
         assert!(!out.contains("171"));
+    }
+
+    #[test]
+    fn wipe_clears_every_byte_at_any_alignment() {
+        let mut buf = vec![0xA5u8; 300];
+        for start in 0..17 {
+            for end in (start..300).step_by(37) {
+                buf.iter_mut().for_each(|b| *b = 0xA5);
+                wipe(&mut buf[start..end]);
+                assert!(buf[start..end].iter().all(|&b| b == 0));
+                assert!(buf[..start].iter().all(|&b| b == 0xA5));
+                assert!(buf[end..].iter().all(|&b| b == 0xA5));
+            }
+        }
     }
 
     #[test]

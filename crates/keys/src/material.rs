@@ -35,12 +35,22 @@ impl VersionId {
     }
 }
 
+impl VersionId {
+    /// The 32 lowercase hex digits (what AWS calls the `KeyMaterialId`).
+    pub fn to_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(32);
+        for b in self.0 {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        s
+    }
+}
+
 impl fmt::Display for VersionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&self.to_hex())
     }
 }
 
@@ -75,6 +85,21 @@ impl BackingKey {
             created,
             rotation_type,
         })
+    }
+
+    /// A version from known material (imported key material, test vectors).
+    pub fn from_parts(
+        id: VersionId,
+        key: SymmetricKey,
+        created: SystemTime,
+        rotation_type: Option<RotationType>,
+    ) -> Self {
+        Self {
+            id,
+            key,
+            created,
+            rotation_type,
+        }
     }
 
     /// Wraps the material under the root key, bound to `key_id` and this version's id.

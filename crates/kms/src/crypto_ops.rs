@@ -59,7 +59,7 @@ impl Kms {
             key_id: key.arn.clone(),
             plaintext,
             encryption_algorithm: algorithm,
-            key_material_id: parsed.version.to_string(),
+            key_material_id: parsed.version.to_hex(),
         })
     }
 
