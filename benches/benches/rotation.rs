@@ -13,7 +13,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
 fn rotation(c: &mut Criterion) {
     let clock = Arc::new(ManualClock::at_epoch_seconds(1_700_000_000));
-    let kms = Kms::builder().clock(clock.clone()).build().unwrap();
+    let kms = Kms::builder()
+        .quotas(bench_quotas())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let caller = Caller::new("arn:aws:iam::111122223333:user/bench").unwrap();
     let mut g = c.benchmark_group("by_versions");
     for versions in [1usize, 10, 100] {
@@ -100,6 +104,20 @@ fn rotation(c: &mut Criterion) {
         );
     }
     g.finish();
+}
+
+/// AWS's default quotas would throttle a bench within milliseconds: lift the classes it uses so
+/// the quota check still runs (and is measured) but never refuses.
+fn bench_quotas() -> coffer::QuotaConfig {
+    let lifted = coffer::LimitOverride {
+        rate: Some(1e9),
+        burst: Some(1_000_000_000),
+    };
+    let mut config = coffer::QuotaConfig::default();
+    for class in coffer::QuotaClass::ALL {
+        config.defaults.insert(*class, lifted);
+    }
+    config
 }
 
 criterion_group!(benches, rotation);

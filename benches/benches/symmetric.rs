@@ -11,7 +11,7 @@ use coffer_crypto::{hkdf_sha256, RandomSource, SymmetricKey, SystemRandom};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 
 fn setup() -> (Kms, Caller, String, EncryptionContext) {
-    let kms = Kms::builder().build().unwrap();
+    let kms = Kms::builder().quotas(bench_quotas()).build().unwrap();
     let caller = Caller::new("arn:aws:iam::111122223333:user/bench").unwrap();
     let key = kms
         .create_key(&caller, CreateKeyRequest::default())
@@ -129,6 +129,20 @@ fn symmetric(c: &mut Criterion) {
         )
     });
     g.finish();
+}
+
+/// AWS's default quotas would throttle a bench within milliseconds: lift the classes it uses so
+/// the quota check still runs (and is measured) but never refuses.
+fn bench_quotas() -> coffer::QuotaConfig {
+    let lifted = coffer::LimitOverride {
+        rate: Some(1e9),
+        burst: Some(1_000_000_000),
+    };
+    let mut config = coffer::QuotaConfig::default();
+    for class in coffer::QuotaClass::ALL {
+        config.defaults.insert(*class, lifted);
+    }
+    config
 }
 
 criterion_group!(benches, symmetric);

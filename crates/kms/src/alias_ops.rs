@@ -96,7 +96,9 @@ impl Kms {
             .ok_or_else(|| self.alias_missing(caller, &name))?;
         // The caller must be allowed to manage the key the alias points at.
         drop(txn);
-        self.key_by_id(caller, Operation::DeleteAlias, &rec.account, &rec.target)?;
+        let key = self.load_owned(&rec.account, &rec.target)?;
+        self.charge(caller, Operation::DeleteAlias, Some(&key))?;
+        self.authorize(caller, Operation::DeleteAlias, &key)?;
         let mut txn = self.store.begin()?;
         txn.delete_alias(&caller.account, name.as_str())?;
         txn.commit()?;
@@ -113,7 +115,10 @@ impl Kms {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = match &req.key_id {
             Some(k) => Some(self.key_for(caller, Operation::ListAliases, k, false)?),
-            None => None,
+            None => {
+                self.charge(caller, Operation::ListAliases, None)?;
+                None
+            }
         };
         let filter = key.as_ref().map(|k| k.record.key_id);
         let scope = [

@@ -83,8 +83,9 @@ impl Kms {
             &req.ciphertext_blob,
             req.source_key_id.as_deref(),
         )?;
-        let destination =
-            self.key_for(caller, Operation::ReEncrypt, &req.destination_key_id, true)?;
+        // One ReEncrypt is one request: the quota was charged with the source key.
+        let destination = self.resolve_key(caller, &req.destination_key_id, true)?;
+        self.authorize(caller, Operation::ReEncrypt, &destination)?;
         let source_alg = check_symmetric(
             &source,
             Operation::ReEncrypt,
@@ -145,13 +146,14 @@ impl Kms {
     /// Returns 1–1024 random bytes from the service's random source.
     pub fn generate_random(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, Error> {
         let n = req
             .number_of_bytes
             .filter(|n| (1..=MAX_GENERATED_BYTES).contains(n))
             .ok_or_else(|| field_error("numberOfBytes", "Member must be between 1 and 1024"))?;
+        self.charge(caller, Operation::GenerateRandom, None)?;
         let plaintext = SecretBytes::random(self.rng.as_ref(), n as usize)?;
         Ok(GenerateRandomResponse { plaintext })
     }
@@ -223,6 +225,7 @@ impl Kms {
         let key = self
             .load(&parsed.key_id)?
             .ok_or_else(|| self.key_not_found(&caller.account, &parsed.key_id))?;
+        self.charge(caller, op, Some(&key))?;
         self.authorize(caller, op, &key)?;
         Ok((key, parsed))
     }

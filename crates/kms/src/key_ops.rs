@@ -56,6 +56,7 @@ impl Kms {
             ));
         }
 
+        self.charge(caller, Operation::CreateKey, None)?;
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
         let version =

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use coffer_core::{AccountId, Caller, Clock, KeyId, KeyIdentifier, Region, SystemClock};
 use coffer_crypto::{RandomSource, SymmetricKey, SystemRandom};
 use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, RootKey};
+use coffer_quota::{QuotaClass, QuotaConfig, Quotas};
 use coffer_store::{MemoryStore, Store};
 use parking_lot::RwLock;
 
@@ -26,6 +27,7 @@ pub struct Kms {
     pub(crate) region: Region,
     pub(crate) cache: KeyCache,
     pub(crate) markers: Markers,
+    pub(crate) quotas: Quotas,
 }
 
 impl fmt::Debug for Kms {
@@ -46,6 +48,7 @@ pub struct KmsBuilder {
     rng: Option<Arc<dyn RandomSource>>,
     region: Option<String>,
     marker_key: Option<SymmetricKey>,
+    quotas: Option<QuotaConfig>,
 }
 
 impl fmt::Debug for KmsBuilder {
@@ -94,6 +97,12 @@ impl KmsBuilder {
         self
     }
 
+    /// Request quotas per account (AWS KMS's classes and default rates unless configured).
+    pub fn quotas(mut self, config: QuotaConfig) -> Self {
+        self.quotas = Some(config);
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> Result<Kms, Error> {
         let rng: Arc<dyn RandomSource> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
@@ -107,11 +116,15 @@ impl KmsBuilder {
             Some(k) => k,
             None => SymmetricKey::generate(rng.as_ref())?,
         };
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let quotas = Quotas::new(&self.quotas.unwrap_or_default(), clock.clone())
+            .map_err(|e| Error::validation(format!("invalid quota configuration: {e}")))?;
         Ok(Kms {
             markers: Markers::new(marker_key),
+            quotas,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             root,
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             rng,
             region,
             cache: KeyCache::default(),
@@ -287,7 +300,8 @@ impl Kms {
         ))
     }
 
-    /// Resolves, loads and authorizes: the key named by `key_id`, usable by `caller` for `op`.
+    /// Resolves, loads, charges the caller's quota and authorizes: the key named by `key_id`,
+    /// usable by `caller` for `op`.
     pub(crate) fn key_for(
         &self,
         caller: &Caller,
@@ -295,24 +309,46 @@ impl Kms {
         key_id: &str,
         aliases: bool,
     ) -> Result<Arc<CachedKey>, Error> {
-        let (account, id) = self.resolve_id(caller, key_id, aliases)?;
-        self.key_by_id(caller, op, &account, &id)
+        let key = self.resolve_key(caller, key_id, aliases)?;
+        self.charge(caller, op, Some(&key))?;
+        self.authorize(caller, op, &key)?;
+        Ok(key)
     }
 
-    /// Loads and authorizes a key known by account and id.
-    pub(crate) fn key_by_id(
+    /// Resolves and loads the key named by `key_id` (no quota, no authorization).
+    pub(crate) fn resolve_key(
         &self,
         caller: &Caller,
-        op: Operation,
+        key_id: &str,
+        aliases: bool,
+    ) -> Result<Arc<CachedKey>, Error> {
+        let (account, id) = self.resolve_id(caller, key_id, aliases)?;
+        self.load_owned(&account, &id)
+    }
+
+    /// Loads a key known by account and id; `NotFoundException` if it is not that account's.
+    pub(crate) fn load_owned(
+        &self,
         account: &AccountId,
         id: &KeyId,
     ) -> Result<Arc<CachedKey>, Error> {
-        let key = self
-            .load(id)?
+        self.load(id)?
             .filter(|k| k.record.account == *account)
-            .ok_or_else(|| self.key_not_found(account, id))?;
-        self.authorize(caller, op, &key)?;
-        Ok(key)
+            .ok_or_else(|| self.key_not_found(account, id))
+    }
+
+    /// Takes one token from the caller's account's bucket for the operation's quota class,
+    /// before any policy is evaluated, so floods of denied calls are throttled too.
+    pub(crate) fn charge(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        key: Option<&CachedKey>,
+    ) -> Result<(), Error> {
+        let class = QuotaClass::for_operation(op.as_str(), key.map(|k| k.record.key_spec.as_str()));
+        self.quotas
+            .check(&caller.account, class)
+            .map_err(|t| Error::throttling(t.to_string()))
     }
 
     /// Authorization. Until key policies land, a key is usable by its own account only.

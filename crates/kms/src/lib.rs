@@ -49,6 +49,7 @@ pub use alias_ops::MAX_ALIASES_PER_KEY;
 pub use coffer_core::{AccountId, Caller, Clock, EncryptionContext, KeyId, SystemClock};
 pub use coffer_crypto::{RandomSource, SecretBytes, SystemRandom};
 pub use coffer_keys::{LocalRootKey, RootKey};
+pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
 pub use error::{Error, InternalCause};
 pub use kms::{Kms, KmsBuilder};

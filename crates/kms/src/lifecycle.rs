@@ -97,6 +97,7 @@ impl Kms {
         req: ListKeysRequest,
     ) -> Result<ListKeysResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
+        self.charge(caller, Operation::ListKeys, None)?;
         let scope = [b"keys:".as_slice(), caller.account.as_str().as_bytes()].concat();
         let after = match &req.marker {
             Some(m) => {
