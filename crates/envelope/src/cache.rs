@@ -1,0 +1,402 @@
+//! A caching [`DataKeyProvider`]: reuses data keys within limits, as the AWS Encryption SDK's
+//! caching cryptographic materials manager does.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use coffer_core::{Clock, EncryptionContext};
+use coffer_crypto::SymmetricKey;
+use parking_lot::Mutex;
+
+use crate::{
+    DataKeyProvider, EncryptedDataKey, EncryptionMaterials, EnvelopeError, GeneratedDataKey,
+    MaterialsRequest, ProviderError,
+};
+
+/// The limits of a [`CachingProvider`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheLimits {
+    /// The most entries held (each of the encryption and decryption caches); the least
+    /// recently used entry is evicted first.
+    pub capacity: usize,
+    /// How long an entry may be used after it was fetched.
+    pub max_age: Duration,
+    /// How many messages one cached data key may encrypt.
+    pub max_messages: u64,
+    /// How many plaintext bytes one cached data key may encrypt.
+    pub max_bytes: u64,
+}
+
+impl CacheLimits {
+    /// `capacity` entries, each usable for `max_age`; messages and bytes bounded only by the
+    /// AWS Encryption SDK's ceilings (2^32 messages, 2^63 - 1 bytes) until set.
+    pub fn new(capacity: usize, max_age: Duration) -> Self {
+        Self {
+            capacity,
+            max_age,
+            max_messages: 1 << 32,
+            max_bytes: i64::MAX as u64,
+        }
+    }
+
+    /// Sets how many messages one data key may encrypt.
+    #[must_use]
+    pub fn with_max_messages(mut self, n: u64) -> Self {
+        self.max_messages = n;
+        self
+    }
+
+    /// Sets how many plaintext bytes one data key may encrypt.
+    #[must_use]
+    pub fn with_max_bytes(mut self, n: u64) -> Self {
+        self.max_bytes = n;
+        self
+    }
+}
+
+/// Counters of a [`CachingProvider`]. Each hit is a call to the inner provider saved (for an
+/// encryption hit, one `generate_data_key` plus one `encrypt_data_key` per further key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Encryption requests served from the cache.
+    pub encrypt_hits: u64,
+    /// Encryption requests that went to the inner provider.
+    pub encrypt_misses: u64,
+    /// Encryption requests that could not be cached (unknown length, or longer than
+    /// `max_bytes`).
+    pub encrypt_bypassed: u64,
+    /// Decryption requests served from the cache.
+    pub decrypt_hits: u64,
+    /// Decryption requests that went to the inner provider.
+    pub decrypt_misses: u64,
+    /// Entries removed for age, use or capacity.
+    pub evictions: u64,
+}
+
+/// Wraps a [`DataKeyProvider`] and reuses its data keys.
+///
+/// Encryption materials are cached by the list of key identifiers and the encryption context;
+/// an entry serves at most `max_messages` messages and `max_bytes` plaintext bytes, for at most
+/// `max_age`, and only requests whose plaintext length is known. Unwrapped data keys are cached
+/// by key identifier, wrapped key and context, for at most `max_age`. Both caches hold at most
+/// `capacity` entries and evict the least recently used. Evicted entries are dropped at once,
+/// and their keys zeroized ([`SymmetricKey`] wipes itself on drop).
+///
+/// Reusing a data key across messages is safe in this format (every message derives its own
+/// frame key from a fresh message id), but widens what one leaked data key exposes: keep the
+/// limits tight.
+pub struct CachingProvider<P> {
+    inner: P,
+    clock: Arc<dyn Clock>,
+    limits: CacheLimits,
+    state: Mutex<State>,
+}
+
+/// The cache key of encryption materials: each key identifier length-prefixed, in order, then
+/// the canonical context.
+type EncKey = Vec<u8>;
+/// The cache key of a data key: key identifier and wrapped key, length-prefixed, then the
+/// canonical context.
+type DecKey = Vec<u8>;
+
+fn push_field(out: &mut Vec<u8>, field: &[u8]) {
+    out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+    out.extend_from_slice(field);
+}
+
+fn push_context(out: &mut Vec<u8>, context: &EncryptionContext) {
+    if context.write_canonical(out).is_err() {
+        // Too large to encode: a marker no valid encoding starts with.
+        out.extend_from_slice(&[0xff; 3]);
+    }
+}
+
+struct EncEntry {
+    materials: EncryptionMaterials,
+    created: SystemTime,
+    messages: u64,
+    bytes: u64,
+}
+
+struct DecEntry {
+    data_key: SymmetricKey,
+    created: SystemTime,
+}
+
+#[derive(Default)]
+struct State {
+    enc: Lru<EncKey, EncEntry>,
+    dec: Lru<DecKey, DecEntry>,
+    stats: CacheStats,
+}
+
+impl<P: DataKeyProvider> CachingProvider<P> {
+    /// A cache over `inner` with `limits`, reading time from `clock`.
+    pub fn new(inner: P, limits: CacheLimits, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner,
+            clock,
+            limits,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> CacheStats {
+        self.state.lock().stats
+    }
+
+    /// Entries held now: (encryption, decryption).
+    pub fn len(&self) -> (usize, usize) {
+        let s = self.state.lock();
+        (s.enc.len(), s.dec.len())
+    }
+
+    /// Whether both caches are empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == (0, 0)
+    }
+
+    /// Drops every entry (their keys are zeroized).
+    pub fn clear(&self) {
+        let mut s = self.state.lock();
+        let n = (s.enc.len() + s.dec.len()) as u64;
+        s.enc = Lru::default();
+        s.dec = Lru::default();
+        s.stats.evictions = s.stats.evictions.saturating_add(n);
+    }
+
+    /// The provider this cache wraps.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    fn fresh(&self, created: SystemTime, now: SystemTime) -> bool {
+        // A clock that went backwards is not trusted: the entry counts as expired.
+        now.duration_since(created)
+            .is_ok_and(|age| age < self.limits.max_age)
+    }
+}
+
+impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, ProviderError> {
+        self.inner.generate_data_key(key_id, context)
+    }
+
+    fn encrypt_data_key(
+        &self,
+        key_id: &str,
+        data_key: &SymmetricKey,
+        context: &EncryptionContext,
+    ) -> Result<EncryptedDataKey, ProviderError> {
+        self.inner.encrypt_data_key(key_id, data_key, context)
+    }
+
+    fn decrypt_data_key(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<SymmetricKey, ProviderError> {
+        let mut key: DecKey = Vec::with_capacity(key_id.len() + ciphertext.len() + 64);
+        push_field(&mut key, key_id.as_bytes());
+        push_field(&mut key, ciphertext);
+        push_context(&mut key, context);
+        let now = self.clock.now();
+        {
+            let mut s = self.state.lock();
+            let state = &mut *s;
+            match state.dec.get(&key) {
+                Some(e) if self.fresh(e.created, now) => {
+                    let k = e.data_key.clone();
+                    state.stats.decrypt_hits = state.stats.decrypt_hits.saturating_add(1);
+                    return Ok(k);
+                }
+                Some(_) => {
+                    state.dec.remove(&key);
+                    state.stats.evictions = state.stats.evictions.saturating_add(1);
+                }
+                None => {}
+            }
+            state.stats.decrypt_misses = state.stats.decrypt_misses.saturating_add(1);
+        }
+        // The inner provider is called without the lock held.
+        let data_key = self.inner.decrypt_data_key(key_id, ciphertext, context)?;
+        if self.limits.capacity > 0 {
+            let mut s = self.state.lock();
+            let evicted = s.dec.insert(
+                key,
+                DecEntry {
+                    data_key: data_key.clone(),
+                    created: now,
+                },
+                self.limits.capacity,
+            );
+            s.stats.evictions = s.stats.evictions.saturating_add(evicted);
+        }
+        Ok(data_key)
+    }
+
+    fn encryption_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<EncryptionMaterials, EnvelopeError> {
+        let len = match request.plaintext_len {
+            Some(len)
+                if len <= self.limits.max_bytes
+                    && self.limits.max_messages > 0
+                    && self.limits.capacity > 0 =>
+            {
+                len
+            }
+            _ => {
+                let mut s = self.state.lock();
+                s.stats.encrypt_bypassed = s.stats.encrypt_bypassed.saturating_add(1);
+                drop(s);
+                return self.inner.encryption_materials(request);
+            }
+        };
+        let mut key: EncKey = Vec::with_capacity(128);
+        push_field(&mut key, &(request.key_ids.len() as u64).to_be_bytes());
+        for id in request.key_ids {
+            push_field(&mut key, id.as_bytes());
+        }
+        push_context(&mut key, request.context);
+        let now = self.clock.now();
+        {
+            let mut s = self.state.lock();
+            let state = &mut *s;
+            let mut stale = false;
+            if let Some(e) = state.enc.get(&key) {
+                let within = e.messages < self.limits.max_messages
+                    && e.bytes
+                        .checked_add(len)
+                        .is_some_and(|b| b <= self.limits.max_bytes);
+                if self.fresh(e.created, now) && within {
+                    e.messages = e.messages.saturating_add(1);
+                    e.bytes = e.bytes.saturating_add(len);
+                    let m = e.materials.clone();
+                    state.stats.encrypt_hits = state.stats.encrypt_hits.saturating_add(1);
+                    return Ok(m);
+                }
+                stale = true;
+            }
+            if stale {
+                state.enc.remove(&key);
+                state.stats.evictions = state.stats.evictions.saturating_add(1);
+            }
+            state.stats.encrypt_misses = state.stats.encrypt_misses.saturating_add(1);
+        }
+        let materials = self.inner.encryption_materials(request)?;
+        let mut s = self.state.lock();
+        let evicted = s.enc.insert(
+            key,
+            EncEntry {
+                materials: materials.clone(),
+                created: now,
+                messages: 1,
+                bytes: len,
+            },
+            self.limits.capacity,
+        );
+        s.stats.evictions = s.stats.evictions.saturating_add(evicted);
+        Ok(materials)
+    }
+}
+
+impl<P> fmt::Debug for CachingProvider<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachingProvider")
+            .field("limits", &self.limits)
+            .field("stats", &self.state.lock().stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A map that evicts its least recently used entry beyond a capacity. A hit only updates a
+/// counter; finding the least recently used entry is a scan, done only when an insertion
+/// overflows the capacity (after a provider call, which costs far more).
+struct Lru<K, V> {
+    map: HashMap<K, (V, u64)>,
+    tick: u64,
+}
+
+impl<K, V> Default for Lru<K, V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            tick: 0,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> Lru<K, V> {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The entry for `k`, marked most recently used.
+    fn get(&mut self, k: &K) -> Option<&mut V> {
+        self.tick = self.tick.wrapping_add(1);
+        let tick = self.tick;
+        let (v, t) = self.map.get_mut(k)?;
+        *t = tick;
+        Some(v)
+    }
+
+    fn remove(&mut self, k: &K) {
+        self.map.remove(k);
+    }
+
+    /// Inserts (or replaces) `k`; returns how many entries were evicted to stay within
+    /// `capacity`.
+    fn insert(&mut self, k: K, v: V, capacity: usize) -> u64 {
+        self.tick = self.tick.wrapping_add(1);
+        self.map.insert(k, (v, self.tick));
+        let mut evicted = 0u64;
+        while self.map.len() > capacity {
+            let oldest = self
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(old) => {
+                    self.map.remove(&old);
+                    evicted = evicted.saturating_add(1);
+                }
+                None => break,
+            }
+        }
+        evicted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lru_evicts_least_recently_used() {
+        let mut l: Lru<u32, u32> = Lru::default();
+        assert_eq!(l.insert(1, 10, 2), 0);
+        assert_eq!(l.insert(2, 20, 2), 0);
+        assert!(l.get(&1).is_some()); // 2 is now least recently used
+        assert_eq!(l.insert(3, 30, 2), 1);
+        assert!(l.get(&2).is_none());
+        assert_eq!(l.get(&1).copied(), Some(10));
+        assert_eq!(l.get(&3).copied(), Some(30));
+        assert_eq!(l.len(), 2);
+        l.remove(&1);
+        assert_eq!(l.len(), 1);
+    }
+}

@@ -1,0 +1,455 @@
+//! Setting up a message (data key, derivations, header) and the one-shot `encrypt` / `decrypt`.
+
+use std::fmt;
+use std::io::Read;
+use std::sync::Arc;
+
+use coffer_core::EncryptionContext;
+use coffer_crypto::aead::TAG_LEN;
+use coffer_crypto::{
+    constant_time_eq, hkdf_sha256_each, RandomSource, SecretBytes, SymmetricKey, SystemRandom,
+};
+use zeroize::Zeroizing;
+
+use crate::error::{InvalidArgument, Limit};
+use crate::header::{
+    encode_header, parse_prefix, prefix, AlgorithmSuite, Limits, COMMITMENT_LEN,
+    DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_HEADER_LEN, FRAME_LEN, MAX_FRAMES, MAX_FRAME_LEN,
+    MAX_KEY_ID_LEN, MAX_WRAPPED_KEY_LEN, MESSAGE_ID_LEN, PREFIX_LEN,
+};
+use crate::stream::{FrameCipher, FRAME_FINAL, FRAME_REGULAR};
+use crate::{
+    DataKeyProvider, DecryptingReader, EncryptedDataKey, EnvelopeError, Header, MaterialsRequest,
+};
+
+/// The HKDF `info` prefix of every derivation; followed by the suite id and a label.
+const KDF_LABEL: &[u8] = b"coffer-envelope v1";
+/// Label of the frame-key derivation.
+const DERIVE_LABEL: &[u8] = b"DERIVEKEY";
+/// Label of the key-commitment derivation.
+const COMMIT_LABEL: &[u8] = b"COMMITKEY";
+
+/// The frame key and the key commitment of a message: HKDF-SHA256 with the message id as salt
+/// and the data key as input keying material, under two labels.
+fn derive(
+    data_key: &SymmetricKey,
+    suite: AlgorithmSuite,
+    message_id: &[u8; MESSAGE_ID_LEN],
+) -> Result<(SymmetricKey, [u8; COMMITMENT_LEN]), EnvelopeError> {
+    let suite_id = suite.id().to_be_bytes();
+    // One extract, two expands: the same keys as two separate HKDF calls.
+    let [frame_key, commit] = hkdf_sha256_each(
+        data_key,
+        message_id,
+        [
+            &[KDF_LABEL, &suite_id, DERIVE_LABEL],
+            &[KDF_LABEL, &suite_id, COMMIT_LABEL],
+        ],
+    )
+    .map_err(EnvelopeError::Crypto)?;
+    Ok((frame_key, *commit.expose()))
+}
+
+/// How to encrypt: frame length, randomness, bounds, and (for caching) the plaintext length.
+#[derive(Clone)]
+pub struct EncryptOptions {
+    pub(crate) frame_len: u32,
+    pub(crate) max_encrypted_data_keys: usize,
+    pub(crate) plaintext_len: Option<u64>,
+    pub(crate) rng: Arc<dyn RandomSource>,
+}
+
+impl Default for EncryptOptions {
+    fn default() -> Self {
+        Self {
+            frame_len: FRAME_LEN,
+            max_encrypted_data_keys: DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+            plaintext_len: None,
+            rng: Arc::new(SystemRandom::new()),
+        }
+    }
+}
+
+impl fmt::Debug for EncryptOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptOptions")
+            .field("frame_len", &self.frame_len)
+            .field("max_encrypted_data_keys", &self.max_encrypted_data_keys)
+            .field("plaintext_len", &self.plaintext_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EncryptOptions {
+    /// The defaults: [`FRAME_LEN`] frames, at most [`DEFAULT_MAX_ENCRYPTED_DATA_KEYS`] keys, the
+    /// system random source, no declared length.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Plaintext bytes per frame, 1 to [`MAX_FRAME_LEN`]. Readers accept at most
+    /// [`Limits::max_frame_len`] (1 MiB by default).
+    #[must_use]
+    pub fn with_frame_len(mut self, frame_len: u32) -> Self {
+        self.frame_len = frame_len;
+        self
+    }
+
+    /// The most key identifiers one message may be encrypted under.
+    #[must_use]
+    pub fn with_max_encrypted_data_keys(mut self, n: usize) -> Self {
+        self.max_encrypted_data_keys = n;
+        self
+    }
+
+    /// Declares the plaintext length of a streamed message. An [`EncryptingWriter`] then refuses
+    /// to write more, and a caching provider can count the bytes (without a declared length a
+    /// streamed message bypasses the cache, as in the AWS Encryption SDK). The one-shot
+    /// [`encrypt`] sets it itself.
+    ///
+    /// [`EncryptingWriter`]: crate::EncryptingWriter
+    #[must_use]
+    pub fn with_plaintext_len(mut self, len: u64) -> Self {
+        self.plaintext_len = Some(len);
+        self
+    }
+
+    /// The random source for message ids (tests use a deterministic one).
+    #[must_use]
+    pub fn with_rng(mut self, rng: Arc<dyn RandomSource>) -> Self {
+        self.rng = rng;
+        self
+    }
+}
+
+/// How to decrypt: bounds, the context the caller expects, and which keys may be used.
+#[derive(Debug, Clone, Default)]
+pub struct DecryptOptions {
+    pub(crate) limits: Limits,
+    pub(crate) expected_context: Option<EncryptionContext>,
+    pub(crate) allowed_key_ids: Option<Vec<String>>,
+}
+
+impl DecryptOptions {
+    /// Default limits, any context, any key.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the bounds.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Refuses a message whose encryption context is not exactly `context`
+    /// ([`EnvelopeError::ContextMismatch`]), before any provider call.
+    #[must_use]
+    pub fn expect_context(mut self, context: EncryptionContext) -> Self {
+        self.expected_context = Some(context);
+        self
+    }
+
+    /// Offers the provider only the encrypted data keys whose key identifier is in `key_ids`
+    /// (the AWS Encryption SDK's strict mode).
+    #[must_use]
+    pub fn allow_key_ids<I, S>(mut self, key_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_key_ids = Some(key_ids.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// A header made for a new message: its parts, and the body cipher. Its wire form (prefix,
+/// CBOR, tag) has been appended to the caller's buffer.
+pub(crate) struct SealedHeader {
+    pub(crate) suite: AlgorithmSuite,
+    pub(crate) message_id: [u8; MESSAGE_ID_LEN],
+    pub(crate) encrypted_data_keys: Vec<EncryptedDataKey>,
+    pub(crate) frame_len: u32,
+    pub(crate) commitment: [u8; COMMITMENT_LEN],
+    pub(crate) cipher: FrameCipher,
+}
+
+impl SealedHeader {
+    /// The header as a value (the context is not kept, to spare the one-shot path a copy).
+    pub(crate) fn header(&self, context: &EncryptionContext) -> Header {
+        Header {
+            suite: self.suite,
+            message_id: self.message_id,
+            context: context.clone(),
+            encrypted_data_keys: self.encrypted_data_keys.clone(),
+            frame_len: self.frame_len,
+            commitment: self.commitment,
+        }
+    }
+}
+
+/// Gets a data key, derives the frame key and commitment, and appends the header (prefix, CBOR,
+/// tag) to `out`.
+pub(crate) fn seal_header(
+    provider: &dyn DataKeyProvider,
+    key_ids: &[&str],
+    context: &EncryptionContext,
+    options: &EncryptOptions,
+    plaintext_len: Option<u64>,
+    out: &mut Vec<u8>,
+) -> Result<SealedHeader, EnvelopeError> {
+    if key_ids.is_empty() {
+        return Err(EnvelopeError::InvalidArgument(InvalidArgument::NoKeyIds));
+    }
+    if key_ids.len() > options.max_encrypted_data_keys {
+        return Err(EnvelopeError::LimitExceeded {
+            limit: Limit::EncryptedDataKeys,
+            max: options.max_encrypted_data_keys as u64,
+            found: key_ids.len() as u64,
+        });
+    }
+    if options.frame_len == 0 || options.frame_len > MAX_FRAME_LEN {
+        return Err(EnvelopeError::InvalidArgument(InvalidArgument::FrameLength));
+    }
+    context.validate().map_err(EnvelopeError::InvalidContext)?;
+    let materials = provider.encryption_materials(&MaterialsRequest {
+        key_ids,
+        context,
+        plaintext_len,
+    })?;
+    let fits = materials.encrypted_data_keys.len() == key_ids.len()
+        && materials
+            .encrypted_data_keys
+            .iter()
+            .all(|e| e.key_id.len() <= MAX_KEY_ID_LEN && e.ciphertext.len() <= MAX_WRAPPED_KEY_LEN);
+    if !fits {
+        return Err(EnvelopeError::InvalidArgument(InvalidArgument::Materials));
+    }
+    let suite = AlgorithmSuite::Aes256GcmHkdfSha256Committing;
+    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    options
+        .rng
+        .fill(&mut message_id)
+        .map_err(EnvelopeError::Crypto)?;
+    let (frame_key, commitment) = derive(&materials.data_key, suite, &message_id)?;
+    drop(materials.data_key);
+    let start = out.len();
+    out.extend_from_slice(&prefix(0));
+    encode_header(
+        out,
+        suite,
+        &message_id,
+        context,
+        &materials.encrypted_data_keys,
+        options.frame_len,
+        &commitment,
+    );
+    let cbor_len = out.len().saturating_sub(start.saturating_add(PREFIX_LEN));
+    let len = u32::try_from(cbor_len)
+        .ok()
+        .filter(|l| *l <= DEFAULT_MAX_HEADER_LEN)
+        .ok_or(EnvelopeError::LimitExceeded {
+            limit: Limit::HeaderLength,
+            max: u64::from(DEFAULT_MAX_HEADER_LEN),
+            found: cbor_len as u64,
+        })?;
+    if let Some(p) = out.get_mut(start..start.saturating_add(PREFIX_LEN)) {
+        p.copy_from_slice(&prefix(len));
+    }
+    let cipher = FrameCipher::new(frame_key)?;
+    let tag = cipher.header_tag(out.get(start..).unwrap_or_default())?;
+    out.extend_from_slice(&tag);
+    Ok(SealedHeader {
+        suite,
+        message_id,
+        encrypted_data_keys: materials.encrypted_data_keys,
+        frame_len: options.frame_len,
+        commitment,
+        cipher,
+    })
+}
+
+/// An authenticated header and the body cipher it yields.
+pub(crate) struct OpenedHeader {
+    pub(crate) header: Header,
+    pub(crate) cipher: FrameCipher,
+}
+
+fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), EnvelopeError> {
+    r.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            EnvelopeError::Truncated
+        } else {
+            EnvelopeError::from(e)
+        }
+    })
+}
+
+/// Reads the header from `r`, unwraps the data key, checks the commitment and the header tag.
+pub(crate) fn open_header<R: Read>(
+    provider: &dyn DataKeyProvider,
+    r: &mut R,
+    options: &DecryptOptions,
+) -> Result<OpenedHeader, EnvelopeError> {
+    let limits = &options.limits;
+    let mut pre = [0u8; PREFIX_LEN];
+    read_exact(r, &mut pre)?;
+    let len = parse_prefix(&pre, limits)? as usize;
+    // Bounded by `limits.max_header_len` before this allocation.
+    let mut aad = Vec::with_capacity(PREFIX_LEN.saturating_add(len));
+    aad.extend_from_slice(&pre);
+    aad.resize(PREFIX_LEN.saturating_add(len), 0);
+    read_exact(r, aad.get_mut(PREFIX_LEN..).unwrap_or_default())?;
+    // Checks every bound, the frame length included.
+    let header = Header::decode(aad.get(PREFIX_LEN..).unwrap_or_default(), limits)?;
+    let mut tag = [0u8; TAG_LEN];
+    read_exact(r, &mut tag)?;
+    if let Some(expected) = &options.expected_context {
+        if *expected != header.context {
+            return Err(EnvelopeError::ContextMismatch);
+        }
+    }
+    let mut attempted = 0usize;
+    let mut last = None;
+    let mut data_key = None;
+    for edk in &header.encrypted_data_keys {
+        if let Some(allowed) = &options.allowed_key_ids {
+            if !allowed.contains(&edk.key_id) {
+                continue;
+            }
+        }
+        attempted = attempted.saturating_add(1);
+        match provider.decrypt_data_key(&edk.key_id, &edk.ciphertext, &header.context) {
+            Ok(k) => {
+                data_key = Some(k);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let data_key = data_key.ok_or(EnvelopeError::NoDecryptableDataKey { attempted, last })?;
+    let (frame_key, commitment) = derive(&data_key, header.suite, &header.message_id)?;
+    drop(data_key);
+    if !constant_time_eq(&commitment, &header.commitment) {
+        return Err(EnvelopeError::Authentication);
+    }
+    let cipher = FrameCipher::new(frame_key)?;
+    cipher.verify_header(&aad, &tag)?;
+    Ok(OpenedHeader { header, cipher })
+}
+
+/// Encrypts `plaintext` into one message under `key_ids` (the first generates the data key;
+/// each further one can open the message too), bound to `context`.
+pub fn encrypt(
+    provider: &dyn DataKeyProvider,
+    key_ids: &[&str],
+    context: &EncryptionContext,
+    plaintext: &[u8],
+    options: &EncryptOptions,
+) -> Result<Vec<u8>, EnvelopeError> {
+    let frame_len = options.frame_len.max(1) as usize;
+    let frames = plaintext.len().div_ceil(frame_len).max(1);
+    let body = plaintext
+        .len()
+        .saturating_add(frames.saturating_mul(1 + TAG_LEN))
+        .saturating_add(4);
+    let mut out = Vec::with_capacity(body.saturating_add(512));
+    let SealedHeader { mut cipher, .. } = seal_header(
+        provider,
+        key_ids,
+        context,
+        options,
+        Some(plaintext.len() as u64),
+        &mut out,
+    )?;
+    if frames as u64 > MAX_FRAMES {
+        return Err(EnvelopeError::LimitExceeded {
+            limit: Limit::FrameCount,
+            max: MAX_FRAMES,
+            found: frames as u64,
+        });
+    }
+    out.reserve(body);
+    // Each frame is copied into `out` and sealed there before the next is copied, so `out`
+    // never holds plaintext when it grows.
+    let mut chunks = plaintext.chunks(frame_len).peekable();
+    let mut seal_one = |out: &mut Vec<u8>, chunk: &[u8], last: bool| {
+        if last {
+            let n = u32::try_from(chunk.len())
+                .map_err(|_| EnvelopeError::InvalidArgument(InvalidArgument::FrameLength))?;
+            out.push(FRAME_FINAL);
+            out.extend_from_slice(&n.to_be_bytes());
+        } else {
+            out.push(FRAME_REGULAR);
+        }
+        cipher.seal_append(chunk, out, last)?;
+        Ok::<(), EnvelopeError>(())
+    };
+    if chunks.peek().is_none() {
+        seal_one(&mut out, &[], true)?;
+    }
+    while let Some(chunk) = chunks.next() {
+        let last = chunks.peek().is_none();
+        seal_one(&mut out, chunk, last)?;
+    }
+    Ok(out)
+}
+
+/// A decrypted message: its plaintext and its authenticated header.
+pub struct Decrypted {
+    plaintext: SecretBytes,
+    header: Header,
+}
+
+impl Decrypted {
+    /// The plaintext.
+    pub fn plaintext(&self) -> &SecretBytes {
+        &self.plaintext
+    }
+
+    /// The plaintext, by value.
+    pub fn into_plaintext(self) -> SecretBytes {
+        self.plaintext
+    }
+
+    /// The encryption context the message was bound to.
+    pub fn context(&self) -> &EncryptionContext {
+        &self.header.context
+    }
+
+    /// The authenticated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("plaintext", &self.plaintext)
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+/// Decrypts a whole message. Nothing is returned unless every frame, the final frame included,
+/// authenticated and nothing follows it.
+pub fn decrypt(
+    provider: &dyn DataKeyProvider,
+    message: &[u8],
+    options: &DecryptOptions,
+) -> Result<Decrypted, EnvelopeError> {
+    let mut reader = DecryptingReader::new(provider, message, options)?;
+    // The plaintext is shorter than the message, so `out` never reallocates (which would leave
+    // a copy behind in freed memory).
+    let mut out = Zeroizing::new(Vec::with_capacity(message.len()));
+    while let Some(chunk) = reader.next_chunk()? {
+        out.extend_from_slice(chunk);
+    }
+    let header = reader.into_header();
+    Ok(Decrypted {
+        plaintext: SecretBytes::new(std::mem::take(&mut *out)),
+        header,
+    })
+}
