@@ -36,6 +36,7 @@
 
 mod alias_ops;
 mod crypto_ops;
+mod data_keys;
 mod error;
 mod key_ops;
 mod kms;
@@ -51,7 +52,12 @@ pub use coffer_crypto::{RandomSource, SecretBytes, SystemRandom};
 pub use coffer_keys::{LocalRootKey, RootKey};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
+pub use data_keys::KmsDataKeys;
 pub use error::{Error, InternalCause};
+
+/// Envelope encryption (the `coffer-envelope` crate): message format, streaming, data-key cache.
+/// [`KmsDataKeys`] is its provider backed by this `Kms`.
+pub use coffer_envelope as envelope;
 pub use kms::{Kms, KmsBuilder};
 pub use lifecycle::{
     DEFAULT_PENDING_WINDOW_DAYS, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ON_DEMAND_ROTATIONS,
