@@ -7,9 +7,14 @@
 use coffer::model::*;
 use coffer::{Caller, EncryptionContext, Kms};
 
+/// An identity policy allowing every KMS action (the principal still needs the key policy).
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kms = Kms::builder().region("eu-west-1").build()?;
-    let app = Caller::new("arn:aws:iam::111122223333:role/billing-app")?;
+    let app = Caller::new("arn:aws:iam::111122223333:role/billing-app")?
+        .with_identity_policy_json(KMS_ADMIN)?;
 
     // A key, and an alias the application refers to it by.
     let key = kms

@@ -20,6 +20,10 @@ use coffer::model::CreateKeyRequest;
 use coffer::{Caller, EncryptionContext, Kms, SystemClock};
 use coffer_crypto::Sha256;
 
+/// An identity policy allowing every KMS action (the principal still needs the key policy).
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
 /// Writes `len` bytes of a repeatable pattern.
 fn make_input(path: &std::path::Path, len: u64) -> io::Result<[u8; 32]> {
     let mut out = BufWriter::new(File::create(path)?);
@@ -53,7 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sealed_path = dir.join("data.bin.coffer");
 
     let kms = Kms::builder().build()?;
-    let app = Caller::new("arn:aws:iam::111122223333:role/backup")?;
+    let app = Caller::new("arn:aws:iam::111122223333:role/backup")?
+        .with_identity_policy_json(KMS_ADMIN)?;
     let key = kms
         .create_key(&app, CreateKeyRequest::default())?
         .key_metadata

@@ -11,6 +11,10 @@ use coffer::testing::ManualClock;
 use coffer::{Caller, Kms};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
+/// An identity policy allowing every KMS action (the principal still needs the key policy).
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
 fn rotation(c: &mut Criterion) {
     let clock = Arc::new(ManualClock::at_epoch_seconds(1_700_000_000));
     let kms = Kms::builder()
@@ -18,7 +22,10 @@ fn rotation(c: &mut Criterion) {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let caller = Caller::new("arn:aws:iam::111122223333:user/bench").unwrap();
+    let caller = Caller::new("arn:aws:iam::111122223333:user/bench")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     let mut g = c.benchmark_group("by_versions");
     for versions in [1usize, 10, 100] {
         let key = kms

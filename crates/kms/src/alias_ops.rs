@@ -1,8 +1,11 @@
 //! Aliases and tags.
 
-use coffer_core::{AliasName, Caller};
+use coffer_core::AliasName;
+
+use crate::Caller;
 use coffer_store::AliasRecord;
 
+use crate::authz::Access;
 use crate::key_ops::dedup_tags;
 use crate::marker::{self, DEFAULT_LIMIT};
 use crate::model::*;
@@ -98,7 +101,12 @@ impl Kms {
         drop(txn);
         let key = self.load_owned(&rec.account, &rec.target)?;
         self.charge(caller, Operation::DeleteAlias, Some(&key))?;
-        self.authorize(caller, Operation::DeleteAlias, &key)?;
+        self.authorize(
+            caller,
+            Operation::DeleteAlias.action(),
+            &key,
+            &Access::default(),
+        )?;
         let mut txn = self.store.begin()?;
         txn.delete_alias(&caller.account, name.as_str())?;
         txn.commit()?;
@@ -114,12 +122,12 @@ impl Kms {
     ) -> Result<ListAliasesResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = match &req.key_id {
-            Some(k) => Some(self.key_for(caller, Operation::ListAliases, k, false)?),
-            None => {
-                self.charge(caller, Operation::ListAliases, None)?;
-                None
-            }
+            Some(k) => Some(self.resolve_key(caller, k, false)?),
+            None => None,
         };
+        // ListAliases is an IAM-only permission: identity policies decide.
+        self.charge(caller, Operation::ListAliases, None)?;
+        self.authorize_identity(caller, Operation::ListAliases.action(), &Access::default())?;
         let filter = key.as_ref().map(|k| k.record.key_id);
         let scope = [
             b"aliases:".as_slice(),

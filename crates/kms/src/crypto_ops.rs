@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
-use coffer_core::{Caller, EncryptionContext};
+use coffer_core::EncryptionContext;
+
+use crate::Caller;
 use coffer_crypto::SecretBytes;
 use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage};
 
+use crate::authz::Access;
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
@@ -28,7 +31,16 @@ impl Kms {
         }
         validate::context(&req.encryption_context, "encryptionContext")?;
         validate::grant_tokens(&req.grant_tokens)?;
-        let key = self.key_for(caller, op, &req.key_id, true)?;
+        let access = Access {
+            encryption_context: Some(&req.encryption_context),
+            encryption_algorithm: Some(
+                req.encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
+                    .as_str(),
+            ),
+            ..Access::default()
+        };
+        let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;
         let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
             return Err(dry_run());
@@ -48,8 +60,23 @@ impl Kms {
         validate::ciphertext(&req.ciphertext_blob)?;
         validate::context(&req.encryption_context, "encryptionContext")?;
         validate::grant_tokens(&req.grant_tokens)?;
-        let (key, parsed) =
-            self.key_of_blob(caller, op, &req.ciphertext_blob, req.key_id.as_deref())?;
+        let access = Access {
+            encryption_context: Some(&req.encryption_context),
+            encryption_algorithm: Some(
+                req.encryption_algorithm
+                    .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
+                    .as_str(),
+            ),
+            ..Access::default()
+        };
+        let (key, parsed) = self.key_of_blob(
+            caller,
+            op,
+            op.action(),
+            &req.ciphertext_blob,
+            req.key_id.as_deref(),
+            &access,
+        )?;
         let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
             return Err(dry_run());
@@ -80,12 +107,29 @@ impl Kms {
         let (source, parsed) = self.key_of_blob(
             caller,
             Operation::ReEncrypt,
+            "kms:ReEncryptFrom",
             &req.ciphertext_blob,
             req.source_key_id.as_deref(),
+            &Access {
+                encryption_context: Some(&req.source_encryption_context),
+                ..Access::default()
+            },
         )?;
         // One ReEncrypt is one request: the quota was charged with the source key.
         let destination = self.resolve_key(caller, &req.destination_key_id, true)?;
-        self.authorize(caller, Operation::ReEncrypt, &destination)?;
+        self.authorize(
+            caller,
+            "kms:ReEncryptTo",
+            &destination,
+            &Access {
+                encryption_context: Some(&req.destination_encryption_context),
+                request_alias: req
+                    .destination_key_id
+                    .starts_with(coffer_core::ALIAS_PREFIX)
+                    .then_some(req.destination_key_id.as_str()),
+                ..Access::default()
+            },
+        )?;
         let source_alg = check_symmetric(
             &source,
             Operation::ReEncrypt,
@@ -154,6 +198,11 @@ impl Kms {
             .filter(|n| (1..=MAX_GENERATED_BYTES).contains(n))
             .ok_or_else(|| field_error("numberOfBytes", "Member must be between 1 and 1024"))?;
         self.charge(caller, Operation::GenerateRandom, None)?;
+        self.authorize_identity(
+            caller,
+            Operation::GenerateRandom.action(),
+            &Access::default(),
+        )?;
         let plaintext = SecretBytes::random(self.rng.as_ref(), n as usize)?;
         Ok(GenerateRandomResponse { plaintext })
     }
@@ -181,7 +230,11 @@ impl Kms {
         };
         validate::context(&req.encryption_context, "encryptionContext")?;
         validate::grant_tokens(&req.grant_tokens)?;
-        let key = self.key_for(caller, op, &req.key_id, true)?;
+        let access = Access {
+            encryption_context: Some(&req.encryption_context),
+            ..Access::default()
+        };
+        let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;
         check_symmetric(&key, op, None)?;
         if req.dry_run {
             return Err(dry_run());
@@ -208,8 +261,10 @@ impl Kms {
         &self,
         caller: &Caller,
         op: Operation,
+        action: &str,
         ciphertext: &'b [u8],
         expected: Option<&str>,
+        access: &Access<'_>,
     ) -> Result<(Arc<CachedKey>, blob::Blob<'b>), Error> {
         let parsed = blob::parse(ciphertext).map_err(|_| invalid_ciphertext())?;
         if let Some(expected) = expected {
@@ -226,7 +281,7 @@ impl Kms {
             .load(&parsed.key_id)?
             .ok_or_else(|| self.key_not_found(&caller.account, &parsed.key_id))?;
         self.charge(caller, op, Some(&key))?;
-        self.authorize(caller, op, &key)?;
+        self.authorize(caller, action, &key, access)?;
         Ok((key, parsed))
     }
 }

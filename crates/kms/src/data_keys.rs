@@ -3,7 +3,9 @@
 
 use std::ops::Deref;
 
-use coffer_core::{Caller, EncryptionContext};
+use coffer_core::EncryptionContext;
+
+use crate::Caller;
 use coffer_crypto::SymmetricKey;
 use coffer_envelope::{DataKeyProvider, EncryptedDataKey, GeneratedDataKey, ProviderError};
 use coffer_keys::DataKeySpec;

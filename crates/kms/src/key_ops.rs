@@ -1,8 +1,11 @@
 //! Key management operations.
 
-use coffer_core::{Caller, KeyId};
+use coffer_core::KeyId;
+
+use crate::Caller;
 use coffer_keys::{BackingKey, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
 
+use crate::authz::Access;
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
@@ -50,13 +53,23 @@ impl Kms {
                 "Multi-Region keys are not supported by this coffer release.",
             ));
         }
-        if req.policy.is_some() {
-            return Err(Error::unsupported(
-                "Key policies are not supported by this coffer release; omit Policy to get the default policy.",
-            ));
-        }
-
+        let request_tags: std::collections::BTreeMap<String, String> = req
+            .tags
+            .iter()
+            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+            .collect();
         self.charge(caller, Operation::CreateKey, None)?;
+        self.authorize_identity(
+            caller,
+            Operation::CreateKey.action(),
+            &Access {
+                request_tags: Some(&request_tags),
+                key_spec: Some(spec.as_str()),
+                key_usage: Some(usage.as_str()),
+                ..Access::default()
+            },
+        )?;
+
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
         let version =
@@ -76,6 +89,18 @@ impl Kms {
             version.id,
         );
         record.tags = dedup_tags(req.tags);
+        record.policy = Some(match req.policy {
+            Some(text) => {
+                self.check_policy(
+                    caller,
+                    &text,
+                    &record.arn(),
+                    req.bypass_policy_lockout_safety_check,
+                )?;
+                text
+            }
+            None => coffer_policy::default_key_policy_json(&caller.account),
+        });
         let mut txn = self.store.begin()?;
         txn.insert_key(&record, &wrapped)?;
         txn.commit()?;
@@ -97,6 +122,93 @@ impl Kms {
         })
     }
 
+    /// Replaces a key's policy. Refused if the caller could not call PutKeyPolicy under the new
+    /// policy, unless `bypass_policy_lockout_safety_check` is set.
+    pub fn put_key_policy(&self, caller: &Caller, req: PutKeyPolicyRequest) -> Result<(), Error> {
+        policy_name(req.policy_name.as_deref(), false)?;
+        let arn = self
+            .key_for(caller, Operation::PutKeyPolicy, &req.key_id, false)?
+            .arn
+            .clone();
+        self.check_policy(
+            caller,
+            &req.policy,
+            &arn,
+            req.bypass_policy_lockout_safety_check,
+        )?;
+        self.change_key(caller, Operation::PutKeyPolicy, &req.key_id, |r, _| {
+            r.policy = Some(req.policy);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// A key's policy document.
+    pub fn get_key_policy(
+        &self,
+        caller: &Caller,
+        req: GetKeyPolicyRequest,
+    ) -> Result<GetKeyPolicyResponse, Error> {
+        policy_name(req.policy_name.as_deref(), true)?;
+        let key = self.managed_key(caller, Operation::GetKeyPolicy, &req.key_id)?;
+        Ok(GetKeyPolicyResponse {
+            policy: key
+                .record
+                .policy
+                .clone()
+                .unwrap_or_else(|| coffer_policy::default_key_policy_json(&key.record.account)),
+            policy_name: "default".into(),
+        })
+    }
+
+    /// The names of a key's policies: always `default`.
+    pub fn list_key_policies(
+        &self,
+        caller: &Caller,
+        req: ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse, Error> {
+        crate::marker::limit(req.limit, 100, 1000)?;
+        self.managed_key(caller, Operation::ListKeyPolicies, &req.key_id)?;
+        Ok(ListKeyPoliciesResponse {
+            policy_names: vec!["default".into()],
+            next_marker: None,
+            truncated: false,
+        })
+    }
+
+    /// Parses a key policy and applies the lockout safety check.
+    fn check_policy(
+        &self,
+        caller: &Caller,
+        text: &str,
+        key_arn: &str,
+        bypass: bool,
+    ) -> Result<(), Error> {
+        if text.is_empty()
+            || !text
+                .chars()
+                .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{ff}'))
+        {
+            return Err(field_error(
+                "policy",
+                "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+            ));
+        }
+        let policy = coffer_policy::Policy::parse_key_policy(text).map_err(|e| {
+            Error::MalformedPolicyDocument {
+                message: e.to_string(),
+            }
+        })?;
+        if !bypass && !policy.allows_put_key_policy(caller.identity(), key_arn) {
+            return Err(Error::MalformedPolicyDocument {
+                message:
+                    "The new key policy will not allow you to update the key policy in the future."
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The key for a management operation (key id or key ARN only), with its state checked.
     pub(crate) fn managed_key(
         &self,
@@ -107,6 +219,18 @@ impl Kms {
         let key = self.key_for(caller, op, key_id, false)?;
         op.check_state(key.record.state, &key.arn)?;
         Ok(key)
+    }
+}
+
+/// Key policies have one name, `default`.
+fn policy_name(name: Option<&str>, get: bool) -> Result<(), Error> {
+    match name {
+        None | Some("default") => Ok(()),
+        Some(other) if get => Err(Error::not_found(format!("No such policy: {other}"))),
+        Some(_) => Err(field_error(
+            "policyName",
+            "Member must satisfy regular expression pattern: default",
+        )),
     }
 }
 

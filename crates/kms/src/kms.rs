@@ -5,15 +5,17 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use coffer_core::{AccountId, Caller, Clock, KeyId, KeyIdentifier, Region, SystemClock};
+use coffer_core::{AccountId, Clock, KeyId, KeyIdentifier, Region, SystemClock};
 use coffer_crypto::{RandomSource, SymmetricKey, SystemRandom};
 use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, RootKey};
+use coffer_policy::Policy;
 use coffer_quota::{QuotaClass, QuotaConfig, Quotas};
 use coffer_store::{MemoryStore, Store};
 use parking_lot::RwLock;
 
+use crate::authz::Access;
 use crate::marker::Markers;
-use crate::{Error, Operation};
+use crate::{Caller, Error, Operation};
 
 /// A key management service with AWS KMS semantics.
 ///
@@ -137,6 +139,10 @@ pub(crate) struct CachedKey {
     pub(crate) record: KeyRecord,
     pub(crate) material: KeyMaterial,
     pub(crate) arn: String,
+    /// The key policy, parsed once.
+    pub(crate) policy: Policy,
+    /// The key's tags as a map, for `aws:ResourceTag/<key>`.
+    pub(crate) tags: std::collections::BTreeMap<String, String>,
 }
 
 /// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
@@ -205,10 +211,21 @@ impl Kms {
         };
         let material = KeyMaterial::unwrap_all(*id, &versions, record.current_version, &*self.root)
             .map_err(Error::internal)?;
+        let policy = match &record.policy {
+            Some(text) => Policy::parse_key_policy(text).map_err(Error::internal)?,
+            None => coffer_policy::default_key_policy(&record.account),
+        };
+        let tags = record
+            .tags
+            .iter()
+            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+            .collect();
         let cached = Arc::new(CachedKey {
             arn: record.arn(),
             record,
             material,
+            policy,
+            tags,
         });
         let mut keys = self.cache.keys.write();
         if self.cache.epoch.load(Ordering::Acquire) == epoch {
@@ -309,9 +326,26 @@ impl Kms {
         key_id: &str,
         aliases: bool,
     ) -> Result<Arc<CachedKey>, Error> {
+        self.key_for_with(caller, op, key_id, aliases, &Access::default())
+    }
+
+    /// [`key_for`](Self::key_for) with what the request tells authorization.
+    pub(crate) fn key_for_with(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        key_id: &str,
+        aliases: bool,
+        access: &Access<'_>,
+    ) -> Result<Arc<CachedKey>, Error> {
         let key = self.resolve_key(caller, key_id, aliases)?;
         self.charge(caller, op, Some(&key))?;
-        self.authorize(caller, op, &key)?;
+        let alias = request_alias(key_id);
+        let access = Access {
+            request_alias: alias.or(access.request_alias),
+            ..*access
+        };
+        self.authorize(caller, op.action(), &key, &access)?;
         Ok(key)
     }
 
@@ -350,23 +384,15 @@ impl Kms {
             .check(&caller.account, class)
             .map_err(|t| Error::throttling(t.to_string()))
     }
+}
 
-    /// Authorization. Until key policies land, a key is usable by its own account only.
-    pub(crate) fn authorize(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        key: &CachedKey,
-    ) -> Result<(), Error> {
-        if caller.account == key.record.account {
-            Ok(())
-        } else {
-            Err(Error::access_denied(format!(
-                "User: {} is not authorized to perform: kms:{} on resource: {}",
-                caller.principal_arn,
-                op.as_str(),
-                key.arn
-            )))
-        }
+/// The alias name a key identifier used, for `kms:RequestAlias`.
+fn request_alias(key_id: &str) -> Option<&str> {
+    if key_id.starts_with(coffer_core::ALIAS_PREFIX) {
+        Some(key_id)
+    } else if key_id.starts_with("arn:") {
+        key_id.find(":alias/").and_then(|i| key_id.get(i + 1..))
+    } else {
+        None
     }
 }

@@ -7,7 +7,10 @@
 //! ```
 //! use coffer::{Caller, Kms, model::*};
 //! let kms = Kms::builder().region("eu-west-1").build()?;
-//! let alice = Caller::new("arn:aws:iam::111122223333:user/alice")?;
+//! // Alice's identity policy lets her use KMS; the default key policy delegates to it.
+//! let alice = Caller::new("arn:aws:iam::111122223333:user/alice")?.with_identity_policy_json(
+//!     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+//! )?;
 //! let key = kms.create_key(&alice, CreateKeyRequest::default())?.key_metadata;
 //!
 //! let mut ctx = coffer::EncryptionContext::new();
@@ -35,6 +38,8 @@
 #![forbid(unsafe_code)]
 
 mod alias_ops;
+mod authz;
+mod caller;
 mod crypto_ops;
 mod data_keys;
 mod error;
@@ -47,9 +52,11 @@ mod operation;
 mod validate;
 
 pub use alias_ops::MAX_ALIASES_PER_KEY;
-pub use coffer_core::{AccountId, Caller, Clock, EncryptionContext, KeyId, SystemClock};
+pub use caller::Caller;
+pub use coffer_core::{AccountId, Clock, EncryptionContext, KeyId, SystemClock};
 pub use coffer_crypto::{RandomSource, SecretBytes, SystemRandom};
 pub use coffer_keys::{LocalRootKey, RootKey};
+pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
 pub use data_keys::KmsDataKeys;

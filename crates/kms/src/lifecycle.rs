@@ -3,7 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use coffer_core::{Caller, KeyId};
+use coffer_core::KeyId;
+
+use crate::Caller;
 use coffer_keys::{
     BackingKey, KeyRecord, KeySpec, KeyState, Origin, RotationSchedule, RotationType,
 };
@@ -98,6 +100,11 @@ impl Kms {
     ) -> Result<ListKeysResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         self.charge(caller, Operation::ListKeys, None)?;
+        self.authorize_identity(
+            caller,
+            Operation::ListKeys.action(),
+            &crate::authz::Access::default(),
+        )?;
         let scope = [b"keys:".as_slice(), caller.account.as_str().as_bytes()].concat();
         let after = match &req.marker {
             Some(m) => {

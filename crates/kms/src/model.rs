@@ -480,3 +480,56 @@ pub struct MaintenanceReport {
     /// Keys given a new backing-key version by automatic rotation.
     pub keys_rotated: Vec<String>,
 }
+
+/// PutKeyPolicy.
+#[derive(Clone, Debug, Default)]
+pub struct PutKeyPolicyRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Only `default` exists; defaults to it.
+    pub policy_name: Option<String>,
+    /// The key policy document (JSON, at most 32 KB).
+    pub policy: String,
+    /// Skips the check that the caller could still change the policy afterwards.
+    pub bypass_policy_lockout_safety_check: bool,
+}
+
+/// GetKeyPolicy.
+#[derive(Clone, Debug, Default)]
+pub struct GetKeyPolicyRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Only `default` exists; defaults to it.
+    pub policy_name: Option<String>,
+}
+
+/// GetKeyPolicy's answer.
+#[derive(Clone, Debug)]
+pub struct GetKeyPolicyResponse {
+    /// The key policy document.
+    pub policy: String,
+    /// `default`.
+    pub policy_name: String,
+}
+
+/// ListKeyPolicies.
+#[derive(Clone, Debug, Default)]
+pub struct ListKeyPoliciesRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// 1–1000; default 100.
+    pub limit: Option<u32>,
+    /// Ignored: there is one policy.
+    pub marker: Option<String>,
+}
+
+/// ListKeyPolicies' answer.
+#[derive(Clone, Debug)]
+pub struct ListKeyPoliciesResponse {
+    /// `["default"]`.
+    pub policy_names: Vec<String>,
+    /// Always `None`.
+    pub next_marker: Option<String>,
+    /// Always `false`.
+    pub truncated: bool,
+}

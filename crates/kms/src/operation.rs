@@ -25,6 +25,11 @@ macro_rules! operations {
                 match self { $(Self::$variant => stringify!($variant),)+ }
             }
 
+            /// The IAM action, `kms:<name>`.
+            pub const fn action(self) -> &'static str {
+                match self { $(Self::$variant => concat!("kms:", stringify!($variant)),)+ }
+            }
+
             /// Parses an operation name.
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $(stringify!($variant) => Some(Self::$variant),)+ _ => None }

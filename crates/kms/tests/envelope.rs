@@ -14,6 +14,10 @@ use coffer::model::*;
 use coffer::testing::ManualClock;
 use coffer::{Caller, EncryptionContext, Kms, KmsDataKeys};
 
+/// An identity policy allowing every KMS action (the principal still needs the key policy).
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
 fn setup() -> (Arc<Kms>, Caller, Vec<String>) {
     let kms = Arc::new(
         Kms::builder()
@@ -24,7 +28,10 @@ fn setup() -> (Arc<Kms>, Caller, Vec<String>) {
             .build()
             .unwrap(),
     );
-    let alice = Caller::new("arn:aws:iam::111122223333:user/alice").unwrap();
+    let alice = Caller::new("arn:aws:iam::111122223333:user/alice")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     let keys = (0..3)
         .map(|_| {
             kms.create_key(&alice, CreateKeyRequest::default())
@@ -90,7 +97,10 @@ fn other_accounts_cannot_open() {
         &EncryptOptions::new(),
     )
     .unwrap();
-    let mallory = Caller::new("arn:aws:iam::444455556666:user/mallory").unwrap();
+    let mallory = Caller::new("arn:aws:iam::444455556666:user/mallory")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     let err = decrypt(&kms.data_keys(mallory), &msg, &DecryptOptions::new()).unwrap_err();
     match err {
         EnvelopeError::NoDecryptableDataKey { last, .. } => {

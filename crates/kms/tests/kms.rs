@@ -8,6 +8,10 @@ use coffer::testing::{CountingStore, DeterministicRandom, ManualClock};
 use coffer::{Caller, EncryptionContext, Error, Kms, MemoryStore};
 use proptest::prelude::*;
 
+/// An identity policy allowing every KMS action (the principal still needs the key policy).
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
 const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
 const BOB: &str = "arn:aws:iam::111122223333:user/bob";
 const MALLORY: &str = "arn:aws:iam::444455556666:user/mallory";
@@ -20,7 +24,10 @@ fn kms() -> Kms {
 }
 
 fn caller(arn: &str) -> Caller {
-    Caller::new(arn).unwrap()
+    Caller::new(arn)
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap()
 }
 
 fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {

@@ -9,6 +9,10 @@ use coffer::model::*;
 use coffer::testing::ManualClock;
 use coffer::{Caller, Error, Kms};
 
+/// An identity policy allowing every KMS action (the principal still needs the key policy).
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
 const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -32,7 +36,10 @@ fn world() -> World {
             .build()
             .unwrap(),
         clock,
-        alice: Caller::new(ALICE).unwrap(),
+        alice: Caller::new(ALICE)
+            .unwrap()
+            .with_identity_policy_json(KMS_ADMIN)
+            .unwrap(),
     }
 }
 
@@ -680,7 +687,10 @@ fn list_keys_pages_and_refuses_forged_markers() {
     let mut ids: Vec<String> = (0..7).map(|_| w.key().key_id).collect();
     ids.sort();
     // Another account's keys never show.
-    let bob = Caller::new("arn:aws:iam::999988887777:user/bob").unwrap();
+    let bob = Caller::new("arn:aws:iam::999988887777:user/bob")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     w.kms.create_key(&bob, CreateKeyRequest::default()).unwrap();
     let mut seen = Vec::new();
     let mut marker = None;

@@ -10,6 +10,10 @@ use coffer::model::*;
 use coffer::testing::ManualClock;
 use coffer::{Caller, Kms, LimitOverride, QuotaClass, QuotaConfig};
 
+/// An identity policy allowing every KMS action (the principal still needs the key policy).
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
 fn kms(config: QuotaConfig) -> (Kms, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::at_epoch_seconds(1_700_000_000));
     let kms = Kms::builder()
@@ -30,7 +34,10 @@ fn code<T>(r: Result<T, coffer::Error>) -> &'static str {
 #[test]
 fn create_key_is_held_to_five_per_second() {
     let (kms, clock) = kms(QuotaConfig::default());
-    let alice = Caller::new("arn:aws:iam::111122223333:user/alice").unwrap();
+    let alice = Caller::new("arn:aws:iam::111122223333:user/alice")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     for _ in 0..5 {
         kms.create_key(&alice, CreateKeyRequest::default()).unwrap();
     }
@@ -46,7 +53,10 @@ fn create_key_is_held_to_five_per_second() {
     let listed = kms.list_keys(&alice, ListKeysRequest::default()).unwrap();
     assert_eq!(listed.keys.len(), 5);
     // Another account has its own bucket.
-    let bob = Caller::new("arn:aws:iam::999988887777:user/bob").unwrap();
+    let bob = Caller::new("arn:aws:iam::999988887777:user/bob")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     assert_eq!(
         code(kms.create_key(&bob, CreateKeyRequest::default())),
         "ok"
@@ -77,8 +87,14 @@ fn denied_calls_are_throttled_too_and_charged_to_the_caller() {
         defaults,
         ..Default::default()
     });
-    let alice = Caller::new("arn:aws:iam::111122223333:user/alice").unwrap();
-    let mallory = Caller::new("arn:aws:iam::444455556666:user/mallory").unwrap();
+    let alice = Caller::new("arn:aws:iam::111122223333:user/alice")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
+    let mallory = Caller::new("arn:aws:iam::444455556666:user/mallory")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     let key = kms
         .create_key(&alice, CreateKeyRequest::default())
         .unwrap()
@@ -119,7 +135,10 @@ fn symmetric_operations_share_one_quota() {
         defaults,
         ..Default::default()
     });
-    let alice = Caller::new("arn:aws:iam::111122223333:user/alice").unwrap();
+    let alice = Caller::new("arn:aws:iam::111122223333:user/alice")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap();
     let key = kms
         .create_key(&alice, CreateKeyRequest::default())
         .unwrap()

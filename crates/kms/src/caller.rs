@@ -1,0 +1,115 @@
+//! Who is calling, and everything about the call that authorization may ask.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use coffer_core::{AccountId, CoreError};
+use coffer_policy::Policy;
+
+/// The caller of an operation: the authenticated principal and its account, the principal's tags
+/// and identity policies, and facts about the request's transport.
+///
+/// The account owns what the caller creates. Authorization evaluates the key policy, these
+/// identity policies and grants as AWS KMS does. `via_service` is set only by a trusted
+/// integration (a service credential), never from the request itself.
+///
+/// Derefs to [`coffer_core::Caller`] (`principal_arn`, `account`).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Caller {
+    identity: coffer_core::Caller,
+    /// The principal's tags (`aws:PrincipalTag/<key>`).
+    pub tags: BTreeMap<String, String>,
+    /// The principal's identity (IAM) policies.
+    pub identity_policies: Vec<Arc<Policy>>,
+    /// The address the request came from (`aws:SourceIp`).
+    pub source_ip: Option<IpAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`); in process: `true`.
+    pub secure_transport: bool,
+    /// The service calling on the principal's behalf (`kms:ViaService`), asserted by a trusted
+    /// service credential.
+    pub via_service: Option<String>,
+}
+
+impl Caller {
+    /// A caller with the given principal ARN (its account is read from the ARN), no tags and no
+    /// identity policies.
+    pub fn new(principal_arn: &str) -> Result<Self, CoreError> {
+        Ok(Self::from_identity(coffer_core::Caller::new(
+            principal_arn,
+        )?))
+    }
+
+    /// The account's root principal, `arn:aws:iam::ACCOUNT:root`, which needs no identity
+    /// policy where a key policy names its account.
+    pub fn account_root(account: AccountId) -> Self {
+        Self::from_identity(coffer_core::Caller::account_root(account))
+    }
+
+    fn from_identity(identity: coffer_core::Caller) -> Self {
+        Self {
+            identity,
+            tags: BTreeMap::new(),
+            identity_policies: Vec::new(),
+            source_ip: None,
+            secure_transport: true,
+            via_service: None,
+        }
+    }
+
+    /// Adds an identity policy.
+    pub fn with_identity_policy(mut self, policy: Policy) -> Self {
+        self.identity_policies.push(Arc::new(policy));
+        self
+    }
+
+    /// Adds an identity policy given as JSON (the IAM grammar; `MalformedPolicyDocument` errors
+    /// say where a document is wrong).
+    pub fn with_identity_policy_json(self, json: &str) -> Result<Self, coffer_policy::PolicyError> {
+        Ok(self.with_identity_policy(Policy::parse_identity_policy(json)?))
+    }
+
+    /// Adds a principal tag.
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the source address.
+    pub fn with_source_ip(mut self, ip: IpAddr) -> Self {
+        self.source_ip = Some(ip);
+        self
+    }
+
+    /// Sets whether the transport was secure.
+    pub fn with_secure_transport(mut self, secure: bool) -> Self {
+        self.secure_transport = secure;
+        self
+    }
+
+    /// Sets the service acting for the principal. Only a trusted integration may call this.
+    pub fn with_via_service(mut self, service: impl Into<String>) -> Self {
+        self.via_service = Some(service.into());
+        self
+    }
+
+    /// Whether this is the account's root principal.
+    pub fn is_account_root(&self) -> bool {
+        self.identity.principal_arn == format!("arn:aws:iam::{}:root", self.identity.account)
+    }
+
+    /// The principal without the request facts.
+    pub fn identity(&self) -> &coffer_core::Caller {
+        &self.identity
+    }
+}
+
+impl Deref for Caller {
+    type Target = coffer_core::Caller;
+
+    fn deref(&self) -> &coffer_core::Caller {
+        &self.identity
+    }
+}
