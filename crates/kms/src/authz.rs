@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use coffer_core::EncryptionContext;
+use coffer_grants::GrantOperation;
 use coffer_policy::{Decision, RequestContext};
 
 use crate::kms::CachedKey;
@@ -25,6 +26,12 @@ pub(crate) struct Access<'a> {
     pub(crate) key_spec: Option<&'a str>,
     /// `kms:KeyUsage` of a key being created.
     pub(crate) key_usage: Option<&'a str>,
+    /// Grant tokens sent with the request: each must be one this service minted.
+    pub(crate) grant_tokens: &'a [String],
+    /// `kms:GrantOperations` of a CreateGrant request.
+    pub(crate) grant_operations: Option<&'a [String]>,
+    /// `kms:GranteePrincipal` and `kms:RetiringPrincipal` of a CreateGrant request.
+    pub(crate) extra: &'a [(&'a str, &'a str)],
 }
 
 impl Kms {
@@ -50,6 +57,8 @@ impl Kms {
         ctx.request_tags = access.request_tags;
         ctx.key_spec = access.key_spec;
         ctx.key_usage = access.key_usage;
+        ctx.grant_operations = access.grant_operations;
+        ctx.extra = access.extra;
         ctx.source_ip = caller.source_ip;
         ctx.secure_transport = Some(caller.secure_transport);
         ctx.via_service = caller.via_service.as_deref();
@@ -67,6 +76,43 @@ impl Kms {
         key: &CachedKey,
         access: &Access<'_>,
     ) -> Result<(), Error> {
+        match self.policy_decision(caller, action, key, access)? {
+            Decision::Allow => Ok(()),
+            Decision::ExplicitDeny => Err(denied(caller, action, &key.arn)),
+            _ => {
+                // No policy allows and none denies: a grant may.
+                let op = action
+                    .strip_prefix("kms:")
+                    .and_then(|a| GrantOperation::parse(a).ok());
+                let granted = op.is_some_and(|op| {
+                    key.grants.get(&caller.principal_arn).is_some_and(|gs| {
+                        gs.iter()
+                            .any(|g| g.allows(op, &caller.principal_arn, access.encryption_context))
+                    })
+                });
+                if granted {
+                    Ok(())
+                } else {
+                    Err(denied(caller, action, &key.arn))
+                }
+            }
+        }
+    }
+
+    /// Checks the request's grant tokens, then evaluates key and identity policies (grants
+    /// aside).
+    pub(crate) fn policy_decision(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key: &CachedKey,
+        access: &Access<'_>,
+    ) -> Result<Decision, Error> {
+        for t in access.grant_tokens {
+            self.grant_tokens
+                .verify(t)
+                .map_err(|_| Error::invalid_grant_token("The grant token is not valid."))?;
+        }
         let mut ctx = self.context(caller, action, &key.arn, access);
         ctx.resource_tags = Some(&key.tags);
         ctx.key_spec = Some(key.record.key_spec.as_str());
@@ -78,11 +124,7 @@ impl Kms {
             caller.identity_policies.iter().map(|p| &**p),
             &ctx,
         );
-        if auth.decision == Decision::Allow {
-            Ok(())
-        } else {
-            Err(denied(caller, action, &key.arn))
-        }
+        Ok(auth.decision)
     }
 
     /// Authorizes an action on no key (CreateKey, ListKeys, ListAliases, GenerateRandom):
@@ -110,7 +152,7 @@ impl Kms {
     }
 }
 
-fn denied(caller: &Caller, action: &str, resource: &str) -> Error {
+pub(crate) fn denied(caller: &Caller, action: &str, resource: &str) -> Error {
     Error::access_denied(format!(
         "User: {} is not authorized to perform: {action} on resource: {resource}",
         caller.principal_arn

@@ -33,6 +33,7 @@ impl Kms {
         validate::grant_tokens(&req.grant_tokens)?;
         let access = Access {
             encryption_context: Some(&req.encryption_context),
+            grant_tokens: &req.grant_tokens,
             encryption_algorithm: Some(
                 req.encryption_algorithm
                     .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
@@ -62,6 +63,7 @@ impl Kms {
         validate::grant_tokens(&req.grant_tokens)?;
         let access = Access {
             encryption_context: Some(&req.encryption_context),
+            grant_tokens: &req.grant_tokens,
             encryption_algorithm: Some(
                 req.encryption_algorithm
                     .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
@@ -112,6 +114,7 @@ impl Kms {
             req.source_key_id.as_deref(),
             &Access {
                 encryption_context: Some(&req.source_encryption_context),
+                grant_tokens: &req.grant_tokens,
                 ..Access::default()
             },
         )?;
@@ -232,6 +235,7 @@ impl Kms {
         validate::grant_tokens(&req.grant_tokens)?;
         let access = Access {
             encryption_context: Some(&req.encryption_context),
+            grant_tokens: &req.grant_tokens,
             ..Access::default()
         };
         let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;

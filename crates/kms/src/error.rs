@@ -122,6 +122,8 @@ ctor! {
     incorrect_key => IncorrectKey,
     invalid_alias_name => InvalidAliasName,
     invalid_arn => InvalidArn,
+    invalid_grant_id => InvalidGrantId,
+    invalid_grant_token => InvalidGrantToken,
     invalid_ciphertext => InvalidCiphertext,
     invalid_key_usage => InvalidKeyUsage,
     invalid_marker => InvalidMarker,

@@ -116,7 +116,16 @@ impl Kms {
         req: DescribeKeyRequest,
     ) -> Result<DescribeKeyResponse, Error> {
         validate::grant_tokens(&req.grant_tokens)?;
-        let key = self.key_for(caller, Operation::DescribeKey, &req.key_id, true)?;
+        let key = self.key_for_with(
+            caller,
+            Operation::DescribeKey,
+            &req.key_id,
+            true,
+            &Access {
+                grant_tokens: &req.grant_tokens,
+                ..Access::default()
+            },
+        )?;
         Ok(DescribeKeyResponse {
             key_metadata: metadata(&key.record),
         })

@@ -30,6 +30,7 @@ pub struct Kms {
     pub(crate) cache: KeyCache,
     pub(crate) markers: Markers,
     pub(crate) quotas: Quotas,
+    pub(crate) grant_tokens: coffer_grants::GrantTokens,
 }
 
 impl fmt::Debug for Kms {
@@ -121,7 +122,9 @@ impl KmsBuilder {
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let quotas = Quotas::new(&self.quotas.unwrap_or_default(), clock.clone())
             .map_err(|e| Error::validation(format!("invalid quota configuration: {e}")))?;
+        let token_key = coffer_crypto::hkdf_sha256(&marker_key, b"", &[b"coffer grant tokens v1"])?;
         Ok(Kms {
+            grant_tokens: coffer_grants::GrantTokens::new(token_key),
             markers: Markers::new(marker_key),
             quotas,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
@@ -143,6 +146,8 @@ pub(crate) struct CachedKey {
     pub(crate) policy: Policy,
     /// The key's tags as a map, for `aws:ResourceTag/<key>`.
     pub(crate) tags: std::collections::BTreeMap<String, String>,
+    /// The key's grants by grantee principal.
+    pub(crate) grants: HashMap<String, Vec<coffer_grants::Grant>>,
 }
 
 /// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
@@ -201,13 +206,14 @@ impl Kms {
             return Ok(Some(k.clone()));
         }
         let epoch = self.cache.epoch.load(Ordering::Acquire);
-        let (record, versions) = {
+        let (record, versions, grant_list) = {
             let mut txn = self.store.begin()?;
             let Some(record) = txn.key(id)? else {
                 return Ok(None);
             };
             let versions = txn.versions(id)?;
-            (record, versions)
+            let grants = txn.grants(id)?;
+            (record, versions, grants)
         };
         let material = KeyMaterial::unwrap_all(*id, &versions, record.current_version, &*self.root)
             .map_err(Error::internal)?;
@@ -220,12 +226,20 @@ impl Kms {
             .iter()
             .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
             .collect();
+        let mut grants: HashMap<String, Vec<coffer_grants::Grant>> = HashMap::new();
+        for g in grant_list {
+            grants
+                .entry(g.grantee_principal.clone())
+                .or_default()
+                .push(g);
+        }
         let cached = Arc::new(CachedKey {
             arn: record.arn(),
             record,
             material,
             policy,
             tags,
+            grants,
         });
         let mut keys = self.cache.keys.write();
         if self.cache.epoch.load(Ordering::Acquire) == epoch {

@@ -533,3 +533,119 @@ pub struct ListKeyPoliciesResponse {
     /// Always `false`.
     pub truncated: bool,
 }
+
+pub use coffer_grants::{GrantConstraints, GrantOperation};
+
+/// CreateGrant.
+#[derive(Clone, Debug, Default)]
+pub struct CreateGrantRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Who may use the grant.
+    pub grantee_principal: String,
+    /// Who may retire it.
+    pub retiring_principal: Option<String>,
+    /// What it allows.
+    pub operations: Vec<GrantOperation>,
+    /// Encryption-context constraints.
+    pub constraints: Option<GrantConstraints>,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+    /// Makes CreateGrant idempotent: the same name and parameters return the same grant.
+    pub name: Option<String>,
+    /// Check access and state without creating.
+    pub dry_run: bool,
+}
+
+/// CreateGrant's answer.
+#[derive(Clone, Debug)]
+pub struct CreateGrantResponse {
+    /// A token that works with the grant at once.
+    pub grant_token: String,
+    /// The grant id.
+    pub grant_id: String,
+}
+
+/// ListGrants.
+#[derive(Clone, Debug, Default)]
+pub struct ListGrantsRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// 1–100; default 50.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+    /// Only this grant.
+    pub grant_id: Option<String>,
+    /// Only grants for this grantee.
+    pub grantee_principal: Option<String>,
+}
+
+/// ListRetirableGrants.
+#[derive(Clone, Debug, Default)]
+pub struct ListRetirableGrantsRequest {
+    /// The retiring principal.
+    pub retiring_principal: String,
+    /// 1–100; default 50.
+    pub limit: Option<u32>,
+    /// `next_marker` of the previous page.
+    pub marker: Option<String>,
+}
+
+/// A grant as ListGrants shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantListEntry {
+    /// The key ARN.
+    pub key_id: String,
+    /// The grant id.
+    pub grant_id: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// When it was created.
+    pub creation_date: SystemTime,
+    /// Who may use it.
+    pub grantee_principal: String,
+    /// Who may retire it.
+    pub retiring_principal: Option<String>,
+    /// The account root that created it.
+    pub issuing_account: String,
+    /// What it allows.
+    pub operations: Vec<GrantOperation>,
+    /// Its constraints.
+    pub constraints: Option<GrantConstraints>,
+}
+
+/// ListGrants' and ListRetirableGrants' answer.
+#[derive(Clone, Debug)]
+pub struct ListGrantsResponse {
+    /// This page.
+    pub grants: Vec<GrantListEntry>,
+    /// Where the next page starts, when `truncated`.
+    pub next_marker: Option<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+}
+
+/// RetireGrant: by token, or by key ARN and grant id.
+#[derive(Clone, Debug, Default)]
+pub struct RetireGrantRequest {
+    /// The grant's token.
+    pub grant_token: Option<String>,
+    /// The key ARN (with `grant_id`).
+    pub key_id: Option<String>,
+    /// The grant id (with `key_id`).
+    pub grant_id: Option<String>,
+    /// Check access without retiring.
+    pub dry_run: bool,
+}
+
+/// RevokeGrant.
+#[derive(Clone, Debug, Default)]
+pub struct RevokeGrantRequest {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// The grant id.
+    pub grant_id: String,
+    /// Check access without revoking.
+    pub dry_run: bool,
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use coffer_core::{AccountId, KeyId, Region};
 use coffer_crypto::testing::DeterministicRandom;
+use coffer_grants::{Grant, GrantOperation};
 use coffer_keys::{KeyRecord, KeySpec, KeyUsage, Origin, VersionId, WrappedVersion};
 
 use crate::{AliasRecord, Store, StoreError};
@@ -22,7 +23,8 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $make;
             keys_round_trip, duplicate_key_refused, update_and_delete, rollback_on_drop,
             versions_in_order, list_keys_pages_by_account, keys_due, aliases_round_trip,
-            alias_listing, delete_key_removes_its_aliases, missing_rows);
+            alias_listing, delete_key_removes_its_aliases, missing_rows, grants_round_trip,
+            grants_cascade_and_roll_back);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -373,4 +375,104 @@ pub fn missing_rows(store: &dyn Store) {
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(t.key(&rec.key_id).expect("get"), None);
+}
+
+fn grant(key: &KeyRecord, id: &str, retiring: Option<&str>) -> Grant {
+    Grant {
+        grant_id: id.into(),
+        key_id: key.key_id,
+        account: key.account,
+        grantee_principal: "arn:aws:iam::000000000001:role/app".into(),
+        retiring_principal: retiring.map(Into::into),
+        issuing_account: "arn:aws:iam::000000000001:root".into(),
+        operations: vec![GrantOperation::Decrypt, GrantOperation::Encrypt],
+        constraints: None,
+        name: Some("n".into()),
+        creation_date: at(3),
+    }
+}
+
+/// Grants are stored per key, ordered by id, unique, deletable, and listed by retiring
+/// principal within an account.
+pub fn grants_round_trip(store: &dyn Store) {
+    let g = Gen::new("grants");
+    let (k1, v1) = g.key(acct(1));
+    let (k2, v2) = g.key(acct(1));
+    let (k3, v3) = g.key(acct(2));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&k1, &v1).expect("insert");
+    t.insert_key(&k2, &v2).expect("insert");
+    t.insert_key(&k3, &v3).expect("insert");
+    let retiree = "arn:aws:iam::000000000001:role/retiree";
+    for (k, id, r) in [
+        (&k1, "c", Some(retiree)),
+        (&k1, "a", None),
+        (&k1, "b", Some(retiree)),
+        (&k2, "d", Some(retiree)),
+        (&k3, "e", Some(retiree)),
+    ] {
+        t.insert_grant(&grant(k, id, r)).expect("grant");
+    }
+    assert!(matches!(
+        t.insert_grant(&grant(&k1, "a", None)),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    let ids = |v: Vec<Grant>| v.into_iter().map(|g| g.grant_id).collect::<Vec<_>>();
+    assert_eq!(ids(t.grants(&k1.key_id).expect("grants")), ["a", "b", "c"]);
+    assert_eq!(
+        t.grant(&k1.key_id, "b").expect("grant"),
+        Some(grant(&k1, "b", Some(retiree)))
+    );
+    assert_eq!(t.grant(&k2.key_id, "b").expect("grant"), None);
+    assert_eq!(
+        ids(t
+            .grants_retirable_by(&acct(1), retiree, None, 10)
+            .expect("retirable")),
+        ["b", "c", "d"]
+    );
+    assert_eq!(
+        ids(t
+            .grants_retirable_by(&acct(1), retiree, Some("b"), 1)
+            .expect("retirable")),
+        ["c"]
+    );
+    t.delete_grant(&k1.key_id, "b").expect("delete");
+    assert!(matches!(
+        t.delete_grant(&k1.key_id, "b"),
+        Err(StoreError::NotFound { .. })
+    ));
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(ids(t.grants(&k1.key_id).expect("grants")), ["a", "c"]);
+    let (missing, _) = g.key(acct(1));
+    assert!(matches!(
+        t.insert_grant(&grant(&missing, "z", None)),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Deleting a key deletes its grants; a rolled-back grant leaves no trace.
+pub fn grants_cascade_and_roll_back(store: &dyn Store) {
+    let g = Gen::new("grant-cascade");
+    let (k1, v1) = g.key(acct(1));
+    let (k2, v2) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_key(&k1, &v1).expect("insert");
+    t.insert_key(&k2, &v2).expect("insert");
+    t.insert_grant(&grant(&k1, "x", None)).expect("grant");
+    t.insert_grant(&grant(&k2, "y", None)).expect("grant");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    t.insert_grant(&grant(&k1, "uncommitted", None))
+        .expect("grant");
+    drop(t);
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.grants(&k1.key_id).expect("grants").len(), 1);
+    t.delete_key(&k1.key_id).expect("delete");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert!(t.grants(&k1.key_id).expect("grants").is_empty());
+    assert_eq!(t.grants(&k2.key_id).expect("grants").len(), 1);
 }

@@ -3,6 +3,7 @@ use std::ops::Bound;
 use std::time::SystemTime;
 
 use coffer_core::{AccountId, KeyId};
+use coffer_grants::Grant;
 use coffer_keys::{KeyRecord, WrappedVersion};
 use parking_lot::{Mutex, MutexGuard};
 
@@ -13,6 +14,7 @@ struct State {
     keys: BTreeMap<KeyId, KeyRecord>,
     versions: HashMap<KeyId, Vec<WrappedVersion>>,
     aliases: BTreeMap<(AccountId, String), AliasRecord>,
+    grants: BTreeMap<(KeyId, String), Grant>,
 }
 
 /// A store in process memory: the test double, and the default when nothing needs to outlive the
@@ -46,6 +48,7 @@ enum Undo {
     Key(KeyId, Option<KeyRecord>),
     Versions(KeyId, Option<Vec<WrappedVersion>>),
     Alias((AccountId, String), Option<AliasRecord>),
+    Grant((KeyId, String), Option<Grant>),
 }
 
 struct MemoryTxn<'a> {
@@ -68,6 +71,14 @@ impl MemoryTxn<'_> {
             None => self.state.versions.remove(&id),
         };
         self.undo.push(Undo::Versions(id, old));
+    }
+
+    fn set_grant(&mut self, k: (KeyId, String), g: Option<Grant>) {
+        let old = match g {
+            Some(g) => self.state.grants.insert(k.clone(), g),
+            None => self.state.grants.remove(&k),
+        };
+        self.undo.push(Undo::Grant(k, old));
     }
 
     fn set_alias(&mut self, k: (AccountId, String), a: Option<AliasRecord>) {
@@ -100,6 +111,12 @@ impl Drop for MemoryTxn<'_> {
                 }
                 Undo::Alias(k, None) => {
                     self.state.aliases.remove(&k);
+                }
+                Undo::Grant(k, Some(g)) => {
+                    self.state.grants.insert(k, g);
+                }
+                Undo::Grant(k, None) => {
+                    self.state.grants.remove(&k);
                 }
             }
         }
@@ -143,6 +160,16 @@ impl Txn for MemoryTxn<'_> {
             .collect();
         for k in doomed {
             self.set_alias(k, None);
+        }
+        let grants: Vec<_> = self
+            .state
+            .grants
+            .range((*id, String::new())..)
+            .take_while(|((k, _), _)| k == id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in grants {
+            self.set_grant(k, None);
         }
         Ok(())
     }
@@ -259,6 +286,64 @@ impl Txn for MemoryTxn<'_> {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    fn grants(&mut self, key: &KeyId) -> Result<Vec<Grant>, StoreError> {
+        Ok(self
+            .state
+            .grants
+            .range((*key, String::new())..)
+            .take_while(|((k, _), _)| k == key)
+            .map(|(_, g)| g.clone())
+            .collect())
+    }
+
+    fn grant(&mut self, key: &KeyId, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        Ok(self.state.grants.get(&(*key, grant_id.to_owned())).cloned())
+    }
+
+    fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError> {
+        if !self.state.keys.contains_key(&grant.key_id) {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        let k = (grant.key_id, grant.grant_id.clone());
+        if self.state.grants.contains_key(&k) {
+            return Err(StoreError::AlreadyExists { what: "grant" });
+        }
+        self.set_grant(k, Some(grant.clone()));
+        Ok(())
+    }
+
+    fn delete_grant(&mut self, key: &KeyId, grant_id: &str) -> Result<(), StoreError> {
+        let k = (*key, grant_id.to_owned());
+        if !self.state.grants.contains_key(&k) {
+            return Err(StoreError::NotFound { what: "grant" });
+        }
+        self.set_grant(k, None);
+        Ok(())
+    }
+
+    fn grants_retirable_by(
+        &mut self,
+        account: &AccountId,
+        principal: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let mut found: Vec<Grant> = self
+            .state
+            .grants
+            .values()
+            .filter(|g| {
+                g.account == *account
+                    && g.retiring_principal.as_deref() == Some(principal)
+                    && after.is_none_or(|a| g.grant_id.as_str() > a)
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+        found.truncate(limit);
+        Ok(found)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 use std::time::SystemTime;
 
 use coffer_core::{AccountId, KeyId};
+use coffer_grants::Grant;
 use coffer_keys::{KeyRecord, WrappedVersion};
 
 use crate::{AliasRecord, StoreError};
@@ -22,7 +23,8 @@ pub trait Txn {
     fn insert_key(&mut self, rec: &KeyRecord, first: &WrappedVersion) -> Result<(), StoreError>;
     /// Replaces an existing key's record; `NotFound` if absent.
     fn update_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError>;
-    /// Deletes a key, its versions and the aliases that point at it; `NotFound` if absent.
+    /// Deletes a key, its versions, its grants and the aliases that point at it; `NotFound` if
+    /// absent.
     fn delete_key(&mut self, id: &KeyId) -> Result<(), StoreError>;
     /// Keys of `account` ordered by key id, strictly after `after`, at most `limit`.
     fn list_keys(
@@ -57,6 +59,25 @@ pub trait Txn {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AliasRecord>, StoreError>;
+
+    /// The grants on a key, ordered by grant id.
+    fn grants(&mut self, key: &KeyId) -> Result<Vec<Grant>, StoreError>;
+    /// One grant.
+    fn grant(&mut self, key: &KeyId, grant_id: &str) -> Result<Option<Grant>, StoreError>;
+    /// Inserts a grant on an existing key; `AlreadyExists` if the id is taken, `NotFound` if the
+    /// key is absent.
+    fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError>;
+    /// Deletes a grant; `NotFound` if absent.
+    fn delete_grant(&mut self, key: &KeyId, grant_id: &str) -> Result<(), StoreError>;
+    /// Grants of `account` whose retiring principal is `principal`, ordered by grant id,
+    /// strictly after `after`, at most `limit`.
+    fn grants_retirable_by(
+        &mut self,
+        account: &AccountId,
+        principal: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError>;
 
     /// Makes every change durable and visible, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
