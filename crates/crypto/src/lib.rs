@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aead;
+mod argon;
 mod ct;
 mod error;
 mod hash;
@@ -26,6 +27,7 @@ mod secret;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use argon::{derive_key_argon2id, Argon2Params};
 pub use ct::constant_time_eq;
 pub use error::CryptoError;
 pub use hash::{sha256, Sha256, SHA256_LEN};

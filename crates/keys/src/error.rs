@@ -24,6 +24,31 @@ pub enum KeyError {
     /// A key has no material for its current version.
     #[error("key {0} has no current key material")]
     NoCurrentVersion(coffer_core::KeyId),
+    /// The root key file cannot be read or written.
+    #[error("root key file {}: I/O failure", path.display())]
+    KeyFileIo {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The root key file is open to group or others; refused until it is `chmod 600`.
+    #[error("root key file {} is accessible to group or others (mode {mode:o}); chmod 600 it", path.display())]
+    KeyFilePermissions {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The root key file does not hold exactly 32 bytes: damaged or not a key file.
+    #[error("root key file {} is damaged: {len} bytes, expected 32", path.display())]
+    KeyFileLength {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// How many bytes it holds (33 means "more than 32").
+        len: usize,
+    },
     /// The encryption context cannot be encoded.
     #[error("invalid encryption context")]
     Context(#[source] coffer_core::CoreError),

@@ -27,12 +27,14 @@ mod error;
 mod material;
 mod record;
 mod root;
+mod root_providers;
 mod spec;
 
 pub use error::KeyError;
 pub use material::{BackingKey, KeyMaterial, VersionId, WrappedVersion};
 pub use record::{KeyRecord, RotationSchedule, Tag};
 pub use root::{LocalRootKey, RootKey};
+pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{
     DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, Origin, RotationType,
 };

@@ -41,6 +41,7 @@ mod alias_ops;
 mod authz;
 mod caller;
 mod crypto_ops;
+mod data_dir;
 mod data_keys;
 mod error;
 mod grant_ops;
@@ -61,6 +62,7 @@ pub use coffer_keys::{LocalRootKey, RootKey};
 pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
+pub use data_dir::{Argon2Params, DataDir, RootKeySource, SqliteStore};
 pub use data_keys::KmsDataKeys;
 pub use error::{Error, InternalCause};
 

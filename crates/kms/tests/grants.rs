@@ -98,7 +98,10 @@ fn a_grant_lets_its_grantee_do_its_operations_only() {
         .unwrap();
     assert_eq!(g.grant_id.len(), 64);
     // The token works at once (and so does the grant itself).
-    assert_eq!(w.encrypt(&bob, &[], std::slice::from_ref(&g.grant_token)), "ok");
+    assert_eq!(
+        w.encrypt(&bob, &[], std::slice::from_ref(&g.grant_token)),
+        "ok"
+    );
     assert_eq!(w.encrypt(&bob, &[], &[]), "ok");
     // Not for other operations, not for other principals.
     assert_eq!(

@@ -24,6 +24,32 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The data directory is held by another store (another process, or another open in this
+    /// one): only one may use it at a time.
+    #[error("data directory {} is in use by another coffer store (lock file held)", path.display())]
+    Locked {
+        /// The lock file.
+        path: std::path::PathBuf,
+    },
+    /// The database was written by a newer coffer whose schema this build does not know.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A stored row of one key failed its integrity check or did not decode.
+    #[error("stored {what} of key {key_id} is damaged")]
+    DamagedRow {
+        /// What kind of row (key record, key version).
+        what: &'static str,
+        /// The key it belongs to.
+        key_id: coffer_core::KeyId,
+        /// The decoder's error, if decoding was what failed.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Stored data failed to decode: damage or a version mismatch.
     #[error("stored {what} is damaged")]
     Corrupt {

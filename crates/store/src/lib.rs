@@ -2,7 +2,9 @@
 //!
 //! [`Store`] hands out transactions ([`Txn`]); every mutation of the facade is one transaction,
 //! committed with [`Txn::commit`] and rolled back if dropped. Backends: [`MemoryStore`] (the test
-//! double and the ephemeral default). Each backend runs the same conformance kit
+//! double and the ephemeral default) and [`SqliteStore`] (the embedded default: one SQLite
+//! database in a locked data directory, WAL, full sync, secure delete; see `docs/STORAGE.md`).
+//! Each backend runs the same conformance kit
 //! ([`store_conformance_tests!`], feature `testing`).
 //!
 //! ```
@@ -18,6 +20,7 @@
 mod error;
 mod memory;
 mod record;
+mod sqlite;
 mod traits;
 
 #[cfg(feature = "testing")]
@@ -28,4 +31,5 @@ pub mod testing;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use record::AliasRecord;
+pub use sqlite::{SqliteStore, DB_FILE, LOCK_FILE, SCHEMA_VERSION};
 pub use traits::{Store, Txn};

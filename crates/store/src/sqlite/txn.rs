@@ -1,0 +1,559 @@
+//! One SQLite transaction: `BEGIN IMMEDIATE` on a connection held by a mutex guard for the
+//! transaction's life; `COMMIT` in [`Txn::commit`], `ROLLBACK` on drop.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use coffer_core::{AccountId, KeyId};
+use coffer_crypto::{constant_time_eq, Sha256};
+use coffer_grants::Grant;
+use coffer_keys::{KeyRecord, RotationType, VersionId, WrappedVersion};
+use parking_lot::MutexGuard;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{checkpoint_truncate, sql_err};
+use crate::{AliasRecord, StoreError, Txn};
+
+pub(super) struct SqliteTxn<'a> {
+    conn: MutexGuard<'a, Connection>,
+    open: bool,
+    /// A key was deleted: checkpoint after commit so its wrapped material leaves the WAL.
+    purged: bool,
+}
+
+impl<'a> SqliteTxn<'a> {
+    pub(super) fn begin(conn: MutexGuard<'a, Connection>) -> Result<Self, StoreError> {
+        if !conn.is_autocommit() {
+            // A transaction whose rollback failed earlier: end it before starting anew.
+            conn.execute_batch("ROLLBACK")
+                .map_err(sql_err("ending an abandoned transaction"))?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_err("beginning a transaction"))?;
+        Ok(Self {
+            conn,
+            open: true,
+            purged: false,
+        })
+    }
+}
+
+impl Drop for SqliteTxn<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing to report to: if this fails, the next begin rolls back first.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Nanoseconds since the epoch, saturating: the order of times is kept.
+fn nanos(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn digest(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        // Length-prefixed, so parts cannot slide into each other.
+        h.update(&(p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finish()
+}
+
+fn encode<T: Serialize>(v: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Backend {
+        context: what,
+        source: Box::new(e),
+    })
+}
+
+/// A key row, checked and decoded.
+fn decode_key(key_col: &[u8], body: &[u8], dig: &[u8]) -> Result<KeyRecord, StoreError> {
+    let id = key_id_from(key_col)?;
+    let damaged = |source| StoreError::DamagedRow {
+        what: "key record",
+        key_id: id,
+        source,
+    };
+    if !constant_time_eq(&digest(&[body]), dig) {
+        return Err(damaged(Some("digest mismatch".into())));
+    }
+    let rec: KeyRecord = serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))?;
+    if rec.key_id != id {
+        return Err(damaged(Some("record names another key".into())));
+    }
+    Ok(rec)
+}
+
+fn key_id_from(col: &[u8]) -> Result<KeyId, StoreError> {
+    let b: [u8; 16] = col.try_into().map_err(|_| StoreError::Corrupt {
+        what: "key id column",
+        source: None,
+    })?;
+    Ok(KeyId::from_bytes(b))
+}
+
+#[derive(Serialize, Deserialize)]
+struct VersionMeta {
+    created: SystemTime,
+    rotation_type: Option<RotationType>,
+}
+
+fn version_digest(key: &KeyId, version: &[u8], wrapped: &[u8], meta: &[u8]) -> [u8; 32] {
+    digest(&[key.as_bytes(), version, wrapped, meta])
+}
+
+fn decode_alias(
+    account: &str,
+    name: &str,
+    body: &[u8],
+    dig: &[u8],
+) -> Result<AliasRecord, StoreError> {
+    let damaged = |source| StoreError::Corrupt {
+        what: "alias record",
+        source,
+    };
+    if !constant_time_eq(&digest(&[body]), dig) {
+        return Err(damaged(Some("digest mismatch".into())));
+    }
+    let rec: AliasRecord = serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))?;
+    if rec.account.as_str() != account || rec.name != name {
+        return Err(damaged(Some("record names another alias".into())));
+    }
+    Ok(rec)
+}
+
+fn decode_grant(body: &[u8], dig: &[u8]) -> Result<Grant, StoreError> {
+    let damaged = |source| StoreError::Corrupt {
+        what: "grant record",
+        source,
+    };
+    if !constant_time_eq(&digest(&[body]), dig) {
+        return Err(damaged(Some("digest mismatch".into())));
+    }
+    serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))
+}
+
+type KeyRow = (Vec<u8>, Vec<u8>, Vec<u8>);
+type AliasRow = (String, String, Vec<u8>, Vec<u8>);
+
+impl SqliteTxn<'_> {
+    fn key_exists(&self, id: &KeyId) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM keys WHERE key_id = ?1")
+            .and_then(|mut s| s.exists([id.as_bytes().as_slice()]))
+            .map_err(sql_err("looking up a key"))
+    }
+
+    fn alias_exists(&self, account: &AccountId, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM aliases WHERE account = ?1 AND name = ?2")
+            .and_then(|mut s| s.exists(params![account.as_str(), name]))
+            .map_err(sql_err("looking up an alias"))
+    }
+
+    fn write_key(&self, rec: &KeyRecord, insert: bool) -> Result<(), StoreError> {
+        let body = encode(rec, "encoding a key record")?;
+        let dig = digest(&[&body]);
+        let due = rec.due_at().map(nanos);
+        let sql = if insert {
+            "INSERT INTO keys (key_id, account, due_at, body, digest) VALUES (?1, ?2, ?3, ?4, ?5)"
+        } else {
+            "UPDATE keys SET account = ?2, due_at = ?3, body = ?4, digest = ?5 WHERE key_id = ?1"
+        };
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.execute(params![
+                    rec.key_id.as_bytes().as_slice(),
+                    rec.account.as_str(),
+                    due,
+                    body,
+                    dig.as_slice()
+                ])
+            })
+            .map_err(sql_err("writing a key record"))?;
+        Ok(())
+    }
+
+    fn write_version(&self, id: &KeyId, v: &WrappedVersion) -> Result<(), StoreError> {
+        let meta = encode(
+            &VersionMeta {
+                created: v.created,
+                rotation_type: v.rotation_type,
+            },
+            "encoding a key version",
+        )?;
+        let dig = version_digest(id, &v.id.0, &v.wrapped, &meta);
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO versions (key_id, seq, version_id, wrapped, meta, digest)
+                 SELECT ?1, coalesce(max(seq), -1) + 1, ?2, ?3, ?4, ?5
+                 FROM versions WHERE key_id = ?1
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id.as_bytes().as_slice(),
+                    v.id.0.as_slice(),
+                    v.wrapped,
+                    meta,
+                    dig.as_slice()
+                ])
+            })
+            .map_err(sql_err("writing a key version"))?;
+        if n == 0 {
+            return Err(StoreError::AlreadyExists {
+                what: "key version",
+            });
+        }
+        Ok(())
+    }
+
+    fn write_alias(&self, rec: &AliasRecord, insert: bool) -> Result<(), StoreError> {
+        let body = encode(rec, "encoding an alias")?;
+        let dig = digest(&[&body]);
+        let sql = if insert {
+            "INSERT INTO aliases (account, name, target, body, digest) VALUES (?1, ?2, ?3, ?4, ?5)"
+        } else {
+            "UPDATE aliases SET target = ?3, body = ?4, digest = ?5 WHERE account = ?1 AND name = ?2"
+        };
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.execute(params![
+                    rec.account.as_str(),
+                    rec.name,
+                    rec.target.as_bytes().as_slice(),
+                    body,
+                    dig.as_slice()
+                ])
+            })
+            .map_err(sql_err("writing an alias"))?;
+        Ok(())
+    }
+}
+
+impl Txn for SqliteTxn<'_> {
+    fn key(&mut self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        let row: Option<KeyRow> = self
+            .conn
+            .prepare_cached("SELECT key_id, body, digest FROM keys WHERE key_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([id.as_bytes().as_slice()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+            })
+            .map_err(sql_err("reading a key"))?;
+        row.map(|(k, b, d)| decode_key(&k, &b, &d)).transpose()
+    }
+
+    fn insert_key(&mut self, rec: &KeyRecord, first: &WrappedVersion) -> Result<(), StoreError> {
+        if self.key_exists(&rec.key_id)? {
+            return Err(StoreError::AlreadyExists { what: "key" });
+        }
+        self.write_key(rec, true)?;
+        self.write_version(&rec.key_id, first)
+    }
+
+    fn update_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError> {
+        if !self.key_exists(&rec.key_id)? {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        self.write_key(rec, false)
+    }
+
+    fn delete_key(&mut self, id: &KeyId) -> Result<(), StoreError> {
+        if !self.key_exists(id)? {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        let k = id.as_bytes().as_slice();
+        for sql in [
+            "DELETE FROM versions WHERE key_id = ?1",
+            "DELETE FROM aliases WHERE target = ?1",
+            "DELETE FROM grants WHERE key_id = ?1",
+            "DELETE FROM keys WHERE key_id = ?1",
+        ] {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([k]))
+                .map_err(sql_err("deleting a key"))?;
+        }
+        self.purged = true;
+        Ok(())
+    }
+
+    fn list_keys(
+        &mut self,
+        account: &AccountId,
+        after: Option<&KeyId>,
+        limit_n: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        let after: &[u8] = after.map_or(&[], |k| k.as_bytes().as_slice());
+        let rows: Vec<KeyRow> = self
+            .conn
+            .prepare_cached(
+                "SELECT key_id, body, digest FROM keys
+                 WHERE account = ?1 AND key_id > ?2 ORDER BY key_id LIMIT ?3",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![account.as_str(), after, limit(limit_n)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect()
+            })
+            .map_err(sql_err("listing keys"))?;
+        rows.iter().map(|(k, b, d)| decode_key(k, b, d)).collect()
+    }
+
+    fn keys_due(&mut self, now: SystemTime, limit_n: usize) -> Result<Vec<KeyId>, StoreError> {
+        let rows: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT key_id FROM keys WHERE due_at <= ?1 ORDER BY due_at, key_id LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![nanos(now), limit(limit_n)], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(sql_err("listing keys due"))?;
+        rows.iter().map(|k| key_id_from(k)).collect()
+    }
+
+    fn versions(&mut self, id: &KeyId) -> Result<Vec<WrappedVersion>, StoreError> {
+        type Row = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+        let rows: Vec<Row> = self
+            .conn
+            .prepare_cached(
+                "SELECT version_id, wrapped, meta, digest FROM versions
+                 WHERE key_id = ?1 ORDER BY seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([id.as_bytes().as_slice()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(sql_err("reading key versions"))?;
+        rows.into_iter()
+            .map(|(vid, wrapped, meta, dig)| {
+                let damaged = |source| StoreError::DamagedRow {
+                    what: "key version",
+                    key_id: *id,
+                    source,
+                };
+                if !constant_time_eq(&version_digest(id, &vid, &wrapped, &meta), &dig) {
+                    return Err(damaged(Some("digest mismatch".into())));
+                }
+                let vid: [u8; 16] = vid
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| damaged(Some("version id length".into())))?;
+                let m: VersionMeta =
+                    serde_json::from_slice(&meta).map_err(|e| damaged(Some(Box::new(e))))?;
+                Ok(WrappedVersion {
+                    id: VersionId(vid),
+                    wrapped,
+                    created: m.created,
+                    rotation_type: m.rotation_type,
+                })
+            })
+            .collect()
+    }
+
+    fn add_version(&mut self, id: &KeyId, v: &WrappedVersion) -> Result<(), StoreError> {
+        if !self.key_exists(id)? {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        self.write_version(id, v)
+    }
+
+    fn alias(
+        &mut self,
+        account: &AccountId,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT body, digest FROM aliases WHERE account = ?1 AND name = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![account.as_str(), name], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(sql_err("reading an alias"))?;
+        row.map(|(b, d)| decode_alias(account.as_str(), name, &b, &d))
+            .transpose()
+    }
+
+    fn insert_alias(&mut self, rec: &AliasRecord) -> Result<(), StoreError> {
+        if self.alias_exists(&rec.account, &rec.name)? {
+            return Err(StoreError::AlreadyExists { what: "alias" });
+        }
+        self.write_alias(rec, true)
+    }
+
+    fn update_alias(&mut self, rec: &AliasRecord) -> Result<(), StoreError> {
+        if !self.alias_exists(&rec.account, &rec.name)? {
+            return Err(StoreError::NotFound { what: "alias" });
+        }
+        self.write_alias(rec, false)
+    }
+
+    fn delete_alias(&mut self, account: &AccountId, name: &str) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM aliases WHERE account = ?1 AND name = ?2")
+            .and_then(|mut s| s.execute(params![account.as_str(), name]))
+            .map_err(sql_err("deleting an alias"))?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "alias" });
+        }
+        Ok(())
+    }
+
+    fn list_aliases(
+        &mut self,
+        account: &AccountId,
+        key: Option<&KeyId>,
+        after: Option<&str>,
+        limit_n: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        let key: Option<&[u8]> = key.map(|k| k.as_bytes().as_slice());
+        let rows: Vec<AliasRow> = self
+            .conn
+            .prepare_cached(
+                "SELECT account, name, body, digest FROM aliases
+                 WHERE account = ?1 AND (?2 IS NULL OR name > ?2) AND (?3 IS NULL OR target = ?3)
+                 ORDER BY name LIMIT ?4",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![account.as_str(), after, key, limit(limit_n)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(sql_err("listing aliases"))?;
+        rows.iter()
+            .map(|(a, n, b, d)| decode_alias(a, n, b, d))
+            .collect()
+    }
+
+    fn grants(&mut self, key: &KeyId) -> Result<Vec<Grant>, StoreError> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT body, digest FROM grants WHERE key_id = ?1 ORDER BY grant_id")
+            .and_then(|mut s| {
+                s.query_map([key.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(sql_err("listing grants"))?;
+        rows.iter().map(|(b, d)| decode_grant(b, d)).collect()
+    }
+
+    fn grant(&mut self, key: &KeyId, grant_id: &str) -> Result<Option<Grant>, StoreError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT body, digest FROM grants WHERE key_id = ?1 AND grant_id = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![key.as_bytes().as_slice(), grant_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(sql_err("reading a grant"))?;
+        row.map(|(b, d)| decode_grant(&b, &d)).transpose()
+    }
+
+    fn insert_grant(&mut self, grant: &Grant) -> Result<(), StoreError> {
+        if !self.key_exists(&grant.key_id)? {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        if self.grant(&grant.key_id, &grant.grant_id)?.is_some() {
+            return Err(StoreError::AlreadyExists { what: "grant" });
+        }
+        let body = encode(grant, "encoding a grant")?;
+        let dig = digest(&[&body]);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO grants (key_id, grant_id, account, retiring, body, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    grant.key_id.as_bytes().as_slice(),
+                    grant.grant_id,
+                    grant.account.as_str(),
+                    grant.retiring_principal,
+                    body,
+                    dig.as_slice()
+                ])
+            })
+            .map_err(sql_err("inserting a grant"))?;
+        Ok(())
+    }
+
+    fn delete_grant(&mut self, key: &KeyId, grant_id: &str) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM grants WHERE key_id = ?1 AND grant_id = ?2")
+            .and_then(|mut s| s.execute(params![key.as_bytes().as_slice(), grant_id]))
+            .map_err(sql_err("deleting a grant"))?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "grant" });
+        }
+        Ok(())
+    }
+
+    fn grants_retirable_by(
+        &mut self,
+        account: &AccountId,
+        principal: &str,
+        after: Option<&str>,
+        limit_n: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT body, digest FROM grants
+                 WHERE account = ?1 AND retiring = ?2 AND (?3 IS NULL OR grant_id > ?3)
+                 ORDER BY grant_id LIMIT ?4",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![account.as_str(), principal, after, limit(limit_n)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect()
+            })
+            .map_err(sql_err("listing retirable grants"))?;
+        rows.iter().map(|(b, d)| decode_grant(b, d)).collect()
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(sql_err("committing"))?;
+        self.open = false;
+        if self.purged {
+            // Deletion means gone: fold the WAL (which still holds the deleted rows' old pages)
+            // into the database, where secure_delete has zeroed them, and truncate it. The
+            // change is committed whatever happens here: a checkpoint that cannot run now (a
+            // backup is reading) is done by the next one, at the latest when the store closes.
+            let _ = checkpoint_truncate(&self.conn);
+        }
+        Ok(())
+    }
+}
