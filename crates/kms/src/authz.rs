@@ -76,6 +76,9 @@ impl Kms {
         key: &CachedKey,
         access: &Access<'_>,
     ) -> Result<(), Error> {
+        if !self.authorization {
+            return Ok(());
+        }
         match self.policy_decision(caller, action, key, access)? {
             Decision::Allow => Ok(()),
             Decision::ExplicitDeny => Err(denied(caller, action, &key.arn)),
@@ -135,6 +138,9 @@ impl Kms {
         action: &str,
         access: &Access<'_>,
     ) -> Result<(), Error> {
+        if !self.authorization {
+            return Ok(());
+        }
         let ctx = self.context(caller, action, "*", access);
         let mut allowed = caller.is_account_root();
         for p in &caller.identity_policies {

@@ -31,6 +31,7 @@ pub struct Kms {
     pub(crate) markers: Markers,
     pub(crate) quotas: Quotas,
     pub(crate) grant_tokens: coffer_grants::GrantTokens,
+    pub(crate) authorization: bool,
 }
 
 impl fmt::Debug for Kms {
@@ -52,6 +53,7 @@ pub struct KmsBuilder {
     region: Option<String>,
     marker_key: Option<SymmetricKey>,
     quotas: Option<QuotaConfig>,
+    skip_authorization: bool,
 }
 
 impl fmt::Debug for KmsBuilder {
@@ -106,6 +108,14 @@ impl KmsBuilder {
         self
     }
 
+    /// Turns authorization off: every caller may do everything. Only for measuring what
+    /// authorization costs (the `authz` bench); never for a service.
+    #[cfg(feature = "testing")]
+    pub fn danger_skip_authorization(mut self) -> Self {
+        self.skip_authorization = true;
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> Result<Kms, Error> {
         let rng: Arc<dyn RandomSource> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
@@ -125,6 +135,7 @@ impl KmsBuilder {
         let token_key = coffer_crypto::hkdf_sha256(&marker_key, b"", &[b"coffer grant tokens v1"])?;
         Ok(Kms {
             grant_tokens: coffer_grants::GrantTokens::new(token_key),
+            authorization: !self.skip_authorization,
             markers: Markers::new(marker_key),
             quotas,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
