@@ -1,0 +1,69 @@
+//! The crate's one error type: what can stop `cofferd` from starting or serving.
+
+use std::path::PathBuf;
+
+/// Why the server could not start or keep running. Request failures are not errors of this
+/// type: they become AWS error responses (see `docs/SERVER.md`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory in the data dir could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A credential file is not valid JSON of the expected shape.
+    #[error("{path}: not a valid credential file: {source}")]
+    CredentialFile {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A credential file holds a value that is not valid (an account id, principal ARN, …).
+    #[error("{path}: invalid credential entry: {what}")]
+    InvalidCredential {
+        /// The file.
+        path: PathBuf,
+        /// Which value.
+        what: &'static str,
+    },
+    /// The data dir was created for another region.
+    #[error("the data dir was created for region {stored}, not {requested}")]
+    RegionMismatch {
+        /// The region recorded in the data dir.
+        stored: String,
+        /// The region asked for.
+        requested: String,
+    },
+    /// A command-line argument or configuration value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key management service could not be built.
+    #[error("cannot open the key management service: {0}")]
+    Kms(#[source] coffer::Error),
+    /// The random source failed.
+    #[error("random source failed")]
+    Random(#[source] coffer_crypto::CryptoError),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}

@@ -1,0 +1,60 @@
+//! cofferd: [`coffer`] over the AWS KMS JSON 1.1 wire protocol, authenticated with
+//! AWS Signature Version 4, so the `aws` CLI, boto3 and `aws-sdk-kms` talk to it unchanged.
+//!
+//! The binary is a thin shell over [`Server`]: `cofferd --data-dir DIR --listen
+//! 127.0.0.1:PORT`. Embedded in a test or another program:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cofferd::Error> {
+//! let server = cofferd::Server::bind(cofferd::Config::new("/tmp/coffer-data")).await?;
+//! println!("listening on {}", server.local_addr()?);
+//! server.run(std::future::pending()).await
+//! # }
+//! ```
+//!
+//! The pieces are public for tests and tools: the SigV4 header parser and signer
+//! ([`parse_authorization`], [`authorization`]), the protocol's request decoder and operation
+//! dispatcher ([`decode`], [`dispatch`]), and the credential store ([`CredentialStore`]).
+//!
+//! ```
+//! let h = cofferd::parse_authorization(
+//!     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request, \
+//!      SignedHeaders=host;x-amz-date, \
+//!      Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+//! )?;
+//! assert_eq!(h.access_key_id, "AKIDEXAMPLE");
+//! assert_eq!(h.service, "kms");
+//! # Ok::<(), cofferd::MalformedAuthorization>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod amz_date;
+mod api_error;
+mod credentials;
+mod error;
+mod limiter;
+mod protocol;
+mod server;
+mod sigv4;
+
+pub use api_error::ApiError;
+pub use credentials::{
+    Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE, CREDENTIALS_FILE,
+};
+pub use error::Error;
+pub use limiter::RateLimit;
+pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
+pub use server::{
+    open_kms, Config, Server, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW, SERVICE,
+    TARGET_PREFIX,
+};
+pub use sigv4::{
+    authorization, canonical_request, parse_authorization, payload_hash, signature, signing_key,
+    string_to_sign, AuthorizationHeader, MalformedAuthorization, RequestParts, SigningParams,
+    ALGORITHM,
+};
+
+/// Formats Unix seconds as an `X-Amz-Date` value (`YYYYMMDDTHHMMSSZ`).
+pub fn amz_date(unix_secs: i64) -> String {
+    amz_date::format(unix_secs)
+}
