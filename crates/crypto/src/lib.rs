@@ -24,6 +24,7 @@ mod kdf;
 mod mac;
 mod random;
 mod secret;
+mod sign;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -35,3 +36,7 @@ pub use kdf::{hkdf_sha256, hkdf_sha256_each};
 pub use mac::hmac_sha256;
 pub use random::{RandomSource, SystemRandom};
 pub use secret::{wipe, SecretBytes, SymmetricKey, SYMMETRIC_KEY_LEN};
+pub use sign::{
+    verify_ed25519, SigningKey, VerifyingKey, ED25519_PUBLIC_KEY_LEN, ED25519_SEED_LEN,
+    ED25519_SIGNATURE_LEN,
+};

@@ -5,6 +5,7 @@ use coffer_core::AliasName;
 use crate::Caller;
 use coffer_store::AliasRecord;
 
+use crate::audit::Call;
 use crate::authz::Access;
 use crate::key_ops::dedup_tags;
 use crate::marker::{self, DEFAULT_LIMIT};
@@ -31,7 +32,12 @@ fn alias_name(name: &str) -> Result<AliasName, Error> {
 
 impl Kms {
     /// Creates an alias for a key of the caller's account.
-    pub fn create_alias(&self, caller: &Caller, req: AliasRequest) -> Result<(), Error> {
+    pub(crate) fn create_alias_op(
+        &self,
+        caller: &Caller,
+        req: AliasRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
         let key = self.managed_key(caller, Operation::CreateAlias, &req.target_key_id)?;
         let now = self.clock.now();
@@ -61,13 +67,19 @@ impl Kms {
             creation_date: now,
             last_updated: now,
         })?;
+        call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_alias(&caller.account, name.as_str());
         Ok(())
     }
 
     /// Points an existing alias at another key of the same type and usage.
-    pub fn update_alias(&self, caller: &Caller, req: AliasRequest) -> Result<(), Error> {
+    pub(crate) fn update_alias_op(
+        &self,
+        caller: &Caller,
+        req: AliasRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
         let key = self.managed_key(caller, Operation::UpdateAlias, &req.target_key_id)?;
         let mut txn = self.store.begin()?;
@@ -85,13 +97,19 @@ impl Kms {
         rec.target = key.record.key_id;
         rec.last_updated = self.clock.now();
         txn.update_alias(&rec)?;
+        call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_alias(&caller.account, name.as_str());
         Ok(())
     }
 
     /// Deletes an alias; the key is unaffected.
-    pub fn delete_alias(&self, caller: &Caller, req: DeleteAliasRequest) -> Result<(), Error> {
+    pub(crate) fn delete_alias_op(
+        &self,
+        caller: &Caller,
+        req: DeleteAliasRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
         let mut txn = self.store.begin()?;
         let rec = txn
@@ -109,16 +127,18 @@ impl Kms {
         )?;
         let mut txn = self.store.begin()?;
         txn.delete_alias(&caller.account, name.as_str())?;
+        call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_alias(&caller.account, name.as_str());
         Ok(())
     }
 
     /// Lists the caller's aliases (all, or those of one key), ordered by name.
-    pub fn list_aliases(
+    pub(crate) fn list_aliases_op(
         &self,
         caller: &Caller,
         req: ListAliasesRequest,
+        _call: &Call<'_>,
     ) -> Result<ListAliasesResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = match &req.key_id {
@@ -178,9 +198,14 @@ impl Kms {
     }
 
     /// Adds or replaces tags on a key (at most 50 in all).
-    pub fn tag_resource(&self, caller: &Caller, req: TagResourceRequest) -> Result<(), Error> {
+    pub(crate) fn tag_resource_op(
+        &self,
+        caller: &Caller,
+        req: TagResourceRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         validate::tags(&req.tags)?;
-        self.change_key(caller, Operation::TagResource, &req.key_id, |r, _| {
+        self.change_key(caller, call, Operation::TagResource, &req.key_id, |r, _| {
             let mut merged = std::mem::take(&mut r.tags);
             merged.extend(req.tags);
             let merged = dedup_tags(merged);
@@ -192,7 +217,12 @@ impl Kms {
     }
 
     /// Removes tags from a key by tag key; absent keys are ignored, as AWS ignores them.
-    pub fn untag_resource(&self, caller: &Caller, req: UntagResourceRequest) -> Result<(), Error> {
+    pub(crate) fn untag_resource_op(
+        &self,
+        caller: &Caller,
+        req: UntagResourceRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         for k in &req.tag_keys {
             let n = k.chars().count();
             if n == 0 || n > 128 {
@@ -202,18 +232,25 @@ impl Kms {
                 return Err(Error::tag("Tag keys beginning with 'aws:' are reserved."));
             }
         }
-        self.change_key(caller, Operation::UntagResource, &req.key_id, |r, _| {
-            r.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
-            Ok(())
-        })?;
+        self.change_key(
+            caller,
+            call,
+            Operation::UntagResource,
+            &req.key_id,
+            |r, _| {
+                r.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
     /// A key's tags.
-    pub fn list_resource_tags(
+    pub(crate) fn list_resource_tags_op(
         &self,
         caller: &Caller,
         req: ListResourceTagsRequest,
+        _call: &Call<'_>,
     ) -> Result<ListResourceTagsResponse, Error> {
         let limit = marker::limit(req.limit, 50, 50)?;
         let key = self.managed_key(caller, Operation::ListResourceTags, &req.key_id)?;

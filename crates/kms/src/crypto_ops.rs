@@ -9,6 +9,7 @@ use crate::Caller;
 use coffer_crypto::SecretBytes;
 use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage};
 
+use crate::audit::Call;
 use crate::authz::Access;
 use crate::kms::CachedKey;
 use crate::model::*;
@@ -20,7 +21,12 @@ const MAX_GENERATED_BYTES: u32 = 1024;
 
 impl Kms {
     /// Encrypts up to 4096 bytes under a symmetric key, binding the encryption context.
-    pub fn encrypt(&self, caller: &Caller, req: EncryptRequest) -> Result<EncryptResponse, Error> {
+    pub(crate) fn encrypt_op(
+        &self,
+        caller: &Caller,
+        req: EncryptRequest,
+        _call: &Call<'_>,
+    ) -> Result<EncryptResponse, Error> {
         let op = Operation::Encrypt;
         let len = req.plaintext.len();
         if len == 0 || len > validate::MAX_PLAINTEXT {
@@ -56,7 +62,12 @@ impl Kms {
 
     /// Decrypts a ciphertext blob. The blob names its key, so `key_id` is optional; when given
     /// it must name that key.
-    pub fn decrypt(&self, caller: &Caller, req: DecryptRequest) -> Result<DecryptResponse, Error> {
+    pub(crate) fn decrypt_op(
+        &self,
+        caller: &Caller,
+        req: DecryptRequest,
+        _call: &Call<'_>,
+    ) -> Result<DecryptResponse, Error> {
         let op = Operation::Decrypt;
         validate::ciphertext(&req.ciphertext_blob)?;
         validate::context(&req.encryption_context, "encryptionContext")?;
@@ -94,10 +105,11 @@ impl Kms {
 
     /// Decrypts under one key and context and encrypts under another, without the plaintext
     /// leaving the service.
-    pub fn re_encrypt(
+    pub(crate) fn re_encrypt_op(
         &self,
         caller: &Caller,
         req: ReEncryptRequest,
+        _call: &Call<'_>,
     ) -> Result<ReEncryptResponse, Error> {
         validate::ciphertext(&req.ciphertext_blob)?;
         validate::context(&req.source_encryption_context, "sourceEncryptionContext")?;
@@ -162,10 +174,11 @@ impl Kms {
     }
 
     /// Generates a data key and returns it both in plaintext and wrapped under the key.
-    pub fn generate_data_key(
+    pub(crate) fn generate_data_key_op(
         &self,
         caller: &Caller,
         req: GenerateDataKeyRequest,
+        _call: &Call<'_>,
     ) -> Result<GenerateDataKeyResponse, Error> {
         let (key, plaintext, ciphertext_blob) =
             self.data_key(caller, Operation::GenerateDataKey, &req)?;
@@ -177,10 +190,11 @@ impl Kms {
     }
 
     /// Generates a data key and returns it only wrapped under the key.
-    pub fn generate_data_key_without_plaintext(
+    pub(crate) fn generate_data_key_without_plaintext_op(
         &self,
         caller: &Caller,
         req: GenerateDataKeyRequest,
+        _call: &Call<'_>,
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse, Error> {
         let (key, _plaintext, ciphertext_blob) =
             self.data_key(caller, Operation::GenerateDataKeyWithoutPlaintext, &req)?;
@@ -191,10 +205,11 @@ impl Kms {
     }
 
     /// Returns 1–1024 random bytes from the service's random source.
-    pub fn generate_random(
+    pub(crate) fn generate_random_op(
         &self,
         caller: &Caller,
         req: GenerateRandomRequest,
+        _call: &Call<'_>,
     ) -> Result<GenerateRandomResponse, Error> {
         let n = req
             .number_of_bytes

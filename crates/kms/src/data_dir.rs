@@ -31,6 +31,12 @@ const META_MARKER: &str = "marker.key";
 
 const AAD_CHECK: &[u8] = b"coffer/root-check/v1";
 const AAD_MARKER: &[u8] = b"coffer/marker-key/v1";
+const META_AUDIT: &str = "audit.key";
+const AAD_AUDIT: &[u8] = b"coffer/audit-signing-key/v1";
+/// The audit log's directory inside the data directory.
+pub const AUDIT_DIR: &str = "audit";
+/// The audit public key (hex), written beside the log for operators to pin elsewhere.
+pub const AUDIT_PUBLIC_KEY_FILE: &str = "audit-public-key.hex";
 
 /// Where the root key of a data directory comes from.
 pub enum RootKeySource {
@@ -99,6 +105,7 @@ struct Inner {
     root: Arc<dyn RootKey>,
     marker: SymmetricKey,
     rng: Arc<dyn RandomSource>,
+    audit: Arc<coffer_audit::FileSink>,
 }
 
 impl fmt::Debug for DataDir {
@@ -183,6 +190,7 @@ impl DataDir {
                 (root, marker)
             }
         };
+        let audit = open_audit(&path, &store, root.as_ref(), rng.as_ref())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
@@ -190,6 +198,7 @@ impl DataDir {
                 root,
                 marker,
                 rng,
+                audit,
             }),
         })
     }
@@ -212,6 +221,14 @@ impl DataDir {
             .root_key(self.inner.root.clone())
             .marker_key(self.inner.marker.clone())
             .random(self.inner.rng.clone())
+            .audit_sink(self.inner.audit.clone())
+    }
+
+    /// The tamper-evident audit log every [`Kms`] built from this directory records to; call
+    /// [`write_digest`](coffer_audit::FileSink::write_digest) on a timer and
+    /// [`close`](coffer_audit::FileSink::close) at shutdown.
+    pub fn audit_log(&self) -> Arc<coffer_audit::FileSink> {
+        self.inner.audit.clone()
     }
 
     /// Writes a consistent copy of the live database to `dest` (which must not exist) while the
@@ -349,4 +366,43 @@ fn verify(path: &Path, root: &dyn RootKey, check: &[u8]) -> Result<(), Error> {
         return Err(wrong(None));
     }
     Ok(())
+}
+
+/// The audit log of a directory: its Ed25519 signing key is kept wrapped under the root key in
+/// the database (made on first open), its public key written beside the log.
+fn open_audit(
+    path: &Path,
+    store: &SqliteStore,
+    root: &dyn RootKey,
+    rng: &dyn RandomSource,
+) -> Result<Arc<coffer_audit::FileSink>, Error> {
+    let wrap_fail =
+        |e: coffer_keys::KeyError| fail(path, "the audit signing key", Some(Box::new(e)));
+    let seed = match store.meta(META_AUDIT).map_err(|e| store_fail(path, e))? {
+        Some(wrapped) => root.unwrap(AAD_AUDIT, &wrapped).map_err(wrap_fail)?,
+        None => {
+            let seed = SymmetricKey::generate(rng)?;
+            let wrapped = root.wrap(AAD_AUDIT, &seed).map_err(wrap_fail)?;
+            store
+                .set_meta(&[(META_AUDIT, &wrapped)])
+                .map_err(|e| store_fail(path, e))?;
+            seed
+        }
+    };
+    let key = coffer_crypto::SigningKey::from_seed(seed.expose())?;
+    let public: String = key
+        .verifying_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sink = coffer_audit::FileSink::open(
+        path.join(AUDIT_DIR),
+        key,
+        coffer_audit::FileSinkOptions::default(),
+    )
+    .map_err(|e| fail(path, "cannot open the audit log", Some(Box::new(e))))?;
+    std::fs::write(path.join(AUDIT_PUBLIC_KEY_FILE), format!("{public}\n"))
+        .map_err(|e| fail(path, "cannot write the audit public key", Some(Box::new(e))))?;
+    Ok(Arc::new(sink))
 }

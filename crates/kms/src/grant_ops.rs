@@ -3,6 +3,7 @@
 use coffer_grants::{Grant, GrantOperation, MAX_GRANTS_PER_KEY};
 use coffer_policy::Decision;
 
+use crate::audit::Call;
 use crate::authz::{denied, Access};
 use crate::marker;
 use crate::model::*;
@@ -40,10 +41,11 @@ fn entry(arn: &str, g: Grant) -> GrantListEntry {
 impl Kms {
     /// Creates a grant on a key. The caller needs kms:CreateGrant from a policy, or a grant of its
     /// own that allows CreateGrant and covers every operation (and constraint) asked for.
-    pub fn create_grant(
+    pub(crate) fn create_grant_op(
         &self,
         caller: &Caller,
         req: CreateGrantRequest,
+        call: &Call<'_>,
     ) -> Result<CreateGrantResponse, Error> {
         let op = Operation::CreateGrant;
         principal_arn("granteePrincipal", &req.grantee_principal)?;
@@ -130,6 +132,7 @@ impl Kms {
             creation_date: self.clock.now(),
         };
         txn.insert_grant(&grant)?;
+        call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_key(&id);
         Ok(CreateGrantResponse {
@@ -139,10 +142,11 @@ impl Kms {
     }
 
     /// The grants on a key.
-    pub fn list_grants(
+    pub(crate) fn list_grants_op(
         &self,
         caller: &Caller,
         req: ListGrantsRequest,
+        _call: &Call<'_>,
     ) -> Result<ListGrantsResponse, Error> {
         let limit = marker::limit(req.limit, 50, 100)?;
         let key = self.managed_key(caller, Operation::ListGrants, &req.key_id)?;
@@ -180,10 +184,11 @@ impl Kms {
     }
 
     /// The grants of the caller's account that `retiring_principal` may retire.
-    pub fn list_retirable_grants(
+    pub(crate) fn list_retirable_grants_op(
         &self,
         caller: &Caller,
         req: ListRetirableGrantsRequest,
+        _call: &Call<'_>,
     ) -> Result<ListGrantsResponse, Error> {
         let limit = marker::limit(req.limit, 50, 100)?;
         principal_arn("retiringPrincipal", &req.retiring_principal)?;
@@ -234,7 +239,12 @@ impl Kms {
     /// Retires a grant, by its token or by key ARN and grant id. Allowed to the grant's retiring
     /// principal, to its grantee when the grant allows RetireGrant, and to the root of the
     /// account that created it.
-    pub fn retire_grant(&self, caller: &Caller, req: RetireGrantRequest) -> Result<(), Error> {
+    pub(crate) fn retire_grant_op(
+        &self,
+        caller: &Caller,
+        req: RetireGrantRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         let (grant_id, key_id) = match (&req.grant_token, &req.key_id, &req.grant_id) {
             (Some(token), _, _) => self
                 .grant_tokens
@@ -268,13 +278,19 @@ impl Kms {
             ));
         }
         txn.delete_grant(&key_id, &grant_id)?;
+        call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_key(&key_id);
         Ok(())
     }
 
     /// Revokes a grant; the caller needs kms:RevokeGrant on the key.
-    pub fn revoke_grant(&self, caller: &Caller, req: RevokeGrantRequest) -> Result<(), Error> {
+    pub(crate) fn revoke_grant_op(
+        &self,
+        caller: &Caller,
+        req: RevokeGrantRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         if req.grant_id.is_empty() || req.grant_id.len() > 128 {
             return Err(Error::invalid_grant_id("The grant id is not valid."));
         }
@@ -293,6 +309,7 @@ impl Kms {
             ));
         }
         txn.delete_grant(&id, &req.grant_id)?;
+        call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_key(&id);
         Ok(())

@@ -5,6 +5,7 @@ use coffer_core::KeyId;
 use crate::Caller;
 use coffer_keys::{BackingKey, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
 
+use crate::audit::Call;
 use crate::authz::Access;
 use crate::kms::CachedKey;
 use crate::model::*;
@@ -13,10 +14,11 @@ use crate::{Error, Kms, Operation};
 
 impl Kms {
     /// Creates a key in the caller's account.
-    pub fn create_key(
+    pub(crate) fn create_key_op(
         &self,
         caller: &Caller,
         req: CreateKeyRequest,
+        call: &Call<'_>,
     ) -> Result<CreateKeyResponse, Error> {
         let description = req.description.unwrap_or_default();
         validate::description(&description)?;
@@ -103,6 +105,8 @@ impl Kms {
         });
         let mut txn = self.store.begin()?;
         txn.insert_key(&record, &wrapped)?;
+        call.resource(&record.arn(), record.account.as_str());
+        call.before_commit()?;
         txn.commit()?;
         Ok(CreateKeyResponse {
             key_metadata: metadata(&record),
@@ -110,10 +114,11 @@ impl Kms {
     }
 
     /// Describes a key, in any state. Accepts key ids, key ARNs, alias names and alias ARNs.
-    pub fn describe_key(
+    pub(crate) fn describe_key_op(
         &self,
         caller: &Caller,
         req: DescribeKeyRequest,
+        _call: &Call<'_>,
     ) -> Result<DescribeKeyResponse, Error> {
         validate::grant_tokens(&req.grant_tokens)?;
         let key = self.key_for_with(
@@ -133,7 +138,12 @@ impl Kms {
 
     /// Replaces a key's policy. Refused if the caller could not call PutKeyPolicy under the new
     /// policy, unless `bypass_policy_lockout_safety_check` is set.
-    pub fn put_key_policy(&self, caller: &Caller, req: PutKeyPolicyRequest) -> Result<(), Error> {
+    pub(crate) fn put_key_policy_op(
+        &self,
+        caller: &Caller,
+        req: PutKeyPolicyRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         policy_name(req.policy_name.as_deref(), false)?;
         let arn = self
             .key_for(caller, Operation::PutKeyPolicy, &req.key_id, false)?
@@ -145,18 +155,25 @@ impl Kms {
             &arn,
             req.bypass_policy_lockout_safety_check,
         )?;
-        self.change_key(caller, Operation::PutKeyPolicy, &req.key_id, |r, _| {
-            r.policy = Some(req.policy);
-            Ok(())
-        })?;
+        self.change_key(
+            caller,
+            call,
+            Operation::PutKeyPolicy,
+            &req.key_id,
+            |r, _| {
+                r.policy = Some(req.policy);
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
     /// A key's policy document.
-    pub fn get_key_policy(
+    pub(crate) fn get_key_policy_op(
         &self,
         caller: &Caller,
         req: GetKeyPolicyRequest,
+        _call: &Call<'_>,
     ) -> Result<GetKeyPolicyResponse, Error> {
         policy_name(req.policy_name.as_deref(), true)?;
         let key = self.managed_key(caller, Operation::GetKeyPolicy, &req.key_id)?;
@@ -171,10 +188,11 @@ impl Kms {
     }
 
     /// The names of a key's policies: always `default`.
-    pub fn list_key_policies(
+    pub(crate) fn list_key_policies_op(
         &self,
         caller: &Caller,
         req: ListKeyPoliciesRequest,
+        _call: &Call<'_>,
     ) -> Result<ListKeyPoliciesResponse, Error> {
         crate::marker::limit(req.limit, 100, 1000)?;
         self.managed_key(caller, Operation::ListKeyPolicies, &req.key_id)?;

@@ -32,6 +32,7 @@ pub struct Kms {
     pub(crate) quotas: Quotas,
     pub(crate) grant_tokens: coffer_grants::GrantTokens,
     pub(crate) authorization: bool,
+    pub(crate) audit: Option<Arc<dyn coffer_audit::AuditSink>>,
 }
 
 impl fmt::Debug for Kms {
@@ -54,6 +55,7 @@ pub struct KmsBuilder {
     marker_key: Option<SymmetricKey>,
     quotas: Option<QuotaConfig>,
     skip_authorization: bool,
+    audit: Option<Arc<dyn coffer_audit::AuditSink>>,
 }
 
 impl fmt::Debug for KmsBuilder {
@@ -116,6 +118,15 @@ impl KmsBuilder {
         self
     }
 
+    /// Where every call's audit event goes (none by default: an embedder opts in; a data
+    /// directory opened with [`crate::DataDir`] records to its tamper-evident log). With a sink,
+    /// a call whose event cannot be recorded fails with KMSInternalException (unless the sink
+    /// is configured to fail open), and a change is never committed without its record.
+    pub fn audit_sink(mut self, sink: Arc<dyn coffer_audit::AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> Result<Kms, Error> {
         let rng: Arc<dyn RandomSource> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
@@ -136,6 +147,7 @@ impl KmsBuilder {
         Ok(Kms {
             grant_tokens: coffer_grants::GrantTokens::new(token_key),
             authorization: !self.skip_authorization,
+            audit: self.audit,
             markers: Markers::new(marker_key),
             quotas,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod alias_ops;
+mod audit;
 mod authz;
 mod caller;
 mod crypto_ops;
@@ -62,13 +63,18 @@ pub use coffer_keys::{LocalRootKey, RootKey};
 pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
-pub use data_dir::{Argon2Params, DataDir, RootKeySource, SqliteStore};
+pub use data_dir::{
+    Argon2Params, DataDir, RootKeySource, SqliteStore, AUDIT_DIR, AUDIT_PUBLIC_KEY_FILE,
+};
 pub use data_keys::KmsDataKeys;
 pub use error::{Error, InternalCause};
 
 /// Envelope encryption (the `coffer-envelope` crate): message format, streaming, data-key cache.
 /// [`KmsDataKeys`] is its provider backed by this `Kms`.
 pub use coffer_envelope as envelope;
+
+/// Audit events and sinks (the `coffer-audit` crate): see [`KmsBuilder::audit_sink`].
+pub use coffer_audit as audit_log;
 pub use kms::{Kms, KmsBuilder};
 pub use lifecycle::{
     DEFAULT_PENDING_WINDOW_DAYS, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ON_DEMAND_ROTATIONS,

@@ -11,6 +11,7 @@ use coffer_keys::{
 };
 use coffer_store::Txn;
 
+use crate::audit::Call;
 use crate::marker::{self, DEFAULT_LIMIT};
 use crate::model::*;
 use crate::validate::{self, field_error};
@@ -36,6 +37,7 @@ impl Kms {
     pub(crate) fn change_key<T>(
         &self,
         caller: &Caller,
+        call: &Call<'_>,
         op: Operation,
         key_id: &str,
         change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
@@ -50,14 +52,20 @@ impl Kms {
         let out = change(&mut record, &mut *txn)?;
         record.revision += 1;
         txn.update_key(&record)?;
+        call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_key(&id);
         Ok((record, out))
     }
 
     /// Enables a disabled key (a no-op on an enabled one).
-    pub fn enable_key(&self, caller: &Caller, req: KeyIdRequest) -> Result<(), Error> {
-        self.change_key(caller, Operation::EnableKey, &req.key_id, |r, _| {
+    pub(crate) fn enable_key_op(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
+        self.change_key(caller, call, Operation::EnableKey, &req.key_id, |r, _| {
             r.state = KeyState::Enabled;
             Ok(())
         })?;
@@ -65,8 +73,13 @@ impl Kms {
     }
 
     /// Disables a key: it can no longer be used until enabled again.
-    pub fn disable_key(&self, caller: &Caller, req: KeyIdRequest) -> Result<(), Error> {
-        self.change_key(caller, Operation::DisableKey, &req.key_id, |r, _| {
+    pub(crate) fn disable_key_op(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
+        self.change_key(caller, call, Operation::DisableKey, &req.key_id, |r, _| {
             r.state = KeyState::Disabled;
             Ok(())
         })?;
@@ -74,14 +87,16 @@ impl Kms {
     }
 
     /// Replaces a key's description.
-    pub fn update_key_description(
+    pub(crate) fn update_key_description_op(
         &self,
         caller: &Caller,
         req: UpdateKeyDescriptionRequest,
+        call: &Call<'_>,
     ) -> Result<(), Error> {
         validate::description(&req.description)?;
         self.change_key(
             caller,
+            call,
             Operation::UpdateKeyDescription,
             &req.key_id,
             |r, _| {
@@ -93,10 +108,11 @@ impl Kms {
     }
 
     /// Lists the caller's account's keys, ordered by key id.
-    pub fn list_keys(
+    pub(crate) fn list_keys_op(
         &self,
         caller: &Caller,
         req: ListKeysRequest,
+        _call: &Call<'_>,
     ) -> Result<ListKeysResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         self.charge(caller, Operation::ListKeys, None)?;
@@ -141,10 +157,11 @@ impl Kms {
 
     /// Schedules a key for deletion after a waiting period of 7–30 days (default 30). The key
     /// cannot be used meanwhile; [`cancel_key_deletion`](Self::cancel_key_deletion) undoes it.
-    pub fn schedule_key_deletion(
+    pub(crate) fn schedule_key_deletion_op(
         &self,
         caller: &Caller,
         req: ScheduleKeyDeletionRequest,
+        call: &Call<'_>,
     ) -> Result<ScheduleKeyDeletionResponse, Error> {
         let window = req
             .pending_window_in_days
@@ -159,6 +176,7 @@ impl Kms {
         let deletion_date = now + days(window);
         let (record, ()) = self.change_key(
             caller,
+            call,
             Operation::ScheduleKeyDeletion,
             &req.key_id,
             |r, _| {
@@ -177,28 +195,35 @@ impl Kms {
     }
 
     /// Cancels a scheduled deletion; the key is left disabled, as AWS leaves it.
-    pub fn cancel_key_deletion(
+    pub(crate) fn cancel_key_deletion_op(
         &self,
         caller: &Caller,
         req: KeyIdRequest,
+        call: &Call<'_>,
     ) -> Result<KeyIdResponse, Error> {
-        let (record, ()) =
-            self.change_key(caller, Operation::CancelKeyDeletion, &req.key_id, |r, _| {
+        let (record, ()) = self.change_key(
+            caller,
+            call,
+            Operation::CancelKeyDeletion,
+            &req.key_id,
+            |r, _| {
                 r.state = KeyState::Disabled;
                 r.deletion_date = None;
                 r.pending_deletion_window_days = None;
                 Ok(())
-            })?;
+            },
+        )?;
         Ok(KeyIdResponse {
             key_id: record.arn(),
         })
     }
 
     /// Turns on automatic rotation every `rotation_period_in_days` (90–2560, default 365).
-    pub fn enable_key_rotation(
+    pub(crate) fn enable_key_rotation_op(
         &self,
         caller: &Caller,
         req: EnableKeyRotationRequest,
+        call: &Call<'_>,
     ) -> Result<(), Error> {
         let period = req
             .rotation_period_in_days
@@ -212,6 +237,7 @@ impl Kms {
         let now = self.clock.now();
         self.change_key(
             caller,
+            call,
             Operation::EnableKeyRotation,
             &req.key_id,
             |r, txn| {
@@ -233,9 +259,15 @@ impl Kms {
     }
 
     /// Turns off automatic rotation.
-    pub fn disable_key_rotation(&self, caller: &Caller, req: KeyIdRequest) -> Result<(), Error> {
+    pub(crate) fn disable_key_rotation_op(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
         self.change_key(
             caller,
+            call,
             Operation::DisableKeyRotation,
             &req.key_id,
             |r, _| {
@@ -248,10 +280,11 @@ impl Kms {
     }
 
     /// Whether automatic rotation is on, its period and next date.
-    pub fn get_key_rotation_status(
+    pub(crate) fn get_key_rotation_status_op(
         &self,
         caller: &Caller,
         req: KeyIdRequest,
+        _call: &Call<'_>,
     ) -> Result<GetKeyRotationStatusResponse, Error> {
         let key = self.managed_key(caller, Operation::GetKeyRotationStatus, &req.key_id)?;
         rotatable(&key.record)?;
@@ -267,14 +300,15 @@ impl Kms {
 
     /// Rotates now: a new backing-key version becomes current; older versions still decrypt. The
     /// automatic schedule does not move. At most 25 times per key.
-    pub fn rotate_key_on_demand(
+    pub(crate) fn rotate_key_on_demand_op(
         &self,
         caller: &Caller,
         req: KeyIdRequest,
+        call: &Call<'_>,
     ) -> Result<KeyIdResponse, Error> {
         let now = self.clock.now();
         let (record, ()) =
-            self.change_key(caller, Operation::RotateKeyOnDemand, &req.key_id, |r, txn| {
+            self.change_key(caller, call, Operation::RotateKeyOnDemand, &req.key_id, |r, txn| {
                 rotatable(r)?;
                 if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
                     return Err(Error::limit_exceeded(format!(
@@ -292,10 +326,11 @@ impl Kms {
     }
 
     /// Completed rotations of a key, oldest first.
-    pub fn list_key_rotations(
+    pub(crate) fn list_key_rotations_op(
         &self,
         caller: &Caller,
         req: ListKeyRotationsRequest,
+        _call: &Call<'_>,
     ) -> Result<ListKeyRotationsResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = self.managed_key(caller, Operation::ListKeyRotations, &req.key_id)?;
@@ -365,6 +400,7 @@ impl Kms {
         match (r.state, r.deletion_date, r.rotation.clone()) {
             (KeyState::PendingDeletion, Some(when), _) if when <= now => {
                 txn.delete_key(id)?;
+                self.service_event("DeleteKey", &r)?;
                 txn.commit()?;
                 self.cache.invalidate_key(id);
                 report.keys_deleted.push(r.arn());
@@ -380,6 +416,7 @@ impl Kms {
                 });
                 r.revision += 1;
                 txn.update_key(&r)?;
+                self.service_event("RotateKey", &r)?;
                 txn.commit()?;
                 self.cache.invalidate_key(id);
                 report.keys_rotated.push(r.arn());

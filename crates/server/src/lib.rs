@@ -45,8 +45,8 @@ pub use error::Error;
 pub use limiter::RateLimit;
 pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
 pub use server::{
-    open_kms, Config, Server, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW, SERVICE,
-    TARGET_PREFIX,
+    open_kms, open_service, Config, Server, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
+    SERVICE, TARGET_PREFIX,
 };
 pub use sigv4::{
     authorization, canonical_request, parse_authorization, payload_hash, signature, signing_key,

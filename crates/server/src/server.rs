@@ -35,10 +35,21 @@ pub const TARGET_PREFIX: &str = "TrentService.";
 /// `data_dir/root.key` — keep it elsewhere with `--root-key` so that a copy of the directory alone
 /// reveals nothing).
 pub fn open_kms(data_dir: &Path, root_key: Option<&Path>, region: &str) -> Result<Kms, Error> {
+    open_service(data_dir, root_key, region).map(|(kms, _)| kms)
+}
+
+/// [`open_kms`], also returning the data dir's audit log (for periodic signed digests and a
+/// final one at shutdown).
+pub fn open_service(
+    data_dir: &Path,
+    root_key: Option<&Path>,
+    region: &str,
+) -> Result<(Kms, Arc<coffer::audit_log::FileSink>), Error> {
     let key_file = root_key.map_or_else(|| data_dir.join("root.key"), Path::to_path_buf);
-    coffer::DataDir::open(data_dir, coffer::RootKeySource::key_file(key_file))
-        .and_then(|dir| dir.builder().region(region).build())
-        .map_err(Error::Kms)
+    let dir = coffer::DataDir::open(data_dir, coffer::RootKeySource::key_file(key_file))
+        .map_err(Error::Kms)?;
+    let kms = dir.builder().region(region).build().map_err(Error::Kms)?;
+    Ok((kms, dir.audit_log()))
 }
 
 /// How the server runs. [`Config::new`] gives the defaults.
@@ -108,6 +119,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct State {
     kms: Arc<Kms>,
+    audit: Arc<coffer::audit_log::FileSink>,
     creds: CredentialStore,
     region: String,
     max_skew_secs: i64,
@@ -159,7 +171,8 @@ impl Server {
                     .display()
             ));
         }
-        let kms = open_kms(&config.data_dir, config.root_key.as_deref(), &config.region)?;
+        let (kms, audit) =
+            open_service(&config.data_dir, config.root_key.as_deref(), &config.region)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -170,6 +183,7 @@ impl Server {
             listener,
             state: Arc::new(State {
                 kms: Arc::new(kms),
+                audit,
                 creds,
                 region: config.region,
                 max_skew_secs: i64::try_from(config.max_skew.as_secs()).unwrap_or(i64::MAX),
@@ -192,7 +206,11 @@ impl Server {
 
     /// Serves until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let maintenance = tokio::spawn(maintain(self.state.kms.clone(), self.maintenance_interval));
+        let maintenance = tokio::spawn(maintain(
+            self.state.kms.clone(),
+            self.state.audit.clone(),
+            self.maintenance_interval,
+        ));
         let permits = Arc::new(Semaphore::new(self.max_connections));
         tokio::pin!(shutdown);
         loop {
@@ -230,19 +248,32 @@ impl Server {
             });
         }
         maintenance.abort();
+        // A final signed digest covers everything recorded.
+        let audit = self.state.audit.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || audit.close()).await {
+            log(format_args!("closing the audit log failed: {e}"));
+        }
         Ok(())
     }
 }
 
-async fn maintain(kms: Arc<Kms>, every: Duration) {
+async fn maintain(kms: Arc<Kms>, audit: Arc<coffer::audit_log::FileSink>, every: Duration) {
     let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let kms = kms.clone();
-        match tokio::task::spawn_blocking(move || kms.run_maintenance()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => log(format_args!("maintenance failed: {}", chain(&e))),
+        let audit = audit.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let swept = kms.run_maintenance();
+            // A signed digest on the same timer bounds what an undetected cut can remove.
+            (swept, audit.write_digest())
+        })
+        .await;
+        match swept {
+            Ok((Ok(_), Ok(_))) => {}
+            Ok((Err(e), _)) => log(format_args!("maintenance failed: {}", chain(&e))),
+            Ok((_, Err(e))) => log(format_args!("audit digest failed: {e}")),
             Err(e) => log(format_args!("maintenance task failed: {e}")),
         }
     }
@@ -345,6 +376,7 @@ async fn serve(
         Ok(x) => x,
         Err(e) => {
             coffer_crypto::wipe(&mut body);
+            audit_refused(state, &parts.headers, ip, &e).await?;
             return Err(e);
         }
     };
@@ -369,6 +401,37 @@ async fn serve(
     })
     .await
     .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
+}
+
+/// Records a request refused before it reached an operation (authentication, content type).
+/// Fail-closed: if the record cannot be written, the client gets KMSInternalException.
+async fn audit_refused(
+    state: &Arc<State>,
+    headers: &http::HeaderMap,
+    ip: IpAddr,
+    e: &ApiError,
+) -> Result<(), ApiError> {
+    let op = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .filter(|t| t.len() <= 64 && t.bytes().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_owned);
+    let key_id = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .filter(|k| k.len() <= 128 && k.bytes().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_owned);
+    let (code, message) = (e.code(), e.message().to_owned());
+    let kms = state.kms.clone();
+    tokio::task::spawn_blocking(move || {
+        kms.audit_refused(op.as_deref(), key_id.as_deref(), Some(ip), code, &message)
+    })
+    .await
+    .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
+    .map_err(ApiError::from)
 }
 
 /// Authenticates the request, then reads its operation and checks its content type.

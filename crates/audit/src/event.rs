@@ -1,0 +1,528 @@
+//! The CloudTrail-shaped event.
+
+use std::time::SystemTime;
+
+use coffer_core::{Caller, Region};
+use coffer_crypto::RandomSource;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{time, AuditError};
+
+/// The `eventVersion` coffer writes (CloudTrail's current record version).
+pub const EVENT_VERSION: &str = "1.08";
+/// The `eventSource` of every event.
+pub const EVENT_SOURCE: &str = "kms.amazonaws.com";
+/// The resource `type` of a KMS key.
+pub const KEY_RESOURCE_TYPE: &str = "AWS::KMS::Key";
+
+/// Field names removed, at any depth and in any case, from `requestParameters` and
+/// `responseElements`: CloudTrail never records plaintext, key material, import material,
+/// ciphertext blobs, messages, signatures or MACs, and neither does coffer, whatever a caller
+/// passes to the builder.
+pub const REDACTED_FIELDS: &[&str] = &[
+    "plaintext",
+    "ciphertextblob",
+    "sourceciphertextblob",
+    "encryptedkeymaterial",
+    "keymaterial",
+    "importtoken",
+    "privatekeyplaintext",
+    "privatekeyciphertextblob",
+    "message",
+    "signature",
+    "mac",
+    "secretaccesskey",
+    "sessiontoken",
+];
+
+/// One audit event, serialized exactly as CloudTrail names its fields.
+///
+/// Built with [`AuditEvent::new`] (or [`AuditEvent::refused`]) and the chained setters; the
+/// fields are public for readers of the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// Record format version, [`EVENT_VERSION`].
+    pub event_version: String,
+    /// Who called.
+    pub user_identity: UserIdentity,
+    /// When, as `YYYY-MM-DDTHH:MM:SSZ`.
+    pub event_time: String,
+    /// Always [`EVENT_SOURCE`].
+    pub event_source: String,
+    /// The operation, e.g. `Encrypt`.
+    pub event_name: String,
+    /// The region that served the call.
+    pub aws_region: String,
+    /// The caller's address, where known.
+    #[serde(
+        rename = "sourceIPAddress",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_ip_address: Option<String>,
+    /// The caller's user agent, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The error code (an AWS exception name) of a failed or denied call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The error message of a failed or denied call (may carry detail the caller was not told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The request's parameters, secrets removed (`null` when none).
+    pub request_parameters: Option<Value>,
+    /// The response's elements, secrets removed (`null` when none, as for Encrypt).
+    pub response_elements: Option<Value>,
+    /// The request id the caller was given.
+    #[serde(rename = "requestID", default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// This event's unique id (UUID v4).
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    /// Whether the operation only reads (cryptographic operations count as reads, as in CloudTrail).
+    pub read_only: bool,
+    /// The keys concerned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+    /// Always `AwsApiCall`.
+    pub event_type: String,
+    /// Always `true`: KMS events are management events.
+    pub management_event: bool,
+    /// The account the event belongs to: the key's owner, else the caller's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_account_id: Option<String>,
+    /// Always `Management`.
+    pub event_category: String,
+}
+
+/// The caller, as CloudTrail's `userIdentity`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UserIdentity {
+    /// `IAMUser`, `AssumedRole`, `Root`, `AWSService` or `Unknown`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The principal's unique id, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    /// The principal's ARN, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The principal's account, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The access key id that signed the request, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The IAM user name, for `IAMUser`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+impl UserIdentity {
+    /// The identity of an authenticated caller; the type is read from the ARN (`:root` → `Root`,
+    /// `:user/` → `IAMUser` with its user name, `:assumed-role/` or `:role/` → `AssumedRole`).
+    pub fn from_caller(caller: &Caller) -> Self {
+        let arn = caller.principal_arn.as_str();
+        let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        let (kind, user_name, principal_id) = if resource == "root" {
+            ("Root", None, Some(caller.account.as_str().to_owned()))
+        } else if let Some(user) = resource.strip_prefix("user/") {
+            let name = user.rsplit('/').next().unwrap_or(user);
+            ("IAMUser", Some(name.to_owned()), None)
+        } else if resource.starts_with("assumed-role/") || resource.starts_with("role/") {
+            ("AssumedRole", None, None)
+        } else {
+            ("Unknown", None, None)
+        };
+        Self {
+            kind: kind.to_owned(),
+            principal_id,
+            arn: Some(arn.to_owned()),
+            account_id: Some(caller.account.as_str().to_owned()),
+            access_key_id: None,
+            user_name,
+        }
+    }
+
+    /// An unauthenticated or unidentified caller (a refused request), with the access key id it
+    /// claimed, if any.
+    pub fn unknown(access_key_id: Option<&str>) -> Self {
+        Self {
+            kind: "Unknown".to_owned(),
+            principal_id: None,
+            arn: None,
+            account_id: None,
+            access_key_id: access_key_id.map(str::to_owned),
+            user_name: None,
+        }
+    }
+
+    /// Sets the access key id that signed the request.
+    #[must_use]
+    pub fn access_key_id(mut self, id: impl Into<String>) -> Self {
+        self.access_key_id = Some(id.into());
+        self
+    }
+
+    /// Sets the principal's unique id.
+    #[must_use]
+    pub fn principal_id(mut self, id: impl Into<String>) -> Self {
+        self.principal_id = Some(id.into());
+        self
+    }
+
+    /// Sets the account (e.g. the account a claimed access key belongs to).
+    #[must_use]
+    pub fn account_id(mut self, account: impl Into<String>) -> Self {
+        self.account_id = Some(account.into());
+        self
+    }
+}
+
+/// A resource touched by the call, as CloudTrail's `resources` entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Resource {
+    /// The key's ARN.
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    /// The key's account.
+    #[serde(rename = "accountId")]
+    pub account_id: String,
+    /// [`KEY_RESOURCE_TYPE`].
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A random (version 4) UUID in its hyphenated text form, for event and request ids.
+pub fn uuid_v4(rng: &dyn RandomSource) -> Result<String, AuditError> {
+    let mut b = [0u8; 16];
+    rng.fill(&mut b).map_err(AuditError::Random)?;
+    Ok(uuid::Builder::from_random_bytes(b)
+        .into_uuid()
+        .hyphenated()
+        .to_string())
+}
+
+/// Whether CloudTrail marks an operation `readOnly`: the cryptographic operations and the
+/// `Describe*`, `Get*` and `List*` calls.
+pub fn is_read_only_operation(event_name: &str) -> bool {
+    const READS: &[&str] = &[
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateRandom",
+        "GenerateMac",
+        "VerifyMac",
+        "Sign",
+        "Verify",
+    ];
+    READS.contains(&event_name)
+        || event_name.starts_with("Describe")
+        || event_name.starts_with("Get")
+        || event_name.starts_with("List")
+}
+
+impl AuditEvent {
+    /// An event for a call to `event_name` at `time` in `region` by `user`, with a fresh event id
+    /// from `rng`; `readOnly` is set from the operation's name ([`is_read_only_operation`]) and
+    /// `recipientAccountId` to the caller's account until [`Self::resource`] names the key's.
+    pub fn new(
+        rng: &dyn RandomSource,
+        event_name: &str,
+        time: SystemTime,
+        region: &Region,
+        user: UserIdentity,
+    ) -> Result<Self, AuditError> {
+        let recipient = user.account_id.clone();
+        Ok(Self {
+            event_version: EVENT_VERSION.to_owned(),
+            user_identity: user,
+            event_time: time::format_utc(time),
+            event_source: EVENT_SOURCE.to_owned(),
+            event_name: event_name.to_owned(),
+            aws_region: region.as_str().to_owned(),
+            source_ip_address: None,
+            user_agent: None,
+            error_code: None,
+            error_message: None,
+            request_parameters: None,
+            response_elements: None,
+            request_id: None,
+            event_id: uuid_v4(rng)?,
+            read_only: is_read_only_operation(event_name),
+            resources: Vec::new(),
+            event_type: "AwsApiCall".to_owned(),
+            management_event: true,
+            recipient_account_id: recipient,
+            event_category: "Management".to_owned(),
+        })
+    }
+
+    /// An event for a request refused before it reached an operation (bad or missing signature,
+    /// unknown access key, skewed clock, malformed body, throttled before authentication).
+    /// `event_name` is the operation the request named, if it could be read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn refused(
+        rng: &dyn RandomSource,
+        event_name: Option<&str>,
+        time: SystemTime,
+        region: &Region,
+        user: UserIdentity,
+        error_code: &str,
+        error_message: &str,
+    ) -> Result<Self, AuditError> {
+        let mut e = Self::new(rng, event_name.unwrap_or("Unknown"), time, region, user)?;
+        e.error_code = Some(error_code.to_owned());
+        e.error_message = Some(error_message.to_owned());
+        Ok(e)
+    }
+
+    /// Sets `requestParameters` (secret fields removed, see [`REDACTED_FIELDS`]; `null` means none).
+    #[must_use]
+    pub fn request_parameters(mut self, params: Value) -> Self {
+        self.request_parameters = scrubbed(params);
+        self
+    }
+
+    /// Sets `responseElements` (secret fields removed, see [`REDACTED_FIELDS`]; `null` means none).
+    #[must_use]
+    pub fn response_elements(mut self, elements: Value) -> Self {
+        self.response_elements = scrubbed(elements);
+        self
+    }
+
+    /// Marks the call failed or denied with an AWS error code and message.
+    #[must_use]
+    pub fn error(mut self, code: impl Into<String>, message: impl Into<String>) -> Self {
+        self.error_code = Some(code.into());
+        self.error_message = Some(message.into());
+        self
+    }
+
+    /// Adds a key the call concerned; the first one also sets `recipientAccountId`.
+    #[must_use]
+    pub fn resource(mut self, key_arn: impl Into<String>, account: impl Into<String>) -> Self {
+        let account = account.into();
+        if self.resources.is_empty() {
+            self.recipient_account_id = Some(account.clone());
+        }
+        self.resources.push(Resource {
+            arn: key_arn.into(),
+            account_id: account,
+            kind: KEY_RESOURCE_TYPE.to_owned(),
+        });
+        self
+    }
+
+    /// Overrides `readOnly`.
+    #[must_use]
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Sets `sourceIPAddress`.
+    #[must_use]
+    pub fn source_ip(mut self, ip: impl Into<String>) -> Self {
+        self.source_ip_address = Some(ip.into());
+        self
+    }
+
+    /// Sets `userAgent`.
+    #[must_use]
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// Sets `requestID`.
+    #[must_use]
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+
+    /// Whether the call failed or was denied.
+    pub fn is_error(&self) -> bool {
+        self.error_code.is_some()
+    }
+
+    /// The event as one line of JSON (no newline).
+    pub fn to_json(&self) -> Result<String, AuditError> {
+        serde_json::to_string(self).map_err(AuditError::Encode)
+    }
+}
+
+fn scrubbed(mut v: Value) -> Option<Value> {
+    scrub(&mut v);
+    (!v.is_null()).then_some(v)
+}
+
+fn scrub(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|k, _| {
+                let lower = k.to_ascii_lowercase();
+                !REDACTED_FIELDS.contains(&lower.as_str())
+            });
+            map.values_mut().for_each(scrub);
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_crypto::testing::DeterministicRandom;
+    use serde_json::json;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn alice() -> Caller {
+        Caller::new("arn:aws:iam::111122223333:user/ops/alice").unwrap()
+    }
+
+    #[test]
+    fn encrypt_event_has_cloudtrail_shape() {
+        let rng = DeterministicRandom::new(b"ev");
+        let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let e = AuditEvent::new(
+            &rng,
+            "Encrypt",
+            UNIX_EPOCH + Duration::from_secs(1_594_757_862),
+            &Region::parse("us-east-1").unwrap(),
+            UserIdentity::from_caller(&alice()).access_key_id("AKIAEXAMPLE"),
+        )
+        .unwrap()
+        .request_parameters(json!({
+            "keyId": key,
+            "encryptionContext": {"Department": "IT"},
+            "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+            "Plaintext": "c2VjcmV0",
+        }))
+        .response_elements(Value::Null)
+        .resource(key, "111122223333")
+        .source_ip("192.0.2.1")
+        .user_agent("aws-cli/2")
+        .request_id("req-1");
+        let v: Value = serde_json::from_str(&e.to_json().unwrap()).unwrap();
+        assert_eq!(v["eventVersion"], "1.08");
+        assert_eq!(v["eventTime"], "2020-07-14T20:17:42Z");
+        assert_eq!(v["eventSource"], "kms.amazonaws.com");
+        assert_eq!(v["eventName"], "Encrypt");
+        assert_eq!(v["awsRegion"], "us-east-1");
+        assert_eq!(v["userIdentity"]["type"], "IAMUser");
+        assert_eq!(v["userIdentity"]["userName"], "alice");
+        assert_eq!(v["userIdentity"]["accountId"], "111122223333");
+        assert_eq!(v["userIdentity"]["accessKeyId"], "AKIAEXAMPLE");
+        assert_eq!(v["sourceIPAddress"], "192.0.2.1");
+        assert_eq!(v["userAgent"], "aws-cli/2");
+        assert_eq!(
+            v["requestParameters"]["encryptionContext"]["Department"],
+            "IT"
+        );
+        assert!(v["requestParameters"].get("Plaintext").is_none());
+        assert_eq!(v["responseElements"], Value::Null);
+        assert_eq!(v["requestID"], "req-1");
+        assert_eq!(v["eventID"].as_str().unwrap().len(), 36);
+        assert_eq!(v["readOnly"], true);
+        assert_eq!(v["resources"][0]["ARN"], key);
+        assert_eq!(v["resources"][0]["type"], "AWS::KMS::Key");
+        assert_eq!(v["eventCategory"], "Management");
+        assert_eq!(v["recipientAccountId"], "111122223333");
+        assert!(v.get("errorCode").is_none());
+        let back: AuditEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_at_any_depth_and_case() {
+        let rng = DeterministicRandom::new(b"ev");
+        let e = AuditEvent::new(
+            &rng,
+            "ImportKeyMaterial",
+            UNIX_EPOCH,
+            &Region::parse("eu-west-1").unwrap(),
+            UserIdentity::unknown(None),
+        )
+        .unwrap()
+        .request_parameters(json!({
+            "keyId": "k",
+            "EncryptedKeyMaterial": "AAAA",
+            "importToken": "BBBB",
+            "nested": [{"plaintext": "x", "keep": 1}],
+        }))
+        .response_elements(json!({"Plaintext": "x", "CiphertextBlob": "y", "keyId": "k"}));
+        let s = e.to_json().unwrap();
+        for secret in ["AAAA", "BBBB", "\"x\"", "\"y\""] {
+            assert!(!s.contains(secret), "{secret} in {s}");
+        }
+        assert!(s.contains("\"keep\":1"));
+        assert!(!e.read_only);
+    }
+
+    #[test]
+    fn identities_from_arns() {
+        let root = Caller::new("arn:aws:iam::111122223333:root").unwrap();
+        let role = Caller::new("arn:aws:sts::111122223333:assumed-role/app/session").unwrap();
+        assert_eq!(UserIdentity::from_caller(&root).kind, "Root");
+        assert_eq!(
+            UserIdentity::from_caller(&root).principal_id.as_deref(),
+            Some("111122223333")
+        );
+        assert_eq!(UserIdentity::from_caller(&role).kind, "AssumedRole");
+        assert_eq!(UserIdentity::unknown(Some("AKIA1")).kind, "Unknown");
+    }
+
+    #[test]
+    fn refused_event_carries_error() {
+        let rng = DeterministicRandom::new(b"ev");
+        let e = AuditEvent::refused(
+            &rng,
+            None,
+            UNIX_EPOCH,
+            &Region::parse("us-east-1").unwrap(),
+            UserIdentity::unknown(Some("AKIAUNKNOWN")),
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+        .unwrap();
+        assert_eq!(e.event_name, "Unknown");
+        assert!(e.is_error());
+        assert_eq!(e.error_code.as_deref(), Some("UnrecognizedClientException"));
+        assert!(e.resources.is_empty());
+        assert_eq!(e.recipient_account_id, None);
+    }
+
+    #[test]
+    fn read_only_classification() {
+        for r in [
+            "Decrypt",
+            "DescribeKey",
+            "ListAliases",
+            "GetKeyPolicy",
+            "GenerateDataKey",
+        ] {
+            assert!(is_read_only_operation(r), "{r}");
+        }
+        for w in [
+            "CreateKey",
+            "ScheduleKeyDeletion",
+            "PutKeyPolicy",
+            "CreateAlias",
+        ] {
+            assert!(!is_read_only_operation(w), "{w}");
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! The default sink: hash-chained JSON Lines files with signed digests and group commit.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use coffer_core::{Clock, SystemClock};
+use coffer_crypto::{SigningKey, VerifyingKey};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::record::{digest_line, event_line, genesis_hash, line_hash, ChainHash};
+use crate::{
+    hex, layout, time, AuditError, AuditEvent, AuditRecord, AuditSink, DigestReason, DigestRecord,
+    FailureMode, SignedDigest, TamperKind, Tampering,
+};
+
+/// Default size at which a log file rolls over: 64 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// When [`FileSink::record`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// After the record is fsynced (group commit: one fsync covers every record queued while the
+    /// previous one ran). Nothing acknowledged is lost to a crash or a power loss. The default.
+    #[default]
+    Sync,
+    /// After the record is written to the operating system (it survives the process being
+    /// killed); a background thread fsyncs every `interval`, so a power loss or kernel crash can
+    /// lose at most the records acknowledged in the last `interval`.
+    Periodic(Duration),
+    /// After the record is queued in memory (serialized, chained and hashed); a background thread
+    /// writes and fsyncs every `interval`, and a caller that finds more than
+    /// [`BUFFERED_MAX_PENDING_BYTES`] queued writes them itself. A crash of the process loses at
+    /// most the records acknowledged in the last `interval` (and at most that many bytes); the
+    /// cheapest mode, for deployments that accept that window.
+    Buffered(Duration),
+}
+
+/// In [`Durability::Buffered`], the most bytes of acknowledged records kept only in memory.
+pub const BUFFERED_MAX_PENDING_BYTES: usize = 1 << 20;
+
+/// How a [`FileSink`] behaves. Build with [`FileSinkOptions::default`] and the setters.
+#[derive(Clone)]
+pub struct FileSinkOptions {
+    max_file_bytes: u64,
+    durability: Durability,
+    failure_mode: FailureMode,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for FileSinkOptions {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            durability: Durability::Sync,
+            failure_mode: FailureMode::FailClosed,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for FileSinkOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSinkOptions")
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("durability", &self.durability)
+            .field("failure_mode", &self.failure_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSinkOptions {
+    /// The size at which a file rolls over (at least 4 KiB; a file may exceed it by one record).
+    #[must_use]
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes.max(4096);
+        self
+    }
+
+    /// When `record` returns (default [`Durability::Sync`]).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Fail closed (default) or open.
+    #[must_use]
+    pub fn failure_mode(mut self, mode: FailureMode) -> Self {
+        self.failure_mode = mode;
+        self
+    }
+
+    /// The clock that stamps digests.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// Records appended to the log, not yet handed to the file.
+struct Segment {
+    file_index: u64,
+    data: Vec<u8>,
+}
+
+struct State {
+    pending: Vec<Segment>,
+    next_seq: u64,
+    last_hash: ChainHash,
+    file_index: u64,
+    file_bytes: u64,
+    /// Records `[0, written)` are in the operating system's hands.
+    written: u64,
+    /// Records `[0, durable)` are fsynced.
+    durable: u64,
+    leader: bool,
+    failed: Option<io::ErrorKind>,
+    closed: bool,
+}
+
+struct Writer {
+    file: File,
+    index: u64,
+}
+
+struct Inner {
+    dir: PathBuf,
+    key: SigningKey,
+    opts: FileSinkOptions,
+    state: Mutex<State>,
+    turn: Condvar,
+    writer: Mutex<Writer>,
+    lost: AtomicU64,
+    stop: Mutex<bool>,
+    stop_signal: Condvar,
+}
+
+/// The default audit sink: JSON Lines files in a directory, each record chained to the one
+/// before by SHA-256, signed digests at open, rollover, close and on [`FileSink::write_digest`],
+/// and group commit. See `docs/AUDIT.md`.
+pub struct FileSink {
+    inner: Arc<Inner>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for FileSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSink")
+            .field("dir", &self.inner.dir)
+            .field("public_key", &self.public_key_hex())
+            .field("opts", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, AuditError> {
+    let mut o = OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(|e| AuditError::io(path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), AuditError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AuditError::io(dir, e))?;
+    Ok(())
+}
+
+/// Where an existing log left off.
+struct Resume {
+    next_seq: u64,
+    last_hash: ChainHash,
+    file_index: u64,
+    file_bytes: u64,
+    truncated: u64,
+}
+
+/// Finds the last complete record, cutting off a torn last line (what a crash mid-write leaves)
+/// and removing trailing files left empty.
+fn resume(dir: &Path) -> Result<Resume, AuditError> {
+    let files = layout::list(dir)?;
+    let mut truncated = 0u64;
+    let mut removed = false;
+    for (index, path) in files.iter().rev() {
+        let data = fs::read(path).map_err(|e| AuditError::io(path, e))?;
+        let cut = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        if cut < data.len() {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| AuditError::io(path, e))?;
+            f.set_len(cut as u64)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| AuditError::io(path, e))?;
+            truncated += (data.len() - cut) as u64;
+        }
+        let body = data.get(..cut.saturating_sub(1)).unwrap_or_default();
+        if body.is_empty() && cut == 0 {
+            // No record in this file: forget it and look at the one before.
+            fs::remove_file(path).map_err(|e| AuditError::io(path, e))?;
+            removed = true;
+            continue;
+        }
+        let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let last = body.get(start..).unwrap_or_default();
+        let line_no = body.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let malformed = || {
+            AuditError::Tampered(Box::new(Tampering {
+                file: path.clone(),
+                line: line_no,
+                kind: TamperKind::Malformed,
+                records_verified: 0,
+            }))
+        };
+        let text = std::str::from_utf8(last).map_err(|_| malformed())?;
+        let record = AuditRecord::parse_line(text).map_err(|_| malformed())?;
+        let rolled = matches!(&record, AuditRecord::Digest(d) if d.next.is_some());
+        if removed {
+            sync_dir(dir)?;
+        }
+        return Ok(Resume {
+            next_seq: record.seq().saturating_add(1),
+            last_hash: line_hash(last),
+            file_index: if rolled { index + 1 } else { *index },
+            file_bytes: if rolled { 0 } else { cut as u64 },
+            truncated,
+        });
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(Resume {
+        next_seq: 0,
+        last_hash: genesis_hash(),
+        file_index: 1,
+        file_bytes: 0,
+        truncated,
+    })
+}
+
+impl FileSink {
+    /// Opens (or creates) the log in `dir`, signing digests with `key`. An existing log is
+    /// continued: a torn last line left by a crash is cut off (the count of bytes cut is recorded
+    /// in the signed `open` digest written now). The log is not verified here: see
+    /// [`crate::verify`].
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        key: SigningKey,
+        opts: FileSinkOptions,
+    ) -> Result<Self, AuditError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| AuditError::io(&dir, e))?;
+        let r = resume(&dir)?;
+        let path = dir.join(layout::file_name(r.file_index));
+        let file = open_append(&path)?;
+        sync_dir(&dir)?;
+        let inner = Arc::new(Inner {
+            dir,
+            key,
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                next_seq: r.next_seq,
+                last_hash: r.last_hash,
+                file_index: r.file_index,
+                file_bytes: r.file_bytes,
+                written: r.next_seq,
+                durable: r.next_seq,
+                leader: false,
+                failed: None,
+                closed: false,
+            }),
+            turn: Condvar::new(),
+            writer: Mutex::new(Writer {
+                file,
+                index: r.file_index,
+            }),
+            lost: AtomicU64::new(0),
+            stop: Mutex::new(false),
+            stop_signal: Condvar::new(),
+            opts,
+        });
+        let seq = {
+            let mut st = inner.state.lock();
+            inner
+                .push_digest(&mut st, DigestReason::Open, r.truncated)?
+                .record
+                .seq
+        };
+        inner.commit(seq + 1, true)?;
+        let flusher = match inner.opts.durability {
+            Durability::Sync => None,
+            Durability::Periodic(every) | Durability::Buffered(every) => {
+                let worker = Arc::clone(&inner);
+                Some(
+                    std::thread::Builder::new()
+                        .name("coffer-audit-fsync".into())
+                        .spawn(move || worker.flush_periodically(every))
+                        .map_err(|e| AuditError::io(&inner.dir, e))?,
+                )
+            }
+        };
+        Ok(Self { inner, flusher })
+    }
+
+    /// The audit public key, to pin for verification.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.inner.key.verifying_key()
+    }
+
+    /// The audit public key in hex (64 characters), as operators pin it.
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.inner.key.verifying_key().as_bytes())
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Writes a signed digest covering every record so far and returns it once durable, for
+    /// export off the host. Call it on a timer (e.g. every minute): records after the last digest
+    /// are protected only by the chain until the next one.
+    pub fn write_digest(&self) -> Result<SignedDigest, AuditError> {
+        self.inner.digest_now(DigestReason::Timer)
+    }
+
+    /// Writes the final `close` digest and refuses further records. Also done, best effort, on drop.
+    pub fn close(&self) -> Result<SignedDigest, AuditError> {
+        let d = self.inner.digest_now(DigestReason::Close)?;
+        Ok(d)
+    }
+
+    /// Events lost while failing open.
+    pub fn lost_events(&self) -> u64 {
+        self.inner.lost.load(Ordering::Relaxed)
+    }
+}
+
+impl Inner {
+    fn digest_now(&self, reason: DigestReason) -> Result<SignedDigest, AuditError> {
+        let d = {
+            let mut st = self.state.lock();
+            Self::check_open(&st)?;
+            let d = self.push_digest(&mut st, reason, 0)?;
+            if reason == DigestReason::Close {
+                st.closed = true;
+            }
+            d
+        };
+        self.commit(d.record.seq + 1, true)?;
+        Ok(d)
+    }
+
+    fn check_open(st: &State) -> Result<(), AuditError> {
+        if let Some(kind) = st.failed {
+            return Err(AuditError::Failed { kind });
+        }
+        if st.closed {
+            return Err(AuditError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Appends one line (built by `build` into the buffer) to the pending records.
+    fn append(st: &mut State, build: impl FnOnce(u64, &ChainHash, &mut Vec<u8>)) -> u64 {
+        let seq = st.next_seq;
+        if st
+            .pending
+            .last()
+            .is_none_or(|s| s.file_index != st.file_index)
+        {
+            st.pending.push(Segment {
+                file_index: st.file_index,
+                data: Vec::with_capacity(16 * 1024),
+            });
+        }
+        let prev = st.last_hash;
+        let mut hash = prev;
+        let mut added = 0;
+        if let Some(seg) = st.pending.last_mut() {
+            let start = seg.data.len();
+            build(seq, &prev, &mut seg.data);
+            hash = line_hash(seg.data.get(start..).unwrap_or_default());
+            seg.data.push(b'\n');
+            added = seg.data.len() - start;
+        }
+        st.last_hash = hash;
+        st.file_bytes += added as u64;
+        st.next_seq += 1;
+        seq
+    }
+
+    fn push_event(&self, st: &mut State, json: &[u8]) -> Result<u64, AuditError> {
+        Self::check_open(st)?;
+        let estimate = json.len() as u64 + 128;
+        if st.file_bytes > 0 && st.file_bytes + estimate > self.opts.max_file_bytes {
+            self.push_digest(st, DigestReason::Rollover, 0)?;
+        }
+        Ok(Self::append(st, |seq, prev, out| {
+            event_line(seq, prev, json, out)
+        }))
+    }
+
+    fn push_digest(
+        &self,
+        st: &mut State,
+        reason: DigestReason,
+        truncated_bytes: u64,
+    ) -> Result<SignedDigest, AuditError> {
+        let rollover = reason == DigestReason::Rollover;
+        let record = DigestRecord {
+            seq: st.next_seq,
+            prev: st.last_hash,
+            time: time::format_utc(self.opts.clock.now()),
+            reason,
+            file: layout::file_name(st.file_index),
+            next: rollover.then(|| layout::file_name(st.file_index + 1)),
+            truncated_bytes,
+            public_key: [0; 32],
+            signature: [0; 64],
+        }
+        .sign(&self.key);
+        let mut line = Vec::with_capacity(512);
+        digest_line(&record, &mut line)?;
+        Self::append(st, |_, _, out| out.extend_from_slice(&line));
+        if rollover {
+            st.file_index += 1;
+            st.file_bytes = 0;
+        }
+        Ok(SignedDigest {
+            record,
+            line: String::from_utf8(line).map_err(|_| AuditError::NotARecord("not UTF-8"))?,
+        })
+    }
+
+    /// Waits until records `[0, target)` are written (and fsynced if `need_sync` or the sink is
+    /// synchronous), writing them itself if no other thread is: leader/follower group commit.
+    fn commit(&self, target: u64, need_sync: bool) -> Result<(), AuditError> {
+        let sync = need_sync || self.opts.durability == Durability::Sync;
+        let mut st = self.state.lock();
+        loop {
+            let done = if sync { st.durable } else { st.written };
+            if done >= target {
+                return Ok(());
+            }
+            if let Some(kind) = st.failed {
+                return Err(AuditError::Failed { kind });
+            }
+            if st.leader {
+                self.turn.wait(&mut st);
+                continue;
+            }
+            st.leader = true;
+            let batch = std::mem::take(&mut st.pending);
+            let upto = st.next_seq;
+            let result = MutexGuard::unlocked(&mut st, || self.write_batch(&batch, sync));
+            st.leader = false;
+            self.turn.notify_all();
+            match result {
+                Ok(()) => {
+                    st.written = upto;
+                    if sync {
+                        st.durable = upto;
+                    }
+                }
+                Err(e) => {
+                    st.failed = Some(match &e {
+                        AuditError::Io { source, .. } => source.kind(),
+                        _ => io::ErrorKind::Other,
+                    });
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn write_batch(&self, batch: &[Segment], sync: bool) -> Result<(), AuditError> {
+        let mut w = self.writer.lock();
+        // Create every new file before writing the rollover digest that names it, so a crash
+        // never leaves a digest pointing at a file that does not exist.
+        let last_index = batch.last().map_or(w.index, |s| s.file_index);
+        if last_index > w.index {
+            for index in w.index + 1..=last_index {
+                open_append(&self.dir.join(layout::file_name(index)))?;
+            }
+            sync_dir(&self.dir)?;
+        }
+        for seg in batch {
+            if seg.file_index != w.index {
+                let old = self.dir.join(layout::file_name(w.index));
+                w.file.sync_data().map_err(|e| AuditError::io(&old, e))?;
+                w.file = open_append(&self.dir.join(layout::file_name(seg.file_index)))?;
+                w.index = seg.file_index;
+            }
+            w.file
+                .write_all(&seg.data)
+                .map_err(|e| AuditError::io(self.dir.join(layout::file_name(w.index)), e))?;
+        }
+        if sync {
+            w.file
+                .sync_data()
+                .map_err(|e| AuditError::io(self.dir.join(layout::file_name(w.index)), e))?;
+        }
+        Ok(())
+    }
+
+    fn flush_periodically(&self, every: Duration) {
+        loop {
+            {
+                let mut stop = self.stop.lock();
+                if !*stop {
+                    self.stop_signal.wait_for(&mut stop, every);
+                }
+                if *stop {
+                    return;
+                }
+            }
+            let target = self.state.lock().next_seq;
+            // A failure marks the sink failed; the next record reports it.
+            let _ = self.commit(target, true);
+        }
+    }
+}
+
+impl AuditSink for FileSink {
+    fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        let result = serde_json::to_vec(event)
+            .map_err(AuditError::Encode)
+            .and_then(|json| {
+                let mut st = self.inner.state.lock();
+                let seq = self.inner.push_event(&mut st, &json)?;
+                if let Durability::Buffered(_) = self.inner.opts.durability {
+                    let queued: usize = st.pending.iter().map(|s| s.data.len()).sum();
+                    if queued <= BUFFERED_MAX_PENDING_BYTES {
+                        return Ok(());
+                    }
+                }
+                drop(st);
+                self.inner.commit(seq + 1, false)
+            });
+        match (result, self.inner.opts.failure_mode) {
+            (Err(_), FailureMode::FailOpen) => {
+                self.inner.lost.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            (r, _) => r,
+        }
+    }
+
+    fn flush(&self) -> Result<(), AuditError> {
+        let target = self.inner.state.lock().next_seq;
+        self.inner.commit(target, true)
+    }
+
+    fn lost_events(&self) -> u64 {
+        FileSink::lost_events(self)
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        *self.inner.stop.lock() = true;
+        self.inner.stop_signal.notify_all();
+        if let Some(t) = self.flusher.take() {
+            let _ = t.join();
+        }
+        let open = {
+            let st = self.inner.state.lock();
+            st.failed.is_none() && !st.closed
+        };
+        if open {
+            // Best effort: a failure here is visible as a log that does not end in `close`.
+            let _ = self.inner.digest_now(DigestReason::Close);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! A tamper-evident audit log shaped like AWS CloudTrail's KMS events.
+//!
+//! - [`AuditEvent`]: one event per facade call, allowed or denied, success or failure, with
+//!   CloudTrail's field names. Plaintext, data keys, key and import material never appear in it
+//!   (the builder strips [`REDACTED_FIELDS`] whatever it is given); the encryption context does.
+//! - [`AuditSink`]: where events go. [`NullSink`] and [`MemorySink`] for tests and benches;
+//!   [`FileSink`], the default, appends JSON Lines where each record carries the SHA-256 of the one
+//!   before, writes Ed25519-signed digests at open, rollover, close and on
+//!   [`FileSink::write_digest`], and commits in groups (one fsync for every record queued while the
+//!   previous fsync ran). Fail-closed by default ([`FailureMode`]).
+//! - [`verify`]: walks a log with a public key pinned from outside it and reports the first
+//!   edited, deleted, inserted, reordered or truncated record, or what the intact log holds.
+//!
+//! ```
+//! use coffer_audit::{verify, AuditEvent, AuditSink, FileSink, FileSinkOptions, UserIdentity};
+//! use coffer_core::{Caller, Region};
+//! use coffer_crypto::{SigningKey, SystemRandom};
+//! use std::time::SystemTime;
+//!
+//! let dir = std::env::temp_dir().join(format!("coffer-audit-doc-{}", std::process::id()));
+//! let rng = SystemRandom::new();
+//! let sink = FileSink::open(&dir, SigningKey::generate(&rng)?, FileSinkOptions::default())?;
+//! let public = sink.verifying_key(); // operators pin sink.public_key_hex()
+//!
+//! let caller = Caller::new("arn:aws:iam::111122223333:user/alice")?;
+//! let key_arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+//! let event = AuditEvent::new(&rng, "Encrypt", SystemTime::now(), &Region::parse("us-east-1")?,
+//!         UserIdentity::from_caller(&caller))?
+//!     .request_parameters(serde_json::json!({
+//!         "keyId": key_arn, "encryptionContext": {"app": "billing"},
+//!         "encryptionAlgorithm": "SYMMETRIC_DEFAULT"}))
+//!     .resource(key_arn, "111122223333")
+//!     .request_id("c0ffee00-0000-4000-8000-000000000000");
+//! sink.record(&event)?; // durable when it returns
+//! let exported = sink.write_digest()?; // ship exported.line off the host
+//! drop(sink); // writes the close digest
+//!
+//! let report = verify(&dir, &public)?;
+//! assert_eq!((report.events, report.records_after_last_digest), (1, 0));
+//! assert!(report.closed);
+//! # let _ = exported;
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod error;
+mod event;
+mod file;
+mod hex;
+mod layout;
+mod record;
+mod sink;
+mod time;
+mod verify;
+
+pub use error::{AuditError, TamperKind, Tampering};
+pub use event::{
+    is_read_only_operation, uuid_v4, AuditEvent, Resource, UserIdentity, EVENT_SOURCE,
+    EVENT_VERSION, KEY_RESOURCE_TYPE, REDACTED_FIELDS,
+};
+pub use file::{
+    Durability, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES, DEFAULT_MAX_FILE_BYTES,
+};
+pub use record::{
+    genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord,
+    SignedDigest,
+};
+pub use sink::{AuditSink, FailureMode, MemorySink, NullSink};
+pub use verify::{public_key_from_hex, verify, verify_with, Location, VerifyOptions, VerifyReport};

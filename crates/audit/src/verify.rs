@@ -1,0 +1,332 @@
+//! Walks a log directory and checks the chain, the sequence, the files and the signed digests.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use coffer_crypto::VerifyingKey;
+
+use crate::record::{genesis_hash, line_hash, parse_header, Header};
+use crate::{hex, layout, Anchor, AuditError, DigestReason, TamperKind, Tampering};
+
+/// Options for [`verify_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Digests exported earlier ([`crate::SignedDigest::anchor`]) that must be in the log: they
+    /// turn a log cut back (or rewritten) after them into a finding.
+    pub anchors: Vec<Anchor>,
+    /// Whether a last line without its newline at the very end of the last file is accepted and
+    /// reported in [`VerifyReport::torn_tail`] (what a crash mid-write leaves; the sink cuts it off
+    /// when it reopens) rather than reported as tampering. Default `true`.
+    pub allow_torn_tail: bool,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            anchors: Vec::new(),
+            allow_torn_tail: true,
+        }
+    }
+}
+
+impl VerifyOptions {
+    /// Adds an anchor that must be found.
+    #[must_use]
+    pub fn anchor(mut self, anchor: Anchor) -> Self {
+        self.anchors.push(anchor);
+        self
+    }
+
+    /// Sets [`VerifyOptions::allow_torn_tail`].
+    #[must_use]
+    pub fn allow_torn_tail(mut self, allow: bool) -> Self {
+        self.allow_torn_tail = allow;
+        self
+    }
+}
+
+/// A place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Location {
+    /// The file.
+    pub file: PathBuf,
+    /// The 1-based line.
+    pub line: u64,
+}
+
+/// What an intact log holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Log files walked.
+    pub files: u64,
+    /// Records (events and digests).
+    pub records: u64,
+    /// Event records.
+    pub events: u64,
+    /// Signed digests, every one verified.
+    pub digests: u64,
+    /// Records after the last digest: chained but not yet covered by a signature. An edit of these
+    /// that also rewrites the chain after it is detected only by the next digest (or not at all if
+    /// the log is cut back before that digest is written and no anchor was kept).
+    pub records_after_last_digest: u64,
+    /// The last digest, as an anchor to compare with (or keep as) an exported one.
+    pub last_digest: Option<Anchor>,
+    /// The time of the last digest.
+    pub last_digest_time: Option<String>,
+    /// Whether the log ends with a `close` digest (the sink was closed cleanly).
+    pub closed: bool,
+    /// A torn last line (no newline) at the end of the last file, if any: what a crash leaves.
+    pub torn_tail: Option<Location>,
+}
+
+/// Parses an audit public key given in hex (64 characters), as [`crate::FileSink::public_key_hex`]
+/// prints it.
+pub fn public_key_from_hex(hex_key: &str) -> Result<VerifyingKey, AuditError> {
+    let bytes =
+        hex::decode_array::<32>(hex_key.trim().as_bytes()).ok_or(AuditError::InvalidPublicKey)?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| AuditError::InvalidPublicKey)
+}
+
+/// Verifies the log in `dir` against the audit public key `key`, which must come from outside
+/// the log (pinned by the operator). Returns what an intact log holds, or
+/// [`AuditError::Tampered`] with the first break.
+pub fn verify(dir: impl AsRef<Path>, key: &VerifyingKey) -> Result<VerifyReport, AuditError> {
+    verify_with(dir, key, &VerifyOptions::default())
+}
+
+/// [`verify`] with options (anchors, torn tail).
+pub fn verify_with(
+    dir: impl AsRef<Path>,
+    key: &VerifyingKey,
+    opts: &VerifyOptions,
+) -> Result<VerifyReport, AuditError> {
+    Walk::new(dir.as_ref(), key, opts).run()
+}
+
+struct Walk<'a> {
+    dir: &'a Path,
+    key: &'a VerifyingKey,
+    opts: &'a VerifyOptions,
+    anchors: BTreeMap<u64, [u8; 32]>,
+    report: VerifyReport,
+    expected_seq: u64,
+    prev: [u8; 32],
+}
+
+impl<'a> Walk<'a> {
+    fn new(dir: &'a Path, key: &'a VerifyingKey, opts: &'a VerifyOptions) -> Self {
+        Self {
+            dir,
+            key,
+            opts,
+            anchors: opts.anchors.iter().map(|a| (a.seq, a.hash)).collect(),
+            report: VerifyReport::default(),
+            expected_seq: 0,
+            prev: genesis_hash(),
+        }
+    }
+
+    fn fail(&self, file: &Path, line: u64, kind: TamperKind) -> AuditError {
+        AuditError::Tampered(Box::new(Tampering {
+            file: file.to_path_buf(),
+            line,
+            kind,
+            records_verified: self.report.records,
+        }))
+    }
+
+    fn run(mut self) -> Result<VerifyReport, AuditError> {
+        let files = layout::list(self.dir)?;
+        if files.is_empty() {
+            return Err(self.fail(self.dir, 0, TamperKind::Empty));
+        }
+        // The file the previous one's rollover digest named, if it ended with one.
+        let mut rolled_to: Option<String> = None;
+        let mut last_line = (self.dir.to_path_buf(), 0u64);
+        // A crash mid-write may tear the last line of the last file holding records; files after
+        // it can exist, empty, created ahead of a rollover.
+        let mut last_with_records = 0;
+        for (n, (_, path)) in files.iter().enumerate() {
+            let len = std::fs::metadata(path)
+                .map_err(|e| AuditError::io(path, e))?
+                .len();
+            if len > 0 {
+                last_with_records = n;
+            }
+        }
+        for (n, (index, path)) in files.iter().enumerate() {
+            let name = layout::file_name(*index);
+            let expected_index = n as u64 + 1;
+            if *index != expected_index {
+                let missing = layout::file_name(expected_index);
+                return Err(self.fail(
+                    &self.dir.join(&missing),
+                    0,
+                    TamperKind::MissingFile { name: missing },
+                ));
+            }
+            if n > last_with_records {
+                // Empty files after the last one holding records, created ahead of a rollover
+                // (a crash can leave one before the rollover digest is written).
+                if rolled_to.take().is_some_and(|next| next != name) {
+                    return Err(self.fail(path, 0, TamperKind::DigestMismatch));
+                }
+                self.report.files += 1;
+                continue;
+            }
+            match rolled_to.take() {
+                Some(next) if next != name => {
+                    return Err(self.fail(path, 0, TamperKind::DigestMismatch));
+                }
+                None if n > 0 => {
+                    // The previous file did not end with its rollover digest: its tail was cut.
+                    return Err(self.fail(
+                        &last_line.0,
+                        last_line.1 + 1,
+                        TamperKind::TruncatedLine,
+                    ));
+                }
+                _ => {}
+            }
+            let may_tear = n >= last_with_records;
+            let (lines, next) = self.walk_file(path, &name, may_tear)?;
+            rolled_to = next;
+            last_line = (path.clone(), lines);
+            self.report.files += 1;
+            if self.report.torn_tail.is_some() {
+                break;
+            }
+        }
+        if let Some(name) = rolled_to {
+            return Err(self.fail(&self.dir.join(&name), 0, TamperKind::MissingFile { name }));
+        }
+        if self.report.records == 0 {
+            return Err(self.fail(self.dir, 0, TamperKind::Empty));
+        }
+        if let Some((&seq, _)) = self.anchors.range(self.expected_seq..).next() {
+            return Err(self.fail(
+                &last_line.0,
+                last_line.1,
+                TamperKind::AnchorNotFound { seq },
+            ));
+        }
+        Ok(self.report)
+    }
+
+    /// Walks one file; returns its line count and, if it ends with a rollover digest, the file
+    /// that digest names.
+    fn walk_file(
+        &mut self,
+        path: &Path,
+        name: &str,
+        may_tear: bool,
+    ) -> Result<(u64, Option<String>), AuditError> {
+        let file = File::open(path).map_err(|e| AuditError::io(path, e))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut buf = Vec::with_capacity(4096);
+        let mut line_no = 0u64;
+        let mut rolled_to: Option<String> = None;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| AuditError::io(path, e))?;
+            if n == 0 {
+                return Ok((line_no, rolled_to));
+            }
+            line_no += 1;
+            let Some(line) = buf.strip_suffix(b"\n") else {
+                if may_tear && self.opts.allow_torn_tail {
+                    self.report.torn_tail = Some(Location {
+                        file: path.to_path_buf(),
+                        line: line_no,
+                    });
+                    return Ok((line_no - 1, rolled_to));
+                }
+                return Err(self.fail(path, line_no, TamperKind::TruncatedLine));
+            };
+            if rolled_to.is_some() {
+                // Nothing may follow a rollover digest in its file.
+                return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+            }
+            let header =
+                parse_header(line).map_err(|_| self.fail(path, line_no, TamperKind::Malformed))?;
+            let (seq, prev) = match &header {
+                Header::Event { seq, prev } => (*seq, *prev),
+                Header::Digest(d) => (d.seq, d.prev),
+            };
+            if seq > self.expected_seq {
+                let expected = self.expected_seq;
+                return Err(self.fail(
+                    path,
+                    line_no,
+                    TamperKind::Gap {
+                        expected,
+                        found: seq,
+                    },
+                ));
+            }
+            if seq < self.expected_seq {
+                let expected = self.expected_seq;
+                return Err(self.fail(
+                    path,
+                    line_no,
+                    TamperKind::OutOfOrder {
+                        expected,
+                        found: seq,
+                    },
+                ));
+            }
+            if prev != self.prev {
+                return Err(self.fail(path, line_no, TamperKind::ChainBroken));
+            }
+            let hash = line_hash(line);
+            if let Some(want) = self.anchors.get(&seq) {
+                if *want != hash {
+                    return Err(self.fail(path, line_no, TamperKind::AnchorNotFound { seq }));
+                }
+            }
+            match header {
+                Header::Event { .. } => {
+                    self.report.events += 1;
+                    self.report.records_after_last_digest += 1;
+                    self.report.closed = false;
+                }
+                Header::Digest(d) => {
+                    if &d.public_key != self.key.as_bytes() {
+                        return Err(self.fail(path, line_no, TamperKind::ForeignKey));
+                    }
+                    if !d.verify_signature(self.key) {
+                        return Err(self.fail(path, line_no, TamperKind::BadSignature));
+                    }
+                    if d.file != name {
+                        return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+                    }
+                    if d.reason == DigestReason::Rollover {
+                        let index = layout::parse_file_name(name).unwrap_or_default();
+                        let want = layout::file_name(index + 1);
+                        if d.next.as_deref() != Some(want.as_str()) {
+                            return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+                        }
+                        rolled_to = Some(want);
+                    } else if d.next.is_some() {
+                        return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+                    }
+                    self.report.digests += 1;
+                    self.report.records_after_last_digest = 0;
+                    self.report.last_digest = Some(Anchor { seq, hash });
+                    self.report.last_digest_time = Some(d.time);
+                    self.report.closed = d.reason == DigestReason::Close;
+                }
+            }
+            self.report.records += 1;
+            self.expected_seq += 1;
+            self.prev = hash;
+        }
+    }
+}

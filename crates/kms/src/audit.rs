@@ -1,0 +1,615 @@
+//! Auditing: one CloudTrail-shaped event per call, allowed or denied, success or failure.
+//!
+//! Every public operation runs inside a [`Call`]: the event is built from the request's
+//! parameters (never a secret: plaintext, blobs and key material are not in them), and recorded
+//! when the call ends, or — for a call that changes state — just before its transaction
+//! commits, so that a sink that fails (fail-closed, the default) fails the call and the change is
+//! rolled back: no committed change without its record.
+
+use std::cell::{Cell, RefCell};
+
+use coffer_audit::{AuditEvent, UserIdentity};
+use coffer_keys::KeyRecord;
+use serde_json::{json, Value};
+
+use crate::model::*;
+use crate::{Caller, Error, Kms, Operation};
+
+fn sink_failed(e: coffer_audit::AuditError) -> Error {
+    Error::internal(e)
+}
+
+/// One audited call.
+pub(crate) struct Call<'a> {
+    kms: &'a Kms,
+    event: RefCell<Option<AuditEvent>>,
+    /// The event could not be built (the random source failed): the call fails closed.
+    broken: Cell<bool>,
+    recorded: Cell<bool>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn begin(kms: &'a Kms, caller: &Caller, op: Operation, params: Value) -> Self {
+        let mut broken = false;
+        let event = if kms.audit.is_some() {
+            match AuditEvent::new(
+                kms.rng.as_ref(),
+                op.as_str(),
+                kms.clock.now(),
+                &kms.region,
+                UserIdentity::from_caller(caller.identity()),
+            ) {
+                Ok(e) => {
+                    let e = e.request_parameters(params);
+                    Some(match caller.source_ip {
+                        Some(ip) => e.source_ip(ip.to_string()),
+                        None => e,
+                    })
+                }
+                Err(_) => {
+                    broken = true;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Self {
+            kms,
+            event: RefCell::new(event),
+            broken: Cell::new(broken),
+            recorded: Cell::new(false),
+        }
+    }
+
+    /// Names a key the call concerns.
+    pub(crate) fn resource(&self, arn: &str, account: &str) {
+        let mut ev = self.event.borrow_mut();
+        if let Some(e) = ev.take() {
+            *ev = Some(if e.resources.iter().any(|r| r.arn == arn) {
+                e
+            } else {
+                e.resource(arn, account)
+            });
+        }
+    }
+
+    fn record(&self, event: &AuditEvent) -> Result<(), Error> {
+        match &self.kms.audit {
+            Some(sink) => sink.record(event).map_err(sink_failed),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the call as successful before its change commits; an error aborts the change.
+    pub(crate) fn before_commit(&self) -> Result<(), Error> {
+        if self.broken.get() {
+            return Err(Error::internal(coffer_crypto::CryptoError));
+        }
+        if let Some(e) = self.event.borrow().as_ref() {
+            self.record(e)?;
+        }
+        self.recorded.set(true);
+        Ok(())
+    }
+
+    /// Ends the call: records its outcome unless it was recorded before commit.
+    pub(crate) fn finish<T: AuditResponse>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if self.broken.get() && self.kms.audit.is_some() {
+            return Err(Error::internal(coffer_crypto::CryptoError));
+        }
+        let Some(mut event) = self.event.borrow_mut().take() else {
+            return result;
+        };
+        if self.recorded.get() {
+            if let Err(e) = &result {
+                // Recorded as a success, then the commit failed: say so.
+                let failed = event.error(e.code(), e.message());
+                let _ = self.record(&failed);
+            }
+            return result;
+        }
+        match &result {
+            Ok(r) => {
+                if let Some((arn, account)) = r.key() {
+                    if !event.resources.iter().any(|x| x.arn == arn) {
+                        event = event.resource(arn, account);
+                    }
+                }
+                event = event.response_elements(r.elements());
+            }
+            Err(e) => event = event.error(e.code(), e.message()),
+        }
+        self.record(&event)?;
+        result
+    }
+}
+
+impl Kms {
+    /// Runs `body` as one audited call.
+    pub(crate) fn audited<T: AuditResponse>(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        params: Value,
+        body: impl FnOnce(&Call<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let call = Call::begin(self, caller, op, params);
+        let result = body(&call);
+        call.finish(result)
+    }
+
+    /// Records a change made by the service itself (maintenance), before it commits.
+    pub(crate) fn service_event(&self, name: &str, key: &KeyRecord) -> Result<(), Error> {
+        let Some(sink) = &self.audit else {
+            return Ok(());
+        };
+        let event = AuditEvent::new(
+            self.rng.as_ref(),
+            name,
+            self.clock.now(),
+            &self.region,
+            serde_json::from_value(
+                json!({ "type": "AWSService", "invokedBy": "kms.amazonaws.com" }),
+            )
+            .unwrap_or_else(|_| UserIdentity::unknown(None)),
+        )
+        .map_err(sink_failed)?
+        .request_parameters(json!({ "keyId": key.arn() }))
+        .resource(key.arn(), key.account.as_str());
+        sink.record(&event).map_err(sink_failed)
+    }
+
+    /// Records a request refused before it reached an operation (bad or missing signature,
+    /// unknown access key, skewed clock, malformed body, throttled before authentication), so a
+    /// server can audit those too. `operation` is the name the request gave, if it could be read.
+    pub fn audit_refused(
+        &self,
+        operation: Option<&str>,
+        access_key_id: Option<&str>,
+        source_ip: Option<std::net::IpAddr>,
+        error_code: &str,
+        error_message: &str,
+    ) -> Result<(), Error> {
+        let Some(sink) = &self.audit else {
+            return Ok(());
+        };
+        let mut event = AuditEvent::refused(
+            self.rng.as_ref(),
+            operation,
+            self.clock.now(),
+            &self.region,
+            UserIdentity::unknown(access_key_id),
+            error_code,
+            error_message,
+        )
+        .map_err(sink_failed)?;
+        if let Some(ip) = source_ip {
+            event = event.source_ip(ip.to_string());
+        }
+        sink.record(&event).map_err(sink_failed)
+    }
+}
+
+/// What a response tells the audit record: the key it concerned and `responseElements`.
+pub(crate) trait AuditResponse {
+    /// The key ARN and account, where the response names one.
+    fn key(&self) -> Option<(&str, &str)> {
+        None
+    }
+    /// `responseElements` (`null` for none, as CloudTrail records many KMS calls).
+    fn elements(&self) -> Value {
+        Value::Null
+    }
+}
+
+/// The account in a key ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID`).
+fn arn_account(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
+macro_rules! key_arn_response {
+    ($($t:ty),+) => {
+        $(impl AuditResponse for $t {
+            fn key(&self) -> Option<(&str, &str)> {
+                Some((&self.key_id, arn_account(&self.key_id)))
+            }
+            fn elements(&self) -> Value {
+                json!({ "keyId": self.key_id })
+            }
+        })+
+    };
+}
+
+macro_rules! quiet_response {
+    ($($t:ty),+) => { $(impl AuditResponse for $t {})+ };
+}
+
+key_arn_response!(
+    EncryptResponse,
+    DecryptResponse,
+    GenerateDataKeyResponse,
+    GenerateDataKeyWithoutPlaintextResponse,
+    KeyIdResponse,
+    GetKeyRotationStatusResponse
+);
+quiet_response!(
+    (),
+    GenerateRandomResponse,
+    ListKeysResponse,
+    ListKeyRotationsResponse,
+    ListAliasesResponse,
+    ListResourceTagsResponse,
+    GetKeyPolicyResponse,
+    ListKeyPoliciesResponse,
+    ListGrantsResponse
+);
+
+impl AuditResponse for CreateKeyResponse {
+    fn key(&self) -> Option<(&str, &str)> {
+        Some((&self.key_metadata.arn, &self.key_metadata.aws_account_id))
+    }
+    fn elements(&self) -> Value {
+        json!({ "keyMetadata": {
+            "keyId": self.key_metadata.key_id,
+            "arn": self.key_metadata.arn,
+            "keySpec": self.key_metadata.key_spec.as_str(),
+            "keyUsage": self.key_metadata.key_usage.as_str(),
+            "keyState": self.key_metadata.key_state.as_str(),
+        }})
+    }
+}
+
+impl AuditResponse for DescribeKeyResponse {
+    fn key(&self) -> Option<(&str, &str)> {
+        Some((&self.key_metadata.arn, &self.key_metadata.aws_account_id))
+    }
+}
+
+impl AuditResponse for ReEncryptResponse {
+    fn key(&self) -> Option<(&str, &str)> {
+        Some((&self.source_key_id, arn_account(&self.source_key_id)))
+    }
+    fn elements(&self) -> Value {
+        json!({ "sourceKeyId": self.source_key_id, "keyId": self.key_id })
+    }
+}
+
+impl AuditResponse for ScheduleKeyDeletionResponse {
+    fn key(&self) -> Option<(&str, &str)> {
+        Some((&self.key_id, arn_account(&self.key_id)))
+    }
+    fn elements(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "keyState": self.key_state.as_str(),
+            "pendingWindowInDays": self.pending_window_in_days,
+        })
+    }
+}
+
+impl AuditResponse for CreateGrantResponse {
+    fn elements(&self) -> Value {
+        json!({ "grantId": self.grant_id })
+    }
+}
+
+fn context(c: &coffer_core::EncryptionContext) -> Value {
+    if c.is_empty() {
+        Value::Null
+    } else {
+        json!(c.as_map())
+    }
+}
+
+/// `requestParameters` of each request: identifiers, sizes, algorithms and encryption contexts
+/// (which CloudTrail records); never plaintext, ciphertext or key material.
+pub(crate) trait AuditParams {
+    fn params(&self) -> Value;
+}
+
+impl AuditParams for CreateKeyRequest {
+    fn params(&self) -> Value {
+        json!({
+            "description": self.description,
+            "keySpec": self.key_spec.or(self.customer_master_key_spec).map(|s| s.as_str()),
+            "keyUsage": self.key_usage.map(|u| u.as_str()),
+            "origin": self.origin.map(|o| o.as_str()),
+            "bypassPolicyLockoutSafetyCheck": self.bypass_policy_lockout_safety_check,
+            "tags": self.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl AuditParams for DescribeKeyRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id })
+    }
+}
+
+impl AuditParams for EncryptRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "encryptionContext": context(&self.encryption_context),
+            "encryptionAlgorithm": self.encryption_algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault).as_str(),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for DecryptRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "encryptionContext": context(&self.encryption_context),
+            "encryptionAlgorithm": self.encryption_algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault).as_str(),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for ReEncryptRequest {
+    fn params(&self) -> Value {
+        json!({
+            "sourceKeyId": self.source_key_id,
+            "destinationKeyId": self.destination_key_id,
+            "sourceEncryptionContext": context(&self.source_encryption_context),
+            "destinationEncryptionContext": context(&self.destination_encryption_context),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for GenerateDataKeyRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "encryptionContext": context(&self.encryption_context),
+            "keySpec": self.key_spec.map(|s| s.as_str()),
+            "numberOfBytes": self.number_of_bytes,
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for GenerateRandomRequest {
+    fn params(&self) -> Value {
+        json!({ "numberOfBytes": self.number_of_bytes })
+    }
+}
+
+impl AuditParams for KeyIdRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id })
+    }
+}
+
+impl AuditParams for UpdateKeyDescriptionRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "description": self.description })
+    }
+}
+
+impl AuditParams for ListKeysRequest {
+    fn params(&self) -> Value {
+        json!({ "limit": self.limit })
+    }
+}
+
+impl AuditParams for ScheduleKeyDeletionRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "pendingWindowInDays": self.pending_window_in_days })
+    }
+}
+
+impl AuditParams for EnableKeyRotationRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "rotationPeriodInDays": self.rotation_period_in_days })
+    }
+}
+
+impl AuditParams for ListKeyRotationsRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "limit": self.limit })
+    }
+}
+
+impl AuditParams for AliasRequest {
+    fn params(&self) -> Value {
+        json!({ "aliasName": self.alias_name, "targetKeyId": self.target_key_id })
+    }
+}
+
+impl AuditParams for DeleteAliasRequest {
+    fn params(&self) -> Value {
+        json!({ "aliasName": self.alias_name })
+    }
+}
+
+impl AuditParams for ListAliasesRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "limit": self.limit })
+    }
+}
+
+impl AuditParams for TagResourceRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "tags": self.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl AuditParams for UntagResourceRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "tagKeys": self.tag_keys })
+    }
+}
+
+impl AuditParams for ListResourceTagsRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "limit": self.limit })
+    }
+}
+
+impl AuditParams for PutKeyPolicyRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "policyName": self.policy_name.as_deref().unwrap_or("default"),
+            "policy": self.policy,
+            "bypassPolicyLockoutSafetyCheck": self.bypass_policy_lockout_safety_check,
+        })
+    }
+}
+
+impl AuditParams for GetKeyPolicyRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "policyName": self.policy_name.as_deref().unwrap_or("default") })
+    }
+}
+
+impl AuditParams for ListKeyPoliciesRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id })
+    }
+}
+
+impl AuditParams for CreateGrantRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "granteePrincipal": self.grantee_principal,
+            "retiringPrincipal": self.retiring_principal,
+            "operations": self.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+            "constraints": self.constraints.as_ref().map(|c| json!({
+                "encryptionContextEquals": c.encryption_context_equals,
+                "encryptionContextSubset": c.encryption_context_subset,
+            })),
+            "name": self.name,
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for ListGrantsRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "grantId": self.grant_id, "granteePrincipal": self.grantee_principal })
+    }
+}
+
+impl AuditParams for ListRetirableGrantsRequest {
+    fn params(&self) -> Value {
+        json!({ "retiringPrincipal": self.retiring_principal })
+    }
+}
+
+impl AuditParams for RetireGrantRequest {
+    fn params(&self) -> Value {
+        // The token is a bearer credential: only whether one was given.
+        json!({
+            "keyId": self.key_id,
+            "grantId": self.grant_id,
+            "grantTokenGiven": self.grant_token.is_some(),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for RevokeGrantRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id, "grantId": self.grant_id, "dryRun": self.dry_run })
+    }
+}
+
+/// The public operations: each an audited call of its `_op`.
+macro_rules! operations {
+    ($($(#[$m:meta])* $name:ident($req:ty) -> $resp:ty = $op:ident, $inner:ident;)+) => {
+        impl Kms {
+            $(
+                $(#[$m])*
+                pub fn $name(&self, caller: &Caller, req: $req) -> Result<$resp, Error> {
+                    let params = if self.audit.is_some() { req.params() } else { Value::Null };
+                    self.audited(caller, Operation::$op, params, |call| self.$inner(caller, req, call))
+                }
+            )+
+        }
+    };
+}
+
+operations! {
+    /// Creates a key in the caller's account.
+    create_key(CreateKeyRequest) -> CreateKeyResponse = CreateKey, create_key_op;
+    /// Describes a key, in any state. Accepts key ids, key ARNs, alias names and alias ARNs.
+    describe_key(DescribeKeyRequest) -> DescribeKeyResponse = DescribeKey, describe_key_op;
+    /// Encrypts up to 4096 bytes under a symmetric key, binding the encryption context.
+    encrypt(EncryptRequest) -> EncryptResponse = Encrypt, encrypt_op;
+    /// Decrypts a ciphertext blob. The blob names its key, so `key_id` is optional; when given
+    /// it must name that key.
+    decrypt(DecryptRequest) -> DecryptResponse = Decrypt, decrypt_op;
+    /// Decrypts under one key and context and encrypts under another, without the plaintext
+    /// leaving the service.
+    re_encrypt(ReEncryptRequest) -> ReEncryptResponse = ReEncrypt, re_encrypt_op;
+    /// Generates a data key and returns it both in plaintext and wrapped under the key.
+    generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse = GenerateDataKey, generate_data_key_op;
+    /// Generates a data key and returns it only wrapped under the key.
+    generate_data_key_without_plaintext(GenerateDataKeyRequest) -> GenerateDataKeyWithoutPlaintextResponse = GenerateDataKeyWithoutPlaintext, generate_data_key_without_plaintext_op;
+    /// Returns 1–1024 random bytes from the service's random source.
+    generate_random(GenerateRandomRequest) -> GenerateRandomResponse = GenerateRandom, generate_random_op;
+    /// Replaces a key's policy. Refused if the caller could not call PutKeyPolicy under the new
+    /// policy, unless `bypass_policy_lockout_safety_check` is set.
+    put_key_policy(PutKeyPolicyRequest) -> () = PutKeyPolicy, put_key_policy_op;
+    /// A key's policy document.
+    get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse = GetKeyPolicy, get_key_policy_op;
+    /// The names of a key's policies: always `default`.
+    list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse = ListKeyPolicies, list_key_policies_op;
+    /// Enables a disabled key (a no-op on an enabled one).
+    enable_key(KeyIdRequest) -> () = EnableKey, enable_key_op;
+    /// Disables a key: it can no longer be used until enabled again.
+    disable_key(KeyIdRequest) -> () = DisableKey, disable_key_op;
+    /// Replaces a key's description.
+    update_key_description(UpdateKeyDescriptionRequest) -> () = UpdateKeyDescription, update_key_description_op;
+    /// Lists the caller's account's keys, ordered by key id.
+    list_keys(ListKeysRequest) -> ListKeysResponse = ListKeys, list_keys_op;
+    /// Schedules a key for deletion after a waiting period of 7–30 days (default 30).
+    schedule_key_deletion(ScheduleKeyDeletionRequest) -> ScheduleKeyDeletionResponse = ScheduleKeyDeletion, schedule_key_deletion_op;
+    /// Cancels a scheduled deletion; the key is left disabled, as AWS leaves it.
+    cancel_key_deletion(KeyIdRequest) -> KeyIdResponse = CancelKeyDeletion, cancel_key_deletion_op;
+    /// Turns on automatic rotation every `rotation_period_in_days` (90–2560, default 365).
+    enable_key_rotation(EnableKeyRotationRequest) -> () = EnableKeyRotation, enable_key_rotation_op;
+    /// Turns off automatic rotation.
+    disable_key_rotation(KeyIdRequest) -> () = DisableKeyRotation, disable_key_rotation_op;
+    /// Whether automatic rotation is on, its period and next date.
+    get_key_rotation_status(KeyIdRequest) -> GetKeyRotationStatusResponse = GetKeyRotationStatus, get_key_rotation_status_op;
+    /// Rotates now: a new backing-key version becomes current; the automatic schedule does not
+    /// move. At most 25 times per key.
+    rotate_key_on_demand(KeyIdRequest) -> KeyIdResponse = RotateKeyOnDemand, rotate_key_on_demand_op;
+    /// Completed rotations of a key, oldest first.
+    list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse = ListKeyRotations, list_key_rotations_op;
+    /// Creates an alias for a key of the caller's account.
+    create_alias(AliasRequest) -> () = CreateAlias, create_alias_op;
+    /// Points an existing alias at another key of the same type and usage.
+    update_alias(AliasRequest) -> () = UpdateAlias, update_alias_op;
+    /// Deletes an alias; the key is unaffected.
+    delete_alias(DeleteAliasRequest) -> () = DeleteAlias, delete_alias_op;
+    /// Lists the caller's aliases (all, or those of one key), ordered by name.
+    list_aliases(ListAliasesRequest) -> ListAliasesResponse = ListAliases, list_aliases_op;
+    /// Adds or replaces tags on a key (at most 50 in all).
+    tag_resource(TagResourceRequest) -> () = TagResource, tag_resource_op;
+    /// Removes tags from a key by tag key; absent keys are ignored.
+    untag_resource(UntagResourceRequest) -> () = UntagResource, untag_resource_op;
+    /// A key's tags.
+    list_resource_tags(ListResourceTagsRequest) -> ListResourceTagsResponse = ListResourceTags, list_resource_tags_op;
+    /// Creates a grant on a key.
+    create_grant(CreateGrantRequest) -> CreateGrantResponse = CreateGrant, create_grant_op;
+    /// The grants on a key.
+    list_grants(ListGrantsRequest) -> ListGrantsResponse = ListGrants, list_grants_op;
+    /// The grants of the caller's account that a retiring principal may retire.
+    list_retirable_grants(ListRetirableGrantsRequest) -> ListGrantsResponse = ListRetirableGrants, list_retirable_grants_op;
+    /// Retires a grant, by its token or by key ARN and grant id.
+    retire_grant(RetireGrantRequest) -> () = RetireGrant, retire_grant_op;
+    /// Revokes a grant; the caller needs kms:RevokeGrant on the key.
+    revoke_grant(RevokeGrantRequest) -> () = RevokeGrant, revoke_grant_op;
+}

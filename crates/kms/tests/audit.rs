@@ -1,0 +1,338 @@
+//! Auditing through the facade: one event per call (allowed or denied, success or failure), no
+//! secret in any record, fail-closed sinks fail the call and roll its change back, and the file
+//! log verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
+
+use std::sync::Arc;
+
+use coffer::audit_log::{self, AuditSink, FileSink, FileSinkOptions, MemorySink};
+use coffer::model::*;
+use coffer::{Caller, EncryptionContext, Kms};
+
+const KMS_ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
+fn alice() -> Caller {
+    Caller::new("arn:aws:iam::111122223333:user/alice")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap()
+}
+
+fn kms_with(sink: Arc<dyn AuditSink>) -> Kms {
+    Kms::builder()
+        .quotas(coffer::QuotaConfig {
+            enabled: false,
+            ..Default::default()
+        })
+        .audit_sink(sink)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn one_event_per_call_allowed_or_denied() {
+    let sink = Arc::new(MemorySink::new());
+    let kms = kms_with(sink.clone());
+    let a = alice();
+    let key = kms
+        .create_key(&a, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let ctx: EncryptionContext = [("tenant", "acme")].into_iter().collect();
+    kms.encrypt(
+        &a,
+        EncryptRequest {
+            key_id: key.key_id.clone(),
+            plaintext: b"x".to_vec().into(),
+            encryption_context: ctx,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let bare = Caller::new("arn:aws:iam::111122223333:user/bob").unwrap();
+    assert!(kms
+        .describe_key(
+            &bare,
+            DescribeKeyRequest {
+                key_id: key.key_id.clone(),
+                ..Default::default()
+            }
+        )
+        .is_err());
+    kms.disable_key(
+        &a,
+        KeyIdRequest {
+            key_id: key.key_id.clone(),
+        },
+    )
+    .unwrap();
+    assert!(kms
+        .encrypt(
+            &a,
+            EncryptRequest {
+                key_id: key.key_id.clone(),
+                plaintext: b"x".to_vec().into(),
+                ..Default::default()
+            }
+        )
+        .is_err());
+
+    let events = sink.events();
+    let names: Vec<_> = events.iter().map(|e| e.event_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "CreateKey",
+            "Encrypt",
+            "DescribeKey",
+            "DisableKey",
+            "Encrypt"
+        ]
+    );
+    let create = &events[0];
+    assert_eq!(create.error_code, None);
+    assert_eq!(create.resources[0].arn, key.arn);
+    assert_eq!(
+        create.user_identity.arn.as_deref(),
+        Some("arn:aws:iam::111122223333:user/alice")
+    );
+    assert!(!create.read_only);
+    let enc = &events[1];
+    assert!(enc.read_only);
+    assert_eq!(enc.resources[0].arn, key.arn);
+    // The encryption context is recorded, as CloudTrail records it.
+    let params = enc.request_parameters.as_ref().unwrap();
+    assert_eq!(params["encryptionContext"]["tenant"], "acme");
+    assert_eq!(
+        events[2].error_code.as_deref(),
+        Some("AccessDeniedException")
+    );
+    assert_eq!(events[4].error_code.as_deref(), Some("DisabledException"));
+    // Event ids are unique.
+    let mut ids: Vec<_> = events.iter().map(|e| e.event_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len());
+}
+
+#[test]
+fn a_failing_sink_fails_the_call_and_leaves_no_change() {
+    let sink = Arc::new(MemorySink::new());
+    let kms = kms_with(sink.clone());
+    let a = alice();
+    let key = kms
+        .create_key(&a, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    sink.set_failing(true);
+    let err = kms
+        .disable_key(
+            &a,
+            KeyIdRequest {
+                key_id: key.key_id.clone(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "KMSInternalException");
+    assert_eq!(
+        kms.create_key(&a, CreateKeyRequest::default())
+            .unwrap_err()
+            .code(),
+        "KMSInternalException"
+    );
+    // Reads fail closed too.
+    assert_eq!(
+        kms.describe_key(
+            &a,
+            DescribeKeyRequest {
+                key_id: key.key_id.clone(),
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .code(),
+        "KMSInternalException"
+    );
+    sink.set_failing(false);
+    // Nothing changed while the log was down.
+    let d = kms
+        .describe_key(
+            &a,
+            DescribeKeyRequest {
+                key_id: key.key_id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(d.key_metadata.key_state, KeyState::Enabled);
+    assert_eq!(
+        kms.list_keys(&a, ListKeysRequest::default())
+            .unwrap()
+            .keys
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn no_secret_reaches_the_audit_files_and_the_log_verifies() {
+    let dir = std::env::temp_dir().join(format!("coffer-audit-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rng = coffer::SystemRandom::new();
+    let signing = coffer_crypto::SigningKey::generate(&rng).unwrap();
+    let public = signing.verifying_key();
+    let sink = Arc::new(FileSink::open(&dir, signing, FileSinkOptions::default()).unwrap());
+    let kms = kms_with(sink.clone());
+    let a = alice();
+    let key = kms
+        .create_key(&a, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let k2 = kms
+        .create_key(&a, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let ctx: EncryptionContext = [("purpose", "scan")].into_iter().collect();
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    let plaintext = b"TOP-SECRET-PLAINTEXT-4c0ffee".to_vec();
+    secrets.push(plaintext.clone());
+    let blob = kms
+        .encrypt(
+            &a,
+            EncryptRequest {
+                key_id: key.key_id.clone(),
+                plaintext: plaintext.clone().into(),
+                encryption_context: ctx.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .ciphertext_blob;
+    let dec = kms
+        .decrypt(
+            &a,
+            DecryptRequest {
+                ciphertext_blob: blob.clone(),
+                encryption_context: ctx.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    secrets.push(dec.plaintext.expose().to_vec());
+    let moved = kms
+        .re_encrypt(
+            &a,
+            ReEncryptRequest {
+                ciphertext_blob: blob,
+                source_encryption_context: ctx.clone(),
+                destination_key_id: k2.key_id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dk = kms
+        .generate_data_key(
+            &a,
+            GenerateDataKeyRequest {
+                key_id: key.key_id.clone(),
+                key_spec: Some(DataKeySpec::Aes256),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    secrets.push(dk.plaintext.expose().to_vec());
+    let rnd = kms
+        .generate_random(
+            &a,
+            GenerateRandomRequest {
+                number_of_bytes: Some(64),
+            },
+        )
+        .unwrap();
+    secrets.push(rnd.plaintext.expose().to_vec());
+    let grant = kms
+        .create_grant(
+            &a,
+            CreateGrantRequest {
+                key_id: key.key_id.clone(),
+                grantee_principal: "arn:aws:iam::111122223333:role/app".into(),
+                retiring_principal: Some("arn:aws:iam::111122223333:user/alice".into()),
+                operations: vec![GrantOperation::Decrypt],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    kms.retire_grant(
+        &a,
+        RetireGrantRequest {
+            grant_token: Some(grant.grant_token.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    secrets.push(grant.grant_token.clone().into_bytes());
+    // A failed decrypt with the plaintext's bytes as a "ciphertext".
+    let _ = kms.decrypt(
+        &a,
+        DecryptRequest {
+            ciphertext_blob: plaintext.clone(),
+            ..Default::default()
+        },
+    );
+    let _ = moved;
+    sink.close().unwrap();
+
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        text.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert!(text.contains("\"eventName\":\"GenerateDataKey\""));
+    assert!(text.contains("purpose"), "the context is recorded");
+    use base64_like::*;
+    for s in &secrets {
+        for form in [
+            String::from_utf8_lossy(s).into_owned(),
+            hex(s),
+            b64(s),
+            b64(s).trim_end_matches('=').to_owned(),
+        ] {
+            if form.len() >= 8 {
+                assert!(
+                    !text.contains(&form),
+                    "a secret reached the audit log: {form}"
+                );
+            }
+        }
+    }
+    let report = audit_log::verify(&dir, &public).unwrap();
+    assert!(report.records >= 9, "{report:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Encodings to scan for, written out here so the test depends on no encoder it checks.
+mod base64_like {
+    pub(crate) fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    pub(crate) fn b64(b: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in b.chunks(3) {
+            let n = chunk.len();
+            let v = (u32::from(chunk[0]) << 16)
+                | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*chunk.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                if i <= n {
+                    out.push(char::from(A[((v >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}
