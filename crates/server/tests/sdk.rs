@@ -1147,3 +1147,70 @@ async fn sdk_drives_grants() {
     );
     srv.stop();
 }
+
+#[tokio::test]
+async fn every_call_and_every_refusal_is_in_the_verified_audit_log() {
+    let dir = TempDir::new("audit");
+    let srv = Cofferd::start(&dir.0, &[]);
+    let a = admin(&dir.0);
+    let kms = client(&srv, &a);
+    let key = kms.create_key().send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    kms.encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"AUDIT-SECRET-PLAINTEXT".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let unsigned = signed_call(
+        &srv,
+        &a,
+        "ListKeys",
+        "{}",
+        Spoil {
+            unsigned: true,
+            ..Spoil::default()
+        },
+    )
+    .await;
+    assert_eq!(unsigned.code(), "MissingAuthenticationTokenException");
+    let wrong = signed_call(
+        &srv,
+        &a,
+        "ListKeys",
+        "{}",
+        Spoil {
+            secret: Some("not-the-secret".into()),
+            ..Spoil::default()
+        },
+    )
+    .await;
+    assert_eq!(wrong.code(), "InvalidSignatureException");
+    srv.stop();
+
+    let public = std::fs::read_to_string(dir.0.join(coffer::AUDIT_PUBLIC_KEY_FILE)).unwrap();
+    let key = coffer::audit_log::public_key_from_hex(public.trim()).unwrap();
+    // The server was killed: its last records are after the last digest, and still chain.
+    let report = coffer::audit_log::verify_with(
+        dir.0.join(coffer::AUDIT_DIR),
+        &key,
+        &coffer::audit_log::VerifyOptions::default().allow_torn_tail(true),
+    )
+    .unwrap();
+    assert!(report.events >= 4, "{report:?}");
+    let mut text = String::new();
+    for f in std::fs::read_dir(dir.0.join(coffer::AUDIT_DIR)).unwrap() {
+        text.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+    }
+    for needle in [
+        "\"eventName\":\"CreateKey\"",
+        "\"eventName\":\"Encrypt\"",
+        "MissingAuthenticationTokenException",
+        "InvalidSignatureException",
+        &a.access_key_id,
+    ] {
+        assert!(text.contains(needle), "the log lacks {needle}");
+    }
+    assert!(!text.contains("AUDIT-SECRET-PLAINTEXT"));
+    assert!(!text.contains(&a.secret));
+}
