@@ -15,6 +15,41 @@ use serde_json::{json, Value};
 use crate::model::*;
 use crate::{Caller, Error, Kms, Operation};
 
+/// Randomness for audit event ids, drawn from the service's source 1 KiB at a time: an id is not
+/// a secret, only unique, and one system call per event would cost more than the rest of the
+/// event (a forked child could repeat a buffered id; event ids name events, they protect
+/// nothing).
+pub(crate) struct EventIds {
+    rng: std::sync::Arc<dyn coffer_crypto::RandomSource>,
+    buf: parking_lot::Mutex<(Box<[u8; 1024]>, usize)>,
+}
+
+impl EventIds {
+    pub(crate) fn new(rng: std::sync::Arc<dyn coffer_crypto::RandomSource>) -> Self {
+        Self {
+            rng,
+            buf: parking_lot::Mutex::new((Box::new([0u8; 1024]), 1024)),
+        }
+    }
+}
+
+impl coffer_crypto::RandomSource for EventIds {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), coffer_crypto::CryptoError> {
+        let mut guard = self.buf.lock();
+        let (buf, pos) = &mut *guard;
+        if dest.len() > buf.len() {
+            return self.rng.fill(dest);
+        }
+        if *pos + dest.len() > buf.len() {
+            self.rng.fill(&mut buf[..])?;
+            *pos = 0;
+        }
+        dest.copy_from_slice(&buf[*pos..*pos + dest.len()]);
+        *pos += dest.len();
+        Ok(())
+    }
+}
+
 fn sink_failed(e: coffer_audit::AuditError) -> Error {
     Error::internal(e)
 }
@@ -33,7 +68,7 @@ impl<'a> Call<'a> {
         let mut broken = false;
         let event = if kms.audit.is_some() {
             match AuditEvent::new(
-                kms.rng.as_ref(),
+                &kms.event_ids,
                 op.as_str(),
                 kms.clock.now(),
                 &kms.region,
@@ -145,7 +180,7 @@ impl Kms {
             return Ok(());
         };
         let event = AuditEvent::new(
-            self.rng.as_ref(),
+            &self.event_ids,
             name,
             self.clock.now(),
             &self.region,
@@ -175,7 +210,7 @@ impl Kms {
             return Ok(());
         };
         let mut event = AuditEvent::refused(
-            self.rng.as_ref(),
+            &self.event_ids,
             operation,
             self.clock.now(),
             &self.region,

@@ -33,6 +33,7 @@ pub struct Kms {
     pub(crate) grant_tokens: coffer_grants::GrantTokens,
     pub(crate) authorization: bool,
     pub(crate) audit: Option<Arc<dyn coffer_audit::AuditSink>>,
+    pub(crate) event_ids: crate::audit::EventIds,
 }
 
 impl fmt::Debug for Kms {
@@ -148,6 +149,7 @@ impl KmsBuilder {
             grant_tokens: coffer_grants::GrantTokens::new(token_key),
             authorization: !self.skip_authorization,
             audit: self.audit,
+            event_ids: crate::audit::EventIds::new(rng.clone()),
             markers: Markers::new(marker_key),
             quotas,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
