@@ -32,6 +32,8 @@ pub(crate) struct Access<'a> {
     pub(crate) grant_operations: Option<&'a [String]>,
     /// `kms:GranteePrincipal` and `kms:RetiringPrincipal` of a CreateGrant request.
     pub(crate) extra: &'a [(&'a str, &'a str)],
+    /// The time the request was read at (`aws:CurrentTime`), when already known.
+    pub(crate) now: Option<std::time::SystemTime>,
 }
 
 impl Kms {
@@ -62,7 +64,7 @@ impl Kms {
         ctx.source_ip = caller.source_ip;
         ctx.secure_transport = Some(caller.secure_transport);
         ctx.via_service = caller.via_service.as_deref();
-        ctx.current_time = Some(self.clock.now());
+        ctx.current_time = Some(access.now.unwrap_or_else(|| self.clock.now()));
         ctx
     }
 

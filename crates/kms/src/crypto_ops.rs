@@ -299,8 +299,17 @@ impl Kms {
         let key = self
             .load(&parsed.key_id)?
             .ok_or_else(|| self.key_not_found(&caller.account, &parsed.key_id))?;
-        self.charge(caller, op, Some(&key))?;
-        self.authorize(caller, action, &key, access)?;
+        let now = self.clock.now();
+        self.charge_at(caller, op, Some(&key), now)?;
+        self.authorize(
+            caller,
+            action,
+            &key,
+            &Access {
+                now: Some(now),
+                ..*access
+            },
+        )?;
         Ok((key, parsed))
     }
 }

@@ -378,10 +378,13 @@ impl Kms {
         access: &Access<'_>,
     ) -> Result<Arc<CachedKey>, Error> {
         let key = self.resolve_key(caller, key_id, aliases)?;
-        self.charge(caller, op, Some(&key))?;
+        // One clock reading serves the quota and the policy's aws:CurrentTime.
+        let now = self.clock.now();
+        self.charge_at(caller, op, Some(&key), now)?;
         let alias = request_alias(key_id);
         let access = Access {
             request_alias: alias.or(access.request_alias),
+            now: Some(now),
             ..*access
         };
         self.authorize(caller, op.action(), &key, &access)?;
@@ -418,9 +421,20 @@ impl Kms {
         op: Operation,
         key: Option<&CachedKey>,
     ) -> Result<(), Error> {
+        self.charge_at(caller, op, key, self.clock.now())
+    }
+
+    /// [`charge`](Self::charge) with the time already read.
+    pub(crate) fn charge_at(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        key: Option<&CachedKey>,
+        now: std::time::SystemTime,
+    ) -> Result<(), Error> {
         let class = QuotaClass::for_operation(op.as_str(), key.map(|k| k.record.key_spec.as_str()));
         self.quotas
-            .check(&caller.account, class)
+            .check_at(&caller.account, class, now)
             .map_err(|t| Error::throttling(t.to_string()))
     }
 }
