@@ -153,6 +153,20 @@ impl DataDir {
     ) -> Result<Self, Error> {
         let path = path.as_ref().to_path_buf();
         let store = SqliteStore::open(&path).map_err(|e| store_fail(&path, e))?;
+        // Wrapped keys, credentials and the audit log live here: owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(
+                |e| {
+                    fail(
+                        &path,
+                        "cannot restrict the directory to its owner",
+                        Some(Box::new(e)),
+                    )
+                },
+            )?;
+        }
         let meta = |name| store.meta(name).map_err(|e| store_fail(&path, e));
         let (root, marker) = match meta(META_CHECK)? {
             None => {

@@ -336,3 +336,33 @@ mod base64_like {
         out
     }
 }
+
+#[test]
+fn a_data_directory_keeps_a_signed_log_and_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("coffer-audit-dd-{}", std::process::id()));
+    let key = std::env::temp_dir().join(format!("coffer-audit-dd-{}.key", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&key);
+    {
+        let dd = coffer::DataDir::open(&dir, coffer::RootKeySource::key_file(&key)).unwrap();
+        let kms = dd.builder().build().unwrap();
+        kms.create_key(&alice(), CreateKeyRequest::default())
+            .unwrap();
+        dd.audit_log().close().unwrap();
+    }
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the data directory is owner-only");
+    let public = std::fs::read_to_string(dir.join(coffer::AUDIT_PUBLIC_KEY_FILE)).unwrap();
+    let pinned = audit_log::public_key_from_hex(public.trim()).unwrap();
+    let report = audit_log::verify(dir.join(coffer::AUDIT_DIR), &pinned).unwrap();
+    assert_eq!(report.events, 1);
+    assert!(report.closed);
+    // The signing key is the same after a reopen (kept wrapped under the root key).
+    {
+        let dd = coffer::DataDir::open(&dir, coffer::RootKeySource::key_file(&key)).unwrap();
+        assert_eq!(dd.audit_log().public_key_hex(), public.trim());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_file(&key).unwrap();
+}
