@@ -168,12 +168,9 @@ impl Kms {
             after.as_deref(),
             limit + 1,
         )?;
-        let truncated = page.len() > limit;
-        page.truncate(limit);
-        let next_marker = match page.last() {
-            Some(last) if truncated => Some(self.markers.make(&scope, last.name.as_bytes())),
-            _ => None,
-        };
+        let (next_marker, truncated) = self
+            .markers
+            .page(&scope, &mut page, limit, |x| x.name.as_bytes());
         Ok(ListAliasesResponse {
             aliases: page
                 .into_iter()

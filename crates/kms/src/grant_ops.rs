@@ -170,12 +170,9 @@ impl Kms {
             })
             .take(limit + 1)
             .collect();
-        let truncated = page.len() > limit;
-        page.truncate(limit);
-        let next_marker = match page.last() {
-            Some(last) if truncated => Some(self.markers.make(&scope, last.grant_id.as_bytes())),
-            _ => None,
-        };
+        let (next_marker, truncated) = self
+            .markers
+            .page(&scope, &mut page, limit, |x| x.grant_id.as_bytes());
         Ok(ListGrantsResponse {
             grants: page.into_iter().map(|g| entry(&key.arn, g)).collect(),
             next_marker,
@@ -217,12 +214,9 @@ impl Kms {
             after.as_deref(),
             limit + 1,
         )?;
-        let truncated = page.len() > limit;
-        page.truncate(limit);
-        let next_marker = match page.last() {
-            Some(last) if truncated => Some(self.markers.make(&scope, last.grant_id.as_bytes())),
-            _ => None,
-        };
+        let (next_marker, truncated) = self
+            .markers
+            .page(&scope, &mut page, limit, |x| x.grant_id.as_bytes());
         Ok(ListGrantsResponse {
             grants: page
                 .into_iter()

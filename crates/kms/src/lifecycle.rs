@@ -136,12 +136,9 @@ impl Kms {
             .store
             .begin()?
             .list_keys(&caller.account, after.as_ref(), limit + 1)?;
-        let truncated = page.len() > limit;
-        page.truncate(limit);
-        let next_marker = match page.last() {
-            Some(last) if truncated => Some(self.markers.make(&scope, last.key_id.as_bytes())),
-            _ => None,
-        };
+        let (next_marker, truncated) = self
+            .markers
+            .page(&scope, &mut page, limit, |x| x.key_id.as_bytes());
         Ok(ListKeysResponse {
             keys: page
                 .iter()

@@ -41,6 +41,24 @@ impl Markers {
         out
     }
 
+    /// Cuts a page fetched with one entry more than `limit`: returns whether it was truncated and
+    /// the marker for the next page, positioned after the last entry kept.
+    pub(crate) fn page<T>(
+        &self,
+        scope: &[u8],
+        page: &mut Vec<T>,
+        limit: usize,
+        position: impl Fn(&T) -> &[u8],
+    ) -> (Option<String>, bool) {
+        let truncated = page.len() > limit;
+        page.truncate(limit);
+        let next = match page.last() {
+            Some(last) if truncated => Some(self.make(scope, position(last))),
+            _ => None,
+        };
+        (next, truncated)
+    }
+
     /// The position a marker holds, if this service made it for `scope`.
     pub(crate) fn read(&self, scope: &[u8], marker: &str) -> Result<Vec<u8>, Error> {
         let invalid = || Error::invalid_marker("The marker is not valid.");
