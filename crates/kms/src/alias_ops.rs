@@ -155,13 +155,7 @@ impl Kms {
             filter.as_ref().map_or(&[][..], |k| k.as_bytes()),
         ]
         .concat();
-        let after = match &req.marker {
-            Some(m) => Some(
-                String::from_utf8(self.markers.read(&scope, m)?)
-                    .map_err(|_| Error::invalid_marker("The marker is not valid."))?,
-            ),
-            None => None,
-        };
+        let after = self.markers.read_text(&scope, req.marker.as_deref())?;
         let mut page = self.store.begin()?.list_aliases(
             &caller.account,
             filter.as_ref(),

@@ -37,16 +37,11 @@ impl Kms {
         }
         validate::context(&req.encryption_context, "encryptionContext")?;
         validate::grant_tokens(&req.grant_tokens)?;
-        let access = Access {
-            encryption_context: Some(&req.encryption_context),
-            grant_tokens: &req.grant_tokens,
-            encryption_algorithm: Some(
-                req.encryption_algorithm
-                    .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
-                    .as_str(),
-            ),
-            ..Access::default()
-        };
+        let access = crypto_access(
+            &req.encryption_context,
+            &req.grant_tokens,
+            req.encryption_algorithm,
+        );
         let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;
         let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
@@ -72,16 +67,11 @@ impl Kms {
         validate::ciphertext(&req.ciphertext_blob)?;
         validate::context(&req.encryption_context, "encryptionContext")?;
         validate::grant_tokens(&req.grant_tokens)?;
-        let access = Access {
-            encryption_context: Some(&req.encryption_context),
-            grant_tokens: &req.grant_tokens,
-            encryption_algorithm: Some(
-                req.encryption_algorithm
-                    .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
-                    .as_str(),
-            ),
-            ..Access::default()
-        };
+        let access = crypto_access(
+            &req.encryption_context,
+            &req.grant_tokens,
+            req.encryption_algorithm,
+        );
         let (key, parsed) = self.key_of_blob(
             caller,
             op,
@@ -311,6 +301,24 @@ impl Kms {
             },
         )?;
         Ok((key, parsed))
+    }
+}
+
+/// What an Encrypt or Decrypt tells authorization.
+fn crypto_access<'a>(
+    context: &'a EncryptionContext,
+    grant_tokens: &'a [String],
+    algorithm: Option<EncryptionAlgorithmSpec>,
+) -> Access<'a> {
+    Access {
+        encryption_context: Some(context),
+        grant_tokens,
+        encryption_algorithm: Some(
+            algorithm
+                .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
+                .as_str(),
+        ),
+        ..Access::default()
     }
 }
 

@@ -151,13 +151,7 @@ impl Kms {
         let limit = marker::limit(req.limit, 50, 100)?;
         let key = self.managed_key(caller, Operation::ListGrants, &req.key_id)?;
         let scope = [b"grants:".as_slice(), key.record.key_id.as_bytes()].concat();
-        let after = match &req.marker {
-            Some(m) => Some(
-                String::from_utf8(self.markers.read(&scope, m)?)
-                    .map_err(|_| Error::invalid_marker("The marker is not valid."))?,
-            ),
-            None => None,
-        };
+        let after = self.markers.read_text(&scope, req.marker.as_deref())?;
         let all = self.store.begin()?.grants(&key.record.key_id)?;
         let mut page: Vec<Grant> = all
             .into_iter()
@@ -201,13 +195,7 @@ impl Kms {
             req.retiring_principal.as_bytes(),
         ]
         .concat();
-        let after = match &req.marker {
-            Some(m) => Some(
-                String::from_utf8(self.markers.read(&scope, m)?)
-                    .map_err(|_| Error::invalid_marker("The marker is not valid."))?,
-            ),
-            None => None,
-        };
+        let after = self.markers.read_text(&scope, req.marker.as_deref())?;
         let mut page = self.store.begin()?.grants_retirable_by(
             &caller.account,
             &req.retiring_principal,

@@ -59,6 +59,20 @@ impl Markers {
         (next, truncated)
     }
 
+    /// A text position from an optional marker (alias names, grant ids).
+    pub(crate) fn read_text(
+        &self,
+        scope: &[u8],
+        marker: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        marker
+            .map(|m| {
+                String::from_utf8(self.read(scope, m)?)
+                    .map_err(|_| Error::invalid_marker("The marker is not valid."))
+            })
+            .transpose()
+    }
+
     /// The position a marker holds, if this service made it for `scope`.
     pub(crate) fn read(&self, scope: &[u8], marker: &str) -> Result<Vec<u8>, Error> {
         let invalid = || Error::invalid_marker("The marker is not valid.");
