@@ -195,6 +195,40 @@ impl Kms {
         sink.record(&event).map_err(sink_failed)
     }
 
+    /// Records a call to an operation that lives outside the facade (cofferd's credential
+    /// management, say): who made it (and from where, the caller's source IP), its parameters, and its outcome — `Ok` with the
+    /// response elements or `Err` with an error code and message. The caller of this function
+    /// must leave secrets out of both values. Fail-closed: an error means the record was not
+    /// written, and a change should not be made (record before committing it).
+    pub fn audit_external(
+        &self,
+        caller: &Caller,
+        operation: &str,
+        request_parameters: Value,
+        outcome: Result<Value, (&str, &str)>,
+    ) -> Result<(), Error> {
+        let Some(sink) = &self.audit else {
+            return Ok(());
+        };
+        let mut event = AuditEvent::new(
+            &self.event_ids,
+            operation,
+            self.clock.now(),
+            &self.region,
+            UserIdentity::from_caller(caller.identity()),
+        )
+        .map_err(sink_failed)?
+        .request_parameters(request_parameters);
+        event = match outcome {
+            Ok(elements) => event.response_elements(elements),
+            Err((code, message)) => event.error(code, message),
+        };
+        if let Some(ip) = caller.source_ip {
+            event = event.source_ip(ip.to_string());
+        }
+        sink.record(&event).map_err(sink_failed)
+    }
+
     /// Records a request refused before it reached an operation (bad or missing signature,
     /// unknown access key, skewed clock, malformed body, throttled before authentication), so a
     /// server can audit those too. `operation` is the name the request gave, if it could be read.

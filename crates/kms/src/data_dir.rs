@@ -32,6 +32,9 @@ const META_MARKER: &str = "marker.key";
 const AAD_CHECK: &[u8] = b"coffer/root-check/v1";
 const AAD_MARKER: &[u8] = b"coffer/marker-key/v1";
 const META_AUDIT: &str = "audit.key";
+/// Prefix of the meta names of [`DataDir::sealing_key`]s.
+const META_SEALING: &str = "sealing.";
+const AAD_SEALING: &[u8] = b"coffer/sealing-key/v1/";
 const AAD_AUDIT: &[u8] = b"coffer/audit-signing-key/v1";
 /// The audit log's directory inside the data directory.
 pub const AUDIT_DIR: &str = "audit";
@@ -92,6 +95,49 @@ impl fmt::Debug for RootKeySource {
     }
 }
 
+/// How a data directory is opened, beyond its path and root key. Build with
+/// [`DataDirOptions::default`] and the setters.
+#[derive(Clone)]
+pub struct DataDirOptions {
+    rng: Arc<dyn RandomSource>,
+    audit: coffer_audit::FileSinkOptions,
+}
+
+impl Default for DataDirOptions {
+    fn default() -> Self {
+        Self {
+            rng: Arc::new(SystemRandom::new()),
+            audit: coffer_audit::FileSinkOptions::default(),
+        }
+    }
+}
+
+impl fmt::Debug for DataDirOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataDirOptions")
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DataDirOptions {
+    /// The random source (default: the system's).
+    #[must_use]
+    pub fn random(mut self, rng: Arc<dyn RandomSource>) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// How the audit log behaves: durability, failure mode, file size (default
+    /// [`FileSinkOptions::default`](coffer_audit::FileSinkOptions::default): fsync before a call
+    /// returns, fail closed).
+    #[must_use]
+    pub fn audit(mut self, audit: coffer_audit::FileSinkOptions) -> Self {
+        self.audit = audit;
+        self
+    }
+}
+
 /// An open data directory: its store, root key and marker key. Cheap to clone; the directory
 /// stays locked while any clone, or any [`Kms`] built from it, is alive.
 #[derive(Clone)]
@@ -106,6 +152,7 @@ struct Inner {
     marker: SymmetricKey,
     rng: Arc<dyn RandomSource>,
     audit: Arc<coffer_audit::FileSink>,
+    sealing: parking_lot::Mutex<()>,
 }
 
 impl fmt::Debug for DataDir {
@@ -151,6 +198,17 @@ impl DataDir {
         source: RootKeySource,
         rng: Arc<dyn RandomSource>,
     ) -> Result<Self, Error> {
+        Self::open_with_options(path, source, DataDirOptions::default().random(rng))
+    }
+
+    /// Opens (creating on first use) the data directory at `path` with `options`; fails as
+    /// [`DataDir::open_with_random`] does.
+    pub fn open_with_options(
+        path: impl AsRef<Path>,
+        source: RootKeySource,
+        options: DataDirOptions,
+    ) -> Result<Self, Error> {
+        let DataDirOptions { rng, audit } = options;
         let path = path.as_ref().to_path_buf();
         let store = SqliteStore::open(&path).map_err(|e| store_fail(&path, e))?;
         // Wrapped keys, credentials and the audit log live here: owner only.
@@ -204,7 +262,7 @@ impl DataDir {
                 (root, marker)
             }
         };
-        let audit = open_audit(&path, &store, root.as_ref(), rng.as_ref())?;
+        let audit = open_audit(&path, &store, root.as_ref(), rng.as_ref(), audit)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
@@ -213,6 +271,7 @@ impl DataDir {
                 marker,
                 rng,
                 audit,
+                sealing: parking_lot::Mutex::new(()),
             }),
         })
     }
@@ -243,6 +302,43 @@ impl DataDir {
     /// [`close`](coffer_audit::FileSink::close) at shutdown.
     pub fn audit_log(&self) -> Arc<coffer_audit::FileSink> {
         self.inner.audit.clone()
+    }
+
+    /// A 256-bit key for sealing the secrets of a program built on this directory (cofferd's
+    /// credential secrets), one per `purpose`: random, made on first use and kept wrapped under
+    /// the root key in the database, so it is as safe as the backing keys and opens only with
+    /// the root key. `purpose` is 1 to 64 ASCII letters, digits, `-` or `.`.
+    pub fn sealing_key(&self, purpose: &str) -> Result<SymmetricKey, Error> {
+        let valid = !purpose.is_empty()
+            && purpose.len() <= 64
+            && purpose
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(Error::validation(format!(
+                "a sealing key purpose is 1 to 64 letters, digits, '-' or '.'; got {} characters",
+                purpose.len()
+            )));
+        }
+        let path = &self.inner.path;
+        let name = format!("{META_SEALING}{purpose}");
+        let mut aad = AAD_SEALING.to_vec();
+        aad.extend_from_slice(purpose.as_bytes());
+        let wrap_fail =
+            |e: coffer_keys::KeyError| fail(path, "a sealing key", Some(Box::new(e)));
+        let root = self.inner.root.as_ref();
+        // One sealing key per purpose even when two threads ask at once.
+        let _guard = self.inner.sealing.lock();
+        if let Some(wrapped) = self.inner.store.meta(&name).map_err(|e| store_fail(path, e))? {
+            return root.unwrap(&aad, &wrapped).map_err(wrap_fail);
+        }
+        let key = SymmetricKey::generate(self.inner.rng.as_ref())?;
+        let wrapped = root.wrap(&aad, &key).map_err(wrap_fail)?;
+        self.inner
+            .store
+            .set_meta(&[(&name, &wrapped)])
+            .map_err(|e| store_fail(path, e))?;
+        Ok(key)
     }
 
     /// Writes a consistent copy of the live database to `dest` (which must not exist) while the
@@ -389,6 +485,7 @@ fn open_audit(
     store: &SqliteStore,
     root: &dyn RootKey,
     rng: &dyn RandomSource,
+    options: coffer_audit::FileSinkOptions,
 ) -> Result<Arc<coffer_audit::FileSink>, Error> {
     let wrap_fail =
         |e: coffer_keys::KeyError| fail(path, "the audit signing key", Some(Box::new(e)));
@@ -413,7 +510,7 @@ fn open_audit(
     let sink = coffer_audit::FileSink::open(
         path.join(AUDIT_DIR),
         key,
-        coffer_audit::FileSinkOptions::default(),
+        options,
     )
     .map_err(|e| fail(path, "cannot open the audit log", Some(Box::new(e))))?;
     std::fs::write(path.join(AUDIT_PUBLIC_KEY_FILE), format!("{public}\n"))

@@ -64,7 +64,8 @@ pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
 pub use data_dir::{
-    Argon2Params, DataDir, RootKeySource, SqliteStore, AUDIT_DIR, AUDIT_PUBLIC_KEY_FILE,
+    Argon2Params, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,
+    AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;
 pub use error::{Error, InternalCause};

@@ -745,3 +745,36 @@ fn an_online_backup_restores_to_a_working_directory() {
     // The original is untouched by the restore and still serves.
     assert_eq!(decrypt(&kms, &blob).unwrap(), b"backed up");
 }
+
+#[test]
+fn sealing_keys_persist_per_purpose_and_need_the_root_key() {
+    let fx = fixture();
+    let (a, b) = {
+        let dir = fx.open().unwrap();
+        let a = dir.sealing_key("cofferd.credentials").unwrap();
+        let again = dir.sealing_key("cofferd.credentials").unwrap();
+        assert_eq!(a.expose(), again.expose());
+        let b = dir.sealing_key("other-purpose").unwrap();
+        assert_ne!(a.expose(), b.expose());
+        for bad in ["", "has space", "slash/", &"x".repeat(65)] {
+            assert_eq!(
+                dir.sealing_key(bad).unwrap_err().code(),
+                "ValidationException"
+            );
+        }
+        (
+            SecretBytes::copy_from(a.expose()),
+            SecretBytes::copy_from(b.expose()),
+        )
+    };
+    // The same keys after a restart; never in any file in the clear.
+    let dir = fx.open().unwrap();
+    assert_eq!(
+        dir.sealing_key("cofferd.credentials").unwrap().expose(),
+        a.expose()
+    );
+    assert_eq!(dir.sealing_key("other-purpose").unwrap().expose(), b.expose());
+    drop(dir);
+    assert!(holders(&[&fx.data], a.expose()).is_empty());
+    assert!(holders(&[&fx.data], b.expose()).is_empty());
+}

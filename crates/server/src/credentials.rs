@@ -96,13 +96,18 @@ impl Drop for AdminFile {
     }
 }
 
-/// What to create on first start.
+/// The purpose name of the data dir's sealing key that wraps credential secrets.
+pub const SEALING_PURPOSE: &str = "cofferd.credentials";
+
+/// What to create on first start, and what the configuration adds to credentials.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
     /// The region the data dir serves.
     pub region: String,
     /// The administrator's account; a random 12-digit one when `None`.
     pub account_id: Option<AccountId>,
+    /// Identity policies and tags the configuration attaches to principals.
+    pub principals: Vec<crate::PrincipalSettings>,
 }
 
 /// The credentials the server accepts, loaded from the data dir.
@@ -129,6 +134,7 @@ impl CredentialStore {
         data_dir: &Path,
         init: &InitOptions,
         rng: &dyn RandomSource,
+        _sealing: coffer_crypto::SymmetricKey,
     ) -> Result<Self, Error> {
         std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
         let store_path = data_dir.join(CREDENTIALS_FILE);
@@ -363,14 +369,19 @@ mod tests {
         InitOptions {
             region: "eu-west-1".into(),
             account_id: None,
+            principals: Vec::new(),
         }
+    }
+
+    fn key() -> coffer_crypto::SymmetricKey {
+        coffer_crypto::SymmetricKey::from_bytes([7; 32])
     }
 
     #[test]
     fn first_start_creates_admin_and_restart_keeps_it() {
         let dir = temp_dir("creds");
         let rng = SystemRandom::new();
-        let s = CredentialStore::open(&dir, &init(), &rng).unwrap();
+        let s = CredentialStore::open(&dir, &init(), &rng, key()).unwrap();
         assert!(s.created());
         assert_eq!(s.len(), 1);
         let admin_text = std::fs::read_to_string(dir.join(ADMIN_CREDENTIALS_FILE)).unwrap();
@@ -400,7 +411,7 @@ mod tests {
             }
         }
 
-        let s2 = CredentialStore::open(&dir, &init(), &rng).unwrap();
+        let s2 = CredentialStore::open(&dir, &init(), &rng, key()).unwrap();
         assert!(!s2.created());
         assert_eq!(s2.admin_access_key_id(), akid);
         assert_eq!(
@@ -411,9 +422,10 @@ mod tests {
         let other = InitOptions {
             region: "us-east-1".into(),
             account_id: None,
+            principals: Vec::new(),
         };
         assert!(matches!(
-            CredentialStore::open(&dir, &other, &rng),
+            CredentialStore::open(&dir, &other, &rng, key()),
             Err(Error::RegionMismatch { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -427,11 +439,12 @@ mod tests {
         let opts = InitOptions {
             region: "eu-west-1".into(),
             account_id: Some(acct),
+            principals: Vec::new(),
         };
-        let s = CredentialStore::open(&dir, &opts, &rng).unwrap();
+        let s = CredentialStore::open(&dir, &opts, &rng, key()).unwrap();
         let akid = s.admin_access_key_id().to_owned();
         std::fs::remove_file(dir.join(CREDENTIALS_FILE)).unwrap();
-        let s2 = CredentialStore::open(&dir, &opts, &rng).unwrap();
+        let s2 = CredentialStore::open(&dir, &opts, &rng, key()).unwrap();
         assert_eq!(s2.admin_access_key_id(), akid);
         assert_eq!(s2.get(&akid).unwrap().caller().account, acct);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -441,7 +454,7 @@ mod tests {
     fn corrupt_store_is_an_error() {
         let dir = temp_dir("corrupt");
         std::fs::write(dir.join(CREDENTIALS_FILE), b"{not json").unwrap();
-        let r = CredentialStore::open(&dir, &init(), &SystemRandom::new());
+        let r = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key());
         assert!(matches!(r, Err(Error::CredentialFile { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
     }

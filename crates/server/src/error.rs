@@ -41,6 +41,15 @@ pub enum Error {
         /// The region asked for.
         requested: String,
     },
+    /// A file that must be the owner's alone (configuration, credentials, passphrase, TLS key)
+    /// is readable or writable by its group or others.
+    #[error("{path}: mode {mode:o} lets group or others read or write it; chmod 600 it")]
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A command-line argument or configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(&'static str),

@@ -29,7 +29,9 @@
 #![forbid(unsafe_code)]
 
 mod amz_date;
+mod admin;
 mod api_error;
+mod config_file;
 mod credentials;
 mod error;
 mod limiter;
@@ -40,13 +42,15 @@ mod sigv4;
 pub use api_error::ApiError;
 pub use credentials::{
     Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE, CREDENTIALS_FILE,
+    SEALING_PURPOSE,
 };
 pub use error::Error;
 pub use limiter::RateLimit;
 pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
 pub use server::{
-    open_kms, open_service, Config, Server, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
-    SERVICE, TARGET_PREFIX,
+    open_service, AuditSettings, Config, LogFormat, PrincipalSettings, RootKeyProvider, Server,
+    Service, TlsFiles, ADMIN_TARGET_PREFIX, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_SKEW, SERVICE, TARGET_PREFIX,
 };
 pub use sigv4::{
     authorization, canonical_request, parse_authorization, payload_hash, signature, signing_key,

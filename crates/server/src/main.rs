@@ -58,7 +58,9 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
                     .map_err(|_| format!("--listen: not an address: {value}"))?;
             }
             "--region" => cfg.region = value.clone(),
-            "--root-key" => cfg.root_key = Some(PathBuf::from(value)),
+            "--root-key" => {
+                cfg.root_key = cofferd::RootKeyProvider::KeyFile(Some(PathBuf::from(value)));
+            }
             "--account-id" => {
                 cfg.account_id = Some(
                     value

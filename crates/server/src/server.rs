@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,39 +29,165 @@ pub const SERVICE: &str = "kms";
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The prefix of `X-Amz-Target`.
 pub const TARGET_PREFIX: &str = "TrentService.";
+/// The prefix of `X-Amz-Target` for cofferd's own credential-management operations.
+pub const ADMIN_TARGET_PREFIX: &str = "CofferAdmin.";
 
-/// Opens the key management service of a data dir: the SQLite store in `data_dir`, its backing
-/// keys wrapped under the root key in `root_key` (created, mode 0600, on first start; by default
-/// `data_dir/root.key` — keep it elsewhere with `--root-key` so that a copy of the directory alone
-/// reveals nothing).
-pub fn open_kms(data_dir: &Path, root_key: Option<&Path>, region: &str) -> Result<Kms, Error> {
-    open_service(data_dir, root_key, region).map(|(kms, _)| kms)
+/// The key management service of a data dir, opened as a [`Config`] says.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Service {
+    /// The service.
+    pub kms: Kms,
+    /// The open data dir (its store, audit log and sealing keys).
+    pub data_dir: coffer::DataDir,
 }
 
-/// [`open_kms`], also returning the data dir's audit log (for periodic signed digests and a
-/// final one at shutdown).
-pub fn open_service(
-    data_dir: &Path,
-    root_key: Option<&Path>,
-    region: &str,
-) -> Result<(Kms, Arc<coffer::audit_log::FileSink>), Error> {
-    let key_file = root_key.map_or_else(|| data_dir.join("root.key"), Path::to_path_buf);
-    let dir = coffer::DataDir::open(data_dir, coffer::RootKeySource::key_file(key_file))
+/// Opens the key management service of `config.data_dir`: the SQLite store, its backing keys
+/// wrapped under the root key `config.root_key` names (a key file is created, mode 0600, on
+/// first start), the audit log as `config.audit` says, `config.quotas`, `config.region`.
+pub fn open_service(config: &Config) -> Result<Service, Error> {
+    let data_dir = &config.data_dir;
+    let source = match &config.root_key {
+        RootKeyProvider::KeyFile(file) => coffer::RootKeySource::key_file(
+            file.clone().unwrap_or_else(|| data_dir.join("root.key")),
+        ),
+        RootKeyProvider::PassphraseFile(file) => {
+            crate::config_file::check_private(file)?;
+            let mut bytes = std::fs::read(file).map_err(Error::io(file))?;
+            let mut len = bytes.len();
+            if bytes.get(len.saturating_sub(1)) == Some(&b'\n') {
+                len -= 1;
+                if bytes.get(len.saturating_sub(1)) == Some(&b'\r') {
+                    len -= 1;
+                }
+            }
+            let passphrase = coffer::SecretBytes::copy_from(bytes.get(..len).unwrap_or_default());
+            coffer_crypto::wipe(&mut bytes);
+            if passphrase.expose().is_empty() {
+                return Err(Error::Config("the passphrase file is empty"));
+            }
+            coffer::RootKeySource::passphrase(passphrase)
+        }
+        RootKeyProvider::PassphraseEnv(var) => {
+            let value = std::env::var_os(var)
+                .ok_or(Error::Config("the passphrase environment variable is not set"))?;
+            let mut bytes = value.into_encoded_bytes();
+            let passphrase = coffer::SecretBytes::copy_from(&bytes);
+            coffer_crypto::wipe(&mut bytes);
+            if passphrase.expose().is_empty() {
+                return Err(Error::Config("the passphrase environment variable is empty"));
+            }
+            coffer::RootKeySource::passphrase(passphrase)
+        }
+    };
+    let audit = coffer::audit_log::FileSinkOptions::default()
+        .durability(config.audit.durability)
+        .max_file_bytes(config.audit.max_file_bytes)
+        .failure_mode(if config.audit.fail_open {
+            coffer::audit_log::FailureMode::FailOpen
+        } else {
+            coffer::audit_log::FailureMode::FailClosed
+        });
+    std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
+    let dir = coffer::DataDir::open_with_options(
+        data_dir,
+        source,
+        coffer::DataDirOptions::default().audit(audit),
+    )
+    .map_err(Error::Kms)?;
+    let kms = dir
+        .builder()
+        .region(&config.region)
+        .quotas(config.quotas.clone())
+        .build()
         .map_err(Error::Kms)?;
-    let kms = dir.builder().region(region).build().map_err(Error::Kms)?;
-    Ok((kms, dir.audit_log()))
+    Ok(Service {
+        kms,
+        data_dir: dir,
+    })
+}
+
+/// Where the root key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RootKeyProvider {
+    /// A key file of 32 random bytes, created (mode 0600) at first start; `None` is
+    /// `DATA_DIR/root.key` (keep it outside the data dir in production).
+    KeyFile(Option<PathBuf>),
+    /// A passphrase (stretched with Argon2id) read from this file, which only the owner may
+    /// read; one trailing newline is ignored.
+    PassphraseFile(PathBuf),
+    /// A passphrase read from this environment variable.
+    PassphraseEnv(String),
+}
+
+/// TLS: a certificate chain and its private key, both PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1); only the owner may read it.
+    pub key: PathBuf,
+}
+
+/// How the data dir's audit log behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditSettings {
+    /// When a call's record is safe before the call returns (default: fsynced).
+    pub durability: coffer::audit_log::Durability,
+    /// `true`: a call whose record cannot be written still succeeds (the loss is counted);
+    /// `false` (default): it fails with KMSInternalException.
+    pub fail_open: bool,
+    /// Size at which a log file rolls over.
+    pub max_file_bytes: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            durability: coffer::audit_log::Durability::Sync,
+            fail_open: false,
+            max_file_bytes: coffer::audit_log::DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Identity policies and tags the configuration attaches to a principal: every credential of
+/// that principal carries them (beside any stored with the credential).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrincipalSettings {
+    /// The principal's ARN (`arn:aws:iam::ACCOUNT:user/NAME`, `…:role/NAME`, `…:root`).
+    pub arn: String,
+    /// IAM identity policy documents (JSON).
+    pub policies: Vec<String>,
+    /// Principal tags, for `aws:PrincipalTag/…` conditions.
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// How the server runs. [`Config::new`] gives the defaults.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
-    /// Where the credential store (and, with the SQLite store, the keys) live.
+    /// Where the credential store and the keys (SQLite) live.
     pub data_dir: PathBuf,
-    /// The root-key file (default `data_dir/root.key`).
-    pub root_key: Option<PathBuf>,
-    /// The address to listen on (loopback only: cofferd speaks plain HTTP).
+    /// Where the root key comes from.
+    pub root_key: RootKeyProvider,
+    /// The address to listen on. Without TLS only loopback addresses are allowed.
     pub listen: SocketAddr,
+    /// TLS certificate and key; `None` serves plain HTTP (loopback only).
+    pub tls: Option<TlsFiles>,
     /// The region named in ARNs and required in credential scopes.
     pub region: String,
     /// The administrator's account on first start (random 12 digits when `None`).
@@ -74,10 +200,28 @@ pub struct Config {
     pub ip_limit: RateLimit,
     /// Pre-authentication limit per access key id.
     pub key_limit: RateLimit,
-    /// How often keys due for deletion or rotation are processed.
+    /// Request quotas per account and class (AWS's defaults unless set).
+    pub quotas: coffer::QuotaConfig,
+    /// The audit log's durability and failure mode.
+    pub audit: AuditSettings,
+    /// Identity policies and tags per principal.
+    pub principals: Vec<PrincipalSettings>,
+    /// How often keys due for deletion or rotation are processed (and an audit digest signed).
     pub maintenance_interval: Duration,
     /// Most connections served at once; further ones are closed on accept.
     pub max_connections: usize,
+    /// Most connections from one source address; further ones are closed on accept.
+    pub max_connections_per_ip: usize,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body once its headers are in.
+    pub body_timeout: Duration,
+    /// A keep-alive connection idle this long between requests is closed.
+    pub idle_timeout: Duration,
+    /// At shutdown, how long requests in flight may take to finish.
+    pub drain_timeout: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
 }
 
 /// Default request body limit: 64 KiB.
@@ -86,14 +230,17 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
 
 impl Config {
-    /// The defaults: `127.0.0.1:0` (an ephemeral port), region `us-east-1`, 5 minutes of skew,
-    /// 64 KiB bodies, 200 requests/s (burst 400) per IP and per access key id before
-    /// authentication, maintenance every minute.
+    /// The defaults: `127.0.0.1:0` (an ephemeral port), plain HTTP, the key file
+    /// `DATA_DIR/root.key`, region `us-east-1`, 5 minutes of skew, 64 KiB bodies, 200
+    /// requests/s (burst 400) per IP and per access key id before authentication, AWS's request
+    /// quotas, a synchronous fail-closed audit log, maintenance every minute, 1024 connections
+    /// (128 per source address), 10 s for headers and for a body, 60 s idle, 30 s to drain.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
-            root_key: None,
+            root_key: RootKeyProvider::KeyFile(None),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
             region: "us-east-1".into(),
             account_id: None,
             max_skew: DEFAULT_MAX_SKEW,
@@ -106,8 +253,17 @@ impl Config {
                 rate: 200.0,
                 burst: 400.0,
             },
+            quotas: coffer::QuotaConfig::default(),
+            audit: AuditSettings::default(),
+            principals: Vec::new(),
             maintenance_interval: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_ip: 128,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -120,7 +276,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 struct State {
     kms: Arc<Kms>,
     audit: Arc<coffer::audit_log::FileSink>,
-    creds: CredentialStore,
+    creds: Arc<CredentialStore>,
     region: String,
     max_skew_secs: i64,
     max_body: usize,
@@ -157,11 +313,18 @@ impl Server {
         if config.max_body_bytes == 0 || config.max_connections == 0 {
             return Err(Error::Config("limits must be positive"));
         }
+        let service = open_service(&config)?;
         let init = InitOptions {
             region: config.region.clone(),
             account_id: config.account_id,
+            principals: config.principals.clone(),
         };
-        let creds = CredentialStore::open(&config.data_dir, &init, &SystemRandom::new())?;
+        let sealing = service
+            .data_dir
+            .sealing_key(crate::credentials::SEALING_PURPOSE)
+            .map_err(Error::Kms)?;
+        let creds =
+            CredentialStore::open(&config.data_dir, &init, &SystemRandom::new(), sealing)?;
         if creds.created() {
             log(format_args!(
                 "created the administrator credential in {}",
@@ -171,8 +334,8 @@ impl Server {
                     .display()
             ));
         }
-        let (kms, audit) =
-            open_service(&config.data_dir, config.root_key.as_deref(), &config.region)?;
+        let audit = service.data_dir.audit_log();
+        let kms = service.kms;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -184,7 +347,7 @@ impl Server {
             state: Arc::new(State {
                 kms: Arc::new(kms),
                 audit,
-                creds,
+                creds: Arc::new(creds),
                 region: config.region,
                 max_skew_secs: i64::try_from(config.max_skew.as_secs()).unwrap_or(i64::MAX),
                 max_body: config.max_body_bytes,
@@ -372,7 +535,7 @@ async fn serve(
     let (parts, body) = req.into_parts();
     let mut body = read_body(body, &parts.headers, state.max_body).await?;
     let checked = authenticate_parts(state, &parts, &body);
-    let (cred, op) = match checked {
+    let (cred, api, op) = match checked {
         Ok(x) => x,
         Err(e) => {
             coffer_crypto::wipe(&mut body);
@@ -381,6 +544,7 @@ async fn serve(
         }
     };
     let kms = state.kms.clone();
+    let creds = state.creds.clone();
     // aws:SourceIp and aws:SecureTransport for policy conditions: cofferd speaks plain HTTP.
     let caller = cred
         .caller()
@@ -390,7 +554,10 @@ async fn serve(
     // The facade may block on storage: run it off the reactor. The body moves into the task
     // and is wiped there.
     tokio::task::spawn_blocking(move || {
-        let r = protocol::dispatch(&kms, &caller, &op, &body);
+        let r = match api {
+            Api::Kms => protocol::dispatch(&kms, &caller, &op, &body),
+            Api::Admin => crate::admin::dispatch(&kms, &creds, &cred, &caller, &op, &body),
+        };
         coffer_crypto::wipe(&mut body);
         if let Err(e) = &r {
             if e.status() >= 500 {
@@ -414,7 +581,10 @@ async fn audit_refused(
     let op = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .and_then(|t| {
+            t.strip_prefix(TARGET_PREFIX)
+                .or_else(|| t.strip_prefix(ADMIN_TARGET_PREFIX))
+        })
         .filter(|t| t.len() <= 64 && t.bytes().all(|c| c.is_ascii_alphanumeric()))
         .map(str::to_owned);
     let key_id = headers
@@ -439,7 +609,7 @@ fn authenticate_parts(
     state: &State,
     parts: &http::request::Parts,
     body: &[u8],
-) -> Result<(Arc<Credential>, String), ApiError> {
+) -> Result<(Arc<Credential>, Api, String), ApiError> {
     let request = sigv4::RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -447,9 +617,9 @@ fn authenticate_parts(
         headers: &parts.headers,
     };
     let cred = authenticate(state, &request, body, amz_date::now_secs())?;
-    let op = target(&parts.headers)?;
+    let (api, op) = target(&parts.headers)?;
     check_content_type(&parts.headers)?;
-    Ok((cred, op))
+    Ok((cred, api, op))
 }
 
 fn throttled() -> ApiError {
@@ -491,14 +661,31 @@ async fn read_body(
     Ok(out)
 }
 
-fn target(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
+/// Which API a request calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    /// AWS KMS (`TrentService.`).
+    Kms,
+    /// cofferd's credential management (`CofferAdmin.`).
+    Admin,
+}
+
+fn target(headers: &HeaderMap) -> Result<(Api, String), ApiError> {
+    let value = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix(TARGET_PREFIX))
-        .filter(|op| !op.is_empty() && op.len() <= 64)
-        .map(str::to_owned)
-        .ok_or_else(protocol::unknown_operation)
+        .unwrap_or_default();
+    let (api, op) = if let Some(op) = value.strip_prefix(TARGET_PREFIX) {
+        (Api::Kms, op)
+    } else if let Some(op) = value.strip_prefix(ADMIN_TARGET_PREFIX) {
+        (Api::Admin, op)
+    } else {
+        return Err(protocol::unknown_operation());
+    };
+    if op.is_empty() || op.len() > 64 {
+        return Err(protocol::unknown_operation());
+    }
+    Ok((api, op.to_owned()))
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
