@@ -30,6 +30,7 @@
 
 mod amz_date;
 mod admin;
+pub mod admin_cli;
 mod api_error;
 mod config_file;
 mod credentials;

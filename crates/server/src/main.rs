@@ -117,6 +117,17 @@ async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut err = std::io::stderr();
+    if args.first().map(String::as_str) == Some("credentials") {
+        // Credential management: a client of a running cofferd.
+        let rest = args.get(1..).unwrap_or_default();
+        return match cofferd::admin_cli::run(rest, &mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                let _ = writeln!(err, "cofferd credentials: {msg}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let cfg = match parse_args(&args) {
         Ok(c) => c,
         Err(msg) => {

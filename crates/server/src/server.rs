@@ -222,6 +222,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Which log lines to write, as a `tracing` filter directive (`info`, `cofferd=debug`, …).
+    pub log_filter: String,
 }
 
 /// Default request body limit: 64 KiB.
@@ -264,6 +266,7 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             log_format: LogFormat::Text,
+            log_filter: "info".into(),
         }
     }
 }
