@@ -344,6 +344,14 @@ impl FileSink {
         Ok(d)
     }
 
+    /// Records appended to the log (events and digests) that are not yet fsynced: the audit
+    /// log's lag behind the calls it records. Always 0 between calls in [`Durability::Sync`];
+    /// bounded by the flush interval in the other modes.
+    pub fn unsynced_records(&self) -> u64 {
+        let st = self.inner.state.lock();
+        st.next_seq.saturating_sub(st.durable)
+    }
+
     /// Events lost while failing open.
     pub fn lost_events(&self) -> u64 {
         self.inner.lost.load(Ordering::Relaxed)

@@ -486,7 +486,10 @@ fn buffered_durability_records_and_verifies() {
     // Nothing is written yet beyond the open digest; flush writes and fsyncs.
     let vk = sink.verifying_key();
     assert_eq!(verify(dir.path(), &vk).unwrap().events, 0);
+    // The 50 events, the open digest and the rollover digests of the small files.
+    assert!(sink.unsynced_records() > 50);
     sink.flush().unwrap();
+    assert_eq!(sink.unsynced_records(), 0);
     assert_eq!(verify(dir.path(), &vk).unwrap().events, 50);
     drop(sink);
     assert!(verify(dir.path(), &vk).unwrap().closed);

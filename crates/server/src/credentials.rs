@@ -258,6 +258,12 @@ impl CredentialStore {
         &self.admin
     }
 
+    /// Whether the bootstrap administrator credential is still active (until credential
+    /// management lands, it always is).
+    pub fn bootstrap_active(&self) -> bool {
+        true
+    }
+
     /// Whether this call created the store (first start).
     pub fn created(&self) -> bool {
         self.created

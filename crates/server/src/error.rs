@@ -50,9 +50,26 @@ pub enum Error {
         /// Its permission bits.
         mode: u32,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("{path}: {message}")]
+    Tls {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A command-line argument or configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// The configuration file (`--config FILE`) cannot be parsed or holds an invalid value;
+    /// the message names the key (and, for a syntax error, the line and column).
+    #[error("{path}: {message}")]
+    ConfigFile {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -28,17 +28,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod amz_date;
 mod admin;
 pub mod admin_cli;
+mod amz_date;
 mod api_error;
 mod config_file;
+mod conn;
 mod credentials;
 mod error;
 mod limiter;
+mod logging;
+mod metrics;
 mod protocol;
 mod server;
 mod sigv4;
+mod tls;
 
 pub use api_error::ApiError;
 pub use credentials::{
@@ -47,11 +51,12 @@ pub use credentials::{
 };
 pub use error::Error;
 pub use limiter::RateLimit;
+pub use logging::init_logging;
 pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
 pub use server::{
     open_service, AuditSettings, Config, LogFormat, PrincipalSettings, RootKeyProvider, Server,
-    Service, TlsFiles, ADMIN_TARGET_PREFIX, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_SKEW, SERVICE, TARGET_PREFIX,
+    Service, TlsFiles, ADMIN_TARGET_PREFIX, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
+    SERVICE, TARGET_PREFIX,
 };
 pub use sigv4::{
     authorization, canonical_request, parse_authorization, payload_hash, signature, signing_key,

@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,12 +14,14 @@ use coffer::{AccountId, Kms, SystemRandom};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use crate::conn::{ConnClock, ConnLimits, Refused, TimedIo};
 use crate::credentials::{Credential, CredentialStore, InitOptions};
 use crate::limiter::{Limiter, RateLimit};
+use crate::metrics::{Metrics, OpLabel, Rejection, ThrottleStage};
 use crate::{amz_date, protocol, sigv4, ApiError, Error};
 
 /// The SigV4 service name of AWS KMS.
@@ -69,13 +70,16 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
             coffer::RootKeySource::passphrase(passphrase)
         }
         RootKeyProvider::PassphraseEnv(var) => {
-            let value = std::env::var_os(var)
-                .ok_or(Error::Config("the passphrase environment variable is not set"))?;
+            let value = std::env::var_os(var).ok_or(Error::Config(
+                "the passphrase environment variable is not set",
+            ))?;
             let mut bytes = value.into_encoded_bytes();
             let passphrase = coffer::SecretBytes::copy_from(&bytes);
             coffer_crypto::wipe(&mut bytes);
             if passphrase.expose().is_empty() {
-                return Err(Error::Config("the passphrase environment variable is empty"));
+                return Err(Error::Config(
+                    "the passphrase environment variable is empty",
+                ));
             }
             coffer::RootKeySource::passphrase(passphrase)
         }
@@ -101,10 +105,7 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
         .quotas(config.quotas.clone())
         .build()
         .map_err(Error::Kms)?;
-    Ok(Service {
-        kms,
-        data_dir: dir,
-    })
+    Ok(Service { kms, data_dir: dir })
 }
 
 /// Where the root key comes from.
@@ -273,26 +274,32 @@ impl Config {
 
 /// Buckets kept per limiter before full ones are dropped.
 const LIMITER_KEYS: usize = 10_000;
-/// Time allowed for a client to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct State {
     kms: Arc<Kms>,
     audit: Arc<coffer::audit_log::FileSink>,
     creds: Arc<CredentialStore>,
+    metrics: Arc<Metrics>,
     region: String,
     max_skew_secs: i64,
     max_body: usize,
+    body_timeout: Duration,
+    secure_transport: bool,
     ip_limiter: Limiter<IpAddr>,
     key_limiter: Limiter<String>,
+    rng: SystemRandom,
 }
 
 /// A bound, ready server.
 pub struct Server {
     listener: TcpListener,
     state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Arc<ConnLimits>,
     maintenance_interval: Duration,
-    max_connections: usize,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    drain_timeout: Duration,
 }
 
 impl fmt::Debug for Server {
@@ -300,6 +307,7 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("addr", &self.listener.local_addr().ok())
             .field("region", &self.state.region)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -308,14 +316,30 @@ impl Server {
     /// Opens the data dir (creating the administrator credential on first start), the key
     /// management service, and binds the listener.
     pub async fn bind(config: Config) -> Result<Self, Error> {
-        if !config.listen.ip().is_loopback() {
+        if config.tls.is_none() && !config.listen.ip().is_loopback() {
             return Err(Error::Config(
-                "cofferd serves plain HTTP and listens on loopback addresses only",
+                "without TLS cofferd listens on loopback addresses only: configure a certificate and key",
             ));
         }
-        if config.max_body_bytes == 0 || config.max_connections == 0 {
+        if config.max_body_bytes == 0
+            || config.max_connections == 0
+            || config.max_connections_per_ip == 0
+        {
             return Err(Error::Config("limits must be positive"));
         }
+        if [
+            config.header_timeout,
+            config.body_timeout,
+            config.idle_timeout,
+        ]
+        .contains(&Duration::ZERO)
+        {
+            return Err(Error::Config("timeouts must be positive"));
+        }
+        let tls = match &config.tls {
+            Some(files) => Some(crate::tls::acceptor(files)?),
+            None => None,
+        };
         let service = open_service(&config)?;
         let init = InitOptions {
             region: config.region.clone(),
@@ -326,16 +350,18 @@ impl Server {
             .data_dir
             .sealing_key(crate::credentials::SEALING_PURPOSE)
             .map_err(Error::Kms)?;
-        let creds =
-            CredentialStore::open(&config.data_dir, &init, &SystemRandom::new(), sealing)?;
+        let creds = CredentialStore::open(&config.data_dir, &init, &SystemRandom::new(), sealing)?;
         if creds.created() {
-            log(format_args!(
-                "created the administrator credential in {}",
-                config
-                    .data_dir
-                    .join(crate::credentials::ADMIN_CREDENTIALS_FILE)
-                    .display()
-            ));
+            tracing::info!(
+                file = %config.data_dir.join(crate::credentials::ADMIN_CREDENTIALS_FILE).display(),
+                "created the bootstrap administrator credential"
+            );
+        }
+        if creds.bootstrap_active() {
+            tracing::warn!(
+                "the bootstrap administrator credential is active: create an administrator \
+                 credential of your own and retire it (`cofferd credentials retire-bootstrap`)"
+            );
         }
         let audit = service.data_dir.audit_log();
         let kms = service.kms;
@@ -351,14 +377,22 @@ impl Server {
                 kms: Arc::new(kms),
                 audit,
                 creds: Arc::new(creds),
+                metrics: Arc::new(Metrics::new()),
                 region: config.region,
                 max_skew_secs: i64::try_from(config.max_skew.as_secs()).unwrap_or(i64::MAX),
                 max_body: config.max_body_bytes,
+                body_timeout: config.body_timeout,
+                secure_transport: tls.is_some(),
                 ip_limiter: Limiter::new(config.ip_limit, LIMITER_KEYS),
                 key_limiter: Limiter::new(config.key_limit, LIMITER_KEYS),
+                rng: SystemRandom::new(),
             }),
+            tls,
+            limits: ConnLimits::new(config.max_connections, config.max_connections_per_ip),
             maintenance_interval: config.maintenance_interval,
-            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            drain_timeout: config.drain_timeout,
         })
     }
 
@@ -370,14 +404,16 @@ impl Server {
         })
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes; then stops accepting, lets requests in flight finish
+    /// (for up to the drain timeout), closes idle connections, and writes the audit log's final
+    /// signed digest.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let maintenance = tokio::spawn(maintain(
             self.state.kms.clone(),
             self.state.audit.clone(),
             self.maintenance_interval,
         ));
-        let permits = Arc::new(Semaphore::new(self.max_connections));
+        let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -386,40 +422,99 @@ impl Server {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: back off briefly, keep serving.
-                        log(format_args!("accept failed: {e}"));
+                        tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                drop(stream);
-                continue;
+            let ip = peer.ip();
+            let slot = match self.limits.admit(ip) {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    self.state.metrics.rejected(match refused {
+                        Refused::Total => Rejection::Total,
+                        Refused::PerIp => Rejection::PerIp,
+                    });
+                    drop(stream);
+                    continue;
+                }
             };
+            let _ = stream.set_nodelay(true);
+            let clock = ConnClock::new(self.idle_timeout, self.header_timeout);
+            let io = TimedIo::new(stream, clock.clone());
             let state = self.state.clone();
+            let watcher = graceful.watcher();
+            let tls = self.tls.clone();
+            let handshake_timeout = self.header_timeout;
             tokio::spawn(async move {
-                let ip = peer.ip();
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, ip, req).await) }
-                });
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT);
-                let _ = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-                drop(permit);
+                let _slot = slot;
+                let _open = state.metrics.connection();
+                match tls {
+                    None => serve_connection(TokioIo::new(io), state, clock, ip, watcher).await,
+                    Some(acceptor) => {
+                        // The handshake is bounded by the connection clock (its first bytes
+                        // start the head deadline) and, for a silent client, by this timeout.
+                        let accepted =
+                            tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await;
+                        if let Ok(Ok(tls)) = accepted {
+                            serve_connection(TokioIo::new(tls), state, clock, ip, watcher).await;
+                        }
+                    }
+                }
             });
         }
+        drop(self.listener);
         maintenance.abort();
-        // A final signed digest covers everything recorded.
+        tracing::info!(
+            connections = graceful.count(),
+            "shutting down: draining requests in flight"
+        );
+        if tokio::time::timeout(self.drain_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = self.state.metrics.requests_in_flight(),
+                "drain timeout: closing connections with requests still in flight"
+            );
+        }
+        // A final signed digest covers everything recorded (and flushes a buffered log).
         let audit = self.state.audit.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || audit.close()).await {
-            log(format_args!("closing the audit log failed: {e}"));
+        match tokio::task::spawn_blocking(move || audit.close()).await {
+            Ok(Ok(_)) => tracing::info!("audit log closed with a signed digest"),
+            Ok(Err(e)) => tracing::error!(error = %e, "closing the audit log failed"),
+            Err(e) => tracing::error!(error = %e, "closing the audit log failed"),
         }
         Ok(())
+    }
+}
+
+/// Serves one connection's requests until it closes, times out or is shut down.
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    state: Arc<State>,
+    clock: Arc<ConnClock>,
+    ip: IpAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        let clock = clock.clone();
+        async move {
+            clock.busy();
+            let response = handle(&state, ip, req).await;
+            clock.idle();
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(io, service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%ip, error = %e, "connection closed with an error");
     }
 }
 
@@ -437,10 +532,10 @@ async fn maintain(kms: Arc<Kms>, audit: Arc<coffer::audit_log::FileSink>, every:
         })
         .await;
         match swept {
-            Ok((Ok(_), Ok(_))) => {}
-            Ok((Err(e), _)) => log(format_args!("maintenance failed: {}", chain(&e))),
-            Ok((_, Err(e))) => log(format_args!("audit digest failed: {e}")),
-            Err(e) => log(format_args!("maintenance task failed: {e}")),
+            Ok((Ok(_), Ok(_))) => tracing::debug!("maintenance sweep done"),
+            Ok((Err(e), _)) => tracing::error!(error = %chain(&e), "maintenance failed"),
+            Ok((_, Err(e))) => tracing::error!(error = %e, "audit digest failed"),
+            Err(e) => tracing::error!(error = %e, "maintenance task failed"),
         }
     }
 }
@@ -455,11 +550,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = c.source();
     }
     s
-}
-
-/// One line on stderr.
-pub(crate) fn log(args: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "cofferd: {args}");
 }
 
 /// A response body that wipes its buffer when the last reference to it drops.
@@ -477,9 +567,9 @@ impl Drop for WipeOnDrop {
     }
 }
 
-fn request_id() -> String {
+fn request_id(rng: &SystemRandom) -> String {
     let mut b = [0u8; 16];
-    let _ = coffer::RandomSource::fill(&SystemRandom::new(), &mut b);
+    let _ = coffer::RandomSource::fill(rng, &mut b);
     let h = sigv4::hex(&b);
     format!(
         "{}-{}-{}-{}-{}",
@@ -491,7 +581,7 @@ fn request_id() -> String {
     )
 }
 
-fn respond(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
+fn respond(status: u16, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_owner(WipeOnDrop(body))));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let h = r.headers_mut();
@@ -499,61 +589,128 @@ fn respond(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static(CONTENT_TYPE),
     );
-    if let Ok(v) = http::HeaderValue::from_str(&request_id()) {
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }
     r
 }
 
-fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
-    respond(e.status(), e.body())
+fn plain(body: impl Into<Bytes>, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    r
 }
 
 async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if req.method() == Method::GET && req.uri().path() == "/healthz" {
-        let mut r = Response::new(Full::new(Bytes::from_static(b"ok\n")));
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/plain"),
-        );
-        return r;
+    if req.method() == Method::GET {
+        match req.uri().path() {
+            "/healthz" => return plain(Bytes::from_static(b"ok\n"), "text/plain"),
+            "/metrics" => {
+                let text = state
+                    .metrics
+                    .render(state.audit.unsynced_records(), state.audit.lost_events());
+                return plain(text, "text/plain; version=0.0.4");
+            }
+            _ => {}
+        }
     }
-    match serve(state, ip, req).await {
-        Ok(body) => respond(200, body),
-        Err(e) => error_response(&e),
-    }
+    let _in_flight = state.metrics.in_flight();
+    let started = Instant::now();
+    let id = request_id(&state.rng);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        source_ip = %ip,
+        operation = tracing::field::Empty,
+        access_key_id = tracing::field::Empty,
+    );
+    let mut label = Metrics::NONE;
+    let result =
+        tracing::Instrument::instrument(serve(state, ip, req, &mut label), span.clone()).await;
+    let elapsed = started.elapsed();
+    let _enter = span.enter();
+    let response = match result {
+        Ok(body) => {
+            state.metrics.request(label, elapsed, None);
+            tracing::debug!(latency_us = elapsed.as_micros() as u64, "ok");
+            respond(200, body, &id)
+        }
+        Err(e) => {
+            state.metrics.request(label, elapsed, Some(e.code()));
+            if e.status() >= 500 {
+                tracing::error!(code = e.code(), message = e.message(), "request failed");
+            } else {
+                tracing::debug!(
+                    latency_us = elapsed.as_micros() as u64,
+                    code = e.code(),
+                    "refused"
+                );
+            }
+            respond(e.status(), e.body(), &id)
+        }
+    };
+    response
 }
 
 async fn serve(
     state: &Arc<State>,
     ip: IpAddr,
     req: Request<Incoming>,
+    label: &mut OpLabel,
 ) -> Result<Vec<u8>, ApiError> {
     if !state.ip_limiter.check(&ip, Instant::now()) {
+        state.metrics.throttled(ThrottleStage::SourceIp);
         return Err(throttled());
     }
     if req.method() != Method::POST || req.uri().path() != "/" {
         return Err(protocol::unknown_operation());
     }
     let (parts, body) = req.into_parts();
-    let mut body = read_body(body, &parts.headers, state.max_body).await?;
+    if let Ok((api, op)) = target(&parts.headers) {
+        *label = match api {
+            Api::Kms => Metrics::kms_op(&op),
+            Api::Admin => Metrics::admin_op(&op),
+        };
+        tracing::Span::current().record("operation", state.metrics.label(*label));
+    }
+    let mut body = match tokio::time::timeout(
+        state.body_timeout,
+        read_body(body, &parts.headers, state.max_body),
+    )
+    .await
+    {
+        Ok(body) => body?,
+        Err(_) => {
+            return Err(ApiError::new(
+                "RequestTimeoutException",
+                "The request body was not received in time.",
+            ))
+        }
+    };
     let checked = authenticate_parts(state, &parts, &body);
     let (cred, api, op) = match checked {
         Ok(x) => x,
         Err(e) => {
             coffer_crypto::wipe(&mut body);
+            if e.code() == "ThrottlingException" {
+                state.metrics.throttled(ThrottleStage::AccessKey);
+            }
             audit_refused(state, &parts.headers, ip, &e).await?;
             return Err(e);
         }
     };
+    tracing::Span::current().record("access_key_id", cred.access_key_id());
     let kms = state.kms.clone();
     let creds = state.creds.clone();
-    // aws:SourceIp and aws:SecureTransport for policy conditions: cofferd speaks plain HTTP.
+    // aws:SourceIp and aws:SecureTransport for policy conditions.
     let caller = cred
         .caller()
         .clone()
         .with_source_ip(ip)
-        .with_secure_transport(false);
+        .with_secure_transport(state.secure_transport);
     // The facade may block on storage: run it off the reactor. The body moves into the task
     // and is wiped there.
     tokio::task::spawn_blocking(move || {
@@ -562,11 +719,6 @@ async fn serve(
             Api::Admin => crate::admin::dispatch(&kms, &creds, &cred, &caller, &op, &body),
         };
         coffer_crypto::wipe(&mut body);
-        if let Err(e) = &r {
-            if e.status() >= 500 {
-                log(format_args!("{op}: {e}"));
-            }
-        }
         r
     })
     .await
