@@ -1,0 +1,422 @@
+//! cofferd as an operator runs it, in process: TLS with a real certificate and a rustls client,
+//! graceful shutdown that finishes the request in flight and closes the audit log, metrics that
+//! count what was served, and the start-up refusals (plain HTTP off loopback, a TLS key others
+//! can read).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use coffer::SecretBytes;
+use cofferd::{Config, Server, TlsFiles};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct TmpDir(PathBuf);
+
+impl TmpDir {
+    fn new(name: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let p =
+            std::env::temp_dir().join(format!("cofferd-ops-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Admin {
+    access_key_id: String,
+    secret: String,
+    region: String,
+}
+
+fn admin(data_dir: &Path) -> Admin {
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data_dir.join(cofferd::ADMIN_CREDENTIALS_FILE)).unwrap(),
+    )
+    .unwrap();
+    Admin {
+        access_key_id: v["access_key_id"].as_str().unwrap().to_owned(),
+        secret: v["secret_access_key"].as_str().unwrap().to_owned(),
+        region: v["region"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The bytes of a signed `TrentService.<op>` request (keep-alive unless `close`).
+fn signed_request(a: &Admin, host: &str, op: &str, body: &[u8], close: bool) -> Vec<u8> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let amz_date = cofferd::amz_date(now);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", host.parse().unwrap());
+    headers.insert(
+        "content-type",
+        "application/x-amz-json-1.1".parse().unwrap(),
+    );
+    headers.insert("x-amz-date", amz_date.parse().unwrap());
+    headers.insert(
+        "x-amz-target",
+        format!("TrentService.{op}").parse().unwrap(),
+    );
+    let secret = SecretBytes::copy_from(a.secret.as_bytes());
+    let auth = cofferd::authorization(
+        &cofferd::SigningParams {
+            access_key_id: &a.access_key_id,
+            secret_access_key: &secret,
+            region: &a.region,
+            service: "kms",
+            amz_date: &amz_date,
+        },
+        &cofferd::RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+        },
+        &["content-type", "host", "x-amz-date", "x-amz-target"],
+        body,
+    );
+    let mut out = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n", body.len());
+    if close {
+        out.push_str("Connection: close\r\n");
+    }
+    for (k, v) in &headers {
+        out.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    out.push_str(&format!("Authorization: {auth}\r\n\r\n"));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body: (status, body).
+async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> (u16, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).await.unwrap();
+        assert_eq!(n, 1, "connection closed inside a response head");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.unwrap();
+    (status, body)
+}
+
+async fn call<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    a: &Admin,
+    host: &str,
+    op: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let req = signed_request(a, host, op, body.to_string().as_bytes(), false);
+    s.write_all(&req).await.unwrap();
+    let (status, body) = read_response(s).await;
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+async fn get<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, path: &str) -> (u16, String) {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (status, body) = read_response(s).await;
+    (status, String::from_utf8(body).unwrap())
+}
+
+fn config(dir: &Path) -> Config {
+    let mut c = Config::new(dir.join("data"));
+    c.root_key = cofferd::RootKeyProvider::KeyFile(Some(dir.join("root.key")));
+    c
+}
+
+/// Starts `server` on a task; returns its address, the shutdown trigger and the task.
+fn start(
+    server: Server,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), cofferd::Error>>,
+) {
+    let addr = server.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    (addr, tx, task)
+}
+
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+}
+
+#[cfg(unix)]
+fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_a_real_client_and_marks_transport_secure() {
+    let tmp = TmpDir::new("tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = tmp.0.join("cert.pem");
+    let key_path = tmp.0.join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    chmod(&key_path, 0o600);
+    let mut cfg = config(&tmp.0);
+    cfg.tls = Some(TlsFiles {
+        cert: cert_path.clone(),
+        key: key_path.clone(),
+    });
+    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
+    let a = admin(&cfg.data_dir);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = TcpStream::connect(&addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+
+    let (status, key) = call(&mut tls, &a, &addr, "CreateKey", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{key}");
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    // A key policy that demands TLS: allowed over this connection.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{}:root", key["KeyMetadata"]["AWSAccountId"].as_str().unwrap())},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        ]
+    });
+    let (status, body) = call(
+        &mut tls,
+        &a,
+        &addr,
+        "PutKeyPolicy",
+        serde_json::json!({"KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &mut tls,
+        &a,
+        &addr,
+        "Encrypt",
+        serde_json::json!({"KeyId": key_id, "Plaintext": "aGVsbG8="}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, health) = get(&mut tls, "/healthz").await;
+    assert_eq!((status, health.as_str()), (200, "ok\n"));
+
+    // Plain HTTP to the TLS port is not served.
+    let mut plain = TcpStream::connect(&addr).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = plain.read_to_end(&mut rest).await;
+    assert!(!String::from_utf8_lossy(&rest).contains("ok"));
+
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_refuses_plain_http_off_loopback_and_exposed_tls_keys() {
+    let tmp = TmpDir::new("refuse");
+    let mut cfg = config(&tmp.0);
+    cfg.listen = "0.0.0.0:0".parse().unwrap();
+    let err = Server::bind(cfg).await.unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = tmp.0.join("cert.pem");
+    let key_path = tmp.0.join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    chmod(&key_path, 0o644);
+    let mut cfg = config(&tmp.0);
+    cfg.tls = Some(TlsFiles {
+        cert: cert_path.clone(),
+        key: key_path.clone(),
+    });
+    let err = Server::bind(cfg.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, cofferd::Error::Permissions { path, .. } if path == &key_path),
+        "{err}"
+    );
+    // A certificate file that holds no certificate.
+    chmod(&key_path, 0o600);
+    std::fs::write(&cert_path, b"not a certificate").unwrap();
+    let err = Server::bind(cfg).await.unwrap_err();
+    assert!(
+        matches!(&err, cofferd::Error::Tls { path, .. } if path == &cert_path),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_request_in_flight_then_closes_the_audit_log() {
+    let tmp = TmpDir::new("drain");
+    let cfg = config(&tmp.0);
+    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
+    let a = admin(&cfg.data_dir);
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let (status, key) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    let (status, _) = get(&mut idle, "/healthz").await;
+    assert_eq!(status, 200);
+
+    // A request in flight: its head and half its body are in when shutdown begins.
+    let body = serde_json::json!({"KeyId": key_id, "Plaintext": "aW4gZmxpZ2h0"}).to_string();
+    let req = signed_request(&a, &addr, "Encrypt", body.as_bytes(), false);
+    let split = req.len() - body.len() / 2;
+    conn.write_all(&req[..split]).await.unwrap();
+    let mut metrics_conn = TcpStream::connect(&addr).await.unwrap();
+    loop {
+        // Wait (by asking the server, not by sleeping) until it is reading that body.
+        let (_, m) = get(&mut metrics_conn, "/metrics").await;
+        if sample(&m, "cofferd_requests_in_flight") >= 1.0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    drop(metrics_conn);
+    stop.send(()).unwrap();
+
+    // The idle connection is closed by the drain...
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    // ...while the request in flight completes.
+    conn.write_all(&req[split..]).await.unwrap();
+    let (status, body) = read_response(&mut conn).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["CiphertextBlob"].as_str().is_some());
+    // Then the connection closes, and run() returns.
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    task.await.unwrap().unwrap();
+    assert!(TcpStream::connect(&addr).await.is_err());
+
+    // The audit log ends with the close digest and verifies; the Encrypt is in it.
+    let public = std::fs::read_to_string(cfg.data_dir.join(coffer::AUDIT_PUBLIC_KEY_FILE)).unwrap();
+    let vk = coffer::audit_log::public_key_from_hex(public.trim()).unwrap();
+    let report = coffer::audit_log::verify(cfg.data_dir.join(coffer::AUDIT_DIR), &vk).unwrap();
+    assert!(report.closed);
+    let mut log = String::new();
+    for entry in std::fs::read_dir(cfg.data_dir.join(coffer::AUDIT_DIR)).unwrap() {
+        log.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    assert!(log.contains("\"eventName\":\"Encrypt\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_errors_and_connections() {
+    let tmp = TmpDir::new("metrics");
+    let cfg = config(&tmp.0);
+    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
+    let a = admin(&cfg.data_dir);
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let (status, key) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let (status, _) = call(
+            &mut conn,
+            &a,
+            &addr,
+            "Encrypt",
+            serde_json::json!({"KeyId": key_id, "Plaintext": "eA=="}),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = call(
+        &mut conn,
+        &a,
+        &addr,
+        "DescribeKey",
+        serde_json::json!({"KeyId": "alias/none"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("NotFoundException"))
+    );
+    let (_, m) = get(&mut conn, "/metrics").await;
+    assert_eq!(
+        sample(&m, "cofferd_requests_total{operation=\"Encrypt\"}"),
+        3.0
+    );
+    assert_eq!(
+        sample(&m, "cofferd_requests_total{operation=\"CreateKey\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "cofferd_errors_total{operation=\"DescribeKey\",code=\"NotFoundException\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "cofferd_request_duration_seconds_count{operation=\"Encrypt\"}"
+        ),
+        3.0
+    );
+    assert_eq!(sample(&m, "cofferd_connections_open"), 1.0);
+    // The synchronous audit log has nothing unsynced between calls.
+    assert_eq!(sample(&m, "cofferd_audit_unsynced_records"), 0.0);
+    // No secret or key id beyond operation names in the exposition.
+    assert!(!m.contains(&a.access_key_id));
+    assert!(!m.contains(&key_id));
+    drop(conn);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
