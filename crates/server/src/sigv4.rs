@@ -9,7 +9,6 @@ use std::fmt;
 
 use coffer_crypto::SecretBytes;
 use http::HeaderMap;
-use ring::hmac;
 
 /// The one algorithm SigV4 with HMAC names.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -382,21 +381,17 @@ pub fn signing_key(secret: &SecretBytes, date: &str, region: &str, service: &str
     first.extend_from_slice(secret.expose());
     let mut key = SecretBytes::new(first);
     for part in [date, region, service, TERMINATOR] {
-        let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
-        key = SecretBytes::copy_from(hmac::sign(&k, part.as_bytes()).as_ref());
+        key = SecretBytes::copy_from(&coffer_crypto::hmac_sha256_bytes(
+            key.expose(),
+            &[part.as_bytes()],
+        ));
     }
     key
 }
 
 /// The signature of a string to sign under a signing key (SigV4 task 4).
 pub fn signature(signing_key: &SecretBytes, string_to_sign: &str) -> [u8; 32] {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, signing_key.expose());
-    let tag = hmac::sign(&k, string_to_sign.as_bytes());
-    let mut out = [0u8; 32];
-    for (o, b) in out.iter_mut().zip(tag.as_ref()) {
-        *o = *b;
-    }
-    out
+    coffer_crypto::hmac_sha256_bytes(signing_key.expose(), &[string_to_sign.as_bytes()])
 }
 
 /// What a client needs to sign a request.
