@@ -79,6 +79,7 @@ pub const AWS_OPERATIONS: &[&str] = &[
 pub const SUPPORTED_OPERATIONS: &[&str] = &[
     "CancelKeyDeletion",
     "CreateAlias",
+    "CreateGrant",
     "CreateKey",
     "Decrypt",
     "DeleteAlias",
@@ -91,12 +92,19 @@ pub const SUPPORTED_OPERATIONS: &[&str] = &[
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
     "GenerateRandom",
+    "GetKeyPolicy",
     "GetKeyRotationStatus",
     "ListAliases",
+    "ListGrants",
+    "ListKeyPolicies",
     "ListKeyRotations",
     "ListKeys",
     "ListResourceTags",
+    "ListRetirableGrants",
+    "PutKeyPolicy",
     "ReEncrypt",
+    "RetireGrant",
+    "RevokeGrant",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
     "TagResource",
@@ -1408,4 +1416,34 @@ pub(crate) fn unknown_operation() -> ApiError {
         "UnknownOperationException",
         "The requested operation is not recognized.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_operations_are_exactly_the_dispatched_ones() {
+        let kms = Kms::builder().build().unwrap();
+        let caller = Caller::new("arn:aws:iam::111122223333:root").unwrap();
+        for op in AWS_OPERATIONS {
+            let r = dispatch(&kms, &caller, op, b"{}");
+            let unsupported = matches!(&r, Err(e) if e.code() == "UnsupportedOperationException"
+                && e.message().contains(op));
+            assert_eq!(
+                unsupported,
+                !SUPPORTED_OPERATIONS.contains(op),
+                "{op}: {r:?}"
+            );
+        }
+        for op in SUPPORTED_OPERATIONS {
+            assert!(AWS_OPERATIONS.contains(op), "{op}");
+        }
+        assert_eq!(
+            dispatch(&kms, &caller, "NoSuchOperation", b"{}")
+                .unwrap_err()
+                .code(),
+            "UnknownOperationException"
+        );
+    }
 }
