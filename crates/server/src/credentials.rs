@@ -1,39 +1,99 @@
-//! The server's credential store: access key id → secret, principal and account, kept in
-//! `DATA_DIR/credentials.json` (mode 0600). On first start in an empty data dir it creates the
-//! administrator credential (the account root) and writes it once to
-//! `DATA_DIR/admin-credentials.json` (mode 0600).
+//! The server's credential store: access key id → sealed secret, principal, account, role and
+//! identity policies, kept in `DATA_DIR/credentials.json` (mode 0600, format 2: every secret
+//! sealed with AES-256-GCM under the data dir's sealing key). On first start in an empty data
+//! dir it creates the bootstrap administrator credential (the account root) and writes it once,
+//! in clear, to `DATA_DIR/admin-credentials.json` (mode 0600).
+//!
+//! Reads (`get`, on every request) take a read lock on a map; changes are serialized, written
+//! to the file atomically and durably, and only then become visible in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
-use coffer::{AccountId, Caller, RandomSource, SecretBytes};
+use coffer::{AccountId, Caller, Policy, RandomSource, SecretBytes, SystemRandom};
+use coffer_crypto::{aead, SymmetricKey};
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{ApiError, Error};
 
 /// The credential store's file name in the data dir.
 pub const CREDENTIALS_FILE: &str = "credentials.json";
-/// The administrator credential's file name in the data dir.
+/// The bootstrap administrator credential's file name in the data dir.
 pub const ADMIN_CREDENTIALS_FILE: &str = "admin-credentials.json";
 
-/// Version of the credential file format.
-const FORMAT: u32 = 1;
+/// The purpose name of the data dir's sealing key that wraps credential secrets.
+pub const SEALING_PURPOSE: &str = "cofferd.credentials";
 
-/// One access key: its secret and the principal it authenticates.
-pub struct Credential {
+/// The current credential file format (sealed secrets).
+const FORMAT: u32 = 2;
+/// The previous release's format (secrets in clear); migrated on open.
+const FORMAT_V1: u32 = 1;
+/// Domain separation of the sealed secrets' associated data.
+const AAD_PREFIX: &[u8] = b"cofferd.credentials/2\n";
+
+/// Most credentials a store holds (expired ones not counted).
+pub(crate) const MAX_CREDENTIALS: usize = 10_000;
+/// Longest grace period of a rotation: 30 days.
+pub(crate) const MAX_GRACE_SECS: i64 = 30 * 86_400;
+/// Most identity policies stored with one credential.
+pub(crate) const MAX_POLICIES: usize = 10;
+/// Most tags stored with one credential.
+pub(crate) const MAX_TAGS: usize = 50;
+/// Longest description.
+const MAX_DESCRIPTION: usize = 1024;
+/// Longest principal ARN.
+const MAX_ARN: usize = 2048;
+
+/// The current time in Unix seconds.
+type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The non-secret fields of a credential, as stored; their JSON is the associated data of the
+/// sealed secret, so none of them can be changed (or an entry's secret moved to another entry)
+/// without the secret failing to open.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Meta {
     access_key_id: String,
+    principal_arn: String,
+    account_id: String,
+    administrator: bool,
+    bootstrap: bool,
+    created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    identity_policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tags: BTreeMap<String, String>,
+}
+
+impl Meta {
+    fn aad(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut aad = AAD_PREFIX.to_vec();
+        serde_json::to_writer(&mut aad, self)?;
+        Ok(aad)
+    }
+}
+
+/// One access key: its secret, the principal it authenticates, and its role.
+pub struct Credential {
+    meta: Meta,
     secret: SecretBytes,
+    /// `base64(nonce ‖ ciphertext ‖ tag)` of the secret under the sealing key.
+    sealed: String,
     caller: Caller,
 }
 
 impl Credential {
     /// The access key id.
     pub fn access_key_id(&self) -> &str {
-        &self.access_key_id
+        &self.meta.access_key_id
     }
 
     /// The secret access key.
@@ -41,46 +101,125 @@ impl Credential {
         &self.secret
     }
 
-    /// The principal (and account) the key authenticates.
+    /// The principal (and account) the key authenticates, with the identity policies and tags
+    /// stored with it and those the configuration attaches to its principal.
     pub fn caller(&self) -> &Caller {
         &self.caller
+    }
+
+    /// The principal's ARN.
+    pub fn principal_arn(&self) -> &str {
+        &self.meta.principal_arn
+    }
+
+    /// The principal's account.
+    pub fn account_id(&self) -> &str {
+        &self.meta.account_id
+    }
+
+    /// Whether the credential may manage credentials (`CofferAdmin.*`).
+    pub fn is_administrator(&self) -> bool {
+        self.meta.administrator
+    }
+
+    /// Whether this is the bootstrap administrator credential of `admin-credentials.json`.
+    pub fn is_bootstrap(&self) -> bool {
+        self.meta.bootstrap
+    }
+
+    /// Creation time, Unix seconds.
+    pub fn created_at(&self) -> i64 {
+        self.meta.created_at
+    }
+
+    /// When the credential stops working (after a rotation), Unix seconds.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.meta.expires_at
+    }
+
+    /// The operator's description.
+    pub fn description(&self) -> Option<&str> {
+        self.meta.description.as_deref()
+    }
+
+    fn expired(&self, now: i64) -> bool {
+        self.meta.expires_at.is_some_and(|t| now >= t)
+    }
+
+    /// An administrator that does not expire: what keeps the service manageable.
+    fn lasting_admin(&self) -> bool {
+        self.meta.administrator && self.meta.expires_at.is_none()
     }
 }
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credential")
-            .field("access_key_id", &self.access_key_id)
+            .field("access_key_id", &self.meta.access_key_id)
             .field("secret", &"[redacted]")
-            .field("principal_arn", &self.caller.principal_arn)
-            .finish()
+            .field("principal_arn", &self.meta.principal_arn)
+            .field("administrator", &self.meta.administrator)
+            .field("bootstrap", &self.meta.bootstrap)
+            .field("expires_at", &self.meta.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
-/// A credential as stored. The secret is stored as is (a SigV4 verifier needs it), in a file
-/// only the server's user can read.
+/// A format-2 entry as stored.
 #[derive(Serialize, Deserialize)]
-struct StoredCredential {
+struct StoredEntry {
+    #[serde(flatten)]
+    meta: Meta,
+    sealed_secret: String,
+}
+
+#[derive(Serialize)]
+struct StoredEntryRef<'a> {
+    #[serde(flatten)]
+    meta: &'a Meta,
+    sealed_secret: &'a str,
+}
+
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: u32,
+}
+
+#[derive(Deserialize)]
+struct StoreFileV2 {
+    region: String,
+    credentials: Vec<StoredEntry>,
+}
+
+#[derive(Serialize)]
+struct StoreFileRef<'a> {
+    format: u32,
+    region: &'a str,
+    credentials: Vec<StoredEntryRef<'a>>,
+}
+
+/// A format-1 entry (the previous release): the secret in clear.
+#[derive(Deserialize)]
+struct StoredV1 {
     access_key_id: String,
     secret_access_key: String,
     account_id: String,
     principal_arn: String,
 }
 
-impl Drop for StoredCredential {
+impl Drop for StoredV1 {
     fn drop(&mut self) {
         coffer_crypto::wipe(&mut std::mem::take(&mut self.secret_access_key).into_bytes());
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoreFile {
-    format: u32,
+#[derive(Deserialize)]
+struct StoreFileV1 {
     region: String,
-    credentials: Vec<StoredCredential>,
+    credentials: Vec<StoredV1>,
 }
 
-/// The administrator's credential file, as the issue fixes its fields.
+/// The bootstrap administrator's credential file, as the first release fixed its fields.
 #[derive(Serialize, Deserialize)]
 struct AdminFile {
     access_key_id: String,
@@ -96,9 +235,6 @@ impl Drop for AdminFile {
     }
 }
 
-/// The purpose name of the data dir's sealing key that wraps credential secrets.
-pub const SEALING_PURPOSE: &str = "cofferd.credentials";
-
 /// What to create on first start, and what the configuration adds to credentials.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
@@ -110,11 +246,49 @@ pub struct InitOptions {
     pub principals: Vec<crate::PrincipalSettings>,
 }
 
+/// The configuration's additions for one principal, parsed.
+struct Configured {
+    policies: Vec<Arc<Policy>>,
+    tags: BTreeMap<String, String>,
+}
+
+/// What a new credential is: the fields of `CreateCredential`.
+#[derive(Debug, Default)]
+pub(crate) struct NewCredential {
+    pub(crate) principal_arn: String,
+    pub(crate) administrator: bool,
+    pub(crate) identity_policies: Vec<String>,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) description: Option<String>,
+}
+
+/// A rotation's outcome.
+#[derive(Debug)]
+pub(crate) struct Rotated {
+    pub(crate) new: Arc<Credential>,
+    /// When the previous key stops working; `None`: it stopped at once.
+    pub(crate) previous_expires_at: Option<i64>,
+}
+
+/// A page of credentials.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub(crate) credentials: Vec<Arc<Credential>>,
+    pub(crate) next_marker: Option<String>,
+}
+
 /// The credentials the server accepts, loaded from the data dir.
 pub struct CredentialStore {
     region: String,
-    by_key: HashMap<String, Arc<Credential>>,
-    admin: String,
+    store_path: PathBuf,
+    admin_path: PathBuf,
+    sealing: SymmetricKey,
+    configured: HashMap<String, Configured>,
+    rng: SystemRandom,
+    now: Now,
+    by_key: RwLock<HashMap<String, Arc<Credential>>>,
+    /// Serializes changes (plan, audit, write, publish).
+    change: Mutex<()>,
     created: bool,
 }
 
@@ -122,40 +296,87 @@ impl fmt::Debug for CredentialStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CredentialStore")
             .field("region", &self.region)
-            .field("credentials", &self.by_key.len())
+            .field("credentials", &self.by_key.read().len())
             .finish_non_exhaustive()
     }
 }
 
+fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 impl CredentialStore {
-    /// Loads the store from `data_dir`, creating the data dir, the store and the administrator
-    /// credential on first start. The administrator file is written only then.
+    /// Loads the store from `data_dir`, creating the data dir, the store and the bootstrap
+    /// administrator credential on first start (the administrator file is written only then).
+    /// A store of the previous format (secrets in clear) is sealed under `sealing` and
+    /// rewritten. A credential file its group or others may read or write is refused
+    /// ([`Error::Permissions`]).
     pub fn open(
         data_dir: &Path,
         init: &InitOptions,
         rng: &dyn RandomSource,
-        _sealing: coffer_crypto::SymmetricKey,
+        sealing: SymmetricKey,
+    ) -> Result<Self, Error> {
+        Self::open_with_clock(data_dir, init, rng, sealing, Arc::new(system_now))
+    }
+
+    fn open_with_clock(
+        data_dir: &Path,
+        init: &InitOptions,
+        rng: &dyn RandomSource,
+        sealing: SymmetricKey,
+        now: Now,
     ) -> Result<Self, Error> {
         std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
         let store_path = data_dir.join(CREDENTIALS_FILE);
         let admin_path = data_dir.join(ADMIN_CREDENTIALS_FILE);
-        if store_path.exists() {
-            let store = Self::load(&store_path)?;
-            if store.region != init.region {
-                return Err(Error::RegionMismatch {
-                    stored: store.region,
-                    requested: init.region.clone(),
-                });
+        let mut configured = HashMap::new();
+        for p in &init.principals {
+            let mut policies = Vec::with_capacity(p.policies.len());
+            for doc in &p.policies {
+                let policy = Policy::parse_identity_policy(doc).map_err(|_| {
+                    Error::Config("an identity policy of a configured principal is not valid")
+                })?;
+                policies.push(Arc::new(policy));
             }
+            let entry = configured.entry(p.arn.clone()).or_insert(Configured {
+                policies: Vec::new(),
+                tags: BTreeMap::new(),
+            });
+            entry.policies.extend(policies);
+            entry
+                .tags
+                .extend(p.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut store = Self {
+            region: init.region.clone(),
+            store_path,
+            admin_path,
+            sealing,
+            configured,
+            rng: SystemRandom::new(),
+            now,
+            by_key: RwLock::new(HashMap::new()),
+            change: Mutex::new(()),
+            created: false,
+        };
+        if store.admin_path.exists() {
+            crate::config_file::check_private(&store.admin_path)?;
+        }
+        if store.store_path.exists() {
+            crate::config_file::check_private(&store.store_path)?;
+            store.load()?;
             return Ok(store);
         }
         // First start (or a first start cut short after the admin file was written: recover
         // the administrator from it rather than minting a second one).
-        let admin = if admin_path.exists() {
-            let bytes = read_secret_file(&admin_path)?;
+        let admin = if store.admin_path.exists() {
+            let bytes = read_secret_file(&store.admin_path)?;
             let admin: AdminFile =
                 serde_json::from_slice(bytes.expose()).map_err(|source| Error::CredentialFile {
-                    path: admin_path.clone(),
+                    path: store.admin_path.clone(),
                     source,
                 })?;
             admin
@@ -163,89 +384,241 @@ impl CredentialStore {
             let admin = new_admin(init, rng)?;
             let json = SecretBytes::new(serde_json::to_vec_pretty(&admin).map_err(|source| {
                 Error::CredentialFile {
-                    path: admin_path.clone(),
+                    path: store.admin_path.clone(),
                     source,
                 }
             })?);
-            write_private(&admin_path, json.expose())?;
+            write_private(&store.admin_path, json.expose())?;
             admin
         };
-        let file = StoreFile {
-            format: FORMAT,
-            region: admin.region.clone(),
-            credentials: vec![StoredCredential {
-                access_key_id: admin.access_key_id.clone(),
-                secret_access_key: admin.secret_access_key.clone(),
-                account_id: admin.account_id.clone(),
-                principal_arn: admin.principal_arn.clone(),
-            }],
-        };
-        let json = SecretBytes::new(serde_json::to_vec_pretty(&file).map_err(|source| {
-            Error::CredentialFile {
-                path: store_path.clone(),
-                source,
-            }
-        })?);
-        write_private(&store_path, json.expose())?;
-        let mut store = Self::load(&store_path)?;
-        if store.region != init.region {
+        if admin.region != init.region {
             return Err(Error::RegionMismatch {
-                stored: store.region,
+                stored: admin.region.clone(),
                 requested: init.region.clone(),
             });
         }
+        let meta = Meta {
+            access_key_id: admin.access_key_id.clone(),
+            principal_arn: admin.principal_arn.clone(),
+            account_id: admin.account_id.clone(),
+            administrator: true,
+            bootstrap: true,
+            created_at: (store.now)(),
+            expires_at: None,
+            description: Some("bootstrap administrator".into()),
+            identity_policies: Vec::new(),
+            tags: BTreeMap::new(),
+        };
+        let secret = SecretBytes::copy_from(admin.secret_access_key.as_bytes());
+        let cred = store
+            .build(meta, secret, rng)
+            .map_err(|what| store.invalid(what))?;
+        let mut map = HashMap::new();
+        map.insert(cred.meta.access_key_id.clone(), Arc::new(cred));
+        store.write_file(&map)?;
+        *store.by_key.get_mut() = map;
         store.created = true;
         Ok(store)
     }
 
-    fn load(path: &Path) -> Result<Self, Error> {
-        let bytes = read_secret_file(path)?;
-        let file: StoreFile =
-            serde_json::from_slice(bytes.expose()).map_err(|source| Error::CredentialFile {
-                path: path.to_owned(),
-                source,
-            })?;
-        let invalid = |what| Error::InvalidCredential {
-            path: path.to_owned(),
+    fn invalid(&self, what: &'static str) -> Error {
+        Error::InvalidCredential {
+            path: self.store_path.clone(),
             what,
+        }
+    }
+
+    /// Reads the store file: format 2 as is, format 1 sealed and rewritten.
+    fn load(&mut self) -> Result<(), Error> {
+        let path = self.store_path.clone();
+        let bytes = read_secret_file(&path)?;
+        let parse_err = |source| Error::CredentialFile {
+            path: path.clone(),
+            source,
         };
-        if file.format != FORMAT {
-            return Err(invalid("format"));
+        let format: FormatOnly = serde_json::from_slice(bytes.expose()).map_err(parse_err)?;
+        let now = (self.now)();
+        let mut map = HashMap::new();
+        match format.format {
+            FORMAT => {
+                let file: StoreFileV2 =
+                    serde_json::from_slice(bytes.expose()).map_err(parse_err)?;
+                self.check_region(&file.region)?;
+                for e in file.credentials {
+                    let cred = self.open_entry(e).map_err(|what| self.invalid(what))?;
+                    if cred.expired(now) {
+                        continue;
+                    }
+                    let k = cred.meta.access_key_id.clone();
+                    if map.insert(k, Arc::new(cred)).is_some() {
+                        return Err(self.invalid("duplicate access_key_id"));
+                    }
+                }
+            }
+            FORMAT_V1 => {
+                let file: StoreFileV1 =
+                    serde_json::from_slice(bytes.expose()).map_err(parse_err)?;
+                self.check_region(&file.region)?;
+                // The previous release made one credential, the administrator of the admin
+                // file, first; any other entry was added by hand and gets no administration.
+                for (i, c) in file.credentials.iter().enumerate() {
+                    let meta = Meta {
+                        access_key_id: c.access_key_id.clone(),
+                        principal_arn: c.principal_arn.clone(),
+                        account_id: c.account_id.clone(),
+                        administrator: i == 0,
+                        bootstrap: i == 0,
+                        created_at: now,
+                        expires_at: None,
+                        description: (i == 0).then(|| "bootstrap administrator".to_owned()),
+                        identity_policies: Vec::new(),
+                        tags: BTreeMap::new(),
+                    };
+                    let secret = SecretBytes::copy_from(c.secret_access_key.as_bytes());
+                    let cred = self
+                        .build(meta, secret, &self.rng)
+                        .map_err(|what| self.invalid(what))?;
+                    let k = cred.meta.access_key_id.clone();
+                    if map.insert(k, Arc::new(cred)).is_some() {
+                        return Err(self.invalid("duplicate access_key_id"));
+                    }
+                }
+                if map.is_empty() {
+                    return Err(self.invalid("no credentials"));
+                }
+                self.write_file(&map)?;
+            }
+            _ => return Err(self.invalid("format")),
         }
-        let mut by_key = HashMap::new();
-        let mut admin = None;
-        for c in &file.credentials {
-            let caller = Caller::new(&c.principal_arn).map_err(|_| invalid("principal_arn"))?;
-            if caller.account.as_str() != c.account_id {
-                return Err(invalid("account_id"));
-            }
-            if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
-                return Err(invalid("access key"));
-            }
-            admin.get_or_insert_with(|| c.access_key_id.clone());
-            let cred = Credential {
-                access_key_id: c.access_key_id.clone(),
-                secret: SecretBytes::copy_from(c.secret_access_key.as_bytes()),
-                caller,
-            };
-            if by_key
-                .insert(c.access_key_id.clone(), Arc::new(cred))
-                .is_some()
-            {
-                return Err(invalid("duplicate access_key_id"));
-            }
+        *self.by_key.get_mut() = map;
+        Ok(())
+    }
+
+    fn check_region(&self, stored: &str) -> Result<(), Error> {
+        if stored != self.region {
+            return Err(Error::RegionMismatch {
+                stored: stored.to_owned(),
+                requested: self.region.clone(),
+            });
         }
-        Ok(Self {
-            region: file.region.clone(),
-            by_key,
-            admin: admin.ok_or_else(|| invalid("no credentials"))?,
-            created: false,
+        Ok(())
+    }
+
+    /// Validates `meta`, builds its caller and seals `secret` with a fresh nonce.
+    fn build(
+        &self,
+        meta: Meta,
+        secret: SecretBytes,
+        rng: &dyn RandomSource,
+    ) -> Result<Credential, &'static str> {
+        let caller = self.caller_of(&meta)?;
+        let aad = meta.aad().map_err(|_| "entry")?;
+        let nonce = aead::Nonce::random(rng).map_err(|_| "random source")?;
+        let ct = aead::seal(&self.sealing, &nonce, &aad, secret.expose()).map_err(|_| "seal")?;
+        let mut blob = Vec::with_capacity(aead::NONCE_LEN + ct.len());
+        blob.extend_from_slice(nonce.as_bytes());
+        blob.extend_from_slice(&ct);
+        Ok(Credential {
+            meta,
+            secret,
+            sealed: base64::engine::general_purpose::STANDARD.encode(blob),
+            caller,
         })
     }
 
-    /// The credential of an access key id.
+    /// Opens a stored entry's secret (which fails if any of its fields was changed).
+    fn open_entry(&self, e: StoredEntry) -> Result<Credential, &'static str> {
+        let caller = self.caller_of(&e.meta)?;
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(e.sealed_secret.as_bytes())
+            .map_err(|_| "sealed_secret")?;
+        let (nonce, ct) = blob
+            .split_first_chunk::<{ aead::NONCE_LEN }>()
+            .ok_or("sealed_secret")?;
+        let aad = e.meta.aad().map_err(|_| "entry")?;
+        let secret = aead::open(&self.sealing, &aead::Nonce::from_bytes(*nonce), &aad, ct)
+            .map_err(|_| {
+                "a sealed secret does not open: the entry was altered, or the data dir's \
+                 sealing key is not the one it was sealed with"
+            })?;
+        if secret.is_empty() {
+            return Err("secret");
+        }
+        Ok(Credential {
+            meta: e.meta,
+            secret,
+            sealed: e.sealed_secret,
+            caller,
+        })
+    }
+
+    /// The caller of an entry: its principal, its stored policies and tags, then the
+    /// configuration's for that principal.
+    fn caller_of(&self, meta: &Meta) -> Result<Caller, &'static str> {
+        let mut caller = Caller::new(&meta.principal_arn).map_err(|_| "principal_arn")?;
+        if caller.account.as_str() != meta.account_id {
+            return Err("account_id");
+        }
+        if meta.access_key_id.is_empty()
+            || meta.access_key_id.len() > 128
+            || !meta
+                .access_key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err("access_key_id");
+        }
+        for doc in &meta.identity_policies {
+            caller = caller
+                .with_identity_policy_json(doc)
+                .map_err(|_| "identity policy")?;
+        }
+        for (k, v) in &meta.tags {
+            caller = caller.with_tag(k.clone(), v.clone());
+        }
+        if let Some(c) = self.configured.get(&meta.principal_arn) {
+            caller.identity_policies.extend(c.policies.iter().cloned());
+            for (k, v) in &c.tags {
+                caller = caller.with_tag(k.clone(), v.clone());
+            }
+        }
+        Ok(caller)
+    }
+
+    /// Writes `map` (without expired entries) to the store file, atomically and durably.
+    fn write_file(&self, map: &HashMap<String, Arc<Credential>>) -> Result<(), Error> {
+        let now = (self.now)();
+        let mut entries: Vec<&Arc<Credential>> = map.values().filter(|c| !c.expired(now)).collect();
+        entries.sort_by(|a, b| {
+            (a.meta.created_at, &a.meta.access_key_id)
+                .cmp(&(b.meta.created_at, &b.meta.access_key_id))
+        });
+        let file = StoreFileRef {
+            format: FORMAT,
+            region: &self.region,
+            credentials: entries
+                .iter()
+                .map(|c| StoredEntryRef {
+                    meta: &c.meta,
+                    sealed_secret: &c.sealed,
+                })
+                .collect(),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|source| Error::CredentialFile {
+            path: self.store_path.clone(),
+            source,
+        })?;
+        write_private(&self.store_path, &json)
+    }
+
+    /// The live credential of an access key id: `None` when unknown, revoked or expired.
     pub fn get(&self, access_key_id: &str) -> Option<Arc<Credential>> {
-        self.by_key.get(access_key_id).cloned()
+        let map = self.by_key.read();
+        let cred = map.get(access_key_id)?;
+        if cred.meta.expires_at.is_some() && cred.expired((self.now)()) {
+            return None;
+        }
+        Some(cred.clone())
     }
 
     /// The region the data dir serves.
@@ -253,15 +626,21 @@ impl CredentialStore {
         &self.region
     }
 
-    /// The administrator's access key id.
-    pub fn admin_access_key_id(&self) -> &str {
-        &self.admin
+    /// The bootstrap administrator's access key id, while it is active.
+    pub fn bootstrap_access_key_id(&self) -> Option<String> {
+        let now = (self.now)();
+        self.by_key
+            .read()
+            .values()
+            .find(|c| c.meta.bootstrap && !c.expired(now))
+            .map(|c| c.meta.access_key_id.clone())
     }
 
-    /// Whether the bootstrap administrator credential is still active (until credential
-    /// management lands, it always is).
+    /// Whether the bootstrap administrator credential (of `admin-credentials.json`) is still
+    /// active: the server warns at start while it is (retire it once another administrator
+    /// exists).
     pub fn bootstrap_active(&self) -> bool {
-        true
+        self.bootstrap_access_key_id().is_some()
     }
 
     /// Whether this call created the store (first start).
@@ -269,33 +648,417 @@ impl CredentialStore {
         self.created
     }
 
-    /// How many credentials there are.
+    /// How many live credentials there are.
     pub fn len(&self) -> usize {
-        self.by_key.len()
+        let now = (self.now)();
+        self.by_key
+            .read()
+            .values()
+            .filter(|c| !c.expired(now))
+            .count()
     }
 
-    /// Whether there are none (never, once opened).
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.len() == 0
     }
+
+    /// A page of live credentials in access key id order, after `marker`.
+    pub(crate) fn list(&self, limit: usize, marker: Option<&str>) -> Page {
+        let now = (self.now)();
+        let map = self.by_key.read();
+        let mut all: Vec<&Arc<Credential>> = map
+            .values()
+            .filter(|c| !c.expired(now))
+            .filter(|c| marker.is_none_or(|m| c.meta.access_key_id.as_str() > m))
+            .collect();
+        all.sort_by(|a, b| a.meta.access_key_id.cmp(&b.meta.access_key_id));
+        let truncated = all.len() > limit;
+        all.truncate(limit);
+        let next_marker = if truncated {
+            all.last().map(|c| c.meta.access_key_id.clone())
+        } else {
+            None
+        };
+        Page {
+            credentials: all.into_iter().cloned().collect(),
+            next_marker,
+        }
+    }
+
+    /// Creates a credential. `record` is called with it once the change is planned and before
+    /// it is written; if it fails nothing changes.
+    pub(crate) fn create(
+        &self,
+        req: NewCredential,
+        record: &mut dyn FnMut(&Credential) -> Result<(), ApiError>,
+    ) -> Result<Arc<Credential>, ApiError> {
+        validate_principal(&req.principal_arn)?;
+        if req.identity_policies.len() > MAX_POLICIES {
+            return Err(ApiError::validation(format!(
+                "A credential has at most {MAX_POLICIES} identity policies."
+            )));
+        }
+        for (i, doc) in req.identity_policies.iter().enumerate() {
+            Policy::parse_identity_policy(doc).map_err(|e| {
+                ApiError::new(
+                    "MalformedPolicyDocumentException",
+                    format!("IdentityPolicies[{i}]: {e}"),
+                )
+            })?;
+        }
+        validate_tags(&req.tags)?;
+        if let Some(d) = &req.description {
+            if d.chars().count() > MAX_DESCRIPTION {
+                return Err(ApiError::validation(format!(
+                    "Description is longer than {MAX_DESCRIPTION} characters."
+                )));
+            }
+        }
+        let account_id = Caller::new(&req.principal_arn)
+            .map_err(|_| invalid_principal())?
+            .account
+            .to_string();
+        let _guard = self.change.lock();
+        let now = (self.now)();
+        let mut next = self.live(now);
+        if next.len() >= MAX_CREDENTIALS {
+            return Err(ApiError::new(
+                "LimitExceededException",
+                format!("The store holds the most credentials allowed ({MAX_CREDENTIALS})."),
+            ));
+        }
+        let (access_key_id, secret) = new_key_pair(&self.rng, &next)?;
+        let meta = Meta {
+            access_key_id,
+            principal_arn: req.principal_arn,
+            account_id,
+            administrator: req.administrator,
+            bootstrap: false,
+            created_at: now,
+            expires_at: None,
+            description: req.description,
+            identity_policies: req.identity_policies,
+            tags: req.tags,
+        };
+        let cred = Arc::new(
+            self.build(meta, secret, &self.rng)
+                .map_err(|what| internal(format!("cannot seal the credential: {what}")))?,
+        );
+        next.insert(cred.meta.access_key_id.clone(), cred.clone());
+        record(&cred)?;
+        self.commit(next)?;
+        Ok(cred)
+    }
+
+    /// Rotates a credential: a new key with the same principal, role and policies; the old one
+    /// works for `grace_secs` more (0: it stops now).
+    pub(crate) fn rotate(
+        &self,
+        access_key_id: &str,
+        grace_secs: i64,
+        record: &mut dyn FnMut(&Rotated) -> Result<(), ApiError>,
+    ) -> Result<Rotated, ApiError> {
+        if !(0..=MAX_GRACE_SECS).contains(&grace_secs) {
+            return Err(ApiError::validation(format!(
+                "GracePeriodSeconds must be between 0 and {MAX_GRACE_SECS}."
+            )));
+        }
+        let _guard = self.change.lock();
+        let now = (self.now)();
+        let mut next = self.live(now);
+        let old = next
+            .get(access_key_id)
+            .cloned()
+            .ok_or_else(|| not_found(access_key_id))?;
+        if old.meta.bootstrap {
+            return Err(ApiError::new(
+                "KMSInvalidStateException",
+                "The bootstrap administrator credential is not rotated: create another \
+                 administrator credential, then retire the bootstrap one \
+                 (RetireBootstrapCredential).",
+            ));
+        }
+        if next.len() >= MAX_CREDENTIALS && grace_secs > 0 {
+            return Err(ApiError::new(
+                "LimitExceededException",
+                format!("The store holds the most credentials allowed ({MAX_CREDENTIALS})."),
+            ));
+        }
+        let (new_id, secret) = new_key_pair(&self.rng, &next)?;
+        let meta = Meta {
+            access_key_id: new_id,
+            bootstrap: false,
+            created_at: now,
+            expires_at: old.meta.expires_at,
+            ..old.meta.clone()
+        };
+        let new = Arc::new(
+            self.build(meta, secret, &self.rng)
+                .map_err(|what| internal(format!("cannot seal the credential: {what}")))?,
+        );
+        let previous_expires_at = if grace_secs == 0 {
+            next.remove(access_key_id);
+            None
+        } else {
+            let until = now.saturating_add(grace_secs);
+            let until = old.meta.expires_at.map_or(until, |t| t.min(until));
+            let meta = Meta {
+                expires_at: Some(until),
+                ..old.meta.clone()
+            };
+            let resealed = self
+                .build(meta, old.secret.clone(), &self.rng)
+                .map_err(|what| internal(format!("cannot seal the credential: {what}")))?;
+            next.insert(access_key_id.to_owned(), Arc::new(resealed));
+            Some(until)
+        };
+        next.insert(new.meta.access_key_id.clone(), new.clone());
+        let rotated = Rotated {
+            new,
+            previous_expires_at,
+        };
+        record(&rotated)?;
+        self.commit(next)?;
+        Ok(rotated)
+    }
+
+    /// Revokes a credential at once. The last lasting administrator credential is not revoked
+    /// (that would lock every administrator out). Revoking the bootstrap credential also
+    /// deletes `admin-credentials.json`.
+    pub(crate) fn revoke(
+        &self,
+        access_key_id: &str,
+        record: &mut dyn FnMut(&Credential) -> Result<(), ApiError>,
+    ) -> Result<Arc<Credential>, ApiError> {
+        let _guard = self.change.lock();
+        let now = (self.now)();
+        let mut next = self.live(now);
+        let old = next
+            .remove(access_key_id)
+            .ok_or_else(|| not_found(access_key_id))?;
+        if old.meta.administrator && !next.values().any(|c| c.lasting_admin()) {
+            return Err(ApiError::new(
+                "KMSInvalidStateException",
+                format!(
+                    "{access_key_id} is the last administrator credential; create another \
+                     administrator credential before revoking it."
+                ),
+            ));
+        }
+        record(&old)?;
+        self.commit(next)?;
+        if old.meta.bootstrap {
+            self.remove_admin_file()?;
+        }
+        Ok(old)
+    }
+
+    /// Revokes the bootstrap administrator credential and deletes `admin-credentials.json`
+    /// (overwritten with zeros first), once another lasting administrator credential exists.
+    /// Returns the retired credential (`None`: it was already gone and only a leftover file
+    /// was removed).
+    pub(crate) fn retire_bootstrap(
+        &self,
+        record: &mut dyn FnMut(Option<&Credential>) -> Result<(), ApiError>,
+    ) -> Result<Option<Arc<Credential>>, ApiError> {
+        let _guard = self.change.lock();
+        let now = (self.now)();
+        let mut next = self.live(now);
+        let boot = next
+            .values()
+            .find(|c| c.meta.bootstrap)
+            .map(|c| c.meta.access_key_id.clone());
+        let Some(boot) = boot else {
+            if self.admin_path.exists() {
+                record(None)?;
+                self.remove_admin_file()?;
+                return Ok(None);
+            }
+            return Err(ApiError::new(
+                "KMSInvalidStateException",
+                "There is no bootstrap administrator credential: it was retired already.",
+            ));
+        };
+        let old = next
+            .remove(&boot)
+            .ok_or_else(|| internal("the bootstrap credential vanished".into()))?;
+        if !next.values().any(|c| c.lasting_admin()) {
+            return Err(ApiError::new(
+                "KMSInvalidStateException",
+                "The bootstrap administrator credential is the only administrator credential; \
+                 create another administrator credential (CreateCredential with \
+                 Administrator: true) before retiring it.",
+            ));
+        }
+        record(Some(&old))?;
+        self.commit(next)?;
+        self.remove_admin_file()?;
+        Ok(Some(old))
+    }
+
+    /// The live credentials, for planning a change.
+    fn live(&self, now: i64) -> HashMap<String, Arc<Credential>> {
+        self.by_key
+            .read()
+            .iter()
+            .filter(|(_, c)| !c.expired(now))
+            .map(|(k, c)| (k.clone(), c.clone()))
+            .collect()
+    }
+
+    /// Makes `next` durable, then current.
+    fn commit(&self, next: HashMap<String, Arc<Credential>>) -> Result<(), ApiError> {
+        self.write_file(&next)
+            .map_err(|e| internal(format!("the credential store could not be written: {e}")))?;
+        *self.by_key.write() = next;
+        Ok(())
+    }
+
+    fn remove_admin_file(&self) -> Result<(), ApiError> {
+        wipe_and_remove(&self.admin_path).map_err(|e| {
+            internal(format!(
+                "the bootstrap credential is revoked, but {} could not be deleted: {e}",
+                ADMIN_CREDENTIALS_FILE
+            ))
+        })
+    }
+}
+
+fn internal(message: String) -> ApiError {
+    ApiError::new("KMSInternalException", message)
+}
+
+fn not_found(access_key_id: &str) -> ApiError {
+    let shown: String = access_key_id.chars().take(128).collect();
+    ApiError::new(
+        "NotFoundException",
+        format!("Access key {shown} does not exist (or was revoked, or has expired)."),
+    )
+}
+
+fn invalid_principal() -> ApiError {
+    ApiError::validation(
+        "PrincipalArn must be an IAM principal: arn:aws:iam::ACCOUNT:root, \
+         arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:role/NAME.",
+    )
+}
+
+/// An IAM principal ARN: `arn:PARTITION:iam::ACCOUNT:root|user/PATH/NAME|role/PATH/NAME`.
+fn validate_principal(arn: &str) -> Result<(), ApiError> {
+    if arn.len() > MAX_ARN {
+        return Err(invalid_principal());
+    }
+    let mut parts = arn.splitn(6, ':');
+    let ok = (|| {
+        let (a, partition, service, region, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        let partition_ok = matches!(partition, "aws" | "aws-cn" | "aws-us-gov");
+        let head_ok = a == "arn" && partition_ok && service == "iam" && region.is_empty();
+        AccountId::parse(account).ok()?;
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('/')
+                && !s.ends_with('/')
+                && !s.contains("//")
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+        };
+        let resource_ok = resource == "root"
+            || resource.strip_prefix("user/").is_some_and(name_ok)
+            || resource.strip_prefix("role/").is_some_and(name_ok);
+        Some(head_ok && resource_ok)
+    })();
+    if ok == Some(true) && Caller::new(arn).is_ok() {
+        Ok(())
+    } else {
+        Err(invalid_principal())
+    }
+}
+
+fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::validation(format!(
+            "A credential has at most {MAX_TAGS} tags."
+        )));
+    }
+    for (k, v) in tags {
+        let klen = k.chars().count();
+        if klen == 0 || klen > 128 || v.chars().count() > 256 {
+            return Err(ApiError::validation(
+                "Tag keys are 1 to 128 characters, values at most 256.",
+            ));
+        }
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(ApiError::validation("Tag keys may not begin with aws:."));
+        }
+    }
+    Ok(())
 }
 
 /// Characters of an access key id after its `AKIA` prefix (base 32, as AWS's).
 const KEY_ID_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/// Random bytes of a secret: 30, i.e. 40 base64 characters, the length of an AWS secret.
+const SECRET_BYTES: usize = 30;
+const SECRET_CHARS: usize = 40;
+
+fn access_key_id(bytes: &[u8]) -> String {
+    let mut id = String::with_capacity(4 + bytes.len());
+    id.push_str("AKIA");
+    id.extend(bytes.iter().map(|x| {
+        char::from(
+            KEY_ID_ALPHABET
+                .get(usize::from(x % 32))
+                .copied()
+                .unwrap_or(b'A'),
+        )
+    }));
+    id
+}
+
+/// The secret's text (base64 of random bytes), built without an unwiped copy.
+fn secret_text(bytes: &[u8]) -> Result<SecretBytes, base64::EncodeSliceError> {
+    let mut text = SecretBytes::new(vec![0u8; SECRET_CHARS]);
+    let n = base64::engine::general_purpose::STANDARD.encode_slice(bytes, text.expose_mut())?;
+    text.truncate(n);
+    Ok(text)
+}
+
+/// A fresh access key id (not in `taken`) and secret.
+fn new_key_pair(
+    rng: &dyn RandomSource,
+    taken: &HashMap<String, Arc<Credential>>,
+) -> Result<(String, SecretBytes), ApiError> {
+    let random_failed = |_| internal("the random source failed".into());
+    for _ in 0..8 {
+        let raw = SecretBytes::random(rng, 16 + SECRET_BYTES).map_err(random_failed)?;
+        let (id_bytes, secret_bytes) = raw.expose().split_at(16.min(raw.len()));
+        let id = access_key_id(id_bytes);
+        if taken.contains_key(&id) {
+            continue;
+        }
+        let secret = secret_text(secret_bytes)
+            .map_err(|_| internal("the secret could not be encoded".into()))?;
+        return Ok((id, secret));
+    }
+    Err(internal("no free access key id".into()))
+}
 
 fn new_admin(init: &InitOptions, rng: &dyn RandomSource) -> Result<AdminFile, Error> {
-    let mut raw = SecretBytes::random(rng, 16 + 30 + 12).map_err(Error::Random)?;
-    let b = raw.expose_mut();
-    let (id_bytes, rest) = b.split_at(16);
-    let (secret_bytes, acct_bytes) = rest.split_at(30);
-    let mut access_key_id = String::from("AKIA");
-    access_key_id.extend(
-        id_bytes
-            .iter()
-            .map(|x| char::from(KEY_ID_ALPHABET[usize::from(x % 32)])),
-    );
-    // 30 random bytes → 40 base64 characters, the length of an AWS secret access key.
-    let secret_access_key = base64::engine::general_purpose::STANDARD.encode(secret_bytes);
+    let raw = SecretBytes::random(rng, 16 + SECRET_BYTES + 12).map_err(Error::Random)?;
+    let b = raw.expose();
+    let (id_bytes, rest) = b.split_at(16.min(b.len()));
+    let (secret_bytes, acct_bytes) = rest.split_at(SECRET_BYTES.min(rest.len()));
+    let access_key_id = access_key_id(id_bytes);
+    let secret = secret_text(secret_bytes).map_err(|_| Error::Config("secret encoding"))?;
+    let secret_access_key = String::from_utf8(secret.expose().to_vec())
+        .map_err(|_| Error::Config("secret encoding"))?;
     let account = match init.account_id {
         Some(a) => a,
         None => {
@@ -326,8 +1089,18 @@ fn read_secret_file(path: &Path) -> Result<SecretBytes, Error> {
     ))
 }
 
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        // Make a rename or unlink durable; not every platform can open a directory, so best
+        // effort.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (a temporary file in the same directory, synced, then
-/// renamed), readable and writable by the owner only.
+/// renamed, then the directory synced), readable and writable by the owner only.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp: PathBuf = path.with_extension("json.tmp");
     let mut opts = std::fs::OpenOptions::new();
@@ -349,19 +1122,38 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     f.sync_all().map_err(Error::io(&tmp))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(Error::io(path))?;
-    if let Some(dir) = path.parent() {
-        // Make the rename durable; not every platform can open a directory, so best effort.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
+    sync_dir(path);
     Ok(())
+}
+
+/// Overwrites a file with zeros, syncs it, then unlinks it (best effort against recovery: a
+/// copy-on-write or journaling file system may keep the old blocks).
+fn wipe_and_remove(path: &Path) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(mut f) => {
+            let len = f.metadata()?.len();
+            let zeros = [0u8; 4096];
+            let mut left = len;
+            while left > 0 {
+                let n = usize::try_from(left.min(4096)).unwrap_or(4096);
+                f.write_all(zeros.get(..n).unwrap_or(&zeros))?;
+                left = left.saturating_sub(n as u64);
+            }
+            f.sync_all()?;
+            drop(f);
+            std::fs::remove_file(path)?;
+            sync_dir(path);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coffer::SystemRandom;
+    use std::sync::atomic::{AtomicI64, Ordering};
 
     fn temp_dir(name: &str) -> PathBuf {
         let mut b = [0u8; 8];
@@ -379,8 +1171,44 @@ mod tests {
         }
     }
 
-    fn key() -> coffer_crypto::SymmetricKey {
-        coffer_crypto::SymmetricKey::from_bytes([7; 32])
+    fn key() -> SymmetricKey {
+        SymmetricKey::from_bytes([7; 32])
+    }
+
+    fn ok(_: &Credential) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// A store with a manual clock.
+    fn open_at(dir: &Path, clock: &Arc<AtomicI64>) -> Result<CredentialStore, Error> {
+        let c = clock.clone();
+        CredentialStore::open_with_clock(
+            dir,
+            &init(),
+            &SystemRandom::new(),
+            key(),
+            Arc::new(move || c.load(Ordering::SeqCst)),
+        )
+    }
+
+    fn role(arn: &str, admin: bool) -> NewCredential {
+        NewCredential {
+            principal_arn: arn.into(),
+            administrator: admin,
+            ..NewCredential::default()
+        }
+    }
+
+    fn file_json(dir: &Path) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(CREDENTIALS_FILE)).unwrap()).unwrap()
+    }
+
+    fn write_json(dir: &Path, v: &serde_json::Value) {
+        write_private(
+            &dir.join(CREDENTIALS_FILE),
+            &serde_json::to_vec_pretty(v).unwrap(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -394,7 +1222,8 @@ mod tests {
         let admin: serde_json::Value = serde_json::from_str(&admin_text).unwrap();
         let akid = admin["access_key_id"].as_str().unwrap();
         assert!(akid.starts_with("AKIA") && akid.len() == 20);
-        assert_eq!(admin["secret_access_key"].as_str().unwrap().len(), 40);
+        let secret = admin["secret_access_key"].as_str().unwrap();
+        assert_eq!(secret.len(), 40);
         let account = admin["account_id"].as_str().unwrap();
         assert_eq!(account.len(), 12);
         assert_eq!(
@@ -403,11 +1232,14 @@ mod tests {
         );
         assert_eq!(admin["region"], "eu-west-1");
         let cred = s.get(akid).unwrap();
-        assert_eq!(
-            cred.secret().expose(),
-            admin["secret_access_key"].as_str().unwrap().as_bytes()
-        );
-        assert!(!format!("{cred:?}").contains(admin["secret_access_key"].as_str().unwrap()));
+        assert_eq!(cred.secret().expose(), secret.as_bytes());
+        assert!(cred.is_administrator() && cred.is_bootstrap());
+        assert!(s.bootstrap_active());
+        assert!(!format!("{cred:?}").contains(secret));
+        // The store holds the secret sealed only.
+        let store_text = std::fs::read_to_string(dir.join(CREDENTIALS_FILE)).unwrap();
+        assert!(!store_text.contains(secret));
+        assert_eq!(file_json(&dir)["format"], 2);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -419,7 +1251,8 @@ mod tests {
 
         let s2 = CredentialStore::open(&dir, &init(), &rng, key()).unwrap();
         assert!(!s2.created());
-        assert_eq!(s2.admin_access_key_id(), akid);
+        assert_eq!(s2.bootstrap_access_key_id().as_deref(), Some(akid));
+        assert_eq!(s2.get(akid).unwrap().secret().expose(), secret.as_bytes());
         assert_eq!(
             std::fs::read_to_string(dir.join(ADMIN_CREDENTIALS_FILE)).unwrap(),
             admin_text
@@ -433,6 +1266,11 @@ mod tests {
         assert!(matches!(
             CredentialStore::open(&dir, &other, &rng, key()),
             Err(Error::RegionMismatch { .. })
+        ));
+        // Another sealing key opens nothing.
+        assert!(matches!(
+            CredentialStore::open(&dir, &init(), &rng, SymmetricKey::from_bytes([8; 32])),
+            Err(Error::InvalidCredential { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -448,10 +1286,10 @@ mod tests {
             principals: Vec::new(),
         };
         let s = CredentialStore::open(&dir, &opts, &rng, key()).unwrap();
-        let akid = s.admin_access_key_id().to_owned();
+        let akid = s.bootstrap_access_key_id().unwrap();
         std::fs::remove_file(dir.join(CREDENTIALS_FILE)).unwrap();
         let s2 = CredentialStore::open(&dir, &opts, &rng, key()).unwrap();
-        assert_eq!(s2.admin_access_key_id(), akid);
+        assert_eq!(s2.bootstrap_access_key_id().unwrap(), akid);
         assert_eq!(s2.get(&akid).unwrap().caller().account, acct);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -459,9 +1297,319 @@ mod tests {
     #[test]
     fn corrupt_store_is_an_error() {
         let dir = temp_dir("corrupt");
-        std::fs::write(dir.join(CREDENTIALS_FILE), b"{not json").unwrap();
+        write_private(&dir.join(CREDENTIALS_FILE), b"{not json").unwrap();
         let r = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key());
         assert!(matches!(r, Err(Error::CredentialFile { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn readable_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("perms");
+        CredentialStore::open(&dir, &init(), &SystemRandom::new(), key()).unwrap();
+        for (f, mode) in [(CREDENTIALS_FILE, 0o640), (ADMIN_CREDENTIALS_FILE, 0o602)] {
+            let p = dir.join(f);
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let r = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key());
+            assert!(
+                matches!(&r, Err(Error::Permissions { path, .. }) if path == &p),
+                "{f}"
+            );
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        CredentialStore::open(&dir, &init(), &SystemRandom::new(), key()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sealed_secrets_cannot_be_swapped_or_entries_altered() {
+        let dir = temp_dir("swap");
+        let clock = Arc::new(AtomicI64::new(1_000));
+        let s = open_at(&dir, &clock).unwrap();
+        let user = s
+            .create(role("arn:aws:iam::111122223333:user/u", false), &mut ok)
+            .unwrap();
+        drop(s);
+        let original = file_json(&dir);
+        assert!(open_at(&dir, &clock).is_ok());
+
+        // Swap the two sealed secrets.
+        let mut v = original.clone();
+        let a = v["credentials"][0]["sealed_secret"].clone();
+        let b = v["credentials"][1]["sealed_secret"].clone();
+        v["credentials"][0]["sealed_secret"] = b;
+        v["credentials"][1]["sealed_secret"] = a;
+        write_json(&dir, &v);
+        assert!(matches!(
+            open_at(&dir, &clock),
+            Err(Error::InvalidCredential { .. })
+        ));
+
+        // Promote the user to administrator, or move it to another principal.
+        for (field, value) in [
+            ("administrator", serde_json::json!(true)),
+            (
+                "principal_arn",
+                serde_json::json!("arn:aws:iam::111122223333:user/v"),
+            ),
+            ("access_key_id", serde_json::json!("AKIAAAAAAAAAAAAAAAAA")),
+        ] {
+            let mut v = original.clone();
+            let i = usize::from(v["credentials"][0]["access_key_id"] != user.access_key_id());
+            v["credentials"][i][field] = value;
+            write_json(&dir, &v);
+            assert!(
+                matches!(open_at(&dir, &clock), Err(Error::InvalidCredential { .. })),
+                "{field}"
+            );
+        }
+        write_json(&dir, &original);
+        assert!(open_at(&dir, &clock).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn format_1_is_migrated() {
+        let dir = temp_dir("migrate");
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        let v1 = serde_json::json!({
+            "format": 1,
+            "region": "eu-west-1",
+            "credentials": [
+                {"access_key_id": "AKIAOLDADMIN00000000", "secret_access_key": secret,
+                 "account_id": "111122223333",
+                 "principal_arn": "arn:aws:iam::111122223333:root"},
+                {"access_key_id": "AKIAOLDUSER000000000", "secret_access_key": "other-secret",
+                 "account_id": "111122223333",
+                 "principal_arn": "arn:aws:iam::111122223333:user/u"}
+            ]
+        });
+        write_json(&dir, &v1);
+        let s = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key()).unwrap();
+        assert!(!s.created());
+        let admin = s.get("AKIAOLDADMIN00000000").unwrap();
+        assert_eq!(admin.secret().expose(), secret.as_bytes());
+        assert!(admin.is_administrator() && admin.is_bootstrap());
+        let user = s.get("AKIAOLDUSER000000000").unwrap();
+        assert!(!user.is_administrator());
+        let text = std::fs::read_to_string(dir.join(CREDENTIALS_FILE)).unwrap();
+        assert!(!text.contains(secret) && !text.contains("other-secret"));
+        assert_eq!(file_json(&dir)["format"], 2);
+        let s2 = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key()).unwrap();
+        assert_eq!(
+            s2.get("AKIAOLDUSER000000000").unwrap().secret().expose(),
+            b"other-secret"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rotation_grace_and_expiry_follow_the_clock() {
+        let dir = temp_dir("expiry");
+        let clock = Arc::new(AtomicI64::new(10_000));
+        let s = open_at(&dir, &clock).unwrap();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#;
+        let mut req = role("arn:aws:iam::111122223333:role/app", false);
+        req.identity_policies = vec![policy.into()];
+        req.tags.insert("team".into(), "a".into());
+        let old = s.create(req, &mut ok).unwrap();
+        assert_eq!(old.caller().identity_policies.len(), 1);
+
+        let r = s
+            .rotate(old.access_key_id(), 100, &mut |_: &Rotated| Ok(()))
+            .unwrap();
+        assert_eq!(r.previous_expires_at, Some(10_100));
+        assert_eq!(r.new.principal_arn(), old.principal_arn());
+        assert_eq!(r.new.caller().identity_policies.len(), 1);
+        assert_eq!(
+            r.new.caller().tags.get("team").map(String::as_str),
+            Some("a")
+        );
+        assert!(s.get(old.access_key_id()).is_some());
+        clock.store(10_099, Ordering::SeqCst);
+        assert!(s.get(old.access_key_id()).is_some());
+        clock.store(10_100, Ordering::SeqCst);
+        assert!(s.get(old.access_key_id()).is_none());
+        assert!(s.get(r.new.access_key_id()).is_some());
+        assert_eq!(s.list(100, None).credentials.len(), 2);
+        // The next write drops the expired entry from the file.
+        assert!(file_json(&dir).to_string().contains(old.access_key_id()));
+        s.create(role("arn:aws:iam::111122223333:user/x", false), &mut ok)
+            .unwrap();
+        assert!(!file_json(&dir).to_string().contains(old.access_key_id()));
+
+        // Grace 0: the old key stops at once.
+        let r2 = s
+            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok(()))
+            .unwrap();
+        assert_eq!(r2.previous_expires_at, None);
+        assert!(s.get(r.new.access_key_id()).is_none());
+        assert!(s.get(r2.new.access_key_id()).is_some());
+        // Out of range, unknown, bootstrap.
+        let e = s
+            .rotate(
+                r2.new.access_key_id(),
+                MAX_GRACE_SECS + 1,
+                &mut |_: &Rotated| Ok(()),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "ValidationException");
+        let e = s
+            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok(()))
+            .unwrap_err();
+        assert_eq!(e.code(), "NotFoundException");
+        let boot = s.bootstrap_access_key_id().unwrap();
+        let e = s.rotate(&boot, 0, &mut |_: &Rotated| Ok(())).unwrap_err();
+        assert_eq!(e.code(), "KMSInvalidStateException");
+
+        // A restart at the same time keeps it all; an expiry survives a restart.
+        let r3 = s
+            .rotate(r2.new.access_key_id(), 50, &mut |_: &Rotated| Ok(()))
+            .unwrap();
+        drop(s);
+        let s = open_at(&dir, &clock).unwrap();
+        assert!(s.get(r2.new.access_key_id()).is_some());
+        assert!(s.get(r3.new.access_key_id()).is_some());
+        clock.store(10_150, Ordering::SeqCst);
+        assert!(s.get(r2.new.access_key_id()).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lockout_is_refused_and_retirement_needs_another_admin() {
+        let dir = temp_dir("lockout");
+        let clock = Arc::new(AtomicI64::new(5));
+        let s = open_at(&dir, &clock).unwrap();
+        let boot = s.bootstrap_access_key_id().unwrap();
+        let mut none = |_: Option<&Credential>| Ok(());
+        let e = s.retire_bootstrap(&mut none).unwrap_err();
+        assert_eq!(e.code(), "KMSInvalidStateException");
+        let e = s.revoke(&boot, &mut ok).unwrap_err();
+        assert_eq!(e.code(), "KMSInvalidStateException");
+        let admin = s
+            .create(role("arn:aws:iam::111122223333:user/ops", true), &mut ok)
+            .unwrap();
+        // An audit failure changes nothing.
+        let e = s
+            .retire_bootstrap(&mut |_| Err(ApiError::new("KMSInternalException", "audit")))
+            .unwrap_err();
+        assert_eq!(e.code(), "KMSInternalException");
+        assert!(s.get(&boot).is_some());
+        assert!(dir.join(ADMIN_CREDENTIALS_FILE).exists());
+
+        let retired = s.retire_bootstrap(&mut none).unwrap().unwrap();
+        assert_eq!(retired.access_key_id(), boot);
+        assert!(s.get(&boot).is_none());
+        assert!(!s.bootstrap_active());
+        assert!(!dir.join(ADMIN_CREDENTIALS_FILE).exists());
+        let e = s.retire_bootstrap(&mut none).unwrap_err();
+        assert_eq!(e.code(), "KMSInvalidStateException");
+        // The last administrator stays; an expiring one does not count.
+        let e = s.revoke(admin.access_key_id(), &mut ok).unwrap_err();
+        assert_eq!(e.code(), "KMSInvalidStateException");
+        let r = s
+            .rotate(admin.access_key_id(), 60, &mut |_: &Rotated| Ok(()))
+            .unwrap();
+        let e = s.revoke(r.new.access_key_id(), &mut ok).unwrap_err();
+        assert_eq!(e.code(), "KMSInvalidStateException");
+        s.revoke(admin.access_key_id(), &mut ok).unwrap();
+        drop(s);
+        let s = open_at(&dir, &clock).unwrap();
+        assert!(s.get(&boot).is_none());
+        assert!(s.get(admin.access_key_id()).is_none());
+        assert!(s.get(r.new.access_key_id()).unwrap().is_administrator());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn create_validates_and_list_pages() {
+        let dir = temp_dir("create");
+        let clock = Arc::new(AtomicI64::new(5));
+        let s = open_at(&dir, &clock).unwrap();
+        for bad in [
+            "arn:aws:iam::111122223333:group/g",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::1111:user/u",
+            "arn:aws:iam::111122223333:user/",
+            "arn:aws:iam:us-east-1:111122223333:user/u",
+            "user/u",
+        ] {
+            let e = s.create(role(bad, false), &mut ok).unwrap_err();
+            assert_eq!(e.code(), "ValidationException", "{bad}");
+        }
+        let mut req = role("arn:aws:iam::111122223333:user/u", false);
+        req.identity_policies = vec!["{not a policy".into()];
+        let e = s.create(req, &mut ok).unwrap_err();
+        assert_eq!(e.code(), "MalformedPolicyDocumentException");
+        let mut req = role("arn:aws:iam::111122223333:user/u", false);
+        req.tags.insert("aws:x".into(), "y".into());
+        assert_eq!(
+            s.create(req, &mut ok).unwrap_err().code(),
+            "ValidationException"
+        );
+        // An audit failure changes nothing.
+        let e = s
+            .create(role("arn:aws:iam::111122223333:user/u", false), &mut |_| {
+                Err(ApiError::new("KMSInternalException", "audit"))
+            })
+            .unwrap_err();
+        assert_eq!(e.code(), "KMSInternalException");
+        assert_eq!(s.len(), 1);
+        for i in 0..4 {
+            s.create(
+                role(&format!("arn:aws:iam::111122223333:user/u{i}"), false),
+                &mut ok,
+            )
+            .unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = s.list(2, marker.as_deref());
+            assert!(page.credentials.len() <= 2);
+            seen.extend(
+                page.credentials
+                    .iter()
+                    .map(|c| c.access_key_id().to_owned()),
+            );
+            match page.next_marker {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 5);
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, seen);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn configured_principals_add_policies_and_tags() {
+        let dir = temp_dir("configured");
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}"#;
+        let mut opts = init();
+        opts.principals = vec![crate::PrincipalSettings {
+            arn: "arn:aws:iam::111122223333:role/app".into(),
+            policies: vec![policy.into()],
+            tags: [("env".to_owned(), "prod".to_owned())].into(),
+        }];
+        let s = CredentialStore::open(&dir, &opts, &SystemRandom::new(), key()).unwrap();
+        let c = s
+            .create(role("arn:aws:iam::111122223333:role/app", false), &mut ok)
+            .unwrap();
+        assert_eq!(c.caller().identity_policies.len(), 1);
+        assert_eq!(c.caller().tags.get("env").map(String::as_str), Some("prod"));
+        // Not written into the entry: the configuration is read at every start.
+        assert!(!file_json(&dir).to_string().contains("kms:Decrypt"));
+        opts.principals[0].policies = vec!["{".into()];
+        assert!(matches!(
+            CredentialStore::open(&dir, &opts, &SystemRandom::new(), key()),
+            Err(Error::Config(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

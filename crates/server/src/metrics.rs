@@ -11,16 +11,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::admin::OPERATIONS as ADMIN_OPERATIONS;
 use crate::protocol::AWS_OPERATIONS;
-
-/// cofferd's own operations (`CofferAdmin.`), labelled with that prefix.
-pub(crate) const ADMIN_OPERATIONS: &[&str] = &[
-    "CreateCredential",
-    "ListCredentials",
-    "RotateCredential",
-    "RevokeCredential",
-    "RetireBootstrapCredential",
-];
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [

@@ -420,3 +420,154 @@ async fn metrics_count_requests_errors_and_connections() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// Reads the response's `x-amzn-RequestId`.
+async fn call_with_id<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    a: &Admin,
+    host: &str,
+    op: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value, String) {
+    let req = signed_request(a, host, op, body.to_string().as_bytes(), false);
+    s.write_all(&req).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).await.unwrap(), 1);
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap()
+    };
+    let len: usize = header("content-length").parse().unwrap();
+    let id = header("x-amzn-requestid");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap(), id)
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_json_spans_by_request_id_never_a_secret_and_drains_on_sigterm() {
+    use base64::Engine;
+    use std::io::BufRead;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tmp = TmpDir::new("logs");
+    let data = tmp.0.join("data");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cofferd"))
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["--root-key", tmp.0.join("root.key").to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--log-level", "debug"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("cofferd listening on http://")
+        .unwrap()
+        .to_owned();
+    let a = admin(&data);
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let (status, key, _) =
+        call_with_id(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let plaintext = b"log-canary-plaintext-0123456789";
+    let (status, _, encrypt_id) = call_with_id(
+        &mut conn,
+        &a,
+        &addr,
+        "Encrypt",
+        serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(plaintext)}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, gdk, _) = call_with_id(
+        &mut conn,
+        &a,
+        &addr,
+        "GenerateDataKey",
+        serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let data_key = b64.decode(gdk["Plaintext"].as_str().unwrap()).unwrap();
+    let (status, err, refused_id) = call_with_id(
+        &mut conn,
+        &a,
+        &addr,
+        "Decrypt",
+        serde_json::json!({"CiphertextBlob": b64.encode(b"not a ciphertext at all, but long enough to parse")}),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    drop(conn);
+
+    // SIGTERM: the binary drains and exits 0.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let logs = String::from_utf8(out.stderr).unwrap();
+
+    // One JSON object per line; the requests' spans carry the ids the clients got.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["span"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no log line for request {id} in\n{logs}"))
+            .clone()
+    };
+    let enc = by_id(&encrypt_id);
+    assert_eq!(enc["span"]["operation"], "Encrypt");
+    assert_eq!(enc["span"]["access_key_id"], a.access_key_id.as_str());
+    let refused = by_id(&refused_id);
+    assert_eq!(refused["code"], "InvalidCiphertextException");
+    assert!(lines.iter().any(|l| l["level"] == "WARN"
+        && l["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bootstrap administrator")));
+    assert!(lines.iter().any(|l| l["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("audit log closed")));
+
+    // Never a secret: not the plaintext, the data key, or the secret access key, in any
+    // encoding.
+    for (what, secret) in [
+        ("plaintext", plaintext.to_vec()),
+        ("data key", data_key),
+        ("secret access key", a.secret.as_bytes().to_vec()),
+    ] {
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        for form in [
+            String::from_utf8_lossy(&secret).into_owned(),
+            b64.encode(&secret),
+            hex,
+        ] {
+            assert!(!logs.contains(&form), "the {what} is in the logs");
+        }
+    }
+}
