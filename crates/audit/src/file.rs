@@ -4,7 +4,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -124,6 +124,11 @@ struct State {
     leader: bool,
     failed: Option<io::ErrorKind>,
     closed: bool,
+    /// Batches taken for writing so far: the batch that will hold a record appended now is
+    /// `batches + 1` (see [`Inner::durable_cv`]).
+    batches: u64,
+    /// The synchronous-mode flusher is waiting for records.
+    flusher_waiting: bool,
 }
 
 struct Writer {
@@ -141,6 +146,14 @@ struct Inner {
     lost: AtomicU64,
     stop: Mutex<bool>,
     stop_signal: Condvar,
+    /// In [`Durability::Sync`], the flusher thread waits here for records to write.
+    flush_cv: Condvar,
+    /// Set when the sink is dropped, for the synchronous-mode flusher.
+    stopping: AtomicBool,
+    /// Callers waiting for their record to be durable, by the parity of the batch that holds
+    /// it: finishing batch `b` wakes only `durable_cv[b % 2]`, not the callers whose records
+    /// are in the next batch.
+    durable_cv: [Condvar; 2],
 }
 
 /// The default audit sink: JSON Lines files in a directory, each record chained to the one
@@ -282,6 +295,8 @@ impl FileSink {
                 leader: false,
                 failed: None,
                 closed: false,
+                batches: 0,
+                flusher_waiting: false,
             }),
             turn: Condvar::new(),
             writer: Mutex::new(Writer {
@@ -291,6 +306,9 @@ impl FileSink {
             lost: AtomicU64::new(0),
             stop: Mutex::new(false),
             stop_signal: Condvar::new(),
+            flush_cv: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            durable_cv: [Condvar::new(), Condvar::new()],
             opts,
         });
         let seq = {
@@ -302,7 +320,18 @@ impl FileSink {
         };
         inner.commit(seq + 1, true)?;
         let flusher = match inner.opts.durability {
-            Durability::Sync => None,
+            Durability::Sync => {
+                // One thread writes and fsyncs batch after batch while records keep coming, so
+                // the disk is never idle waiting for a caller to be scheduled to lead the next
+                // group commit.
+                let worker = Arc::clone(&inner);
+                Some(
+                    std::thread::Builder::new()
+                        .name("coffer-audit-fsync".into())
+                        .spawn(move || worker.flush_continuously())
+                        .map_err(|e| AuditError::io(&inner.dir, e))?,
+                )
+            }
             Durability::Periodic(every) | Durability::Buffered(every) => {
                 let worker = Arc::clone(&inner);
                 Some(
@@ -475,6 +504,8 @@ impl Inner {
             st.leader = true;
             let batch = std::mem::take(&mut st.pending);
             let upto = st.next_seq;
+            st.batches += 1;
+            let number = st.batches;
             let result = MutexGuard::unlocked(&mut st, || self.write_batch(&batch, sync));
             st.leader = false;
             self.turn.notify_all();
@@ -484,12 +515,18 @@ impl Inner {
                     if sync {
                         st.durable = upto;
                     }
+                    if let Some(cv) = self.durable_cv.get((number % 2) as usize) {
+                        cv.notify_all();
+                    }
                 }
                 Err(e) => {
                     st.failed = Some(match &e {
                         AuditError::Io { source, .. } => source.kind(),
                         _ => io::ErrorKind::Other,
                     });
+                    for cv in &self.durable_cv {
+                        cv.notify_all();
+                    }
                     return Err(e);
                 }
             }
@@ -526,6 +563,51 @@ impl Inner {
         Ok(())
     }
 
+    /// The synchronous-mode flusher: while records are waiting, write and fsync them as one
+    /// batch, and again, until the sink is dropped.
+    fn flush_continuously(&self) {
+        loop {
+            let target = {
+                let mut st = self.state.lock();
+                loop {
+                    if self.stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if st.failed.is_none() && st.next_seq > st.durable {
+                        break;
+                    }
+                    st.flusher_waiting = true;
+                    self.flush_cv.wait(&mut st);
+                    st.flusher_waiting = false;
+                }
+                st.next_seq
+            };
+            // A failure marks the sink failed and wakes the waiting callers, who report it.
+            let _ = self.commit(target, true);
+        }
+    }
+
+    /// Waits until record `seq` is fsynced by the flusher (synchronous mode).
+    fn wait_durable(&self, mut st: MutexGuard<'_, State>, seq: u64) -> Result<(), AuditError> {
+        let batch = st.batches + 1;
+        if st.flusher_waiting {
+            self.flush_cv.notify_one();
+        }
+        let cv = self
+            .durable_cv
+            .get((batch % 2) as usize)
+            .unwrap_or(&self.turn);
+        loop {
+            if st.durable > seq {
+                return Ok(());
+            }
+            if let Some(kind) = st.failed {
+                return Err(AuditError::Failed { kind });
+            }
+            cv.wait(&mut st);
+        }
+    }
+
     fn flush_periodically(&self, every: Duration) {
         loop {
             {
@@ -551,11 +633,15 @@ impl AuditSink for FileSink {
             .and_then(|json| {
                 let mut st = self.inner.state.lock();
                 let seq = self.inner.push_event(&mut st, &json)?;
-                if let Durability::Buffered(_) = self.inner.opts.durability {
-                    let queued: usize = st.pending.iter().map(|s| s.data.len()).sum();
-                    if queued <= BUFFERED_MAX_PENDING_BYTES {
-                        return Ok(());
+                match self.inner.opts.durability {
+                    Durability::Sync => return self.inner.wait_durable(st, seq),
+                    Durability::Buffered(_) => {
+                        let queued: usize = st.pending.iter().map(|s| s.data.len()).sum();
+                        if queued <= BUFFERED_MAX_PENDING_BYTES {
+                            return Ok(());
+                        }
                     }
+                    Durability::Periodic(_) => {}
                 }
                 drop(st);
                 self.inner.commit(seq + 1, false)
@@ -583,6 +669,12 @@ impl Drop for FileSink {
     fn drop(&mut self) {
         *self.inner.stop.lock() = true;
         self.inner.stop_signal.notify_all();
+        self.inner.stopping.store(true, Ordering::Release);
+        {
+            // Under the state lock, so the flusher cannot miss it between check and wait.
+            let _st = self.inner.state.lock();
+            self.inner.flush_cv.notify_all();
+        }
         if let Some(t) = self.flusher.take() {
             let _ = t.join();
         }

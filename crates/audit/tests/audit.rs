@@ -419,6 +419,20 @@ fn many_threads_group_commit_into_one_intact_log() {
 }
 
 #[test]
+fn synchronous_records_are_fsynced_when_record_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FileSink::open(dir.path(), key(), FileSinkOptions::default()).unwrap();
+    let rng = DeterministicRandom::new(b"sync");
+    for i in 0..20 {
+        sink.record(&event(&rng, i)).unwrap();
+        // The flusher thread wrote and fsynced it (and everything before it).
+        assert_eq!(sink.unsynced_records(), 0);
+    }
+    let vk = sink.verifying_key();
+    assert_eq!(verify(dir.path(), &vk).unwrap().events, 20);
+}
+
+#[test]
 fn record_after_close_fails() {
     let dir = tempfile::tempdir().unwrap();
     let sink = FileSink::open(dir.path(), key(), opts()).unwrap();
