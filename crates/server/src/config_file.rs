@@ -166,13 +166,19 @@ struct PrincipalModel {
 pub fn load_config_file(path: &Path) -> Result<Config, Error> {
     check_private(path)?;
     let text = read_text(path)?;
+    let base = config_dir(path)?;
+    parse_config(&text, path, &base)
+}
+
+/// [`load_config_file`] on the file's text: `path` names the file in errors, relative paths
+/// resolve against `base`. The files the configuration names are checked as there.
+pub fn parse_config(text: &str, path: &Path, base: &Path) -> Result<Config, Error> {
     let fail = |message: String| Error::ConfigFile {
         path: path.to_owned(),
         message,
     };
-    let model: FileModel = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
-    let base = config_dir(path)?;
-    let config = to_config(model, &base).map_err(|p| match p {
+    let model: FileModel = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
+    let config = to_config(model, base).map_err(|p| match p {
         Problem::Value(message) => fail(message),
         Problem::Fs(e) => e,
     })?;

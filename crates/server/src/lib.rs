@@ -45,7 +45,7 @@ mod sigv4;
 mod tls;
 
 pub use api_error::ApiError;
-pub use config_file::{load_config_file, validate_config};
+pub use config_file::{load_config_file, parse_config, validate_config};
 pub use credentials::{
     Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE, CREDENTIALS_FILE,
     SEALING_PURPOSE,
