@@ -154,7 +154,12 @@ struct Inner {
     /// it: finishing batch `b` wakes only `durable_cv[b % 2]`, not the callers whose records
     /// are in the next batch.
     durable_cv: [Condvar; 2],
+    /// Called whenever records become durable or the sink fails (see [`FileSink::on_durable`]).
+    hook: Mutex<Option<DurableHook>>,
 }
+
+/// A function [`FileSink`] calls when records become durable or the sink fails.
+pub type DurableHook = Arc<dyn Fn() + Send + Sync>;
 
 /// The default audit sink: JSON Lines files in a directory, each record chained to the one
 /// before by SHA-256, signed digests at open, rollover, close and on [`FileSink::write_digest`],
@@ -309,6 +314,7 @@ impl FileSink {
             flush_cv: Condvar::new(),
             stopping: AtomicBool::new(false),
             durable_cv: [Condvar::new(), Condvar::new()],
+            hook: Mutex::new(None),
             opts,
         });
         let seq = {
@@ -384,6 +390,51 @@ impl FileSink {
     /// Events lost while failing open.
     pub fn lost_events(&self) -> u64 {
         self.inner.lost.load(Ordering::Relaxed)
+    }
+
+    /// Appends `event` and returns its sequence number at once, without waiting for it to be
+    /// durable — for a caller that holds back its own answer until [`FileSink::durable_through`]
+    /// passes the number (an asynchronous server, say, waking on [`FileSink::on_durable`]).
+    /// With [`Durability::Sync`] the flusher thread makes it durable promptly; in the other
+    /// modes this is [`AuditSink::record`]'s promise. Errors are returned even when the sink
+    /// fails open: the caller decides.
+    pub fn append(&self, event: &AuditEvent) -> Result<u64, AuditError> {
+        let json = serde_json::to_vec(event).map_err(AuditError::Encode)?;
+        let mut st = self.inner.state.lock();
+        let seq = self.inner.push_event(&mut st, &json)?;
+        match self.inner.opts.durability {
+            Durability::Sync => {
+                if st.flusher_waiting {
+                    self.inner.flush_cv.notify_one();
+                }
+                Ok(seq)
+            }
+            Durability::Buffered(_) => Ok(seq),
+            Durability::Periodic(_) => {
+                drop(st);
+                self.inner.commit(seq + 1, false).map(|()| seq)
+            }
+        }
+    }
+
+    /// How many records are durable (records `0..n` are fsynced, or in the modes that do not
+    /// fsync per record, written as promised); an error once the sink has failed.
+    pub fn durable_through(&self) -> Result<u64, AuditError> {
+        let st = self.inner.state.lock();
+        if let Some(kind) = st.failed {
+            return Err(AuditError::Failed { kind });
+        }
+        Ok(match self.inner.opts.durability {
+            Durability::Sync => st.durable,
+            Durability::Periodic(_) => st.written,
+            Durability::Buffered(_) => st.next_seq,
+        })
+    }
+
+    /// Sets the function called (from the flusher thread, quickly please) each time records
+    /// become durable in [`Durability::Sync`] mode, and when the sink fails.
+    pub fn on_durable(&self, hook: DurableHook) {
+        *self.inner.hook.lock() = Some(hook);
     }
 }
 
@@ -518,6 +569,9 @@ impl Inner {
                     if let Some(cv) = self.durable_cv.get((number % 2) as usize) {
                         cv.notify_all();
                     }
+                    if sync {
+                        self.call_hook();
+                    }
                 }
                 Err(e) => {
                     st.failed = Some(match &e {
@@ -527,6 +581,7 @@ impl Inner {
                     for cv in &self.durable_cv {
                         cv.notify_all();
                     }
+                    self.call_hook();
                     return Err(e);
                 }
             }
@@ -561,6 +616,13 @@ impl Inner {
                 .map_err(|e| AuditError::io(self.dir.join(layout::file_name(w.index)), e))?;
         }
         Ok(())
+    }
+
+    fn call_hook(&self) {
+        let hook = self.hook.lock().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     /// The synchronous-mode flusher: while records are waiting, write and fsync them as one

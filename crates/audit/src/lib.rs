@@ -60,7 +60,8 @@ pub use event::{
     EVENT_VERSION, KEY_RESOURCE_TYPE, REDACTED_FIELDS,
 };
 pub use file::{
-    Durability, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES, DEFAULT_MAX_FILE_BYTES,
+    Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
+    DEFAULT_MAX_FILE_BYTES,
 };
 pub use record::{
     genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord,

@@ -433,6 +433,31 @@ fn synchronous_records_are_fsynced_when_record_returns() {
 }
 
 #[test]
+fn appended_records_become_durable_and_the_hook_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FileSink::open(dir.path(), key(), FileSinkOptions::default()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let tx = std::sync::Mutex::new(tx);
+    sink.on_durable(Arc::new(move || {
+        let _ = tx.lock().unwrap().send(());
+    }));
+    let rng = DeterministicRandom::new(b"append");
+    let mut last = 0;
+    for i in 0..50 {
+        let seq = sink.append(&event(&rng, i)).unwrap();
+        assert!(i == 0 || seq > last);
+        last = seq;
+    }
+    // Woken by the hook (no sleeping), until the flusher has fsynced the last one.
+    while sink.durable_through().unwrap() <= last {
+        rx.recv().unwrap();
+    }
+    assert_eq!(sink.unsynced_records(), 0);
+    let vk = sink.verifying_key();
+    assert_eq!(verify(dir.path(), &vk).unwrap().events, 50);
+}
+
+#[test]
 fn record_after_close_fails() {
     let dir = tempfile::tempdir().unwrap();
     let sink = FileSink::open(dir.path(), key(), opts()).unwrap();

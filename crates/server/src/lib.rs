@@ -35,6 +35,7 @@ mod api_error;
 mod config_file;
 mod conn;
 mod credentials;
+mod deferred;
 mod error;
 mod limiter;
 mod logging;

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::conn::{ConnClock, ConnLimits, Refused, TimedIo};
 use crate::credentials::{Credential, CredentialStore, InitOptions};
+use crate::deferred::{run_deferred, DurableWaiter, DEFERRED_OPERATIONS};
 use crate::limiter::{Limiter, RateLimit};
 use crate::metrics::{Metrics, OpLabel, Rejection, ThrottleStage};
 use crate::{amz_date, protocol, sigv4, ApiError, Error};
@@ -103,6 +104,9 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
         .builder()
         .region(&config.region)
         .quotas(config.quotas.clone())
+        .audit_sink(Arc::new(crate::deferred::DeferringSink::new(
+            dir.audit_log(),
+        )))
         .build()
         .map_err(Error::Kms)?;
     Ok(Service { kms, data_dir: dir })
@@ -288,6 +292,9 @@ struct State {
     ip_limiter: Limiter<IpAddr>,
     key_limiter: Limiter<String>,
     rng: SystemRandom,
+    /// With a synchronous, fail-closed audit log: read-only cryptographic calls run on the
+    /// reactor and await their record's durability (see `deferred.rs`).
+    deferral: Option<DurableWaiter>,
 }
 
 /// A bound, ready server.
@@ -365,6 +372,9 @@ impl Server {
         }
         let audit = service.data_dir.audit_log();
         let kms = service.kms;
+        let deferral = (config.audit.durability == coffer::audit_log::Durability::Sync
+            && !config.audit.fail_open)
+            .then(|| DurableWaiter::new(audit.clone()));
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -386,6 +396,7 @@ impl Server {
                 ip_limiter: Limiter::new(config.ip_limit, LIMITER_KEYS),
                 key_limiter: Limiter::new(config.key_limit, LIMITER_KEYS),
                 rng: SystemRandom::new(),
+                deferral,
             }),
             tls,
             limits: ConnLimits::new(config.max_connections, config.max_connections_per_ip),
@@ -703,14 +714,30 @@ async fn serve(
         }
     };
     tracing::Span::current().record("access_key_id", cred.access_key_id());
-    let kms = state.kms.clone();
-    let creds = state.creds.clone();
-    // aws:SourceIp and aws:SecureTransport for policy conditions.
     let caller = cred
         .caller()
         .clone()
         .with_source_ip(ip)
         .with_secure_transport(state.secure_transport);
+    if let (Some(waiter), Api::Kms) = (&state.deferral, api) {
+        if DEFERRED_OPERATIONS.contains(&op.as_str()) {
+            let (result, pending) =
+                run_deferred(|| protocol::dispatch(&state.kms, &caller, &op, &body));
+            coffer_crypto::wipe(&mut body);
+            if let Some(seq) = pending {
+                if let Err(e) = waiter.wait(seq).await {
+                    // No answer without its record: the computed response is wiped unsent.
+                    if let Ok(mut out) = result {
+                        coffer_crypto::wipe(&mut out);
+                    }
+                    return Err(ApiError::from(coffer::Error::internal(e)));
+                }
+            }
+            return result;
+        }
+    }
+    let kms = state.kms.clone();
+    let creds = state.creds.clone();
     // The facade may block on storage: run it off the reactor. The body moves into the task
     // and is wiped there.
     tokio::task::spawn_blocking(move || {
