@@ -8,7 +8,10 @@
 //! sends the answer. The client's guarantee is unchanged: no answer, success or error, before
 //! its record is on disk; if the record cannot be written, the answer is KMSInternalException
 //! and the computed response is wiped unsent. Operations that change state keep recording
-//! synchronously before they commit, on a blocking thread.
+//! synchronously before they commit, on a blocking thread. The same path serves the `periodic`
+//! and `buffered` durabilities (the record is then as safe as those promise when `append`
+//! returns); a fail-open log keeps the synchronous path, where a lost record is counted rather
+//! than failing the call.
 
 use std::cell::Cell;
 use std::sync::Arc;

@@ -292,8 +292,8 @@ struct State {
     ip_limiter: Limiter<IpAddr>,
     key_limiter: Limiter<String>,
     rng: SystemRandom,
-    /// With a synchronous, fail-closed audit log: read-only cryptographic calls run on the
-    /// reactor and await their record's durability (see `deferred.rs`).
+    /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
+    /// await their record's durability (see `deferred.rs`).
     deferral: Option<DurableWaiter>,
 }
 
@@ -372,9 +372,8 @@ impl Server {
         }
         let audit = service.data_dir.audit_log();
         let kms = service.kms;
-        let deferral = (config.audit.durability == coffer::audit_log::Durability::Sync
-            && !config.audit.fail_open)
-            .then(|| DurableWaiter::new(audit.clone()));
+        // Fail-open logs keep the synchronous path: a lost record must not fail the call.
+        let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
