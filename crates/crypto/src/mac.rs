@@ -4,15 +4,7 @@ use crate::{SymmetricKey, SHA256_LEN};
 
 /// HMAC-SHA256 of the concatenation of `parts`.
 pub fn hmac_sha256(key: &SymmetricKey, parts: &[&[u8]]) -> [u8; SHA256_LEN] {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
-    let mut ctx = hmac::Context::with_key(&k);
-    for p in parts {
-        ctx.update(p);
-    }
-    let tag = ctx.sign();
-    let mut out = [0u8; SHA256_LEN];
-    out.copy_from_slice(tag.as_ref());
-    out
+    hmac_sha256_bytes(key.expose(), parts)
 }
 
 /// HMAC-SHA256 under a key of any length (as protocols such as SigV4 need: its first key is
@@ -40,7 +32,10 @@ mod tests {
         let k2 = SymmetricKey::from_bytes([2u8; 32]);
         assert_eq!(hmac_sha256(&k, &[b"ab", b"c"]), hmac_sha256(&k, &[b"abc"]));
         assert_ne!(hmac_sha256(&k, &[b"abc"]), hmac_sha256(&k2, &[b"abc"]));
-        assert_eq!(hmac_sha256(&k, &[b"abc"]), hmac_sha256_bytes(&[1u8; 32], &[b"abc"]));
+        assert_eq!(
+            hmac_sha256(&k, &[b"abc"]),
+            hmac_sha256_bytes(&[1u8; 32], &[b"abc"])
+        );
     }
 
     #[test]

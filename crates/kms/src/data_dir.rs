@@ -324,12 +324,16 @@ impl DataDir {
         let name = format!("{META_SEALING}{purpose}");
         let mut aad = AAD_SEALING.to_vec();
         aad.extend_from_slice(purpose.as_bytes());
-        let wrap_fail =
-            |e: coffer_keys::KeyError| fail(path, "a sealing key", Some(Box::new(e)));
+        let wrap_fail = |e: coffer_keys::KeyError| fail(path, "a sealing key", Some(Box::new(e)));
         let root = self.inner.root.as_ref();
         // One sealing key per purpose even when two threads ask at once.
         let _guard = self.inner.sealing.lock();
-        if let Some(wrapped) = self.inner.store.meta(&name).map_err(|e| store_fail(path, e))? {
+        if let Some(wrapped) = self
+            .inner
+            .store
+            .meta(&name)
+            .map_err(|e| store_fail(path, e))?
+        {
             return root.unwrap(&aad, &wrapped).map_err(wrap_fail);
         }
         let key = SymmetricKey::generate(self.inner.rng.as_ref())?;
@@ -507,12 +511,8 @@ fn open_audit(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let sink = coffer_audit::FileSink::open(
-        path.join(AUDIT_DIR),
-        key,
-        options,
-    )
-    .map_err(|e| fail(path, "cannot open the audit log", Some(Box::new(e))))?;
+    let sink = coffer_audit::FileSink::open(path.join(AUDIT_DIR), key, options)
+        .map_err(|e| fail(path, "cannot open the audit log", Some(Box::new(e))))?;
     std::fs::write(path.join(AUDIT_PUBLIC_KEY_FILE), format!("{public}\n"))
         .map_err(|e| fail(path, "cannot write the audit public key", Some(Box::new(e))))?;
     Ok(Arc::new(sink))

@@ -773,7 +773,10 @@ fn sealing_keys_persist_per_purpose_and_need_the_root_key() {
         dir.sealing_key("cofferd.credentials").unwrap().expose(),
         a.expose()
     );
-    assert_eq!(dir.sealing_key("other-purpose").unwrap().expose(), b.expose());
+    assert_eq!(
+        dir.sealing_key("other-purpose").unwrap().expose(),
+        b.expose()
+    );
     drop(dir);
     assert!(holders(&[&fx.data], a.expose()).is_empty());
     assert!(holders(&[&fx.data], b.expose()).is_empty());
