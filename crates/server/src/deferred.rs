@@ -154,6 +154,16 @@ mod tests {
         Caller::new("arn:aws:iam::111122223333:root").unwrap()
     }
 
+    /// A read-only call (GenerateRandom) run with deferral: its result and deferred record.
+    fn deferred_read(
+        kms: &Kms,
+        caller: &Caller,
+    ) -> (Result<Vec<u8>, crate::ApiError>, Option<u64>) {
+        run_deferred(|| {
+            crate::protocol::dispatch(kms, caller, "GenerateRandom", br#"{"NumberOfBytes":16}"#)
+        })
+    }
+
     #[tokio::test]
     async fn reads_are_appended_and_awaited_changes_are_recorded_before_they_return() {
         let tmp = TmpDir::new("ok");
@@ -169,14 +179,7 @@ mod tests {
         assert_eq!(file.unsynced_records(), 0);
 
         for _ in 0..20 {
-            let (out, pending) = run_deferred(|| {
-                crate::protocol::dispatch(
-                    &kms,
-                    &caller,
-                    "GenerateRandom",
-                    br#"{"NumberOfBytes":16}"#,
-                )
-            });
+            let (out, pending) = deferred_read(&kms, &caller);
             out.unwrap();
             let seq = pending.expect("a read-only call's record is deferred");
             waiter.wait(seq).await.unwrap();
@@ -198,14 +201,7 @@ mod tests {
         let caller = root();
         let mut failed_at = None;
         for i in 0..200 {
-            let (out, pending) = run_deferred(|| {
-                crate::protocol::dispatch(
-                    &kms,
-                    &caller,
-                    "GenerateRandom",
-                    br#"{"NumberOfBytes":16}"#,
-                )
-            });
+            let (out, pending) = deferred_read(&kms, &caller);
             let ok = match (out, pending) {
                 (Ok(_), Some(seq)) => waiter.wait(seq).await.is_ok(),
                 (Ok(_), None) => panic!("a successful read was not deferred"),

@@ -12,35 +12,23 @@ use std::time::Duration;
 use coffer::audit_log::Durability;
 use cofferd::{Config, Error, LogFormat, RootKeyProvider};
 
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "cofferd-config-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(std::path::absolute(p).unwrap())
-    }
+use common::TempDir;
 
+/// Writing the files a configuration names.
+trait WriteFile {
     /// Writes `rel` (creating directories) with `mode`.
+    fn write(&self, rel: &str, text: &str, mode: u32) -> PathBuf;
+}
+
+impl WriteFile for TempDir {
     fn write(&self, rel: &str, text: &str, mode: u32) -> PathBuf {
         let p = self.0.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -2,11 +2,10 @@
 //! `cofferd credentials …` client (as a process) and by raw SigV4-signed requests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -14,28 +13,9 @@ use serde_json::{json, Value};
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "111122223333";
 
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "cofferd-creds-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
 
 fn server_command(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cofferd"));
@@ -46,9 +26,9 @@ fn server_command(dir: &Path) -> Command {
     c
 }
 
-/// A running `cofferd`, killed (by its own handle) when dropped.
+/// A running `cofferd`, killed when dropped.
 struct Cofferd {
-    child: Child,
+    _server: common::Server,
     addr: String,
 }
 
@@ -58,37 +38,18 @@ impl Cofferd {
     }
 
     fn start_with(dir: &Path, extra: &[&str]) -> Self {
-        let mut child = server_command(dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("cofferd listening on ")
-            .and_then(|a| {
-                a.strip_prefix("http://")
-                    .or_else(|| a.strip_prefix("https://"))
-            })
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Self { child, addr }
+        let mut cmd = server_command(dir);
+        cmd.args(extra).stderr(Stdio::null());
+        let server = common::Server::spawn(cmd);
+        let addr = server.addr.clone();
+        Self {
+            _server: server,
+            addr,
+        }
     }
 
     fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Cofferd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -162,42 +123,20 @@ fn cli_at(endpoint: &str, as_: &Cred, args: &[&str]) -> Out {
 /// A SigV4-signed request; returns the status and the JSON body.
 fn call(srv: &Cofferd, as_: &Cred, target: &str, body: &Value) -> (u16, Value) {
     let body = serde_json::to_vec(body).unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let date = cofferd::amz_date(i64::try_from(now).unwrap());
-    let mut headers = http::HeaderMap::new();
-    headers.insert("host", srv.addr.parse().unwrap());
-    headers.insert("x-amz-date", date.parse().unwrap());
-    headers.insert("x-amz-target", target.parse().unwrap());
-    headers.insert("content-type", cofferd::CONTENT_TYPE.parse().unwrap());
     let secret = coffer::SecretBytes::copy_from(as_.secret.as_bytes());
-    let auth = cofferd::authorization(
-        &cofferd::SigningParams {
-            access_key_id: &as_.access_key_id,
-            secret_access_key: &secret,
-            region: REGION,
-            service: "kms",
-            amz_date: &date,
-        },
-        &cofferd::RequestParts {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-        },
-        &["content-type", "host", "x-amz-date", "x-amz-target"],
+    let (headers, auth) = common::sign(
+        &srv.addr,
+        target,
+        &as_.access_key_id,
+        &secret,
+        REGION,
+        &common::amz_date_now(0),
         &body,
     );
     let mut s = TcpStream::connect(&srv.addr).unwrap();
     let head = format!(
-        "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Date: {date}\r\nX-Amz-Target: {target}\r\n\
-         Content-Type: {}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        srv.addr,
-        cofferd::CONTENT_TYPE,
-        body.len()
+        "{}authorization: {auth}\r\n\r\n",
+        common::head(&headers, body.len(), true)
     );
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&body).unwrap();

@@ -6,99 +6,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use coffer::SecretBytes;
 use cofferd::{Config, Server, TlsFiles};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct TmpDir(PathBuf);
+mod common;
 
-impl TmpDir {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let p =
-            std::env::temp_dir().join(format!("cofferd-ops-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Admin {
-    access_key_id: String,
-    secret: String,
-    region: String,
-}
+use common::{signed_request, Admin, TempDir as TmpDir};
 
 fn admin(data_dir: &Path) -> Admin {
-    let v: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(data_dir.join(cofferd::ADMIN_CREDENTIALS_FILE)).unwrap(),
-    )
-    .unwrap();
-    Admin {
-        access_key_id: v["access_key_id"].as_str().unwrap().to_owned(),
-        secret: v["secret_access_key"].as_str().unwrap().to_owned(),
-        region: v["region"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// The bytes of a signed `TrentService.<op>` request (keep-alive unless `close`).
-fn signed_request(a: &Admin, host: &str, op: &str, body: &[u8], close: bool) -> Vec<u8> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let amz_date = cofferd::amz_date(now);
-    let mut headers = http::HeaderMap::new();
-    headers.insert("host", host.parse().unwrap());
-    headers.insert(
-        "content-type",
-        "application/x-amz-json-1.1".parse().unwrap(),
-    );
-    headers.insert("x-amz-date", amz_date.parse().unwrap());
-    headers.insert(
-        "x-amz-target",
-        format!("TrentService.{op}").parse().unwrap(),
-    );
-    let secret = SecretBytes::copy_from(a.secret.as_bytes());
-    let auth = cofferd::authorization(
-        &cofferd::SigningParams {
-            access_key_id: &a.access_key_id,
-            secret_access_key: &secret,
-            region: &a.region,
-            service: "kms",
-            amz_date: &amz_date,
-        },
-        &cofferd::RequestParts {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &headers,
-        },
-        &["content-type", "host", "x-amz-date", "x-amz-target"],
-        body,
-    );
-    let mut out = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n", body.len());
-    if close {
-        out.push_str("Connection: close\r\n");
-    }
-    for (k, v) in &headers {
-        out.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
-    }
-    out.push_str(&format!("Authorization: {auth}\r\n\r\n"));
-    let mut out = out.into_bytes();
-    out.extend_from_slice(body);
-    out
+    Admin::of(data_dir)
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length body: (status, body).
@@ -181,15 +99,25 @@ fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A self-signed certificate for `localhost` in `dir`: (certificate, cert.pem, key.pem with
+/// `key_mode`).
+fn self_signed(
+    dir: &Path,
+    key_mode: u32,
+) -> (rcgen::CertifiedKey<rcgen::KeyPair>, PathBuf, PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    chmod(&key_path, key_mode);
+    (cert, cert_path, key_path)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_a_real_client_and_marks_transport_secure() {
     let tmp = TmpDir::new("tls");
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert_path = tmp.0.join("cert.pem");
-    let key_path = tmp.0.join("key.pem");
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    chmod(&key_path, 0o600);
+    let (cert, cert_path, key_path) = self_signed(&tmp.0, 0o600);
     let mut cfg = config(&tmp.0);
     cfg.tls = Some(TlsFiles {
         cert: cert_path.clone(),
@@ -268,12 +196,7 @@ async fn start_up_refuses_plain_http_off_loopback_and_exposed_tls_keys() {
     let err = Server::bind(cfg).await.unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
 
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert_path = tmp.0.join("cert.pem");
-    let key_path = tmp.0.join("key.pem");
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    chmod(&key_path, 0o644);
+    let (_, cert_path, key_path) = self_signed(&tmp.0, 0o644);
     let mut cfg = config(&tmp.0);
     cfg.tls = Some(TlsFiles {
         cert: cert_path.clone(),

@@ -3,9 +3,8 @@
 //! SigV4 signer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_kms::config::retry::RetryConfig;
@@ -21,91 +20,41 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 // Harness
 // ---------------------------------------------------------------------------------------------
 
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p =
-            std::env::temp_dir().join(format!("cofferd-it-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
+use common::{Admin, TempDir};
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running `cofferd`; killed (by its own handle) when dropped.
+/// A running `cofferd` in region eu-west-1; killed when dropped.
 struct Cofferd {
-    child: Child,
+    server: common::Server,
     addr: String,
 }
 
 impl Cofferd {
     fn start(dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cofferd"))
-            .arg("--data-dir")
+        let mut cmd =
+            common::Server::command(&["--listen", "127.0.0.1:0", "--region", "eu-west-1"]);
+        cmd.arg("--data-dir")
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--region", "eu-west-1"])
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("cofferd listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
-        Self { child, addr }
+            .stderr(Stdio::null());
+        let server = common::Server::spawn(cmd);
+        let addr = server.addr.clone();
+        Self { server, addr }
     }
 
-    fn stop(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    fn stop(self) {
+        self.server.stop();
     }
-}
-
-impl Drop for Cofferd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Admin {
-    access_key_id: String,
-    secret: String,
-    account_id: String,
-    region: String,
 }
 
 fn admin(dir: &Path) -> Admin {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("admin-credentials.json")).unwrap())
-            .unwrap();
-    let s = |k: &str| v[k].as_str().unwrap().to_owned();
+    let a = Admin::of(dir);
     assert_eq!(
-        v["principal_arn"],
-        format!("arn:aws:iam::{}:root", s("account_id"))
+        a.principal_arn,
+        format!("arn:aws:iam::{}:root", a.account_id)
     );
-    Admin {
-        access_key_id: s("access_key_id"),
-        secret: s("secret_access_key"),
-        account_id: s("account_id"),
-        region: s("region"),
-    }
+    a
 }
 
 fn client_with(
@@ -205,40 +154,15 @@ struct Spoil {
 }
 
 async fn signed_call(srv: &Cofferd, a: &Admin, op: &str, body: &str, spoil: Spoil) -> Raw {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let amz_date = cofferd::amz_date(now + spoil.date_offset_secs);
-    let mut headers = http::HeaderMap::new();
-    headers.insert("host", srv.addr.parse().unwrap());
-    headers.insert(
-        "content-type",
-        "application/x-amz-json-1.1".parse().unwrap(),
-    );
-    headers.insert("x-amz-date", amz_date.parse().unwrap());
-    headers.insert(
-        "x-amz-target",
-        format!("TrentService.{op}").parse().unwrap(),
-    );
+    let amz_date = common::amz_date_now(spoil.date_offset_secs);
     let secret = SecretBytes::copy_from(spoil.secret.as_deref().unwrap_or(&a.secret).as_bytes());
-    let params = cofferd::SigningParams {
-        access_key_id: spoil.access_key_id.as_deref().unwrap_or(&a.access_key_id),
-        secret_access_key: &secret,
-        region: spoil.region.as_deref().unwrap_or(&a.region),
-        service: "kms",
-        amz_date: &amz_date,
-    };
-    let req = cofferd::RequestParts {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &headers,
-    };
-    let auth = cofferd::authorization(
-        &params,
-        &req,
-        &["content-type", "host", "x-amz-date", "x-amz-target"],
+    let (headers, auth) = common::sign(
+        &srv.addr,
+        &format!("TrentService.{op}"),
+        spoil.access_key_id.as_deref().unwrap_or(&a.access_key_id),
+        &secret,
+        spoil.region.as_deref().unwrap_or(&a.region),
+        &amz_date,
         body.as_bytes(),
     );
     let auth = spoil.authorization.clone().unwrap_or(auth);
@@ -246,13 +170,7 @@ async fn signed_call(srv: &Cofferd, a: &Admin, op: &str, body: &str, spoil: Spoi
         .tamper_body
         .clone()
         .unwrap_or_else(|| body.as_bytes().to_vec());
-    let mut head = format!(
-        "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        sent.len()
-    );
-    for (k, v) in &headers {
-        head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
-    }
+    let mut head = common::head(&headers, sent.len(), true);
     if !spoil.unsigned {
         head.push_str(&format!("Authorization: {auth}\r\n"));
     }
@@ -835,32 +753,15 @@ async fn signed_requests_pass_and_spoiled_ones_are_refused() {
     );
 
     // A signature made for one request does not authenticate another operation.
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let amz_date = cofferd::amz_date(now);
-    let mut h = http::HeaderMap::new();
-    h.insert("host", srv.addr.parse().unwrap());
-    h.insert("x-amz-date", amz_date.parse().unwrap());
-    h.insert("x-amz-target", "TrentService.ListKeys".parse().unwrap());
+    let amz_date = common::amz_date_now(0);
     let secret = SecretBytes::copy_from(a.secret.as_bytes());
-    let params = cofferd::SigningParams {
-        access_key_id: &a.access_key_id,
-        secret_access_key: &secret,
-        region: &a.region,
-        service: "kms",
-        amz_date: &amz_date,
-    };
-    let auth = cofferd::authorization(
-        &params,
-        &cofferd::RequestParts {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &h,
-        },
-        &["host", "x-amz-date", "x-amz-target"],
+    let (_, auth) = common::sign(
+        &srv.addr,
+        "TrentService.ListKeys",
+        &a.access_key_id,
+        &secret,
+        &a.region,
+        &amz_date,
         b"{}",
     );
     let head = format!(

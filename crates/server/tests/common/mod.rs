@@ -1,0 +1,210 @@
+//! What cofferd's integration tests share: a temporary directory, the running binary, the
+//! bootstrap administrator's credential, and SigV4-signed requests. Each test binary uses a
+//! part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use coffer::SecretBytes;
+
+/// A directory under the system's temporary directory, removed when dropped.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    /// A fresh directory whose name carries `name`, the process id and the time.
+    pub(crate) fn new(name: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "cofferd-test-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(std::path::absolute(p).unwrap())
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `cofferd` process, killed when dropped.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    /// `HOST:PORT` from its first line on stdout.
+    pub(crate) addr: String,
+}
+
+impl Server {
+    /// `cofferd` with `args`, stderr as given.
+    pub(crate) fn command(args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cofferd"));
+        c.args(args);
+        c
+    }
+
+    /// Spawns `cmd` (its stdout is taken) and reads the address from its first line, `cofferd
+    /// listening on http://ADDR` (or `https://`); the line and exit status if it is not that.
+    pub(crate) fn try_spawn(mut cmd: Command) -> Result<Self, String> {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("cofferd listening on ")
+            .and_then(|a| {
+                a.strip_prefix("http://")
+                    .or_else(|| a.strip_prefix("https://"))
+            })
+            .map(str::to_owned);
+        match addr {
+            Some(addr) => Ok(Self { child, addr }),
+            None => {
+                let _ = child.kill();
+                let status = child.wait();
+                Err(format!("first line {line:?}, exit {status:?}"))
+            }
+        }
+    }
+
+    /// [`Self::try_spawn`], panicking if the server does not start.
+    pub(crate) fn spawn(cmd: Command) -> Self {
+        Self::try_spawn(cmd).unwrap_or_else(|e| panic!("cofferd did not start: {e}"))
+    }
+
+    pub(crate) fn stop(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bootstrap administrator's credential, as the data dir's `admin-credentials.json` holds
+/// it (the shape `cofferd credentials create` prints, too).
+#[derive(Clone, Debug)]
+pub(crate) struct Admin {
+    pub(crate) access_key_id: String,
+    pub(crate) secret: String,
+    pub(crate) account_id: String,
+    pub(crate) principal_arn: String,
+    pub(crate) region: String,
+}
+
+impl Admin {
+    /// Reads a credential file.
+    pub(crate) fn from_file(path: &Path) -> Self {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let s = |k: &str| v[k].as_str().unwrap().to_owned();
+        Self {
+            access_key_id: s("access_key_id"),
+            secret: s("secret_access_key"),
+            account_id: s("account_id"),
+            principal_arn: s("principal_arn"),
+            region: s("region"),
+        }
+    }
+
+    /// The bootstrap administrator of the data dir `data_dir`.
+    pub(crate) fn of(data_dir: &Path) -> Self {
+        Self::from_file(&data_dir.join(cofferd::ADMIN_CREDENTIALS_FILE))
+    }
+}
+
+/// `X-Amz-Date` for now plus `offset_secs`.
+pub(crate) fn amz_date_now(offset_secs: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    cofferd::amz_date(i64::try_from(now).unwrap() + offset_secs)
+}
+
+/// The headers of a `POST /` to `X-Amz-Target: target` on `host` (host, content type, date,
+/// target) and the SigV4 `Authorization` value signing them and `body`.
+pub(crate) fn sign(
+    host: &str,
+    target: &str,
+    access_key_id: &str,
+    secret: &SecretBytes,
+    region: &str,
+    amz_date: &str,
+    body: &[u8],
+) -> (http::HeaderMap, String) {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", host.parse().unwrap());
+    headers.insert(
+        "content-type",
+        "application/x-amz-json-1.1".parse().unwrap(),
+    );
+    headers.insert("x-amz-date", amz_date.parse().unwrap());
+    headers.insert("x-amz-target", target.parse().unwrap());
+    let auth = cofferd::authorization(
+        &cofferd::SigningParams {
+            access_key_id,
+            secret_access_key: secret,
+            region,
+            service: "kms",
+            amz_date,
+        },
+        &cofferd::RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+        },
+        &["content-type", "host", "x-amz-date", "x-amz-target"],
+        body,
+    );
+    (headers, auth)
+}
+
+/// The request line and the headers of `headers` as HTTP/1.1 text, with Content-Length (and
+/// `Connection: close` when `close`), without the blank line that ends the head.
+pub(crate) fn head(headers: &http::HeaderMap, body_len: usize, close: bool) -> String {
+    let mut out = format!("POST / HTTP/1.1\r\ncontent-length: {body_len}\r\n");
+    if close {
+        out.push_str("connection: close\r\n");
+    }
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    out
+}
+
+/// A complete signed `TrentService.<op>` request by `a` to `host`.
+pub(crate) fn signed_request(a: &Admin, host: &str, op: &str, body: &[u8], close: bool) -> Vec<u8> {
+    let secret = SecretBytes::copy_from(a.secret.as_bytes());
+    let (headers, auth) = sign(
+        host,
+        &format!("TrentService.{op}"),
+        &a.access_key_id,
+        &secret,
+        &a.region,
+        &amz_date_now(0),
+        body,
+    );
+    let mut out = head(&headers, body.len(), close);
+    out.push_str(&format!("authorization: {auth}\r\n\r\n"));
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
