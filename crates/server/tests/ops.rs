@@ -86,6 +86,39 @@ fn start(
     (addr, tx, task)
 }
 
+/// A server on a task with one key, and a connection to it.
+struct Running {
+    _tmp: TmpDir,
+    cfg: Config,
+    addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), cofferd::Error>>,
+    a: Admin,
+    conn: TcpStream,
+    key_id: String,
+}
+
+async fn start_with_key(name: &str) -> Running {
+    let tmp = TmpDir::new(name);
+    let cfg = config(&tmp.0);
+    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
+    let a = admin(&cfg.data_dir);
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let (status, key) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    Running {
+        _tmp: tmp,
+        cfg,
+        addr,
+        stop,
+        task,
+        a,
+        conn,
+        key_id,
+    }
+}
+
 fn sample(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
@@ -219,14 +252,16 @@ async fn start_up_refuses_plain_http_off_loopback_and_exposed_tls_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_the_request_in_flight_then_closes_the_audit_log() {
-    let tmp = TmpDir::new("drain");
-    let cfg = config(&tmp.0);
-    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
-    let a = admin(&cfg.data_dir);
-    let mut conn = TcpStream::connect(&addr).await.unwrap();
-    let (status, key) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
-    assert_eq!(status, 200);
-    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let Running {
+        _tmp,
+        cfg,
+        addr,
+        stop,
+        task,
+        a,
+        mut conn,
+        key_id,
+    } = start_with_key("drain").await;
     let mut idle = TcpStream::connect(&addr).await.unwrap();
     let (status, _) = get(&mut idle, "/healthz").await;
     assert_eq!(status, 200);
@@ -279,14 +314,16 @@ async fn shutdown_finishes_the_request_in_flight_then_closes_the_audit_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_errors_and_connections() {
-    let tmp = TmpDir::new("metrics");
-    let cfg = config(&tmp.0);
-    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
-    let a = admin(&cfg.data_dir);
-    let mut conn = TcpStream::connect(&addr).await.unwrap();
-    let (status, key) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
-    assert_eq!(status, 200);
-    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let Running {
+        _tmp,
+        cfg: _,
+        addr,
+        stop,
+        task,
+        a,
+        mut conn,
+        key_id,
+    } = start_with_key("metrics").await;
     for _ in 0..3 {
         let (status, _) = call(
             &mut conn,

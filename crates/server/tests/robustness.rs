@@ -1172,8 +1172,7 @@ async fn bad_clients_never_crash_block_or_leak() {
     }
     // The /metrics request may count itself; nothing else is open once the server has seen
     // the warm-up's closed connections go (polled: it notices a close after the client does).
-    let (base_conns, base_in_flight) =
-        poll_gauges(&ctx, "baseline", |c, f| c <= 1 && f <= 1).await;
+    let (base_conns, base_in_flight) = poll_gauges(&ctx, "baseline", |c, f| c <= 1 && f <= 1).await;
     let rss_base = srv.rss_kib();
     let threads_base = threads(&srv);
     eprintln!("baseline: RSS {rss_base} KiB, connections_open {base_conns}, requests_in_flight {base_in_flight}");
