@@ -13,7 +13,7 @@ use crate::credentials::{Credential, CredentialStore, NewCredential, Rotated};
 use crate::ApiError;
 
 /// The operations, as named after `CofferAdmin.`.
-pub(crate) const OPERATIONS: [&str; 5] = [
+pub const OPERATIONS: [&str; 5] = [
     "CreateCredential",
     "ListCredentials",
     "RotateCredential",
@@ -66,7 +66,7 @@ struct RevokeRequest {
 
 /// Runs one credential-management operation for `cred` (already authenticated); `caller` is
 /// its caller with the request's facts (source address).
-pub(crate) fn dispatch(
+pub fn dispatch(
     kms: &Kms,
     creds: &CredentialStore,
     cred: &Credential,

@@ -45,6 +45,7 @@ mod server;
 mod sigv4;
 mod tls;
 
+pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
 pub use config_file::{load_config_file, parse_config, validate_config};
 pub use credentials::{
