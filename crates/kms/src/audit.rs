@@ -72,7 +72,7 @@ impl<'a> Call<'a> {
                 op.as_str(),
                 kms.clock.now(),
                 &kms.region,
-                UserIdentity::from_caller(caller.identity()),
+                identity_of(caller),
             ) {
                 Ok(e) => {
                     let e = e.request_parameters(params);
@@ -215,7 +215,7 @@ impl Kms {
             operation,
             self.clock.now(),
             &self.region,
-            UserIdentity::from_caller(caller.identity()),
+            identity_of(caller),
         )
         .map_err(sink_failed)?
         .request_parameters(request_parameters);
@@ -257,6 +257,15 @@ impl Kms {
             event = event.source_ip(ip.to_string());
         }
         sink.record(&event).map_err(sink_failed)
+    }
+}
+
+/// The audit record's `userIdentity` of a caller, with the access key it signed with.
+fn identity_of(caller: &Caller) -> UserIdentity {
+    let identity = UserIdentity::from_caller(caller.identity());
+    match &caller.access_key_id {
+        Some(id) => identity.access_key_id(id.clone()),
+        None => identity,
     }
 }
 

@@ -31,6 +31,9 @@ pub struct Caller {
     /// The service calling on the principal's behalf (`kms:ViaService`), asserted by a trusted
     /// service credential.
     pub via_service: Option<String>,
+    /// The access key the request was signed with, for the audit record's
+    /// `userIdentity.accessKeyId` (a server sets it; in process: `None`).
+    pub access_key_id: Option<String>,
 }
 
 impl Caller {
@@ -56,6 +59,7 @@ impl Caller {
             source_ip: None,
             secure_transport: true,
             via_service: None,
+            access_key_id: None,
         }
     }
 
@@ -74,6 +78,12 @@ impl Caller {
     /// Adds a principal tag.
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the access key the request was signed with (recorded in audit events).
+    pub fn with_access_key_id(mut self, access_key_id: impl Into<String>) -> Self {
+        self.access_key_id = Some(access_key_id.into());
         self
     }
 

@@ -582,7 +582,7 @@ impl CredentialStore {
                 caller = caller.with_tag(k.clone(), v.clone());
             }
         }
-        Ok(caller)
+        Ok(caller.with_access_key_id(meta.access_key_id.clone()))
     }
 
     /// Writes `map` (without expired entries) to the store file, atomically and durably.

@@ -309,7 +309,15 @@ async fn shutdown_finishes_the_request_in_flight_then_closes_the_audit_log() {
     for entry in std::fs::read_dir(cfg.data_dir.join(coffer::AUDIT_DIR)).unwrap() {
         log.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
     }
-    assert!(log.contains("\"eventName\":\"Encrypt\""));
+    let encrypt = log
+        .lines()
+        .find(|l| l.contains("\"eventName\":\"Encrypt\""))
+        .expect("the Encrypt is in the log");
+    // The access key that signed the request, as CloudTrail records it.
+    assert!(
+        encrypt.contains(&format!("\"accessKeyId\":\"{}\"", a.access_key_id)),
+        "{encrypt}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
