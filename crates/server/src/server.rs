@@ -619,6 +619,11 @@ async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Respo
         match req.uri().path() {
             "/healthz" => return plain(Bytes::from_static(b"ok\n"), "text/plain"),
             "/metrics" => {
+                // Rendering costs a little: the same per-address limit as every other request.
+                if !state.ip_limiter.check(&ip, Instant::now()) {
+                    state.metrics.throttled(ThrottleStage::SourceIp);
+                    return respond(400, throttled().body(), &request_id(&state.rng));
+                }
                 let text = state
                     .metrics
                     .render(state.audit.unsynced_records(), state.audit.lost_events());

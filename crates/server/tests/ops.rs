@@ -539,3 +539,26 @@ async fn the_binary_logs_json_spans_by_request_id_never_a_secret_and_drains_on_s
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_rate_limited_per_address_and_health_checks_are_not() {
+    let tmp = TmpDir::new("metrics-limit");
+    let mut cfg = config(&tmp.0);
+    cfg.ip_limit = cofferd::RateLimit::new(0.001, 2.0).unwrap();
+    let (addr, stop, task) = start(Server::bind(cfg).await.unwrap());
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..2 {
+        let (status, m) = get(&mut conn, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(m.contains("cofferd_connections_open"));
+    }
+    let (status, body) = get(&mut conn, "/metrics").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("ThrottlingException"), "{body}");
+    for _ in 0..5 {
+        assert_eq!(get(&mut conn, "/healthz").await, (200, "ok\n".to_owned()));
+    }
+    drop(conn);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
