@@ -164,21 +164,36 @@ struct PrincipalModel {
 /// Unknown keys, syntax errors (with line and column) and invalid values are
 /// [`Error::ConfigFile`], whose message names the key. `data_dir` is required.
 pub fn load_config_file(path: &Path) -> Result<Config, Error> {
+    load_config_file_with(path, None)
+}
+
+/// [`load_config_file`], with `data_dir` used when the file names none (the command line's
+/// `--data-dir`).
+pub fn load_config_file_with(path: &Path, data_dir: Option<&Path>) -> Result<Config, Error> {
     check_private(path)?;
     let text = read_text(path)?;
     let base = config_dir(path)?;
-    parse_config(&text, path, &base)
+    parse_config_with(&text, path, &base, data_dir)
 }
 
 /// [`load_config_file`] on the file's text: `path` names the file in errors, relative paths
 /// resolve against `base`. The files the configuration names are checked as there.
 pub fn parse_config(text: &str, path: &Path, base: &Path) -> Result<Config, Error> {
+    parse_config_with(text, path, base, None)
+}
+
+fn parse_config_with(
+    text: &str,
+    path: &Path,
+    base: &Path,
+    data_dir: Option<&Path>,
+) -> Result<Config, Error> {
     let fail = |message: String| Error::ConfigFile {
         path: path.to_owned(),
         message,
     };
     let model: FileModel = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
-    let config = to_config(model, base).map_err(|p| match p {
+    let config = to_config(model, base, data_dir).map_err(|p| match p {
         Problem::Value(message) => fail(message),
         Problem::Fs(e) => e,
     })?;
@@ -281,11 +296,19 @@ fn rate(key: &str, value: Option<RateModel>, default: RateLimit) -> Result<RateL
     })
 }
 
-fn to_config(m: FileModel, base: &Path) -> Result<Config, Problem> {
-    let data_dir = m
-        .data_dir
-        .ok_or_else(|| "data_dir: missing (the data directory is required)".to_owned())?;
-    let mut c = Config::new(resolve(base, data_dir));
+fn to_config(m: FileModel, base: &Path, fallback: Option<&Path>) -> Result<Config, Problem> {
+    let data_dir = match (m.data_dir, fallback) {
+        (Some(d), _) => resolve(base, d),
+        (None, Some(d)) => d.to_path_buf(),
+        (None, None) => {
+            return Err(
+                "data_dir: missing (the data directory is required, here or as --data-dir)"
+                    .to_owned()
+                    .into(),
+            )
+        }
+    };
+    let mut c = Config::new(data_dir);
     if let Some(region) = m.region {
         c.region = region;
     }
@@ -599,7 +622,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         let model: FileModel = toml::from_str(text).map_err(|e| e.to_string())?;
-        let c = to_config(model, Path::new("/etc/cofferd")).map_err(|p| match p {
+        let c = to_config(model, Path::new("/etc/cofferd"), None).map_err(|p| match p {
             Problem::Value(m) => m,
             Problem::Fs(e) => e.to_string(),
         })?;

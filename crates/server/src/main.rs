@@ -144,7 +144,13 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
         }
     }
     let mut cfg = match flags.get("--config") {
-        Some(file) => cofferd::load_config_file(Path::new(file)).map_err(|e| config_error(&e))?,
+        Some(file) => {
+            // A --data-dir flag stands in for a data_dir the file leaves out (and overrides one
+            // it gives, below).
+            let data_dir = flags.get("--data-dir").map(Path::new);
+            cofferd::load_config_file_with(Path::new(file), data_dir)
+                .map_err(|e| config_error(&e))?
+        }
         None => {
             let dir = flags.get("--data-dir").ok_or_else(|| {
                 usage("--data-dir is required (or a --config file that gives data_dir)")

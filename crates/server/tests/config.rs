@@ -518,6 +518,16 @@ fn check_config_prints_the_file_with_flags_applied_and_no_secret() {
     let (code, _, err) = cofferd(&["--check-config"]);
     assert_eq!(code, 2);
     assert!(err.contains("--data-dir is required"), "{err}");
+
+    // A file without data_dir: --data-dir supplies it; without the flag, refused.
+    let no_dir = dir.write("no-dir.toml", "region = \"eu-west-2\"\n", 0o600);
+    let no_dir = no_dir.to_str().unwrap();
+    let (code, out, err) = cofferd(&["--check-config", "--config", no_dir, "--data-dir", "/srv/d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("/srv/d") && out.contains("eu-west-2"), "{out}");
+    let (code, _, err) = cofferd(&["--check-config", "--config", no_dir]);
+    assert_eq!(code, 2);
+    assert!(err.contains("data_dir: missing"), "{err}");
 }
 
 #[test]
