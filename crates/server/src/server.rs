@@ -684,10 +684,13 @@ async fn serve(
         return Err(protocol::unknown_operation());
     }
     let (parts, body) = req.into_parts();
-    if let Ok((api, op)) = target(&parts.headers) {
+    // Read once: the label now, the answer (if it is not an operation) only after
+    // authentication, so an unauthenticated client learns nothing about operations.
+    let named = target(&parts.headers);
+    if let Ok((api, op)) = &named {
         *label = match api {
-            Api::Kms => Metrics::kms_op(&op),
-            Api::Admin => Metrics::admin_op(&op),
+            Api::Kms => Metrics::kms_op(op),
+            Api::Admin => Metrics::admin_op(op),
         };
         tracing::Span::current().record("operation", state.metrics.label(*label));
     }
@@ -705,7 +708,7 @@ async fn serve(
             ))
         }
     };
-    let checked = authenticate_parts(state, &parts, &body);
+    let checked = authenticate_parts(state, &parts, &body, named);
     let (cred, api, op) = match checked {
         Ok(x) => x,
         Err(e) => {
@@ -790,11 +793,13 @@ async fn audit_refused(
     .map_err(ApiError::from)
 }
 
-/// Authenticates the request, then reads its operation and checks its content type.
+/// Authenticates the request, then answers for its operation (`named`, read once by the caller)
+/// and checks its content type.
 fn authenticate_parts(
     state: &State,
     parts: &http::request::Parts,
     body: &[u8],
+    named: Result<(Api, String), ApiError>,
 ) -> Result<(Arc<Credential>, Api, String), ApiError> {
     let request = sigv4::RequestParts {
         method: parts.method.as_str(),
@@ -803,7 +808,7 @@ fn authenticate_parts(
         headers: &parts.headers,
     };
     let cred = authenticate(state, &request, body, amz_date::now_secs())?;
-    let (api, op) = target(&parts.headers)?;
+    let (api, op) = named?;
     check_content_type(&parts.headers)?;
     Ok((cred, api, op))
 }
