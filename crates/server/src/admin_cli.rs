@@ -265,8 +265,7 @@ fn print_new_credential(
         principal_arn: &'a str,
         region: &'a str,
     }
-    let new: New<'_> = serde_json::from_slice(resp.body.expose())
-        .map_err(|e| format!("unexpected response: {e}"))?;
+    let new: New<'_> = serde_json::from_slice(resp.body.expose()).map_err(|e| unexpected(&e))?;
     let shaped = Shaped {
         access_key_id: new.access_key_id,
         secret_access_key: new.secret_access_key,
@@ -347,9 +346,19 @@ struct Response {
     body: SecretBytes,
 }
 
+/// A response that is not the JSON expected: where it went wrong, not what it said (a response
+/// can hold a secret access key, which the parser's message could quote).
+fn unexpected(e: &serde_json::Error) -> String {
+    format!(
+        "unexpected response (line {}, column {})",
+        e.line(),
+        e.column()
+    )
+}
+
 impl Response {
     fn json(&self) -> Result<Value, String> {
-        serde_json::from_slice(self.body.expose()).map_err(|e| format!("unexpected response: {e}"))
+        serde_json::from_slice(self.body.expose()).map_err(|e| unexpected(&e))
     }
 }
 
@@ -409,8 +418,15 @@ impl Client {
                     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
                 let parsed: Result<CredentialsFile, _> = serde_json::from_slice(&bytes);
                 coffer_crypto::wipe(&mut bytes);
-                let f = parsed
-                    .map_err(|e| format!("{}: not a credentials file: {e}", path.display()))?;
+                // Where, not what: the parser's message could quote the secret.
+                let f = parsed.map_err(|e| {
+                    format!(
+                        "{}: not a credentials file (line {}, column {})",
+                        path.display(),
+                        e.line(),
+                        e.column()
+                    )
+                })?;
                 (
                     f.access_key_id.clone(),
                     SecretBytes::copy_from(f.secret_access_key.as_bytes()),

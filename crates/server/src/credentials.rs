@@ -374,20 +374,15 @@ impl CredentialStore {
         // the administrator from it rather than minting a second one).
         let admin = if store.admin_path.exists() {
             let bytes = read_secret_file(&store.admin_path)?;
-            let admin: AdminFile =
-                serde_json::from_slice(bytes.expose()).map_err(|source| Error::CredentialFile {
-                    path: store.admin_path.clone(),
-                    source,
-                })?;
+            let admin: AdminFile = serde_json::from_slice(bytes.expose())
+                .map_err(Error::credential_file(&store.admin_path))?;
             admin
         } else {
             let admin = new_admin(init, rng)?;
-            let json = SecretBytes::new(serde_json::to_vec_pretty(&admin).map_err(|source| {
-                Error::CredentialFile {
-                    path: store.admin_path.clone(),
-                    source,
-                }
-            })?);
+            let json = SecretBytes::new(
+                serde_json::to_vec_pretty(&admin)
+                    .map_err(Error::credential_file(&store.admin_path))?,
+            );
             write_private(&store.admin_path, json.expose())?;
             admin
         };
@@ -432,17 +427,14 @@ impl CredentialStore {
     fn load(&mut self) -> Result<(), Error> {
         let path = self.store_path.clone();
         let bytes = read_secret_file(&path)?;
-        let parse_err = |source| Error::CredentialFile {
-            path: path.clone(),
-            source,
-        };
-        let format: FormatOnly = serde_json::from_slice(bytes.expose()).map_err(parse_err)?;
+        let format: FormatOnly =
+            serde_json::from_slice(bytes.expose()).map_err(Error::credential_file(&path))?;
         let now = (self.now)();
         let mut map = HashMap::new();
         match format.format {
             FORMAT => {
-                let file: StoreFileV2 =
-                    serde_json::from_slice(bytes.expose()).map_err(parse_err)?;
+                let file: StoreFileV2 = serde_json::from_slice(bytes.expose())
+                    .map_err(Error::credential_file(&path))?;
                 self.check_region(&file.region)?;
                 for e in file.credentials {
                     let cred = self.open_entry(e).map_err(|what| self.invalid(what))?;
@@ -456,8 +448,8 @@ impl CredentialStore {
                 }
             }
             FORMAT_V1 => {
-                let file: StoreFileV1 =
-                    serde_json::from_slice(bytes.expose()).map_err(parse_err)?;
+                let file: StoreFileV1 = serde_json::from_slice(bytes.expose())
+                    .map_err(Error::credential_file(&path))?;
                 self.check_region(&file.region)?;
                 // The previous release made one credential, the administrator of the admin
                 // file, first; any other entry was added by hand and gets no administration.
@@ -604,10 +596,8 @@ impl CredentialStore {
                 })
                 .collect(),
         };
-        let json = serde_json::to_vec_pretty(&file).map_err(|source| Error::CredentialFile {
-            path: self.store_path.clone(),
-            source,
-        })?;
+        let json =
+            serde_json::to_vec_pretty(&file).map_err(Error::credential_file(&self.store_path))?;
         write_private(&self.store_path, &json)
     }
 
@@ -1301,6 +1291,36 @@ mod tests {
         let r = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key());
         assert!(matches!(r, Err(Error::CredentialFile { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_file_is_reported_by_position_never_by_its_values() {
+        // serde_json's own message would quote the string it did not expect here.
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        for (file, text) in [
+            (CREDENTIALS_FILE, format!("{{\"format\": \"{secret}\"}}")),
+            (
+                ADMIN_CREDENTIALS_FILE,
+                format!("{{\"access_key_id\": 1, \"secret_access_key\": {{\"x\": \"{secret}\"}}}}"),
+            ),
+            (
+                ADMIN_CREDENTIALS_FILE,
+                format!("{{\"access_key_id\": \"AKIA\", \"secret_access_key\": \"s\", \"account_id\": 7, \"x\": \"{secret}\"}}"),
+            ),
+        ] {
+            let dir = temp_dir("malformed");
+            write_private(&dir.join(file), text.as_bytes()).unwrap();
+            let e = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key()).unwrap_err();
+            assert!(matches!(e, Error::CredentialFile { line: 1, .. }), "{e}");
+            let mut chain = e.to_string();
+            let mut cur = std::error::Error::source(&e);
+            while let Some(c) = cur {
+                chain.push_str(&c.to_string());
+                cur = c.source();
+            }
+            assert!(!chain.contains(secret), "{chain}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     #[cfg(unix)]

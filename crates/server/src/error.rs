@@ -16,14 +16,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A credential file is not valid JSON of the expected shape.
-    #[error("{path}: not a valid credential file: {source}")]
+    /// A credential file is not valid JSON of the expected shape. Only where is kept: the
+    /// parser's message can quote the offending value, which could be a secret.
+    #[error("{path}: not a valid credential file (line {line}, column {column})")]
     CredentialFile {
         /// The file.
         path: PathBuf,
-        /// What the parser said.
-        #[source]
-        source: serde_json::Error,
+        /// Where the parser stopped (1-based; 0 when the file was being written).
+        line: usize,
+        /// The column there.
+        column: usize,
     },
     /// A credential file holds a value that is not valid (an account id, principal ARN, …).
     #[error("{path}: invalid credential entry: {what}")]
@@ -88,6 +90,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::CredentialFile`] for `path` from a JSON error, keeping only its position.
+    pub(crate) fn credential_file(
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(serde_json::Error) -> Self {
+        let path = path.into();
+        move |e| Self::CredentialFile {
+            path,
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
