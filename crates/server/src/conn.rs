@@ -1,6 +1,7 @@
 //! Connection limits and deadlines: a cap on connections in total and per source address, and
-//! an I/O wrapper that closes a connection idle too long between requests or too slow to send
-//! a request's head (slowloris). The body has its own deadline, enforced where it is read.
+//! an I/O wrapper that closes a connection idle too long between requests, too slow to send a
+//! request's head (slowloris), or too slow to take a response (a client that stops reading).
+//! The body has its own deadline, enforced where it is read.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -138,15 +139,37 @@ pub(crate) struct TimedIo<T> {
     inner: T,
     clock: Arc<ConnClock>,
     sleep: Pin<Box<Sleep>>,
+    /// How long one write may wait for the client to make room.
+    write_timeout: Duration,
+    /// Set while a write waits for the client: fires `write_timeout` after it began waiting.
+    write_sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> TimedIo<T> {
-    pub(crate) fn new(inner: T, clock: Arc<ConnClock>) -> Self {
+    pub(crate) fn new(inner: T, clock: Arc<ConnClock>, write_timeout: Duration) -> Self {
         let at = clock.deadline().unwrap_or_else(Instant::now);
         Self {
             inner,
             clock,
             sleep: Box::pin(tokio::time::sleep_until(at)),
+            write_timeout,
+            write_sleep: None,
+        }
+    }
+
+    /// After a write returned `Pending`: `Ready(Err)` once the client has kept it waiting for
+    /// the write timeout.
+    fn write_stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let timeout = self.write_timeout;
+        let sleep = self
+            .write_sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client does not take the response",
+            )),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -192,7 +215,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => this.write_stalled(cx).map(Err),
+            done => {
+                this.write_sleep = None;
+                done
+            }
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -208,7 +238,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.write_stalled(cx).map(Err),
+            done => {
+                this.write_sleep = None;
+                done
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -242,7 +279,7 @@ mod tests {
         // deadlines fire in order without real waiting.
         let (client, server) = tokio::io::duplex(64);
         let clock = ConnClock::new(Duration::from_secs(60), Duration::from_secs(5));
-        let mut io = TimedIo::new(server, clock.clone());
+        let mut io = TimedIo::new(server, clock.clone(), Duration::from_secs(10));
         let mut client = client;
         let mut buf = [0u8; 8];
 
@@ -265,6 +302,25 @@ mod tests {
         let err = io.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(Instant::now() - started, Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_fails_the_write_after_the_timeout() {
+        let (client, server) = tokio::io::duplex(16);
+        let clock = ConnClock::new(Duration::from_secs(60), Duration::from_secs(5));
+        let mut io = TimedIo::new(server, clock, Duration::from_secs(10));
+        // Room for 16 bytes; a slow reader that takes some keeps the write going.
+        io.write_all(&[1u8; 16]).await.unwrap();
+        let mut client = client;
+        let mut buf = [0u8; 8];
+        client.read_exact(&mut buf).await.unwrap();
+        io.write_all(&[2u8; 8]).await.unwrap();
+        // Now the client reads nothing more: the next write waits 10 s, then fails.
+        let started = Instant::now();
+        let err = io.write_all(&[3u8; 64]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(Instant::now() - started, Duration::from_secs(10));
+        drop(client);
     }
 
     /// Polls a future once: `Some(output)` if it was ready.

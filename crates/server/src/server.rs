@@ -452,7 +452,8 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let clock = ConnClock::new(self.idle_timeout, self.header_timeout);
-            let io = TimedIo::new(stream, clock.clone());
+            // A response the client will not take is given up after the body timeout.
+            let io = TimedIo::new(stream, clock.clone(), self.state.body_timeout);
             let state = self.state.clone();
             let watcher = graceful.watcher();
             let tls = self.tls.clone();
