@@ -67,6 +67,18 @@ pub use sigv4::{
     ALGORITHM,
 };
 
+/// An error and its causes on one line (`error: cause: cause`), for the operator.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// Formats Unix seconds as an `X-Amz-Date` value (`YYYYMMDDTHHMMSSZ`).
 pub fn amz_date(unix_secs: i64) -> String {
     amz_date::format(unix_secs)

@@ -109,18 +109,7 @@ fn usage(msg: impl Into<String>) -> ArgError {
 }
 
 fn config_error(e: &cofferd::Error) -> ArgError {
-    ArgError::Config(chain(e))
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        msg.push_str(": ");
-        msg.push_str(&c.to_string());
-        cur = c.source();
-    }
-    msg
+    ArgError::Config(cofferd::error_chain(e))
 }
 
 fn parse_args(args: &[String]) -> Result<Command, ArgError> {
@@ -495,7 +484,7 @@ fn main() -> ExitCode {
     match runtime.block_on(serve(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(err, "cofferd: {}", chain(&e));
+            let _ = writeln!(err, "cofferd: {}", cofferd::error_chain(&e));
             ExitCode::FAILURE
         }
     }

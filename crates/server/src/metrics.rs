@@ -194,16 +194,12 @@ impl Metrics {
     pub(crate) fn render(&self, audit_unsynced: u64, audit_lost: u64) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let w = &mut out;
-        header(
+        single(
             w,
             "cofferd_uptime_seconds",
             "gauge",
             "Seconds since the server started.",
-        );
-        let _ = writeln!(
-            w,
-            "cofferd_uptime_seconds {}",
-            self.started.elapsed().as_secs_f64()
+            self.started.elapsed().as_secs_f64(),
         );
         header(
             w,
@@ -285,27 +281,19 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
-        header(
+        single(
             w,
             "cofferd_connections_open",
             "gauge",
             "Client connections open now.",
+            self.connections_open.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            w,
-            "cofferd_connections_open {}",
-            self.connections_open.load(Ordering::Relaxed)
-        );
-        header(
+        single(
             w,
             "cofferd_connections_total",
             "counter",
             "Client connections accepted.",
-        );
-        let _ = writeln!(
-            w,
-            "cofferd_connections_total {}",
-            self.connections_total.load(Ordering::Relaxed)
+            self.connections_total.load(Ordering::Relaxed),
         );
         header(
             w,
@@ -320,33 +308,35 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
-        header(
+        single(
             w,
             "cofferd_requests_in_flight",
             "gauge",
             "Requests being served now.",
+            self.requests_in_flight(),
         );
-        let _ = writeln!(
-            w,
-            "cofferd_requests_in_flight {}",
-            self.requests_in_flight()
-        );
-        header(
+        single(
             w,
             "cofferd_audit_unsynced_records",
             "gauge",
             "Audit records appended but not yet fsynced (the audit log's lag).",
+            audit_unsynced,
         );
-        let _ = writeln!(w, "cofferd_audit_unsynced_records {audit_unsynced}");
-        header(
+        single(
             w,
             "cofferd_audit_lost_events_total",
             "counter",
             "Audit events lost while failing open.",
+            audit_lost,
         );
-        let _ = writeln!(w, "cofferd_audit_lost_events_total {audit_lost}");
         out
     }
+}
+
+/// A metric without labels: its header and its one sample.
+fn single(w: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(w, name, kind, help);
+    let _ = writeln!(w, "{name} {value}");
 }
 
 fn header(w: &mut String, name: &str, kind: &str, help: &str) {

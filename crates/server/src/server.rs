@@ -544,23 +544,13 @@ async fn maintain(kms: Arc<Kms>, audit: Arc<coffer::audit_log::FileSink>, every:
         .await;
         match swept {
             Ok((Ok(_), Ok(_))) => tracing::debug!("maintenance sweep done"),
-            Ok((Err(e), _)) => tracing::error!(error = %chain(&e), "maintenance failed"),
+            Ok((Err(e), _)) => {
+                tracing::error!(error = %crate::error_chain(&e), "maintenance failed")
+            }
             Ok((_, Err(e))) => tracing::error!(error = %e, "audit digest failed"),
             Err(e) => tracing::error!(error = %e, "maintenance task failed"),
         }
     }
-}
-
-/// An error and its causes, for the operator's log.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// A response body that wipes its buffer when the last reference to it drops.
