@@ -18,6 +18,7 @@ mod clock;
 mod context;
 mod error;
 mod ids;
+mod unique_keys;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -27,3 +28,4 @@ pub use clock::{epoch_seconds, Clock, SystemClock};
 pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};
 pub use error::CoreError;
 pub use ids::{AccountId, KeyId, Region};
+pub use unique_keys::UniqueKeys;
