@@ -18,9 +18,9 @@ mod clock;
 mod context;
 mod error;
 mod ids;
-mod unique_keys;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod unique_keys;
 
 pub use arn::{AliasName, KeyIdentifier, ALIAS_PREFIX};
 pub use caller::Caller;

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use coffer_core::{Caller, EncryptionContext};
 
 use crate::date::system_time_millis;
+use crate::error::Problem;
 
 /// Everything a policy can be asked about one request.
 ///
@@ -44,8 +45,16 @@ pub struct RequestContext<'a> {
     pub principal_tags: Option<&'a BTreeMap<String, String>>,
     /// The resource's tags (`aws:ResourceTag/<key>`).
     pub resource_tags: Option<&'a BTreeMap<String, String>>,
-    /// Tags in the request, for CreateKey and TagResource (`aws:RequestTag/<key>`, `aws:TagKeys`).
+    /// Tags in the request, for CreateKey and TagResource (`aws:RequestTag/<key>`, and
+    /// `aws:TagKeys` unless [`tag_keys`](Self::tag_keys) is set).
     pub request_tags: Option<&'a BTreeMap<String, String>>,
+    /// The tag keys of a request that names keys without values, UntagResource's
+    /// (`aws:TagKeys`).
+    pub tag_keys: Option<&'a [String]>,
+    /// The region the request is sent to (`aws:RequestedRegion`).
+    pub requested_region: Option<&'a str>,
+    /// Whether the key is a multi-Region key (`kms:MultiRegion`).
+    pub multi_region: Option<bool>,
     /// The request's encryption context (`kms:EncryptionContext:<key>`,
     /// `kms:EncryptionContextKeys`).
     pub encryption_context: Option<&'a EncryptionContext>,
@@ -149,7 +158,10 @@ impl<'a> RequestContext<'a> {
             KeyRef::ResourceTag(k) => tag(self.resource_tags, k),
             KeyRef::RequestTag(k) => tag(self.request_tags, k),
             KeyRef::PrincipalTag(k) => tag(self.principal_tags, k),
-            KeyRef::TagKeys => self.request_tags.map_or(Absent, Keys),
+            KeyRef::TagKeys => match self.tag_keys {
+                Some(keys) => List(keys),
+                None => self.request_tags.map_or(Absent, Keys),
+            },
             KeyRef::SourceIp => self.source_ip.map_or(Absent, |ip| One(Val::Ip(ip))),
             KeyRef::CurrentTime => self
                 .current_time
@@ -158,6 +170,8 @@ impl<'a> RequestContext<'a> {
                 One(Val::Seconds(system_time_millis(t).div_euclid(1000)))
             }),
             KeyRef::SecureTransport => b(self.secure_transport),
+            KeyRef::RequestedRegion => s(self.requested_region),
+            KeyRef::MultiRegion => b(self.multi_region),
             KeyRef::Other(name) => Found::Extra(self.extra, name),
         }
     }
@@ -225,13 +239,48 @@ pub(crate) enum KeyRef {
     CurrentTime,
     EpochTime,
     SecureTransport,
-    /// Any other key, lowercased; looked up in [`RequestContext::extra`].
+    RequestedRegion,
+    MultiRegion,
+    /// A key of [`EXTRA_CONDITION_KEYS`], lowercased; looked up in [`RequestContext::extra`].
     Other(String),
 }
 
+/// Condition keys that operations set through [`RequestContext::extra`] (lowercased): each is
+/// documented by AWS KMS for the operations named beside it, and coffer sets it for those it
+/// serves. A key in no list here and not modelled by a field is refused at parse time.
+pub const EXTRA_CONDITION_KEYS: &[(&str, &str)] = &[
+    (
+        "kms:bypasspolicylockoutsafetycheck",
+        "CreateKey, PutKeyPolicy",
+    ),
+    ("kms:granteeprincipal", "CreateGrant"),
+    ("kms:retiringprincipal", "CreateGrant"),
+    ("kms:grantconstrainttype", "CreateGrant"),
+    ("kms:rotationperiodindays", "EnableKeyRotation"),
+    (
+        "kms:schedulekeydeletionpendingwindowindays",
+        "ScheduleKeyDeletion",
+    ),
+    ("kms:reencryptonsamekey", "ReEncrypt"),
+    (
+        "kms:datakeypairspec",
+        "GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext",
+    ),
+    ("kms:macalgorithm", "GenerateMac, VerifyMac"),
+    ("kms:keyagreementalgorithm", "DeriveSharedSecret"),
+    ("kms:multiregionkeytype", "operations on multi-Region keys"),
+    ("kms:primaryregion", "UpdatePrimaryRegion"),
+    ("kms:replicaregion", "ReplicateKey"),
+    ("kms:expirationmodel", "ImportKeyMaterial"),
+    ("kms:validto", "ImportKeyMaterial"),
+    ("kms:wrappingalgorithm", "GetParametersForImport"),
+    ("kms:wrappingkeyspec", "GetParametersForImport"),
+];
+
 impl KeyRef {
-    /// Resolves a condition key name (case-insensitively, as IAM does).
-    pub(crate) fn resolve(name: &str) -> Self {
+    /// Resolves a condition key name (case-insensitively, as IAM does); a key coffer does not
+    /// evaluate is an error, never a key that silently matches nothing.
+    pub(crate) fn resolve(name: &str) -> Result<Self, Problem> {
         let lower = name.to_ascii_lowercase();
         // The part after a prefix keeps its original case: it is compared case-insensitively.
         let rest = |prefix: &str| name.get(prefix.len()..).unwrap_or_default().to_owned();
@@ -245,23 +294,25 @@ impl KeyRef {
             ("aws:principaltag/", KeyRef::PrincipalTag),
         ] {
             if lower.starts_with(prefix) && lower.len() > prefix.len() {
-                return make(rest(prefix));
+                return Ok(make(rest(prefix)));
             }
         }
-        match lower.as_str() {
+        Ok(match lower.as_str() {
             "kms:encryptioncontextkeys" => Self::EncryptionContextKeys,
             "kms:viaservice" => Self::ViaService,
             "kms:calleraccount" => Self::CallerAccount,
             "kms:grantisforawsresource" => Self::GrantIsForAwsResource,
             "kms:grantoperations" => Self::GrantOperations,
-            "kms:keyspec" => Self::KeySpec,
-            "kms:keyusage" => Self::KeyUsage,
+            // The deprecated names are the same keys with the same values.
+            "kms:keyspec" | "kms:customermasterkeyspec" => Self::KeySpec,
+            "kms:keyusage" | "kms:customermasterkeyusage" => Self::KeyUsage,
             "kms:keyorigin" => Self::KeyOrigin,
             "kms:encryptionalgorithm" => Self::EncryptionAlgorithm,
             "kms:signingalgorithm" => Self::SigningAlgorithm,
             "kms:messagetype" => Self::MessageType,
             "kms:requestalias" => Self::RequestAlias,
             "kms:resourcealiases" => Self::ResourceAliases,
+            "kms:multiregion" => Self::MultiRegion,
             "aws:tagkeys" => Self::TagKeys,
             "aws:principalarn" => Self::PrincipalArn,
             "aws:principalaccount" => Self::PrincipalAccount,
@@ -269,8 +320,10 @@ impl KeyRef {
             "aws:currenttime" => Self::CurrentTime,
             "aws:epochtime" => Self::EpochTime,
             "aws:securetransport" => Self::SecureTransport,
-            _ => Self::Other(lower),
-        }
+            "aws:requestedregion" => Self::RequestedRegion,
+            other if EXTRA_CONDITION_KEYS.iter().any(|(k, _)| *k == other) => Self::Other(lower),
+            _ => return Err(Problem::UnsupportedConditionKey(name.to_owned())),
+        })
     }
 }
 
@@ -352,23 +405,37 @@ mod tests {
 
     #[test]
     fn key_names_resolve_case_insensitively() {
-        assert_eq!(KeyRef::resolve("KMS:ViaService"), KeyRef::ViaService);
+        let r = |n: &str| KeyRef::resolve(n).unwrap();
+        assert_eq!(r("KMS:ViaService"), KeyRef::ViaService);
         assert_eq!(
-            KeyRef::resolve("kms:EncryptionContext:Department"),
+            r("kms:EncryptionContext:Department"),
             KeyRef::EncryptionContext("Department".into())
         );
+        assert_eq!(r("AWS:RESOURCETAG/env"), KeyRef::ResourceTag("env".into()));
+        assert_eq!(r("kms:CustomerMasterKeySpec"), KeyRef::KeySpec);
         assert_eq!(
-            KeyRef::resolve("AWS:RESOURCETAG/env"),
-            KeyRef::ResourceTag("env".into())
+            r("kms:GranteePrincipal"),
+            KeyRef::Other("kms:granteeprincipal".into())
         );
-        assert_eq!(
-            KeyRef::resolve("aws:ResourceTag/"),
-            KeyRef::Other("aws:resourcetag/".into())
-        );
-        assert_eq!(
-            KeyRef::resolve("kms:Custom"),
-            KeyRef::Other("kms:custom".into())
-        );
+    }
+
+    #[test]
+    fn keys_coffer_cannot_evaluate_are_refused() {
+        for name in [
+            "aws:ResourceTag/",
+            "kms:Custom",
+            "aws:PrincipalOrgID",
+            "aws:SourceVpce",
+            "aws:MultiFactorAuthPresent",
+            "kms:RecipientAttestation:ImageSha384",
+            "s3:prefix",
+        ] {
+            assert_eq!(
+                KeyRef::resolve(name),
+                Err(Problem::UnsupportedConditionKey(name.into())),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,19 @@ pub enum PolicyError {
         #[source]
         source: serde_json::Error,
     },
+    /// An object of the document names a member twice (`"Effect"` twice in a statement, two
+    /// `StringEquals` blocks in one `Condition`): refused, since parsers disagree on which one
+    /// counts and a reader of the text may see the other.
+    #[error("the policy repeats a member (line {line}, column {column}): {source}")]
+    DuplicateMember {
+        /// Line of the repeat, from 1.
+        line: usize,
+        /// Column of the repeat, from 1.
+        column: usize,
+        /// The walk's error, naming the member and its path.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The document is JSON but breaks the policy grammar.
     #[error("{at}: {problem}")]
     Invalid {
@@ -142,6 +155,10 @@ pub enum Problem {
     /// A statement of an identity policy with `Principal` or `NotPrincipal`.
     #[error("an identity policy statement may not name a Principal or NotPrincipal")]
     PrincipalForbidden,
+    /// A condition key coffer does not evaluate: refused rather than accepted and ignored, since a
+    /// `Deny` on it would silently never fire.
+    #[error("condition key '{0}' is not supported by coffer (see docs/SECURITY.md for the condition keys each operation sets)")]
+    UnsupportedConditionKey(String),
     /// An operator that does not take the `IfExists` suffix or a set qualifier.
     #[error("operator '{0}' does not take this qualifier or suffix")]
     BadQualifier(String),

@@ -50,7 +50,7 @@ mod parse;
 mod serialize;
 
 pub use condition::OPERATOR_NAMES;
-pub use context::RequestContext;
+pub use context::{RequestContext, EXTRA_CONDITION_KEYS};
 pub use default::{default_key_policy, default_key_policy_json, DEFAULT_KEY_POLICY_SID};
 pub use error::{Location, PolicyError, Problem, MALFORMED_POLICY_DOCUMENT};
 pub use eval::{

@@ -36,6 +36,14 @@ pub(crate) fn parse(text: &str, kind: Kind) -> Result<Policy> {
         column: e.column(),
         source: e,
     })?;
+    // Valid JSON: now refuse repeated members, which `Value` would have silently collapsed.
+    serde_json::from_str::<coffer_core::UniqueKeys>(text).map_err(|e| {
+        PolicyError::DuplicateMember {
+            line: e.line(),
+            column: e.column(),
+            source: e,
+        }
+    })?;
     from_value(&v, kind)
 }
 
@@ -319,7 +327,7 @@ fn condition_block(at: &Location, v: &Value) -> Result<Vec<Condition>> {
             out.push(Condition {
                 op: op.clone(),
                 key_name: key_name.clone(),
-                key: KeyRef::resolve(key_name),
+                key: KeyRef::resolve(key_name).map_err(|p| PolicyError::at(&kat, p))?,
                 raw,
                 values,
             });

@@ -51,8 +51,11 @@ fn cond_policy(op: &str, key: &str, values: Value) -> Policy {
 
 /// Whether the condition holds, given the values of `test:key` in the request (none: absent).
 fn holds(op: &str, policy_value: &str, request: &[&str]) -> bool {
-    let p = cond_policy(op, "test:Key", json!(policy_value));
-    let extra: Vec<(&str, &str)> = request.iter().map(|v| ("TEST:key", *v)).collect();
+    let p = cond_policy(op, "kms:GrantConstraintType", json!(policy_value));
+    let extra: Vec<(&str, &str)> = request
+        .iter()
+        .map(|v| ("KMS:grantconstrainttype", *v))
+        .collect();
     let mut c = ctx("kms:Encrypt", ALICE);
     c.extra = &extra;
     p.evaluate(&c).decision == Decision::Allow
@@ -269,21 +272,42 @@ fn several_values_or_keys_and_operators_and() {
     let p = policy(&json!({"Statement": {
     "Effect": "Allow", "Principal": "*", "Action": "kms:Encrypt", "Resource": "*",
     "Condition": {
-        "StringEquals": {"test:a": ["x", "y"], "test:b": "z"},
-        "StringNotEquals": {"test:c": ["p", "q"]}
+        "StringEquals": {"kms:GranteePrincipal": ["x", "y"], "kms:RetiringPrincipal": "z"},
+        "StringNotEquals": {"kms:ReplicaRegion": ["p", "q"]}
     }}}));
     let run = |pairs: &[(&str, &str)]| {
         let mut c = ctx("kms:Encrypt", ALICE);
         c.extra = pairs;
         p.evaluate(&c).is_allow()
     };
-    assert!(run(&[("test:a", "x"), ("test:b", "z")]));
-    assert!(run(&[("test:a", "y"), ("test:b", "z"), ("test:c", "r")]));
-    assert!(!run(&[("test:a", "w"), ("test:b", "z")]), "values are ORed");
-    assert!(!run(&[("test:a", "x")]), "keys are ANDed");
+    assert!(run(&[
+        ("kms:GranteePrincipal", "x"),
+        ("kms:RetiringPrincipal", "z")
+    ]));
+    assert!(run(&[
+        ("kms:GranteePrincipal", "y"),
+        ("kms:RetiringPrincipal", "z"),
+        ("kms:ReplicaRegion", "r")
+    ]));
+    assert!(
+        !run(&[
+            ("kms:GranteePrincipal", "w"),
+            ("kms:RetiringPrincipal", "z")
+        ]),
+        "values are ORed"
+    );
+    assert!(!run(&[("kms:GranteePrincipal", "x")]), "keys are ANDed");
     // StringNotEquals with several values: true only if the value matches none.
-    assert!(!run(&[("test:a", "x"), ("test:b", "z"), ("test:c", "p")]));
-    assert!(!run(&[("test:a", "x"), ("test:b", "z"), ("test:c", "q")]));
+    assert!(!run(&[
+        ("kms:GranteePrincipal", "x"),
+        ("kms:RetiringPrincipal", "z"),
+        ("kms:ReplicaRegion", "p")
+    ]));
+    assert!(!run(&[
+        ("kms:GranteePrincipal", "x"),
+        ("kms:RetiringPrincipal", "z"),
+        ("kms:ReplicaRegion", "q")
+    ]));
 }
 
 #[test]
@@ -310,8 +334,12 @@ fn condition_values_of_other_json_types() {
     assert!(!p.evaluate(&c).is_allow());
     c.secure_transport = None;
     assert!(!p.evaluate(&c).is_allow());
-    let p = cond_policy("NumericLessThan", "test:n", json!([5, 7.5]));
-    c.extra = &[("test:n", "7")];
+    let p = cond_policy(
+        "NumericLessThan",
+        "kms:RotationPeriodInDays",
+        json!([5, 7.5]),
+    );
+    c.extra = &[("kms:RotationPeriodInDays", "7")];
     assert!(p.evaluate(&c).is_allow());
 }
 
@@ -396,7 +424,16 @@ fn every_named_condition_key_is_looked_up() {
     c.message_type = Some("RAW");
     c.request_alias = Some("alias/app");
     c.resource_aliases = Some(&aliases);
+    c.requested_region = Some("us-east-1");
+    c.multi_region = Some(false);
     let cases: &[(&str, &str, Value)] = &[
+        ("StringEquals", "aws:RequestedRegion", json!("us-east-1")),
+        ("Bool", "kms:MultiRegion", json!("false")),
+        (
+            "StringEquals",
+            "kms:CustomerMasterKeySpec",
+            json!("SYMMETRIC_DEFAULT"),
+        ),
         ("StringEquals", "kms:EncryptionContext:k", json!("v")),
         (
             "ForAnyValue:StringEquals",
@@ -910,18 +947,18 @@ fn validation_messages_say_where() {
         ),
         (
             json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*",
-            "Condition": {"NumericEquals": {"x:n": "ten"}}}]}),
-            "Statement[0].Condition.NumericEquals.x:n: invalid number value 'ten'",
+            "Condition": {"NumericEquals": {"kms:ValidTo": "ten"}}}]}),
+            "Statement[0].Condition.NumericEquals.kms:ValidTo: invalid number value 'ten'",
         ),
         (
             json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*",
-            "Condition": {"StringEquals": {"x:n": []}}}]}),
-            "Statement[0].Condition.StringEquals.x:n: must not be empty",
+            "Condition": {"StringEquals": {"kms:ValidTo": []}}}]}),
+            "Statement[0].Condition.StringEquals.kms:ValidTo: must not be empty",
         ),
         (
             json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*",
-            "Condition": {"StringEquals": {"x:n": {"a": 1}}}}]}),
-            "Statement[0].Condition.StringEquals.x:n: expected a string, number or boolean",
+            "Condition": {"StringEquals": {"kms:ValidTo": {"a": 1}}}}]}),
+            "Statement[0].Condition.StringEquals.kms:ValidTo: expected a string, number or boolean",
         ),
         (
             json!({"Statement": [{"Sid": "A", "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"},
@@ -932,6 +969,68 @@ fn validation_messages_say_where() {
     ];
     for (doc, want) in cases {
         assert_eq!(problem(&doc.to_string()).0, *want, "{doc}");
+    }
+}
+
+#[test]
+fn repeated_members_are_refused_wherever_they_are() {
+    // The attack: the reader of the text sees Deny; a last-wins parser enforces Allow.
+    let effect = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*",
+        "Action":"kms:*","Resource":"*","Effect":"Allow"}]}"#;
+    let (msg, e) = problem(effect);
+    assert!(matches!(e, PolicyError::DuplicateMember { .. }), "{msg}");
+    assert!(msg.contains(r#""Statement"[0]."Effect""#), "{msg}");
+    assert_eq!(e.aws_error_code(), "MalformedPolicyDocumentException");
+    // A second operator block would have replaced the first.
+    let blocks = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*",
+        "Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"111122223333"},
+        "StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}}"#;
+    let (msg, _) = problem(blocks);
+    assert!(msg.contains(r#""Condition"."StringEquals""#), "{msg}");
+    // Repeated keys inside one block, and repeated top-level members.
+    let keys = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*",
+        "Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"1","kms:CallerAccount":"2"}}}}"#;
+    assert!(matches!(
+        problem(keys).1,
+        PolicyError::DuplicateMember { .. }
+    ));
+    let top = r#"{"Statement":[],"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}}"#;
+    assert!(matches!(
+        problem(top).1,
+        PolicyError::DuplicateMember { .. }
+    ));
+    // Identity policies too.
+    let id = r#"{"Statement":{"Effect":"Deny","Action":"kms:*","Resource":"*","Effect":"Allow"}}"#;
+    assert!(matches!(
+        Policy::parse_identity_policy(id),
+        Err(PolicyError::DuplicateMember { .. })
+    ));
+}
+
+#[test]
+fn condition_keys_coffer_cannot_evaluate_are_refused_by_name() {
+    for key in [
+        "aws:PrincipalOrgID",
+        "aws:SourceVpce",
+        "kms:RecipientAttestation:ImageSha384",
+        "kms:NoSuchKey",
+        "aws:ResourceTag/",
+    ] {
+        let text = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "kms:*",
+            "Resource": "*", "Condition": {"StringEquals": {key: "x"}}}})
+        .to_string();
+        let (msg, e) = problem(&text);
+        assert!(
+            matches!(e, PolicyError::Invalid { problem: Problem::UnsupportedConditionKey(ref k), .. } if k == key),
+            "{msg}"
+        );
+        assert!(msg.contains(key), "{msg}");
+    }
+    // Every documented key that operations set through `extra` parses.
+    for (key, _) in coffer_policy::EXTRA_CONDITION_KEYS {
+        let v = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "kms:*",
+            "Resource": "*", "Condition": {"StringEquals": {*key: "x"}}}});
+        policy(&v);
     }
 }
 
@@ -1019,12 +1118,12 @@ fn serialization_keeps_what_was_written() {
         "Effect": "Deny", "NotPrincipal": {"AWS": [ALICE, OTHER], "Service": "logs.amazonaws.com"},
         "NotAction": ["kms:Encrypt", "KMS:decrypt"], "NotResource": KEY,
         "Condition": {"ForAnyValue:StringLikeIfExists": {"kms:EncryptionContext:Dept": ["a*", "b"]},
-                      "NumericLessThan": {"x:n": 3}, "Bool": {"aws:SecureTransport": false}}
+                      "NumericLessThan": {"kms:ValidTo": 3}, "Bool": {"aws:SecureTransport": false}}
     }]});
     let p = policy(&doc);
     let back: Value = serde_json::from_str(&p.to_json()).unwrap();
     let mut want = doc.clone();
-    want["Statement"][0]["Condition"]["NumericLessThan"]["x:n"] = json!("3");
+    want["Statement"][0]["Condition"]["NumericLessThan"]["kms:ValidTo"] = json!("3");
     want["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"] = json!("false");
     assert_eq!(back, want);
     assert_eq!(policy(&back), p);
