@@ -31,7 +31,8 @@ fn alias_name(name: &str) -> Result<AliasName, Error> {
 }
 
 impl Kms {
-    /// Creates an alias for a key of the caller's account.
+    /// Creates an alias for a key of the caller's account. AWS authorizes both resources:
+    /// `kms:CreateAlias` on the key (its key policy) and on the alias (identity policies).
     pub(crate) fn create_alias_op(
         &self,
         caller: &Caller,
@@ -39,13 +40,15 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
-        let key = self.managed_key(caller, Operation::CreateAlias, &req.target_key_id)?;
+        let op = Operation::CreateAlias;
+        let key = self.managed_key(caller, op, &req.target_key_id)?;
+        let alias_arn = self.alias_arn(&caller.account, name.as_str());
+        self.authorize_alias(caller, op.action(), &alias_arn)?;
         let now = self.clock.now();
         let mut txn = self.store.begin()?;
         if txn.alias(&caller.account, name.as_str())?.is_some() {
             return Err(Error::already_exists(format!(
-                "An alias with the name {} already exists",
-                self.alias_arn(&caller.account, name.as_str())
+                "An alias with the name {alias_arn} already exists"
             )));
         }
         let existing = txn.list_aliases(
@@ -70,10 +73,15 @@ impl Kms {
         call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_alias(&caller.account, name.as_str());
+        // The key's kms:ResourceAliases changed.
+        self.cache.invalidate_key(&key.record.key_id);
         Ok(())
     }
 
-    /// Points an existing alias at another key of the same type and usage.
+    /// Points an existing alias at another key of the same type and usage. AWS authorizes all
+    /// three resources: `kms:UpdateAlias` on the alias (identity policies), on the key it points
+    /// at now and on the new key (their key policies), so nobody can take over an alias they
+    /// could not have created or point it away from a key they do not manage.
     pub(crate) fn update_alias_op(
         &self,
         caller: &Caller,
@@ -81,18 +89,35 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
-        let key = self.managed_key(caller, Operation::UpdateAlias, &req.target_key_id)?;
+        let op = Operation::UpdateAlias;
+        let key = self.managed_key(caller, op, &req.target_key_id)?;
+        let alias_arn = self.alias_arn(&caller.account, name.as_str());
+        self.authorize_alias(caller, op.action(), &alias_arn)?;
+        let current_id = self
+            .store
+            .begin()?
+            .alias(&caller.account, name.as_str())?
+            .ok_or_else(|| self.alias_missing(caller, &name))?
+            .target;
+        let current = self.load_owned(&caller.account, &current_id)?;
+        self.authorize(caller, op.action(), &current, &Access::default())?;
+        if current.record.key_spec != key.record.key_spec
+            || current.record.key_usage != key.record.key_usage
+        {
+            return Err(Error::validation(
+                "The current and new KMS key of an alias must have the same key spec and key usage.",
+            ));
+        }
         let mut txn = self.store.begin()?;
         let mut rec = txn
             .alias(&caller.account, name.as_str())?
             .ok_or_else(|| self.alias_missing(caller, &name))?;
-        if let Some(current) = txn.key(&rec.target)? {
-            if current.key_spec != key.record.key_spec || current.key_usage != key.record.key_usage
-            {
-                return Err(Error::validation(
-                    "The current and new KMS key of an alias must have the same key spec and key usage.",
-                ));
-            }
+        if rec.target != current_id {
+            // Repointed since it was authorized: the caller was not authorized for the new
+            // current key.
+            return Err(Error::Conflict {
+                message: format!("{alias_arn} was changed by another request; try again."),
+            });
         }
         rec.target = key.record.key_id;
         rec.last_updated = self.clock.now();
@@ -100,10 +125,13 @@ impl Kms {
         call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_alias(&caller.account, name.as_str());
+        self.cache.invalidate_key(&current_id);
+        self.cache.invalidate_key(&key.record.key_id);
         Ok(())
     }
 
-    /// Deletes an alias; the key is unaffected.
+    /// Deletes an alias; the key is unaffected. AWS authorizes `kms:DeleteAlias` on the alias
+    /// (identity policies) and on the key it points at (its key policy).
     pub(crate) fn delete_alias_op(
         &self,
         caller: &Caller,
@@ -111,25 +139,33 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
-        let mut txn = self.store.begin()?;
-        let rec = txn
+        let op = Operation::DeleteAlias;
+        let target = self
+            .store
+            .begin()?
             .alias(&caller.account, name.as_str())?
-            .ok_or_else(|| self.alias_missing(caller, &name))?;
-        // The caller must be allowed to manage the key the alias points at.
-        drop(txn);
-        let key = self.load_owned(&rec.account, &rec.target)?;
-        self.charge(caller, Operation::DeleteAlias, Some(&key))?;
-        self.authorize(
-            caller,
-            Operation::DeleteAlias.action(),
-            &key,
-            &Access::default(),
-        )?;
+            .ok_or_else(|| self.alias_missing(caller, &name))?
+            .target;
+        let key = self.load_owned(&caller.account, &target)?;
+        self.charge(caller, op, Some(&key))?;
+        let alias_arn = self.alias_arn(&caller.account, name.as_str());
+        self.authorize_alias(caller, op.action(), &alias_arn)?;
+        self.authorize(caller, op.action(), &key, &Access::default())?;
         let mut txn = self.store.begin()?;
+        match txn.alias(&caller.account, name.as_str())? {
+            Some(rec) if rec.target == target => {}
+            Some(_) => {
+                return Err(Error::Conflict {
+                    message: format!("{alias_arn} was changed by another request; try again."),
+                })
+            }
+            None => return Err(self.alias_missing(caller, &name)),
+        }
         txn.delete_alias(&caller.account, name.as_str())?;
         call.before_commit()?;
         txn.commit()?;
         self.cache.invalidate_alias(&caller.account, name.as_str());
+        self.cache.invalidate_key(&target);
         Ok(())
     }
 
@@ -147,6 +183,9 @@ impl Kms {
         };
         // ListAliases is an IAM-only permission: identity policies decide.
         self.charge(caller, Operation::ListAliases, None)?;
+        if let Some(k) = &key {
+            self.check_cross_account(caller, Operation::ListAliases, k)?;
+        }
         self.authorize_identity(caller, Operation::ListAliases.action(), &Access::default())?;
         let filter = key.as_ref().map(|k| k.record.key_id);
         let scope = [
@@ -196,14 +235,32 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         validate::tags(&req.tags)?;
-        self.change_key(caller, call, Operation::TagResource, &req.key_id, |r, _| {
-            let mut merged = std::mem::take(&mut r.tags);
-            merged.extend(req.tags);
-            let merged = dedup_tags(merged);
-            validate::tags(&merged)?;
-            r.tags = merged;
-            Ok(())
-        })?;
+        // aws:RequestTag/<key> and aws:TagKeys: the tags asked for (a later duplicate wins, as
+        // it does when they are applied).
+        let request_tags: std::collections::BTreeMap<String, String> = req
+            .tags
+            .iter()
+            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+            .collect();
+        let access = Access {
+            request_tags: Some(&request_tags),
+            ..Access::default()
+        };
+        self.change_key_with(
+            caller,
+            call,
+            Operation::TagResource,
+            &req.key_id,
+            &access,
+            |r, _| {
+                let mut merged = std::mem::take(&mut r.tags);
+                merged.extend(req.tags.iter().cloned());
+                let merged = dedup_tags(merged);
+                validate::tags(&merged)?;
+                r.tags = merged;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -223,11 +280,17 @@ impl Kms {
                 return Err(Error::tag("Tag keys beginning with 'aws:' are reserved."));
             }
         }
-        self.change_key(
+        // aws:TagKeys: the keys to remove (there is no aws:RequestTag for UntagResource).
+        let access = Access {
+            tag_keys: Some(&req.tag_keys),
+            ..Access::default()
+        };
+        self.change_key_with(
             caller,
             call,
             Operation::UntagResource,
             &req.key_id,
+            &access,
             |r, _| {
                 r.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
                 Ok(())

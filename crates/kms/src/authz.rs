@@ -22,10 +22,16 @@ pub(crate) struct Access<'a> {
     pub(crate) encryption_algorithm: Option<&'a str>,
     /// `aws:RequestTag/<key>`, `aws:TagKeys`.
     pub(crate) request_tags: Option<&'a BTreeMap<String, String>>,
+    /// `aws:TagKeys` of a request that names tag keys alone (UntagResource).
+    pub(crate) tag_keys: Option<&'a [String]>,
     /// `kms:KeySpec` etc. of a key being created.
     pub(crate) key_spec: Option<&'a str>,
     /// `kms:KeyUsage` of a key being created.
     pub(crate) key_usage: Option<&'a str>,
+    /// `kms:KeyOrigin` of a key being created.
+    pub(crate) key_origin: Option<&'a str>,
+    /// `kms:MultiRegion` of a key being created.
+    pub(crate) multi_region: Option<bool>,
     /// Grant tokens sent with the request: each must be one this service minted.
     pub(crate) grant_tokens: &'a [String],
     /// `kms:GrantOperations` of a CreateGrant request.
@@ -38,7 +44,7 @@ pub(crate) struct Access<'a> {
 
 impl Kms {
     fn context<'a>(
-        &self,
+        &'a self,
         caller: &'a Caller,
         action: &'a str,
         resource: &'a str,
@@ -59,12 +65,16 @@ impl Kms {
         ctx.request_tags = access.request_tags;
         ctx.key_spec = access.key_spec;
         ctx.key_usage = access.key_usage;
+        ctx.key_origin = access.key_origin;
+        ctx.multi_region = access.multi_region;
         ctx.grant_operations = access.grant_operations;
         ctx.extra = access.extra;
         ctx.source_ip = caller.source_ip;
         ctx.secure_transport = Some(caller.secure_transport);
         ctx.via_service = caller.via_service.as_deref();
         ctx.current_time = Some(access.now.unwrap_or_else(|| self.clock.now()));
+        ctx.requested_region = Some(self.region.as_str());
+        ctx.tag_keys = access.tag_keys;
         ctx
     }
 
@@ -123,6 +133,9 @@ impl Kms {
         ctx.key_spec = Some(key.record.key_spec.as_str());
         ctx.key_usage = Some(key.record.key_usage.as_str());
         ctx.key_origin = Some(key.record.origin.as_str());
+        ctx.resource_aliases = Some(&key.aliases);
+        // Multi-Region keys are not served yet: every key is single-Region.
+        ctx.multi_region = Some(false);
         let auth = coffer_policy::authorize(
             &key.policy,
             key.record.account.as_str(),
@@ -140,14 +153,38 @@ impl Kms {
         action: &str,
         access: &Access<'_>,
     ) -> Result<(), Error> {
+        self.authorize_identity_on(caller, action, "*", access)
+    }
+
+    /// Authorizes `action` on an alias of the caller's own account (`alias_arn`). Aliases have
+    /// no resource policy: identity policies alone decide, with the alias ARN as the resource,
+    /// as AWS authorizes the alias half of CreateAlias, UpdateAlias and DeleteAlias.
+    pub(crate) fn authorize_alias(
+        &self,
+        caller: &Caller,
+        action: &str,
+        alias_arn: &str,
+    ) -> Result<(), Error> {
+        self.authorize_identity_on(caller, action, alias_arn, &Access::default())
+    }
+
+    /// Identity policies alone on `resource`; the account's root principal is allowed unless
+    /// denied.
+    fn authorize_identity_on(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        access: &Access<'_>,
+    ) -> Result<(), Error> {
         if !self.authorization {
             return Ok(());
         }
-        let ctx = self.context(caller, action, "*", access);
+        let ctx = self.context(caller, action, resource, access);
         let mut allowed = caller.is_account_root();
         for p in &caller.identity_policies {
             match p.evaluate(&ctx).decision {
-                Decision::ExplicitDeny => return Err(denied(caller, action, "*")),
+                Decision::ExplicitDeny => return Err(denied(caller, action, resource)),
                 Decision::Allow => allowed = true,
                 _ => {}
             }
@@ -155,7 +192,7 @@ impl Kms {
         if allowed {
             Ok(())
         } else {
-            Err(denied(caller, action, "*"))
+            Err(denied(caller, action, resource))
         }
     }
 }

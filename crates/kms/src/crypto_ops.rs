@@ -108,6 +108,19 @@ impl Kms {
             "destinationEncryptionContext",
         )?;
         validate::grant_tokens(&req.grant_tokens)?;
+        // kms:ReEncryptOnSameKey is part of both authorizations: know both keys first.
+        let source_id = blob::parse(&req.ciphertext_blob)
+            .map_err(|_| invalid_ciphertext())?
+            .key_id;
+        let destination = self.resolve_key(caller, &req.destination_key_id, true)?;
+        let same_key = [(
+            "kms:ReEncryptOnSameKey",
+            if destination.record.key_id == source_id {
+                "true"
+            } else {
+                "false"
+            },
+        )];
         let (source, parsed) = self.key_of_blob(
             caller,
             Operation::ReEncrypt,
@@ -116,22 +129,31 @@ impl Kms {
             req.source_key_id.as_deref(),
             &Access {
                 encryption_context: Some(&req.source_encryption_context),
+                encryption_algorithm: Some(
+                    req.source_encryption_algorithm
+                        .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
+                        .as_str(),
+                ),
                 grant_tokens: &req.grant_tokens,
+                extra: &same_key,
                 ..Access::default()
             },
         )?;
         // One ReEncrypt is one request: the quota was charged with the source key.
-        let destination = self.resolve_key(caller, &req.destination_key_id, true)?;
         self.authorize(
             caller,
             "kms:ReEncryptTo",
             &destination,
             &Access {
                 encryption_context: Some(&req.destination_encryption_context),
-                request_alias: req
-                    .destination_key_id
-                    .starts_with(coffer_core::ALIAS_PREFIX)
-                    .then_some(req.destination_key_id.as_str()),
+                encryption_algorithm: Some(
+                    req.destination_encryption_algorithm
+                        .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
+                        .as_str(),
+                ),
+                request_alias: crate::kms::request_alias(&req.destination_key_id),
+                grant_tokens: &req.grant_tokens,
+                extra: &same_key,
                 ..Access::default()
             },
         )?;
@@ -291,6 +313,7 @@ impl Kms {
             .ok_or_else(|| self.key_not_found(&caller.account, &parsed.key_id))?;
         let now = self.clock.now();
         self.charge_at(caller, op, Some(&key), now)?;
+        self.check_cross_account(caller, op, &key)?;
         self.authorize(
             caller,
             action,

@@ -60,9 +60,18 @@ impl Kms {
 
         let key = self.resolve_key(caller, &req.key_id, false)?;
         self.charge(caller, op, Some(&key))?;
+        self.check_cross_account(caller, op, &key)?;
         let mut extra = vec![("kms:GranteePrincipal", req.grantee_principal.as_str())];
         if let Some(r) = &req.retiring_principal {
             extra.push(("kms:RetiringPrincipal", r.as_str()));
+        }
+        if let Some(c) = &req.constraints {
+            if c.encryption_context_equals.is_some() {
+                extra.push(("kms:GrantConstraintType", "EncryptionContextEquals"));
+            }
+            if c.encryption_context_subset.is_some() {
+                extra.push(("kms:GrantConstraintType", "EncryptionContextSubset"));
+            }
         }
         let access = Access {
             grant_tokens: &req.grant_tokens,

@@ -61,6 +61,11 @@ impl Kms {
             .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
             .collect();
         self.charge(caller, Operation::CreateKey, None)?;
+        let bypass = if req.bypass_policy_lockout_safety_check {
+            "true"
+        } else {
+            "false"
+        };
         self.authorize_identity(
             caller,
             Operation::CreateKey.action(),
@@ -68,6 +73,9 @@ impl Kms {
                 request_tags: Some(&request_tags),
                 key_spec: Some(spec.as_str()),
                 key_usage: Some(usage.as_str()),
+                key_origin: Some(origin.as_str()),
+                multi_region: Some(false),
+                extra: &[("kms:BypassPolicyLockoutSafetyCheck", bypass)],
                 ..Access::default()
             },
         )?;
@@ -145,22 +153,24 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         policy_name(req.policy_name.as_deref(), false)?;
-        let arn = self
-            .key_for(caller, Operation::PutKeyPolicy, &req.key_id, false)?
-            .arn
-            .clone();
-        self.check_policy(
-            caller,
-            &req.policy,
-            &arn,
-            req.bypass_policy_lockout_safety_check,
-        )?;
-        self.change_key(
+        let bypass = req.bypass_policy_lockout_safety_check;
+        let extra = [(
+            "kms:BypassPolicyLockoutSafetyCheck",
+            if bypass { "true" } else { "false" },
+        )];
+        // One resolution, one quota charge, one authorization (with the request's condition
+        // keys); the new policy is checked against the record read inside the transaction.
+        self.change_key_with(
             caller,
             call,
             Operation::PutKeyPolicy,
             &req.key_id,
+            &Access {
+                extra: &extra,
+                ..Access::default()
+            },
             |r, _| {
+                self.check_policy(caller, &req.policy, &r.arn(), bypass)?;
                 r.policy = Some(req.policy);
                 Ok(())
             },

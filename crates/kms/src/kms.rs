@@ -173,6 +173,8 @@ pub(crate) struct CachedKey {
     pub(crate) tags: std::collections::BTreeMap<String, String>,
     /// The key's grants by grantee principal.
     pub(crate) grants: HashMap<String, Vec<coffer_grants::Grant>>,
+    /// The names of the aliases that point at the key, for `kms:ResourceAliases`.
+    pub(crate) aliases: Vec<String>,
 }
 
 /// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
@@ -231,14 +233,20 @@ impl Kms {
             return Ok(Some(k.clone()));
         }
         let epoch = self.cache.epoch.load(Ordering::Acquire);
-        let (record, versions, grant_list) = {
+        let (record, versions, grant_list, alias_list) = {
             let mut txn = self.store.begin()?;
             let Some(record) = txn.key(id)? else {
                 return Ok(None);
             };
             let versions = txn.versions(id)?;
             let grants = txn.grants(id)?;
-            (record, versions, grants)
+            let aliases = txn.list_aliases(
+                &record.account,
+                Some(id),
+                None,
+                crate::alias_ops::MAX_ALIASES_PER_KEY,
+            )?;
+            (record, versions, grants, aliases)
         };
         let material = KeyMaterial::unwrap_all(*id, &versions, record.current_version, &*self.root)
             .map_err(Error::internal)?;
@@ -265,6 +273,7 @@ impl Kms {
             policy,
             tags,
             grants,
+            aliases: alias_list.into_iter().map(|a| a.name).collect(),
         });
         let mut keys = self.cache.keys.write();
         if self.cache.epoch.load(Ordering::Acquire) == epoch {
@@ -381,6 +390,7 @@ impl Kms {
         // One clock reading serves the quota and the policy's aws:CurrentTime.
         let now = self.clock.now();
         self.charge_at(caller, op, Some(&key), now)?;
+        self.check_cross_account(caller, op, &key)?;
         let alias = request_alias(key_id);
         let access = Access {
             request_alias: alias.or(access.request_alias),
@@ -389,6 +399,22 @@ impl Kms {
         };
         self.authorize(caller, op.action(), &key, &access)?;
         Ok(key)
+    }
+
+    /// Refuses `op` on another account's key unless AWS lets the operation cross accounts
+    /// ([`Operation::may_cross_account`]): no key policy can give another account management of
+    /// a key.
+    pub(crate) fn check_cross_account(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        key: &CachedKey,
+    ) -> Result<(), Error> {
+        if key.record.account == caller.account || op.may_cross_account() {
+            Ok(())
+        } else {
+            Err(crate::authz::denied(caller, op.action(), &key.arn))
+        }
     }
 
     /// Resolves and loads the key named by `key_id` (no quota, no authorization).
@@ -440,7 +466,7 @@ impl Kms {
 }
 
 /// The alias name a key identifier used, for `kms:RequestAlias`.
-fn request_alias(key_id: &str) -> Option<&str> {
+pub(crate) fn request_alias(key_id: &str) -> Option<&str> {
     if key_id.starts_with(coffer_core::ALIAS_PREFIX) {
         Some(key_id)
     } else if key_id.starts_with("arn:") {

@@ -12,6 +12,7 @@ use coffer_keys::{
 use coffer_store::Txn;
 
 use crate::audit::Call;
+use crate::authz::Access;
 use crate::marker::{self, DEFAULT_LIMIT};
 use crate::model::*;
 use crate::validate::{self, field_error};
@@ -42,7 +43,21 @@ impl Kms {
         key_id: &str,
         change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
     ) -> Result<(KeyRecord, T), Error> {
-        let key = self.key_for(caller, op, key_id, false)?;
+        self.change_key_with(caller, call, op, key_id, &Access::default(), change)
+    }
+
+    /// [`change_key`](Self::change_key) with what the request tells authorization (the
+    /// condition keys of the operation).
+    pub(crate) fn change_key_with<T>(
+        &self,
+        caller: &Caller,
+        call: &Call<'_>,
+        op: Operation,
+        key_id: &str,
+        access: &Access<'_>,
+        change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
+    ) -> Result<(KeyRecord, T), Error> {
+        let key = self.key_for_with(caller, op, key_id, false, access)?;
         let id = key.record.key_id;
         let mut txn = self.store.begin()?;
         let mut record = txn
@@ -171,11 +186,20 @@ impl Kms {
         }
         let now = self.clock.now();
         let deletion_date = now + days(window);
-        let (record, ()) = self.change_key(
+        let window_text = window.to_string();
+        let extra = [(
+            "kms:ScheduleKeyDeletionPendingWindowInDays",
+            window_text.as_str(),
+        )];
+        let (record, ()) = self.change_key_with(
             caller,
             call,
             Operation::ScheduleKeyDeletion,
             &req.key_id,
+            &Access {
+                extra: &extra,
+                ..Access::default()
+            },
             |r, _| {
                 r.state = KeyState::PendingDeletion;
                 r.deletion_date = Some(deletion_date);
@@ -232,11 +256,17 @@ impl Kms {
             ));
         }
         let now = self.clock.now();
-        self.change_key(
+        let period_text = period.to_string();
+        let extra = [("kms:RotationPeriodInDays", period_text.as_str())];
+        self.change_key_with(
             caller,
             call,
             Operation::EnableKeyRotation,
             &req.key_id,
+            &Access {
+                extra: &extra,
+                ..Access::default()
+            },
             |r, txn| {
                 rotatable(r)?;
                 let next_rotation = match &r.rotation {

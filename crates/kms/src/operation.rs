@@ -122,6 +122,35 @@ impl Operation {
         }
     }
 
+    /// Whether a principal of another account may call this operation on a key, given a key
+    /// policy that allows it: the "cross-account use" column of AWS KMS's permissions reference.
+    /// Every other operation on another account's key is refused however the policies read.
+    pub const fn may_cross_account(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            Encrypt
+                | Decrypt
+                | ReEncrypt
+                | GenerateDataKey
+                | GenerateDataKeyWithoutPlaintext
+                | GenerateDataKeyPair
+                | GenerateDataKeyPairWithoutPlaintext
+                | Sign
+                | Verify
+                | GenerateMac
+                | VerifyMac
+                | DeriveSharedSecret
+                | DescribeKey
+                | GetPublicKey
+                | GetKeyRotationStatus
+                | CreateGrant
+                | ListGrants
+                | RetireGrant
+                | RevokeGrant
+        )
+    }
+
     /// Whether this operation is allowed on a key in `state`, and if not, the exception AWS
     /// gives (messages as AWS words them, naming the key ARN).
     pub fn check_state(self, state: KeyState, arn: &str) -> Result<(), Error> {
@@ -171,5 +200,36 @@ mod tests {
             assert_eq!(Operation::parse(op.as_str()), Some(*op));
         }
         assert_eq!(Operation::parse("encrypt"), None);
+    }
+
+    #[test]
+    fn only_use_describe_and_grant_operations_cross_accounts() {
+        use Operation::*;
+        for op in [
+            DisableKey,
+            EnableKey,
+            ScheduleKeyDeletion,
+            CancelKeyDeletion,
+            PutKeyPolicy,
+            GetKeyPolicy,
+            TagResource,
+            UntagResource,
+            ListResourceTags,
+            CreateAlias,
+            UpdateAlias,
+            DeleteAlias,
+            ListAliases,
+            EnableKeyRotation,
+            DisableKeyRotation,
+            RotateKeyOnDemand,
+            ListKeyRotations,
+            UpdateKeyDescription,
+            ListKeyPolicies,
+        ] {
+            assert!(!op.may_cross_account(), "{op:?}");
+        }
+        for op in [Encrypt, Decrypt, DescribeKey, CreateGrant, GetKeyRotationStatus] {
+            assert!(op.may_cross_account(), "{op:?}");
+        }
     }
 }
