@@ -228,7 +228,13 @@ mod tests {
         ] {
             assert!(!op.may_cross_account(), "{op:?}");
         }
-        for op in [Encrypt, Decrypt, DescribeKey, CreateGrant, GetKeyRotationStatus] {
+        for op in [
+            Encrypt,
+            Decrypt,
+            DescribeKey,
+            CreateGrant,
+            GetKeyRotationStatus,
+        ] {
             assert!(op.may_cross_account(), "{op:?}");
         }
     }
