@@ -9,7 +9,7 @@ use coffer_grants::GrantOperation;
 use coffer_policy::{Decision, RequestContext};
 
 use crate::kms::CachedKey;
-use crate::{Caller, Error, Kms};
+use crate::{Caller, Error, Kms, Operation};
 
 /// What a request tells authorization besides who calls and which key.
 #[derive(Clone, Copy, Debug, Default)]
@@ -74,6 +74,16 @@ impl Kms {
         ctx.via_service = caller.via_service.as_deref();
         ctx.current_time = Some(access.now.unwrap_or_else(|| self.clock.now()));
         ctx.requested_region = Some(self.region.as_str());
+        // kms:GrantIsForAWSResource: set for the grant operations AWS names, true when a
+        // trusted integration calls on the principal's behalf.
+        let grant_actions = [
+            Operation::CreateGrant.action(),
+            Operation::ListGrants.action(),
+            Operation::RevokeGrant.action(),
+        ];
+        if grant_actions.contains(&action) {
+            ctx.grant_is_for_aws_resource = Some(caller.via_service.is_some());
+        }
         ctx.tag_keys = access.tag_keys;
         ctx
     }

@@ -262,6 +262,7 @@ impl Kms {
         validate::grant_tokens(&req.grant_tokens)?;
         let access = Access {
             encryption_context: Some(&req.encryption_context),
+            encryption_algorithm: Some(EncryptionAlgorithmSpec::SymmetricDefault.as_str()),
             grant_tokens: &req.grant_tokens,
             ..Access::default()
         };
