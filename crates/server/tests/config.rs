@@ -633,3 +633,32 @@ fn the_binary_refuses_a_group_readable_config_file() {
     // Nothing was started: no data dir.
     assert!(!dir.0.join("data").exists());
 }
+
+#[test]
+fn repeated_keys_and_repeated_policy_members_are_refused() {
+    let dir = TempDir::new("repeated");
+    // TOML itself: a key or a table given twice.
+    let message = config_file_error(
+        &dir,
+        "data_dir = \"/d\"\nregion = \"eu-west-1\"\nregion = \"us-east-1\"\n",
+    );
+    assert!(message.contains("line 3"), "{message}");
+    let message = config_file_error(
+        &dir,
+        "data_dir = \"/d\"\n[limits]\nmax_body_bytes = 1\n[limits]\nmax_body_bytes = 2\n",
+    );
+    assert!(message.contains("line 4"), "{message}");
+    // An identity policy that repeats "Effect": what the reader sees (Deny) is not what a
+    // last-wins parser would enforce (Allow).
+    let text = r#"data_dir = "/d"
+[[principals]]
+arn = "arn:aws:iam::111122223333:user/app"
+policies = ['{"Statement":{"Effect":"Deny","Action":"kms:*","Resource":"*","Effect":"Allow"}}']
+"#;
+    let path = dir.write("dup-policy.toml", text, 0o600);
+    let err = cofferd::load_config_file(&path)
+        .and_then(|c| cofferd::validate_config(&c).map(|_| c))
+        .expect_err("a policy with a repeated member must be refused");
+    let shown = format!("{err}");
+    assert!(shown.contains("principals"), "{shown}");
+}
