@@ -550,7 +550,7 @@ fn format_1_file_is_migrated() {
     }
     let srv = Cofferd::start(&dir);
     let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(stored["format"], 2);
+    assert_eq!(stored["format"], 3);
     let items = listed(&srv, &boot);
     assert_eq!(items.len(), 2);
     let old = items
