@@ -471,9 +471,7 @@ impl CredentialStore {
                         continue;
                     }
                     if v2 {
-                        cred = self
-                            .migrate_v2(cred)
-                            .map_err(|what| self.invalid(what))?;
+                        cred = self.migrate_v2(cred).map_err(|what| self.invalid(what))?;
                     }
                     let k = cred.meta.access_key_id.clone();
                     if map.insert(k, Arc::new(cred)).is_some() {
@@ -706,6 +704,7 @@ impl CredentialStore {
     }
 
     /// A page of live credentials in access key id order, after `marker`.
+    #[cfg(test)]
     pub(crate) fn list(&self, limit: usize, marker: Option<&str>) -> Page {
         self.list_visible(limit, marker, &mut |_| true)
     }
@@ -754,6 +753,19 @@ impl CredentialStore {
             )));
         }
         for (i, doc) in req.identity_policies.iter().enumerate() {
+            if let Err(e) = reject_duplicate_keys(doc.as_bytes()) {
+                if e.is_data() {
+                    return Err(ApiError::new(
+                        "MalformedPolicyDocumentException",
+                        format!(
+                            "IdentityPolicies[{i}]: the policy names a member twice (line {}, \
+                             column {})",
+                            e.line(),
+                            e.column()
+                        ),
+                    ));
+                }
+            }
             Policy::parse_identity_policy(doc).map_err(|e| {
                 ApiError::new(
                     "MalformedPolicyDocumentException",
@@ -983,7 +995,7 @@ fn internal(message: String) -> ApiError {
     ApiError::new("KMSInternalException", message)
 }
 
-fn not_found(access_key_id: &str) -> ApiError {
+pub(crate) fn not_found(access_key_id: &str) -> ApiError {
     let shown: String = access_key_id.chars().take(128).collect();
     ApiError::new(
         "NotFoundException",
@@ -999,7 +1011,7 @@ fn invalid_principal() -> ApiError {
 }
 
 /// An IAM principal ARN: `arn:PARTITION:iam::ACCOUNT:root|user/PATH/NAME|role/PATH/NAME`.
-fn validate_principal(arn: &str) -> Result<(), ApiError> {
+pub(crate) fn validate_principal(arn: &str) -> Result<(), ApiError> {
     if arn.len() > MAX_ARN {
         return Err(invalid_principal());
     }
@@ -1938,7 +1950,11 @@ mod tests {
                 c.principal_arn().contains(":user/app-")
             });
             assert!(page.credentials.len() == 2 || page.next_marker.is_none());
-            seen.extend(page.credentials.iter().map(|c| c.principal_arn().to_owned()));
+            seen.extend(
+                page.credentials
+                    .iter()
+                    .map(|c| c.principal_arn().to_owned()),
+            );
             match page.next_marker {
                 Some(m) => marker = Some(m),
                 None => break,
@@ -1951,5 +1967,4 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
-
 }
