@@ -69,8 +69,8 @@ impl Kms {
     /// KMS operations are authorized by the operations themselves, with the key policy and
     /// grants, and must not be decided from identity policies alone. No principal, not even the
     /// account root, is allowed anything its policies do not allow. With
-    /// [`danger_skip_authorization`](crate::KmsBuilder::danger_skip_authorization) everything is
-    /// allowed, as for every other request.
+    /// `KmsBuilder::danger_skip_authorization` (feature `testing`) everything is allowed, as for
+    /// every other request.
     ///
     /// ```
     /// use coffer::{Caller, IdentityDecision, IdentityRequest, Kms};
@@ -247,6 +247,7 @@ mod tests {
         .is_allow());
     }
 
+    #[cfg(feature = "testing")]
     #[test]
     fn skipping_authorization_allows_everything() {
         let kms = Kms::builder().danger_skip_authorization().build().unwrap();
