@@ -37,6 +37,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod admin_authz;
 mod alias_ops;
 mod audit;
 mod authz;
@@ -54,6 +55,7 @@ pub mod model;
 mod operation;
 mod validate;
 
+pub use admin_authz::{IdentityDecision, IdentityRequest};
 pub use alias_ops::MAX_ALIASES_PER_KEY;
 pub use caller::Caller;
 pub use coffer_core::{AccountId, Clock, EncryptionContext, KeyId, SystemClock};

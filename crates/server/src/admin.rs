@@ -1,16 +1,57 @@
-//! Credential management over the wire: `X-Amz-Target: CofferAdmin.<Operation>`, for
-//! administrator credentials only. Every call is audited (`Kms::audit_external`), with no
-//! secret in the record; a change is recorded before it is written, and a change whose record
-//! cannot be written is not made (KMSInternalException).
+//! Credential management over the wire: `X-Amz-Target: CofferAdmin.<Operation>`.
+//!
+//! Two gates, both required: the caller's credential is an **administrator** credential, and
+//! the caller's identity policies (stored with the credential, and the configuration's for its
+//! principal) allow the operation's `coffer:` actions on the ARN of the principal whose
+//! credential is touched ([`Kms::evaluate_identity_policies`]: an explicit deny wins; nothing is
+//! implied, not even for an account root). The bootstrap administrator alone is allowed every
+//! action its policies do not explicitly deny. What a new (or rotated) credential carries
+//! beyond its principal needs its own action: identity policies `coffer:PutCredentialPolicy`,
+//! tags `coffer:TagCredential`, the administrator flag `coffer:CreateAdministratorCredential`
+//! (docs/CREDENTIALS.md has the table).
+//!
+//! Every call is audited (`Kms::audit_external`), refusals included, with no secret in the
+//! record; a change is recorded before it is written, and a change whose record cannot be
+//! written is not made (KMSInternalException).
 
 use std::collections::BTreeMap;
 
-use coffer::{Caller, Kms};
+use coffer::{Caller, IdentityDecision, IdentityRequest, Kms};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::credentials::{Credential, CredentialStore, NewCredential, Rotated};
 use crate::ApiError;
+
+/// `coffer:CreateCredential`: a credential for the principal (the resource).
+pub(crate) const CREATE: &str = "coffer:CreateCredential";
+/// `coffer:ListCredentials`: see the principal's credentials in ListCredentials.
+pub(crate) const LIST: &str = "coffer:ListCredentials";
+/// `coffer:RotateCredential`: a new key for one of the principal's credentials.
+pub(crate) const ROTATE: &str = "coffer:RotateCredential";
+/// `coffer:RevokeCredential`: remove one of the principal's credentials.
+pub(crate) const REVOKE: &str = "coffer:RevokeCredential";
+/// `coffer:RetireBootstrapCredential`: retire the bootstrap credential (of its account root).
+pub(crate) const RETIRE: &str = "coffer:RetireBootstrapCredential";
+/// `coffer:PutCredentialPolicy`: a created or rotated credential carries identity policies.
+pub(crate) const PUT_POLICY: &str = "coffer:PutCredentialPolicy";
+/// `coffer:TagCredential`: a created or rotated credential carries tags.
+pub(crate) const TAG: &str = "coffer:TagCredential";
+/// `coffer:CreateAdministratorCredential`: a created or rotated credential is an administrator.
+pub(crate) const CREATE_ADMIN: &str = "coffer:CreateAdministratorCredential";
+
+/// Every action an identity policy can name for credential management.
+#[cfg(test)]
+const ACTIONS: [&str; 8] = [
+    CREATE,
+    LIST,
+    ROTATE,
+    REVOKE,
+    RETIRE,
+    PUT_POLICY,
+    TAG,
+    CREATE_ADMIN,
+];
 
 /// The operations, as named after `CofferAdmin.`.
 pub const OPERATIONS: [&str; 5] = [
@@ -106,6 +147,76 @@ pub fn dispatch(
     }
 }
 
+/// Who asks, and what their policies allow.
+struct Authz<'a> {
+    kms: &'a Kms,
+    cred: &'a Credential,
+    caller: &'a Caller,
+}
+
+impl Authz<'_> {
+    /// Whether `action` on `resource` is allowed: the caller's identity policies decide; the
+    /// bootstrap administrator is allowed what they do not explicitly deny.
+    fn allows(&self, action: &str, resource: &str, request: IdentityRequest<'_>) -> bool {
+        match self
+            .kms
+            .evaluate_identity_policies(self.caller, action, resource, request)
+        {
+            IdentityDecision::Allow => true,
+            IdentityDecision::ExplicitDeny => false,
+            _ => self.cred.is_bootstrap(),
+        }
+    }
+
+    /// Every action of `actions` on `resource`, or AccessDeniedException naming the first one
+    /// refused (the why is for the audit record: the caller's own policies).
+    fn require(
+        &self,
+        actions: &[&str],
+        resource: &str,
+        request: IdentityRequest<'_>,
+    ) -> Result<(), ApiError> {
+        match actions.iter().find(|a| !self.allows(a, resource, request)) {
+            None => Ok(()),
+            Some(action) => Err(ApiError::new(
+                "AccessDeniedException",
+                format!(
+                    "User: {} is not authorized to perform: {action} on resource: {resource}",
+                    self.caller.principal_arn
+                ),
+            )),
+        }
+    }
+
+    /// What minting a secret for a credential of `principal_arn` with these attributes takes:
+    /// `base` (create or rotate) on the principal, and the action for each thing the
+    /// credential carries beyond its principal (tags are `aws:RequestTag/…`).
+    fn require_shape(
+        &self,
+        base: &str,
+        principal_arn: &str,
+        administrator: bool,
+        has_policies: bool,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        let mut actions = vec![base];
+        if has_policies {
+            actions.push(PUT_POLICY);
+        }
+        if !tags.is_empty() {
+            actions.push(TAG);
+        }
+        if administrator {
+            actions.push(CREATE_ADMIN);
+        }
+        let mut request = IdentityRequest::new();
+        if !tags.is_empty() {
+            request = request.request_tags(tags);
+        }
+        self.require(&actions, principal_arn, request)
+    }
+}
+
 /// Records one call; a failed record is KMSInternalException.
 fn audit(
     kms: &Kms,
@@ -128,6 +239,15 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     } else {
         body
     };
+    if let Err(e) = crate::credentials::reject_duplicate_keys(body) {
+        if e.is_data() {
+            return Err(ApiError::serialization(format!(
+                "The request body names a member twice (line {}, column {}).",
+                e.line(),
+                e.column()
+            )));
+        }
+    }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::serialization(format!(
             "The request body is not valid for this operation: {e}"
@@ -153,13 +273,14 @@ fn run(
         return Err(ApiError::new(
             "AccessDeniedException",
             format!(
-                "User: {} is not authorized to perform: cofferadmin:{op} because the access \
+                "User: {} is not authorized to perform: coffer:{op} because the access \
                  key {} is not an administrator credential",
                 caller.principal_arn,
                 cred.access_key_id()
             ),
         ));
     }
+    let authz = Authz { kms, cred, caller };
     // Records a change before it is made; a failed record stops it.
     let mut record = |params: &Value, elements: Value| -> Result<(), ApiError> {
         audit(kms, caller, op, params.clone(), Ok(elements)).inspect_err(|_| *audit_failed = true)
@@ -174,6 +295,14 @@ fn run(
                 "tags": req.tags,
                 "description": req.description,
             });
+            crate::credentials::validate_principal(&req.principal_arn)?;
+            authz.require_shape(
+                CREATE,
+                &req.principal_arn,
+                req.administrator,
+                !req.identity_policies.is_empty(),
+                &req.tags,
+            )?;
             let p = params.clone();
             let new = creds.create(
                 NewCredential {
@@ -204,7 +333,10 @@ fn run(
                     return Err(ApiError::validation("Marker is not valid."));
                 }
             }
-            let page = creds.list(limit, req.marker.as_deref());
+            let page = creds.list_visible(limit, req.marker.as_deref(), &mut |c| {
+                let tags = IdentityRequest::new().resource_tags(c.stored_tags());
+                authz.allows(LIST, c.principal_arn(), tags)
+            });
             let items: Vec<Value> = page.credentials.iter().map(|c| listed(c)).collect();
             let mut out = json!({
                 "Credentials": items,
@@ -230,6 +362,14 @@ fn run(
                 "accessKeyId": req.access_key_id,
                 "gracePeriodSeconds": grace,
             });
+            let target = live(creds, &req.access_key_id)?;
+            authz.require_shape(
+                ROTATE,
+                target.principal_arn(),
+                target.is_administrator(),
+                !target.stored_identity_policies().is_empty(),
+                target.stored_tags(),
+            )?;
             let p = params.clone();
             let rotated = creds.rotate(&req.access_key_id, grace, &mut |r: &Rotated| {
                 let mut elements = summary(&r.new);
@@ -242,11 +382,21 @@ fn run(
         "RevokeCredential" => {
             let req: RevokeRequest = parse(body)?;
             *params = json!({ "accessKeyId": req.access_key_id });
+            let target = live(creds, &req.access_key_id)?;
+            let tags = IdentityRequest::new().resource_tags(target.stored_tags());
+            authz.require(&[REVOKE], target.principal_arn(), tags)?;
             let p = params.clone();
             creds.revoke(&req.access_key_id, &mut |c| record(&p, summary(c)))?;
             Ok(b"{}".to_vec())
         }
         "RetireBootstrapCredential" => {
+            // On the bootstrap credential's principal; once it is gone (a leftover file to
+            // remove, or nothing to do), on `*`.
+            let target = creds
+                .bootstrap_access_key_id()
+                .and_then(|id| creds.get(&id));
+            let resource = target.as_deref().map_or("*", Credential::principal_arn);
+            authz.require(&[RETIRE], resource, IdentityRequest::new())?;
             let p = params.clone();
             let retired = creds.retire_bootstrap(&mut |c| {
                 let elements = match c {
@@ -263,6 +413,17 @@ fn run(
         }
         _ => Err(crate::protocol::unknown_operation()),
     }
+}
+
+/// The live credential of an access key id, or NotFoundException. (Whether an access key id
+/// exists is thus told to administrator credentials before their policies are asked.)
+fn live(
+    creds: &CredentialStore,
+    access_key_id: &str,
+) -> Result<std::sync::Arc<Credential>, ApiError> {
+    creds
+        .get(access_key_id)
+        .ok_or_else(|| crate::credentials::not_found(access_key_id))
 }
 
 fn items_len(out: &Value) -> usize {
@@ -340,4 +501,351 @@ fn new_credential_body(
     serde_json::to_writer(&mut buf, &out)
         .map_err(|e| ApiError::from(coffer::Error::internal(e)))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use coffer::{RandomSource, SystemRandom};
+    use coffer_crypto::SymmetricKey;
+
+    use super::*;
+    use crate::credentials::InitOptions;
+
+    const A: &str = "111122223333";
+    const B: &str = "444455556666";
+
+    /// A credential store in a temporary directory (removed on drop) and a facade.
+    struct Fixture {
+        dir: PathBuf,
+        kms: Kms,
+        creds: CredentialStore,
+        boot: Arc<Credential>,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn fixture(principals: Vec<crate::PrincipalSettings>) -> Fixture {
+        let mut b = [0u8; 8];
+        SystemRandom::new().fill(&mut b).unwrap();
+        let dir = std::env::temp_dir().join(format!("cofferd-admin-{}", crate::sigv4::hex(&b)));
+        let init = InitOptions {
+            region: "eu-west-1".into(),
+            account_id: Some(coffer::AccountId::parse(A).unwrap()),
+            principals,
+        };
+        let creds = CredentialStore::open(
+            &dir,
+            &init,
+            &SystemRandom::new(),
+            SymmetricKey::from_bytes([9; 32]),
+        )
+        .unwrap();
+        let boot = creds
+            .get(&creds.bootstrap_access_key_id().unwrap())
+            .unwrap();
+        let kms = Kms::builder().region("eu-west-1").build().unwrap();
+        Fixture {
+            dir,
+            kms,
+            creds,
+            boot,
+        }
+    }
+
+    impl Fixture {
+        fn call(&self, as_: &Credential, op: &str, body: &Value) -> Result<Value, ApiError> {
+            let body = serde_json::to_vec(body).unwrap();
+            self.call_raw(as_, op, &body)
+        }
+
+        fn call_raw(&self, as_: &Credential, op: &str, body: &[u8]) -> Result<Value, ApiError> {
+            dispatch(&self.kms, &self.creds, as_, as_.caller(), op, body)
+                .map(|out| serde_json::from_slice(&out).unwrap())
+        }
+
+        fn create(&self, as_: &Credential, body: &Value) -> Result<Arc<Credential>, ApiError> {
+            let v = self.call(as_, "CreateCredential", body)?;
+            Ok(self.creds.get(v["AccessKeyId"].as_str().unwrap()).unwrap())
+        }
+
+        /// Every live access key id, as the bootstrap administrator lists them.
+        fn all_ids(&self) -> Vec<String> {
+            let v = self
+                .call(&self.boot, "ListCredentials", &json!({"Limit": 1000}))
+                .unwrap();
+            let mut ids: Vec<String> = v["Credentials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["AccessKeyId"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    }
+
+    fn operator_policy() -> String {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow",
+             "Action": ["coffer:CreateCredential", "coffer:ListCredentials",
+                        "coffer:RotateCredential", "coffer:RevokeCredential"],
+             "Resource": format!("arn:aws:iam::{A}:user/app-*")},
+            {"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}
+        ]})
+        .to_string()
+    }
+
+    fn code(r: Result<impl std::fmt::Debug, ApiError>) -> &'static str {
+        r.map_or_else(|e| e.code(), |v| panic!("succeeded: {v:?}"))
+    }
+
+    #[test]
+    fn an_operator_does_exactly_what_its_policies_allow() {
+        let f = fixture(Vec::new());
+        let ops = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/ops"),
+                        "Administrator": true, "IdentityPolicies": [operator_policy()]}),
+            )
+            .unwrap();
+        let app = f
+            .create(
+                &ops,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/app-1")}),
+            )
+            .unwrap();
+        assert!(!app.is_administrator() && app.stored_identity_policies().is_empty());
+        let before = f.all_ids();
+
+        let refused = [
+            json!({"PrincipalArn": format!("arn:aws:iam::{A}:root")}),
+            json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/ops")}),
+            json!({"PrincipalArn": format!("arn:aws:iam::{A}:role/app-1")}),
+            json!({"PrincipalArn": format!("arn:aws:iam::{B}:user/app-1")}),
+            json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/app-2"), "Administrator": true}),
+            json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/app-2"),
+                   "IdentityPolicies": [r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#]}),
+            json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/app-2"), "Tags": {"team": "x"}}),
+        ];
+        for body in &refused {
+            assert_eq!(
+                code(f.call(&ops, "CreateCredential", body)),
+                "AccessDeniedException",
+                "{body}"
+            );
+        }
+        for (op, id) in [
+            ("RotateCredential", f.boot.access_key_id()),
+            ("RevokeCredential", f.boot.access_key_id()),
+            ("RotateCredential", ops.access_key_id()),
+            ("RevokeCredential", ops.access_key_id()),
+        ] {
+            assert_eq!(
+                code(f.call(&ops, op, &json!({"AccessKeyId": id}))),
+                "AccessDeniedException",
+                "{op} {id}"
+            );
+        }
+        assert_eq!(
+            code(f.call(&ops, "RetireBootstrapCredential", &json!({}))),
+            "AccessDeniedException"
+        );
+        assert_eq!(f.all_ids(), before);
+
+        // Its own part: list (only app-*), rotate and revoke app-* credentials.
+        let v = f.call(&ops, "ListCredentials", &json!({})).unwrap();
+        let listed: Vec<&str> = v["Credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["PrincipalArn"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, [app.principal_arn()]);
+        let v = f
+            .call(
+                &ops,
+                "RotateCredential",
+                &json!({"AccessKeyId": app.access_key_id(), "GracePeriodSeconds": 0}),
+            )
+            .unwrap();
+        let new_id = v["AccessKeyId"].as_str().unwrap();
+        f.call(&ops, "RevokeCredential", &json!({"AccessKeyId": new_id}))
+            .unwrap();
+        assert_eq!(f.creds.len(), 2);
+    }
+
+    #[test]
+    fn what_a_credential_carries_needs_its_own_action() {
+        let f = fixture(Vec::new());
+        let tagged = format!("arn:aws:iam::{A}:role/tagged");
+        let policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["coffer:CreateCredential", "coffer:RotateCredential"],
+             "Resource": format!("arn:aws:iam::{A}:role/*")},
+            {"Effect": "Allow", "Action": "coffer:TagCredential", "Resource": tagged,
+             "Condition": {"StringEquals": {"aws:RequestTag/team": "payments"}}}
+        ]})
+        .to_string();
+        let ops = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/ops"),
+                        "Administrator": true, "IdentityPolicies": [policy]}),
+            )
+            .unwrap();
+        let c = f
+            .create(
+                &ops,
+                &json!({"PrincipalArn": tagged, "Tags": {"team": "payments"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            code(f.call(
+                &ops,
+                "CreateCredential",
+                &json!({"PrincipalArn": tagged, "Tags": {"team": "search"}})
+            )),
+            "AccessDeniedException"
+        );
+        // Rotating hands out a secret with the same tags: the same condition applies.
+        f.call(
+            &ops,
+            "RotateCredential",
+            &json!({"AccessKeyId": c.access_key_id()}),
+        )
+        .unwrap();
+        // A credential with policies (made by the bootstrap) cannot be rotated by ops, who
+        // could not have given it those policies.
+        let with_policy = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:role/p"),
+                        "IdentityPolicies": [r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#]}),
+            )
+            .unwrap();
+        let admin = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:role/admin"), "Administrator": true}),
+            )
+            .unwrap();
+        for target in [&with_policy, &admin] {
+            assert_eq!(
+                code(f.call(
+                    &ops,
+                    "RotateCredential",
+                    &json!({"AccessKeyId": target.access_key_id()})
+                )),
+                "AccessDeniedException"
+            );
+        }
+        // A named administrator with no policy may do nothing at all.
+        for (op, body) in [
+            ("ListCredentials", json!({})),
+            (
+                "CreateCredential",
+                json!({"PrincipalArn": format!("arn:aws:iam::{A}:role/x")}),
+            ),
+            (
+                "RevokeCredential",
+                json!({"AccessKeyId": c.access_key_id()}),
+            ),
+            ("RetireBootstrapCredential", json!({})),
+        ] {
+            let r = f.call(&admin, op, &body);
+            if op == "ListCredentials" {
+                assert_eq!(r.unwrap()["Credentials"], json!([]));
+            } else {
+                assert_eq!(code(r), "AccessDeniedException", "{op}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_non_administrator_is_refused_whatever_its_policies_say() {
+        let f = fixture(Vec::new());
+        let all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let app = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:role/app"), "IdentityPolicies": [all]}),
+            )
+            .unwrap();
+        for op in OPERATIONS {
+            let body = json!({"PrincipalArn": format!("arn:aws:iam::{A}:root"), "AccessKeyId": app.access_key_id()});
+            assert_eq!(
+                code(f.call(&app, op, &body)),
+                "AccessDeniedException",
+                "{op}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_explicit_deny_binds_the_bootstrap_administrator() {
+        let deny = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "coffer:CreateCredential",
+             "Resource": format!("arn:aws:iam::{B}:*")}
+        ]})
+        .to_string();
+        let f = fixture(vec![crate::PrincipalSettings {
+            arn: format!("arn:aws:iam::{A}:root"),
+            policies: vec![deny],
+            tags: BTreeMap::new(),
+        }]);
+        assert_eq!(
+            code(f.call(
+                &f.boot,
+                "CreateCredential",
+                &json!({"PrincipalArn": format!("arn:aws:iam::{B}:root")})
+            )),
+            "AccessDeniedException"
+        );
+        f.create(
+            &f.boot,
+            &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/u")}),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn duplicate_members_in_bodies_and_policies_are_refused() {
+        let f = fixture(Vec::new());
+        let arn = format!("arn:aws:iam::{A}:user/u");
+        let body =
+            format!(r#"{{"PrincipalArn":"{arn}","Administrator":true,"Administrator":false}}"#);
+        assert_eq!(
+            code(f.call_raw(&f.boot, "CreateCredential", body.as_bytes())),
+            "SerializationException"
+        );
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:*","Resource":"*","Effect":"Allow"}]}"#;
+        let r = f.call(
+            &f.boot,
+            "CreateCredential",
+            &json!({"PrincipalArn": arn, "IdentityPolicies": [policy]}),
+        );
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "MalformedPolicyDocumentException");
+        assert!(
+            e.message().starts_with("IdentityPolicies[0]"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(f.creds.len(), 1);
+    }
+
+    #[test]
+    fn every_action_is_documented() {
+        let doc = include_str!("../../../docs/CREDENTIALS.md");
+        for a in ACTIONS {
+            assert!(doc.contains(&format!("`{a}`")), "{a}");
+        }
+    }
 }

@@ -24,8 +24,10 @@ commands:
   create --principal ARN [--admin] [--policy-file FILE]... [--tag KEY=VALUE]...
          [--description TEXT] [--out FILE]
                         a new credential (least privilege: only what its identity
-                        policies and the key policies allow, unless --admin); prints it
-                        in the admin-credentials.json shape (the secret is shown once)
+                        policies and the key policies allow; --admin lets it call
+                        CofferAdmin, where its policies' coffer: actions decide what it
+                        may manage); prints it in the admin-credentials.json shape
+                        (the secret is shown once)
   list [--limit N] [--marker M]
                         the credentials, never a secret (all pages unless --limit/--marker)
   rotate ACCESS_KEY_ID [--grace-secs N] [--out FILE]
@@ -128,6 +130,14 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<(), String> {
                     std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
                 serde_json::from_str::<Value>(&text)
                     .map_err(|e| format!("{}: not JSON: {e}", f.display()))?;
+                crate::credentials::reject_duplicate_keys(text.as_bytes()).map_err(|e| {
+                    format!(
+                        "{}: names a member twice (line {}, column {})",
+                        f.display(),
+                        e.line(),
+                        e.column()
+                    )
+                })?;
                 policies.push(text);
             }
             let mut body = json!({
@@ -416,7 +426,9 @@ impl Client {
                 crate::config_file::check_private(path).map_err(|e| e.to_string())?;
                 let mut bytes =
                     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let parsed: Result<CredentialsFile, _> = serde_json::from_slice(&bytes);
+                let parsed: Result<CredentialsFile, _> =
+                    crate::credentials::reject_duplicate_keys(&bytes)
+                        .and_then(|()| serde_json::from_slice(&bytes));
                 coffer_crypto::wipe(&mut bytes);
                 // Where, not what: the parser's message could quote the secret.
                 let f = parsed.map_err(|e| {
@@ -779,5 +791,73 @@ mod tests {
         .unwrap_err()
         .contains("http://"));
         assert!(out.is_empty());
+    }
+    #[test]
+    fn files_that_name_a_member_twice_are_refused_by_position() {
+        let mut b = [0u8; 8];
+        coffer::RandomSource::fill(&coffer::SystemRandom::new(), &mut b).unwrap();
+        let dir = std::env::temp_dir().join(format!("cofferd-cli-{}", crate::sigv4::hex(&b)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        let creds = dir.join("creds.json");
+        let policy = dir.join("policy.json");
+        for (p, text) in [
+            (
+                &creds,
+                format!(
+                    "{{\"access_key_id\":\"AKIAAAAAAAAAAAAAAAAA\",\"secret_access_key\":\"x\",\n\
+                     \"secret_access_key\":\"{secret}\",\"region\":\"eu-west-1\"}}"
+                ),
+            ),
+            (
+                &policy,
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Effect":"Allow","Action":"kms:*","Resource":"*"}}"#.to_owned(),
+            ),
+        ] {
+            std::fs::write(p, text).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+        }
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let mut out = Vec::new();
+        let e = run(
+            &args(&[
+                "list",
+                "--endpoint",
+                "http://127.0.0.1:1",
+                "--credentials-file",
+                creds.to_str().unwrap(),
+            ]),
+            &mut out,
+        )
+        .unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains(secret), "{e}");
+        std::fs::write(
+            &creds,
+            "{\"access_key_id\":\"AKIAAAAAAAAAAAAAAAAA\",\"secret_access_key\":\"x\",\"region\":\"eu-west-1\"}",
+        )
+        .unwrap();
+        let e = run(
+            &args(&[
+                "create",
+                "--principal",
+                "arn:aws:iam::111122223333:user/u",
+                "--policy-file",
+                policy.to_str().unwrap(),
+                "--endpoint",
+                "http://127.0.0.1:1",
+                "--credentials-file",
+                creds.to_str().unwrap(),
+            ]),
+            &mut out,
+        )
+        .unwrap_err();
+        assert!(e.contains("names a member twice"), "{e}");
+        assert!(out.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

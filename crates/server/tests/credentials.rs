@@ -423,8 +423,15 @@ fn least_privilege_rotate_revoke_retire_and_restart() {
     );
     assert!(dir.join("admin-credentials.json").exists());
 
-    // Another administrator (written by the client to a 0600 file), then retirement.
+    // Another administrator (written by the client to a 0600 file), allowed every
+    // credential-management action, then retirement.
     let ops_file = files.join("ops.json");
+    let full = files.join("full-admin.json");
+    std::fs::write(
+        &full,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"coffer:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
     let o = cli(
         &srv,
         &boot,
@@ -433,6 +440,8 @@ fn least_privilege_rotate_revoke_retire_and_restart() {
             "--principal",
             &format!("arn:aws:iam::{ACCOUNT}:user/ops"),
             "--admin",
+            "--policy-file",
+            full.to_str().unwrap(),
             "--out",
             ops_file.to_str().unwrap(),
         ],
@@ -550,7 +559,7 @@ fn format_1_file_is_migrated() {
     }
     let srv = Cofferd::start(&dir);
     let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(stored["format"], 2);
+    assert_eq!(stored["format"], 3);
     let items = listed(&srv, &boot);
     assert_eq!(items.len(), 2);
     let old = items
