@@ -1150,73 +1150,12 @@ fn new_admin(init: &InitOptions, rng: &dyn RandomSource) -> Result<AdminFile, Er
 }
 
 /// Refuses a JSON text in which an object names a member twice (serde would keep the last
-/// one silently, so a reader of the text and the server would disagree). The error says where
-/// (line and column, after the repeated name), never what: no name or value is quoted, since
-/// values may be secrets. A text that is not JSON is refused as the parser finds it.
+/// one silently, so a reader of the text and the server would disagree). The error says where:
+/// line and column, after the repeated name, and the member's path of names; never a value,
+/// since values may be secrets (`coffer_core::UniqueKeys`, the one walk every document shares).
+/// A text that is not JSON is refused as the parser finds it.
 pub(crate) fn reject_duplicate_keys(json: &[u8]) -> Result<(), serde_json::Error> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_slice(json);
-    UniqueKeys.deserialize(&mut de)?;
-    de.end()
-}
-
-/// A serde visitor that walks a JSON value, keeping nothing but each object's member names.
-struct UniqueKeys;
-
-impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for UniqueKeys {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(UniqueKeys)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key) {
-                return Err(serde::de::Error::custom("duplicate member name"));
-            }
-            map.next_value_seed(UniqueKeys)?;
-        }
-        Ok(())
-    }
+    serde_json::from_slice::<coffer::UniqueKeys>(json).map(|_| ())
 }
 
 fn read_secret_file(path: &Path) -> Result<SecretBytes, Error> {
@@ -1801,8 +1740,8 @@ mod tests {
             assert_eq!(e.line(), line, "{bad}");
             assert!(e.column() > 0);
             let text = e.to_string();
-            assert!(text.contains("duplicate member name"), "{text}");
-            assert!(!text.contains(secret) && !text.contains("Effect"), "{text}");
+            assert!(text.contains("duplicate member"), "{text}");
+            assert!(!text.contains(secret), "{text}");
         }
         assert!(reject_duplicate_keys(b"{\"a\":1} {}").is_err());
         assert!(reject_duplicate_keys(b"{\"a\":").is_err());
