@@ -265,9 +265,9 @@ fn latest_prune(
             if !contains(line, b"\"reason\":\"prune\"") {
                 continue;
             }
-            let Ok(AuditRecord::Digest(d)) =
-                std::str::from_utf8(line).map_err(|_| AuditError::NotARecord("not UTF-8"))
-                    .and_then(AuditRecord::parse_line)
+            let Ok(AuditRecord::Digest(d)) = std::str::from_utf8(line)
+                .map_err(|_| AuditError::NotARecord("not UTF-8"))
+                .and_then(AuditRecord::parse_line)
             else {
                 continue;
             };

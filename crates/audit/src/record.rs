@@ -487,7 +487,10 @@ mod tests {
         let d = d.sign(&key);
         let line = AuditRecord::Digest(d.clone()).to_line().unwrap();
         assert!(line.contains("\"reason\":\"prune\""), "{line}");
-        assert!(line.contains("\"pruned\":{\"from\":\"audit-0000000001.jsonl\""), "{line}");
+        assert!(
+            line.contains("\"pruned\":{\"from\":\"audit-0000000001.jsonl\""),
+            "{line}"
+        );
         let parsed = SignedDigest::parse(&line).unwrap().record;
         assert_eq!(parsed, d);
         assert!(parsed.verify_signature(&key.verifying_key()));
