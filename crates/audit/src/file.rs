@@ -713,7 +713,7 @@ impl Inner {
             last_hash,
         };
         let through = last.index;
-        let d = self.push_digest_with(st, DigestReason::Prune, 0, Some(pruned))?;
+        let d = self.push_digest_with(st, DigestReason::Prune, 0, Some(Box::new(pruned)))?;
         let after_seq = d.record.seq;
         st.prune = Some(match st.prune {
             Some(p) => PendingPrune {
@@ -739,7 +739,7 @@ impl Inner {
         st: &mut State,
         reason: DigestReason,
         truncated_bytes: u64,
-        pruned: Option<Pruned>,
+        pruned: Option<Box<Pruned>>,
     ) -> Result<SignedDigest, AuditError> {
         let rollover = reason == DigestReason::Rollover;
         let record = DigestRecord {

@@ -100,7 +100,7 @@ pub struct DigestRecord {
     /// For an open after a crash: bytes of a torn last line that were cut off.
     pub truncated_bytes: u64,
     /// For a `prune` digest: the files removed and where the kept log begins.
-    pub pruned: Option<Pruned>,
+    pub pruned: Option<Box<Pruned>>,
     /// The audit public key that signed it.
     pub public_key: [u8; 32],
     /// Ed25519 signature over [`DigestRecord::signed_message`].
@@ -272,7 +272,7 @@ impl AuditRecord {
             ("digest", None, Some(b)) => Ok(Self::Digest(DigestRecord {
                 pruned: match b.pruned {
                     None => None,
-                    Some(p) => Some(Pruned {
+                    Some(p) => Some(Box::new(Pruned {
                         first_file: p.from,
                         last_file: p.through,
                         records: p.records,
@@ -280,7 +280,7 @@ impl AuditRecord {
                         next_seq: p.next_seq,
                         last_hash: hex::decode_array(p.last_hash.as_bytes())
                             .ok_or(AuditError::NotARecord("lastHash is not a SHA-256 in hex"))?,
-                    }),
+                    })),
                 },
                 seq: raw.seq,
                 prev,
@@ -476,14 +476,14 @@ mod tests {
         let mut d = digest(&key);
         d.reason = DigestReason::Prune;
         d.next = None;
-        d.pruned = Some(Pruned {
+        d.pruned = Some(Box::new(Pruned {
             first_file: "audit-0000000001.jsonl".into(),
             last_file: "audit-0000000003.jsonl".into(),
             records: 900,
             bytes: 1 << 20,
             next_seq: 900,
             last_hash: [4; 32],
-        });
+        }));
         let d = d.sign(&key);
         let line = AuditRecord::Digest(d.clone()).to_line().unwrap();
         assert!(line.contains("\"reason\":\"prune\""), "{line}");

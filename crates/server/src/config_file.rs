@@ -555,8 +555,7 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
     if c.audit.max_file_bytes < MIN_AUDIT_FILE_BYTES {
         return Err("audit.max_file_bytes: must be at least 4096");
     }
-    if c
-        .audit
+    if c.audit
         .max_total_bytes
         .is_some_and(|total| total < c.audit.max_file_bytes)
     {
