@@ -1,8 +1,9 @@
 //! The default sink: hash-chained JSON Lines files with signed digests and group commit.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,10 +14,12 @@ use coffer_core::{Clock, SystemClock};
 use coffer_crypto::{SigningKey, VerifyingKey};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::record::{digest_line, event_line, genesis_hash, line_hash, ChainHash};
+use crate::record::{
+    digest_line, event_line, genesis_hash, line_hash, parse_header, ChainHash, Header,
+};
 use crate::{
-    hex, layout, time, AuditError, AuditEvent, AuditRecord, AuditSink, DigestReason, DigestRecord,
-    FailureMode, SignedDigest, TamperKind, Tampering,
+    hex, layout, perms, time, AuditError, AuditEvent, AuditRecord, AuditSink, DigestReason,
+    DigestRecord, FailureMode, Pruned, SignedDigest, TamperKind, Tampering,
 };
 
 /// Default size at which a log file rolls over: 64 MiB.
@@ -49,6 +52,7 @@ pub const BUFFERED_MAX_PENDING_BYTES: usize = 1 << 20;
 #[derive(Clone)]
 pub struct FileSinkOptions {
     max_file_bytes: u64,
+    max_total_bytes: Option<u64>,
     durability: Durability,
     failure_mode: FailureMode,
     clock: Arc<dyn Clock>,
@@ -58,6 +62,7 @@ impl Default for FileSinkOptions {
     fn default() -> Self {
         Self {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_total_bytes: None,
             durability: Durability::Sync,
             failure_mode: FailureMode::FailClosed,
             clock: Arc::new(SystemClock),
@@ -69,6 +74,7 @@ impl fmt::Debug for FileSinkOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileSinkOptions")
             .field("max_file_bytes", &self.max_file_bytes)
+            .field("max_total_bytes", &self.max_total_bytes)
             .field("durability", &self.durability)
             .field("failure_mode", &self.failure_mode)
             .finish_non_exhaustive()
@@ -80,6 +86,19 @@ impl FileSinkOptions {
     #[must_use]
     pub fn max_file_bytes(mut self, bytes: u64) -> Self {
         self.max_file_bytes = bytes.max(4096);
+        self
+    }
+
+    /// Size-based retention (default `None`: keep everything). With `Some(bytes)`, whenever a
+    /// file rolls over (and when the sink opens) and the log's files together exceed `bytes`, the
+    /// oldest whole files are removed until they do not: first a signed `prune` digest naming
+    /// them, their record count and the hash of their last record is written and made durable
+    /// in the live file, then they are deleted. The live file is never removed, so the log can
+    /// exceed the budget by up to one file ([`FileSinkOptions::max_file_bytes`]); keep the budget
+    /// several files large. See `docs/AUDIT.md` for what pruning means for verification.
+    #[must_use]
+    pub fn max_total_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_total_bytes = bytes;
         self
     }
 
@@ -129,6 +148,29 @@ struct State {
     batches: u64,
     /// The synchronous-mode flusher is waiting for records.
     flusher_waiting: bool,
+    /// Log files before the live one that are on disk and not yet pruned, oldest first.
+    old_files: VecDeque<FileInfo>,
+    /// The sequence number and `prev` of the live file's first record, once it has one.
+    live_first: Option<(u64, ChainHash)>,
+    /// Files a prune digest removes, to delete once that digest is durable.
+    prune: Option<PendingPrune>,
+}
+
+/// A log file before the live one, for the retention policy.
+#[derive(Debug, Clone, Copy)]
+struct FileInfo {
+    index: u64,
+    bytes: u64,
+    /// Its first record's sequence number and `prev` (`None` if it could not be read: then the
+    /// files before it are never pruned, since the boundary could not be stated).
+    first: Option<(u64, ChainHash)>,
+}
+
+/// Files `..=through` may be deleted once record `after_seq` (the prune digest) is durable.
+#[derive(Debug, Clone, Copy)]
+struct PendingPrune {
+    through: u64,
+    after_seq: u64,
 }
 
 struct Writer {
@@ -156,6 +198,10 @@ struct Inner {
     durable_cv: [Condvar; 2],
     /// Called whenever records become durable or the sink fails (see [`FileSink::on_durable`]).
     hook: Mutex<Option<DurableHook>>,
+    /// Files the retention policy could not delete (they are retried after the next batch).
+    prune_failures: AtomicU64,
+    /// Paths whose permissions were tightened to owner-only when the sink opened.
+    tightened: Vec<PathBuf>,
 }
 
 /// A function [`FileSink`] calls when records become durable or the sink fails.
@@ -182,12 +228,83 @@ impl fmt::Debug for FileSink {
 fn open_append(path: &Path) -> Result<File, AuditError> {
     let mut o = OpenOptions::new();
     o.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
+    perms::private_file(&mut o);
     o.open(path).map_err(|e| AuditError::io(path, e))
+}
+
+/// The first record of a log file: its sequence number and `prev` (`None` if the file is empty
+/// or its first line is not a record).
+fn first_record(path: &Path) -> Result<Option<(u64, ChainHash)>, AuditError> {
+    let file = File::open(path).map_err(|e| AuditError::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::with_capacity(1024);
+    reader
+        .read_until(b'\n', &mut line)
+        .map_err(|e| AuditError::io(path, e))?;
+    let Some(line) = line.strip_suffix(b"\n") else {
+        return Ok(None);
+    };
+    Ok(match parse_header(line) {
+        Ok(Header::Event { seq, prev }) => Some((seq, prev)),
+        Ok(Header::Digest(d)) => Some((d.seq, d.prev)),
+        Err(_) => None,
+    })
+}
+
+/// The newest prune digest, signed by `key`, in the newest two files up to `live`: the files it
+/// names may still be on disk after a crash between writing it and deleting them.
+fn latest_prune(
+    dir: &Path,
+    live: u64,
+    key: &VerifyingKey,
+) -> Result<Option<(u64, PathBuf)>, AuditError> {
+    let files = layout::list(dir)?;
+    for (_, path) in files.iter().rev().filter(|(i, _)| *i <= live).take(2) {
+        let data = fs::read(path).map_err(|e| AuditError::io(path, e))?;
+        for line in data.split(|&b| b == b'\n').rev() {
+            if !contains(line, b"\"reason\":\"prune\"") {
+                continue;
+            }
+            let Ok(AuditRecord::Digest(d)) = std::str::from_utf8(line)
+                .map_err(|_| AuditError::NotARecord("not UTF-8"))
+                .and_then(AuditRecord::parse_line)
+            else {
+                continue;
+            };
+            let through = d
+                .pruned
+                .as_ref()
+                .and_then(|p| layout::parse_file_name(&p.last_file));
+            if let Some(through) = through {
+                if d.verify_signature(key) && through < live {
+                    return Ok(Some((through, path.clone())));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Deletes the log files with index `..=through` that are still on disk, oldest first, then
+/// syncs the directory. Returns how many could not be deleted.
+fn delete_through(dir: &Path, through: u64) -> Result<u64, AuditError> {
+    let mut failed = 0;
+    let mut removed = false;
+    for (_, path) in layout::list(dir)?.iter().filter(|(i, _)| *i <= through) {
+        match fs::remove_file(path) {
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(_) => failed += 1,
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(failed)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), AuditError> {
@@ -281,8 +398,34 @@ impl FileSink {
         opts: FileSinkOptions,
     ) -> Result<Self, AuditError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| AuditError::io(&dir, e))?;
+        let tightened = perms::create_private_dir(&dir)?;
         let r = resume(&dir)?;
+        // A crash between a prune digest and the deletions it announces: finish them.
+        let mut prune_failures = 0;
+        if let Some((through, record_file)) =
+            latest_prune(&dir, r.file_index, &key.verifying_key())?
+        {
+            File::open(&record_file)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| AuditError::io(&record_file, e))?;
+            prune_failures += delete_through(&dir, through)?;
+        }
+        let mut closed = VecDeque::new();
+        let mut live_first = None;
+        for (index, path) in layout::list(&dir)? {
+            if index < r.file_index {
+                let bytes = fs::metadata(&path)
+                    .map_err(|e| AuditError::io(&path, e))?
+                    .len();
+                closed.push_back(FileInfo {
+                    index,
+                    bytes,
+                    first: first_record(&path)?,
+                });
+            } else if index == r.file_index && r.file_bytes > 0 {
+                live_first = first_record(&path)?;
+            }
+        }
         let path = dir.join(layout::file_name(r.file_index));
         let file = open_append(&path)?;
         sync_dir(&dir)?;
@@ -302,6 +445,9 @@ impl FileSink {
                 closed: false,
                 batches: 0,
                 flusher_waiting: false,
+                old_files: closed,
+                live_first,
+                prune: None,
             }),
             turn: Condvar::new(),
             writer: Mutex::new(Writer {
@@ -315,14 +461,17 @@ impl FileSink {
             stopping: AtomicBool::new(false),
             durable_cv: [Condvar::new(), Condvar::new()],
             hook: Mutex::new(None),
+            prune_failures: AtomicU64::new(prune_failures),
+            tightened,
             opts,
         });
         let seq = {
             let mut st = inner.state.lock();
-            inner
+            let open = inner
                 .push_digest(&mut st, DigestReason::Open, r.truncated)?
                 .record
-                .seq
+                .seq;
+            inner.maybe_prune(&mut st)?.unwrap_or(open)
         };
         inner.commit(seq + 1, true)?;
         let flusher = match inner.opts.durability {
@@ -390,6 +539,20 @@ impl FileSink {
     /// Events lost while failing open.
     pub fn lost_events(&self) -> u64 {
         self.inner.lost.load(Ordering::Relaxed)
+    }
+
+    /// Log files the retention policy announced in a prune digest but could not delete (each
+    /// failure counted once per attempt; they are retried after the next durable batch and on
+    /// the next open). Export it as a metric: the log then grows past its budget.
+    pub fn prune_failures(&self) -> u64 {
+        self.inner.prune_failures.load(Ordering::Relaxed)
+    }
+
+    /// The directory and files whose permissions [`FileSink::open`] found open to group or
+    /// others and tightened to owner-only (0700, 0600): empty unless an earlier version or an
+    /// operator loosened them. Worth a line in the operator's log.
+    pub fn tightened_permissions(&self) -> &[PathBuf] {
+        &self.inner.tightened
     }
 
     /// Appends `event` and returns its sequence number at once, without waiting for it to be
@@ -477,6 +640,9 @@ impl Inner {
             });
         }
         let prev = st.last_hash;
+        if st.file_bytes == 0 {
+            st.live_first = Some((seq, prev));
+        }
         let mut hash = prev;
         let mut added = 0;
         if let Some(seg) = st.pending.last_mut() {
@@ -497,10 +663,66 @@ impl Inner {
         let estimate = json.len() as u64 + 128;
         if st.file_bytes > 0 && st.file_bytes + estimate > self.opts.max_file_bytes {
             self.push_digest(st, DigestReason::Rollover, 0)?;
+            self.maybe_prune(st)?;
         }
         Ok(Self::append(st, |seq, prev, out| {
             event_line(seq, prev, json, out)
         }))
+    }
+
+    /// Applies the retention policy: if the log's files exceed the budget, appends a prune
+    /// digest naming the oldest files to remove (deleted once it is durable, see
+    /// [`Inner::commit`]) and returns its sequence number.
+    fn maybe_prune(&self, st: &mut State) -> Result<Option<u64>, AuditError> {
+        let Some(max) = self.opts.max_total_bytes else {
+            return Ok(None);
+        };
+        let mut total = st.old_files.iter().map(|f| f.bytes).sum::<u64>() + st.file_bytes;
+        let mut removed: Vec<FileInfo> = Vec::new();
+        while total > max {
+            // The kept log's first record: the boundary the prune digest states. A file is
+            // removed only when that boundary is known.
+            let boundary = match st.old_files.get(1) {
+                Some(next) => next.first,
+                None => st.live_first.or(Some((st.next_seq, st.last_hash))),
+            };
+            if boundary.is_none() {
+                break;
+            }
+            let Some(f) = st.old_files.pop_front() else {
+                break;
+            };
+            total = total.saturating_sub(f.bytes);
+            removed.push(f);
+        }
+        let (Some(first), Some(last)) = (removed.first(), removed.last()) else {
+            return Ok(None);
+        };
+        let (next_seq, last_hash) = st
+            .old_files
+            .front()
+            .and_then(|f| f.first)
+            .or(st.live_first)
+            .unwrap_or((st.next_seq, st.last_hash));
+        let pruned = Pruned {
+            first_file: layout::file_name(first.index),
+            last_file: layout::file_name(last.index),
+            records: next_seq.saturating_sub(first.first.map_or(0, |(seq, _)| seq)),
+            bytes: removed.iter().map(|f| f.bytes).sum(),
+            next_seq,
+            last_hash,
+        };
+        let through = last.index;
+        let d = self.push_digest_with(st, DigestReason::Prune, 0, Some(Box::new(pruned)))?;
+        let after_seq = d.record.seq;
+        st.prune = Some(match st.prune {
+            Some(p) => PendingPrune {
+                through: p.through.max(through),
+                after_seq,
+            },
+            None => PendingPrune { through, after_seq },
+        });
+        Ok(Some(after_seq))
     }
 
     fn push_digest(
@@ -508,6 +730,16 @@ impl Inner {
         st: &mut State,
         reason: DigestReason,
         truncated_bytes: u64,
+    ) -> Result<SignedDigest, AuditError> {
+        self.push_digest_with(st, reason, truncated_bytes, None)
+    }
+
+    fn push_digest_with(
+        &self,
+        st: &mut State,
+        reason: DigestReason,
+        truncated_bytes: u64,
+        pruned: Option<Box<Pruned>>,
     ) -> Result<SignedDigest, AuditError> {
         let rollover = reason == DigestReason::Rollover;
         let record = DigestRecord {
@@ -518,6 +750,7 @@ impl Inner {
             file: layout::file_name(st.file_index),
             next: rollover.then(|| layout::file_name(st.file_index + 1)),
             truncated_bytes,
+            pruned,
             public_key: [0; 32],
             signature: [0; 64],
         }
@@ -526,6 +759,13 @@ impl Inner {
         digest_line(&record, &mut line)?;
         Self::append(st, |_, _, out| out.extend_from_slice(&line));
         if rollover {
+            if let Some(first) = st.live_first.take() {
+                st.old_files.push_back(FileInfo {
+                    index: st.file_index,
+                    bytes: st.file_bytes,
+                    first: Some(first),
+                });
+            }
             st.file_index += 1;
             st.file_bytes = 0;
         }
@@ -571,6 +811,7 @@ impl Inner {
                     }
                     if sync {
                         self.call_hook();
+                        self.delete_pruned(&mut st);
                     }
                 }
                 Err(e) => {
@@ -585,6 +826,27 @@ impl Inner {
                     return Err(e);
                 }
             }
+        }
+    }
+
+    /// Deletes the files of a prune digest that is now durable (outside the state lock).
+    fn delete_pruned(&self, st: &mut MutexGuard<'_, State>) {
+        let durable = st.durable;
+        let Some(p) = st.prune.take_if(|p| p.after_seq < durable) else {
+            return;
+        };
+        let failed = MutexGuard::unlocked(st, || delete_through(&self.dir, p.through));
+        if !matches!(failed, Ok(0)) {
+            self.prune_failures
+                .fetch_add(failed.unwrap_or(1), Ordering::Relaxed);
+            // Retry after the next batch.
+            st.prune = Some(match st.prune {
+                Some(q) => PendingPrune {
+                    through: q.through.max(p.through),
+                    after_seq: q.after_seq,
+                },
+                None => p,
+            });
         }
     }
 

@@ -49,6 +49,7 @@ mod event;
 mod file;
 mod hex;
 mod layout;
+mod perms;
 mod record;
 mod sink;
 mod time;
@@ -64,8 +65,10 @@ pub use file::{
     DEFAULT_MAX_FILE_BYTES,
 };
 pub use record::{
-    genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord,
+    genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord, Pruned,
     SignedDigest,
 };
 pub use sink::{AuditSink, FailureMode, MemorySink, NullSink};
-pub use verify::{public_key_from_hex, verify, verify_with, Location, VerifyOptions, VerifyReport};
+pub use verify::{
+    public_key_from_hex, verify, verify_with, Location, PruneSummary, VerifyOptions, VerifyReport,
+};

@@ -43,6 +43,9 @@ pub enum DigestReason {
     Rollover,
     /// The sink was closed.
     Close,
+    /// The sink's retention policy removes the oldest log files, named in
+    /// [`DigestRecord::pruned`]; written (and made durable) before they are deleted.
+    Prune,
 }
 
 impl DigestReason {
@@ -52,8 +55,30 @@ impl DigestReason {
             Self::Timer => "timer",
             Self::Rollover => "rollover",
             Self::Close => "close",
+            Self::Prune => "prune",
         }
     }
+}
+
+/// What a `prune` digest says the retention policy removes: whole files, oldest first, and
+/// where the kept log begins. The verifier starts from the oldest kept file and accepts the
+/// missing files before it only if a signed prune digest names them and its boundary matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pruned {
+    /// The oldest file removed by this prune.
+    pub first_file: String,
+    /// The newest file removed by this prune; the kept log continues in the file after it.
+    pub last_file: String,
+    /// Records (events and digests) in the files this prune removes.
+    pub records: u64,
+    /// Bytes of the files this prune removes.
+    pub bytes: u64,
+    /// The sequence number of the first record after `last_file` = how many records the log
+    /// has held before the kept part (every prune so far included).
+    pub next_seq: u64,
+    /// The hash of the last record of `last_file`: the `prev` of the first kept record.
+    pub last_hash: ChainHash,
 }
 
 /// A signed digest: it commits, through `prev`, to every record before it (`seq` of them).
@@ -74,6 +99,8 @@ pub struct DigestRecord {
     pub next: Option<String>,
     /// For an open after a crash: bytes of a torn last line that were cut off.
     pub truncated_bytes: u64,
+    /// For a `prune` digest: the files removed and where the kept log begins.
+    pub pruned: Option<Box<Pruned>>,
     /// The audit public key that signed it.
     pub public_key: [u8; 32],
     /// Ed25519 signature over [`DigestRecord::signed_message`].
@@ -98,6 +125,16 @@ impl DigestRecord {
         field(self.next.as_deref().unwrap_or_default().as_bytes());
         field(&self.truncated_bytes.to_be_bytes());
         field(&self.public_key);
+        // Only a prune digest has these: the message of every other digest is unchanged.
+        if let Some(p) = &self.pruned {
+            field(b"pruned");
+            field(p.first_file.as_bytes());
+            field(p.last_file.as_bytes());
+            field(&p.records.to_be_bytes());
+            field(&p.bytes.to_be_bytes());
+            field(&p.next_seq.to_be_bytes());
+            field(&p.last_hash);
+        }
         m
     }
 
@@ -142,8 +179,21 @@ struct DigestBody {
     next: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     truncated_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pruned: Option<PrunedBody>,
     public_key: String,
     signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PrunedBody {
+    from: String,
+    through: String,
+    records: u64,
+    bytes: u64,
+    next_seq: u64,
+    last_hash: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -190,6 +240,14 @@ pub(crate) fn digest_line(d: &DigestRecord, out: &mut Vec<u8>) -> Result<(), Aud
         file: d.file.clone(),
         next: d.next.clone(),
         truncated_bytes: d.truncated_bytes,
+        pruned: d.pruned.as_ref().map(|p| PrunedBody {
+            from: p.first_file.clone(),
+            through: p.last_file.clone(),
+            records: p.records,
+            bytes: p.bytes,
+            next_seq: p.next_seq,
+            last_hash: hex::encode(&p.last_hash),
+        }),
         public_key: hex::encode(&d.public_key),
         signature: hex::encode(&d.signature),
     };
@@ -212,6 +270,18 @@ impl AuditRecord {
                 event,
             }),
             ("digest", None, Some(b)) => Ok(Self::Digest(DigestRecord {
+                pruned: match b.pruned {
+                    None => None,
+                    Some(p) => Some(Box::new(Pruned {
+                        first_file: p.from,
+                        last_file: p.through,
+                        records: p.records,
+                        bytes: p.bytes,
+                        next_seq: p.next_seq,
+                        last_hash: hex::decode_array(p.last_hash.as_bytes())
+                            .ok_or(AuditError::NotARecord("lastHash is not a SHA-256 in hex"))?,
+                    })),
+                },
                 seq: raw.seq,
                 prev,
                 time: b.time,
@@ -393,10 +463,55 @@ mod tests {
             file: "audit-0000000001.jsonl".into(),
             next: Some("audit-0000000002.jsonl".into()),
             truncated_bytes: 0,
+            pruned: None,
             public_key: [0; 32],
             signature: [0; 64],
         }
         .sign(key)
+    }
+
+    #[test]
+    fn prune_digest_round_trips_and_its_fields_are_signed() {
+        let key = SigningKey::from_seed(&[5; 32]).unwrap();
+        let mut d = digest(&key);
+        d.reason = DigestReason::Prune;
+        d.next = None;
+        d.pruned = Some(Box::new(Pruned {
+            first_file: "audit-0000000001.jsonl".into(),
+            last_file: "audit-0000000003.jsonl".into(),
+            records: 900,
+            bytes: 1 << 20,
+            next_seq: 900,
+            last_hash: [4; 32],
+        }));
+        let d = d.sign(&key);
+        let line = AuditRecord::Digest(d.clone()).to_line().unwrap();
+        assert!(line.contains("\"reason\":\"prune\""), "{line}");
+        assert!(
+            line.contains("\"pruned\":{\"from\":\"audit-0000000001.jsonl\""),
+            "{line}"
+        );
+        let parsed = SignedDigest::parse(&line).unwrap().record;
+        assert_eq!(parsed, d);
+        assert!(parsed.verify_signature(&key.verifying_key()));
+        let edits: [fn(&mut Pruned); 6] = [
+            |p| p.first_file = "audit-0000000002.jsonl".into(),
+            |p| p.last_file = "audit-0000000004.jsonl".into(),
+            |p| p.records += 1,
+            |p| p.bytes -= 1,
+            |p| p.next_seq += 1,
+            |p| p.last_hash[0] ^= 1,
+        ];
+        for edit in edits {
+            let mut e = d.clone();
+            if let Some(p) = e.pruned.as_mut() {
+                edit(p);
+            }
+            assert!(!e.verify_signature(&key.verifying_key()));
+        }
+        let mut dropped = d.clone();
+        dropped.pruned = None;
+        assert!(!dropped.verify_signature(&key.verifying_key()));
     }
 
     #[test]

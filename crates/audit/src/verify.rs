@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use coffer_crypto::VerifyingKey;
 
-use crate::record::{genesis_hash, line_hash, parse_header, Header};
+use crate::record::{genesis_hash, line_hash, parse_header, ChainHash, Header};
 use crate::{hex, layout, Anchor, AuditError, DigestReason, TamperKind, Tampering};
 
 /// Options for [`verify_with`].
@@ -82,6 +82,51 @@ pub struct VerifyReport {
     pub closed: bool,
     /// A torn last line (no newline) at the end of the last file, if any: what a crash leaves.
     pub torn_tail: Option<Location>,
+    /// The sequence number of the first record present: 0, unless the retention policy pruned
+    /// the oldest files.
+    pub first_seq: u64,
+    /// What the retention policy removed, if it removed anything: the kept log starts after
+    /// files that a signed prune digest in it names.
+    pub pruned: Option<PruneSummary>,
+    /// Prune digests in the kept log (each one verified).
+    pub prune_digests: u64,
+    /// Anchors given to the verifier whose records were pruned (before [`VerifyReport::first_seq`]):
+    /// covered by a signed prune digest, but their hashes can no longer be checked.
+    pub anchors_pruned: u64,
+}
+
+/// What the retention policy removed from a log, as the verifier established it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PruneSummary {
+    /// Files removed (every file before the oldest kept one).
+    pub files: u64,
+    /// Records removed (every record before the first kept one).
+    pub records: u64,
+    /// The newest file removed.
+    pub through: String,
+    /// When the prune digest that removed it was written.
+    pub time: String,
+    /// Where that prune digest is.
+    pub digest: Location,
+}
+
+/// The first record of a file (sequence number, `prev`), if it has a complete first line that
+/// is a record.
+fn first_record_of(path: &Path) -> Result<Option<(u64, ChainHash)>, AuditError> {
+    let file = File::open(path).map_err(|e| AuditError::io(path, e))?;
+    let mut buf = Vec::with_capacity(1024);
+    BufReader::new(file)
+        .read_until(b'\n', &mut buf)
+        .map_err(|e| AuditError::io(path, e))?;
+    let Some(line) = buf.strip_suffix(b"\n") else {
+        return Ok(None);
+    };
+    Ok(match parse_header(line) {
+        Ok(Header::Event { seq, prev }) => Some((seq, prev)),
+        Ok(Header::Digest(d)) => Some((d.seq, d.prev)),
+        Err(_) => None,
+    })
 }
 
 /// Parses an audit public key given in hex (64 characters), as [`crate::FileSink::public_key_hex`]
@@ -116,6 +161,10 @@ struct Walk<'a> {
     report: VerifyReport,
     expected_seq: u64,
     prev: [u8; 32],
+    /// The index of the oldest file present.
+    first_index: u64,
+    /// The first record (sequence number, `prev`) of each file walked.
+    first_records: BTreeMap<u64, (u64, ChainHash)>,
 }
 
 impl<'a> Walk<'a> {
@@ -128,6 +177,8 @@ impl<'a> Walk<'a> {
             report: VerifyReport::default(),
             expected_seq: 0,
             prev: genesis_hash(),
+            first_index: 1,
+            first_records: BTreeMap::new(),
         }
     }
 
@@ -142,8 +193,21 @@ impl<'a> Walk<'a> {
 
     fn run(mut self) -> Result<VerifyReport, AuditError> {
         let files = layout::list(self.dir)?;
-        if files.is_empty() {
+        let Some((first_index, first_path)) = files.first() else {
             return Err(self.fail(self.dir, 0, TamperKind::Empty));
+        };
+        if *first_index > 1 {
+            // The oldest files are gone: start from the first record present, provisionally.
+            // A signed prune digest later in the log must name every missing file and state
+            // this very record as the kept log's start, or the walk fails below.
+            self.first_index = *first_index;
+            if let Some((seq, prev)) = first_record_of(first_path)? {
+                self.expected_seq = seq;
+                self.prev = prev;
+                self.report.first_seq = seq;
+                let pruned = self.anchors.range(..seq).count() as u64;
+                self.report.anchors_pruned = pruned;
+            }
         }
         // The file the previous one's rollover digest named, if it ended with one.
         let mut rolled_to: Option<String> = None;
@@ -161,7 +225,7 @@ impl<'a> Walk<'a> {
         }
         for (n, (index, path)) in files.iter().enumerate() {
             let name = layout::file_name(*index);
-            let expected_index = n as u64 + 1;
+            let expected_index = self.first_index + n as u64;
             if *index != expected_index {
                 let missing = layout::file_name(expected_index);
                 return Err(self.fail(
@@ -202,6 +266,12 @@ impl<'a> Walk<'a> {
                 break;
             }
         }
+        if self.first_index > 1 && self.report.pruned.is_none() {
+            // Files before the oldest present are missing and no signed prune digest says
+            // the retention policy removed them: deleted by hand.
+            let name = layout::file_name(self.first_index - 1);
+            return Err(self.fail(&self.dir.join(&name), 0, TamperKind::MissingFile { name }));
+        }
         if let Some(name) = rolled_to {
             return Err(self.fail(&self.dir.join(&name), 0, TamperKind::MissingFile { name }));
         }
@@ -216,6 +286,51 @@ impl<'a> Walk<'a> {
             ));
         }
         Ok(self.report)
+    }
+
+    /// Checks a (signed) prune digest against the log: it removes files before its own, and
+    /// where the file after the last one it removes is present, that file starts with the record
+    /// the digest states. The newest prune digest that reaches the oldest file present accounts
+    /// for every missing file before it.
+    fn check_prune(
+        &mut self,
+        p: &crate::Pruned,
+        path: &Path,
+        line_no: u64,
+        name: &str,
+        time: &str,
+    ) -> Result<(), AuditError> {
+        let own = layout::parse_file_name(name).unwrap_or_default();
+        let (Some(from), Some(through)) = (
+            layout::parse_file_name(&p.first_file),
+            layout::parse_file_name(&p.last_file),
+        ) else {
+            return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+        };
+        if from > through || through >= own || from == 0 {
+            return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+        }
+        if through + 1 >= self.first_index {
+            // The kept log starts at or before the file after `through`: its first record
+            // must be the one the digest names.
+            if self.first_records.get(&(through + 1)) != Some(&(p.next_seq, p.last_hash)) {
+                return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+            }
+            if self.first_index > 1 {
+                self.report.pruned = Some(PruneSummary {
+                    files: self.first_index - 1,
+                    records: self.report.first_seq,
+                    through: layout::file_name(self.first_index - 1),
+                    time: time.to_owned(),
+                    digest: Location {
+                        file: path.to_path_buf(),
+                        line: line_no,
+                    },
+                });
+            }
+        }
+        self.report.prune_digests += 1;
+        Ok(())
     }
 
     /// Walks one file; returns its line count and, if it ends with a rollover digest, the file
@@ -285,6 +400,10 @@ impl<'a> Walk<'a> {
             if prev != self.prev {
                 return Err(self.fail(path, line_no, TamperKind::ChainBroken));
             }
+            if line_no == 1 {
+                let index = layout::parse_file_name(name).unwrap_or_default();
+                self.first_records.insert(index, (seq, prev));
+            }
             let hash = line_hash(line);
             if let Some(want) = self.anchors.get(&seq) {
                 if *want != hash {
@@ -316,6 +435,12 @@ impl<'a> Walk<'a> {
                         rolled_to = Some(want);
                     } else if d.next.is_some() {
                         return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+                    }
+                    if (d.reason == DigestReason::Prune) != d.pruned.is_some() {
+                        return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+                    }
+                    if let Some(p) = &d.pruned {
+                        self.check_prune(p, path, line_no, name, &d.time)?;
                     }
                     self.report.digests += 1;
                     self.report.records_after_last_digest = 0;

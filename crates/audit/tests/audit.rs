@@ -691,3 +691,434 @@ fn empty_file_left_ahead_of_a_rollover_by_a_crash_is_accepted_and_reopened() {
     let r = verify(dir.path(), &vk).unwrap();
     assert_eq!((r.files, r.events, r.closed), (1, 1, true));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retention: size-based pruning of the oldest files, anchored by signed prune digests.
+
+/// A closed log of `n` events with 4 KiB files and a timer digest every 10 events, written under
+/// the retention budget `budget`.
+fn build_pruned_log(n: u64, budget: Option<u64>) -> (tempfile::TempDir, VerifyingKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FileSink::open(dir.path(), key(), opts().max_total_bytes(budget)).unwrap();
+    let rng = DeterministicRandom::new(b"log");
+    for i in 0..n {
+        sink.record(&event(&rng, i)).unwrap();
+        if i % 10 == 9 {
+            sink.write_digest().unwrap();
+        }
+    }
+    let vk = sink.verifying_key();
+    drop(sink);
+    (dir, vk)
+}
+
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect()
+}
+
+fn index_of(p: &Path) -> u64 {
+    let name = p.file_name().unwrap().to_str().unwrap();
+    name["audit-".len().."audit-".len() + 10].parse().unwrap()
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name().unwrap().to_str().unwrap().to_owned()
+}
+
+/// The (file, 0-based line) of every prune digest.
+fn prune_lines(dir: &Path) -> Vec<(PathBuf, usize)> {
+    let mut out = Vec::new();
+    for f in log_files(dir) {
+        for (i, l) in lines(&f).iter().enumerate() {
+            if l.contains("\"reason\":\"prune\"") {
+                out.push((f.clone(), i));
+            }
+        }
+    }
+    out
+}
+
+/// Rewrites every `prev` after line `from` of `file` (and in the files after it) so the chain
+/// is consistent again: what someone who can write the files can do.
+fn rechain_from(dir: &Path, file: &Path, from: usize) {
+    let mut prev: Option<[u8; 32]> = None;
+    for f in log_files(dir).into_iter().filter(|f| f.as_path() >= file) {
+        let mut ls = lines(&f);
+        for (i, l) in ls.iter_mut().enumerate() {
+            if f.as_path() == file && i < from {
+                continue;
+            }
+            if let Some(p) = prev {
+                let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+                let start = l.find("\"prev\":\"").unwrap() + 8;
+                l.replace_range(start..start + 64, &hex);
+            }
+            prev = Some(coffer_audit::line_hash(l.as_bytes()));
+        }
+        write_lines(&f, &ls);
+    }
+}
+
+/// The numbers of the events in the log (from their request ids `req-N`), in order.
+fn kept_request_ids(dir: &Path) -> Vec<u64> {
+    let mut out = Vec::new();
+    for f in log_files(dir) {
+        for l in lines(&f) {
+            if let AuditRecord::Event { event, .. } = AuditRecord::parse_line(&l).unwrap() {
+                let id = event.request_id.unwrap();
+                out.push(id.strip_prefix("req-").unwrap().parse().unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn retention_prunes_the_oldest_files_and_the_rest_verifies() {
+    let budget = 16 * 1024;
+    let (dir, vk) = build_pruned_log(300, Some(budget));
+    let fs_ = log_files(dir.path());
+    let first = index_of(&fs_[0]);
+    assert!(first > 1, "nothing was pruned: {fs_:?}");
+    // Every file but the newest fits the budget (the live file may add up to one file).
+    let old: u64 = fs_[..fs_.len() - 1]
+        .iter()
+        .map(|f| fs::metadata(f).unwrap().len())
+        .sum();
+    assert!(old <= budget, "{old} > {budget}");
+    let r = verify(dir.path(), &vk).unwrap();
+    let p = r.pruned.clone().expect("a prune summary");
+    assert_eq!(p.files, first - 1);
+    assert_eq!(p.records, r.first_seq);
+    assert_eq!(p.through, format!("audit-{:010}.jsonl", first - 1));
+    assert_eq!(p.time, "2023-11-14T22:13:20Z");
+    assert!(r.prune_digests >= 1);
+    assert!(r.closed && r.events < 300 && r.first_seq > 0);
+    // The kept log is exactly the tail of the whole log: first_seq + records = all records.
+    let (whole, _) = build_pruned_log(300, None);
+    let all = verify(whole.path(), &vk).unwrap();
+    assert!(all.pruned.is_none() && all.first_seq == 0 && all.prune_digests == 0);
+    // (plus the prune digests, of which the pruned ones are gone with their files).
+    assert!(r.first_seq + r.records >= all.records + r.prune_digests);
+    assert_eq!(
+        kept_request_ids(dir.path()),
+        (300 - r.events..300).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn prune_digest_names_the_files_their_records_and_the_boundary() {
+    let (dir, vk) = build_pruned_log(200, Some(12 * 1024));
+    let (file, line) = prune_lines(dir.path()).pop().unwrap();
+    let AuditRecord::Digest(d) = AuditRecord::parse_line(&lines(&file)[line]).unwrap() else {
+        panic!("not a digest");
+    };
+    assert!(d.verify_signature(&vk));
+    let p = d.pruned.unwrap();
+    let kept = log_files(dir.path());
+    assert_eq!(
+        p.last_file,
+        format!("audit-{:010}.jsonl", index_of(&kept[0]) - 1)
+    );
+    assert!(p.records > 0 && p.bytes > 0);
+    // The boundary is the first kept record: its seq, and its prev = the last pruned hash.
+    let first = AuditRecord::parse_line(&lines(&kept[0])[0]).unwrap();
+    assert_eq!((p.next_seq, p.last_hash), (first.seq(), *first.prev()));
+}
+
+#[test]
+fn retention_never_removes_the_live_file_even_with_a_tiny_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let rng = DeterministicRandom::new(b"tiny");
+    let vk = key().verifying_key();
+    for round in 0..3 {
+        let sink = FileSink::open(dir.path(), key(), opts().max_total_bytes(Some(1))).unwrap();
+        for i in 0..60 {
+            sink.record(&event(&rng, round * 100 + i)).unwrap();
+            // The file being written is there after every record.
+            let live = log_files(dir.path()).pop().unwrap();
+            assert!(fs::metadata(&live).unwrap().len() > 0);
+        }
+        drop(sink);
+        // Only the live file is left, and it verifies on its own, anchored by its prune digest.
+        let kept = log_files(dir.path());
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let r = verify(dir.path(), &vk).unwrap();
+        assert!(r.closed && r.pruned.is_some(), "{r:?}");
+    }
+}
+
+#[test]
+fn hand_deleted_kept_file_is_detected_after_pruning() {
+    let (dir, vk) = build_pruned_log(300, Some(16 * 1024));
+    let kept = log_files(dir.path());
+    assert!(kept.len() >= 3);
+    // The oldest kept file: its loss is not accounted for by any prune digest.
+    fs::remove_file(&kept[0]).unwrap();
+    let t = tamper(dir.path(), &vk);
+    assert_eq!(
+        t.kind,
+        TamperKind::MissingFile {
+            name: name_of(&kept[0])
+        }
+    );
+
+    let (dir, vk) = build_pruned_log(300, Some(16 * 1024));
+    let kept = log_files(dir.path());
+    fs::remove_file(&kept[1]).unwrap();
+    assert_eq!(
+        tamper(dir.path(), &vk).kind,
+        TamperKind::MissingFile {
+            name: name_of(&kept[1])
+        }
+    );
+}
+
+#[test]
+fn files_deleted_by_hand_without_retention_are_detected() {
+    let (dir, vk) = build_pruned_log(120, None);
+    let fs_ = log_files(dir.path());
+    for f in &fs_[..2] {
+        fs::remove_file(f).unwrap();
+    }
+    assert_eq!(
+        tamper(dir.path(), &vk).kind,
+        TamperKind::MissingFile {
+            name: name_of(&fs_[1])
+        }
+    );
+}
+
+#[test]
+fn records_cut_from_the_start_of_the_oldest_kept_file_are_detected() {
+    let (dir, vk) = build_pruned_log(300, Some(16 * 1024));
+    let kept = log_files(dir.path());
+    let mut ls = lines(&kept[0]);
+    ls.remove(0);
+    write_lines(&kept[0], &ls);
+    assert_eq!(tamper(dir.path(), &vk).kind, TamperKind::DigestMismatch);
+}
+
+#[test]
+fn edited_prune_digest_is_detected() {
+    let edits: [(&str, &str); 3] = [
+        ("\"records\":", "\"records\":1"),
+        ("\"nextSeq\":", "\"nextSeq\":1"),
+        ("\"through\":\"audit-", "\"through\":\"audit-1"),
+    ];
+    for (from, to) in edits {
+        let (dir, vk) = build_pruned_log(300, Some(16 * 1024));
+        let (file, line) = prune_lines(dir.path()).pop().unwrap();
+        let mut ls = lines(&file);
+        ls[line] = ls[line].replacen(from, to, 1);
+        write_lines(&file, &ls);
+        // The digest's own signature gives the edit away...
+        let t = tamper(dir.path(), &vk);
+        assert_eq!(
+            (t.kind, t.line),
+            (TamperKind::BadSignature, line as u64 + 1),
+            "{to}"
+        );
+        // ...also with the chain rewritten after it.
+        rechain_from(dir.path(), &file, line + 1);
+        let t = tamper(dir.path(), &vk);
+        assert_eq!(
+            (t.kind, t.line),
+            (TamperKind::BadSignature, line as u64 + 1),
+            "{to}"
+        );
+    }
+    // A prune digest turned into another kind (its reason edited) no longer verifies either.
+    let (dir, vk) = build_pruned_log(300, Some(16 * 1024));
+    let (file, line) = prune_lines(dir.path()).pop().unwrap();
+    let mut ls = lines(&file);
+    ls[line] = ls[line].replacen("\"reason\":\"prune\"", "\"reason\":\"timer\"", 1);
+    write_lines(&file, &ls);
+    rechain_from(dir.path(), &file, line + 1);
+    assert_eq!(tamper(dir.path(), &vk).kind, TamperKind::BadSignature);
+}
+
+/// Copies the files of `from` missing in `to` into it.
+fn restore_missing(from: &Path, to: &Path) -> Vec<PathBuf> {
+    let mut restored = Vec::new();
+    for f in log_files(from) {
+        let dest = to.join(f.file_name().unwrap());
+        if !dest.exists() {
+            fs::copy(&f, &dest).unwrap();
+            restored.push(dest);
+        }
+    }
+    restored
+}
+
+fn copy_dir(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for f in log_files(from) {
+        fs::copy(&f, to.path().join(f.file_name().unwrap())).unwrap();
+    }
+    to
+}
+
+#[test]
+fn crash_between_the_prune_digest_and_the_deletes_is_finished_on_open() {
+    // A log of many files, then reopened under a budget: the open prunes.
+    let (whole, vk) = build_pruned_log(200, None);
+    let pruned = copy_dir(whole.path());
+    drop(
+        FileSink::open(
+            pruned.path(),
+            key(),
+            opts().max_total_bytes(Some(12 * 1024)),
+        )
+        .unwrap(),
+    );
+    let kept = log_files(pruned.path());
+    assert!(index_of(&kept[0]) > 1);
+    assert!(verify(pruned.path(), &vk).unwrap().pruned.is_some());
+
+    // The state a crash right after the prune digest leaves: every file still there.
+    let crashed = copy_dir(pruned.path());
+    let restored = restore_missing(whole.path(), crashed.path());
+    assert!(!restored.is_empty());
+    let r = verify(crashed.path(), &vk).unwrap();
+    assert!(
+        r.pruned.is_none() && r.first_seq == 0 && r.prune_digests == 1,
+        "{r:?}"
+    );
+    // A crash half-way through the deletes (the oldest removed first) verifies too.
+    let half = copy_dir(crashed.path());
+    fs::remove_file(half.path().join(restored[0].file_name().unwrap())).unwrap();
+    assert!(verify(half.path(), &vk).unwrap().pruned.is_some());
+
+    // Reopening finishes the deletes the digest announced, even with retention now off, and
+    // writes no second prune digest for them.
+    for dir in [&crashed, &half] {
+        drop(FileSink::open(dir.path(), key(), opts()).unwrap());
+        for f in &restored {
+            assert!(!dir.path().join(f.file_name().unwrap()).exists(), "{f:?}");
+        }
+        let r = verify(dir.path(), &vk).unwrap();
+        assert_eq!(r.prune_digests, 1);
+        assert_eq!(r.pruned.unwrap().files, index_of(&kept[0]) - 1);
+        // Opening again changes nothing more.
+        let before = log_files(dir.path()).len();
+        drop(FileSink::open(dir.path(), key(), opts()).unwrap());
+        assert_eq!(log_files(dir.path()).len(), before);
+        verify(dir.path(), &vk).unwrap();
+    }
+}
+
+#[test]
+fn anchors_of_pruned_records_are_reported_not_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rng = DeterministicRandom::new(b"anchors");
+    let vk = key().verifying_key();
+    let sink = FileSink::open(dir.path(), key(), opts().max_total_bytes(Some(12 * 1024))).unwrap();
+    sink.record(&event(&rng, 0)).unwrap();
+    let early = sink.write_digest().unwrap().anchor();
+    for i in 1..200 {
+        sink.record(&event(&rng, i)).unwrap();
+    }
+    let late = sink.write_digest().unwrap().anchor();
+    drop(sink);
+    let r = verify_with(
+        dir.path(),
+        &vk,
+        &VerifyOptions::default().anchor(early).anchor(late),
+    )
+    .unwrap();
+    assert!(r.first_seq > early.seq);
+    assert_eq!(r.anchors_pruned, 1);
+    // A wrong hash for a kept record is still caught.
+    let mut bad = late;
+    bad.hash[0] ^= 1;
+    assert!(matches!(
+        verify_with(dir.path(), &vk, &VerifyOptions::default().anchor(bad))
+            .unwrap_err()
+            .tampering()
+            .unwrap()
+            .kind,
+        TamperKind::AnchorNotFound { .. }
+    ));
+}
+
+#[cfg(unix)]
+#[test]
+fn log_directory_and_files_are_owner_only_and_loose_ones_are_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("audit");
+    let rng = DeterministicRandom::new(b"modes");
+    {
+        let sink = FileSink::open(&dir, key(), opts()).unwrap();
+        assert!(sink.tightened_permissions().is_empty());
+        for i in 0..40 {
+            sink.record(&event(&rng, i)).unwrap();
+        }
+    }
+    assert_eq!(mode(&dir), 0o700);
+    let fs_ = log_files(&dir);
+    assert!(fs_.len() >= 2);
+    for f in &fs_ {
+        assert_eq!(mode(f), 0o600, "{f:?}");
+    }
+    // Loosened by hand (or by an older coffer): tightened on open, and said so.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&fs_[0], fs::Permissions::from_mode(0o644)).unwrap();
+    let sink = FileSink::open(&dir, key(), opts()).unwrap();
+    assert_eq!(sink.tightened_permissions(), &[dir.clone(), fs_[0].clone()]);
+    assert_eq!((mode(&dir), mode(&fs_[0])), (0o700, 0o600));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+    /// Whatever the budget, file size, digest rhythm and restarts: the kept log verifies, it is
+    /// the tail of everything written, and every file but the live one fits the budget.
+    #[test]
+    fn pruned_logs_always_verify(
+        budget in 1u64..40_000,
+        file_kib in 4u64..9,
+        every in 1u64..15,
+        restart_at in 0u64..150,
+        n in 1u64..150,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let vk = key().verifying_key();
+        let rng = DeterministicRandom::new(b"prop");
+        let o = || opts()
+            .max_file_bytes(file_kib * 1024)
+            .max_total_bytes(Some(budget))
+            .durability(Durability::Periodic(Duration::from_secs(3600)));
+        let mut sink = FileSink::open(dir.path(), key(), o()).unwrap();
+        let mut written = 1; // the open digest
+        for i in 0..n {
+            if i == restart_at {
+                drop(sink);
+                sink = FileSink::open(dir.path(), key(), o()).unwrap();
+                written += 2; // close, open
+            }
+            sink.record(&event(&rng, i)).unwrap();
+            written += 1;
+            if i % every == every - 1 {
+                sink.write_digest().unwrap();
+                written += 1;
+            }
+        }
+        drop(sink);
+        written += 1; // close
+        let r = verify(dir.path(), &vk).unwrap();
+        let fs_ = log_files(dir.path());
+        let old: u64 = fs_[..fs_.len() - 1].iter().map(|f| fs::metadata(f).unwrap().len()).sum();
+        proptest::prop_assert!(old <= budget, "{} > {}", old, budget);
+        // Everything written (plus the rollover and prune digests) = pruned + kept, and the
+        // kept events are the newest ones, none missing.
+        proptest::prop_assert!(r.first_seq + r.records >= written);
+        proptest::prop_assert_eq!(kept_request_ids(dir.path()), (n - r.events..n).collect::<Vec<_>>());
+        proptest::prop_assert_eq!(r.pruned.is_some(), index_of(&fs_[0]) > 1);
+        proptest::prop_assert!(r.closed);
+    }
+}

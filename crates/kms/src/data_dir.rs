@@ -153,6 +153,7 @@ struct Inner {
     rng: Arc<dyn RandomSource>,
     audit: Arc<coffer_audit::FileSink>,
     sealing: parking_lot::Mutex<()>,
+    tightened: Vec<PathBuf>,
 }
 
 impl fmt::Debug for DataDir {
@@ -210,21 +211,10 @@ impl DataDir {
     ) -> Result<Self, Error> {
         let DataDirOptions { rng, audit } = options;
         let path = path.as_ref().to_path_buf();
+        // Wrapped keys, credentials and the audit log live here: owner only. The store creates
+        // the directory 0700 and its files 0600, and tightens looser ones it finds.
         let store = SqliteStore::open(&path).map_err(|e| store_fail(&path, e))?;
-        // Wrapped keys, credentials and the audit log live here: owner only.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(
-                |e| {
-                    fail(
-                        &path,
-                        "cannot restrict the directory to its owner",
-                        Some(Box::new(e)),
-                    )
-                },
-            )?;
-        }
+        let mut tightened = store.tightened_permissions().to_vec();
         let meta = |name| store.meta(name).map_err(|e| store_fail(&path, e));
         let (root, marker) = match meta(META_CHECK)? {
             None => {
@@ -263,9 +253,14 @@ impl DataDir {
             }
         };
         let audit = open_audit(&path, &store, root.as_ref(), rng.as_ref(), audit)?;
+        tightened.extend_from_slice(audit.tightened_permissions());
+        if private_file(&path.join(AUDIT_PUBLIC_KEY_FILE))? {
+            tightened.push(path.join(AUDIT_PUBLIC_KEY_FILE));
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
+                tightened,
                 store: Arc::new(store),
                 root,
                 marker,
@@ -279,6 +274,14 @@ impl DataDir {
     /// The directory's path.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The directory and files that opening found open to group or others and restricted to
+    /// their owner (directories 0700, files 0600): empty unless an older coffer or an operator
+    /// loosened them. Opening tightens rather than refuses; log these paths so the operator
+    /// knows (cofferd does).
+    pub fn tightened_permissions(&self) -> &[PathBuf] {
+        &self.inner.tightened
     }
 
     /// The store.
@@ -513,7 +516,52 @@ fn open_audit(
         .collect();
     let sink = coffer_audit::FileSink::open(path.join(AUDIT_DIR), key, options)
         .map_err(|e| fail(path, "cannot open the audit log", Some(Box::new(e))))?;
-    std::fs::write(path.join(AUDIT_PUBLIC_KEY_FILE), format!("{public}\n"))
-        .map_err(|e| fail(path, "cannot write the audit public key", Some(Box::new(e))))?;
+    write_private(
+        &path.join(AUDIT_PUBLIC_KEY_FILE),
+        format!("{public}\n").as_bytes(),
+    )
+    .map_err(|e| fail(path, "cannot write the audit public key", Some(Box::new(e))))?;
     Ok(Arc::new(sink))
+}
+
+/// Writes `bytes` to `file`, creating it 0600 (owner only, whatever the umask).
+fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(file)?.write_all(bytes)
+}
+
+/// Restricts an existing `file` to its owner (0600) if group or others have any access;
+/// returns whether it did.
+fn private_file(file: &Path) -> Result<bool, Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = file.parent().unwrap_or(file);
+        let mode = std::fs::metadata(file)
+            .map_err(|e| fail(dir, "cannot read a file's permissions", Some(Box::new(e))))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| {
+                    fail(
+                        dir,
+                        "cannot restrict a file to its owner",
+                        Some(Box::new(e)),
+                    )
+                },
+            )?;
+            return Ok(true);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(false)
 }

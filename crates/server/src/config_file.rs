@@ -110,6 +110,7 @@ struct AuditModel {
     flush_interval_ms: Option<u64>,
     fail_open: Option<bool>,
     max_file_bytes: Option<u64>,
+    max_total_bytes: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -425,6 +426,16 @@ fn to_config(m: FileModel, base: &Path, fallback: Option<&Path>) -> Result<Confi
         }
         audit.max_file_bytes = bytes;
     }
+    if let Some(total) = a.max_total_bytes {
+        if total < audit.max_file_bytes {
+            return Err(format!(
+                "audit.max_total_bytes: must be at least audit.max_file_bytes ({})",
+                audit.max_file_bytes
+            )
+            .into());
+        }
+        audit.max_total_bytes = Some(total);
+    }
     c.audit = audit;
 
     c.maintenance_interval = secs(
@@ -543,6 +554,12 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
     }
     if c.audit.max_file_bytes < MIN_AUDIT_FILE_BYTES {
         return Err("audit.max_file_bytes: must be at least 4096");
+    }
+    if c.audit
+        .max_total_bytes
+        .is_some_and(|total| total < c.audit.max_file_bytes)
+    {
+        return Err("audit.max_total_bytes: must be at least audit.max_file_bytes");
     }
     if tracing_subscriber::EnvFilter::try_new(&c.log_filter).is_err() {
         return Err("log.level (--log-level): not a tracing filter directive");
@@ -674,6 +691,10 @@ mod tests {
             ),
             ("[audit]\nmax_file_bytes = 10", "audit.max_file_bytes"),
             (
+                "[audit]\nmax_file_bytes = 8192\nmax_total_bytes = 4096",
+                "audit.max_total_bytes",
+            ),
+            (
                 "[maintenance]\ninterval_secs = 0",
                 "maintenance.interval_secs",
             ),
@@ -718,6 +739,14 @@ mod tests {
                 "{body:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn audit_retention_maps_and_defaults_to_unlimited() {
+        let c = parse("data_dir = \"/d\"").unwrap();
+        assert_eq!(c.audit.max_total_bytes, None);
+        let c = parse("data_dir = \"/d\"\n[audit]\nmax_total_bytes = 1073741824").unwrap();
+        assert_eq!(c.audit.max_total_bytes, Some(1 << 30));
     }
 
     #[test]

@@ -379,6 +379,10 @@ fn summary(c: &Config) -> String {
     };
     let _ = writeln!(s, "audit.fail_open = {}", c.audit.fail_open);
     let _ = writeln!(s, "audit.max_file_bytes = {}", c.audit.max_file_bytes);
+    let _ = match c.audit.max_total_bytes {
+        Some(b) => writeln!(s, "audit.max_total_bytes = {b}"),
+        None => writeln!(s, "audit.max_total_bytes = (unlimited)"),
+    };
     let _ = writeln!(
         s,
         "maintenance.interval_secs = {}",

@@ -88,6 +88,7 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
     let audit = coffer::audit_log::FileSinkOptions::default()
         .durability(config.audit.durability)
         .max_file_bytes(config.audit.max_file_bytes)
+        .max_total_bytes(config.audit.max_total_bytes)
         .failure_mode(if config.audit.fail_open {
             coffer::audit_log::FailureMode::FailOpen
         } else {
@@ -146,6 +147,9 @@ pub struct AuditSettings {
     pub fail_open: bool,
     /// Size at which a log file rolls over.
     pub max_file_bytes: u64,
+    /// Retention: the oldest whole log files are pruned (after a signed prune digest) when the
+    /// files together exceed this; `None` (default) keeps everything.
+    pub max_total_bytes: Option<u64>,
 }
 
 impl Default for AuditSettings {
@@ -154,6 +158,7 @@ impl Default for AuditSettings {
             durability: coffer::audit_log::Durability::Sync,
             fail_open: false,
             max_file_bytes: coffer::audit_log::DEFAULT_MAX_FILE_BYTES,
+            max_total_bytes: None,
         }
     }
 }

@@ -106,3 +106,122 @@ fn listing_and_maintenance_queries_use_indexes() {
     let by_target = plan(&db, "DELETE FROM aliases WHERE target = x'00'");
     assert!(by_target.contains("aliases_by_target"), "{by_target}");
 }
+
+/// Every entry of `dir` (recursively) with its permission bits.
+#[cfg(unix)]
+fn modes(dir: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![(
+        dir.to_path_buf(),
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+    )];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(modes(&p));
+        } else {
+            out.push((
+                p.clone(),
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+fn assert_owner_only(dir: &Path) {
+    for (p, mode) in modes(dir) {
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", p.display());
+    }
+}
+
+const MODES_DIR: &str = "COFFER_STORE_MODES_DIR";
+
+/// The child of `files_are_owner_only_whatever_the_umask`, run under `umask 000`: opens a store,
+/// writes (so the WAL and shared-memory files exist), backs up, and checks every mode while the
+/// store is open and after it closes.
+#[cfg(unix)]
+#[test]
+#[ignore = "child process of files_are_owner_only_whatever_the_umask"]
+fn modes_child() {
+    let Ok(root) = std::env::var(MODES_DIR) else {
+        return;
+    };
+    let root = Path::new(&root);
+    let data = root.join("data");
+    let store = SqliteStore::open(&data).unwrap();
+    store.set_meta(&[("probe", b"x")]).unwrap();
+    store.set_meta(&[("probe2", b"y")]).unwrap();
+    let names: Vec<_> = modes(&data).into_iter().map(|(p, _)| p).collect();
+    for f in ["coffer.db", "coffer.db-wal", "coffer.db-shm", "coffer.lock"] {
+        assert!(names.contains(&data.join(f)), "{f} missing: {names:?}");
+    }
+    assert_owner_only(&data);
+    let backups = root.join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    store.backup_to(backups.join("b.db")).unwrap();
+    drop(store);
+    assert_owner_only(&data);
+    SqliteStore::restore(backups.join("b.db"), root.join("restored")).unwrap();
+    let restored = SqliteStore::open(root.join("restored")).unwrap();
+    assert_eq!(restored.meta("probe2").unwrap(), Some(b"y".to_vec()));
+    assert_owner_only(&root.join("restored"));
+    drop(restored);
+    use std::os::unix::fs::PermissionsExt;
+    let backup_mode = std::fs::metadata(backups.join("b.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(backup_mode & 0o777, 0o600);
+    println!("MODES CHECKED");
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_owner_only_whatever_the_umask() {
+    let root = tempfile::tempdir().unwrap();
+    // The umask is per process: set it in a shell that then becomes this test binary.
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "umask 000 && exec \"$0\" --exact modes_child --ignored --nocapture --test-threads=1",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .env(MODES_DIR, root.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("MODES CHECKED"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn loose_modes_are_tightened_on_open_and_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = SqliteStore::open(&data).unwrap();
+    assert!(store.tightened_permissions().is_empty());
+    drop(store);
+    let loosen = |p: &Path, mode| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    loosen(&data, 0o755);
+    loosen(&data.join(DB_FILE), 0o644);
+    loosen(&data.join("coffer.lock"), 0o666);
+    let store = SqliteStore::open(&data).unwrap();
+    let mut t = store.tightened_permissions().to_vec();
+    t.sort();
+    assert_eq!(
+        t,
+        vec![data.clone(), data.join(DB_FILE), data.join("coffer.lock")]
+    );
+    store.set_meta(&[("probe", b"x")]).unwrap();
+    assert_owner_only(&data);
+}

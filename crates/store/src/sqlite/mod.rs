@@ -10,11 +10,12 @@
 //! The data directory is held with an exclusive advisory lock on `coffer.lock` for the life of
 //! the store: a second open, from this process or another, fails with [`StoreError::Locked`].
 
+mod perms;
 mod schema;
 mod txn;
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -37,6 +38,7 @@ pub struct SqliteStore {
     db_path: PathBuf,
     // Held for the store's life: the exclusive lock is released when this file is closed.
     _lock: File,
+    tightened: Vec<PathBuf>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -73,14 +75,20 @@ impl SqliteStore {
     /// Opens the store in data directory `dir`, creating the directory (mode 0700) and an empty
     /// database if there is none, and running the schema migrations.
     ///
+    /// Everything the store makes is its owner's alone, whatever the umask: the directory 0700,
+    /// the lock file, the database and its `-wal`, `-shm` and `-journal` files 0600. An existing
+    /// directory or file that group or others may reach is tightened to those modes (see
+    /// [`SqliteStore::tightened_permissions`]), not refused.
+    ///
     /// Fails with [`StoreError::Locked`] if another store holds the directory, with
     /// [`StoreError::Corrupt`] if the database file is damaged (an integrity check runs on
     /// open), and with [`StoreError::SchemaTooNew`] if a newer coffer wrote it.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        create_dir(&dir)?;
+        perms::create_dir(&dir)?;
         let lock = lock_dir(&dir)?;
         let db_path = dir.join(DB_FILE);
+        let tightened = perms::tighten_data_dir(&dir, &db_path, &dir.join(LOCK_FILE))?;
         match fs::metadata(&db_path) {
             Ok(m) if m.len() == 0 => {
                 return Err(StoreError::Corrupt {
@@ -105,7 +113,15 @@ impl SqliteStore {
             dir,
             db_path,
             _lock: lock,
+            tightened,
         })
+    }
+
+    /// The directory and files that [`SqliteStore::open`] found open to group or others and
+    /// restricted to their owner (0700, 0600): empty unless an older coffer or an operator
+    /// loosened them. Worth a line in the operator's log.
+    pub fn tightened_permissions(&self) -> &[PathBuf] {
+        &self.tightened
     }
 
     /// The data directory.
@@ -178,6 +194,8 @@ impl SqliteStore {
         src.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql_err("configuring the backup"))?;
         {
+            // 0600: a backup holds what the database holds.
+            drop(perms::create_empty(&tmp)?);
             let mut dst = Connection::open(&tmp).map_err(sql_err("creating the backup file"))?;
             dst.pragma_update(None, "synchronous", "FULL")
                 .map_err(sql_err("configuring the backup file"))?;
@@ -212,7 +230,7 @@ impl SqliteStore {
     /// database yet. Open the directory afterwards as usual (with the same root key).
     pub fn restore(backup: impl AsRef<Path>, dir: impl AsRef<Path>) -> Result<(), StoreError> {
         let dir = dir.as_ref();
-        create_dir(dir)?;
+        perms::create_dir(dir)?;
         let _lock = lock_dir(dir)?;
         let db_path = dir.join(DB_FILE);
         if db_path.exists() {
@@ -231,7 +249,12 @@ impl SqliteStore {
         }
         let tmp = tmp_path(&db_path);
         remove_if_exists(&tmp)?;
-        fs::copy(backup.as_ref(), &tmp).map_err(io_err("copying the backup"))?;
+        {
+            // Created 0600 here (fs::copy would give it the backup file's mode).
+            let mut out = perms::create_empty(&tmp)?;
+            let mut input = File::open(backup.as_ref()).map_err(io_err("opening the backup"))?;
+            std::io::copy(&mut input, &mut out).map_err(io_err("copying the backup"))?;
+        }
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(io_err("syncing the restored database"))?;
@@ -311,9 +334,12 @@ fn integrity_check(conn: &Connection) -> Result<(), StoreError> {
 fn create_db(dir: &Path, db_path: &Path) -> Result<(), StoreError> {
     let tmp = tmp_path(db_path);
     remove_if_exists(&tmp)?;
-    remove_if_exists(&dir.join(format!("{DB_FILE}-wal")))?;
-    remove_if_exists(&dir.join(format!("{DB_FILE}-shm")))?;
+    for suffix in perms::COMPANIONS {
+        remove_if_exists(&dir.join(format!("{DB_FILE}{suffix}")))?;
+        remove_if_exists(&perms::companion(&tmp, suffix))?;
+    }
     {
+        drop(perms::create_empty(&tmp)?);
         let mut conn = Connection::open(&tmp).map_err(sql_err("creating the database"))?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql_err("creating the database"))?;
@@ -333,20 +359,9 @@ fn create_db(dir: &Path, db_path: &Path) -> Result<(), StoreError> {
     sync_parent(db_path)
 }
 
-fn create_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir).map_err(io_err("creating the data directory"))
-}
-
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
+    let file = perms::private_options()
         .read(true)
         .write(true)
         .create(true)
