@@ -258,6 +258,42 @@ impl Kms {
         }
         sink.record(&event).map_err(sink_failed)
     }
+
+    /// Records a summary of requests refused before an operation that a server counted instead
+    /// of recording each one with [`Self::audit_refused`] (so that a flood of refused requests
+    /// cannot fill the disk). The event is named `event_name` (cofferd:
+    /// `RefusedRequestsSummary`), by an `Unknown` identity, from `source_ip` (`None`: sources
+    /// the server did not track one by one), with `error_code` (the most frequent refusal) and
+    /// `error_message`; `summary` (the counts: how many, when, which codes and claimed access
+    /// key ids) becomes its `requestParameters`. The caller must leave secrets out of it.
+    /// Fail-closed as every record: an error means the record was not written.
+    pub fn audit_refused_summary(
+        &self,
+        event_name: &str,
+        source_ip: Option<std::net::IpAddr>,
+        error: (&str, &str),
+        summary: Value,
+    ) -> Result<(), Error> {
+        let Some(sink) = &self.audit else {
+            return Ok(());
+        };
+        let (error_code, error_message) = error;
+        let mut event = AuditEvent::refused(
+            &self.event_ids,
+            Some(event_name),
+            self.clock.now(),
+            &self.region,
+            UserIdentity::unknown(None),
+            error_code,
+            error_message,
+        )
+        .map_err(sink_failed)?
+        .request_parameters(summary);
+        if let Some(ip) = source_ip {
+            event = event.source_ip(ip.to_string());
+        }
+        sink.record(&event).map_err(sink_failed)
+    }
 }
 
 /// The audit record's `userIdentity` of a caller, with the access key it signed with.

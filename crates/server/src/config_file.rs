@@ -94,6 +94,7 @@ struct LimitsModel {
     drain_timeout_secs: Option<u64>,
     per_ip: Option<RateModel>,
     per_access_key: Option<RateModel>,
+    refusal_summary_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -382,6 +383,11 @@ fn to_config(m: FileModel, base: &Path, fallback: Option<&Path>) -> Result<Confi
     )?;
     c.ip_limit = rate("limits.per_ip", l.per_ip, c.ip_limit)?;
     c.key_limit = rate("limits.per_access_key", l.per_access_key, c.key_limit)?;
+    c.refusal_summary_interval = secs(
+        "limits.refusal_summary_secs",
+        l.refusal_summary_secs,
+        c.refusal_summary_interval,
+    )?;
 
     if let Some(q) = m.quotas {
         check_quotas(&q).map_err(|e| format!("quotas: {e}"))?;
@@ -521,6 +527,10 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
         (
             c.maintenance_interval,
             "maintenance.interval_secs (--maintenance-secs): must be at least 1",
+        ),
+        (
+            c.refusal_summary_interval,
+            "limits.refusal_summary_secs (--refusal-summary-secs): must be at least 1",
         ),
     ];
     if let Some((_, message)) = durations.iter().find(|(d, _)| d.is_zero()) {
