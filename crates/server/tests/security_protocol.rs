@@ -7,6 +7,7 @@
 //! - bad signatures under the owner's access key id from another address (the owner is served;
 //!   the flooding address is throttled once its failure budget is spent);
 //! - a flood of refused requests (a bounded number of audit records, the summary counting all).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 mod common;
 
