@@ -727,3 +727,53 @@ operations! {
     /// Revokes a grant; the caller needs kms:RevokeGrant on the key.
     revoke_grant(RevokeGrantRequest) -> () = RevokeGrant, revoke_grant_op;
 }
+
+#[cfg(test)]
+mod refused_summary_tests {
+    use std::sync::Arc;
+
+    use coffer_audit::{FailureMode, MemorySink};
+    use serde_json::json;
+
+    use crate::Kms;
+
+    fn kms_with(sink: Arc<MemorySink>) -> Kms {
+        Kms::builder().audit_sink(sink).build().unwrap()
+    }
+
+    #[test]
+    fn a_refusal_summary_is_one_unknown_caller_event_with_its_counts() {
+        let sink = Arc::new(MemorySink::new());
+        let kms = kms_with(sink.clone());
+        let ip = "192.0.2.7".parse().unwrap();
+        kms.audit_refused_summary(
+            "RefusedRequestsSummary",
+            Some(ip),
+            ("InvalidSignatureException", "300 requests were refused"),
+            json!({ "refusedRequests": 300, "accessKeyIds": ["AKIAEXAMPLE"], "signature": "x" }),
+        )
+        .unwrap();
+        let e = sink.last().unwrap();
+        assert_eq!(sink.len(), 1);
+        assert_eq!(e.event_name, "RefusedRequestsSummary");
+        assert_eq!(e.user_identity.kind, "Unknown");
+        assert_eq!(e.user_identity.access_key_id, None);
+        assert_eq!(e.source_ip_address.as_deref(), Some("192.0.2.7"));
+        assert_eq!(e.error_code.as_deref(), Some("InvalidSignatureException"));
+        let p = e.request_parameters.unwrap();
+        assert_eq!(p["refusedRequests"], 300);
+        // The audit log's redaction applies to summaries too.
+        assert!(p.get("signature").is_none());
+    }
+
+    #[test]
+    fn a_summary_that_cannot_be_written_is_an_error() {
+        let sink = Arc::new(MemorySink::with_failure_mode(FailureMode::FailClosed));
+        sink.set_failing(true);
+        let kms = kms_with(sink.clone());
+        assert!(kms
+            .audit_refused_summary("RefusedRequestsSummary", None, ("X", "y"), json!({}))
+            .is_err());
+        assert!(sink.is_empty());
+    }
+}
