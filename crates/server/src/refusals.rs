@@ -190,11 +190,6 @@ impl RefusalLog {
         }
     }
 
-    /// How often intervals close.
-    pub(crate) fn interval(&self) -> Duration {
-        self.interval
-    }
-
     /// Counts a refusal at `now`; whether to record it in full now.
     pub(crate) fn note(&self, r: &Refusal<'_>, now: SystemTime) -> Disposition {
         let mut w = self.window.lock();
@@ -238,9 +233,83 @@ impl RefusalLog {
     }
 }
 
+/// Closes an interval of `log` every `log.interval()` (the first one interval from now) and
+/// hands its summaries, if any, to `write`; when `stop` fires (or its sender is dropped), hands
+/// over those of the current interval and returns. On tokio's clock, so tests run it in paused
+/// time.
+pub(crate) async fn run_intervals<F, Fut>(
+    log: &RefusalLog,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    mut write: F,
+) where
+    F: FnMut(Vec<Summary>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let every = log.interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = &mut stop => true,
+        };
+        let summaries = log.close_interval();
+        if !summaries.is_empty() {
+            write(summaries).await;
+        }
+        if last {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn intervals_close_on_the_tick_and_at_stop() {
+        let log = Arc::new(RefusalLog::new(Duration::from_secs(60), 10));
+        let written = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = {
+            let (log, written) = (log.clone(), written.clone());
+            tokio::spawn(async move {
+                run_intervals(&log, stopped, |summaries| {
+                    written
+                        .lock()
+                        .push(summaries.iter().map(Summary::total).sum());
+                    std::future::ready(())
+                })
+                .await;
+            })
+        };
+        let bad = refusal("127.0.0.2", "InvalidSignatureException", None);
+        for _ in 0..5 {
+            log.note(&bad, SystemTime::now());
+        }
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        assert!(
+            written.lock().is_empty(),
+            "closed before its interval ended"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(*written.lock(), [5]);
+        // An interval with nothing only counted writes nothing.
+        log.note(&bad, SystemTime::now());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(*written.lock(), [5]);
+        // At stop, the unfinished interval is written at once.
+        for _ in 0..3 {
+            log.note(&bad, SystemTime::now());
+        }
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        assert_eq!(*written.lock(), [5, 3]);
+    }
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)

@@ -556,28 +556,15 @@ async fn serve_connection<I>(
 
 /// Closes an interval of refusal accounting every `refusals.interval()`, writing its summaries;
 /// when `stop` fires, writes those of the current interval and returns.
-async fn summarise(state: Arc<State>, mut stop: tokio::sync::oneshot::Receiver<()>) {
-    let every = state.refusals.interval();
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let last = tokio::select! {
-            _ = tick.tick() => false,
-            _ = &mut stop => true,
-        };
-        write_summaries(&state).await;
-        if last {
-            return;
-        }
-    }
+async fn summarise(state: Arc<State>, stop: tokio::sync::oneshot::Receiver<()>) {
+    crate::refusals::run_intervals(&state.refusals, stop, |summaries| {
+        write_summaries(state.clone(), summaries)
+    })
+    .await;
 }
 
-/// Writes the summaries of the interval that ends now.
-async fn write_summaries(state: &Arc<State>) {
-    let summaries = state.refusals.close_interval();
-    if summaries.is_empty() {
-        return;
-    }
+/// Writes the summaries of an interval that ended.
+async fn write_summaries(state: Arc<State>, summaries: Vec<crate::refusals::Summary>) {
     let kms = state.kms.clone();
     let written = tokio::task::spawn_blocking(move || {
         for s in &summaries {
