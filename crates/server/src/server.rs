@@ -250,8 +250,9 @@ pub const DEFAULT_REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 impl Config {
     /// The defaults: `127.0.0.1:0` (an ephemeral port), plain HTTP, the key file
     /// `DATA_DIR/root.key`, region `us-east-1`, 5 minutes of skew, 64 KiB bodies, failure
-    /// budgets of 200 refused requests/s (burst 400) per source address and per (source address,
-    /// access key id), refusals summarised every 60 s, AWS's request quotas, a synchronous fail-closed audit log, maintenance every minute, 1024 connections
+    /// budgets of 200 refused requests/s (burst 400) per source address and per (source
+    /// address, access key id), refusals summarised every 60 s, AWS's request quotas, a
+    /// synchronous fail-closed audit log, maintenance every minute, 1024 connections
     /// (128 per source address), 10 s for headers and for a body, 60 s idle, 30 s to drain.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -554,8 +555,8 @@ async fn serve_connection<I>(
     }
 }
 
-/// Closes an interval of refusal accounting every `refusals.interval()`, writing its summaries;
-/// when `stop` fires, writes those of the current interval and returns.
+/// Closes an interval of refusal accounting every `refusal_summary_interval`, writing its
+/// summaries; when `stop` fires, writes those of the current interval and returns.
 async fn summarise(state: Arc<State>, stop: tokio::sync::oneshot::Receiver<()>) {
     crate::refusals::run_intervals(&state.refusals, stop, |summaries| {
         write_summaries(state.clone(), summaries)
@@ -732,7 +733,12 @@ async fn serve(
     label: &mut OpLabel,
 ) -> Result<Vec<u8>, ApiError> {
     let (parts, body) = req.into_parts();
-    let (cred, api, op, mut body) = match admit(state, ip, &parts, body, label).await {
+    let Admitted {
+        cred,
+        api,
+        op,
+        mut body,
+    } = match admit(state, ip, &parts, body, label).await {
         Ok(admitted) => admitted,
         Err(e) => {
             refused(state, &parts.headers, ip, &e).await?;
@@ -778,9 +784,17 @@ async fn serve(
     .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
 }
 
-/// A request admitted to its operation: the credential it was signed with, the API and
-/// operation it names, and its body.
-type Admitted = (Arc<Credential>, Api, String, Vec<u8>);
+/// A request admitted to its operation.
+struct Admitted {
+    /// The credential it was signed with.
+    cred: Arc<Credential>,
+    /// The API it calls.
+    api: Api,
+    /// The operation it names.
+    op: String,
+    /// Its body (which may hold plaintext: wiped once used).
+    body: Vec<u8>,
+}
 
 /// Everything before the operation: the source's failure budget, method and path, the body,
 /// authentication, the operation's name and the content type. An error here is a refusal
@@ -826,7 +840,12 @@ async fn admit(
         }
     };
     match authenticate_parts(state, ip, parts, &body, named) {
-        Ok((cred, api, op)) => Ok((cred, api, op, body)),
+        Ok((cred, api, op)) => Ok(Admitted {
+            cred,
+            api,
+            op,
+            body,
+        }),
         Err(e) => {
             coffer_crypto::wipe(&mut body);
             Err(e)
