@@ -674,6 +674,10 @@ mod tests {
             ),
             ("[limits.per_ip]\nrate = 0.0", "limits.per_ip"),
             (
+                "[limits]\nrefusal_summary_secs = 0",
+                "limits.refusal_summary_secs",
+            ),
+            (
                 "[limits.per_access_key]\nburst = 0.5",
                 "limits.per_access_key",
             ),
@@ -752,6 +756,14 @@ mod tests {
         let c = parse("data_dir = \"/d\"\n[limits.per_ip]\nrate = 5.5").unwrap();
         assert_eq!(c.ip_limit.rate, 5.5);
         assert_eq!(c.ip_limit.burst, Config::new("/d").ip_limit.burst);
+    }
+
+    #[test]
+    fn the_refusal_summary_interval_is_set_in_seconds() {
+        let c = parse("data_dir = \"/d\"").unwrap();
+        assert_eq!(c.refusal_summary_interval, Duration::from_secs(60));
+        let c = parse("data_dir = \"/d\"\n[limits]\nrefusal_summary_secs = 300").unwrap();
+        assert_eq!(c.refusal_summary_interval, Duration::from_secs(300));
     }
 
     #[test]
