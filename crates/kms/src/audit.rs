@@ -258,6 +258,42 @@ impl Kms {
         }
         sink.record(&event).map_err(sink_failed)
     }
+
+    /// Records a summary of requests refused before an operation that a server counted instead
+    /// of recording each one with [`Self::audit_refused`] (so that a flood of refused requests
+    /// cannot fill the disk). The event is named `event_name` (cofferd:
+    /// `RefusedRequestsSummary`), by an `Unknown` identity, from `source_ip` (`None`: sources
+    /// the server did not track one by one), with `error_code` (the most frequent refusal) and
+    /// `error_message`; `summary` (the counts: how many, when, which codes and claimed access
+    /// key ids) becomes its `requestParameters`. The caller must leave secrets out of it.
+    /// Fail-closed as every record: an error means the record was not written.
+    pub fn audit_refused_summary(
+        &self,
+        event_name: &str,
+        source_ip: Option<std::net::IpAddr>,
+        error: (&str, &str),
+        summary: Value,
+    ) -> Result<(), Error> {
+        let Some(sink) = &self.audit else {
+            return Ok(());
+        };
+        let (error_code, error_message) = error;
+        let mut event = AuditEvent::refused(
+            &self.event_ids,
+            Some(event_name),
+            self.clock.now(),
+            &self.region,
+            UserIdentity::unknown(None),
+            error_code,
+            error_message,
+        )
+        .map_err(sink_failed)?
+        .request_parameters(summary);
+        if let Some(ip) = source_ip {
+            event = event.source_ip(ip.to_string());
+        }
+        sink.record(&event).map_err(sink_failed)
+    }
 }
 
 /// The audit record's `userIdentity` of a caller, with the access key it signed with.
@@ -690,4 +726,54 @@ operations! {
     retire_grant(RetireGrantRequest) -> () = RetireGrant, retire_grant_op;
     /// Revokes a grant; the caller needs kms:RevokeGrant on the key.
     revoke_grant(RevokeGrantRequest) -> () = RevokeGrant, revoke_grant_op;
+}
+
+#[cfg(test)]
+mod refused_summary_tests {
+    use std::sync::Arc;
+
+    use coffer_audit::{FailureMode, MemorySink};
+    use serde_json::json;
+
+    use crate::Kms;
+
+    fn kms_with(sink: Arc<MemorySink>) -> Kms {
+        Kms::builder().audit_sink(sink).build().unwrap()
+    }
+
+    #[test]
+    fn a_refusal_summary_is_one_unknown_caller_event_with_its_counts() {
+        let sink = Arc::new(MemorySink::new());
+        let kms = kms_with(sink.clone());
+        let ip = "192.0.2.7".parse().unwrap();
+        kms.audit_refused_summary(
+            "RefusedRequestsSummary",
+            Some(ip),
+            ("InvalidSignatureException", "300 requests were refused"),
+            json!({ "refusedRequests": 300, "accessKeyIds": ["AKIAEXAMPLE"], "signature": "x" }),
+        )
+        .unwrap();
+        let e = sink.last().unwrap();
+        assert_eq!(sink.len(), 1);
+        assert_eq!(e.event_name, "RefusedRequestsSummary");
+        assert_eq!(e.user_identity.kind, "Unknown");
+        assert_eq!(e.user_identity.access_key_id, None);
+        assert_eq!(e.source_ip_address.as_deref(), Some("192.0.2.7"));
+        assert_eq!(e.error_code.as_deref(), Some("InvalidSignatureException"));
+        let p = e.request_parameters.unwrap();
+        assert_eq!(p["refusedRequests"], 300);
+        // The audit log's redaction applies to summaries too.
+        assert!(p.get("signature").is_none());
+    }
+
+    #[test]
+    fn a_summary_that_cannot_be_written_is_an_error() {
+        let sink = Arc::new(MemorySink::with_failure_mode(FailureMode::FailClosed));
+        sink.set_failing(true);
+        let kms = kms_with(sink.clone());
+        assert!(kms
+            .audit_refused_summary("RefusedRequestsSummary", None, ("X", "y"), json!({}))
+            .is_err());
+        assert!(sink.is_empty());
+    }
 }

@@ -33,6 +33,9 @@
 //!   second (and burst), through a generated `--config` file; the default is AWS's 10,000/s,
 //!   which caps Encrypt, Decrypt and GenerateDataKey near that rate (the excess comes back as
 //!   `ThrottlingException`, counted apart)
+//! - `--limits raised|default`: `raised` (the default) lifts the spawned server's
+//!   pre-authentication failure budgets out of the way; `default` keeps cofferd's defaults,
+//!   to show that correctly signed traffic from one address spends none of them
 //! - `--data-dir-parent DIR`: where the spawned server's temporary data dir is created
 //!   (default: the system temp dir; the audit log's fsync cost depends on this file system)
 //!
@@ -126,6 +129,8 @@ struct Options {
     server_args: Vec<String>,
     data_dir_parent: Option<PathBuf>,
     quota_rate: Option<f64>,
+    /// Whether the spawned server's pre-authentication budgets are lifted.
+    raise_limits: bool,
 }
 
 impl Default for Options {
@@ -146,11 +151,12 @@ impl Default for Options {
             server_args: Vec::new(),
             data_dir_parent: None,
             quota_rate: None,
+            raise_limits: true,
         }
     }
 }
 
-const VALUED: [&str; 15] = [
+const VALUED: [&str; 16] = [
     "connections",
     "duration",
     "warmup",
@@ -166,6 +172,7 @@ const VALUED: [&str; 15] = [
     "server-arg",
     "data-dir-parent",
     "quota-rate",
+    "limits",
 ];
 
 fn secs(v: &str, name: &str) -> Result<Duration, String> {
@@ -213,6 +220,13 @@ impl Options {
                     return Err(format!("--quota-rate: out of range: {v}"));
                 }
                 self.quota_rate = Some(r);
+            }
+            "limits" => {
+                self.raise_limits = match v {
+                    "raised" => true,
+                    "default" => false,
+                    _ => return Err(format!("--limits: raised or default, not {v}")),
+                };
             }
             _ => return Err(format!("unknown option {name}")),
         }
@@ -323,13 +337,26 @@ impl ServerProcess {
             config_args.push(path.into_os_string());
         }
         let bin = env!("CARGO_BIN_EXE_cofferd");
+        let raised: &[&str] = if opts.raise_limits {
+            &[
+                "--ip-rate",
+                "1000000",
+                "--ip-burst",
+                "1000000",
+                "--key-rate",
+                "1000000",
+                "--key-burst",
+                "1000000",
+            ]
+        } else {
+            &[]
+        };
         let mut child = Command::new(bin)
             .args(&config_args)
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", "127.0.0.1:0"])
-            .args(["--ip-rate", "1000000", "--ip-burst", "1000000"])
-            .args(["--key-rate", "1000000", "--key-burst", "1000000"])
+            .args(raised)
             .args(&opts.server_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1120,7 +1147,8 @@ fn run(opts: &Options) -> Result<bool, String> {
                 s.data_dir.display()
             );
             println!(
-                "  server config audit log on ({}), SymmetricCryptographic quota {}{}",
+                "  server config audit log on ({}), SymmetricCryptographic quota {}, \
+                 pre-authentication budgets {}{}",
                 if opts.server_args.iter().any(|a| a.contains("durability")) {
                     "durability from --server-arg"
                 } else {
@@ -1128,6 +1156,11 @@ fn run(opts: &Options) -> Result<bool, String> {
                 },
                 opts.quota_rate
                     .map_or("10000/s (AWS default)".to_owned(), |r| format!("{r}/s")),
+                if opts.raise_limits {
+                    "raised"
+                } else {
+                    "cofferd's defaults"
+                },
                 if opts.server_args.is_empty() {
                     String::new()
                 } else {

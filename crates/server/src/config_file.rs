@@ -94,6 +94,7 @@ struct LimitsModel {
     drain_timeout_secs: Option<u64>,
     per_ip: Option<RateModel>,
     per_access_key: Option<RateModel>,
+    refusal_summary_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -383,6 +384,11 @@ fn to_config(m: FileModel, base: &Path, fallback: Option<&Path>) -> Result<Confi
     )?;
     c.ip_limit = rate("limits.per_ip", l.per_ip, c.ip_limit)?;
     c.key_limit = rate("limits.per_access_key", l.per_access_key, c.key_limit)?;
+    c.refusal_summary_interval = secs(
+        "limits.refusal_summary_secs",
+        l.refusal_summary_secs,
+        c.refusal_summary_interval,
+    )?;
 
     if let Some(q) = m.quotas {
         check_quotas(&q).map_err(|e| format!("quotas: {e}"))?;
@@ -533,6 +539,10 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
             c.maintenance_interval,
             "maintenance.interval_secs (--maintenance-secs): must be at least 1",
         ),
+        (
+            c.refusal_summary_interval,
+            "limits.refusal_summary_secs (--refusal-summary-secs): must be at least 1",
+        ),
     ];
     if let Some((_, message)) = durations.iter().find(|(d, _)| d.is_zero()) {
         return Err(message);
@@ -681,6 +691,10 @@ mod tests {
             ),
             ("[limits.per_ip]\nrate = 0.0", "limits.per_ip"),
             (
+                "[limits]\nrefusal_summary_secs = 0",
+                "limits.refusal_summary_secs",
+            ),
+            (
                 "[limits.per_access_key]\nburst = 0.5",
                 "limits.per_access_key",
             ),
@@ -771,6 +785,14 @@ mod tests {
         let c = parse("data_dir = \"/d\"\n[limits.per_ip]\nrate = 5.5").unwrap();
         assert_eq!(c.ip_limit.rate, 5.5);
         assert_eq!(c.ip_limit.burst, Config::new("/d").ip_limit.burst);
+    }
+
+    #[test]
+    fn the_refusal_summary_interval_is_set_in_seconds() {
+        let c = parse("data_dir = \"/d\"").unwrap();
+        assert_eq!(c.refusal_summary_interval, Duration::from_secs(60));
+        let c = parse("data_dir = \"/d\"\n[limits]\nrefusal_summary_secs = 300").unwrap();
+        assert_eq!(c.refusal_summary_interval, Duration::from_secs(300));
     }
 
     #[test]

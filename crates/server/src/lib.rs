@@ -41,6 +41,7 @@ mod limiter;
 mod logging;
 mod metrics;
 mod protocol;
+mod refusals;
 mod server;
 mod sigv4;
 mod tls;
@@ -59,7 +60,7 @@ pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
 pub use server::{
     open_service, AuditSettings, Config, LogFormat, PrincipalSettings, RootKeyProvider, Server,
     Service, TlsFiles, ADMIN_TARGET_PREFIX, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
-    SERVICE, TARGET_PREFIX,
+    DEFAULT_REFUSAL_SUMMARY_INTERVAL, SERVICE, TARGET_PREFIX,
 };
 pub use sigv4::{
     authorization, canonical_request, parse_authorization, payload_hash, signature, signing_key,

@@ -50,9 +50,13 @@ Flags given beside --config override the file's values (docs/CONFIG.md).
   --body-timeout-secs N       time to send a request body (default 10)
   --idle-timeout-secs N       keep-alive idle time before closing (default 60)
   --drain-timeout-secs N      time for requests in flight at shutdown (default 30)
-  --ip-rate R --ip-burst B    pre-authentication requests/s and burst per source IP
+  --ip-rate R --ip-burst B    failure budget per source address: refused requests/s and
+                              burst before its requests are refused unverified
+                              (default 200 / 400); authenticated ones cost nothing
+  --key-rate R --key-burst B  the same per access key id claimed from one address
                               (default 200 / 400)
-  --key-rate R --key-burst B  the same per access key id (default 200 / 400)
+  --refusal-summary-secs N    refused requests beyond the first per address and error are
+                              audited in one summary per address every N s (default 60)
   --audit-durability MODE     sync (default), periodic:MS or buffered:MS
   --maintenance-secs N        deletion and rotation sweep interval (default 60)
   --log-format FORMAT         text (default) or json
@@ -84,6 +88,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--ip-burst",
     "--key-rate",
     "--key-burst",
+    "--refusal-summary-secs",
     "--audit-durability",
     "--maintenance-secs",
     "--log-format",
@@ -221,6 +226,7 @@ fn apply(cfg: &mut Config, flags: &BTreeMap<&str, &str>) -> Result<(), ArgError>
             "--ip-burst" => ip.burst = number(flag, v)?,
             "--key-rate" => key.rate = number(flag, v)?,
             "--key-burst" => key.burst = number(flag, v)?,
+            "--refusal-summary-secs" => cfg.refusal_summary_interval = secs(flag, v)?,
             "--audit-durability" => {
                 use coffer::audit_log::Durability;
                 let (mode, ms) = match v.split_once(':') {
@@ -347,6 +353,11 @@ fn summary(c: &Config) -> String {
             l.rate, l.burst
         );
     }
+    let _ = writeln!(
+        s,
+        "limits.refusal_summary_secs = {}",
+        c.refusal_summary_interval.as_secs()
+    );
     let q = &c.quotas;
     let _ = writeln!(s, "quotas.enabled = {}", q.enabled);
     let _ = writeln!(s, "quotas.max_buckets = {}", q.max_buckets);

@@ -22,9 +22,9 @@ const BUCKETS: [f64; 14] = [
 /// Where a request was throttled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ThrottleStage {
-    /// The pre-authentication limit per source address.
+    /// The failure budget of a source address (spent by refused requests only).
     SourceIp,
-    /// The pre-authentication limit per access key id.
+    /// The failure budget of an access key id claimed from one source address.
     AccessKey,
     /// The account's request quota (the facade's ThrottlingException).
     Quota,
@@ -70,6 +70,7 @@ pub(crate) struct Metrics {
     ops: Box<[OpStats]>,
     errors: Mutex<BTreeMap<(usize, &'static str), u64>>,
     throttled: [AtomicU64; 3],
+    refusals_summarised: AtomicU64,
     rejected: [AtomicU64; 2],
     connections_open: AtomicI64,
     connections_total: AtomicU64,
@@ -93,6 +94,7 @@ impl Metrics {
             ops,
             errors: Mutex::new(BTreeMap::new()),
             throttled: Default::default(),
+            refusals_summarised: AtomicU64::new(0),
             rejected: Default::default(),
             connections_open: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
@@ -145,6 +147,12 @@ impl Metrics {
                 self.throttled(ThrottleStage::Quota);
             }
         }
+    }
+
+    /// Counts a refused request that the audit log will hold in a summary, not a record of
+    /// its own.
+    pub(crate) fn refusal_summarised(&self) {
+        self.refusals_summarised.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request throttled at `stage` (quota throttles are counted by [`Self::request`]).
@@ -283,6 +291,14 @@ impl Metrics {
         }
         single(
             w,
+            "cofferd_refusals_summarised_total",
+            "counter",
+            "Requests refused before an operation that the audit log counts in a summary \
+             record instead of recording each.",
+            self.refusals_summarised.load(Ordering::Relaxed),
+        );
+        single(
+            w,
             "cofferd_connections_open",
             "gauge",
             "Client connections open now.",
@@ -391,6 +407,7 @@ mod tests {
             Some("AccessDeniedException"),
         );
         m.throttled(ThrottleStage::SourceIp);
+        m.refusal_summarised();
         m.rejected(Rejection::PerIp);
         let conn = m.connection();
         let req = m.in_flight();
@@ -433,6 +450,7 @@ mod tests {
         );
         assert_eq!(get("cofferd_throttled_total{stage=\"source_ip\"}"), 1.0);
         assert_eq!(get("cofferd_throttled_total{stage=\"quota\"}"), 1.0);
+        assert_eq!(get("cofferd_refusals_summarised_total"), 1.0);
         assert_eq!(
             get("cofferd_connections_rejected_total{cap=\"per_ip\"}"),
             1.0

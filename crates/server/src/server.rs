@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use coffer::{AccountId, Kms, SystemRandom};
@@ -21,8 +21,9 @@ use tokio::net::TcpListener;
 use crate::conn::{ConnClock, ConnLimits, Refused, TimedIo};
 use crate::credentials::{Credential, CredentialStore, InitOptions};
 use crate::deferred::{run_deferred, DurableWaiter, DEFERRED_OPERATIONS};
-use crate::limiter::{Limiter, RateLimit};
+use crate::limiter::{Limiter, RateLimit, Source, SourceKey};
 use crate::metrics::{Metrics, OpLabel, Rejection, ThrottleStage};
+use crate::refusals::{Disposition, Refusal, RefusalLog};
 use crate::{amz_date, protocol, sigv4, ApiError, Error};
 
 /// The SigV4 service name of AWS KMS.
@@ -206,10 +207,18 @@ pub struct Config {
     pub max_skew: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// Pre-authentication limit per source IP.
+    /// Failure budget per source address (an IPv6 address counts by its /64 prefix): only
+    /// requests refused before an operation spend it; once it is empty the source's requests
+    /// are refused (ThrottlingException) before any signature is computed. Authenticated
+    /// requests cost nothing here: the account quotas bound them.
     pub ip_limit: RateLimit,
-    /// Pre-authentication limit per access key id.
+    /// Failure budget per access key id claimed from one source address (so that a flood of
+    /// bad signatures under a key id from elsewhere cannot lock the key's owner out).
     pub key_limit: RateLimit,
+    /// Requests refused before an operation are recorded in the audit log one per source
+    /// address and error code per interval; the rest are counted and summarised, one record
+    /// per source, when the interval ends (and at shutdown).
+    pub refusal_summary_interval: Duration,
     /// Request quotas per account and class (AWS's defaults unless set).
     pub quotas: coffer::QuotaConfig,
     /// The audit log's durability and failure mode.
@@ -240,12 +249,15 @@ pub struct Config {
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Default clock-skew window: 5 minutes, as AWS.
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
+/// Default interval of refusal summaries in the audit log: a minute.
+pub const DEFAULT_REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Config {
     /// The defaults: `127.0.0.1:0` (an ephemeral port), plain HTTP, the key file
-    /// `DATA_DIR/root.key`, region `us-east-1`, 5 minutes of skew, 64 KiB bodies, 200
-    /// requests/s (burst 400) per IP and per access key id before authentication, AWS's request
-    /// quotas, a synchronous fail-closed audit log, maintenance every minute, 1024 connections
+    /// `DATA_DIR/root.key`, region `us-east-1`, 5 minutes of skew, 64 KiB bodies, failure
+    /// budgets of 200 refused requests/s (burst 400) per source address and per (source
+    /// address, access key id), refusals summarised every 60 s, AWS's request quotas, a
+    /// synchronous fail-closed audit log, maintenance every minute, 1024 connections
     /// (128 per source address), 10 s for headers and for a body, 60 s idle, 30 s to drain.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -265,6 +277,7 @@ impl Config {
                 rate: 200.0,
                 burst: 400.0,
             },
+            refusal_summary_interval: DEFAULT_REFUSAL_SUMMARY_INTERVAL,
             quotas: coffer::QuotaConfig::default(),
             audit: AuditSettings::default(),
             principals: Vec::new(),
@@ -294,8 +307,9 @@ struct State {
     max_body: usize,
     body_timeout: Duration,
     secure_transport: bool,
-    ip_limiter: Limiter<IpAddr>,
-    key_limiter: Limiter<String>,
+    ip_limiter: Limiter<Source>,
+    key_limiter: Limiter<SourceKey>,
+    refusals: RefusalLog,
     rng: SystemRandom,
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
     /// await their record's durability (see `deferred.rs`).
@@ -343,6 +357,7 @@ impl Server {
             config.header_timeout,
             config.body_timeout,
             config.idle_timeout,
+            config.refusal_summary_interval,
         ]
         .contains(&Duration::ZERO)
         {
@@ -399,6 +414,10 @@ impl Server {
                 secure_transport: tls.is_some(),
                 ip_limiter: Limiter::new(config.ip_limit, LIMITER_KEYS),
                 key_limiter: Limiter::new(config.key_limit, LIMITER_KEYS),
+                refusals: RefusalLog::new(
+                    config.refusal_summary_interval,
+                    crate::refusals::MAX_SOURCES,
+                ),
                 rng: SystemRandom::new(),
                 deferral,
             }),
@@ -428,6 +447,8 @@ impl Server {
             self.state.audit.clone(),
             self.maintenance_interval,
         ));
+        let (stop_summaries, stopped) = tokio::sync::oneshot::channel();
+        let summaries = tokio::spawn(summarise(self.state.clone(), stopped));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -495,6 +516,11 @@ impl Server {
                 "drain timeout: closing connections with requests still in flight"
             );
         }
+        // The refusals of the last, unfinished interval are summarised before the log closes.
+        let _ = stop_summaries.send(());
+        if let Err(e) = summaries.await {
+            tracing::error!(error = %e, "the refusal summary task failed");
+        }
         // A final signed digest covers everything recorded (and flushes a buffered log).
         let audit = self.state.audit.clone();
         match tokio::task::spawn_blocking(move || audit.close()).await {
@@ -531,6 +557,42 @@ async fn serve_connection<I>(
     let conn = builder.serve_connection(io, service);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%ip, error = %e, "connection closed with an error");
+    }
+}
+
+/// Closes an interval of refusal accounting every `refusal_summary_interval`, writing its
+/// summaries; when `stop` fires, writes those of the current interval and returns.
+async fn summarise(state: Arc<State>, stop: tokio::sync::oneshot::Receiver<()>) {
+    crate::refusals::run_intervals(&state.refusals, stop, |summaries| {
+        write_summaries(state.clone(), summaries)
+    })
+    .await;
+}
+
+/// Writes the summaries of an interval that ended.
+async fn write_summaries(state: Arc<State>, summaries: Vec<crate::refusals::Summary>) {
+    let kms = state.kms.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        for s in &summaries {
+            kms.audit_refused_summary(
+                crate::refusals::SUMMARY_EVENT,
+                s.source,
+                (s.error_code(), &s.message()),
+                s.details(),
+            )?;
+        }
+        let refused: u64 = summaries.iter().map(crate::refusals::Summary::total).sum();
+        Ok::<_, coffer::Error>((summaries.len(), refused))
+    })
+    .await;
+    match written {
+        Ok(Ok((n, refused))) => {
+            tracing::debug!(summaries = n, refused, "refusal summaries recorded")
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %crate::error_chain(&e), "recording refusal summaries failed")
+        }
+        Err(e) => tracing::error!(error = %e, "recording refusal summaries failed"),
     }
 }
 
@@ -615,11 +677,14 @@ async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Respo
         match req.uri().path() {
             "/healthz" => return plain(Bytes::from_static(b"ok\n"), "text/plain"),
             "/metrics" => {
-                // Rendering costs a little: the same per-address limit as every other request.
-                if !state.ip_limiter.check(&ip, Instant::now()) {
+                // Unauthenticated, and rendering costs a little: each scrape spends the
+                // source's failure budget, as a refused request does.
+                let (source, now) = (Source::of(ip), Instant::now());
+                if !state.ip_limiter.allows(&source, now) {
                     state.metrics.throttled(ThrottleStage::SourceIp);
                     return respond(400, throttled().body(), &request_id(&state.rng));
                 }
+                state.ip_limiter.charge(&source, now);
                 let text = state
                     .metrics
                     .render(state.audit.unsynced_records(), state.audit.lost_events());
@@ -672,47 +737,16 @@ async fn serve(
     req: Request<Incoming>,
     label: &mut OpLabel,
 ) -> Result<Vec<u8>, ApiError> {
-    if !state.ip_limiter.check(&ip, Instant::now()) {
-        state.metrics.throttled(ThrottleStage::SourceIp);
-        return Err(throttled());
-    }
-    if req.method() != Method::POST || req.uri().path() != "/" {
-        return Err(protocol::unknown_operation());
-    }
     let (parts, body) = req.into_parts();
-    // Read once: the label now, the answer (if it is not an operation) only after
-    // authentication, so an unauthenticated client learns nothing about operations.
-    let named = target(&parts.headers);
-    if let Ok((api, op)) = &named {
-        *label = match api {
-            Api::Kms => Metrics::kms_op(op),
-            Api::Admin => Metrics::admin_op(op),
-        };
-        tracing::Span::current().record("operation", state.metrics.label(*label));
-    }
-    let mut body = match tokio::time::timeout(
-        state.body_timeout,
-        read_body(body, &parts.headers, state.max_body),
-    )
-    .await
-    {
-        Ok(body) => body?,
-        Err(_) => {
-            return Err(ApiError::new(
-                "RequestTimeoutException",
-                "The request body was not received in time.",
-            ))
-        }
-    };
-    let checked = authenticate_parts(state, &parts, &body, named);
-    let (cred, api, op) = match checked {
-        Ok(x) => x,
+    let Admitted {
+        cred,
+        api,
+        op,
+        mut body,
+    } = match admit(state, ip, &parts, body, label).await {
+        Ok(admitted) => admitted,
         Err(e) => {
-            coffer_crypto::wipe(&mut body);
-            if e.code() == "ThrottlingException" {
-                state.metrics.throttled(ThrottleStage::AccessKey);
-            }
-            audit_refused(state, &parts.headers, ip, &e).await?;
+            refused(state, &parts.headers, ip, &e).await?;
             return Err(e);
         }
     };
@@ -755,14 +789,101 @@ async fn serve(
     .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
 }
 
-/// Records a request refused before it reached an operation (authentication, content type).
-/// Fail-closed: if the record cannot be written, the client gets KMSInternalException.
-async fn audit_refused(
+/// A request admitted to its operation.
+struct Admitted {
+    /// The credential it was signed with.
+    cred: Arc<Credential>,
+    /// The API it calls.
+    api: Api,
+    /// The operation it names.
+    op: String,
+    /// Its body (which may hold plaintext: wiped once used).
+    body: Vec<u8>,
+}
+
+/// Everything before the operation: the source's failure budget, method and path, the body,
+/// authentication, the operation's name and the content type. An error here is a refusal
+/// (see [`refused`]).
+async fn admit(
+    state: &Arc<State>,
+    ip: IpAddr,
+    parts: &http::request::Parts,
+    body: Incoming,
+    label: &mut OpLabel,
+) -> Result<Admitted, ApiError> {
+    // A source that has spent its failure budget is refused before anything is read or
+    // computed; one that has not pays nothing here.
+    if !state.ip_limiter.allows(&Source::of(ip), Instant::now()) {
+        state.metrics.throttled(ThrottleStage::SourceIp);
+        return Err(throttled());
+    }
+    if parts.method != Method::POST || parts.uri.path() != "/" {
+        return Err(protocol::unknown_operation());
+    }
+    // Read once: the label now, the answer (if it is not an operation) only after
+    // authentication, so an unauthenticated client learns nothing about operations.
+    let named = target(&parts.headers);
+    if let Ok((api, op)) = &named {
+        *label = match api {
+            Api::Kms => Metrics::kms_op(op),
+            Api::Admin => Metrics::admin_op(op),
+        };
+        tracing::Span::current().record("operation", state.metrics.label(*label));
+    }
+    let mut body = match tokio::time::timeout(
+        state.body_timeout,
+        read_body(body, &parts.headers, state.max_body),
+    )
+    .await
+    {
+        Ok(body) => body?,
+        Err(_) => {
+            return Err(ApiError::new(
+                "RequestTimeoutException",
+                "The request body was not received in time.",
+            ))
+        }
+    };
+    match authenticate_parts(state, ip, parts, &body, named) {
+        Ok((cred, api, op)) => Ok(Admitted {
+            cred,
+            api,
+            op,
+            body,
+        }),
+        Err(e) => {
+            coffer_crypto::wipe(&mut body);
+            Err(e)
+        }
+    }
+}
+
+/// Accounts for a request refused before it reached an operation: it spends the failure
+/// budgets of its source address and of the access key id it claimed from there, and it is
+/// recorded in the audit log — in full if it is the first of its error code from its source
+/// in the current interval, else counted into the source's summary (`refusals.rs`).
+/// Fail-closed: if a record cannot be written, the client gets KMSInternalException.
+async fn refused(
     state: &Arc<State>,
     headers: &http::HeaderMap,
     ip: IpAddr,
     e: &ApiError,
 ) -> Result<(), ApiError> {
+    let (source, now) = (Source::of(ip), Instant::now());
+    let key_id = claimed_key_id(headers);
+    state.ip_limiter.charge(&source, now);
+    if let Some(id) = key_id {
+        state.key_limiter.charge(&SourceKey::new(source, id), now);
+    }
+    let refusal = Refusal {
+        ip,
+        code: e.code(),
+        access_key_id: key_id,
+    };
+    if state.refusals.note(&refusal, SystemTime::now()) == Disposition::Counted {
+        state.metrics.refusal_summarised();
+        return Ok(());
+    }
     let op = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -772,13 +893,7 @@ async fn audit_refused(
         })
         .filter(|t| t.len() <= 64 && t.bytes().all(|c| c.is_ascii_alphanumeric()))
         .map(str::to_owned);
-    let key_id = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').next())
-        .filter(|k| k.len() <= 128 && k.bytes().all(|c| c.is_ascii_alphanumeric()))
-        .map(str::to_owned);
+    let key_id = key_id.map(str::to_owned);
     let (code, message) = (e.code(), e.message().to_owned());
     let kms = state.kms.clone();
     tokio::task::spawn_blocking(move || {
@@ -789,10 +904,22 @@ async fn audit_refused(
     .map_err(ApiError::from)
 }
 
+/// The access key id a request's `Authorization` header claims, if it looks like one (letters
+/// and digits, at most 128): what refusals are audited and limited by, never trusted.
+fn claimed_key_id(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|c| c.is_ascii_alphanumeric()))
+}
+
 /// Authenticates the request, then answers for its operation (`named`, read once by the caller)
 /// and checks its content type.
 fn authenticate_parts(
     state: &State,
+    ip: IpAddr,
     parts: &http::request::Parts,
     body: &[u8],
     named: Result<(Api, String), ApiError>,
@@ -803,7 +930,7 @@ fn authenticate_parts(
         query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
     };
-    let cred = authenticate(state, &request, body, amz_date::now_secs())?;
+    let cred = authenticate(state, Source::of(ip), &request, body, amz_date::now_secs())?;
     let (api, op) = named?;
     check_content_type(&parts.headers)?;
     Ok((cred, api, op))
@@ -911,6 +1038,7 @@ fn unrecognized() -> ApiError {
 /// Verifies the request's SigV4 signature; returns the credential it was made with.
 fn authenticate(
     state: &State,
+    source: Source,
     req: &sigv4::RequestParts<'_>,
     body: &[u8],
     now: i64,
@@ -931,10 +1059,12 @@ fn authenticate(
         .map_err(|_| incomplete("The Authorization header is not ASCII."))?;
     let auth = sigv4::parse_authorization(value).map_err(|e| incomplete(e.0))?;
 
+    // The key id's failure budget from this source: spent by refusals only (`refused`).
     if !state
         .key_limiter
-        .check(&auth.access_key_id.to_owned(), Instant::now())
+        .allows(&SourceKey::new(source, auth.access_key_id), Instant::now())
     {
+        state.metrics.throttled(ThrottleStage::AccessKey);
         return Err(throttled());
     }
 
@@ -947,11 +1077,8 @@ fn authenticate(
     let date = date.to_str().unwrap_or_default();
     let signed_at = amz_date::parse(date)
         .ok_or_else(|| incomplete("X-Amz-Date must have the form YYYYMMDDTHHMMSSZ."))?;
-    for required in ["host", "x-amz-date"] {
-        if !auth.signed_headers.contains(&required) {
-            return Err(incomplete(format!("'{required}' must be a signed header.")));
-        }
-    }
+    sigv4::check_signed_headers(&auth.signed_headers, headers)
+        .map_err(|e| incomplete(e.to_string()))?;
     if date.get(..8) != Some(auth.date) {
         return Err(invalid_signature(
             "Date in Credential scope does not match the date of X-Amz-Date.",

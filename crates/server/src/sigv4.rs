@@ -141,17 +141,25 @@ pub fn parse_authorization(value: &str) -> Result<AuthorizationHeader<'_>, Malfo
     if signed_headers.len() > MAX_SIGNED_HEADERS {
         return Err(MalformedAuthorization("Too many signed headers."));
     }
-    for (i, h) in signed_headers.iter().enumerate() {
-        if h.is_empty() || !h.bytes().all(is_header_name_byte) {
-            return Err(MalformedAuthorization(
-                "SignedHeaders must be lowercase header names separated by ';'.",
-            ));
-        }
-        if signed_headers
-            .get(..i)
-            .is_some_and(|before| before.contains(h))
-        {
-            return Err(MalformedAuthorization("SignedHeaders repeats a header."));
+    if signed_headers
+        .iter()
+        .any(|h| h.is_empty() || !h.bytes().all(is_header_name_byte))
+    {
+        return Err(MalformedAuthorization(
+            "SignedHeaders must be lowercase header names separated by ';'.",
+        ));
+    }
+    // The canonical request lists them sorted, once each; every SDK sends them so.
+    for pair in signed_headers.windows(2) {
+        if let [a, b] = pair {
+            if a == b {
+                return Err(MalformedAuthorization("SignedHeaders repeats a header."));
+            }
+            if a > b {
+                return Err(MalformedAuthorization(
+                    "SignedHeaders must be sorted by name.",
+                ));
+            }
         }
     }
 
@@ -166,6 +174,55 @@ pub fn parse_authorization(value: &str) -> Result<AuthorizationHeader<'_>, Malfo
         signed_headers,
         signature,
     })
+}
+
+/// The prefix of the headers AWS requires to be signed whenever they are sent.
+const AMZ_PREFIX: &str = "x-amz-";
+
+/// Longest header name quoted back in a [`SignedHeadersError`].
+const MAX_QUOTED_NAME: usize = 64;
+
+/// Why a request's `SignedHeaders` do not cover what they must: the client is told
+/// `IncompleteSignatureException` with this text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum SignedHeadersError {
+    /// A header that must be signed (`host`, or an `x-amz-*` header the request carries) is not.
+    #[error("'{0}' must be a 'SignedHeader' in the AWS Authorization.")]
+    NotSigned(String),
+    /// A header listed as signed is not in the request.
+    #[error("'{0}' is a 'SignedHeader' in the AWS Authorization but is not in the request.")]
+    Absent(String),
+}
+
+fn quoted(name: &str) -> String {
+    name.chars().take(MAX_QUOTED_NAME).collect()
+}
+
+/// Checks that `signed` (sorted, as [`parse_authorization`] returns them) covers what AWS
+/// requires of a request with `headers`: `host`, and every `x-amz-*` header present (the
+/// target, the date, a content hash, a security token…), so that no header that changes what a
+/// request means can be swapped under a captured signature; and that every header it lists is
+/// present.
+pub(crate) fn check_signed_headers(
+    signed: &[&str],
+    headers: &HeaderMap,
+) -> Result<(), SignedHeadersError> {
+    let is_signed = |name: &str| signed.binary_search(&name).is_ok();
+    if !is_signed("host") {
+        return Err(SignedHeadersError::NotSigned("host".into()));
+    }
+    if let Some(name) = headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .find(|n| n.starts_with(AMZ_PREFIX) && !is_signed(n))
+    {
+        return Err(SignedHeadersError::NotSigned(quoted(name)));
+    }
+    if let Some(name) = signed.iter().find(|n| !headers.contains_key(**n)) {
+        return Err(SignedHeadersError::Absent(quoted(name)));
+    }
+    Ok(())
 }
 
 /// Lowercase token characters (RFC 9110), the only ones a signed header name may use.
@@ -609,6 +666,7 @@ mod tests {
             format!("AWS4-HMAC-SHA256 Credential=A/20150830/r/kms/aws4_request, SignedHeaders=Host, Signature={good_sig}"),
             format!("AWS4-HMAC-SHA256 Credential=A/20150830/r/kms/aws4_request, SignedHeaders=host;;x, Signature={good_sig}"),
             format!("AWS4-HMAC-SHA256 Credential=A/20150830/r/kms/aws4_request, SignedHeaders=host;host, Signature={good_sig}"),
+            format!("AWS4-HMAC-SHA256 Credential=A/20150830/r/kms/aws4_request, SignedHeaders=x-amz-date;host, Signature={good_sig}"),
             format!("AWS4-HMAC-SHA256 Credential=A/20150830/r/kms/aws4_request, SignedHeaders=host, Signature={}", good_sig.to_uppercase()),
             format!("AWS4-HMAC-SHA256 Credential=A/20150830/r/kms/aws4_request, SignedHeaders=host, Signature={good_sig}0"),
             format!("AWS4-HMAC-SHA256 Credential=A/20150830/r/kms/aws4_request, Credential=A/20150830/r/kms/aws4_request, SignedHeaders=host, Signature={good_sig}"),
@@ -623,5 +681,65 @@ mod tests {
         let mut out = Vec::new();
         push_trimmed(&mut out, b"  a \t  b  ");
         assert_eq!(out, b"a b");
+    }
+
+    #[test]
+    fn signed_headers_must_cover_host_and_every_amz_header() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("host", "kms.local"),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-date", "20150830T123600Z"),
+            ("x-amz-target", "TrentService.Encrypt"),
+            ("user-agent", "test"),
+            ("x-amzn-trace-id", "Root=1"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        // What the SDKs sign; content-type and user-agent may go unsigned, as at AWS, and
+        // x-amzn-* is not x-amz-*.
+        assert_eq!(
+            check_signed_headers(&["content-type", "host", "x-amz-date", "x-amz-target"], &h),
+            Ok(())
+        );
+        assert_eq!(
+            check_signed_headers(&["host", "x-amz-date", "x-amz-target"], &h),
+            Ok(())
+        );
+        let not_signed = |n: &str| Err(SignedHeadersError::NotSigned(n.into()));
+        assert_eq!(
+            check_signed_headers(&["host", "x-amz-date"], &h),
+            not_signed("x-amz-target")
+        );
+        assert_eq!(
+            check_signed_headers(&["x-amz-date", "x-amz-target"], &h),
+            not_signed("host")
+        );
+        h.insert("x-amz-content-sha256", HeaderValue::from_static("e3b0"));
+        assert_eq!(
+            check_signed_headers(&["host", "x-amz-date", "x-amz-target"], &h),
+            not_signed("x-amz-content-sha256")
+        );
+        let all = ["host", "x-amz-content-sha256", "x-amz-date", "x-amz-target"];
+        assert_eq!(check_signed_headers(&all, &h), Ok(()));
+        // Listed as signed, not sent.
+        assert_eq!(
+            check_signed_headers(
+                &[
+                    "host",
+                    "x-amz-content-sha256",
+                    "x-amz-date",
+                    "x-amz-security-token",
+                    "x-amz-target"
+                ],
+                &h
+            ),
+            Err(SignedHeadersError::Absent("x-amz-security-token".into()))
+        );
+        let e = SignedHeadersError::NotSigned("x-amz-target".into());
+        assert_eq!(
+            e.to_string(),
+            "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization."
+        );
     }
 }

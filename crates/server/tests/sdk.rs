@@ -852,27 +852,27 @@ async fn protocol_errors_have_aws_codes() {
 #[tokio::test]
 async fn floods_are_throttled_per_ip() {
     let dir = TempDir::new("ip");
-    // A bucket of 3 that refills once in 1000 s: the 4th request is refused.
+    // A failure budget of 3 that refills once in 1000 s.
     let srv = Cofferd::start(&dir.0, &["--ip-rate", "0.001", "--ip-burst", "3"]);
     let a = admin(&dir.0);
     let kms = client_with(&srv, &a, no_retries);
-    for _ in 0..3 {
+    // Authenticated requests spend nothing: three times the budget, all served.
+    for _ in 0..9 {
         kms.list_keys().send().await.unwrap();
     }
-    assert_eq!(code(kms.list_keys().send().await), "ThrottlingException");
-    // Unauthenticated requests are throttled too, before any signature work.
-    let r = signed_call(
-        &srv,
-        &a,
-        "ListKeys",
-        "{}",
-        Spoil {
-            unsigned: true,
-            ..Spoil::default()
-        },
-    )
-    .await;
+    let unsigned = || Spoil {
+        unsigned: true,
+        ..Spoil::default()
+    };
+    // Refused requests spend it…
+    for _ in 0..3 {
+        let r = signed_call(&srv, &a, "ListKeys", "{}", unsigned()).await;
+        assert_eq!(r.code(), "MissingAuthenticationTokenException");
+    }
+    // …and then the address is refused before any signature work, signed requests too.
+    let r = signed_call(&srv, &a, "ListKeys", "{}", unsigned()).await;
     assert_eq!(r.code(), "ThrottlingException");
+    assert_eq!(code(kms.list_keys().send().await), "ThrottlingException");
     srv.stop();
 }
 

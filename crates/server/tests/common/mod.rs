@@ -208,3 +208,93 @@ pub(crate) fn signed_request(a: &Admin, host: &str, op: &str, body: &[u8], close
     out.extend_from_slice(body);
     out
 }
+
+/// The `Authorization` value signing `headers` (which must hold `host` and `x-amz-date`) and
+/// `body` as a `POST /`, with exactly the header names `signed` (in the order given, as a client
+/// might send them).
+pub(crate) fn authorization_for(
+    headers: &http::HeaderMap,
+    signed: &[&str],
+    access_key_id: &str,
+    secret: &str,
+    region: &str,
+    body: &[u8],
+) -> String {
+    let secret = SecretBytes::copy_from(secret.as_bytes());
+    let amz_date = headers["x-amz-date"].to_str().unwrap().to_owned();
+    cofferd::authorization(
+        &cofferd::SigningParams {
+            access_key_id,
+            secret_access_key: &secret,
+            region,
+            service: "kms",
+            amz_date: &amz_date,
+        },
+        &cofferd::RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers,
+        },
+        signed,
+        body,
+    )
+}
+
+/// An answer read off the wire: status and JSON body (`null` if the body is not JSON).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: serde_json::Value,
+}
+
+impl Answer {
+    /// The AWS error code (`__type`), or "" for a success.
+    pub(crate) fn code(&self) -> &str {
+        self.body["__type"].as_str().unwrap_or("")
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+}
+
+/// Sends one complete HTTP/1.1 request (which should say `connection: close`) to `addr` from
+/// the local address `from` (any address of 127/8 reaches the loopback server on Linux), and
+/// reads the answer to the end.
+pub(crate) async fn exchange(addr: &str, from: std::net::IpAddr, request: &[u8]) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+    let mut s = socket.connect(addr.parse().unwrap()).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    Answer {
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// The audit log's lines (records and digests) under the data dir `data_dir`, file by file in
+/// name order.
+pub(crate) fn audit_lines(data_dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join(coffer::AUDIT_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
