@@ -351,7 +351,14 @@ impl CredentialStore {
         sealing: SymmetricKey,
         now: Now,
     ) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(Error::io(data_dir))?;
+        }
         let store_path = data_dir.join(CREDENTIALS_FILE);
         let admin_path = data_dir.join(ADMIN_CREDENTIALS_FILE);
         let mut configured = HashMap::new();

@@ -95,13 +95,27 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
         } else {
             coffer::audit_log::FailureMode::FailClosed
         });
-    std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
+    // Owner-only from the start (the store would tighten a looser one, and say so).
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(Error::io(data_dir))?;
+    }
     let dir = coffer::DataDir::open_with_options(
         data_dir,
         source,
         coffer::DataDirOptions::default().audit(audit),
     )
     .map_err(Error::Kms)?;
+    for path in dir.tightened_permissions() {
+        tracing::warn!(
+            path = %path.display(),
+            "was readable by others: restricted to its owner"
+        );
+    }
     let kms = dir
         .builder()
         .region(&config.region)
