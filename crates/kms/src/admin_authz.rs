@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use coffer_policy::{Decision, RequestContext};
+use coffer_policy::Decision;
+
+use crate::authz::{identity_decision, Access};
 
 use crate::{Caller, Kms};
 
@@ -102,29 +104,17 @@ impl Kms {
         {
             return IdentityDecision::ImplicitDeny;
         }
-        let mut ctx = RequestContext::new(
-            action,
-            resource,
-            &caller.principal_arn,
-            caller.account.as_str(),
-        );
-        if !caller.tags.is_empty() {
-            ctx.principal_tags = Some(&caller.tags);
-        }
-        ctx.request_tags = request.request_tags;
+        let access = Access {
+            request_tags: request.request_tags,
+            ..Access::default()
+        };
+        let mut ctx = self.context(caller, action, resource, &access);
         ctx.resource_tags = request.resource_tags;
-        ctx.source_ip = caller.source_ip;
-        ctx.secure_transport = Some(caller.secure_transport);
-        ctx.current_time = Some(self.clock.now());
-        let mut decision = IdentityDecision::ImplicitDeny;
-        for p in &caller.identity_policies {
-            match p.evaluate(&ctx).decision {
-                Decision::ExplicitDeny => return IdentityDecision::ExplicitDeny,
-                Decision::Allow => decision = IdentityDecision::Allow,
-                _ => {}
-            }
+        match identity_decision(caller, &ctx) {
+            Decision::Allow => IdentityDecision::Allow,
+            Decision::ExplicitDeny => IdentityDecision::ExplicitDeny,
+            _ => IdentityDecision::ImplicitDeny,
         }
-        decision
     }
 }
 

@@ -43,7 +43,7 @@ pub(crate) struct Access<'a> {
 }
 
 impl Kms {
-    fn context<'a>(
+    pub(crate) fn context<'a>(
         &'a self,
         caller: &'a Caller,
         action: &'a str,
@@ -191,20 +191,27 @@ impl Kms {
             return Ok(());
         }
         let ctx = self.context(caller, action, resource, access);
-        let mut allowed = caller.is_account_root();
-        for p in &caller.identity_policies {
-            match p.evaluate(&ctx).decision {
-                Decision::ExplicitDeny => return Err(denied(caller, action, resource)),
-                Decision::Allow => allowed = true,
-                _ => {}
-            }
-        }
-        if allowed {
-            Ok(())
-        } else {
-            Err(denied(caller, action, resource))
+        match identity_decision(caller, &ctx) {
+            Decision::ExplicitDeny => Err(denied(caller, action, resource)),
+            Decision::Allow => Ok(()),
+            _ if caller.is_account_root() => Ok(()),
+            _ => Err(denied(caller, action, resource)),
         }
     }
+}
+
+/// The caller's identity policies on `ctx`: an explicit deny in any wins, else one allow
+/// allows, else implicit deny.
+pub(crate) fn identity_decision(caller: &Caller, ctx: &RequestContext<'_>) -> Decision {
+    let mut decision = Decision::ImplicitDeny;
+    for p in &caller.identity_policies {
+        match p.evaluate(ctx).decision {
+            Decision::ExplicitDeny => return Decision::ExplicitDeny,
+            Decision::Allow => decision = Decision::Allow,
+            _ => {}
+        }
+    }
+    decision
 }
 
 pub(crate) fn denied(caller: &Caller, action: &str, resource: &str) -> Error {
