@@ -2,8 +2,7 @@
 //! `cofferd credentials …` client (as a process) and by raw SigV4-signed requests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -123,29 +122,14 @@ fn cli_at(endpoint: &str, as_: &Cred, args: &[&str]) -> Out {
 /// A SigV4-signed request; returns the status and the JSON body.
 fn call(srv: &Cofferd, as_: &Cred, target: &str, body: &Value) -> (u16, Value) {
     let body = serde_json::to_vec(body).unwrap();
-    let secret = coffer::SecretBytes::copy_from(as_.secret.as_bytes());
-    let (headers, auth) = common::sign(
+    common::signed_call(
         &srv.addr,
-        target,
         &as_.access_key_id,
-        &secret,
+        &as_.secret,
         REGION,
-        &common::amz_date_now(0),
+        target,
         &body,
-    );
-    let mut s = TcpStream::connect(&srv.addr).unwrap();
-    let head = format!(
-        "{}authorization: {auth}\r\n\r\n",
-        common::head(&headers, body.len(), true)
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&body).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let text = String::from_utf8(resp).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    )
 }
 
 fn code(r: &(u16, Value)) -> &str {

@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyState, Tag};
 use aws_sdk_kms::Client;
@@ -85,16 +84,7 @@ fn no_retries(c: aws_sdk_kms::config::Builder) -> aws_sdk_kms::config::Builder {
     c.retry_config(RetryConfig::disabled())
 }
 
-/// The AWS error code of a failed SDK call.
-fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    r: Result<T, SdkError<E, R>>,
-) -> String {
-    let err = r.expect_err("expected an error");
-    err.as_service_error()
-        .and_then(|e| e.meta().code())
-        .unwrap_or_else(|| panic!("not a service error: {err:?}"))
-        .to_owned()
-}
+use common::sdk_code as code;
 
 // ---------------------------------------------------------------------------------------------
 // A raw HTTP/1.1 client and signer

@@ -9,8 +9,6 @@
 //! audit record. The real `cofferd` runs on a loopback port; requests are signed by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -53,29 +51,7 @@ impl Cred {
 
 /// A SigV4-signed `POST /` with `target` and the raw `body`; the status and the JSON answer.
 fn call_raw(addr: &str, as_: &Cred, target: &str, body: &[u8]) -> (u16, Value) {
-    let secret = coffer::SecretBytes::copy_from(as_.secret.as_bytes());
-    let (headers, auth) = common::sign(
-        addr,
-        target,
-        &as_.id,
-        &secret,
-        REGION,
-        &common::amz_date_now(0),
-        body,
-    );
-    let mut s = TcpStream::connect(addr).unwrap();
-    let head = format!(
-        "{}authorization: {auth}\r\n\r\n",
-        common::head(&headers, body.len(), true)
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let text = String::from_utf8(resp).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    common::signed_call(addr, &as_.id, &as_.secret, REGION, target, body)
 }
 
 fn admin(addr: &str, as_: &Cred, op: &str, body: &Value) -> (u16, Value) {

@@ -9,8 +9,6 @@
 //! - policies coffer cannot evaluate (unknown condition keys) and policies with repeated members.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Stdio;
 
 use aws_sdk_kms::config::retry::RetryConfig;
@@ -62,30 +60,16 @@ impl Cofferd {
 
     /// A signed `CofferAdmin.<op>` call by the bootstrap administrator.
     fn admin_call(&self, op: &str, body: &Value) -> Value {
-        let body = serde_json::to_vec(body).unwrap();
-        let secret = coffer::SecretBytes::copy_from(self.boot.secret.as_bytes());
-        let (headers, auth) = common::sign(
+        let (status, answer) = common::signed_call(
             &self.addr,
-            &format!("CofferAdmin.{op}"),
             &self.boot.access_key_id,
-            &secret,
+            &self.boot.secret,
             REGION,
-            &common::amz_date_now(0),
-            &body,
+            &format!("CofferAdmin.{op}"),
+            &serde_json::to_vec(body).unwrap(),
         );
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        let head = format!(
-            "{}authorization: {auth}\r\n\r\n",
-            common::head(&headers, body.len(), true)
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(&body).unwrap();
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
-        let text = String::from_utf8(resp).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{op}: {head}\n{body}");
-        serde_json::from_str(body).unwrap()
+        assert_eq!(status, 200, "{op}: {answer}");
+        answer
     }
 
     /// A new credential for `principal_arn` with `policies` as its identity policies, made by
@@ -118,16 +102,7 @@ impl Cofferd {
     }
 }
 
-/// The AWS error code of a failed SDK call.
-fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    r: Result<T, SdkError<E, R>>,
-) -> String {
-    let err = r.expect_err("expected an error");
-    err.as_service_error()
-        .and_then(|e| e.meta().code())
-        .unwrap_or_else(|| panic!("not a service error: {err:?}"))
-        .to_owned()
-}
+use common::sdk_code as code;
 
 fn message<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     r: Result<T, SdkError<E, R>>,
@@ -171,6 +146,21 @@ async fn alias_target(c: &Client, name: &str) -> Option<String> {
         .into_iter()
         .find(|a| a.alias_name.as_deref() == Some(name))
         .and_then(|a| a.target_key_id)
+}
+
+async fn policy_of(c: &Client, key: &str) -> String {
+    c.get_key_policy()
+        .key_id(key)
+        .policy_name("default")
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+}
+
+async fn key_count(c: &Client) -> usize {
+    c.list_keys().send().await.unwrap().keys.unwrap().len()
 }
 
 fn key_id_of(arn: &str) -> String {
@@ -449,18 +439,7 @@ async fn another_account_given_kms_star_can_use_but_never_manage_the_key() {
         .tags
         .unwrap_or_default();
     assert!(tags.is_empty());
-    let stored: Value = serde_json::from_str(
-        &root_a
-            .get_key_policy()
-            .key_id(&key)
-            .policy_name("default")
-            .send()
-            .await
-            .unwrap()
-            .policy
-            .unwrap(),
-    )
-    .unwrap();
+    let stored: Value = serde_json::from_str(&policy_of(&root_a, &key).await).unwrap();
     assert_eq!(stored, policy);
     assert!(
         !root_a
@@ -558,13 +537,10 @@ async fn tag_conditions_fire_on_tag_untag_and_create_key() {
         .unwrap();
 
     // CreateKey: aws:RequestTag/env.
-    let before = root.list_keys().send().await.unwrap().keys.unwrap().len();
+    let before = key_count(&root).await;
     let r = eve.create_key().tags(tag("env", "prod")).send().await;
     assert_eq!(code(r), "AccessDeniedException");
-    assert_eq!(
-        root.list_keys().send().await.unwrap().keys.unwrap().len(),
-        before
-    );
+    assert_eq!(key_count(&root).await, before);
     eve.create_key()
         .tags(tag("env", "dev"))
         .send()
@@ -627,15 +603,7 @@ async fn policies_coffer_cannot_evaluate_or_that_repeat_a_member_are_refused() {
     let srv = Cofferd::start("policy-refusals");
     let root = srv.root();
     let key = create_key(&root, None).await;
-    let original = root
-        .get_key_policy()
-        .key_id(&key)
-        .policy_name("default")
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
+    let original = policy_of(&root, &key).await;
     let owner = json!({"Sid": "owner", "Effect": "Allow",
         "Principal": {"AWS": root_arn(ACCOUNT_A)}, "Action": "kms:*", "Resource": "*"});
 
@@ -660,13 +628,10 @@ async fn policies_coffer_cannot_evaluate_or_that_repeat_a_member_are_refused() {
         .send()
         .await;
     assert_eq!(code(r), "MalformedPolicyDocumentException");
-    let before = root.list_keys().send().await.unwrap().keys.unwrap().len();
+    let before = key_count(&root).await;
     let r = root.create_key().policy(unknown.to_string()).send().await;
     assert_eq!(code(r), "MalformedPolicyDocumentException");
-    assert_eq!(
-        root.list_keys().send().await.unwrap().keys.unwrap().len(),
-        before
-    );
+    assert_eq!(key_count(&root).await, before);
 
     // The reader sees Deny; a last-wins parser would enforce Allow.
     let repeated = format!(
@@ -683,18 +648,7 @@ async fn policies_coffer_cannot_evaluate_or_that_repeat_a_member_are_refused() {
     let r = root.create_key().policy(&repeated).send().await;
     assert_eq!(code(r), "MalformedPolicyDocumentException");
 
-    let now = root
-        .get_key_policy()
-        .key_id(&key)
-        .policy_name("default")
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
+    let now = policy_of(&root, &key).await;
     assert_eq!(now, original);
-    assert_eq!(
-        root.list_keys().send().await.unwrap().keys.unwrap().len(),
-        before
-    );
+    assert_eq!(key_count(&root).await, before);
 }

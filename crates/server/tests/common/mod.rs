@@ -298,3 +298,58 @@ pub(crate) fn audit_lines(data_dir: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// A SigV4-signed `POST /` to `addr` with `X-Amz-Target: target` and the raw `body`, signed by
+/// `access_key_id`/`secret` for `region` (one connection, closed after the answer); the status
+/// and the JSON answer (`Null` when the body is not JSON).
+pub(crate) fn signed_call(
+    addr: &str,
+    access_key_id: &str,
+    secret: &str,
+    region: &str,
+    target: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let secret = SecretBytes::copy_from(secret.as_bytes());
+    let (headers, auth) = sign(
+        addr,
+        target,
+        access_key_id,
+        &secret,
+        region,
+        &amz_date_now(0),
+        body,
+    );
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "{}authorization: {auth}\r\n\r\n",
+        head(&headers, body.len(), true)
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8(resp).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The AWS error code of a failed `aws-sdk-kms` call (panics if it succeeded or is not a
+/// service error).
+pub(crate) fn sdk_code<T, E, R>(r: Result<T, aws_sdk_kms::error::SdkError<E, R>>) -> String
+where
+    T: std::fmt::Debug,
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    let err = r.expect_err("expected an error");
+    err.as_service_error()
+        .and_then(|e| e.meta().code())
+        .unwrap_or_else(|| panic!("not a service error: {err:?}"))
+        .to_owned()
+}
