@@ -148,6 +148,29 @@ async fn alias_target(c: &Client, name: &str) -> Option<String> {
         .and_then(|a| a.target_key_id)
 }
 
+async fn encrypt_secret(c: &Client, key_id: &str) -> Blob {
+    c.encrypt()
+        .key_id(key_id)
+        .plaintext(Blob::new(SECRET))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap()
+}
+
+async fn assert_decrypts_to_secret(c: &Client, ct: Blob) {
+    let pt = c
+        .decrypt()
+        .ciphertext_blob(ct)
+        .send()
+        .await
+        .unwrap()
+        .plaintext
+        .unwrap();
+    assert_eq!(pt.as_ref(), SECRET);
+}
+
 async fn policy_of(c: &Client, key: &str) -> String {
     c.get_key_policy()
         .key_id(key)
@@ -178,15 +201,7 @@ async fn alias_hijack_is_refused_on_every_resource_an_alias_operation_touches() 
         .send()
         .await
         .unwrap();
-    let ct = root
-        .encrypt()
-        .key_id("alias/prod-pay")
-        .plaintext(Blob::new(SECRET))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let ct = encrypt_secret(&root, "alias/prod-pay").await;
 
     // Mallory may only create keys; she makes one whose key policy gives her everything.
     let mallory_arn = user(ACCOUNT_A, "mallory");
@@ -290,15 +305,7 @@ async fn alias_hijack_is_refused_on_every_resource_an_alias_operation_touches() 
         .await
         .unwrap();
     // And the data encrypted before still decrypts for the owner.
-    let pt = root
-        .decrypt()
-        .ciphertext_blob(ct)
-        .send()
-        .await
-        .unwrap()
-        .plaintext
-        .unwrap();
-    assert_eq!(pt.as_ref(), SECRET);
+    assert_decrypts_to_secret(&root, ct).await;
 }
 
 #[tokio::test]
@@ -314,15 +321,7 @@ async fn another_account_given_kms_star_can_use_but_never_manage_the_key() {
     let b = srv.principal(&root_arn(ACCOUNT_B), &[]);
 
     // Use is what the policy gives across accounts.
-    let ct = b
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(SECRET))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let ct = encrypt_secret(&b, &key).await;
     assert!(b.describe_key().key_id(&key).send().await.is_ok());
     assert!(b
         .get_key_rotation_status()
@@ -451,15 +450,7 @@ async fn another_account_given_kms_star_can_use_but_never_manage_the_key() {
             .key_rotation_enabled
     );
     // What B encrypted is the owner's to decrypt.
-    let pt = root_a
-        .decrypt()
-        .ciphertext_blob(ct)
-        .send()
-        .await
-        .unwrap()
-        .plaintext
-        .unwrap();
-    assert_eq!(pt.as_ref(), SECRET);
+    assert_decrypts_to_secret(&root_a, ct).await;
 }
 
 #[tokio::test]
@@ -559,15 +550,7 @@ async fn resource_aliases_condition_fires() {
          "Resource": "*",
          "Condition": {"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/restricted-*"}}}]});
     let key = create_key(&root, Some(policy)).await;
-    let ct = root
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new(SECRET))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap();
+    let ct = encrypt_secret(&root, &key).await;
     assert!(root
         .decrypt()
         .ciphertext_blob(ct.clone())
@@ -587,15 +570,7 @@ async fn resource_aliases_condition_fires() {
         .send()
         .await
         .unwrap();
-    let pt = root
-        .decrypt()
-        .ciphertext_blob(ct)
-        .send()
-        .await
-        .unwrap()
-        .plaintext
-        .unwrap();
-    assert_eq!(pt.as_ref(), SECRET);
+    assert_decrypts_to_secret(&root, ct).await;
 }
 
 #[tokio::test]
