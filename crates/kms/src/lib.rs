@@ -70,6 +70,12 @@ pub use data_dir::{
     AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;
+
+/// The full integrity check of a data directory's database (`cofferd check`): SQLite's
+/// `integrity_check` and every row against its digest, damaged rows named by key.
+pub mod integrity {
+    pub use coffer_store::{check_data_dir, DamagedRecord, IntegrityReport};
+}
 pub use error::{Error, InternalCause};
 
 /// Envelope encryption (the `coffer-envelope` crate): message format, streaming, data-key cache.

@@ -19,6 +19,7 @@ usage: cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd --config FILE [options]
        cofferd --check-config [--config FILE] [options]
        cofferd credentials ...
+       cofferd check --data-dir DIR [--json]     full integrity check of the database
 
 Flags given beside --config override the file's values (docs/CONFIG.md).
 
@@ -455,6 +456,18 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(msg) => {
                 let _ = writeln!(err, "cofferd credentials: {msg}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if args.first().map(String::as_str) == Some("check") {
+        // A full integrity check of a data directory's database.
+        let rest = args.get(1..).unwrap_or_default();
+        return match cofferd::check_cli::run(rest, &mut std::io::stdout()) {
+            Ok(cofferd::check_cli::Outcome::Clean) => ExitCode::SUCCESS,
+            Ok(cofferd::check_cli::Outcome::Damaged) => ExitCode::FAILURE,
+            Err(msg) => {
+                let _ = writeln!(err, "cofferd check: {}", msg.trim_end());
                 ExitCode::from(2)
             }
         };

@@ -31,5 +31,7 @@ pub mod testing;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use record::AliasRecord;
-pub use sqlite::{SqliteStore, DB_FILE, LOCK_FILE, SCHEMA_VERSION};
+pub use sqlite::{
+    check_data_dir, DamagedRecord, IntegrityReport, SqliteStore, DB_FILE, LOCK_FILE, SCHEMA_VERSION,
+};
 pub use traits::{Store, Txn};

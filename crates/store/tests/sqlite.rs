@@ -225,3 +225,111 @@ fn loose_modes_are_tightened_on_open_and_reported() {
     store.set_meta(&[("probe", b"x")]).unwrap();
     assert_owner_only(&data);
 }
+
+mod integrity {
+    use super::*;
+    use coffer_core::{AccountId, KeyId, Region};
+    use coffer_keys::{KeyRecord, KeySpec, KeyUsage, Origin, VersionId, WrappedVersion};
+    use coffer_store::AliasRecord;
+
+    fn key(n: u8) -> (KeyRecord, WrappedVersion) {
+        let v = WrappedVersion {
+            id: VersionId([n; 16]),
+            wrapped: vec![0xA5; 61],
+            created: std::time::SystemTime::UNIX_EPOCH,
+            rotation_type: None,
+        };
+        let rec = KeyRecord::new(
+            KeyId::from_bytes([n; 16]),
+            AccountId::parse("111122223333").unwrap(),
+            Region::parse("us-east-1").unwrap(),
+            std::time::SystemTime::UNIX_EPOCH,
+            "k".into(),
+            KeySpec::SymmetricDefault,
+            KeyUsage::EncryptDecrypt,
+            Origin::AwsKms,
+            v.id,
+        );
+        (rec, v)
+    }
+
+    /// Three keys, an alias each, in a closed store in `dir`.
+    fn populated(dir: &Path) -> Vec<KeyId> {
+        let store = SqliteStore::open(dir).unwrap();
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            let (rec, v) = key(n);
+            let mut t = store.begin().unwrap();
+            t.insert_key(&rec, &v).unwrap();
+            t.insert_alias(&AliasRecord {
+                account: rec.account,
+                name: format!("alias/k{n}"),
+                target: rec.key_id,
+                creation_date: std::time::SystemTime::UNIX_EPOCH,
+                last_updated: std::time::SystemTime::UNIX_EPOCH,
+            })
+            .unwrap();
+            t.commit().unwrap();
+            ids.push(rec.key_id);
+        }
+        let report = store.check_integrity().unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.rows_checked, 9);
+        ids
+    }
+
+    /// Flips one bit inside a stored value with plain SQL: damage SQLite's page checks cannot
+    /// see, as a bad sector inside a record or a stray write would leave.
+    fn flip(dir: &Path, sql: &str, id: &KeyId) {
+        let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+        let n = conn.execute(sql, [id.as_bytes().as_slice()]).unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn damage_sqlite_cannot_see_is_found_and_named_by_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let ids = populated(&dir);
+        // The record of key 2: one byte of its JSON changed, digest untouched.
+        flip(
+            &dir,
+            "UPDATE keys SET body = CAST(replace(CAST(body AS TEXT), 'k', 'K') AS BLOB) WHERE key_id = ?1",
+            &ids[1],
+        );
+        // The wrapped material of key 3's version.
+        flip(
+            &dir,
+            "UPDATE versions SET wrapped = zeroblob(61) WHERE key_id = ?1",
+            &ids[2],
+        );
+        // SQLite's own check sees nothing: the pages are sound.
+        let report = coffer_store::check_data_dir(&dir).unwrap();
+        assert!(report.sqlite_problems.is_empty(), "{report:?}");
+        assert_eq!(report.rows_checked, 9);
+        assert_eq!(
+            report.damaged_keys(),
+            [ids[1], ids[2]].into_iter().collect()
+        );
+        let tables: Vec<_> = report.damaged.iter().map(|d| d.table).collect();
+        assert_eq!(tables, ["keys", "versions"]);
+        for d in &report.damaged {
+            assert!(d.detail.contains("digest mismatch"), "{d}");
+            // No stored bytes in the report.
+            assert!(!d.to_string().contains("A5A5"), "{d}");
+        }
+        assert!(!report.is_ok());
+        // The open store reports the same.
+        let store = SqliteStore::open(&dir).unwrap();
+        assert_eq!(store.check_integrity().unwrap(), report);
+        // And reading the damaged key names it.
+        let err = store.begin().unwrap().key(&ids[1]).unwrap_err();
+        assert!(err.to_string().contains(&ids[1].to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_missing_database_is_an_error_not_an_empty_report() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(coffer_store::check_data_dir(tmp.path()).is_err());
+    }
+}

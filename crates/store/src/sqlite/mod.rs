@@ -10,6 +10,7 @@
 //! The data directory is held with an exclusive advisory lock on `coffer.lock` for the life of
 //! the store: a second open, from this process or another, fails with [`StoreError::Locked`].
 
+mod check;
 mod perms;
 mod schema;
 mod txn;
@@ -23,6 +24,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use crate::{Store, StoreError, Txn};
 
+pub use check::{check_data_dir, DamagedRecord, IntegrityReport};
 pub use schema::SCHEMA_VERSION;
 
 /// The database file's name inside the data directory.

@@ -77,7 +77,7 @@ fn encode<T: Serialize>(v: &T, what: &'static str) -> Result<Vec<u8>, StoreError
 }
 
 /// A key row, checked and decoded.
-fn decode_key(key_col: &[u8], body: &[u8], dig: &[u8]) -> Result<KeyRecord, StoreError> {
+pub(super) fn decode_key(key_col: &[u8], body: &[u8], dig: &[u8]) -> Result<KeyRecord, StoreError> {
     let id = key_id_from(key_col)?;
     let damaged = |source| StoreError::DamagedRow {
         what: "key record",
@@ -94,7 +94,7 @@ fn decode_key(key_col: &[u8], body: &[u8], dig: &[u8]) -> Result<KeyRecord, Stor
     Ok(rec)
 }
 
-fn key_id_from(col: &[u8]) -> Result<KeyId, StoreError> {
+pub(super) fn key_id_from(col: &[u8]) -> Result<KeyId, StoreError> {
     let b: [u8; 16] = col.try_into().map_err(|_| StoreError::Corrupt {
         what: "key id column",
         source: None,
@@ -112,7 +112,36 @@ fn version_digest(key: &KeyId, version: &[u8], wrapped: &[u8], meta: &[u8]) -> [
     digest(&[key.as_bytes(), version, wrapped, meta])
 }
 
-fn decode_alias(
+/// A backing-key version row, checked against its digest.
+pub(super) fn decode_version(
+    id: &KeyId,
+    vid: Vec<u8>,
+    wrapped: Vec<u8>,
+    meta: &[u8],
+    dig: &[u8],
+) -> Result<WrappedVersion, StoreError> {
+    let damaged = |source| StoreError::DamagedRow {
+        what: "key version",
+        key_id: *id,
+        source,
+    };
+    if !constant_time_eq(&version_digest(id, &vid, &wrapped, meta), dig) {
+        return Err(damaged(Some("digest mismatch".into())));
+    }
+    let vid: [u8; 16] = vid
+        .as_slice()
+        .try_into()
+        .map_err(|_| damaged(Some("version id length".into())))?;
+    let m: VersionMeta = serde_json::from_slice(meta).map_err(|e| damaged(Some(Box::new(e))))?;
+    Ok(WrappedVersion {
+        id: VersionId(vid),
+        wrapped,
+        created: m.created,
+        rotation_type: m.rotation_type,
+    })
+}
+
+pub(super) fn decode_alias(
     account: &str,
     name: &str,
     body: &[u8],
@@ -132,7 +161,7 @@ fn decode_alias(
     Ok(rec)
 }
 
-fn decode_grant(body: &[u8], dig: &[u8]) -> Result<Grant, StoreError> {
+pub(super) fn decode_grant(body: &[u8], dig: &[u8]) -> Result<Grant, StoreError> {
     let damaged = |source| StoreError::Corrupt {
         what: "grant record",
         source,
@@ -347,28 +376,7 @@ impl Txn for SqliteTxn<'_> {
             })
             .map_err(sql_err("reading key versions"))?;
         rows.into_iter()
-            .map(|(vid, wrapped, meta, dig)| {
-                let damaged = |source| StoreError::DamagedRow {
-                    what: "key version",
-                    key_id: *id,
-                    source,
-                };
-                if !constant_time_eq(&version_digest(id, &vid, &wrapped, &meta), &dig) {
-                    return Err(damaged(Some("digest mismatch".into())));
-                }
-                let vid: [u8; 16] = vid
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| damaged(Some("version id length".into())))?;
-                let m: VersionMeta =
-                    serde_json::from_slice(&meta).map_err(|e| damaged(Some(Box::new(e))))?;
-                Ok(WrappedVersion {
-                    id: VersionId(vid),
-                    wrapped,
-                    created: m.created,
-                    rotation_type: m.rotation_type,
-                })
-            })
+            .map(|(vid, wrapped, meta, dig)| decode_version(id, vid, wrapped, &meta, &dig))
             .collect()
     }
 
