@@ -44,6 +44,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod anchors;
 mod error;
 mod event;
 mod file;
@@ -55,13 +56,14 @@ mod sink;
 mod time;
 mod verify;
 
+pub use anchors::{read_anchors, AnchorSet, ANCHORS_FILE};
 pub use error::{AuditError, TamperKind, Tampering};
 pub use event::{
     is_read_only_operation, uuid_v4, AuditEvent, Resource, UserIdentity, EVENT_SOURCE,
     EVENT_VERSION, KEY_RESOURCE_TYPE, REDACTED_FIELDS,
 };
 pub use file::{
-    Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
+    DigestHook, Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
     DEFAULT_MAX_FILE_BYTES,
 };
 pub use record::{
@@ -70,5 +72,6 @@ pub use record::{
 };
 pub use sink::{AuditSink, FailureMode, MemorySink, NullSink};
 pub use verify::{
-    public_key_from_hex, verify, verify_with, Location, PruneSummary, VerifyOptions, VerifyReport,
+    public_key_from_hex, verify, verify_with, verify_with_anchors, Location, PruneSummary,
+    VerifyOptions, VerifyReport,
 };
