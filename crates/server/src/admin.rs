@@ -890,6 +890,78 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_audit_digest_needs_its_action_on_any_resource() {
+        let f = fixture(Vec::new());
+        let log = f.dir.join("audit-log");
+        let sink = FileSink::open(
+            &log,
+            coffer_crypto::SigningKey::from_seed(&[5; 32]).unwrap(),
+            coffer::audit_log::FileSinkOptions::default(),
+        )
+        .unwrap();
+        let timer = sink.write_digest().unwrap();
+        let get = |as_: &Credential| {
+            dispatch(
+                &f.kms,
+                &f.creds,
+                Some(&sink),
+                as_,
+                as_.caller(),
+                "GetLatestAuditDigest",
+                b"{}",
+            )
+            .map(|out| serde_json::from_slice::<Value>(&out).unwrap())
+        };
+        let v = get(&f.boot).unwrap();
+        assert_eq!(v["Anchor"], json!(timer.anchor().to_string()));
+        assert_eq!(v["Line"], json!(timer.line));
+        assert_eq!(v["Reason"], json!("timer"));
+        // Without the action (an operator's policy), and without the flag: refused.
+        let ops = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/ops"),
+                        "Administrator": true, "IdentityPolicies": [operator_policy()]}),
+            )
+            .unwrap();
+        assert_eq!(code(get(&ops)), "AccessDeniedException");
+        let reader = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "coffer:GetAuditDigest", "Resource": "*"}]})
+        .to_string();
+        let app = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/app"),
+                        "IdentityPolicies": [reader.clone()]}),
+            )
+            .unwrap();
+        assert_eq!(code(get(&app)), "AccessDeniedException");
+        let monitor = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/monitor"),
+                        "Administrator": true, "IdentityPolicies": [reader]}),
+            )
+            .unwrap();
+        assert_eq!(get(&monitor).unwrap()["Sequence"], json!(timer.record.seq));
+        // A body with members is refused; no sink is NotFoundException.
+        let r = dispatch(
+            &f.kms,
+            &f.creds,
+            Some(&sink),
+            &f.boot,
+            f.boot.caller(),
+            "GetLatestAuditDigest",
+            br#"{"X":1}"#,
+        );
+        assert_eq!(code(r), "SerializationException");
+        assert_eq!(
+            code(f.call(&f.boot, "GetLatestAuditDigest", &json!({}))),
+            "NotFoundException"
+        );
+    }
+
+    #[test]
     fn every_action_is_documented() {
         let doc = include_str!("../../../docs/CREDENTIALS.md");
         for a in ACTIONS {
