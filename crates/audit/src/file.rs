@@ -144,6 +144,11 @@ impl FileSinkOptions {
         self
     }
 
+    /// The anchor directory, if one is set.
+    pub fn anchor_dir_path(&self) -> Option<&Path> {
+        self.anchor_dir.as_deref()
+    }
+
     /// Called with each signed digest once it is durable and published (from the thread that
     /// wrote it: keep it quick). cofferd logs it.
     #[must_use]

@@ -165,7 +165,7 @@ fn report(args: &Args) -> (String, u8) {
             Ok(set) => {
                 let _ = writeln!(
                     s,
-                    "anchors:     {} ({} digests{})",
+                    "anchor file: {} ({} digests{})",
                     file.display(),
                     set.anchors.len(),
                     if set.torn_tail {
