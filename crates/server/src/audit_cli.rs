@@ -184,6 +184,10 @@ fn report(args: &Args) -> (String, u8) {
                 anchor_count = Some(set.anchors.len());
                 opts.anchors = set.anchors;
             }
+            Err(e @ AuditError::Io { .. }) => {
+                let _ = writeln!(s, "ERROR: {}", crate::error_chain(&e));
+                return (s, USAGE_ERROR);
+            }
             Err(e) => {
                 let _ = writeln!(s, "FAILED: {}", crate::error_chain(&e));
                 return (s, FAILED);
