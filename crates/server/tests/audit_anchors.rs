@@ -329,3 +329,47 @@ fn audit_verify_reports_an_edited_record_with_its_file_and_line() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("another key"));
 }
+
+#[test]
+fn sigkill_rounds_leave_a_log_that_verifies_with_anchors_and_restarts() {
+    let tmp = TempDir::new("audit-anchors-kill");
+    let dir = tmp.path();
+    let cfg = config(dir);
+    let mut key_id = None;
+    for round in 0..4 {
+        let srv = start(&cfg);
+        let a = Admin::of(&dir.join("data"));
+        let id = key_id.get_or_insert_with(|| {
+            let key = call(
+                &srv,
+                &a,
+                "TrentService.CreateKey",
+                &serde_json::json!({"Description": "kill"}),
+            );
+            key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
+        });
+        for i in 0..5 {
+            call(
+                &srv,
+                &a,
+                "TrentService.Encrypt",
+                &serde_json::json!({"KeyId": id, "Plaintext": "aGVsbG8=",
+                                    "EncryptionContext": {"round": format!("{round}.{i}")}}),
+            );
+        }
+        // SIGKILL: no drain, no close digest; the acknowledged records follow the last digest.
+        srv.stop();
+        let out = verify(dir, true);
+        assert!(out.status.success(), "round {round}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("closed:      no"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    let srv = start(&cfg);
+    terminate(srv);
+    let out = verify(dir, true);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("closed:      yes"));
+}
