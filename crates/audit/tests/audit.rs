@@ -1429,3 +1429,50 @@ fn anchors_of_another_key_are_refused() {
         Err(AuditError::BadAnchor { line: 1, .. })
     ));
 }
+
+#[test]
+fn after_a_rollover_the_tail_chains_from_the_rollover_digest_of_the_file_before() {
+    let build = || {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::open(dir.path(), key(), opts()).unwrap();
+        let rng = DeterministicRandom::new(b"roll");
+        let mut i = 0;
+        while files(dir.path()).len() < 2 {
+            sink.record(&event(&rng, i)).unwrap();
+            i += 1;
+        }
+        sink.record(&event(&rng, i)).unwrap();
+        // A crash: the new file holds two events and no digest.
+        std::mem::forget(sink);
+        dir
+    };
+    let dir = build();
+    let f = files(dir.path());
+    assert!(lines(&f[1])
+        .iter()
+        .all(|l| l.contains("\"type\":\"event\"")));
+    drop(FileSink::open(dir.path(), key(), opts()).unwrap());
+    verify(dir.path(), &key().verifying_key()).unwrap();
+
+    // The rollover digest deleted: the new file's records chain from nothing signed.
+    let dir = build();
+    let f = files(dir.path());
+    let mut l = lines(&f[0]);
+    assert!(l.pop().unwrap().contains("\"reason\":\"rollover\""));
+    write_lines(&f[0], &l);
+    let t = rejected_at_open(dir.path(), opts());
+    assert_eq!(
+        (t.kind, t.file, t.line),
+        (TamperKind::MissingDigest, f[1].clone(), 1)
+    );
+    // The new file's first record edited (its link to the rollover digest): refused there.
+    let dir = build();
+    let f = files(dir.path());
+    let mut l = lines(&f[1]);
+    let mut first: serde_json::Value = serde_json::from_str(&l[0]).unwrap();
+    first["prev"] = serde_json::json!("00".repeat(32));
+    l[0] = serde_json::to_string(&first).unwrap();
+    write_lines(&f[1], &l);
+    let t = rejected_at_open(dir.path(), opts());
+    assert_eq!(t.file, f[1]);
+}
