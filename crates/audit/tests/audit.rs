@@ -556,6 +556,7 @@ fn periodic_durability_records_and_verifies() {
 
 const CHILD_DIR: &str = "COFFER_AUDIT_CRASH_DIR";
 const CHILD_MODE: &str = "COFFER_AUDIT_CRASH_MODE";
+const CHILD_ANCHORS: &str = "COFFER_AUDIT_CRASH_ANCHORS";
 
 /// The child process of `acknowledged_records_survive_sigkill`: records events from 4 threads and
 /// prints `ACK <requestID>` after each `record` returns. Stops by itself after 20,000 records.
@@ -575,10 +576,21 @@ fn crash_child() {
             key(),
             FileSinkOptions::default()
                 .max_file_bytes(32 * 1024)
-                .durability(durability),
+                .durability(durability)
+                .anchor_dir(std::env::var_os(CHILD_ANCHORS).map(PathBuf::from)),
         )
         .unwrap(),
     );
+    // Timer digests meanwhile, so that the kill can land between a digest and its anchor.
+    let digests = {
+        let sink = Arc::clone(&sink);
+        std::thread::spawn(move || {
+            for _ in 0..2000 {
+                sink.write_digest().unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let sink = Arc::clone(&sink);
@@ -598,10 +610,12 @@ fn crash_child() {
     for t in threads {
         t.join().unwrap();
     }
+    digests.join().unwrap();
 }
 
 fn crash_run(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
+    let anchors = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -612,6 +626,7 @@ fn crash_run(mode: &str) {
         ])
         .env(CHILD_DIR, dir.path())
         .env(CHILD_MODE, mode)
+        .env(CHILD_ANCHORS, anchors.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -633,7 +648,8 @@ fn crash_run(mode: &str) {
 
     let vk = key().verifying_key();
     // Verifies up to a clean cut (at most a torn last line).
-    let report = match verify(dir.path(), &vk) {
+    // ... and holds every digest published in the anchor directory.
+    let report = match coffer_audit::verify_with_anchors(dir.path(), &vk, anchors.path()) {
         Ok(r) => r,
         Err(e) => {
             for f in files(dir.path()) {
@@ -657,9 +673,12 @@ fn crash_run(mode: &str) {
     }
     let missing: Vec<_> = acked.difference(&logged).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-    // The sink reopens on the crashed log and the result verifies completely.
-    drop(FileSink::open(dir.path(), key(), FileSinkOptions::default()).unwrap());
-    let after = verify(dir.path(), &vk).unwrap();
+    assert!(report.anchors_checked > 0, "{report:?}");
+    // The sink reopens on the crashed log (the tail check and the anchors pass) and the result
+    // verifies completely, anchors included.
+    let reopened = FileSinkOptions::default().anchor_dir(Some(anchors.path().to_path_buf()));
+    drop(FileSink::open(dir.path(), key(), reopened).unwrap());
+    let after = coffer_audit::verify_with_anchors(dir.path(), &vk, anchors.path()).unwrap();
     assert!(after.closed && after.torn_tail.is_none());
     assert_eq!(after.events, report.events);
 }
