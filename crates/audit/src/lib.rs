@@ -8,6 +8,12 @@
 //!   before, writes Ed25519-signed digests at open, rollover, close and on
 //!   [`FileSink::write_digest`], and commits in groups (one fsync for every record queued while the
 //!   previous fsync ran). Fail-closed by default ([`FailureMode`]).
+//!   Before continuing an existing log it checks the tail: the newest records must chain from
+//!   the newest signed digest, or [`FileSink::open`] refuses with [`AuditError::TailRejected`].
+//! - Anchors: with [`FileSinkOptions::anchor_dir`], every signed digest is also appended to
+//!   [`ANCHORS_FILE`] in a directory outside the log (and handed to
+//!   [`FileSinkOptions::on_digest`]); a log cut back to before the newest one is refused at
+//!   open and fails [`verify_with_anchors`].
 //! - [`verify`]: walks a log with a public key pinned from outside it and reports the first
 //!   edited, deleted, inserted, reordered or truncated record, or what the intact log holds.
 //!
