@@ -46,6 +46,21 @@ pub enum AuditError {
     /// The log was tampered with (or damaged): where and how.
     #[error("audit log tampered: {0}")]
     Tampered(Box<Tampering>),
+    /// [`crate::FileSink::open`] refused to continue a log whose tail does not match its last
+    /// signed digest (or the newest digest published in the anchor directory): where and how.
+    /// Nothing was written.
+    #[error("refusing to continue the audit log: {0}")]
+    TailRejected(Box<Tampering>),
+    /// A line of an anchor directory's file is not a digest of this log.
+    #[error("anchor file {}:{line}: {reason}", path.display())]
+    BadAnchor {
+        /// The anchors file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl AuditError {
@@ -56,10 +71,10 @@ impl AuditError {
         }
     }
 
-    /// The tampering found, if this is [`AuditError::Tampered`].
+    /// The tampering found, if this is [`AuditError::Tampered`] or [`AuditError::TailRejected`].
     pub fn tampering(&self) -> Option<&Tampering> {
         match self {
-            Self::Tampered(t) => Some(t),
+            Self::Tampered(t) | Self::TailRejected(t) => Some(t),
             _ => None,
         }
     }
@@ -135,6 +150,9 @@ pub enum TamperKind {
     },
     /// The directory holds no audit log at all.
     Empty,
+    /// No signed digest where the log must have one (the newest file holds none and the file
+    /// before it does not end with a rollover digest): the tail cannot be checked.
+    MissingDigest,
 }
 
 impl fmt::Display for TamperKind {
@@ -160,6 +178,9 @@ impl fmt::Display for TamperKind {
                 write!(f, "exported digest {seq} is not in the log (truncated or rewritten)")
             }
             Self::Empty => f.write_str("no audit records"),
+            Self::MissingDigest => {
+                f.write_str("no signed digest before the last records: the tail cannot be checked")
+            }
         }
     }
 }

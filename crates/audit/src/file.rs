@@ -14,6 +14,7 @@ use coffer_core::{Clock, SystemClock};
 use coffer_crypto::{SigningKey, VerifyingKey};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::anchors::{self, Publisher};
 use crate::record::{
     digest_line, event_line, genesis_hash, line_hash, parse_header, ChainHash, Header,
 };
@@ -56,7 +57,13 @@ pub struct FileSinkOptions {
     durability: Durability,
     failure_mode: FailureMode,
     clock: Arc<dyn Clock>,
+    anchor_dir: Option<PathBuf>,
+    on_digest: Option<DigestHook>,
 }
+
+/// A function [`FileSink`] calls with each signed digest once it is durable (and published to
+/// the anchor directory, if there is one): to log it, or ship it off the host.
+pub type DigestHook = Arc<dyn Fn(&SignedDigest) + Send + Sync>;
 
 impl Default for FileSinkOptions {
     fn default() -> Self {
@@ -66,6 +73,8 @@ impl Default for FileSinkOptions {
             durability: Durability::Sync,
             failure_mode: FailureMode::FailClosed,
             clock: Arc::new(SystemClock),
+            anchor_dir: None,
+            on_digest: None,
         }
     }
 }
@@ -77,6 +86,7 @@ impl fmt::Debug for FileSinkOptions {
             .field("max_total_bytes", &self.max_total_bytes)
             .field("durability", &self.durability)
             .field("failure_mode", &self.failure_mode)
+            .field("anchor_dir", &self.anchor_dir)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +132,30 @@ impl FileSinkOptions {
         self.clock = clock;
         self
     }
+
+    /// An anchor directory (default none), best on another volume than the log: every signed
+    /// digest is appended to its [`crate::ANCHORS_FILE`] and fsynced once the digest is durable
+    /// in the log, and [`FileSink::open`] refuses a log that lacks the newest digest published
+    /// there (a log cut back to an earlier point). A digest that cannot be published fails the
+    /// sink, as a failed write does. Created 0700 (file 0600) if missing.
+    #[must_use]
+    pub fn anchor_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.anchor_dir = dir;
+        self
+    }
+
+    /// The anchor directory, if one is set.
+    pub fn anchor_dir_path(&self) -> Option<&Path> {
+        self.anchor_dir.as_deref()
+    }
+
+    /// Called with each signed digest once it is durable and published (from the thread that
+    /// wrote it: keep it quick). cofferd logs it.
+    #[must_use]
+    pub fn on_digest(mut self, hook: DigestHook) -> Self {
+        self.on_digest = Some(hook);
+        self
+    }
 }
 
 /// Records appended to the log, not yet handed to the file.
@@ -154,6 +188,8 @@ struct State {
     live_first: Option<(u64, ChainHash)>,
     /// Files a prune digest removes, to delete once that digest is durable.
     prune: Option<PendingPrune>,
+    /// Digests appended but not yet durable: published (anchor directory, hook) once they are.
+    unpublished: Vec<SignedDigest>,
 }
 
 /// A log file before the live one, for the retention policy.
@@ -202,6 +238,10 @@ struct Inner {
     prune_failures: AtomicU64,
     /// Paths whose permissions were tightened to owner-only when the sink opened.
     tightened: Vec<PathBuf>,
+    /// The anchor directory's file, if there is one.
+    publisher: Mutex<Option<Publisher>>,
+    /// The newest durable digest.
+    latest: Mutex<Option<SignedDigest>>,
 }
 
 /// A function [`FileSink`] calls when records become durable or the sink fails.
@@ -322,76 +362,318 @@ struct Resume {
     file_index: u64,
     file_bytes: u64,
     truncated: u64,
+    /// The newest signed digest in the log.
+    last_digest: Option<SignedDigest>,
+    /// A digest in the log newer than the newest one in the anchor directory (a crash between
+    /// the two writes): to publish now.
+    republish: Option<SignedDigest>,
+    /// The anchor file's complete bytes and its length (a torn line is cut when it opens).
+    anchor_file: (u64, u64),
 }
 
-/// Finds the last complete record, cutting off a torn last line (what a crash mid-write leaves)
-/// and removing trailing files left empty.
-fn resume(dir: &Path) -> Result<Resume, AuditError> {
+fn rejected(path: &Path, line: u64, kind: TamperKind, verified: u64) -> AuditError {
+    AuditError::TailRejected(Box::new(Tampering {
+        file: path.to_path_buf(),
+        line,
+        kind,
+        records_verified: verified,
+    }))
+}
+
+/// The checked tail of the newest file holding records.
+struct Tail {
+    last_seq: u64,
+    last_hash: ChainHash,
+    rolled: bool,
+    lines: u64,
+    /// The newest signed digest (in this file, or the rollover digest ending the file before)
+    /// and where it is.
+    digest: SignedDigest,
+    digest_at: (PathBuf, u64),
+    /// The records after it in this file: sequence number, line hash, line number.
+    after: Vec<(u64, ChainHash, u64)>,
+}
+
+/// The last complete line of a file, and its line number.
+fn last_line_of(path: &Path) -> Result<Option<(Vec<u8>, u64)>, AuditError> {
+    let data = fs::read(path).map_err(|e| AuditError::io(path, e))?;
+    let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let body = data.get(..end).unwrap_or_default();
+    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let line_no = body.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    Ok(Some((
+        body.get(start..).unwrap_or_default().to_vec(),
+        line_no,
+    )))
+}
+
+/// Checks the newest file holding records (`body`: its complete lines) before the sink appends
+/// to it: every line is a record chained to the one before; the newest signed digest (in it, or
+/// the rollover digest that ends the file before) is signed by `key` and names its file; the
+/// records after it chain from it.
+fn check_tail(
+    dir: &Path,
+    index: u64,
+    path: &Path,
+    body: &[u8],
+    key: &VerifyingKey,
+) -> Result<Tail, AuditError> {
+    let name = layout::file_name(index);
+    let text = body.strip_suffix(b"\n").unwrap_or(body);
+    let mut last: Option<(u64, ChainHash)> = None;
+    let mut digest: Option<(DigestRecord, &[u8], u64)> = None;
+    let mut after = Vec::new();
+    let mut lines = 0u64;
+    for line in text.split(|&b| b == b'\n') {
+        lines += 1;
+        let verified = lines - 1;
+        let header = parse_header(line)
+            .map_err(|_| rejected(path, lines, TamperKind::Malformed, verified))?;
+        let (seq, prev) = match &header {
+            Header::Event { seq, prev } => (*seq, *prev),
+            Header::Digest(d) => (d.seq, d.prev),
+        };
+        if let Some((last_seq, last_hash)) = last {
+            let expected = last_seq.saturating_add(1);
+            if seq > expected {
+                let kind = TamperKind::Gap {
+                    expected,
+                    found: seq,
+                };
+                return Err(rejected(path, lines, kind, verified));
+            }
+            if seq < expected {
+                let kind = TamperKind::OutOfOrder {
+                    expected,
+                    found: seq,
+                };
+                return Err(rejected(path, lines, kind, verified));
+            }
+            if prev != last_hash {
+                return Err(rejected(path, lines, TamperKind::ChainBroken, verified));
+            }
+        }
+        if matches!(&digest, Some((d, _, _)) if d.next.is_some()) {
+            // Nothing follows a rollover digest in its file.
+            return Err(rejected(path, lines, TamperKind::DigestMismatch, verified));
+        }
+        let hash = line_hash(line);
+        match header {
+            Header::Digest(d) => {
+                digest = Some((d, line, lines));
+                after.clear();
+            }
+            Header::Event { .. } => after.push((seq, hash, lines)),
+        }
+        last = Some((seq, hash));
+    }
+    let Some((last_seq, last_hash)) = last else {
+        return Err(rejected(path, 1, TamperKind::Malformed, 0));
+    };
+    let (digest, digest_at) = match digest {
+        Some((d, line, line_no)) => {
+            if &d.public_key != key.as_bytes() {
+                return Err(rejected(path, line_no, TamperKind::ForeignKey, line_no - 1));
+            }
+            if !d.verify_signature(key) {
+                return Err(rejected(
+                    path,
+                    line_no,
+                    TamperKind::BadSignature,
+                    line_no - 1,
+                ));
+            }
+            if d.file != name {
+                return Err(rejected(
+                    path,
+                    line_no,
+                    TamperKind::DigestMismatch,
+                    line_no - 1,
+                ));
+            }
+            let line = String::from_utf8(line.to_vec())
+                .map_err(|_| rejected(path, line_no, TamperKind::Malformed, line_no - 1))?;
+            let sd = SignedDigest { record: d, line };
+            (sd, (path.to_path_buf(), line_no))
+        }
+        None => {
+            // No digest in this file: the file before must end with the rollover digest that
+            // names this one, and this file must chain from it.
+            let before = dir.join(layout::file_name(index.saturating_sub(1)));
+            let found = if index > 1 && before.exists() {
+                last_line_of(&before)?
+            } else {
+                None
+            };
+            let Some((line, line_no)) = found else {
+                return Err(rejected(path, 1, TamperKind::MissingDigest, 0));
+            };
+            let sd = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|l| SignedDigest::parse(l).ok())
+                .filter(|d| d.record.next.as_deref() == Some(name.as_str()))
+                .ok_or_else(|| rejected(path, 1, TamperKind::MissingDigest, 0))?;
+            let d = &sd.record;
+            if &d.public_key != key.as_bytes() {
+                return Err(rejected(&before, line_no, TamperKind::ForeignKey, 0));
+            }
+            if !d.verify_signature(key) {
+                return Err(rejected(&before, line_no, TamperKind::BadSignature, 0));
+            }
+            let first = after.first().map(|(seq, _, _)| *seq);
+            let first_prev =
+                match parse_header(text.split(|&b| b == b'\n').next().unwrap_or_default()) {
+                    Ok(Header::Event { prev, .. }) => Some(prev),
+                    _ => None,
+                };
+            if first != Some(d.seq.saturating_add(1)) || first_prev != Some(line_hash(&line)) {
+                return Err(rejected(path, 1, TamperKind::ChainBroken, 0));
+            }
+            (sd, (before, line_no))
+        }
+    };
+    Ok(Tail {
+        last_seq,
+        last_hash,
+        rolled: digest_at.0 == path && digest.record.next.is_some() && after.is_empty(),
+        lines,
+        digest,
+        digest_at,
+        after,
+    })
+}
+
+/// Compares the log's tail with the newest digest published in `anchor_dir`: the log must hold
+/// it. Returns the log's newest digest if the anchor directory lags behind it (a crash between
+/// the log's fsync and the anchor's), and the anchor file's sizes.
+fn check_anchor(
+    anchor_dir: &Path,
+    dir: &Path,
+    tail: Option<(&Tail, &Path)>,
+    key: &VerifyingKey,
+) -> Result<(Option<SignedDigest>, (u64, u64)), AuditError> {
+    let (latest, complete, len) = anchors::latest_signed(anchor_dir, key)?;
+    let Some(published) = latest else {
+        return Ok((tail.map(|(t, _)| t.digest.clone()), (complete, len)));
+    };
+    let anchor = published.anchor();
+    let missing = TamperKind::AnchorNotFound { seq: anchor.seq };
+    let Some((t, path)) = tail else {
+        return Err(rejected(dir, 0, missing, 0));
+    };
+    let ours = t.digest.anchor();
+    if anchor.seq > t.last_seq {
+        return Err(rejected(path, t.lines, missing, t.lines));
+    }
+    if anchor.seq < ours.seq {
+        return Ok((Some(t.digest.clone()), (complete, len)));
+    }
+    if anchor.seq == ours.seq {
+        if anchor.hash != ours.hash {
+            return Err(rejected(&t.digest_at.0, t.digest_at.1, missing, 0));
+        }
+        return Ok((None, (complete, len)));
+    }
+    match t.after.iter().find(|(seq, _, _)| *seq == anchor.seq) {
+        Some((_, hash, _)) if *hash == anchor.hash => Ok((None, (complete, len))),
+        Some((_, _, line)) => Err(rejected(path, *line, missing, 0)),
+        None => Err(rejected(path, t.lines, missing, 0)),
+    }
+}
+
+/// Finds where the log left off and checks its tail before anything is written: the newest
+/// file's records chain from the newest signed digest (see [`check_tail`]) and, with an anchor
+/// directory, the log holds the newest digest published there. Only then does it cut off a
+/// torn last line (what a crash mid-write leaves) and remove trailing files left empty.
+fn resume(dir: &Path, key: &VerifyingKey, anchor_dir: Option<&Path>) -> Result<Resume, AuditError> {
     let files = layout::list(dir)?;
-    let mut truncated = 0u64;
-    let mut removed = false;
+    // Read-only first: the files after the last complete record, and that record's file.
+    let mut emptied: Vec<(PathBuf, u64)> = Vec::new();
+    let mut found = None;
     for (index, path) in files.iter().rev() {
         let data = fs::read(path).map_err(|e| AuditError::io(path, e))?;
         let cut = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        if cut < data.len() {
+        if cut == 0 {
+            emptied.push((path.clone(), data.len() as u64));
+            continue;
+        }
+        found = Some((*index, path.clone(), data, cut));
+        break;
+    }
+    let tail = match &found {
+        Some((index, path, data, cut)) => Some(check_tail(
+            dir,
+            *index,
+            path,
+            data.get(..*cut).unwrap_or_default(),
+            key,
+        )?),
+        None => None,
+    };
+    let (republish, anchor_file) = match anchor_dir {
+        Some(a) => {
+            let t = tail.as_ref().zip(found.as_ref().map(|f| f.1.as_path()));
+            check_anchor(a, dir, t, key)?
+        }
+        None => (None, (0, 0)),
+    };
+    // The tail verified: now cut what a crash left.
+    let mut truncated = 0u64;
+    for (path, len) in &emptied {
+        truncated += len;
+        fs::remove_file(path).map_err(|e| AuditError::io(path, e))?;
+    }
+    if let Some((_, path, data, cut)) = &found {
+        if *cut < data.len() {
             let f = OpenOptions::new()
                 .write(true)
                 .open(path)
                 .map_err(|e| AuditError::io(path, e))?;
-            f.set_len(cut as u64)
+            f.set_len(*cut as u64)
                 .and_then(|()| f.sync_all())
                 .map_err(|e| AuditError::io(path, e))?;
             truncated += (data.len() - cut) as u64;
         }
-        let body = data.get(..cut.saturating_sub(1)).unwrap_or_default();
-        if body.is_empty() && cut == 0 {
-            // No record in this file: forget it and look at the one before.
-            fs::remove_file(path).map_err(|e| AuditError::io(path, e))?;
-            removed = true;
-            continue;
-        }
-        let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let last = body.get(start..).unwrap_or_default();
-        let line_no = body.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        let malformed = || {
-            AuditError::Tampered(Box::new(Tampering {
-                file: path.clone(),
-                line: line_no,
-                kind: TamperKind::Malformed,
-                records_verified: 0,
-            }))
-        };
-        let text = std::str::from_utf8(last).map_err(|_| malformed())?;
-        let record = AuditRecord::parse_line(text).map_err(|_| malformed())?;
-        let rolled = matches!(&record, AuditRecord::Digest(d) if d.next.is_some());
-        if removed {
-            sync_dir(dir)?;
-        }
-        return Ok(Resume {
-            next_seq: record.seq().saturating_add(1),
-            last_hash: line_hash(last),
-            file_index: if rolled { index + 1 } else { *index },
-            file_bytes: if rolled { 0 } else { cut as u64 },
-            truncated,
-        });
     }
-    if removed {
+    if !emptied.is_empty() {
         sync_dir(dir)?;
     }
-    Ok(Resume {
-        next_seq: 0,
-        last_hash: genesis_hash(),
-        file_index: 1,
-        file_bytes: 0,
-        truncated,
+    Ok(match (found, tail) {
+        (Some((index, _, _, cut)), Some(t)) => Resume {
+            next_seq: t.last_seq.saturating_add(1),
+            last_hash: t.last_hash,
+            file_index: if t.rolled { index + 1 } else { index },
+            file_bytes: if t.rolled { 0 } else { cut as u64 },
+            truncated,
+            last_digest: Some(t.digest),
+            republish,
+            anchor_file,
+        },
+        _ => Resume {
+            next_seq: 0,
+            last_hash: genesis_hash(),
+            file_index: 1,
+            file_bytes: 0,
+            truncated,
+            last_digest: None,
+            republish,
+            anchor_file,
+        },
     })
 }
 
 impl FileSink {
     /// Opens (or creates) the log in `dir`, signing digests with `key`. An existing log is
-    /// continued: a torn last line left by a crash is cut off (the count of bytes cut is recorded
-    /// in the signed `open` digest written now). The log is not verified here: see
-    /// [`crate::verify`].
+    /// continued, after its tail is checked: the newest file's records must chain from the
+    /// newest signed digest (signed by `key`), and with an anchor directory
+    /// ([`FileSinkOptions::anchor_dir`]) the log must hold the newest digest published there.
+    /// A tail that does not is refused with [`AuditError::TailRejected`] (file, line, what is
+    /// wrong) before anything is written. Records after the newest digest that chain from it
+    /// are kept (a crash before the next digest leaves them), and a torn last line left by a
+    /// crash is cut off (the count of bytes cut is recorded in the signed `open` digest written
+    /// now). The log before the tail is not verified here: see [`crate::verify`].
     pub fn open(
         dir: impl Into<PathBuf>,
         key: SigningKey,
@@ -399,7 +681,14 @@ impl FileSink {
     ) -> Result<Self, AuditError> {
         let dir = dir.into();
         let tightened = perms::create_private_dir(&dir)?;
-        let r = resume(&dir)?;
+        let r = resume(&dir, &key.verifying_key(), opts.anchor_dir.as_deref())?;
+        let mut publisher = match &opts.anchor_dir {
+            Some(a) => Some(Publisher::open(a, r.anchor_file.0, r.anchor_file.1)?),
+            None => None,
+        };
+        if let (Some(p), Some(d)) = (publisher.as_mut(), &r.republish) {
+            p.publish(std::slice::from_ref(d))?;
+        }
         // A crash between a prune digest and the deletions it announces: finish them.
         let mut prune_failures = 0;
         if let Some((through, record_file)) =
@@ -448,6 +737,7 @@ impl FileSink {
                 old_files: closed,
                 live_first,
                 prune: None,
+                unpublished: Vec::new(),
             }),
             turn: Condvar::new(),
             writer: Mutex::new(Writer {
@@ -463,6 +753,8 @@ impl FileSink {
             hook: Mutex::new(None),
             prune_failures: AtomicU64::new(prune_failures),
             tightened,
+            publisher: Mutex::new(publisher),
+            latest: Mutex::new(r.last_digest),
             opts,
         });
         let seq = {
@@ -520,6 +812,12 @@ impl FileSink {
     /// are protected only by the chain until the next one.
     pub fn write_digest(&self) -> Result<SignedDigest, AuditError> {
         self.inner.digest_now(DigestReason::Timer)
+    }
+
+    /// The newest signed digest that is durable in the log (and published to the anchor
+    /// directory, if there is one): what an operator compares with the anchors kept elsewhere.
+    pub fn latest_digest(&self) -> Option<SignedDigest> {
+        self.inner.latest.lock().clone()
     }
 
     /// Writes the final `close` digest and refuses further records. Also done, best effort, on drop.
@@ -758,6 +1056,11 @@ impl Inner {
         let mut line = Vec::with_capacity(512);
         digest_line(&record, &mut line)?;
         Self::append(st, |_, _, out| out.extend_from_slice(&line));
+        let signed = SignedDigest {
+            record,
+            line: String::from_utf8(line).map_err(|_| AuditError::NotARecord("not UTF-8"))?,
+        };
+        st.unpublished.push(signed.clone());
         if rollover {
             if let Some(first) = st.live_first.take() {
                 st.old_files.push_back(FileInfo {
@@ -769,10 +1072,7 @@ impl Inner {
             st.file_index += 1;
             st.file_bytes = 0;
         }
-        Ok(SignedDigest {
-            record,
-            line: String::from_utf8(line).map_err(|_| AuditError::NotARecord("not UTF-8"))?,
-        })
+        Ok(signed)
     }
 
     /// Waits until records `[0, target)` are written (and fsynced if `need_sync` or the sink is
@@ -797,7 +1097,16 @@ impl Inner {
             let upto = st.next_seq;
             st.batches += 1;
             let number = st.batches;
-            let result = MutexGuard::unlocked(&mut st, || self.write_batch(&batch, sync));
+            // Digests are published once durable: a published digest is always in the log.
+            let digests = if sync {
+                std::mem::take(&mut st.unpublished)
+            } else {
+                Vec::new()
+            };
+            let result = MutexGuard::unlocked(&mut st, || {
+                self.write_batch(&batch, sync)
+                    .and_then(|()| self.publish(&digests))
+            });
             st.leader = false;
             self.turn.notify_all();
             match result {
@@ -876,6 +1185,24 @@ impl Inner {
             w.file
                 .sync_data()
                 .map_err(|e| AuditError::io(self.dir.join(layout::file_name(w.index)), e))?;
+        }
+        Ok(())
+    }
+
+    /// Appends durable digests to the anchor directory, then makes them the latest and hands
+    /// them to the digest hook. A failure fails the sink, as a failed write does.
+    fn publish(&self, digests: &[SignedDigest]) -> Result<(), AuditError> {
+        let Some(last) = digests.last() else {
+            return Ok(());
+        };
+        if let Some(p) = self.publisher.lock().as_mut() {
+            p.publish(digests)?;
+        }
+        *self.latest.lock() = Some(last.clone());
+        if let Some(hook) = &self.opts.on_digest {
+            for d in digests {
+                hook(d);
+            }
         }
         Ok(())
     }

@@ -8,6 +8,12 @@
 //!   before, writes Ed25519-signed digests at open, rollover, close and on
 //!   [`FileSink::write_digest`], and commits in groups (one fsync for every record queued while the
 //!   previous fsync ran). Fail-closed by default ([`FailureMode`]).
+//!   Before continuing an existing log it checks the tail: the newest records must chain from
+//!   the newest signed digest, or [`FileSink::open`] refuses with [`AuditError::TailRejected`].
+//! - Anchors: with [`FileSinkOptions::anchor_dir`], every signed digest is also appended to
+//!   [`ANCHORS_FILE`] in a directory outside the log (and handed to
+//!   [`FileSinkOptions::on_digest`]); a log cut back to before the newest one is refused at
+//!   open and fails [`verify_with_anchors`].
 //! - [`verify`]: walks a log with a public key pinned from outside it and reports the first
 //!   edited, deleted, inserted, reordered or truncated record, or what the intact log holds.
 //!
@@ -44,6 +50,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod anchors;
 mod error;
 mod event;
 mod file;
@@ -55,13 +62,14 @@ mod sink;
 mod time;
 mod verify;
 
+pub use anchors::{read_anchors, AnchorSet, ANCHORS_FILE};
 pub use error::{AuditError, TamperKind, Tampering};
 pub use event::{
     is_read_only_operation, uuid_v4, AuditEvent, Resource, UserIdentity, EVENT_SOURCE,
     EVENT_VERSION, KEY_RESOURCE_TYPE, REDACTED_FIELDS,
 };
 pub use file::{
-    Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
+    DigestHook, Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
     DEFAULT_MAX_FILE_BYTES,
 };
 pub use record::{
@@ -70,5 +78,6 @@ pub use record::{
 };
 pub use sink::{AuditSink, FailureMode, MemorySink, NullSink};
 pub use verify::{
-    public_key_from_hex, verify, verify_with, Location, PruneSummary, VerifyOptions, VerifyReport,
+    public_key_from_hex, verify, verify_with, verify_with_anchors, Location, PruneSummary,
+    VerifyOptions, VerifyReport,
 };

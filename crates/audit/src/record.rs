@@ -49,7 +49,8 @@ pub enum DigestReason {
 }
 
 impl DigestReason {
-    fn as_str(self) -> &'static str {
+    /// The reason as the log writes it: `open`, `timer`, `rollover`, `close`, `prune`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",
             Self::Timer => "timer",

@@ -93,6 +93,8 @@ pub struct VerifyReport {
     /// Anchors given to the verifier whose records were pruned (before [`VerifyReport::first_seq`]):
     /// covered by a signed prune digest, but their hashes can no longer be checked.
     pub anchors_pruned: u64,
+    /// Anchors given to the verifier that were found in the log with their exact hash.
+    pub anchors_checked: u64,
 }
 
 /// What the retention policy removed from a log, as the verifier established it.
@@ -151,6 +153,23 @@ pub fn verify_with(
     opts: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
     Walk::new(dir.as_ref(), key, opts).run()
+}
+
+/// [`verify_with`] against every digest published in the anchor directory `anchor_dir`
+/// ([`crate::FileSinkOptions::anchor_dir`]): each must be in the log with its exact hash, so a
+/// log cut back to any point before the newest anchor, or rewritten, fails with
+/// [`TamperKind::AnchorNotFound`]. A malformed anchor file is [`AuditError::BadAnchor`].
+pub fn verify_with_anchors(
+    dir: impl AsRef<Path>,
+    key: &VerifyingKey,
+    anchor_dir: impl AsRef<Path>,
+) -> Result<VerifyReport, AuditError> {
+    let set = crate::read_anchors(anchor_dir, key)?;
+    let opts = VerifyOptions {
+        anchors: set.anchors,
+        ..VerifyOptions::default()
+    };
+    verify_with(dir, key, &opts)
 }
 
 struct Walk<'a> {
@@ -409,6 +428,7 @@ impl<'a> Walk<'a> {
                 if *want != hash {
                     return Err(self.fail(path, line_no, TamperKind::AnchorNotFound { seq }));
                 }
+                self.report.anchors_checked += 1;
             }
             match header {
                 Header::Event { .. } => {

@@ -556,6 +556,7 @@ fn periodic_durability_records_and_verifies() {
 
 const CHILD_DIR: &str = "COFFER_AUDIT_CRASH_DIR";
 const CHILD_MODE: &str = "COFFER_AUDIT_CRASH_MODE";
+const CHILD_ANCHORS: &str = "COFFER_AUDIT_CRASH_ANCHORS";
 
 /// The child process of `acknowledged_records_survive_sigkill`: records events from 4 threads and
 /// prints `ACK <requestID>` after each `record` returns. Stops by itself after 20,000 records.
@@ -575,10 +576,21 @@ fn crash_child() {
             key(),
             FileSinkOptions::default()
                 .max_file_bytes(32 * 1024)
-                .durability(durability),
+                .durability(durability)
+                .anchor_dir(std::env::var_os(CHILD_ANCHORS).map(PathBuf::from)),
         )
         .unwrap(),
     );
+    // Timer digests meanwhile, so that the kill can land between a digest and its anchor.
+    let digests = {
+        let sink = Arc::clone(&sink);
+        std::thread::spawn(move || {
+            for _ in 0..2000 {
+                sink.write_digest().unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let sink = Arc::clone(&sink);
@@ -598,10 +610,12 @@ fn crash_child() {
     for t in threads {
         t.join().unwrap();
     }
+    digests.join().unwrap();
 }
 
 fn crash_run(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
+    let anchors = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -612,6 +626,7 @@ fn crash_run(mode: &str) {
         ])
         .env(CHILD_DIR, dir.path())
         .env(CHILD_MODE, mode)
+        .env(CHILD_ANCHORS, anchors.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -633,7 +648,8 @@ fn crash_run(mode: &str) {
 
     let vk = key().verifying_key();
     // Verifies up to a clean cut (at most a torn last line).
-    let report = match verify(dir.path(), &vk) {
+    // ... and holds every digest published in the anchor directory.
+    let report = match coffer_audit::verify_with_anchors(dir.path(), &vk, anchors.path()) {
         Ok(r) => r,
         Err(e) => {
             for f in files(dir.path()) {
@@ -657,9 +673,12 @@ fn crash_run(mode: &str) {
     }
     let missing: Vec<_> = acked.difference(&logged).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-    // The sink reopens on the crashed log and the result verifies completely.
-    drop(FileSink::open(dir.path(), key(), FileSinkOptions::default()).unwrap());
-    let after = verify(dir.path(), &vk).unwrap();
+    assert!(report.anchors_checked > 0, "{report:?}");
+    // The sink reopens on the crashed log (the tail check and the anchors pass) and the result
+    // verifies completely, anchors included.
+    let reopened = FileSinkOptions::default().anchor_dir(Some(anchors.path().to_path_buf()));
+    drop(FileSink::open(dir.path(), key(), reopened).unwrap());
+    let after = coffer_audit::verify_with_anchors(dir.path(), &vk, anchors.path()).unwrap();
     assert!(after.closed && after.torn_tail.is_none());
     assert_eq!(after.events, report.events);
 }
@@ -1121,4 +1140,358 @@ proptest::proptest! {
         proptest::prop_assert_eq!(r.pruned.is_some(), index_of(&fs_[0]) > 1);
         proptest::prop_assert!(r.closed);
     }
+}
+
+// ---- The tail check at open, and the anchor directory ----
+
+/// Options with an anchor directory, one file per log (no rollover) unless the test wants more.
+fn anchored(anchors: &Path) -> FileSinkOptions {
+    opts_plain()
+        .clock(Arc::new(ManualClock::at_epoch_seconds(1_700_000_000)))
+        .anchor_dir(Some(anchors.to_path_buf()))
+}
+
+/// A log with an anchor directory: `n` events, a timer digest after every 4, closed cleanly.
+fn anchored_log(n: u64) -> (tempfile::TempDir, tempfile::TempDir) {
+    let (dir, anchors) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let sink = FileSink::open(dir.path(), key(), anchored(anchors.path())).unwrap();
+    let rng = DeterministicRandom::new(b"anchored");
+    for i in 0..n {
+        sink.record(&event(&rng, i)).unwrap();
+        if i % 4 == 3 {
+            sink.write_digest().unwrap();
+        }
+    }
+    sink.close().unwrap();
+    drop(sink);
+    (dir, anchors)
+}
+
+fn the_log(dir: &Path) -> PathBuf {
+    let f = files(dir);
+    assert_eq!(f.len(), 1, "{f:?}");
+    f.into_iter().next().unwrap()
+}
+
+fn rejected_at_open(dir: &Path, opts: FileSinkOptions) -> coffer_audit::Tampering {
+    let before: Vec<(PathBuf, Vec<u8>)> = files(dir)
+        .into_iter()
+        .map(|f| (f.clone(), fs::read(&f).unwrap()))
+        .collect();
+    let t = match FileSink::open(dir, key(), opts) {
+        Err(AuditError::TailRejected(t)) => *t,
+        other => panic!("expected the tail to be refused, got {other:?}"),
+    };
+    // Nothing was written or cut.
+    let after: Vec<(PathBuf, Vec<u8>)> = files(dir)
+        .into_iter()
+        .map(|f| (f.clone(), fs::read(&f).unwrap()))
+        .collect();
+    assert!(before == after, "the refused open changed the log");
+    t
+}
+
+fn anchored_tamper(dir: &Path, anchors: &Path) -> coffer_audit::Tampering {
+    match coffer_audit::verify_with_anchors(dir, &key().verifying_key(), anchors) {
+        Err(AuditError::Tampered(t)) => *t,
+        other => panic!("expected tampering, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_digest_is_published_to_the_anchor_directory_and_the_hook() {
+    let (dir, anchors) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let seen = Arc::new(parking_lot_free::Seen::default());
+    let hook_seen = seen.clone();
+    let opts = anchored(anchors.path()).on_digest(Arc::new(move |d| hook_seen.push(d.anchor())));
+    let sink = FileSink::open(dir.path(), key(), opts).unwrap();
+    let rng = DeterministicRandom::new(b"pub");
+    sink.record(&event(&rng, 0)).unwrap();
+    let timer = sink.write_digest().unwrap();
+    assert_eq!(sink.latest_digest().unwrap().anchor(), timer.anchor());
+    sink.record(&event(&rng, 1)).unwrap();
+    let close = sink.close().unwrap();
+    assert_eq!(sink.latest_digest().unwrap(), close);
+    drop(sink);
+
+    let vk = key().verifying_key();
+    let set = coffer_audit::read_anchors(anchors.path(), &vk).unwrap();
+    let report = verify(dir.path(), &vk).unwrap();
+    assert_eq!(set.anchors.len() as u64, report.digests);
+    assert_eq!(set.latest(), Some(&close.anchor()));
+    assert_eq!(seen.all(), set.anchors);
+    // The file holds the log's digest lines exactly.
+    let published = lines(&anchors.path().join(coffer_audit::ANCHORS_FILE));
+    let in_log: Vec<String> = lines(&the_log(dir.path()))
+        .into_iter()
+        .filter(|l| l.contains("\"type\":\"digest\""))
+        .collect();
+    assert_eq!(published, in_log);
+    let r = coffer_audit::verify_with_anchors(dir.path(), &vk, anchors.path()).unwrap();
+    assert_eq!(r.anchors_checked, report.digests);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(anchors.path()), 0o700);
+        assert_eq!(
+            mode(&anchors.path().join(coffer_audit::ANCHORS_FILE)),
+            0o600
+        );
+    }
+}
+
+/// A tiny thread-safe collector for the digest hook.
+mod parking_lot_free {
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub(crate) struct Seen(Mutex<Vec<coffer_audit::Anchor>>);
+
+    impl Seen {
+        pub(crate) fn push(&self, a: coffer_audit::Anchor) {
+            self.0.lock().unwrap().push(a);
+        }
+        pub(crate) fn all(&self) -> Vec<coffer_audit::Anchor> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+}
+
+#[test]
+fn cutting_the_last_records_is_refused_at_open_and_caught_by_verify_with_anchors() {
+    for n in [1, 3] {
+        let (dir, anchors) = anchored_log(9);
+        let log = the_log(dir.path());
+        let mut l = lines(&log);
+        l.truncate(l.len() - n);
+        write_lines(&log, &l);
+        // The remaining records chain: alone, the log looks like one left by a crash.
+        verify(dir.path(), &key().verifying_key()).unwrap();
+        let t = rejected_at_open(dir.path(), anchored(anchors.path()));
+        assert!(
+            matches!(t.kind, TamperKind::AnchorNotFound { .. }),
+            "{n}: {t}"
+        );
+        assert_eq!((t.file.clone(), t.line), (log.clone(), l.len() as u64));
+        let t = anchored_tamper(dir.path(), anchors.path());
+        assert!(
+            matches!(t.kind, TamperKind::AnchorNotFound { .. }),
+            "{n}: {t}"
+        );
+    }
+}
+
+#[test]
+fn a_cut_back_to_a_digest_boundary_is_invisible_without_anchors_and_caught_with_them() {
+    let (dir, anchors) = anchored_log(10);
+    let log = the_log(dir.path());
+    let mut l = lines(&log);
+    // Delete the last digest (the close) and the events before it back to the digest before:
+    // the log now ends at that digest, exactly as if the server had stopped there.
+    let digests: Vec<usize> = (0..l.len())
+        .filter(|&i| l[i].contains("\"type\":\"digest\""))
+        .collect();
+    let cut = digests[digests.len() - 2];
+    l.truncate(cut + 1);
+    assert!(l.last().unwrap().contains("\"type\":\"digest\""));
+    write_lines(&log, &l);
+
+    let vk = key().verifying_key();
+    // Without anchors nothing can tell: the log verifies, and would be continued.
+    verify(dir.path(), &vk).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    fs::copy(&log, copy.path().join(log.file_name().unwrap())).unwrap();
+    drop(FileSink::open(copy.path(), key(), opts_plain()).unwrap());
+    verify(copy.path(), &vk).unwrap();
+    // With them, both the verifier and the sink see the cut.
+    let t = anchored_tamper(dir.path(), anchors.path());
+    assert!(matches!(t.kind, TamperKind::AnchorNotFound { .. }), "{t}");
+    let t = rejected_at_open(dir.path(), anchored(anchors.path()));
+    assert!(matches!(t.kind, TamperKind::AnchorNotFound { .. }), "{t}");
+    // The whole log deleted is refused too.
+    fs::remove_file(&log).unwrap();
+    assert!(matches!(
+        FileSink::open(dir.path(), key(), anchored(anchors.path())),
+        Err(AuditError::TailRejected(_))
+    ));
+}
+
+/// A log whose writer "crashed" after a timer digest and four more records (the sink is leaked:
+/// no close digest), without an anchor directory unless given.
+fn crashed_log(anchors: Option<&Path>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = match anchors {
+        Some(a) => anchored(a),
+        None => opts_plain(),
+    };
+    let sink = FileSink::open(dir.path(), key(), opts).unwrap();
+    let rng = DeterministicRandom::new(b"crash");
+    sink.record(&event(&rng, 0)).unwrap();
+    sink.write_digest().unwrap();
+    for i in 1..5 {
+        sink.record(&event(&rng, i)).unwrap();
+    }
+    // Every record is durable (Sync); forgetting the sink is a crash before the next digest.
+    std::mem::forget(sink);
+    dir
+}
+
+#[test]
+fn an_edited_record_since_the_last_digest_is_refused_at_open() {
+    let dir = crashed_log(None);
+    let log = the_log(dir.path());
+    let mut l = lines(&log);
+    let n = l.len();
+    // The second-to-last record (an event after the timer digest) gets another tenant.
+    l[n - 2] = l[n - 2].replace("\"t3\"", "\"tX\"");
+    write_lines(&log, &l);
+    let t = rejected_at_open(dir.path(), opts_plain());
+    assert_eq!((t.kind, t.line), (TamperKind::ChainBroken, n as u64));
+    assert_eq!(tamper(dir.path(), &key().verifying_key()).line, n as u64);
+    // A deleted record in the tail is a gap.
+    let dir = crashed_log(None);
+    let log = the_log(dir.path());
+    let mut l = lines(&log);
+    l.remove(l.len() - 2);
+    write_lines(&log, &l);
+    let t = rejected_at_open(dir.path(), opts_plain());
+    assert!(matches!(t.kind, TamperKind::Gap { .. }), "{t}");
+    // The digest itself edited: the record after it no longer chains.
+    let dir = crashed_log(None);
+    let log = the_log(dir.path());
+    let mut l = lines(&log);
+    let d = l
+        .iter()
+        .rposition(|x| x.contains("\"reason\":\"timer\""))
+        .unwrap();
+    l[d] = l[d].replace("\"reason\":\"timer\"", "\"reason\":\"close\"");
+    write_lines(&log, &l);
+    let t = rejected_at_open(dir.path(), opts_plain());
+    assert_eq!((t.kind, t.line), (TamperKind::ChainBroken, d as u64 + 2));
+    // ... and with the chain after it rewritten, its signature fails.
+    let dir = crashed_log(None);
+    let log = the_log(dir.path());
+    let mut l = lines(&log);
+    let d = l.len() - 1;
+    // The last record replaced by a copy of the timer digest, chained properly: its signature
+    // no longer covers what it says.
+    let digest_line = lines(&log)
+        .into_iter()
+        .rfind(|x| x.contains("\"reason\":\"timer\""))
+        .unwrap();
+    let mut rec = AuditRecord::parse_line(&digest_line).unwrap();
+    if let AuditRecord::Digest(dg) = &mut rec {
+        let prev_line = &l[d - 1];
+        dg.seq = d as u64;
+        dg.prev = coffer_audit::line_hash(prev_line.as_bytes());
+    }
+    l[d] = rec.to_line().unwrap();
+    write_lines(&log, &l);
+    let t = rejected_at_open(dir.path(), opts_plain());
+    assert_eq!((t.kind, t.line), (TamperKind::BadSignature, d as u64 + 1));
+}
+
+#[test]
+fn a_crash_tail_and_a_torn_last_line_open_and_are_kept() {
+    let anchors = tempfile::tempdir().unwrap();
+    let dir = crashed_log(Some(anchors.path()));
+    let log = the_log(dir.path());
+    let records = lines(&log).len();
+    let mut bytes = fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"{\"seq\":99,\"prev\":\"ab");
+    fs::write(&log, &bytes).unwrap();
+    // The anchor file may be torn too (a crash mid-append).
+    let af = anchors.path().join(coffer_audit::ANCHORS_FILE);
+    let mut a = fs::read(&af).unwrap();
+    a.extend_from_slice(b"{\"seq\":");
+    fs::write(&af, &a).unwrap();
+
+    let sink = FileSink::open(dir.path(), key(), anchored(anchors.path())).unwrap();
+    sink.close().unwrap();
+    drop(sink);
+    let l = lines(&log);
+    // Every record before the torn line is kept, then the open and close digests.
+    assert_eq!(l.len(), records + 2);
+    let vk = key().verifying_key();
+    let r = coffer_audit::verify_with_anchors(dir.path(), &vk, anchors.path()).unwrap();
+    assert_eq!((r.events, r.torn_tail, r.closed), (5, None, true));
+    assert_eq!(r.anchors_checked, r.digests);
+}
+
+#[test]
+fn an_anchor_directory_that_lags_the_log_is_caught_up_at_open() {
+    // A crash between the digest's fsync in the log and its line in the anchor file.
+    let (dir, anchors) = anchored_log(5);
+    let af = anchors.path().join(coffer_audit::ANCHORS_FILE);
+    let mut l = lines(&af);
+    let last = l.pop().unwrap();
+    write_lines(&af, &l);
+    let sink = FileSink::open(dir.path(), key(), anchored(anchors.path())).unwrap();
+    drop(sink);
+    let now = lines(&af);
+    assert_eq!(now[l.len()], last, "the missing digest is published first");
+    coffer_audit::verify_with_anchors(dir.path(), &key().verifying_key(), anchors.path()).unwrap();
+}
+
+#[test]
+fn anchors_of_another_key_are_refused() {
+    let (dir, anchors) = anchored_log(2);
+    let other = SigningKey::from_seed(&[8; 32]).unwrap();
+    match FileSink::open(dir.path(), other, anchored(anchors.path())) {
+        Err(AuditError::TailRejected(t)) => assert_eq!(t.kind, TamperKind::ForeignKey),
+        other => panic!("{other:?}"),
+    }
+    let vk = SigningKey::from_seed(&[8; 32]).unwrap().verifying_key();
+    assert!(matches!(
+        coffer_audit::read_anchors(anchors.path(), &vk),
+        Err(AuditError::BadAnchor { line: 1, .. })
+    ));
+}
+
+#[test]
+fn after_a_rollover_the_tail_chains_from_the_rollover_digest_of_the_file_before() {
+    let build = || {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::open(dir.path(), key(), opts()).unwrap();
+        let rng = DeterministicRandom::new(b"roll");
+        let mut i = 0;
+        while files(dir.path()).len() < 2 {
+            sink.record(&event(&rng, i)).unwrap();
+            i += 1;
+        }
+        sink.record(&event(&rng, i)).unwrap();
+        // A crash: the new file holds two events and no digest.
+        std::mem::forget(sink);
+        dir
+    };
+    let dir = build();
+    let f = files(dir.path());
+    assert!(lines(&f[1])
+        .iter()
+        .all(|l| l.contains("\"type\":\"event\"")));
+    drop(FileSink::open(dir.path(), key(), opts()).unwrap());
+    verify(dir.path(), &key().verifying_key()).unwrap();
+
+    // The rollover digest deleted: the new file's records chain from nothing signed.
+    let dir = build();
+    let f = files(dir.path());
+    let mut l = lines(&f[0]);
+    assert!(l.pop().unwrap().contains("\"reason\":\"rollover\""));
+    write_lines(&f[0], &l);
+    let t = rejected_at_open(dir.path(), opts());
+    assert_eq!(
+        (t.kind, t.file, t.line),
+        (TamperKind::MissingDigest, f[1].clone(), 1)
+    );
+    // The new file's first record edited (its link to the rollover digest): refused there.
+    let dir = build();
+    let f = files(dir.path());
+    let mut l = lines(&f[1]);
+    let mut first: serde_json::Value = serde_json::from_str(&l[0]).unwrap();
+    first["prev"] = serde_json::json!("00".repeat(32));
+    l[0] = serde_json::to_string(&first).unwrap();
+    write_lines(&f[1], &l);
+    let t = rejected_at_open(dir.path(), opts());
+    assert_eq!(t.file, f[1]);
 }

@@ -211,6 +211,24 @@ impl DataDir {
     ) -> Result<Self, Error> {
         let DataDirOptions { rng, audit } = options;
         let path = path.as_ref().to_path_buf();
+        if let Some(anchors) = audit.anchor_dir_path() {
+            // Anchors kept with the log are cut or replaced with it: they must live elsewhere.
+            let inside = std::path::absolute(anchors)
+                .ok()
+                .zip(std::path::absolute(&path).ok())
+                .is_some_and(|(a, d)| a.starts_with(d));
+            if inside {
+                return Err(fail(
+                    &path,
+                    format_args!(
+                        "the audit anchor directory {} is inside the data directory: keep it \
+                     elsewhere (another volume), or a cut of the directory cuts the anchors too",
+                        anchors.display()
+                    ),
+                    None,
+                ));
+            }
+        }
         // Wrapped keys, credentials and the audit log live here: owner only. The store creates
         // the directory 0700 and its files 0600, and tightens looser ones it finds.
         let store = SqliteStore::open(&path).map_err(|e| store_fail(&path, e))?;
@@ -564,4 +582,32 @@ fn private_file(file: &Path) -> Result<bool, Error> {
     #[cfg(not(unix))]
     let _ = file;
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anchor_directory_inside_the_data_directory_is_refused_before_anything_is_made() {
+        let base = std::env::temp_dir().join(format!(
+            "coffer-anchor-inside-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let dir = base.join("data");
+        let options = DataDirOptions::default()
+            .audit(coffer_audit::FileSinkOptions::default().anchor_dir(Some(dir.join("anchors"))));
+        let r = DataDir::open_with_options(
+            &dir,
+            RootKeySource::key_file(base.join("root.key")),
+            options,
+        );
+        let e = r
+            .map(|_| ())
+            .expect_err("an anchor dir inside the data dir");
+        assert!(e.to_string().contains("inside the data directory"), "{e}");
+        assert!(!dir.exists());
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use coffer::audit_log::{FileSink, SignedDigest};
 use coffer::{Caller, IdentityDecision, IdentityRequest, Kms};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -39,10 +40,12 @@ pub(crate) const PUT_POLICY: &str = "coffer:PutCredentialPolicy";
 pub(crate) const TAG: &str = "coffer:TagCredential";
 /// `coffer:CreateAdministratorCredential`: a created or rotated credential is an administrator.
 pub(crate) const CREATE_ADMIN: &str = "coffer:CreateAdministratorCredential";
+/// `coffer:GetAuditDigest`: read the audit log's latest signed digest (resource `*`).
+pub(crate) const GET_DIGEST: &str = "coffer:GetAuditDigest";
 
 /// Every action an identity policy can name for credential management.
 #[cfg(test)]
-const ACTIONS: [&str; 8] = [
+const ACTIONS: [&str; 9] = [
     CREATE,
     LIST,
     ROTATE,
@@ -51,15 +54,17 @@ const ACTIONS: [&str; 8] = [
     PUT_POLICY,
     TAG,
     CREATE_ADMIN,
+    GET_DIGEST,
 ];
 
 /// The operations, as named after `CofferAdmin.`.
-pub const OPERATIONS: [&str; 5] = [
+pub const OPERATIONS: [&str; 6] = [
     "CreateCredential",
     "ListCredentials",
     "RotateCredential",
     "RevokeCredential",
     "RetireBootstrapCredential",
+    "GetLatestAuditDigest",
 ];
 
 /// Default grace period of a rotation: one day.
@@ -106,10 +111,12 @@ struct RevokeRequest {
 }
 
 /// Runs one credential-management operation for `cred` (already authenticated); `caller` is
-/// its caller with the request's facts (source address).
+/// its caller with the request's facts (source address). `audit_log` is the file sink whose
+/// latest digest GetLatestAuditDigest returns (`None`: there is none to return).
 pub fn dispatch(
     kms: &Kms,
     creds: &CredentialStore,
+    audit_log: Option<&FileSink>,
     cred: &Credential,
     caller: &Caller,
     op: &str,
@@ -130,6 +137,7 @@ pub fn dispatch(
     let r = run(
         kms,
         creds,
+        audit_log,
         cred,
         caller,
         op,
@@ -262,6 +270,7 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
 fn run(
     kms: &Kms,
     creds: &CredentialStore,
+    audit_log: Option<&FileSink>,
     cred: &Credential,
     caller: &Caller,
     op: &'static str,
@@ -411,8 +420,47 @@ fn run(
             };
             serde_json::to_vec(&out).map_err(|e| ApiError::from(coffer::Error::internal(e)))
         }
+        "GetLatestAuditDigest" => {
+            let _: Empty = parse(body)?;
+            authz.require(&[GET_DIGEST], "*", IdentityRequest::new())?;
+            let digest = audit_log.and_then(FileSink::latest_digest).ok_or_else(|| {
+                ApiError::new("NotFoundException", "The audit log has no signed digest.")
+            })?;
+            let out = digest_body(&digest);
+            audit(
+                kms,
+                caller,
+                op,
+                params.clone(),
+                Ok(json!({ "anchor": out["Anchor"].clone() })),
+            )
+            .inspect_err(|_| *audit_failed = true)?;
+            serde_json::to_vec(&out).map_err(|e| ApiError::from(coffer::Error::internal(e)))
+        }
         _ => Err(crate::protocol::unknown_operation()),
     }
+}
+
+/// A request body with no member.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+/// GetLatestAuditDigest's answer: the digest's fields, its anchor (`SEQ:HASH`, the SHA-256 of
+/// its line) and the line itself, as the log and the anchor directory hold it.
+fn digest_body(d: &SignedDigest) -> Value {
+    let anchor = d.anchor();
+    json!({
+        "Sequence": anchor.seq,
+        "Hash": crate::sigv4::hex(&anchor.hash),
+        "Anchor": anchor.to_string(),
+        "Reason": d.record.reason.as_str(),
+        "Time": d.record.time,
+        "File": d.record.file,
+        "PublicKey": crate::sigv4::hex(&d.record.public_key),
+        "Signature": crate::sigv4::hex(&d.record.signature),
+        "Line": d.line,
+    })
 }
 
 /// The live credential of an access key id, or NotFoundException. (Whether an access key id
@@ -566,7 +614,7 @@ mod tests {
         }
 
         fn call_raw(&self, as_: &Credential, op: &str, body: &[u8]) -> Result<Value, ApiError> {
-            dispatch(&self.kms, &self.creds, as_, as_.caller(), op, body)
+            dispatch(&self.kms, &self.creds, None, as_, as_.caller(), op, body)
                 .map(|out| serde_json::from_slice(&out).unwrap())
         }
 
@@ -839,6 +887,78 @@ mod tests {
             e.message()
         );
         assert_eq!(f.creds.len(), 1);
+    }
+
+    #[test]
+    fn the_latest_audit_digest_needs_its_action_on_any_resource() {
+        let f = fixture(Vec::new());
+        let log = f.dir.join("audit-log");
+        let sink = FileSink::open(
+            &log,
+            coffer_crypto::SigningKey::from_seed(&[5; 32]).unwrap(),
+            coffer::audit_log::FileSinkOptions::default(),
+        )
+        .unwrap();
+        let timer = sink.write_digest().unwrap();
+        let get = |as_: &Credential| {
+            dispatch(
+                &f.kms,
+                &f.creds,
+                Some(&sink),
+                as_,
+                as_.caller(),
+                "GetLatestAuditDigest",
+                b"{}",
+            )
+            .map(|out| serde_json::from_slice::<Value>(&out).unwrap())
+        };
+        let v = get(&f.boot).unwrap();
+        assert_eq!(v["Anchor"], json!(timer.anchor().to_string()));
+        assert_eq!(v["Line"], json!(timer.line));
+        assert_eq!(v["Reason"], json!("timer"));
+        // Without the action (an operator's policy), and without the flag: refused.
+        let ops = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/ops"),
+                        "Administrator": true, "IdentityPolicies": [operator_policy()]}),
+            )
+            .unwrap();
+        assert_eq!(code(get(&ops)), "AccessDeniedException");
+        let reader = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "coffer:GetAuditDigest", "Resource": "*"}]})
+        .to_string();
+        let app = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/app"),
+                        "IdentityPolicies": [reader.clone()]}),
+            )
+            .unwrap();
+        assert_eq!(code(get(&app)), "AccessDeniedException");
+        let monitor = f
+            .create(
+                &f.boot,
+                &json!({"PrincipalArn": format!("arn:aws:iam::{A}:user/monitor"),
+                        "Administrator": true, "IdentityPolicies": [reader]}),
+            )
+            .unwrap();
+        assert_eq!(get(&monitor).unwrap()["Sequence"], json!(timer.record.seq));
+        // A body with members is refused; no sink is NotFoundException.
+        let r = dispatch(
+            &f.kms,
+            &f.creds,
+            Some(&sink),
+            &f.boot,
+            f.boot.caller(),
+            "GetLatestAuditDigest",
+            br#"{"X":1}"#,
+        );
+        assert_eq!(code(r), "SerializationException");
+        assert_eq!(
+            code(f.call(&f.boot, "GetLatestAuditDigest", &json!({}))),
+            "NotFoundException"
+        );
     }
 
     #[test]

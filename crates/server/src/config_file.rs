@@ -112,6 +112,7 @@ struct AuditModel {
     fail_open: Option<bool>,
     max_file_bytes: Option<u64>,
     max_total_bytes: Option<u64>,
+    anchor_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -442,6 +443,7 @@ fn to_config(m: FileModel, base: &Path, fallback: Option<&Path>) -> Result<Confi
         }
         audit.max_total_bytes = Some(total);
     }
+    audit.anchor_dir = a.anchor_dir.map(|p| resolve(base, p));
     c.audit = audit;
 
     c.maintenance_interval = secs(

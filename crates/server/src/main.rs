@@ -20,6 +20,7 @@ usage: cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd --check-config [--config FILE] [options]
        cofferd credentials ...
        cofferd check --data-dir DIR [--json]     full integrity check of the database
+       cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]
 
 Flags given beside --config override the file's values (docs/CONFIG.md).
 
@@ -395,6 +396,10 @@ fn summary(c: &Config) -> String {
         Some(b) => writeln!(s, "audit.max_total_bytes = {b}"),
         None => writeln!(s, "audit.max_total_bytes = (unlimited)"),
     };
+    let _ = match &c.audit.anchor_dir {
+        Some(d) => writeln!(s, "audit.anchor_dir = {:?}", d.display().to_string()),
+        None => writeln!(s, "audit.anchor_dir = (none)"),
+    };
     let _ = writeln!(
         s,
         "maintenance.interval_secs = {}",
@@ -449,6 +454,15 @@ async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut err = std::io::stderr();
+    if args.first().map(String::as_str) == Some("audit") {
+        // Offline (or read-only) verification of a data directory's audit log.
+        let rest = args.get(1..).unwrap_or_default();
+        return ExitCode::from(cofferd::audit_cli::run(
+            rest,
+            &mut std::io::stdout(),
+            &mut err,
+        ));
+    }
     if args.first().map(String::as_str) == Some("credentials") {
         // Credential management: a client of a running cofferd.
         let rest = args.get(1..).unwrap_or_default();

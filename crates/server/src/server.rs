@@ -90,6 +90,8 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
         .durability(config.audit.durability)
         .max_file_bytes(config.audit.max_file_bytes)
         .max_total_bytes(config.audit.max_total_bytes)
+        .anchor_dir(config.audit.anchor_dir.clone())
+        .on_digest(Arc::new(crate::audit_cli::log_digest))
         .failure_mode(if config.audit.fail_open {
             coffer::audit_log::FailureMode::FailOpen
         } else {
@@ -152,7 +154,7 @@ pub struct TlsFiles {
 }
 
 /// How the data dir's audit log behaves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditSettings {
     /// When a call's record is safe before the call returns (default: fsynced).
@@ -165,6 +167,9 @@ pub struct AuditSettings {
     /// Retention: the oldest whole log files are pruned (after a signed prune digest) when the
     /// files together exceed this; `None` (default) keeps everything.
     pub max_total_bytes: Option<u64>,
+    /// Where every signed digest is also published (`anchors.jsonl`), best on another volume;
+    /// the log is refused at start if it lacks the newest one. `None` (default): nowhere.
+    pub anchor_dir: Option<PathBuf>,
 }
 
 impl Default for AuditSettings {
@@ -174,6 +179,7 @@ impl Default for AuditSettings {
             fail_open: false,
             max_file_bytes: coffer::audit_log::DEFAULT_MAX_FILE_BYTES,
             max_total_bytes: None,
+            anchor_dir: None,
         }
     }
 }
@@ -789,12 +795,15 @@ async fn serve(
     }
     let kms = state.kms.clone();
     let creds = state.creds.clone();
+    let audit = state.audit.clone();
     // The facade may block on storage: run it off the reactor. The body moves into the task
     // and is wiped there.
     tokio::task::spawn_blocking(move || {
         let r = match api {
             Api::Kms => protocol::dispatch(&kms, &caller, &op, &body),
-            Api::Admin => crate::admin::dispatch(&kms, &creds, &cred, &caller, &op, &body),
+            Api::Admin => {
+                crate::admin::dispatch(&kms, &creds, Some(&audit), &cred, &caller, &op, &body)
+            }
         };
         coffer_crypto::wipe(&mut body);
         r

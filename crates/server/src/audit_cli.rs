@@ -1,0 +1,319 @@
+//! `cofferd audit verify`: the audit log of a data directory, checked offline (or beside a
+//! running server, read-only), with a report for a person and an exit code for a script. And
+//! the line cofferd logs for every signed digest.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use coffer::audit_log::{
+    public_key_from_hex, read_anchors, verify_with, AuditError, SignedDigest, VerifyOptions,
+    VerifyReport,
+};
+use coffer::{AUDIT_DIR, AUDIT_PUBLIC_KEY_FILE};
+
+/// The usage text of `cofferd audit`.
+pub const USAGE: &str = "\
+usage: cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]
+
+Checks the audit log in DIR/audit: the hash chain, every signed digest, the files, and with
+--anchors every digest published in that anchor directory (a log cut back or rewritten after
+one of them fails). Read-only: works on a stopped server's data directory, and beside a
+running one.
+
+  --data-dir DIR            the data directory
+  --anchors DIR             the anchor directory ([audit] anchor_dir) to check the log against
+  --public-key HEX|FILE     the audit public key to verify with, as 64 hex characters or a
+                            file holding them (default: DIR/audit-public-key.hex; pin it
+                            elsewhere, as a copy in the directory can be replaced too)
+
+exit status: 0 the log verifies, 1 it does not, 2 bad arguments or unreadable input
+";
+
+/// Exit status when the log verifies.
+pub const VERIFIED: u8 = 0;
+/// Exit status when it does not.
+pub const FAILED: u8 = 1;
+/// Exit status for bad arguments or input that cannot be read.
+pub const USAGE_ERROR: u8 = 2;
+
+/// Logs a digest as it is signed (cofferd sets this as the sink's digest hook): the structured
+/// log then holds every digest too, for a log collector to keep off the host.
+pub fn log_digest(d: &SignedDigest) {
+    let anchor = d.anchor();
+    tracing::info!(
+        seq = anchor.seq,
+        hash = %crate::sigv4::hex(&anchor.hash),
+        reason = d.record.reason.as_str(),
+        file = %d.record.file,
+        time = %d.record.time,
+        signature = %crate::sigv4::hex(&d.record.signature),
+        "audit digest signed"
+    );
+}
+
+struct Args {
+    data_dir: PathBuf,
+    anchors: Option<PathBuf>,
+    public_key: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Option<Args>, String> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err("a command is required".into());
+    };
+    match cmd.as_str() {
+        "-h" | "--help" | "help" => return Ok(None),
+        "verify" => {}
+        other => return Err(format!("unknown command {other:?}")),
+    }
+    let (mut data_dir, mut anchors, mut public_key) = (None, None, None);
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a value"))
+        };
+        match arg.as_str() {
+            "--data-dir" => data_dir = Some(PathBuf::from(value()?)),
+            "--anchors" => anchors = Some(PathBuf::from(value()?)),
+            "--public-key" => public_key = Some(value()?),
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let data_dir = data_dir.ok_or("--data-dir is required")?;
+    Ok(Some(Args {
+        data_dir,
+        anchors,
+        public_key,
+    }))
+}
+
+/// The public key, and where it came from.
+fn public_key(args: &Args) -> Result<(coffer_crypto::VerifyingKey, String), String> {
+    let (text, from) = match &args.public_key {
+        Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            (v.clone(), "--public-key".to_owned())
+        }
+        Some(file) => (read_key_file(Path::new(file))?, file.clone()),
+        None => {
+            let file = args.data_dir.join(AUDIT_PUBLIC_KEY_FILE);
+            let text = read_key_file(&file)?;
+            (
+                text,
+                format!(
+                    "{} (in the data directory: pin a copy elsewhere and pass --public-key)",
+                    file.display()
+                ),
+            )
+        }
+    };
+    let key = public_key_from_hex(&text)
+        .map_err(|_| format!("{from}: not an audit public key (64 hex characters)"))?;
+    Ok((key, from))
+}
+
+fn read_key_file(file: &Path) -> Result<String, String> {
+    std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read the public key {}: {e}", file.display()))
+}
+
+/// Runs `cofferd audit ARGS…`: the report goes to `out`, and the exit status is returned
+/// ([`VERIFIED`], [`FAILED`], [`USAGE_ERROR`]); messages about the arguments go to `err`.
+pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let args = match parse(args) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            let _ = out.write_all(USAGE.as_bytes());
+            return VERIFIED;
+        }
+        Err(msg) => {
+            let _ = write!(err, "cofferd audit: {msg}\n{USAGE}");
+            return USAGE_ERROR;
+        }
+    };
+    let (text, status) = report(&args);
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    status
+}
+
+/// The report and the exit status.
+fn report(args: &Args) -> (String, u8) {
+    let mut s = String::new();
+    let log = args.data_dir.join(AUDIT_DIR);
+    let _ = writeln!(s, "audit log:   {}", log.display());
+    let (key, from) = match public_key(args) {
+        Ok(k) => k,
+        Err(msg) => {
+            let _ = writeln!(s, "ERROR: {msg}");
+            return (s, USAGE_ERROR);
+        }
+    };
+    let _ = writeln!(
+        s,
+        "public key:  {} from {from}",
+        crate::sigv4::hex(key.as_bytes())
+    );
+    let mut opts = VerifyOptions::default();
+    let mut anchor_count = None;
+    if let Some(dir) = &args.anchors {
+        let file = dir.join(coffer::audit_log::ANCHORS_FILE);
+        match read_anchors(dir, &key) {
+            Ok(set) => {
+                let _ = writeln!(
+                    s,
+                    "anchor file: {} ({} digests{})",
+                    file.display(),
+                    set.anchors.len(),
+                    if set.torn_tail {
+                        "; a torn last line ignored"
+                    } else {
+                        ""
+                    }
+                );
+                if set.anchors.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "FAILED: the anchor directory holds no digest: nothing to check the log against"
+                    );
+                    return (s, FAILED);
+                }
+                anchor_count = Some(set.anchors.len());
+                opts.anchors = set.anchors;
+            }
+            Err(e @ AuditError::Io { .. }) => {
+                let _ = writeln!(s, "ERROR: {}", crate::error_chain(&e));
+                return (s, USAGE_ERROR);
+            }
+            Err(e) => {
+                let _ = writeln!(s, "FAILED: {}", crate::error_chain(&e));
+                return (s, FAILED);
+            }
+        }
+    }
+    match verify_with(&log, &key, &opts) {
+        Ok(r) => {
+            describe(&mut s, &r, anchor_count);
+            let _ = writeln!(s, "result:      OK, the log verifies");
+            (s, VERIFIED)
+        }
+        Err(AuditError::Tampered(t)) => {
+            let _ = writeln!(s, "FAILED: {}:{}: {}", t.file.display(), t.line, t.kind);
+            let _ = writeln!(
+                s,
+                "        ({} records verified before it)",
+                t.records_verified
+            );
+            (s, FAILED)
+        }
+        Err(e @ AuditError::Io { .. }) => {
+            let _ = writeln!(s, "ERROR: {}", crate::error_chain(&e));
+            (s, USAGE_ERROR)
+        }
+        Err(e) => {
+            let _ = writeln!(s, "FAILED: {}", crate::error_chain(&e));
+            (s, FAILED)
+        }
+    }
+}
+
+fn describe(s: &mut String, r: &VerifyReport, anchors: Option<usize>) {
+    let _ = writeln!(s, "files:       {}", r.files);
+    let _ = writeln!(
+        s,
+        "records:     {} ({} events, {} signed digests, {} of them prune digests)",
+        r.records, r.events, r.digests, r.prune_digests
+    );
+    if let Some(p) = &r.pruned {
+        let _ = writeln!(
+            s,
+            "pruned:      {} files ({} records, through {}) by the retention policy, per the \
+             prune digest of {} at {}:{}",
+            p.files,
+            p.records,
+            p.through,
+            p.time,
+            p.digest.file.display(),
+            p.digest.line
+        );
+    }
+    if let (Some(a), Some(t)) = (&r.last_digest, &r.last_digest_time) {
+        let _ = writeln!(s, "last digest: {a} at {t}");
+    }
+    let _ = writeln!(
+        s,
+        "after it:    {} records (covered by the chain only, not yet by a signature)",
+        r.records_after_last_digest
+    );
+    let _ = writeln!(
+        s,
+        "closed:      {}",
+        if r.closed {
+            "yes (ends with a close digest)"
+        } else {
+            "no (running, or stopped without a close digest)"
+        }
+    );
+    if let Some(t) = &r.torn_tail {
+        let _ = writeln!(
+            s,
+            "torn tail:   {}:{} (a crash mid-write; cut off when the server next opens the log)",
+            t.file.display(),
+            t.line
+        );
+    }
+    if let Some(n) = anchors {
+        let _ = writeln!(
+            s,
+            "anchors:     {} of {n} found with their exact hash{}",
+            r.anchors_checked,
+            if r.anchors_pruned > 0 {
+                format!(", {} pruned by the retention policy", r.anchors_pruned)
+            } else {
+                String::new()
+            }
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "anchors:     none given: a log cut back to an earlier digest would verify too \
+             (pass --anchors)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(run(&args(&["verify"]), &mut out, &mut err), USAGE_ERROR);
+        assert_eq!(run(&args(&["frobnicate"]), &mut out, &mut err), USAGE_ERROR);
+        assert_eq!(
+            run(&args(&["verify", "--data-dir"]), &mut out, &mut err),
+            USAGE_ERROR
+        );
+        assert_eq!(run(&args(&["--help"]), &mut out, &mut err), VERIFIED);
+    }
+
+    #[test]
+    fn a_missing_data_dir_is_not_a_verified_log() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let status = run(
+            &args(&["verify", "--data-dir", "/nonexistent/coffer-test-dir"]),
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(status, USAGE_ERROR);
+        assert!(String::from_utf8(out).unwrap().contains("ERROR"));
+    }
+}
