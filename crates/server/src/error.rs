@@ -84,6 +84,10 @@ pub enum Error {
     /// The key management service could not be built.
     #[error("cannot open the key management service: {0}")]
     Kms(#[source] coffer::Error),
+    /// The handlers of the signals that stop the server (SIGTERM, SIGINT) could not be
+    /// installed.
+    #[error("cannot install the shutdown signal handlers")]
+    Signals(#[source] std::io::Error),
     /// The random source failed.
     #[error("random source failed")]
     Random(#[source] coffer_crypto::CryptoError),
