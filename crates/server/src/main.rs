@@ -154,6 +154,7 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
     };
     apply(&mut cfg, &flags)?;
     cofferd::validate_config(&cfg).map_err(|e| config_error(&e))?;
+    cofferd::check_start_paths(&cfg).map_err(|e| config_error(&e))?;
     Ok(if check {
         Command::Check(cfg)
     } else {

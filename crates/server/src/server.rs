@@ -353,8 +353,8 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
-    /// Opens the data dir (creating the administrator credential on first start), the key
-    /// management service, and binds the listener.
+    /// Binds the listener, then opens the data dir (creating it and the administrator
+    /// credential on first start) and the key management service.
     pub async fn bind(config: Config) -> Result<Self, Error> {
         if config.tls.is_none() && !config.listen.ip().is_loopback() {
             return Err(Error::Config(
@@ -381,6 +381,14 @@ impl Server {
             Some(files) => Some(crate::tls::acceptor(files)?),
             None => None,
         };
+        // The port first: a start that cannot listen leaves no new data dir (or root key)
+        // behind.
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
         let service = open_service(&config)?;
         let init = InitOptions {
             region: config.region.clone(),
@@ -408,12 +416,6 @@ impl Server {
         let kms = service.kms;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
         let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
         Ok(Self {
             listener,
             state: Arc::new(State {

@@ -74,3 +74,118 @@ fn sigterm_right_after_the_listening_line_drains_and_writes_the_close_digest() {
         );
     }
 }
+
+/// Runs `cofferd` with `args` to completion: exit code, stdout, stderr.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Server::command(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn a_start_that_cannot_listen_says_why_once_and_creates_nothing() {
+    let tmp = TempDir::new("bind-fails");
+    let data = tmp.path().join("data");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let root = tmp.path().join("root.key");
+    let (code, out, err) = run(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--root-key",
+        root.to_str().unwrap(),
+        "--listen",
+        &addr,
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains("listening"), "{out}");
+    let os = std::io::Error::from(std::io::ErrorKind::AddrInUse).to_string();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("cofferd: "))
+        .unwrap_or_else(|| panic!("no error line in {err}"));
+    assert!(line.contains(&format!("cannot listen on {addr}")), "{line}");
+    assert_eq!(
+        line.matches("Address already in use").count(),
+        1,
+        "each cause once: {line} ({os})"
+    );
+    // Nothing left behind: no data dir, no root key.
+    assert!(!data.exists(), "a failed start created {}", data.display());
+    assert!(!root.exists(), "a failed start created {}", root.display());
+}
+
+fn write(path: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn check_config_checks_the_root_key_directory_and_the_tls_files() {
+    let tmp = TempDir::new("check-files");
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let data = data.to_str().unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["--check-config", "--data-dir", data];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+
+    // A root key to be created in a directory that does not exist, or is a file.
+    let missing = dir.join("no-such-dir").join("root.key");
+    let (code, _, err) = check(&["--root-key", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no-such-dir: the root key's directory does not exist"),
+        "{err}"
+    );
+    write(&dir.join("plain"), "x", 0o600);
+    let under_file = dir.join("plain").join("root.key");
+    let (code, _, err) = check(&["--root-key", under_file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a directory"), "{err}");
+    // An existing root key readable by others.
+    let exposed = dir.join("exposed.key");
+    write(&exposed, "0123", 0o644);
+    let (code, _, err) = check(&["--root-key", exposed.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mode 644"), "{err}");
+    // A root key to be created in a directory that exists, and the default one in a data dir
+    // the first start creates: fine.
+    let fresh = dir.join("fresh.key");
+    let (code, _, err) = check(&["--root-key", fresh.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = check(&[]);
+    assert_eq!(code, 0, "{err}");
+
+    // TLS: both files must exist and be files; the key is the owner's alone.
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls = |cert: &str, key: &str| check(&["--tls-cert", cert, "--tls-key", key]);
+    write(&key, "key", 0o600);
+    let (code, _, err) = tls(cert_s, key_s);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cert.pem"), "{err}");
+    write(&cert, "cert", 0o644);
+    let (code, _, err) = tls(dir.to_str().unwrap(), key_s);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    std::fs::remove_file(&key).unwrap();
+    let (code, _, err) = tls(cert_s, key_s);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("key.pem"), "{err}");
+    write(&key, "key", 0o640);
+    let (code, _, err) = tls(cert_s, key_s);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mode 640"), "{err}");
+    write(&key, "key", 0o600);
+    let (code, out, err) = tls(cert_s, key_s);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("configuration OK"), "{out}");
+}
