@@ -37,6 +37,7 @@ mod conn;
 mod credentials;
 mod deferred;
 mod error;
+mod health;
 mod limiter;
 mod logging;
 mod metrics;

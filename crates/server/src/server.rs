@@ -325,6 +325,8 @@ struct State {
     key_limiter: Limiter<SourceKey>,
     refusals: RefusalLog,
     rng: SystemRandom,
+    /// What `/healthz` answers: whether the audit log and the store can be written.
+    health: crate::health::Health,
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
     /// await their record's durability (see `deferred.rs`).
     deferral: Option<DurableWaiter>,
@@ -413,6 +415,7 @@ impl Server {
             );
         }
         let audit = service.data_dir.audit_log();
+        let health = crate::health::Health::new(audit.clone(), service.data_dir.store());
         let kms = service.kms;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
         let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
@@ -435,6 +438,7 @@ impl Server {
                     crate::refusals::MAX_SOURCES,
                 ),
                 rng: SystemRandom::new(),
+                health,
                 deferral,
             }),
             tls,
@@ -689,10 +693,17 @@ fn plain(body: impl Into<Bytes>, content_type: &'static str) -> Response<Full<By
 }
 
 async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if req.method() == Method::GET {
+    // HEAD answers like GET, without the body (hyper sends none to a HEAD).
+    if req.method() == Method::GET || req.method() == Method::HEAD {
         match req.uri().path() {
-            "/healthz" => return plain(Bytes::from_static(b"ok\n"), "text/plain"),
-            "/metrics" => {
+            "/healthz" => {
+                let (status, text) = state.health.check().await;
+                let mut r = plain(text, "text/plain");
+                *r.status_mut() =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return r;
+            }
+            "/metrics" if req.method() == Method::GET => {
                 // Unauthenticated, and rendering costs a little: each scrape spends the
                 // source's failure budget, as a refused request does.
                 let (source, now) = (Source::of(ip), Instant::now());

@@ -189,3 +189,54 @@ fn check_config_checks_the_root_key_directory_and_the_tls_files() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("configuration OK"), "{out}");
 }
+
+/// `METHOD path` to `addr` on one connection, closed after the answer: the raw response.
+fn raw(addr: &str, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn healthz_answers_get_and_head_alike_head_without_a_body() {
+    let tmp = TempDir::new("healthz");
+    let data = tmp.path().join("data");
+    let args = serve_args(&data);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = Server::command(&args);
+    cmd.stderr(Stdio::null());
+    let server = Server::spawn(cmd);
+
+    let get = raw(&server.addr, "GET", "/healthz");
+    let (get_head, get_body) = get.split_once("\r\n\r\n").unwrap();
+    assert!(get_head.starts_with("HTTP/1.1 200 "), "{get}");
+    assert_eq!(get_body, "ok\n");
+    let head = raw(&server.addr, "HEAD", "/healthz");
+    let (head_head, head_body) = head.split_once("\r\n\r\n").unwrap();
+    assert!(head_head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(head_body, "", "a HEAD answer has no body");
+    let header = |h: &str, name: &str| {
+        h.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {h}"))
+    };
+    // The same headers as GET's, Content-Length included.
+    for name in ["content-type", "content-length"] {
+        assert_eq!(header(head_head, name), header(get_head, name), "{name}");
+    }
+    // Health checks stay unauthenticated and answer repeatedly (the store probe is reused).
+    for _ in 0..5 {
+        assert!(raw(&server.addr, "HEAD", "/healthz").starts_with("HTTP/1.1 200 "));
+    }
+    server.stop();
+}
