@@ -732,7 +732,7 @@ async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Respo
     );
     let mut label = Metrics::NONE;
     let result =
-        tracing::Instrument::instrument(serve(state, ip, req, &mut label), span.clone()).await;
+        tracing::Instrument::instrument(serve(state, ip, &id, req, &mut label), span.clone()).await;
     let elapsed = started.elapsed();
     let _enter = span.enter();
     let response = match result {
@@ -761,6 +761,7 @@ async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Respo
 async fn serve(
     state: &Arc<State>,
     ip: IpAddr,
+    request_id: &str,
     req: Request<Incoming>,
     label: &mut OpLabel,
 ) -> Result<Vec<u8>, ApiError> {
@@ -778,11 +779,21 @@ async fn serve(
         }
     };
     tracing::Span::current().record("access_key_id", cred.access_key_id());
-    let caller = cred
+    let mut caller = cred
         .caller()
         .clone()
         .with_source_ip(ip)
-        .with_secure_transport(state.secure_transport);
+        .with_secure_transport(state.secure_transport)
+        .with_request_id(request_id);
+    // For the audit record's userAgent (cut to coffer::MAX_USER_AGENT_CHARS; one that is not
+    // text is left out).
+    if let Some(agent) = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        caller = caller.with_user_agent(agent);
+    }
     if let (Some(waiter), Api::Kms) = (&state.deferral, api) {
         if DEFERRED_OPERATIONS.contains(&op.as_str()) {
             let (result, pending) =
