@@ -265,6 +265,7 @@ impl Kms {
     /// Records a request refused before it reached an operation (bad or missing signature,
     /// unknown access key, skewed clock, malformed body, throttled before authentication), so a
     /// server can audit those too. `operation` is the name the request gave, if it could be read.
+    /// [`Self::audit_refused_request`] records the request id and user agent too.
     pub fn audit_refused(
         &self,
         operation: Option<&str>,
@@ -273,21 +274,42 @@ impl Kms {
         error_code: &str,
         error_message: &str,
     ) -> Result<(), Error> {
+        self.audit_refused_request(&RefusedRequest {
+            operation,
+            access_key_id,
+            source_ip,
+            request_id: None,
+            user_agent: None,
+            error: (error_code, error_message),
+        })
+    }
+
+    /// Records a request refused before it reached an operation, as [`Self::audit_refused`],
+    /// with the id the server answered it with and its user agent (cut to
+    /// [`MAX_USER_AGENT_CHARS`](crate::MAX_USER_AGENT_CHARS) characters).
+    pub fn audit_refused_request(&self, refused: &RefusedRequest<'_>) -> Result<(), Error> {
         let Some(sink) = &self.audit else {
             return Ok(());
         };
+        let (error_code, error_message) = refused.error;
         let mut event = AuditEvent::refused(
             &self.event_ids,
-            operation,
+            refused.operation,
             self.clock.now(),
             &self.region,
-            UserIdentity::unknown(access_key_id),
+            UserIdentity::unknown(refused.access_key_id),
             error_code,
             error_message,
         )
         .map_err(sink_failed)?;
-        if let Some(ip) = source_ip {
+        if let Some(ip) = refused.source_ip {
             event = event.source_ip(ip.to_string());
+        }
+        if let Some(id) = refused.request_id {
+            event = event.request_id(id);
+        }
+        if let Some(agent) = refused.user_agent {
+            event = event.user_agent(crate::caller::cut_user_agent(agent));
         }
         sink.record(&event).map_err(sink_failed)
     }
@@ -326,6 +348,69 @@ impl Kms {
             event = event.source_ip(ip.to_string());
         }
         sink.record(&event).map_err(sink_failed)
+    }
+}
+
+/// A request refused before it reached an operation, for [`Kms::audit_refused_request`].
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct RefusedRequest<'a> {
+    /// The operation the request named, if it could be read.
+    pub operation: Option<&'a str>,
+    /// The access key id it claimed, if any (never trusted: it was not verified).
+    pub access_key_id: Option<&'a str>,
+    /// Where it came from.
+    pub source_ip: Option<std::net::IpAddr>,
+    /// The id the server answered it with (`x-amzn-RequestId`).
+    pub request_id: Option<&'a str>,
+    /// Its `User-Agent`.
+    pub user_agent: Option<&'a str>,
+    /// The error code and message it was answered with.
+    pub error: (&'a str, &'a str),
+}
+
+impl<'a> RefusedRequest<'a> {
+    /// A refusal answered with `error_code` and `error_message`, nothing else known yet.
+    pub fn new(error_code: &'a str, error_message: &'a str) -> Self {
+        Self {
+            error: (error_code, error_message),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the operation the request named.
+    #[must_use]
+    pub fn operation(mut self, operation: Option<&'a str>) -> Self {
+        self.operation = operation;
+        self
+    }
+
+    /// Sets the access key id the request claimed.
+    #[must_use]
+    pub fn access_key_id(mut self, access_key_id: Option<&'a str>) -> Self {
+        self.access_key_id = access_key_id;
+        self
+    }
+
+    /// Sets the source address.
+    #[must_use]
+    pub fn source_ip(mut self, ip: std::net::IpAddr) -> Self {
+        self.source_ip = Some(ip);
+        self
+    }
+
+    /// Sets the request id the server answered with.
+    #[must_use]
+    pub fn request_id(mut self, id: &'a str) -> Self {
+        self.request_id = Some(id);
+        self
+    }
+
+    /// Sets the request's `User-Agent`.
+    #[must_use]
+    pub fn user_agent(mut self, agent: Option<&'a str>) -> Self {
+        self.user_agent = agent;
+        self
     }
 }
 

@@ -45,6 +45,15 @@ pub struct Caller {
 /// The longest `User-Agent` kept in an audit record, in characters; a longer one is cut there.
 pub const MAX_USER_AGENT_CHARS: usize = 256;
 
+/// `user_agent` cut to [`MAX_USER_AGENT_CHARS`] characters.
+pub(crate) fn cut_user_agent(user_agent: &str) -> &str {
+    let cut = user_agent
+        .char_indices()
+        .nth(MAX_USER_AGENT_CHARS)
+        .map_or(user_agent.len(), |(i, _)| i);
+    user_agent.get(..cut).unwrap_or(user_agent)
+}
+
 impl Caller {
     /// A caller with the given principal ARN (its account is read from the ARN), no tags and no
     /// identity policies.
@@ -107,11 +116,7 @@ impl Caller {
     /// Sets the request's `User-Agent` (recorded as the audit record's `userAgent`), cut to
     /// [`MAX_USER_AGENT_CHARS`] characters.
     pub fn with_user_agent(mut self, user_agent: &str) -> Self {
-        let cut = user_agent
-            .char_indices()
-            .nth(MAX_USER_AGENT_CHARS)
-            .map_or(user_agent.len(), |(i, _)| i);
-        self.user_agent = user_agent.get(..cut).map(str::to_owned);
+        self.user_agent = Some(cut_user_agent(user_agent).to_owned());
         self
     }
 

@@ -399,7 +399,10 @@ fn a_denied_call_records_the_key_and_why_and_the_caller_sees_neither_reason_nor_
     let data = ev.additional_event_data.unwrap();
     assert_eq!(data["deniedResource"], key.arn.as_str());
     let reason = data["denialReason"].as_str().unwrap();
-    assert!(reason.contains("identity policies, and none allows"), "{reason}");
+    assert!(
+        reason.contains("identity policies, and none allows"),
+        "{reason}"
+    );
     assert!(reason.contains("no grant"), "{reason}");
     assert!(!e.message().contains("identity"), "{e}");
 
@@ -420,7 +423,10 @@ fn a_denied_call_records_the_key_and_why_and_the_caller_sees_neither_reason_nor_
     let data = ev.additional_event_data.unwrap();
     assert_eq!(data["deniedResource"], "*");
     let reason = data["denialReason"].as_str().unwrap();
-    assert!(reason.contains("explicit deny: identity policy 1"), "{reason}");
+    assert!(
+        reason.contains("explicit deny: identity policy 1"),
+        "{reason}"
+    );
     assert!(reason.contains("NoNewKeys"), "{reason}");
 
     // The next call, allowed, carries no denial of an earlier one.

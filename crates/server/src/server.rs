@@ -774,7 +774,7 @@ async fn serve(
     } = match admit(state, ip, &parts, body, label).await {
         Ok(admitted) => admitted,
         Err(e) => {
-            refused(state, &parts.headers, ip, &e).await?;
+            refused(state, &parts.headers, ip, request_id, &e).await?;
             return Err(e);
         }
     };
@@ -785,13 +785,7 @@ async fn serve(
         .with_source_ip(ip)
         .with_secure_transport(state.secure_transport)
         .with_request_id(request_id);
-    // For the audit record's userAgent (cut to coffer::MAX_USER_AGENT_CHARS; one that is not
-    // text is left out).
-    if let Some(agent) = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(agent) = user_agent(&parts.headers) {
         caller = caller.with_user_agent(agent);
     }
     if let (Some(waiter), Api::Kms) = (&state.deferral, api) {
@@ -905,6 +899,7 @@ async fn refused(
     state: &Arc<State>,
     headers: &http::HeaderMap,
     ip: IpAddr,
+    request_id: &str,
     e: &ApiError,
 ) -> Result<(), ApiError> {
     let (source, now) = (Source::of(ip), Instant::now());
@@ -933,13 +928,32 @@ async fn refused(
         .map(str::to_owned);
     let key_id = key_id.map(str::to_owned);
     let (code, message) = (e.code(), e.message().to_owned());
+    let (request_id, agent) = (
+        request_id.to_owned(),
+        user_agent(headers).map(str::to_owned),
+    );
     let kms = state.kms.clone();
     tokio::task::spawn_blocking(move || {
-        kms.audit_refused(op.as_deref(), key_id.as_deref(), Some(ip), code, &message)
+        kms.audit_refused_request(
+            &coffer::RefusedRequest::new(code, &message)
+                .operation(op.as_deref())
+                .access_key_id(key_id.as_deref())
+                .source_ip(ip)
+                .request_id(&request_id)
+                .user_agent(agent.as_deref()),
+        )
     })
     .await
     .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
     .map_err(ApiError::from)
+}
+
+/// The request's `User-Agent`, for its audit record (which cuts it to
+/// `coffer::MAX_USER_AGENT_CHARS`); one that is not visible ASCII text is left out.
+fn user_agent(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The access key id a request's `Authorization` header claims, if it looks like one (letters

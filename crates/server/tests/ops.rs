@@ -754,6 +754,22 @@ async fn audit_records_carry_the_request_id_the_user_agent_and_why_a_call_was_de
     );
     assert!(reason.contains("no grant"), "{reason}");
 
+    // A request refused before it reached an operation (a bad signature) carries them too.
+    let good = std::mem::replace(&mut r.a.secret, "not-the-secret-access-key".into());
+    let (status, answer, id) = call_as_agent(
+        &mut r,
+        agent,
+        "DescribeKey",
+        serde_json::json!({ "KeyId": key_id }),
+    )
+    .await;
+    r.a.secret = good;
+    assert_eq!(status, 400);
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    let rec = record_of(&data, &id);
+    assert_eq!(rec["errorCode"], "InvalidSignatureException");
+    assert_eq!(rec["userAgent"], agent);
+
     let _ = r.stop.send(());
     r.task.await.unwrap().unwrap();
 }
