@@ -606,10 +606,15 @@ fn check_files(c: &Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// What `cofferd` checks of the filesystem before it starts (and `--check-config` reports),
-/// beyond [`validate_config`]: a root key file still to be created (at first start) has an
-/// existing directory to be created in — the data dir, which the first start creates, excepted.
-pub fn check_start_paths(config: &Config) -> Result<(), Error> {
+/// What `cofferd` checks of the files a configuration names before it starts (and
+/// `--check-config` reports), beyond [`validate_config`]: the TLS certificate chain and private
+/// key parse and belong together (the key's parse error is not echoed: it could quote key
+/// material), and a root key file still to be created (at first start) has an existing
+/// directory to be created in — the data dir, which the first start creates, excepted.
+pub fn check_start_files(config: &Config) -> Result<(), Error> {
+    if let Some(files) = &config.tls {
+        crate::tls::acceptor(files)?;
+    }
     let RootKeyProvider::KeyFile(file) = &config.root_key else {
         return Ok(());
     };

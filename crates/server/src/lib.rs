@@ -50,7 +50,7 @@ mod tls;
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
 pub use config_file::{
-    check_start_paths, load_config_file, load_config_file_with, parse_config, validate_config,
+    check_start_files, load_config_file, load_config_file_with, parse_config, validate_config,
 };
 pub use credentials::{
     Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE, CREDENTIALS_FILE,

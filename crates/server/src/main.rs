@@ -154,7 +154,7 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
     };
     apply(&mut cfg, &flags)?;
     cofferd::validate_config(&cfg).map_err(|e| config_error(&e))?;
-    cofferd::check_start_paths(&cfg).map_err(|e| config_error(&e))?;
+    cofferd::check_start_files(&cfg).map_err(|e| config_error(&e))?;
     Ok(if check {
         Command::Check(cfg)
     } else {
@@ -460,10 +460,12 @@ impl ShutdownSignals {
 
 async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    // Before the data dir is opened, and so before the server says it is ready: a SIGTERM from
+    // here on is kept, and once the server runs it drains and closes the audit log rather than
+    // killing the process half-way through opening it.
+    let signals = ShutdownSignals::install().map_err(cofferd::Error::Signals)?;
     let server = cofferd::Server::bind(cfg).await?;
     let addr = server.local_addr()?;
-    // Before the server says it is ready: a SIGTERM from then on drains and closes the log.
-    let signals = ShutdownSignals::install().map_err(cofferd::Error::Signals)?;
     // The first line on stdout is the bound address, for scripts and tests (port 0).
     let mut out = std::io::stdout();
     let _ = writeln!(out, "cofferd listening on {scheme}://{addr}");

@@ -184,10 +184,27 @@ fn check_config_checks_the_root_key_directory_and_the_tls_files() {
     let (code, _, err) = tls(cert_s, key_s);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("mode 640"), "{err}");
+    // Files that are not a certificate and a key.
     write(&key, "key", 0o600);
+    let (code, _, err) = tls(cert_s, key_s);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cert.pem: no certificate in the file"),
+        "{err}"
+    );
+    // A real pair: fine.
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let secret_pem = pair.signing_key.serialize_pem();
+    write(&cert, &pair.cert.pem(), 0o644);
+    write(&key, "not a key", 0o600);
+    let (code, _, err) = tls(cert_s, key_s);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("key.pem: no PKCS#8"), "{err}");
+    write(&key, &secret_pem, 0o600);
     let (code, out, err) = tls(cert_s, key_s);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("configuration OK"), "{out}");
+    assert!(!out.contains(&secret_pem) && !err.contains(&secret_pem));
 }
 
 /// `METHOD path` to `addr` on one connection, closed after the answer: the raw response.
