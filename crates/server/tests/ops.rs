@@ -773,3 +773,57 @@ async fn audit_records_carry_the_request_id_the_user_agent_and_why_a_call_was_de
     let _ = r.stop.send(());
     r.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_503_with_the_reason_while_the_audit_log_cannot_be_written() {
+    let tmp = TmpDir::new("healthz-audit");
+    let mut cfg = config(&tmp.0);
+    // Small files, so that calls soon roll the log over to its second file...
+    cfg.audit.max_file_bytes = 4096;
+    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
+    let a = admin(&cfg.data_dir);
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(get(&mut conn, "/healthz").await, (200, "ok\n".to_owned()));
+    // ... whose name a directory takes (root may write anywhere, but cannot open a directory
+    // as a file): the rollover fails, and the log with it.
+    let next = cfg
+        .data_dir
+        .join(coffer::AUDIT_DIR)
+        .join("audit-0000000002.jsonl");
+    std::fs::create_dir(&next).unwrap();
+    let mut failed = false;
+    for _ in 0..100 {
+        let (status, _) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+        if status == 500 {
+            failed = true;
+            break;
+        }
+        assert_eq!(status, 200);
+    }
+    assert!(
+        failed,
+        "the audit log never rolled over into the blocked file"
+    );
+    let (status, body) = get(&mut conn, "/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("audit log: cannot write ("), "{body}");
+    assert!(!body.contains("store:"), "{body}");
+    // HEAD says the same, without the body.
+    conn.write_all(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(conn.read(&mut byte).await.unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 503 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    drop(conn);
+    let _ = stop.send(());
+    let _ = task.await.unwrap();
+}
