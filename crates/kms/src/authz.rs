@@ -102,6 +102,7 @@ impl Kms {
             return Ok(());
         }
         let (decision, why) = self.policy_authorization(caller, action, key, access)?;
+        let why = why.unwrap_or_default();
         match decision {
             Decision::Allow => Ok(()),
             Decision::ExplicitDeny => Err(denied_because(caller, action, &key.arn, why)),
@@ -139,15 +140,16 @@ impl Kms {
             .map(|(decision, _)| decision)
     }
 
-    /// [`Self::policy_decision`] and why, in words for the audit record (which statement of
-    /// which policy decided, or what allowed nothing).
+    /// [`Self::policy_decision`] and, unless it allows, why in words for the audit record
+    /// (which statement of which policy denied, or what allowed nothing); an allowed call, the
+    /// common one, builds no text.
     fn policy_authorization(
         &self,
         caller: &Caller,
         action: &str,
         key: &CachedKey,
         access: &Access<'_>,
-    ) -> Result<(Decision, String), Error> {
+    ) -> Result<(Decision, Option<String>), Error> {
         for t in access.grant_tokens {
             self.grant_tokens
                 .verify(t)
@@ -167,7 +169,8 @@ impl Kms {
             caller.identity_policies.iter().map(|p| &**p),
             &ctx,
         );
-        Ok((auth.decision, explain(&auth, action)))
+        let why = (auth.decision != Decision::Allow).then(|| explain(&auth, action));
+        Ok((auth.decision, why))
     }
 
     /// Authorizes an action on no key (CreateKey, ListKeys, ListAliases, GenerateRandom):
