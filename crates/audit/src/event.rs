@@ -76,6 +76,10 @@ pub struct AuditEvent {
     pub request_parameters: Option<Value>,
     /// The response's elements, secrets removed (`null` when none, as for Encrypt).
     pub response_elements: Option<Value>,
+    /// What the record adds beyond CloudTrail's fixed fields (coffer: `denialReason` and
+    /// `deniedResource` of a refused call, which the caller is not told; `null` when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<Value>,
     /// The request id the caller was given.
     #[serde(rename = "requestID", default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -257,6 +261,7 @@ impl AuditEvent {
             error_message: None,
             request_parameters: None,
             response_elements: None,
+            additional_event_data: None,
             request_id: None,
             event_id: uuid_v4(rng)?,
             read_only: is_read_only_operation(event_name),
@@ -298,6 +303,14 @@ impl AuditEvent {
     #[must_use]
     pub fn response_elements(mut self, elements: Value) -> Self {
         self.response_elements = scrubbed(elements);
+        self
+    }
+
+    /// Sets `additionalEventData` (secret fields removed, see [`REDACTED_FIELDS`]; `null` means
+    /// none).
+    #[must_use]
+    pub fn additional_event_data(mut self, data: Value) -> Self {
+        self.additional_event_data = scrubbed(data);
         self
     }
 

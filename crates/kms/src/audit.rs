@@ -50,6 +50,38 @@ impl coffer_crypto::RandomSource for EventIds {
     }
 }
 
+/// Why a call was refused: the resource and, where authorization knows it, the reason (which
+/// policy statement denied, or that nothing allowed). For the audit record's
+/// `additionalEventData`; never for the caller.
+#[derive(Debug)]
+pub(crate) struct Denial {
+    /// The resource refused: a key ARN, an alias ARN, or `*`.
+    pub(crate) resource: String,
+    /// Why, if authorization said.
+    pub(crate) reason: Option<String>,
+}
+
+thread_local! {
+    /// The denial of the call running on this thread. The facade's calls are synchronous, each
+    /// on one thread from [`Call::begin`] to [`Call::finish`], so this slot is the call's own:
+    /// `begin` empties it, authorization fills it as it refuses, `finish` takes it.
+    static DENIAL: RefCell<Option<Denial>> = const { RefCell::new(None) };
+}
+
+/// Notes why the current call is being refused access (see [`Denial`]); the last note wins.
+pub(crate) fn note_denial(resource: &str, reason: Option<String>) {
+    DENIAL.with(|d| {
+        *d.borrow_mut() = Some(Denial {
+            resource: resource.to_owned(),
+            reason,
+        });
+    });
+}
+
+fn take_denial() -> Option<Denial> {
+    DENIAL.with(|d| d.borrow_mut().take())
+}
+
 fn sink_failed(e: coffer_audit::AuditError) -> Error {
     Error::internal(e)
 }
@@ -74,13 +106,7 @@ impl<'a> Call<'a> {
                 &kms.region,
                 identity_of(caller),
             ) {
-                Ok(e) => {
-                    let e = e.request_parameters(params);
-                    Some(match caller.source_ip {
-                        Some(ip) => e.source_ip(ip.to_string()),
-                        None => e,
-                    })
-                }
+                Ok(e) => Some(request_facts(e.request_parameters(params), caller)),
                 Err(_) => {
                     broken = true;
                     None
@@ -89,6 +115,8 @@ impl<'a> Call<'a> {
         } else {
             None
         };
+        // A denial noted before this call began is not this call's.
+        let _ = take_denial();
         Self {
             kms,
             event: RefCell::new(event),
@@ -153,7 +181,14 @@ impl<'a> Call<'a> {
                 }
                 event = event.response_elements(r.elements());
             }
-            Err(e) => event = event.error(e.code(), e.message()),
+            Err(e) => {
+                event = event.error(e.code(), e.message());
+                if matches!(e, Error::AccessDenied { .. }) {
+                    if let Some(denial) = take_denial() {
+                        event = with_denial(event, denial);
+                    }
+                }
+            }
         }
         self.record(&event)?;
         result
@@ -223,15 +258,14 @@ impl Kms {
             Ok(elements) => event.response_elements(elements),
             Err((code, message)) => event.error(code, message),
         };
-        if let Some(ip) = caller.source_ip {
-            event = event.source_ip(ip.to_string());
-        }
-        sink.record(&event).map_err(sink_failed)
+        sink.record(&request_facts(event, caller))
+            .map_err(sink_failed)
     }
 
     /// Records a request refused before it reached an operation (bad or missing signature,
     /// unknown access key, skewed clock, malformed body, throttled before authentication), so a
     /// server can audit those too. `operation` is the name the request gave, if it could be read.
+    /// [`Self::audit_refused_request`] records the request id and user agent too.
     pub fn audit_refused(
         &self,
         operation: Option<&str>,
@@ -240,21 +274,42 @@ impl Kms {
         error_code: &str,
         error_message: &str,
     ) -> Result<(), Error> {
+        self.audit_refused_request(&RefusedRequest {
+            operation,
+            access_key_id,
+            source_ip,
+            request_id: None,
+            user_agent: None,
+            error: (error_code, error_message),
+        })
+    }
+
+    /// Records a request refused before it reached an operation, as [`Self::audit_refused`],
+    /// with the id the server answered it with and its user agent (cut to
+    /// [`MAX_USER_AGENT_CHARS`](crate::MAX_USER_AGENT_CHARS) characters).
+    pub fn audit_refused_request(&self, refused: &RefusedRequest<'_>) -> Result<(), Error> {
         let Some(sink) = &self.audit else {
             return Ok(());
         };
+        let (error_code, error_message) = refused.error;
         let mut event = AuditEvent::refused(
             &self.event_ids,
-            operation,
+            refused.operation,
             self.clock.now(),
             &self.region,
-            UserIdentity::unknown(access_key_id),
+            UserIdentity::unknown(refused.access_key_id),
             error_code,
             error_message,
         )
         .map_err(sink_failed)?;
-        if let Some(ip) = source_ip {
+        if let Some(ip) = refused.source_ip {
             event = event.source_ip(ip.to_string());
+        }
+        if let Some(id) = refused.request_id {
+            event = event.request_id(id);
+        }
+        if let Some(agent) = refused.user_agent {
+            event = event.user_agent(crate::caller::cut_user_agent(agent));
         }
         sink.record(&event).map_err(sink_failed)
     }
@@ -294,6 +349,100 @@ impl Kms {
         }
         sink.record(&event).map_err(sink_failed)
     }
+}
+
+/// A request refused before it reached an operation, for [`Kms::audit_refused_request`].
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct RefusedRequest<'a> {
+    /// The operation the request named, if it could be read.
+    pub operation: Option<&'a str>,
+    /// The access key id it claimed, if any (never trusted: it was not verified).
+    pub access_key_id: Option<&'a str>,
+    /// Where it came from.
+    pub source_ip: Option<std::net::IpAddr>,
+    /// The id the server answered it with (`x-amzn-RequestId`).
+    pub request_id: Option<&'a str>,
+    /// Its `User-Agent`.
+    pub user_agent: Option<&'a str>,
+    /// The error code and message it was answered with.
+    pub error: (&'a str, &'a str),
+}
+
+impl<'a> RefusedRequest<'a> {
+    /// A refusal answered with `error_code` and `error_message`, nothing else known yet.
+    pub fn new(error_code: &'a str, error_message: &'a str) -> Self {
+        Self {
+            error: (error_code, error_message),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the operation the request named.
+    #[must_use]
+    pub fn operation(mut self, operation: Option<&'a str>) -> Self {
+        self.operation = operation;
+        self
+    }
+
+    /// Sets the access key id the request claimed.
+    #[must_use]
+    pub fn access_key_id(mut self, access_key_id: Option<&'a str>) -> Self {
+        self.access_key_id = access_key_id;
+        self
+    }
+
+    /// Sets the source address.
+    #[must_use]
+    pub fn source_ip(mut self, ip: std::net::IpAddr) -> Self {
+        self.source_ip = Some(ip);
+        self
+    }
+
+    /// Sets the request id the server answered with.
+    #[must_use]
+    pub fn request_id(mut self, id: &'a str) -> Self {
+        self.request_id = Some(id);
+        self
+    }
+
+    /// Sets the request's `User-Agent`.
+    #[must_use]
+    pub fn user_agent(mut self, agent: Option<&'a str>) -> Self {
+        self.user_agent = agent;
+        self
+    }
+}
+
+/// The request's facts the caller carries: `sourceIPAddress`, `userAgent`, `requestID`.
+fn request_facts(mut event: AuditEvent, caller: &Caller) -> AuditEvent {
+    if let Some(ip) = caller.source_ip {
+        event = event.source_ip(ip.to_string());
+    }
+    if let Some(agent) = &caller.user_agent {
+        event = event.user_agent(agent.clone());
+    }
+    if let Some(id) = &caller.request_id {
+        event = event.request_id(id.clone());
+    }
+    event
+}
+
+/// A refused call's event with its [`Denial`]: the key refused among its `resources`, and
+/// `additionalEventData.denialReason` / `deniedResource`.
+fn with_denial(mut event: AuditEvent, denial: Denial) -> AuditEvent {
+    if denial.resource.contains(":key/")
+        && !event.resources.iter().any(|r| r.arn == denial.resource)
+    {
+        let account = arn_account(&denial.resource).to_owned();
+        event = event.resource(denial.resource.clone(), account);
+    }
+    let mut data = serde_json::Map::new();
+    data.insert("deniedResource".into(), Value::String(denial.resource));
+    if let Some(reason) = denial.reason {
+        data.insert("denialReason".into(), Value::String(reason));
+    }
+    event.additional_event_data(Value::Object(data))
 }
 
 /// The audit record's `userIdentity` of a caller, with the access key it signed with.

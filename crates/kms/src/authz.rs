@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use coffer_core::EncryptionContext;
 use coffer_grants::GrantOperation;
-use coffer_policy::{Decision, RequestContext};
+use coffer_policy::{Authorization, Decision, PolicySource, Reason, RequestContext, StatementRef};
 
 use crate::kms::CachedKey;
 use crate::{Caller, Error, Kms, Operation};
@@ -101,9 +101,11 @@ impl Kms {
         if !self.authorization {
             return Ok(());
         }
-        match self.policy_decision(caller, action, key, access)? {
+        let (decision, why) = self.policy_authorization(caller, action, key, access)?;
+        let why = why.unwrap_or_default();
+        match decision {
             Decision::Allow => Ok(()),
-            Decision::ExplicitDeny => Err(denied(caller, action, &key.arn)),
+            Decision::ExplicitDeny => Err(denied_because(caller, action, &key.arn, why)),
             _ => {
                 // No policy allows and none denies: a grant may.
                 let op = action
@@ -118,7 +120,8 @@ impl Kms {
                 if granted {
                     Ok(())
                 } else {
-                    Err(denied(caller, action, &key.arn))
+                    let why = format!("{why}; no grant allows {action} to the caller");
+                    Err(denied_because(caller, action, &key.arn, why))
                 }
             }
         }
@@ -133,6 +136,20 @@ impl Kms {
         key: &CachedKey,
         access: &Access<'_>,
     ) -> Result<Decision, Error> {
+        self.policy_authorization(caller, action, key, access)
+            .map(|(decision, _)| decision)
+    }
+
+    /// [`Self::policy_decision`] and, unless it allows, why in words for the audit record
+    /// (which statement of which policy denied, or what allowed nothing); an allowed call, the
+    /// common one, builds no text.
+    fn policy_authorization(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key: &CachedKey,
+        access: &Access<'_>,
+    ) -> Result<(Decision, Option<String>), Error> {
         for t in access.grant_tokens {
             self.grant_tokens
                 .verify(t)
@@ -152,7 +169,8 @@ impl Kms {
             caller.identity_policies.iter().map(|p| &**p),
             &ctx,
         );
-        Ok(auth.decision)
+        let why = (auth.decision != Decision::Allow).then(|| explain(&auth, action));
+        Ok((auth.decision, why))
     }
 
     /// Authorizes an action on no key (CreateKey, ListKeys, ListAliases, GenerateRandom):
@@ -191,11 +209,20 @@ impl Kms {
             return Ok(());
         }
         let ctx = self.context(caller, action, resource, access);
-        match identity_decision(caller, &ctx) {
-            Decision::ExplicitDeny => Err(denied(caller, action, resource)),
-            Decision::Allow => Ok(()),
+        match identity_evaluation(caller, &ctx) {
+            (Decision::ExplicitDeny, by) => {
+                let why = match by {
+                    Some((i, st)) => format!("explicit deny: identity policy {i}, {st}"),
+                    None => "explicit deny in an identity policy".to_owned(),
+                };
+                Err(denied_because(caller, action, resource, why))
+            }
+            (Decision::Allow, _) => Ok(()),
             _ if caller.is_account_root() => Ok(()),
-            _ => Err(denied(caller, action, resource)),
+            _ => {
+                let why = format!("no identity policy allows {action}");
+                Err(denied_because(caller, action, resource, why))
+            }
         }
     }
 }
@@ -203,18 +230,68 @@ impl Kms {
 /// The caller's identity policies on `ctx`: an explicit deny in any wins, else one allow
 /// allows, else implicit deny.
 pub(crate) fn identity_decision(caller: &Caller, ctx: &RequestContext<'_>) -> Decision {
+    identity_evaluation(caller, ctx).0
+}
+
+/// [`identity_decision`] and, for an explicit deny, the policy (its index) and statement that
+/// denied, in words.
+fn identity_evaluation(
+    caller: &Caller,
+    ctx: &RequestContext<'_>,
+) -> (Decision, Option<(usize, String)>) {
     let mut decision = Decision::ImplicitDeny;
-    for p in &caller.identity_policies {
-        match p.evaluate(ctx).decision {
-            Decision::ExplicitDeny => return Decision::ExplicitDeny,
+    for (i, p) in caller.identity_policies.iter().enumerate() {
+        let e = p.evaluate(ctx);
+        match e.decision {
+            Decision::ExplicitDeny => {
+                return (
+                    Decision::ExplicitDeny,
+                    e.statement.map(|st| (i, st.to_string())),
+                )
+            }
             Decision::Allow => decision = Decision::Allow,
             _ => {}
         }
     }
-    decision
+    (decision, None)
 }
 
+/// Why [`coffer_policy::authorize`] decided as it did, in words for the audit record.
+fn explain(auth: &Authorization<'_>, action: &str) -> String {
+    let by = |(source, st): (PolicySource, StatementRef<'_>)| match source {
+        PolicySource::KeyPolicy => format!("the key policy, {st}"),
+        PolicySource::IdentityPolicy(i) => format!("identity policy {i}, {st}"),
+    };
+    match auth.reason {
+        Reason::ExplicitDeny => match auth.decided_by {
+            Some(d) => format!("explicit deny: {}", by(d)),
+            None => "explicit deny".to_owned(),
+        },
+        Reason::KeyPolicyDoesNotAllow => {
+            format!("no statement of the key policy allows {action} to the caller")
+        }
+        Reason::IdentityPolicyDoesNotAllow => format!(
+            "the key policy leaves {action} to the caller's identity policies, and none allows it"
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The refusal of `action` on `resource` as the caller sees it: AccessDeniedException naming
+/// the principal, action and resource, nothing of why. The refusal (without a reason) is
+/// noted for the call's audit record.
 pub(crate) fn denied(caller: &Caller, action: &str, resource: &str) -> Error {
+    crate::audit::note_denial(resource, None);
+    access_denied(caller, action, resource)
+}
+
+/// [`denied`], noting `why` for the audit record's `additionalEventData.denialReason`.
+fn denied_because(caller: &Caller, action: &str, resource: &str, why: String) -> Error {
+    crate::audit::note_denial(resource, Some(why));
+    access_denied(caller, action, resource)
+}
+
+fn access_denied(caller: &Caller, action: &str, resource: &str) -> Error {
     Error::access_denied(format!(
         "User: {} is not authorized to perform: {action} on resource: {resource}",
         caller.principal_arn

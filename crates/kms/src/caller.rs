@@ -34,6 +34,24 @@ pub struct Caller {
     /// The access key the request was signed with, for the audit record's
     /// `userIdentity.accessKeyId` (a server sets it; in process: `None`).
     pub access_key_id: Option<String>,
+    /// The id the server gave the request (its `x-amzn-RequestId`), for the audit record's
+    /// `requestID` (in process: `None`).
+    pub request_id: Option<String>,
+    /// The request's `User-Agent`, at most [`MAX_USER_AGENT_CHARS`] characters, for the audit
+    /// record's `userAgent`.
+    pub user_agent: Option<String>,
+}
+
+/// The longest `User-Agent` kept in an audit record, in characters; a longer one is cut there.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// `user_agent` cut to [`MAX_USER_AGENT_CHARS`] characters.
+pub(crate) fn cut_user_agent(user_agent: &str) -> &str {
+    let cut = user_agent
+        .char_indices()
+        .nth(MAX_USER_AGENT_CHARS)
+        .map_or(user_agent.len(), |(i, _)| i);
+    user_agent.get(..cut).unwrap_or(user_agent)
 }
 
 impl Caller {
@@ -60,6 +78,8 @@ impl Caller {
             secure_transport: true,
             via_service: None,
             access_key_id: None,
+            request_id: None,
+            user_agent: None,
         }
     }
 
@@ -84,6 +104,19 @@ impl Caller {
     /// Sets the access key the request was signed with (recorded in audit events).
     pub fn with_access_key_id(mut self, access_key_id: impl Into<String>) -> Self {
         self.access_key_id = Some(access_key_id.into());
+        self
+    }
+
+    /// Sets the id the server gave the request (recorded as the audit record's `requestID`).
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    /// Sets the request's `User-Agent` (recorded as the audit record's `userAgent`), cut to
+    /// [`MAX_USER_AGENT_CHARS`] characters.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Self {
+        self.user_agent = Some(cut_user_agent(user_agent).to_owned());
         self
     }
 
@@ -121,5 +154,22 @@ impl Deref for Caller {
 
     fn deref(&self) -> &coffer_core::Caller {
         &self.identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_user_agent_is_cut_on_a_character_boundary() {
+        let c = Caller::new("arn:aws:iam::111122223333:user/u").unwrap();
+        let short = c.clone().with_user_agent("aws-cli/2.15");
+        assert_eq!(short.user_agent.as_deref(), Some("aws-cli/2.15"));
+        let long = "é".repeat(MAX_USER_AGENT_CHARS + 10);
+        let cut = c.with_user_agent(&long);
+        let kept = cut.user_agent.unwrap();
+        assert_eq!(kept.chars().count(), MAX_USER_AGENT_CHARS);
+        assert!(long.starts_with(&kept));
     }
 }

@@ -57,7 +57,8 @@ mod validate;
 
 pub use admin_authz::{IdentityDecision, IdentityRequest};
 pub use alias_ops::MAX_ALIASES_PER_KEY;
-pub use caller::Caller;
+pub use audit::RefusedRequest;
+pub use caller::{Caller, MAX_USER_AGENT_CHARS};
 pub use coffer_core::{AccountId, Clock, EncryptionContext, KeyId, SystemClock, UniqueKeys};
 pub use coffer_crypto::{RandomSource, SecretBytes, SystemRandom};
 pub use coffer_grants::MAX_GRANTS_PER_KEY;

@@ -366,3 +366,70 @@ fn a_data_directory_keeps_a_signed_log_and_is_owner_only() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_file(&key).unwrap();
 }
+
+#[test]
+fn a_denied_call_records_the_key_and_why_and_the_caller_sees_neither_reason_nor_statement() {
+    let sink = Arc::new(MemorySink::new());
+    let kms = kms_with(sink.clone());
+    let a = alice()
+        .with_request_id("req-1")
+        .with_user_agent("aws-cli/2.15");
+    let key = kms
+        .create_key(&a, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let created = sink.last().unwrap();
+    assert_eq!(created.request_id.as_deref(), Some("req-1"));
+    assert_eq!(created.user_agent.as_deref(), Some("aws-cli/2.15"));
+    assert_eq!(created.additional_event_data, None);
+
+    // The default key policy leaves bob to his identity policies, and he has none.
+    let bob = Caller::new("arn:aws:iam::111122223333:user/bob")
+        .unwrap()
+        .with_request_id("req-2");
+    let describe = DescribeKeyRequest {
+        key_id: key.key_id.clone(),
+        ..Default::default()
+    };
+    let e = kms.describe_key(&bob, describe.clone()).unwrap_err();
+    let ev = sink.last().unwrap();
+    assert_eq!(ev.request_id.as_deref(), Some("req-2"));
+    assert_eq!(ev.error_message.as_deref(), Some(e.message()));
+    assert_eq!(ev.resources[0].arn, key.arn);
+    let data = ev.additional_event_data.unwrap();
+    assert_eq!(data["deniedResource"], key.arn.as_str());
+    let reason = data["denialReason"].as_str().unwrap();
+    assert!(
+        reason.contains("identity policies, and none allows"),
+        "{reason}"
+    );
+    assert!(reason.contains("no grant"), "{reason}");
+    assert!(!e.message().contains("identity"), "{e}");
+
+    // An identity policy's named Deny statement, on an action on no key.
+    let carol = Caller::new("arn:aws:iam::111122223333:user/carol")
+        .unwrap()
+        .with_identity_policy_json(KMS_ADMIN)
+        .unwrap()
+        .with_identity_policy_json(
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoNewKeys","Effect":"Deny","Action":"kms:CreateKey","Resource":"*"}]}"#,
+        )
+        .unwrap();
+    let e = kms
+        .create_key(&carol, CreateKeyRequest::default())
+        .unwrap_err();
+    assert!(!e.message().contains("NoNewKeys"), "{e}");
+    let ev = sink.last().unwrap();
+    let data = ev.additional_event_data.unwrap();
+    assert_eq!(data["deniedResource"], "*");
+    let reason = data["denialReason"].as_str().unwrap();
+    assert!(
+        reason.contains("explicit deny: identity policy 1"),
+        "{reason}"
+    );
+    assert!(reason.contains("NoNewKeys"), "{reason}");
+
+    // The next call, allowed, carries no denial of an earlier one.
+    kms.describe_key(&a, describe).unwrap();
+    assert_eq!(sink.last().unwrap().additional_event_data, None);
+}

@@ -586,17 +586,80 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
 
 /// Checks the files the configuration names: private keys and passphrases are the owner's
 /// alone, the certificate exists.
+/// The files the configuration names: the TLS certificate and key exist and can be read, the
+/// key is the owner's alone; a passphrase file likewise; a root key file that exists likewise.
 fn check_files(c: &Config) -> Result<(), Error> {
     if let Some(tls) = &c.tls {
-        std::fs::metadata(&tls.cert).map_err(Error::io(&tls.cert))?;
+        check_readable(&tls.cert)?;
         check_private(&tls.key)?;
+        check_readable(&tls.key)?;
     }
     match &c.root_key {
-        RootKeyProvider::PassphraseFile(p) => check_private(p)?,
-        RootKeyProvider::KeyFile(Some(p)) if p.exists() => check_private(p)?,
+        RootKeyProvider::PassphraseFile(p) => {
+            check_private(p)?;
+            check_readable(p)?;
+        }
+        RootKeyProvider::KeyFile(Some(p)) if p.exists() => {
+            check_private(p)?;
+            check_readable(p)?;
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// What `cofferd` checks of the files a configuration names before it starts (and
+/// `--check-config` reports), beyond [`validate_config`]: the TLS certificate chain and private
+/// key parse and belong together (the key's parse error is not echoed: it could quote key
+/// material), and a root key file still to be created (at first start) has an existing
+/// directory to be created in — the data dir, which the first start creates, excepted.
+pub fn check_start_files(config: &Config) -> Result<(), Error> {
+    if let Some(files) = &config.tls {
+        crate::tls::acceptor(files)?;
+    }
+    let RootKeyProvider::KeyFile(file) = &config.root_key else {
+        return Ok(());
+    };
+    let path = file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("root.key"));
+    if path.exists() {
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if file.is_none() && dir == config.data_dir && !dir.exists() {
+        return Ok(());
+    }
+    check_key_dir(dir)
+}
+
+/// `path` is a regular file this process can open for reading.
+fn check_readable(path: &Path) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+    if !meta.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_owned(),
+        });
+    }
+    std::fs::File::open(path).map_err(Error::io(path))?;
+    Ok(())
+}
+
+/// `dir`, where a root key file is to be created, is an existing directory.
+fn check_key_dir(dir: &Path) -> Result<(), Error> {
+    let problem = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Err(source) => return Err(Error::io(dir)(source)),
+    };
+    Err(Error::RootKeyDir {
+        path: dir.to_owned(),
+        problem,
+    })
 }
 
 fn check_principal(index: usize, p: &PrincipalSettings) -> Result<(), String> {

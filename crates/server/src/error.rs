@@ -4,11 +4,14 @@ use std::path::PathBuf;
 
 /// Why the server could not start or keep running. Request failures are not errors of this
 /// type: they become AWS error responses (see `docs/SERVER.md`).
+///
+/// A variant with a cause returns it from `source()` and leaves it out of its own message;
+/// [`crate::error_chain`] prints the whole chain, each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory in the data dir could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -52,6 +55,21 @@ pub enum Error {
         /// Its permission bits.
         mode: u32,
     },
+    /// A file the configuration names (a TLS certificate or key, a passphrase or root key file)
+    /// is not a regular file.
+    #[error("{path}: not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The root key file is to be created (at first start) in a directory that cannot hold it.
+    #[error("{path}: the root key's directory {problem}")]
+    RootKeyDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it ("does not exist", "is not a directory").
+        problem: &'static str,
+    },
     /// The TLS certificate or key cannot be used.
     #[error("{path}: {message}")]
     Tls {
@@ -73,7 +91,7 @@ pub enum Error {
         message: String,
     },
     /// The listening socket could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: std::net::SocketAddr,
@@ -82,8 +100,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The key management service could not be built.
-    #[error("cannot open the key management service: {0}")]
+    #[error("cannot open the key management service")]
     Kms(#[source] coffer::Error),
+    /// The handlers of the signals that stop the server (SIGTERM, SIGINT) could not be
+    /// installed.
+    #[error("cannot install the shutdown signal handlers")]
+    Signals(#[source] std::io::Error),
     /// The random source failed.
     #[error("random source failed")]
     Random(#[source] coffer_crypto::CryptoError),

@@ -39,6 +39,7 @@ mod conn;
 mod credentials;
 mod deferred;
 mod error;
+mod health;
 mod limiter;
 mod logging;
 mod metrics;
@@ -50,7 +51,9 @@ mod tls;
 
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
-pub use config_file::{load_config_file, load_config_file_with, parse_config, validate_config};
+pub use config_file::{
+    check_start_files, load_config_file, load_config_file_with, parse_config, validate_config,
+};
 pub use credentials::{
     Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE, CREDENTIALS_FILE,
     SEALING_PURPOSE,
@@ -70,13 +73,18 @@ pub use sigv4::{
     ALGORITHM,
 };
 
-/// An error and its causes on one line (`error: cause: cause`), for the operator.
+/// An error and its causes on one line (`error: cause: cause`), for the operator. Each cause is
+/// printed once: one whose message the line already ends with (an error that also prints its
+/// source in its own message, as some library errors do) is not repeated.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !text.is_empty() && !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s
@@ -85,4 +93,29 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Formats Unix seconds as an `X-Amz-Date` value (`YYYYMMDDTHHMMSSZ`).
 pub fn amz_date(unix_secs: i64) -> String {
     amz_date::format(unix_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    /// An error that prints its cause in its own message and also returns it as its source.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot listen: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_prints_each_cause_once() {
+        let io = || std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let e = Repeats(io());
+        assert_eq!(error_chain(&e), format!("cannot listen: {}", io()));
+        let e = crate::Error::Bind {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+            source: io(),
+        };
+        assert_eq!(
+            error_chain(&e),
+            format!("cannot listen on 127.0.0.1:9: {}", io())
+        );
+    }
 }

@@ -156,6 +156,7 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
     };
     apply(&mut cfg, &flags)?;
     cofferd::validate_config(&cfg).map_err(|e| config_error(&e))?;
+    cofferd::check_start_files(&cfg).map_err(|e| config_error(&e))?;
     Ok(if check {
         Command::Check(cfg)
     } else {
@@ -425,30 +426,57 @@ fn summary(c: &Config) -> String {
     s
 }
 
-async fn shutdown_signal() {
+/// The signals that stop the server (SIGTERM, SIGINT), registered when this is built: a
+/// signal that arrives after that is kept until [`Self::wait`] sees it. Built before the
+/// listening line is printed, so a signal sent as soon as the server says it is ready drains it
+/// rather than killing it.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Registers the handlers (inside the runtime).
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Completes when one of the signals has arrived (since [`Self::install`]).
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    // Before the data dir is opened, and so before the server says it is ready: a SIGTERM from
+    // here on is kept, and once the server runs it drains and closes the audit log rather than
+    // killing the process half-way through opening it.
+    let signals = ShutdownSignals::install().map_err(cofferd::Error::Signals)?;
     let server = cofferd::Server::bind(cfg).await?;
     let addr = server.local_addr()?;
     // The first line on stdout is the bound address, for scripts and tests (port 0).
     let mut out = std::io::stdout();
     let _ = writeln!(out, "cofferd listening on {scheme}://{addr}");
     let _ = out.flush();
-    server.run(shutdown_signal()).await
+    server.run(signals.wait()).await
 }
 
 fn main() -> ExitCode {

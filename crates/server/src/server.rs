@@ -331,6 +331,8 @@ struct State {
     key_limiter: Limiter<SourceKey>,
     refusals: RefusalLog,
     rng: SystemRandom,
+    /// What `/healthz` answers: whether the audit log and the store can be written.
+    health: crate::health::Health,
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
     /// await their record's durability (see `deferred.rs`).
     deferral: Option<DurableWaiter>,
@@ -359,8 +361,8 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
-    /// Opens the data dir (creating the administrator credential on first start), the key
-    /// management service, and binds the listener.
+    /// Binds the listener, then opens the data dir (creating it and the administrator
+    /// credential on first start) and the key management service.
     pub async fn bind(config: Config) -> Result<Self, Error> {
         if config.tls.is_none() && !config.listen.ip().is_loopback() {
             return Err(Error::Config(
@@ -387,6 +389,14 @@ impl Server {
             Some(files) => Some(crate::tls::acceptor(files)?),
             None => None,
         };
+        // The port first: a start that cannot listen leaves no new data dir (or root key)
+        // behind.
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
         let service = open_service(&config)?;
         let init = InitOptions {
             region: config.region.clone(),
@@ -411,15 +421,10 @@ impl Server {
             );
         }
         let audit = service.data_dir.audit_log();
+        let health = crate::health::Health::new(audit.clone(), service.data_dir.store());
         let kms = service.kms;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
         let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
         Ok(Self {
             listener,
             state: Arc::new(State {
@@ -439,6 +444,7 @@ impl Server {
                     crate::refusals::MAX_SOURCES,
                 ),
                 rng: SystemRandom::new(),
+                health,
                 deferral,
             }),
             tls,
@@ -693,10 +699,17 @@ fn plain(body: impl Into<Bytes>, content_type: &'static str) -> Response<Full<By
 }
 
 async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if req.method() == Method::GET {
+    // HEAD answers like GET, without the body (hyper sends none to a HEAD).
+    if req.method() == Method::GET || req.method() == Method::HEAD {
         match req.uri().path() {
-            "/healthz" => return plain(Bytes::from_static(b"ok\n"), "text/plain"),
-            "/metrics" => {
+            "/healthz" => {
+                let (status, text) = state.health.check().await;
+                let mut r = plain(text, "text/plain");
+                *r.status_mut() =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                return r;
+            }
+            "/metrics" if req.method() == Method::GET => {
                 // Unauthenticated, and rendering costs a little: each scrape spends the
                 // source's failure budget, as a refused request does.
                 let (source, now) = (Source::of(ip), Instant::now());
@@ -725,7 +738,7 @@ async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Respo
     );
     let mut label = Metrics::NONE;
     let result =
-        tracing::Instrument::instrument(serve(state, ip, req, &mut label), span.clone()).await;
+        tracing::Instrument::instrument(serve(state, ip, &id, req, &mut label), span.clone()).await;
     let elapsed = started.elapsed();
     let _enter = span.enter();
     let response = match result {
@@ -754,6 +767,7 @@ async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Respo
 async fn serve(
     state: &Arc<State>,
     ip: IpAddr,
+    request_id: &str,
     req: Request<Incoming>,
     label: &mut OpLabel,
 ) -> Result<Vec<u8>, ApiError> {
@@ -766,16 +780,20 @@ async fn serve(
     } = match admit(state, ip, &parts, body, label).await {
         Ok(admitted) => admitted,
         Err(e) => {
-            refused(state, &parts.headers, ip, &e).await?;
+            refused(state, &parts.headers, ip, request_id, &e).await?;
             return Err(e);
         }
     };
     tracing::Span::current().record("access_key_id", cred.access_key_id());
-    let caller = cred
+    let mut caller = cred
         .caller()
         .clone()
         .with_source_ip(ip)
-        .with_secure_transport(state.secure_transport);
+        .with_secure_transport(state.secure_transport)
+        .with_request_id(request_id);
+    if let Some(agent) = user_agent(&parts.headers) {
+        caller = caller.with_user_agent(agent);
+    }
     if let (Some(waiter), Api::Kms) = (&state.deferral, api) {
         if DEFERRED_OPERATIONS.contains(&op.as_str()) {
             let (result, pending) =
@@ -890,6 +908,7 @@ async fn refused(
     state: &Arc<State>,
     headers: &http::HeaderMap,
     ip: IpAddr,
+    request_id: &str,
     e: &ApiError,
 ) -> Result<(), ApiError> {
     let (source, now) = (Source::of(ip), Instant::now());
@@ -918,13 +937,32 @@ async fn refused(
         .map(str::to_owned);
     let key_id = key_id.map(str::to_owned);
     let (code, message) = (e.code(), e.message().to_owned());
+    let (request_id, agent) = (
+        request_id.to_owned(),
+        user_agent(headers).map(str::to_owned),
+    );
     let kms = state.kms.clone();
     tokio::task::spawn_blocking(move || {
-        kms.audit_refused(op.as_deref(), key_id.as_deref(), Some(ip), code, &message)
+        kms.audit_refused_request(
+            &coffer::RefusedRequest::new(code, &message)
+                .operation(op.as_deref())
+                .access_key_id(key_id.as_deref())
+                .source_ip(ip)
+                .request_id(&request_id)
+                .user_agent(agent.as_deref()),
+        )
     })
     .await
     .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
     .map_err(ApiError::from)
+}
+
+/// The request's `User-Agent`, for its audit record (which cuts it to
+/// `coffer::MAX_USER_AGENT_CHARS`); one that is not visible ASCII text is left out.
+fn user_agent(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The access key id a request's `Authorization` header claims, if it looks like one (letters

@@ -398,7 +398,9 @@ fn relative_paths_resolve_against_the_files_directory() {
         cofferd::load_config_file(&path).unwrap().data_dir,
         Path::new("/srv/coffer")
     );
-    // A file named relative to the working directory: still against its own directory.
+    // A file named relative to the working directory: still against its own directory. (The
+    // root key file's directory must exist for --check-config.)
+    std::fs::create_dir_all(base.join("keys")).unwrap();
     let c = Command::new(env!("CARGO_BIN_EXE_cofferd"))
         .current_dir(&dir.0)
         .args(["--check-config", "--config", "etc/cofferd/cofferd.toml"])
@@ -448,7 +450,10 @@ fn check_config_prints_the_file_with_flags_applied_and_no_secret() {
     );
     assert!(!out.contains("hunter2"), "{out}");
 
-    // Flags override the file, field by field.
+    // Flags override the file, field by field. (A root key file to be created needs an
+    // existing directory.)
+    let key = dir.0.join("keys-root.key");
+    let key = key.to_str().unwrap();
     let (code, out, err) = cofferd(&[
         "--check-config",
         "--config",
@@ -462,7 +467,7 @@ fn check_config_prints_the_file_with_flags_applied_and_no_secret() {
         "--log-format",
         "json",
         "--root-key",
-        "/keys/root.key",
+        key,
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("region = \"ap-south-2\""), "{out}");
@@ -476,7 +481,7 @@ fn check_config_prints_the_file_with_flags_applied_and_no_secret() {
     );
     assert!(out.contains("log.format = \"json\""), "{out}");
     assert!(
-        out.contains("root_key = key-file \"/keys/root.key\""),
+        out.contains(&format!("root_key = key-file {key:?}")),
         "{out}"
     );
 

@@ -562,3 +562,268 @@ async fn metrics_are_rate_limited_per_address_and_health_checks_are_not() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// `signed_request` with a `User-Agent` header (unsigned, as SDKs send it).
+fn with_user_agent(req: Vec<u8>, agent: &str) -> Vec<u8> {
+    let text = req;
+    let at = text.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    let mut out = text[..at].to_vec();
+    out.extend_from_slice(format!("user-agent: {agent}\r\n").as_bytes());
+    out.extend_from_slice(&text[at..]);
+    out
+}
+
+/// The audited event whose `requestID` is `id`.
+fn record_of(data_dir: &Path, id: &str) -> serde_json::Value {
+    let lines = common::audit_lines(data_dir);
+    lines
+        .iter()
+        .map(|l| &l["event"])
+        .find(|e| e["requestID"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no audit record with requestID {id}: {lines:#?}"))
+}
+
+/// Sends `op` with `body` and a User-Agent; (status, answer, x-amzn-RequestId).
+async fn call_as_agent(
+    r: &mut Running,
+    agent: &str,
+    op: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value, String) {
+    let req = signed_request(&r.a, &r.addr, op, body.to_string().as_bytes(), false);
+    r.conn
+        .write_all(&with_user_agent(req, agent))
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(r.conn.read(&mut byte).await.unwrap(), 1);
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap()
+    };
+    let len: usize = header("content-length").parse().unwrap();
+    let mut body = vec![0u8; len];
+    r.conn.read_exact(&mut body).await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap(),
+        header("x-amzn-requestid"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_carry_the_request_id_the_user_agent_and_why_a_call_was_denied() {
+    let mut r = start_with_key("audit-fields").await;
+    let data = r.cfg.data_dir.clone();
+    let key_id = r.key_id.clone();
+
+    // An allowed call: requestID is the response's x-amzn-RequestId, userAgent the header's.
+    let agent = "aws-sdk-rust/1.0 os/linux lang/rust#1.80 coffer-test";
+    let (status, described, id) = call_as_agent(
+        &mut r,
+        agent,
+        "DescribeKey",
+        serde_json::json!({ "KeyId": key_id }),
+    )
+    .await;
+    assert_eq!(status, 200, "{described}");
+    let key_arn = described["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+    let rec = record_of(&data, &id);
+    assert_eq!(rec["eventName"], "DescribeKey");
+    assert_eq!(rec["userAgent"], agent);
+    assert!(rec.get("additionalEventData").is_none(), "{rec}");
+
+    // A User-Agent beyond coffer::MAX_USER_AGENT_CHARS is cut there.
+    let long = "x".repeat(coffer::MAX_USER_AGENT_CHARS * 4);
+    let (status, _, id) = call_as_agent(
+        &mut r,
+        &long,
+        "DescribeKey",
+        serde_json::json!({ "KeyId": key_id }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rec = record_of(&data, &id);
+    assert_eq!(
+        rec["userAgent"].as_str().unwrap().len(),
+        coffer::MAX_USER_AGENT_CHARS
+    );
+
+    // A key policy that denies Encrypt to the caller by a named statement.
+    let sid = "NoEncryptForTheAdministrator";
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Owner", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{}:root", r.a.account_id)},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": sid, "Effect": "Deny",
+             "Principal": {"AWS": r.a.principal_arn.clone()},
+             "Action": "kms:Encrypt", "Resource": "*"},
+        ]
+    });
+    let (status, answer, _) = call_as_agent(
+        &mut r,
+        agent,
+        "PutKeyPolicy",
+        serde_json::json!({
+            "KeyId": key_id, "PolicyName": "default", "Policy": policy.to_string(),
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer, id) = call_as_agent(
+        &mut r,
+        agent,
+        "Encrypt",
+        serde_json::json!({ "KeyId": key_id, "Plaintext": "AAAA" }),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["__type"], "AccessDeniedException", "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default().to_owned()
+        + answer["Message"].as_str().unwrap_or_default();
+    // The client learns nothing of why.
+    assert!(message.contains(&key_arn), "{answer}");
+    assert!(!message.contains(sid), "{message}");
+    assert!(!message.to_lowercase().contains("deny"), "{message}");
+    // The record names the key and the statement that denied.
+    let rec = record_of(&data, &id);
+    assert_eq!(rec["eventName"], "Encrypt");
+    assert_eq!(rec["errorCode"], "AccessDeniedException");
+    assert_eq!(rec["userAgent"], agent);
+    assert!(
+        rec["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|res| res["ARN"] == key_arn.as_str()),
+        "{rec}"
+    );
+    let data_ = &rec["additionalEventData"];
+    assert_eq!(data_["deniedResource"], key_arn.as_str(), "{rec}");
+    let reason = data_["denialReason"].as_str().unwrap();
+    assert!(reason.contains("explicit deny"), "{reason}");
+    assert!(reason.contains("the key policy"), "{reason}");
+    assert!(reason.contains(sid), "{reason}");
+
+    // Nothing allows: the reason says so, and that no grant does either.
+    let principal = r.a.principal_arn.clone();
+    let (status, answer, id) = call_as_agent(
+        &mut r,
+        agent,
+        "PutKeyPolicy",
+        serde_json::json!({
+            "KeyId": key_id, "PolicyName": "default",
+            "BypassPolicyLockoutSafetyCheck": true,
+            "Policy": serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": "OnlyDescribe", "Effect": "Allow",
+                    "Principal": {"AWS": principal},
+                    "Action": "kms:DescribeKey", "Resource": "*"}]
+            }).to_string(),
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer} {id}");
+    let (status, answer, id) = call_as_agent(
+        &mut r,
+        agent,
+        "Encrypt",
+        serde_json::json!({ "KeyId": key_id, "Plaintext": "AAAA" }),
+    )
+    .await;
+    assert_eq!(answer["__type"], "AccessDeniedException", "{answer}");
+    assert_eq!(status, 400);
+    let rec = record_of(&data, &id);
+    let reason = rec["additionalEventData"]["denialReason"].as_str().unwrap();
+    assert!(
+        reason.contains("no statement of the key policy allows kms:Encrypt"),
+        "{reason}"
+    );
+    assert!(reason.contains("no grant"), "{reason}");
+
+    // A request refused before it reached an operation (a bad signature) carries them too.
+    let good = std::mem::replace(&mut r.a.secret, "not-the-secret-access-key".into());
+    let (status, answer, id) = call_as_agent(
+        &mut r,
+        agent,
+        "DescribeKey",
+        serde_json::json!({ "KeyId": key_id }),
+    )
+    .await;
+    r.a.secret = good;
+    assert_eq!(status, 400);
+    assert_eq!(answer["__type"], "InvalidSignatureException", "{answer}");
+    let rec = record_of(&data, &id);
+    assert_eq!(rec["errorCode"], "InvalidSignatureException");
+    assert_eq!(rec["userAgent"], agent);
+
+    let _ = r.stop.send(());
+    r.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_503_with_the_reason_while_the_audit_log_cannot_be_written() {
+    let tmp = TmpDir::new("healthz-audit");
+    let mut cfg = config(&tmp.0);
+    // Small files, so that calls soon roll the log over to its second file...
+    cfg.audit.max_file_bytes = 4096;
+    let (addr, stop, task) = start(Server::bind(cfg.clone()).await.unwrap());
+    let a = admin(&cfg.data_dir);
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(get(&mut conn, "/healthz").await, (200, "ok\n".to_owned()));
+    // ... whose name a directory takes (root may write anywhere, but cannot open a directory
+    // as a file): the rollover fails, and the log with it.
+    let next = cfg
+        .data_dir
+        .join(coffer::AUDIT_DIR)
+        .join("audit-0000000002.jsonl");
+    std::fs::create_dir(&next).unwrap();
+    let mut failed = false;
+    for _ in 0..100 {
+        let (status, _) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+        if status == 500 {
+            failed = true;
+            break;
+        }
+        assert_eq!(status, 200);
+    }
+    assert!(
+        failed,
+        "the audit log never rolled over into the blocked file"
+    );
+    let (status, body) = get(&mut conn, "/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.starts_with("audit log: cannot write ("), "{body}");
+    assert!(!body.contains("store:"), "{body}");
+    // HEAD says the same, without the body.
+    conn.write_all(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(conn.read(&mut byte).await.unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 503 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    drop(conn);
+    let _ = stop.send(());
+    let _ = task.await.unwrap();
+}
