@@ -286,7 +286,7 @@ pub(crate) fn denied(caller: &Caller, action: &str, resource: &str) -> Error {
 }
 
 /// [`denied`], noting `why` for the audit record's `additionalEventData.denialReason`.
-fn denied_because(caller: &Caller, action: &str, resource: &str, why: String) -> Error {
+pub(crate) fn denied_because(caller: &Caller, action: &str, resource: &str, why: String) -> Error {
     crate::audit::note_denial(resource, Some(why));
     access_denied(caller, action, resource)
 }

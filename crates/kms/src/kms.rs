@@ -413,7 +413,16 @@ impl Kms {
         if key.record.account == caller.account || op.may_cross_account() {
             Ok(())
         } else {
-            Err(crate::authz::denied(caller, op.action(), &key.arn))
+            Err(crate::authz::denied_because(
+                caller,
+                op.action(),
+                &key.arn,
+                format!(
+                    "{} cannot be called on a key of another account ({}), whatever its policies say",
+                    op.as_str(),
+                    key.record.account
+                ),
+            ))
         }
     }
 

@@ -433,3 +433,43 @@ fn a_denied_call_records_the_key_and_why_and_the_caller_sees_neither_reason_nor_
     kms.describe_key(&a, describe).unwrap();
     assert_eq!(sink.last().unwrap().additional_event_data, None);
 }
+
+#[test]
+fn a_cross_account_management_refusal_records_why() {
+    let sink = Arc::new(MemorySink::new());
+    let kms = kms_with(sink.clone());
+    let owner = alice();
+    // A key policy that gives another account everything.
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"owner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+        {"Sid":"partner","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"kms:*","Resource":"*"}]}"#;
+    let key = kms
+        .create_key(
+            &owner,
+            CreateKeyRequest {
+                policy: Some(policy.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .key_metadata;
+    let partner = Caller::account_root("444455556666".parse().unwrap());
+    let e = kms
+        .disable_key(
+            &partner,
+            coffer::model::KeyIdRequest {
+                key_id: key.arn.clone(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "AccessDeniedException");
+    assert!(!e.message().contains("another account"), "{e}");
+    let ev = sink.last().unwrap();
+    let data = ev.additional_event_data.unwrap();
+    assert_eq!(data["deniedResource"], key.arn.as_str());
+    let reason = data["denialReason"].as_str().unwrap();
+    assert!(
+        reason.contains("DisableKey cannot be called on a key of another account"),
+        "{reason}"
+    );
+}
