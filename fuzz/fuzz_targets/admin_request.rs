@@ -78,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
         let fx = f.as_mut().unwrap();
         fx.calls += 1;
         let caller = fx.admin.caller().clone();
-        match cofferd::admin_dispatch(&fx.kms, &fx.store, &fx.admin, &caller, op, body) {
+        match cofferd::admin_dispatch(&fx.kms, &fx.store, None, &fx.admin, &caller, op, body) {
             Ok(out) => {
                 let v: serde_json::Value = serde_json::from_slice(&out).expect("response is JSON");
                 assert!(v.is_object());
