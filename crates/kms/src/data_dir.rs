@@ -228,10 +228,21 @@ impl DataDir {
         let path = path.as_ref().to_path_buf();
         // A directory with state but no database is refused before anything is made: a new
         // database would bring a new audit signing key and strand the existing log.
+        // A part missing beside others is refused before the database is even opened.
+        let present = present_parts(&path, &parts);
         if !path.join(coffer_store::DB_FILE).exists() {
-            let present = present_parts(&path, &parts);
             if !present.is_empty() {
                 return Err(missing(&path, &[coffer_store::DB_FILE.to_owned()], &present));
+            }
+        } else if !present.is_empty() {
+            let lacking: Vec<String> = [format!("{AUDIT_DIR}/"), AUDIT_PUBLIC_KEY_FILE.to_owned()]
+                .into_iter()
+                .filter(|p| !present.contains(p))
+                .collect();
+            if !lacking.is_empty() {
+                let mut all = vec![coffer_store::DB_FILE.to_owned()];
+                all.extend(present);
+                return Err(missing(&path, &lacking, &all));
             }
         }
         if let Some(anchors) = audit.anchor_dir_path() {
