@@ -427,8 +427,11 @@ impl DataDir {
             .map_err(|e| store_fail(&self.inner.path, e))
     }
 
-    /// Makes a new data directory at `dir` from backup file `backup`; open it afterwards with
-    /// the root key of the directory the backup came from.
+    /// Places the database backup `backup` ([`DataDir::backup_to`]) as the database of a new
+    /// directory `dir`. The database alone is not a data directory: it names an audit signing
+    /// key whose log is not there, so [`DataDir::open`] refuses the result until the audit log
+    /// and public key are put beside it. To restore a whole directory use
+    /// [`DataDir::backup_online`] and [`DataDir::restore_backup`].
     pub fn restore(backup: impl AsRef<Path>, dir: impl AsRef<Path>) -> Result<(), Error> {
         SqliteStore::restore(backup, dir.as_ref()).map_err(|e| store_fail(dir.as_ref(), e))
     }
