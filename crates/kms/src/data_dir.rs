@@ -232,7 +232,11 @@ impl DataDir {
         let present = present_parts(&path, &parts);
         if !path.join(coffer_store::DB_FILE).exists() {
             if !present.is_empty() {
-                return Err(missing(&path, &[coffer_store::DB_FILE.to_owned()], &present));
+                return Err(missing(
+                    &path,
+                    &[coffer_store::DB_FILE.to_owned()],
+                    &present,
+                ));
             }
         } else if !present.is_empty() {
             let lacking: Vec<String> = [format!("{AUDIT_DIR}/"), AUDIT_PUBLIC_KEY_FILE.to_owned()]
@@ -630,8 +634,8 @@ fn backup_with_snapshot(
     use std::io::Write;
     SqliteStore::snapshot_dir(dir, tmp_db).map_err(|e| store_fail(dir, e))?;
     let public_file = dir.join(AUDIT_PUBLIC_KEY_FILE);
-    let public = std::fs::read(&public_file)
-        .map_err(io_fail(dir, "cannot read the audit public key"))?;
+    let public =
+        std::fs::read(&public_file).map_err(io_fail(dir, "cannot read the audit public key"))?;
     let mut entries: Vec<(String, EntrySource)> = vec![
         (
             coffer_store::DB_FILE.to_owned(),
@@ -742,7 +746,9 @@ fn backup_with_snapshot(
         let HashingWriter { inner, hash } = w;
         let mut inner = inner;
         inner.write_all(&hash.finish())?;
-        let file = inner.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        let file = inner
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         std::fs::rename(&tmp, dest)?;
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -897,7 +903,9 @@ fn restore_entries(from: &Path, dir: &Path) -> Result<BackupSummary, Error> {
     let manifest = manifest.ok_or_else(|| bad("the backup file has no manifest"))?;
     for required in [coffer_store::DB_FILE, AUDIT_PUBLIC_KEY_FILE] {
         if !seen.iter().any(|(n, _)| n == required) {
-            return Err(bad("the backup file lacks the database or the audit public key"));
+            return Err(bad(
+                "the backup file lacks the database or the audit public key",
+            ));
         }
     }
     let placed = SqliteStore::restore(&staged_db, dir).map_err(|e| store_fail(dir, e));

@@ -120,8 +120,8 @@ pub fn run_restore(args: &[String], out: &mut dyn Write) -> Result<(), String> {
     };
     let dir = &args.data_dir;
     let existed = dir.exists();
-    let summary = coffer::DataDir::restore_backup(&args.from, dir)
-        .map_err(|e| crate::error_chain(&e))?;
+    let summary =
+        coffer::DataDir::restore_backup(&args.from, dir).map_err(|e| crate::error_chain(&e))?;
     let mut config = Config::new(dir.clone());
     config.root_key = match (
         args.root_key,

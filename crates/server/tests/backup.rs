@@ -218,8 +218,8 @@ fn an_online_backup_under_load_restores_to_the_same_credentials_and_ciphertexts(
     // A wrong root key is refused and leaves nothing behind.
     let wrong = base.path().join("wrong.key");
     {
-        use std::os::unix::fs::OpenOptionsExt;
         use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -398,10 +398,14 @@ fn a_data_dir_missing_a_part_is_refused_naming_it_and_nothing_changes() {
         }
         let stderr = std::fs::read_to_string(&stderr_path).unwrap();
         assert!(
-            stderr.contains(&format!("{part} missing")) || stderr.contains(&format!("{part}/ missing")),
+            stderr.contains(&format!("{part} missing"))
+                || stderr.contains(&format!("{part}/ missing")),
             "{part}: {stderr}"
         );
-        assert!(stderr.contains("nothing was created or changed"), "{stderr}");
+        assert!(
+            stderr.contains("nothing was created or changed"),
+            "{stderr}"
+        );
         assert!(!p.exists(), "{part} was made anew");
         assert_eq!(before, fingerprint(&dir), "{part}: a file changed");
     }
