@@ -489,7 +489,8 @@ fn is_part_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        && name != coffer_store::LOCK_FILE
+        // Never a file of the store's own (a `coffer.db-wal` would be applied on open).
+        && !name.starts_with("coffer.")
 }
 
 /// The audit position of the log files `logs` (name, bytes; in order): last record's sequence

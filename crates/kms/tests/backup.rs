@@ -91,6 +91,7 @@ fn an_entry_name_that_leaves_the_directory_is_refused_and_nothing_is_left() {
         "/etc/escape",
         "audit/x.jsonl",
         "coffer.lock",
+        "coffer.db-wal",
     ] {
         let file = t.0.join("bad.backup");
         let _ = std::fs::remove_file(&file);
