@@ -36,6 +36,8 @@ const META_AUDIT: &str = "audit.key";
 const META_SEALING: &str = "sealing.";
 const AAD_SEALING: &[u8] = b"coffer/sealing-key/v1/";
 const AAD_AUDIT: &[u8] = b"coffer/audit-signing-key/v1";
+/// Prefix of the meta names recording the program's parts ([`DataDir::record_part`]).
+const META_PART: &str = "part.";
 /// The audit log's directory inside the data directory.
 pub const AUDIT_DIR: &str = "audit";
 /// The audit public key (hex), written beside the log for operators to pin elsewhere.
@@ -101,6 +103,7 @@ impl fmt::Debug for RootKeySource {
 pub struct DataDirOptions {
     rng: Arc<dyn RandomSource>,
     audit: coffer_audit::FileSinkOptions,
+    parts: Vec<String>,
 }
 
 impl Default for DataDirOptions {
@@ -108,6 +111,7 @@ impl Default for DataDirOptions {
         Self {
             rng: Arc::new(SystemRandom::new()),
             audit: coffer_audit::FileSinkOptions::default(),
+            parts: Vec::new(),
         }
     }
 }
@@ -116,6 +120,7 @@ impl fmt::Debug for DataDirOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DataDirOptions")
             .field("audit", &self.audit)
+            .field("parts", &self.parts)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +139,16 @@ impl DataDirOptions {
     #[must_use]
     pub fn audit(mut self, audit: coffer_audit::FileSinkOptions) -> Self {
         self.audit = audit;
+        self
+    }
+
+    /// A file the program keeps in the directory beside the store (cofferd:
+    /// `credentials.json`), by name. Its presence makes the directory one that holds state (so
+    /// a missing `coffer.db` is refused rather than made anew), and once the program has
+    /// recorded it ([`DataDir::record_part`]) its absence is refused at open.
+    #[must_use]
+    pub fn part(mut self, name: impl Into<String>) -> Self {
+        self.parts.push(name.into());
         self
     }
 }
@@ -209,8 +224,31 @@ impl DataDir {
         source: RootKeySource,
         options: DataDirOptions,
     ) -> Result<Self, Error> {
-        let DataDirOptions { rng, audit } = options;
+        let DataDirOptions { rng, audit, parts } = options;
         let path = path.as_ref().to_path_buf();
+        // A directory with state but no database is refused before anything is made: a new
+        // database would bring a new audit signing key and strand the existing log.
+        // A part missing beside others is refused before the database is even opened.
+        let present = present_parts(&path, &parts);
+        if !path.join(coffer_store::DB_FILE).exists() {
+            if !present.is_empty() {
+                return Err(missing(
+                    &path,
+                    &[coffer_store::DB_FILE.to_owned()],
+                    &present,
+                ));
+            }
+        } else if !present.is_empty() {
+            let lacking: Vec<String> = [format!("{AUDIT_DIR}/"), AUDIT_PUBLIC_KEY_FILE.to_owned()]
+                .into_iter()
+                .filter(|p| !present.contains(p))
+                .collect();
+            if !lacking.is_empty() {
+                let mut all = vec![coffer_store::DB_FILE.to_owned()];
+                all.extend(present);
+                return Err(missing(&path, &lacking, &all));
+            }
+        }
         if let Some(anchors) = audit.anchor_dir_path() {
             // Anchors kept with the log are cut or replaced with it: they must live elsewhere.
             let inside = std::path::absolute(anchors)
@@ -234,6 +272,7 @@ impl DataDir {
         let store = SqliteStore::open(&path).map_err(|e| store_fail(&path, e))?;
         let mut tightened = store.tightened_permissions().to_vec();
         let meta = |name| store.meta(name).map_err(|e| store_fail(&path, e));
+        check_complete(&path, &store, &parts)?;
         let (root, marker) = match meta(META_CHECK)? {
             None => {
                 let keys = store.key_count().map_err(|e| store_fail(&path, e))?;
@@ -366,6 +405,21 @@ impl DataDir {
         Ok(key)
     }
 
+    /// Records that the program has made its part `name` (a file it keeps in the directory,
+    /// declared with [`DataDirOptions::part`]): from now on an open that does not find it is
+    /// refused, naming it, rather than letting the program make a new one.
+    pub fn record_part(&self, name: &str) -> Result<(), Error> {
+        let key = format!("{META_PART}{name}");
+        let store = &self.inner.store;
+        let path = &self.inner.path;
+        if store.meta(&key).map_err(|e| store_fail(path, e))?.is_none() {
+            store
+                .set_meta(&[(&key, b"1")])
+                .map_err(|e| store_fail(path, e))?;
+        }
+        Ok(())
+    }
+
     /// Writes a consistent copy of the live database to `dest` (which must not exist) while the
     /// service keeps running. The copy holds wrapped material only and opens with the same root
     /// key after [`DataDir::restore`]. It keeps every key that existed when it was taken, even
@@ -377,11 +431,502 @@ impl DataDir {
             .map_err(|e| store_fail(&self.inner.path, e))
     }
 
-    /// Makes a new data directory at `dir` from backup file `backup`; open it afterwards with
-    /// the root key of the directory the backup came from.
+    /// Places the database backup `backup` ([`DataDir::backup_to`]) as the database of a new
+    /// directory `dir`. The database alone is not a data directory: it names an audit signing
+    /// key whose log is not there, so [`DataDir::open`] refuses the result until the audit log
+    /// and public key are put beside it. To restore a whole directory use
+    /// [`DataDir::backup_online`] and [`DataDir::restore_backup`].
     pub fn restore(backup: impl AsRef<Path>, dir: impl AsRef<Path>) -> Result<(), Error> {
         SqliteStore::restore(backup, dir.as_ref()).map_err(|e| store_fail(dir.as_ref(), e))
     }
+}
+
+/// The first bytes of a backup file ([`DataDir::backup_online`]): format 1.
+const BACKUP_MAGIC: &[u8; 16] = b"coffer-backup/1\n";
+/// The backup's first entry: what it holds and the audit position.
+const BACKUP_MANIFEST: &str = "manifest.json";
+/// The largest entry name.
+const MAX_ENTRY_NAME: usize = 255;
+
+/// What a backup holds: returned by [`DataDir::backup_online`] and [`DataDir::restore_backup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackupSummary {
+    /// The entries (paths relative to the data directory) and their sizes in bytes, in the
+    /// order of the file.
+    pub entries: Vec<(String, u64)>,
+    /// The audit log's position in the backup: the sequence number of its last record.
+    pub audit_last_seq: Option<u64>,
+    /// SHA-256 (hex) of that record's line: the `prev` of the next record a restored server
+    /// writes, which therefore continues this chain.
+    pub audit_last_hash: Option<String>,
+    /// The sequence number of the last signed digest in the backup's log.
+    pub audit_last_digest_seq: Option<u64>,
+}
+
+/// Where an entry's bytes come from while a backup is written.
+enum EntrySource {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `name` is a log file name of the audit log (`audit-NNNNNNNNNN.jsonl`).
+fn is_log_name(name: &str) -> bool {
+    name.strip_prefix("audit-")
+        .and_then(|r| r.strip_suffix(".jsonl"))
+        .is_some_and(|d| d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` may name a program part in a backup: one plain file name.
+fn is_part_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_ENTRY_NAME
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        // Never a file of the store's own (a `coffer.db-wal` would be applied on open).
+        && !name.starts_with("coffer.")
+}
+
+/// The audit position of the log files `logs` (name, bytes; in order): last record's sequence
+/// number and line hash, last digest's sequence number.
+fn audit_position(logs: &[(String, Vec<u8>)]) -> (Option<u64>, Option<String>, Option<u64>) {
+    let mut last = None;
+    let mut digest = None;
+    for (_, bytes) in logs.iter().rev() {
+        for line in bytes.split(|&b| b == b'\n').rev().filter(|l| !l.is_empty()) {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            let seq = v.get("seq").and_then(serde_json::Value::as_u64);
+            if last.is_none() {
+                last = Some((seq, hex(&coffer_crypto::sha256(line))));
+            }
+            if v.get("type").and_then(serde_json::Value::as_str) == Some("digest") {
+                digest = seq;
+                break;
+            }
+        }
+        if digest.is_some() {
+            break;
+        }
+    }
+    let (seq, hash) = match last {
+        Some((seq, hash)) => (seq, Some(hash)),
+        None => (None, None),
+    };
+    (seq, hash, digest)
+}
+
+fn io_fail<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| fail(path, what, Some(Box::new(e)))
+}
+
+/// A writer that hashes what it writes.
+struct HashingWriter<W> {
+    inner: W,
+    hash: coffer_crypto::Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl DataDir {
+    /// Writes a backup of the data directory at `dir` to the new file `dest` (mode 0600) while
+    /// a service (in this process or another, such as a running cofferd) keeps using it: one
+    /// file holding everything a restore needs except the root key.
+    ///
+    /// In order: the database, copied from one SQLite snapshot (wrapped keys, the wrapped audit
+    /// signing key and sealing keys); then the audit public key, the program's `parts` that
+    /// exist (cofferd: `credentials.json`, whose secrets are sealed under a key in that
+    /// database) and the audit log files as they are at that moment, each cut back to its last
+    /// complete line. The log is copied after the snapshot, so it holds the record of every
+    /// call acknowledged before the backup began (and perhaps a few calls made during it).
+    /// Format: docs/STORAGE.md, "Backup files".
+    pub fn backup_online(
+        dir: impl AsRef<Path>,
+        dest: impl AsRef<Path>,
+        parts: &[&str],
+    ) -> Result<BackupSummary, Error> {
+        let (dir, dest) = (dir.as_ref(), dest.as_ref());
+        if dest.exists() {
+            return Err(fail(
+                dir,
+                format_args!("the backup file {} already exists", dest.display()),
+                None,
+            ));
+        }
+        let mut tmp_db = dest.as_os_str().to_owned();
+        tmp_db.push(".db.tmp");
+        let tmp_db = PathBuf::from(tmp_db);
+        let _ = std::fs::remove_file(&tmp_db);
+        let result = backup_with_snapshot(dir, dest, parts, &tmp_db);
+        let _ = std::fs::remove_file(&tmp_db);
+        result
+    }
+
+    /// Makes a new data directory at `dir` (which must not exist, or be empty) from the backup
+    /// file `from` ([`DataDir::backup_online`]). The file's checksum is verified before
+    /// anything is written, and the database's integrity before it is placed. On failure what
+    /// was made is removed again. Open the directory afterwards with the root key of the
+    /// directory the backup came from.
+    pub fn restore_backup(
+        from: impl AsRef<Path>,
+        dir: impl AsRef<Path>,
+    ) -> Result<BackupSummary, Error> {
+        let (from, dir) = (from.as_ref(), dir.as_ref());
+        let existed = match std::fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(fail(
+                        dir,
+                        "is not empty: a backup is restored into a new or empty directory only",
+                        None,
+                    ));
+                }
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(fail(dir, "cannot be read", Some(Box::new(e)))),
+        };
+        verify_backup_checksum(from)?;
+        let result = restore_entries(from, dir);
+        if result.is_err() {
+            // Leave the directory as it was: absent, or empty.
+            if existed {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for entry in entries.flatten() {
+                        let p = entry.path();
+                        let _ = if p.is_dir() {
+                            std::fs::remove_dir_all(&p)
+                        } else {
+                            std::fs::remove_file(&p)
+                        };
+                    }
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        result
+    }
+}
+
+fn backup_with_snapshot(
+    dir: &Path,
+    dest: &Path,
+    parts: &[&str],
+    tmp_db: &Path,
+) -> Result<BackupSummary, Error> {
+    use std::io::Write;
+    SqliteStore::snapshot_dir(dir, tmp_db).map_err(|e| store_fail(dir, e))?;
+    let public_file = dir.join(AUDIT_PUBLIC_KEY_FILE);
+    let public =
+        std::fs::read(&public_file).map_err(io_fail(dir, "cannot read the audit public key"))?;
+    let mut entries: Vec<(String, EntrySource)> = vec![
+        (
+            coffer_store::DB_FILE.to_owned(),
+            EntrySource::File(tmp_db.to_path_buf()),
+        ),
+        (AUDIT_PUBLIC_KEY_FILE.to_owned(), EntrySource::Bytes(public)),
+    ];
+    for part in parts {
+        if !is_part_name(part) {
+            return Err(fail(dir, "a part name is not a plain file name", None));
+        }
+        match std::fs::read(dir.join(part)) {
+            Ok(bytes) => entries.push(((*part).to_owned(), EntrySource::Bytes(bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(dir, "cannot read a part", Some(Box::new(e)))),
+        }
+    }
+    // The log after the snapshot: it then records every call the snapshot holds that was
+    // acknowledged. A file can grow meanwhile; each copy ends at its last complete line.
+    let audit_dir = dir.join(AUDIT_DIR);
+    let mut names: Vec<String> = std::fs::read_dir(&audit_dir)
+        .map_err(io_fail(dir, "cannot read the audit log directory"))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| is_log_name(n))
+        .collect();
+    names.sort();
+    let mut logs = Vec::with_capacity(names.len());
+    for name in names {
+        let mut bytes = std::fs::read(audit_dir.join(&name)).map_err(io_fail(
+            dir,
+            "cannot read an audit log file (pruned during the backup? run it again)",
+        ))?;
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(end);
+        logs.push((name, bytes));
+    }
+    let (last_seq, last_hash, last_digest) = audit_position(&logs);
+    let manifest = serde_json::json!({
+        "format": 1,
+        "createdAt": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        "audit": {
+            "lastSeq": last_seq,
+            "lastHash": last_hash,
+            "lastDigestSeq": last_digest,
+            "files": logs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        },
+    });
+    let manifest = serde_json::to_vec(&manifest)
+        .map_err(|e| fail(dir, "cannot write the backup manifest", Some(Box::new(e))))?;
+    entries.insert(
+        0,
+        (BACKUP_MANIFEST.to_owned(), EntrySource::Bytes(manifest)),
+    );
+    entries.extend(
+        logs.into_iter()
+            .map(|(n, b)| (format!("{AUDIT_DIR}/{n}"), EntrySource::Bytes(b))),
+    );
+
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let written = (|| -> std::io::Result<Vec<(String, u64)>> {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let file = o.open(&tmp)?;
+        let mut w = HashingWriter {
+            inner: std::io::BufWriter::new(file),
+            hash: coffer_crypto::Sha256::new(),
+        };
+        w.write_all(BACKUP_MAGIC)?;
+        let mut sizes = Vec::with_capacity(entries.len());
+        for (name, source) in &entries {
+            let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+            w.write_all(&len.to_be_bytes())?;
+            w.write_all(name.as_bytes())?;
+            let size = match source {
+                EntrySource::Bytes(b) => {
+                    let size = b.len() as u64;
+                    w.write_all(&size.to_be_bytes())?;
+                    w.write_all(b)?;
+                    size
+                }
+                EntrySource::File(p) => {
+                    let mut f = std::fs::File::open(p)?;
+                    let size = f.metadata()?.len();
+                    w.write_all(&size.to_be_bytes())?;
+                    let copied = std::io::copy(&mut std::io::Read::take(&mut f, size), &mut w)?;
+                    if copied != size {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the database snapshot changed size while copied",
+                        ));
+                    }
+                    size
+                }
+            };
+            sizes.push((name.clone(), size));
+        }
+        w.write_all(&0u16.to_be_bytes())?;
+        let HashingWriter { inner, hash } = w;
+        let mut inner = inner;
+        inner.write_all(&hash.finish())?;
+        let file = inner
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dest)?;
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(sizes)
+    })();
+    let sizes = written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(dir, "cannot write the backup file", Some(Box::new(e)))
+    })?;
+    Ok(BackupSummary {
+        entries: sizes,
+        audit_last_seq: last_seq,
+        audit_last_hash: last_hash,
+        audit_last_digest_seq: last_digest,
+    })
+}
+
+/// Checks a backup file's trailing SHA-256 against its content, before anything is restored.
+fn verify_backup_checksum(from: &Path) -> Result<(), Error> {
+    use std::io::Read;
+    let bad = |what: &'static str| fail(from, what, None);
+    let mut f = std::fs::File::open(from).map_err(io_fail(from, "cannot open the backup file"))?;
+    let len = f
+        .metadata()
+        .map_err(io_fail(from, "cannot read the backup file"))?
+        .len();
+    if len < (BACKUP_MAGIC.len() + 2 + 32) as u64 {
+        return Err(bad("not a coffer backup file (too short)"));
+    }
+    let mut hash = coffer_crypto::Sha256::new();
+    let mut rest = len - 32;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut first = true;
+    while rest > 0 {
+        let want = usize::try_from(rest.min(buf.len() as u64)).unwrap_or(buf.len());
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        f.read_exact(chunk)
+            .map_err(io_fail(from, "cannot read the backup file"))?;
+        if first && !chunk.starts_with(BACKUP_MAGIC) {
+            return Err(bad(
+                "not a coffer backup file, or one of another format version",
+            ));
+        }
+        first = false;
+        hash.update(chunk);
+        rest -= want as u64;
+    }
+    let mut stored = [0u8; 32];
+    f.read_exact(&mut stored)
+        .map_err(io_fail(from, "cannot read the backup file"))?;
+    if hash.finish() != stored {
+        return Err(bad(
+            "the backup file is damaged or truncated: its checksum does not match (nothing was restored)",
+        ));
+    }
+    Ok(())
+}
+
+fn restore_entries(from: &Path, dir: &Path) -> Result<BackupSummary, Error> {
+    use std::io::{Read, Write};
+    let bad = |what: &'static str| fail(from, what, None);
+    let read_fail = io_fail(from, "cannot read the backup file");
+    let file = std::fs::File::open(from).map_err(io_fail(from, "cannot open the backup file"))?;
+    let mut r = std::io::BufReader::new(file);
+    let mut magic = [0u8; 16];
+    r.read_exact(&mut magic).map_err(read_fail)?;
+    let make_dir = |p: &Path| {
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.recursive(true)
+            .create(p)
+            .map_err(io_fail(dir, "cannot create the directory"))
+    };
+    make_dir(dir)?;
+    make_dir(&dir.join(AUDIT_DIR))?;
+    let staged_db = dir.join("coffer.db.restore.tmp");
+    let mut seen: Vec<(String, u64)> = Vec::new();
+    let mut manifest: Option<serde_json::Value> = None;
+    loop {
+        let mut len = [0u8; 2];
+        r.read_exact(&mut len)
+            .map_err(io_fail(from, "cannot read the backup file"))?;
+        let len = usize::from(u16::from_be_bytes(len));
+        if len == 0 {
+            break;
+        }
+        if len > MAX_ENTRY_NAME + AUDIT_DIR.len() + 1 {
+            return Err(bad("the backup file holds an invalid entry name"));
+        }
+        let mut name = vec![0u8; len];
+        r.read_exact(&mut name)
+            .map_err(io_fail(from, "cannot read the backup file"))?;
+        let name = String::from_utf8(name).map_err(|_| bad("an entry name is not UTF-8"))?;
+        let mut size = [0u8; 8];
+        r.read_exact(&mut size)
+            .map_err(io_fail(from, "cannot read the backup file"))?;
+        let size = u64::from_be_bytes(size);
+        if seen.iter().any(|(n, _)| *n == name) {
+            return Err(bad("the backup file holds an entry twice"));
+        }
+        let target = if name == BACKUP_MANIFEST {
+            let mut bytes = Vec::new();
+            (&mut r)
+                .take(size)
+                .read_to_end(&mut bytes)
+                .map_err(io_fail(from, "cannot read the backup file"))?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|_| bad("the manifest is not valid"))?;
+            if v.get("format").and_then(serde_json::Value::as_u64) != Some(1) {
+                return Err(bad("the backup file is of another format version"));
+            }
+            manifest = Some(v);
+            seen.push((name, size));
+            continue;
+        } else if name == coffer_store::DB_FILE {
+            staged_db.clone()
+        } else if let Some(log) = name.strip_prefix(&format!("{AUDIT_DIR}/")) {
+            if !is_log_name(log) {
+                return Err(bad("the backup file holds an invalid entry name"));
+            }
+            dir.join(AUDIT_DIR).join(log)
+        } else if is_part_name(&name) {
+            dir.join(&name)
+        } else {
+            return Err(bad("the backup file holds an invalid entry name"));
+        };
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let write_fail = io_fail(dir, "cannot write a restored file");
+        let mut out = o.open(&target).map_err(write_fail)?;
+        let copied = std::io::copy(&mut (&mut r).take(size), &mut out)
+            .map_err(io_fail(dir, "cannot write a restored file"))?;
+        if copied != size {
+            return Err(bad("the backup file is truncated"));
+        }
+        out.flush()
+            .and_then(|()| out.sync_all())
+            .map_err(io_fail(dir, "cannot write a restored file"))?;
+        seen.push((name, size));
+    }
+    let manifest = manifest.ok_or_else(|| bad("the backup file has no manifest"))?;
+    for required in [coffer_store::DB_FILE, AUDIT_PUBLIC_KEY_FILE] {
+        if !seen.iter().any(|(n, _)| n == required) {
+            return Err(bad(
+                "the backup file lacks the database or the audit public key",
+            ));
+        }
+    }
+    let placed = SqliteStore::restore(&staged_db, dir).map_err(|e| store_fail(dir, e));
+    let _ = std::fs::remove_file(&staged_db);
+    placed?;
+    for d in [dir.join(AUDIT_DIR), dir.to_path_buf()] {
+        std::fs::File::open(&d)
+            .and_then(|f| f.sync_all())
+            .map_err(io_fail(dir, "cannot sync the restored directory"))?;
+    }
+    let audit = manifest.get("audit");
+    let field = |k: &str| audit.and_then(|a| a.get(k));
+    Ok(BackupSummary {
+        entries: seen,
+        audit_last_seq: field("lastSeq").and_then(serde_json::Value::as_u64),
+        audit_last_hash: field("lastHash")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+        audit_last_digest_seq: field("lastDigestSeq").and_then(serde_json::Value::as_u64),
+    })
 }
 
 impl Kms {
@@ -514,15 +1059,15 @@ fn open_audit(
 ) -> Result<Arc<coffer_audit::FileSink>, Error> {
     let wrap_fail =
         |e: coffer_keys::KeyError| fail(path, "the audit signing key", Some(Box::new(e)));
-    let seed = match store.meta(META_AUDIT).map_err(|e| store_fail(path, e))? {
-        Some(wrapped) => root.unwrap(AAD_AUDIT, &wrapped).map_err(wrap_fail)?,
+    let (seed, fresh) = match store.meta(META_AUDIT).map_err(|e| store_fail(path, e))? {
+        Some(wrapped) => (root.unwrap(AAD_AUDIT, &wrapped).map_err(wrap_fail)?, false),
         None => {
             let seed = SymmetricKey::generate(rng)?;
             let wrapped = root.wrap(AAD_AUDIT, &seed).map_err(wrap_fail)?;
             store
                 .set_meta(&[(META_AUDIT, &wrapped)])
                 .map_err(|e| store_fail(path, e))?;
-            seed
+            (seed, true)
         }
     };
     let key = coffer_crypto::SigningKey::from_seed(seed.expose())?;
@@ -532,21 +1077,116 @@ fn open_audit(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    // The public key is written once, with the signing key, and never replaced: an existing
+    // one must be this key's.
+    let public_file = path.join(AUDIT_PUBLIC_KEY_FILE);
+    if fresh {
+        write_private(&public_file, format!("{public}\n").as_bytes())
+            .map_err(|e| fail(path, "cannot write the audit public key", Some(Box::new(e))))?;
+    } else {
+        let stored = std::fs::read_to_string(&public_file)
+            .map_err(|e| fail(path, "cannot read the audit public key", Some(Box::new(e))))?;
+        if stored.trim() != public {
+            return Err(fail(
+                path,
+                format_args!(
+                    "{AUDIT_PUBLIC_KEY_FILE} is not the public key of the audit signing key in \
+                     {}: refusing to open (it is never replaced; nothing was changed)",
+                    coffer_store::DB_FILE
+                ),
+                None,
+            ));
+        }
+    }
     let sink = coffer_audit::FileSink::open(path.join(AUDIT_DIR), key, options)
         .map_err(|e| fail(path, "cannot open the audit log", Some(Box::new(e))))?;
-    write_private(
-        &path.join(AUDIT_PUBLIC_KEY_FILE),
-        format!("{public}\n").as_bytes(),
-    )
-    .map_err(|e| fail(path, "cannot write the audit public key", Some(Box::new(e))))?;
     Ok(Arc::new(sink))
+}
+
+/// The parts of a data directory other than its database that are present: the audit log,
+/// the audit public key, the program's parts.
+fn present_parts(path: &Path, parts: &[String]) -> Vec<String> {
+    let mut present = Vec::new();
+    if path.join(AUDIT_DIR).exists() {
+        present.push(format!("{AUDIT_DIR}/"));
+    }
+    if path.join(AUDIT_PUBLIC_KEY_FILE).exists() {
+        present.push(AUDIT_PUBLIC_KEY_FILE.to_owned());
+    }
+    present.extend(parts.iter().filter(|p| path.join(p).exists()).cloned());
+    present
+}
+
+/// The refusal of an incomplete directory, naming what is missing and what is there.
+fn missing(path: &Path, lacking: &[String], present: &[String]) -> Error {
+    fail(
+        path,
+        format_args!(
+            "incomplete: {} missing while {} present; refusing to open it (nothing was created \
+             or changed): put the missing part back, or restore the directory from a backup \
+             (`cofferd restore`)",
+            lacking.join(", "),
+            if present.is_empty() {
+                "the rest is".to_owned()
+            } else {
+                present.join(", ")
+            }
+        ),
+        None,
+    )
+}
+
+/// Checks, before anything is written, that a directory whose database exists has the other
+/// parts the database says were made: the audit log and public key once the database holds an
+/// audit signing key, each program part once recorded.
+fn check_complete(path: &Path, store: &SqliteStore, parts: &[String]) -> Result<(), Error> {
+    let meta = |name: &str| store.meta(name).map_err(|e| store_fail(path, e));
+    let audit_key = meta(META_AUDIT)?.is_some();
+    let mut lacking = Vec::new();
+    if audit_key {
+        if !path.join(AUDIT_DIR).is_dir() {
+            lacking.push(format!("{AUDIT_DIR}/"));
+        }
+        if !path.join(AUDIT_PUBLIC_KEY_FILE).exists() {
+            lacking.push(AUDIT_PUBLIC_KEY_FILE.to_owned());
+        }
+    }
+    for part in parts {
+        if meta(&format!("{META_PART}{part}"))?.is_some() && !path.join(part).exists() {
+            lacking.push(part.clone());
+        }
+    }
+    if !lacking.is_empty() {
+        let mut present = vec![coffer_store::DB_FILE.to_owned()];
+        present.extend(present_parts(path, parts));
+        return Err(missing(path, &lacking, &present));
+    }
+    if !audit_key {
+        let strays: Vec<String> = [format!("{AUDIT_DIR}/"), AUDIT_PUBLIC_KEY_FILE.to_owned()]
+            .into_iter()
+            .filter(|p| path.join(p.trim_end_matches('/')).exists())
+            .collect();
+        if !strays.is_empty() {
+            return Err(fail(
+                path,
+                format_args!(
+                    "{} present but {} holds no audit signing key: they belong to another \
+                     database; refusing to replace them (nothing was changed)",
+                    strays.join(", "),
+                    coffer_store::DB_FILE
+                ),
+                None,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `file`, creating it 0600 (owner only, whatever the umask).
 fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
+    o.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -67,7 +67,7 @@ pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
 pub use data_dir::{
-    Argon2Params, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,
+    Argon2Params, BackupSummary, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,
     AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;

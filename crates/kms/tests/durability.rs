@@ -512,6 +512,7 @@ fn no_raw_key_or_plaintext_in_any_file_of_the_directory_or_its_backups() {
         }
     }
     dir.backup_to(backups.join("end.db")).unwrap();
+    DataDir::backup_online(&fx.data, backups.join("end.backup"), &[]).unwrap();
     let seen = rng.seen.lock().unwrap().clone();
     // Root key, marker key, 5 keys × 2 versions, 5 data keys at least.
     assert!(seen.len() >= 17, "{}", seen.len());
@@ -710,15 +711,20 @@ fn an_online_backup_restores_to_a_working_directory() {
             }
         })
     };
-    let backup = fx.data.parent().unwrap().join("online.db");
-    dir.backup_to(&backup).unwrap();
+    // A whole-directory backup (database, audit log and public key) while the directory is
+    // open: a database alone restores to a directory that open refuses (no audit log).
+    let backup = fx.data.parent().unwrap().join("online.backup");
+    DataDir::backup_online(&fx.data, &backup, &[]).unwrap();
     writer.join().unwrap();
-    assert!(dir.backup_to(&backup).is_err(), "a backup never overwrites");
+    assert!(
+        DataDir::backup_online(&fx.data, &backup, &[]).is_err(),
+        "a backup never overwrites"
+    );
     let after_backup = create(&kms);
 
     let restored = fx.data.parent().unwrap().join("restored");
-    DataDir::restore(&backup, &restored).unwrap();
-    assert!(DataDir::restore(&backup, &restored).is_err());
+    DataDir::restore_backup(&backup, &restored).unwrap();
+    assert!(DataDir::restore_backup(&backup, &restored).is_err());
     let kms2 = DataDir::open(&restored, RootKeySource::key_file(&fx.key))
         .unwrap()
         .builder()

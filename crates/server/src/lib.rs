@@ -33,6 +33,7 @@ pub mod admin_cli;
 mod amz_date;
 mod api_error;
 pub mod audit_cli;
+pub mod backup_cli;
 pub mod check_cli;
 mod config_file;
 mod conn;

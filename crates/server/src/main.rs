@@ -20,6 +20,9 @@ usage: cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd --check-config [--config FILE] [options]
        cofferd credentials ...
        cofferd check --data-dir DIR [--json]     full integrity check of the database
+       cofferd backup --data-dir DIR --to FILE   online backup (everything but the root key)
+       cofferd restore --from FILE --data-dir NEW (--root-key FILE | --root-passphrase-file
+                       FILE | --root-passphrase-env VAR)   restore into a new directory
        cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]
 
 Flags given beside --config override the file's values (docs/CONFIG.md).
@@ -510,6 +513,22 @@ fn main() -> ExitCode {
             Ok(cofferd::check_cli::Outcome::Damaged) => ExitCode::FAILURE,
             Err(msg) => {
                 let _ = writeln!(err, "cofferd check: {}", msg.trim_end());
+                ExitCode::from(2)
+            }
+        };
+    }
+    if let Some(which @ ("backup" | "restore")) = args.first().map(String::as_str) {
+        // Online backup of a data directory, or restore of one into a new directory.
+        let rest = args.get(1..).unwrap_or_default();
+        let run = if which == "backup" {
+            cofferd::backup_cli::run_backup
+        } else {
+            cofferd::backup_cli::run_restore
+        };
+        return match run(rest, &mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(msg) => {
+                let _ = writeln!(err, "cofferd {which}: {}", msg.trim_end());
                 ExitCode::from(2)
             }
         };

@@ -109,7 +109,10 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
     let dir = coffer::DataDir::open_with_options(
         data_dir,
         source,
-        coffer::DataDirOptions::default().audit(audit),
+        // credentials.json is part of the directory: once made, an open without it is refused.
+        coffer::DataDirOptions::default()
+            .audit(audit)
+            .part(crate::credentials::CREDENTIALS_FILE),
     )
     .map_err(Error::Kms)?;
     for path in dir.tightened_permissions() {
@@ -408,6 +411,10 @@ impl Server {
             .sealing_key(crate::credentials::SEALING_PURPOSE)
             .map_err(Error::Kms)?;
         let creds = CredentialStore::open(&config.data_dir, &init, &SystemRandom::new(), sealing)?;
+        service
+            .data_dir
+            .record_part(crate::credentials::CREDENTIALS_FILE)
+            .map_err(Error::Kms)?;
         if creds.created() {
             tracing::info!(
                 file = %config.data_dir.join(crate::credentials::ADMIN_CREDENTIALS_FILE).display(),

@@ -180,52 +180,22 @@ impl SqliteStore {
     /// was taken, including keys deleted later. Restore by placing it as `coffer.db` in an empty
     /// data directory ([`SqliteStore::restore`]); opening it needs the same root key.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<(), StoreError> {
-        let dest = dest.as_ref();
-        if dest.exists() {
-            return Err(StoreError::AlreadyExists {
-                what: "backup file",
+        snapshot_db(&self.db_path, dest.as_ref())
+    }
+
+    /// [`SqliteStore::backup_to`] for the database of data directory `dir` while another
+    /// store (in this process or another, such as a running server) holds it: reads the
+    /// database through its own read-only connection from one snapshot and takes no lock, so
+    /// the owner keeps writing meanwhile.
+    pub fn snapshot_dir(dir: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<(), StoreError> {
+        let db_path = dir.as_ref().join(DB_FILE);
+        if !db_path.is_file() {
+            return Err(StoreError::Backend {
+                context: "opening the database for backup",
+                source: format!("{} does not exist", db_path.display()).into(),
             });
         }
-        let tmp = tmp_path(dest);
-        remove_if_exists(&tmp)?;
-        let src = Connection::open_with_flags(
-            &self.db_path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql_err("opening the database for backup"))?;
-        src.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql_err("configuring the backup"))?;
-        {
-            // 0600: a backup holds what the database holds.
-            drop(perms::create_empty(&tmp)?);
-            let mut dst = Connection::open(&tmp).map_err(sql_err("creating the backup file"))?;
-            dst.pragma_update(None, "synchronous", "FULL")
-                .map_err(sql_err("configuring the backup file"))?;
-            let backup = rusqlite::backup::Backup::new(&src, &mut dst)
-                .map_err(sql_err("starting the backup"))?;
-            // All pages in one step: one read snapshot, so the copy is consistent.
-            match backup.step(-1).map_err(sql_err("copying the database"))? {
-                rusqlite::backup::StepResult::Done => {}
-                _ => {
-                    drop(backup);
-                    drop(dst);
-                    let _ = fs::remove_file(&tmp);
-                    return Err(StoreError::Backend {
-                        context: "copying the database",
-                        source: "the database was busy".into(),
-                    });
-                }
-            }
-            drop(backup);
-            // A backup is one self-contained file.
-            dst.pragma_update(None, "journal_mode", "DELETE")
-                .map_err(sql_err("finishing the backup file"))?;
-        }
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err("syncing the backup file"))?;
-        fs::rename(&tmp, dest).map_err(io_err("renaming the backup file"))?;
-        sync_parent(dest)
+        snapshot_db(&db_path, dest.as_ref())
     }
 
     /// Places backup `backup` as the database of data directory `dir`, which must hold no
@@ -281,6 +251,56 @@ impl Drop for SqliteStore {
         // Best effort: leave the directory as one file. Closing the connection checkpoints too.
         let _ = checkpoint_truncate(&self.conn.lock());
     }
+}
+
+/// Copies the database at `db_path` to `dest` (which must not exist) from one read snapshot,
+/// through a read-only connection of its own: under a temporary name, synced, then renamed.
+fn snapshot_db(db_path: &Path, dest: &Path) -> Result<(), StoreError> {
+    if dest.exists() {
+        return Err(StoreError::AlreadyExists {
+            what: "backup file",
+        });
+    }
+    let tmp = tmp_path(dest);
+    remove_if_exists(&tmp)?;
+    let src = Connection::open_with_flags(
+        db_path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err("opening the database for backup"))?;
+    src.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql_err("configuring the backup"))?;
+    {
+        // 0600: a backup holds what the database holds.
+        drop(perms::create_empty(&tmp)?);
+        let mut dst = Connection::open(&tmp).map_err(sql_err("creating the backup file"))?;
+        dst.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql_err("configuring the backup file"))?;
+        let backup = rusqlite::backup::Backup::new(&src, &mut dst)
+            .map_err(sql_err("starting the backup"))?;
+        // All pages in one step: one read snapshot, so the copy is consistent.
+        match backup.step(-1).map_err(sql_err("copying the database"))? {
+            rusqlite::backup::StepResult::Done => {}
+            _ => {
+                drop(backup);
+                drop(dst);
+                let _ = fs::remove_file(&tmp);
+                return Err(StoreError::Backend {
+                    context: "copying the database",
+                    source: "the database was busy".into(),
+                });
+            }
+        }
+        drop(backup);
+        // A backup is one self-contained file.
+        dst.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(sql_err("finishing the backup file"))?;
+    }
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("syncing the backup file"))?;
+    fs::rename(&tmp, dest).map_err(io_err("renaming the backup file"))?;
+    sync_parent(dest)
 }
 
 pub(crate) fn checkpoint_truncate(conn: &Connection) -> Result<(), StoreError> {
