@@ -70,11 +70,11 @@ pub use event::{
 };
 pub use file::{
     DigestHook, Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
-    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_RETRY_INTERVAL,
 };
 pub use record::{
-    genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord, Pruned,
-    SignedDigest,
+    genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord, Gap,
+    Pruned, SignedDigest,
 };
 pub use sink::{AuditSink, FailureMode, MemorySink, NullSink};
 pub use verify::{
