@@ -199,6 +199,8 @@ pub(crate) mod fault {
         Write(usize),
         /// An fsync (`fdatasync`).
         Sync,
+        /// Publishing durable digests (anchor directory, hook).
+        Publish,
     }
 
     /// What happens instead.
@@ -320,6 +322,12 @@ struct Inner {
     publisher: Mutex<Option<Publisher>>,
     /// The newest durable digest.
     latest: Mutex<Option<SignedDigest>>,
+}
+
+/// Why a batch failed: before its records were durable, or after (publishing its digests).
+enum BatchError {
+    Unwritten(AuditError),
+    Unpublished(AuditError),
 }
 
 /// A function [`FileSink`] calls when records become durable or the sink fails.
@@ -1215,7 +1223,8 @@ impl Inner {
             };
             let result = MutexGuard::unlocked(&mut st, || {
                 self.write_batch(&batch, sync)
-                    .and_then(|()| self.publish(&digests))
+                    .map_err(BatchError::Unwritten)?;
+                self.publish(&digests).map_err(BatchError::Unpublished)
             });
             st.leader = false;
             self.turn.notify_all();
@@ -1233,12 +1242,30 @@ impl Inner {
                         self.delete_pruned(&mut st);
                     }
                 }
-                Err(e) => {
+                Err(BatchError::Unwritten(e)) => {
                     // The batch goes back to the front of the queue, to be written again when
                     // the sink recovers (see [`Inner::retry`]).
                     let mut later = std::mem::take(&mut st.pending);
                     st.pending = batch;
                     st.pending.append(&mut later);
+                    let mut later = std::mem::take(&mut st.unpublished);
+                    st.unpublished = digests;
+                    st.unpublished.append(&mut later);
+                    self.note_failure(&mut st, &e);
+                    for cv in &self.durable_cv {
+                        cv.notify_all();
+                    }
+                    self.call_hook();
+                    return Err(e);
+                }
+                Err(BatchError::Unpublished(e)) => {
+                    // The records are durable in the log (their callers may go on); the
+                    // digests wait for the anchor directory, and the sink fails until they
+                    // are published.
+                    st.written = upto;
+                    if sync {
+                        st.durable = upto;
+                    }
                     let mut later = std::mem::take(&mut st.unpublished);
                     st.unpublished = digests;
                     st.unpublished.append(&mut later);
@@ -1425,20 +1452,32 @@ impl Inner {
                     self.push_digest(&mut st, DigestReason::Close, 0)?;
                 }
                 Ok(())
+            })
+            .map_err(BatchError::Unwritten);
+        let result = pushed
+            .and_then(|()| {
+                st.leader = true;
+                let batch = std::mem::take(&mut st.pending);
+                let digests = std::mem::take(&mut st.unpublished);
+                let r = MutexGuard::unlocked(&mut st, || {
+                    let rewound = self.rewind(&mut self.writer.lock());
+                    rewound
+                        .and_then(|()| self.write_batch(&batch, true))
+                        .map_err(BatchError::Unwritten)?;
+                    self.publish(&digests).map_err(BatchError::Unpublished)
+                });
+                st.leader = false;
+                self.turn.notify_all();
+                if let Err(BatchError::Unpublished(_)) = &r {
+                    // Written and fsynced, gap digest included: only the publication is left.
+                    st.unpublished = digests;
+                }
+                r
+            })
+            .map_err(|e| match e {
+                BatchError::Unwritten(e) => (false, e),
+                BatchError::Unpublished(e) => (true, e),
             });
-        let result = pushed.and_then(|()| {
-            st.leader = true;
-            let batch = std::mem::take(&mut st.pending);
-            let digests = std::mem::take(&mut st.unpublished);
-            let r = MutexGuard::unlocked(&mut st, || {
-                self.rewind(&mut self.writer.lock())?;
-                self.write_batch(&batch, true)?;
-                self.publish(&digests)
-            });
-            st.leader = false;
-            self.turn.notify_all();
-            r
-        });
         match result {
             Ok(()) => {
                 st.failed = None;
@@ -1453,7 +1492,7 @@ impl Inner {
                 self.delete_pruned(&mut st);
                 Ok(())
             }
-            Err(e) => {
+            Err((false, e)) => {
                 (
                     st.pending,
                     st.unpublished,
@@ -1464,6 +1503,19 @@ impl Inner {
                     st.closed,
                 ) = saved;
                 self.note_failure(&mut st, &e);
+                self.call_hook();
+                Err(e)
+            }
+            Err((true, e)) => {
+                // The queue and the gap digest are durable in the log: the outage they
+                // describe is over; what follows is a new one, until the digests are published.
+                st.written = st.next_seq;
+                st.durable = st.next_seq;
+                st.outage = None;
+                self.note_failure(&mut st, &e);
+                for cv in &self.durable_cv {
+                    cv.notify_all();
+                }
                 self.call_hook();
                 Err(e)
             }
@@ -1483,6 +1535,16 @@ impl Inner {
         let Some(last) = digests.last() else {
             return Ok(());
         };
+        #[cfg(test)]
+        if let Some(f) = self
+            .opts
+            .faults
+            .as_ref()
+            .and_then(|h| h(fault::Op::Publish))
+        {
+            let (fault::Fault::Fail(kind) | fault::Fault::Partial(_, kind)) = f;
+            return Err(AuditError::io(&self.dir, kind.into()));
+        }
         if let Some(p) = self.publisher.lock().as_mut() {
             p.publish(digests)?;
         }

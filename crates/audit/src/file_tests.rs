@@ -17,27 +17,42 @@ use crate::{verify_with, verify_with_anchors, UserIdentity, VerifyOptions, Verif
 /// Faults to inject, in order: each applies to the next operation of its kind.
 #[derive(Default)]
 struct Script {
-    queue: parking_lot::Mutex<VecDeque<(bool, Fault)>>,
+    queue: parking_lot::Mutex<VecDeque<(Kind, Fault)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Write,
+    Sync,
+    Publish,
 }
 
 impl Script {
+    fn push(&self, n: usize, kind: Kind, fault: Fault) {
+        self.queue
+            .lock()
+            .extend(std::iter::repeat_n((kind, fault), n));
+    }
+
     fn fail_writes(&self, n: usize, fault: Fault) {
-        let mut q = self.queue.lock();
-        q.extend(std::iter::repeat_n((true, fault), n));
+        self.push(n, Kind::Write, fault);
     }
 
     fn fail_syncs(&self, n: usize, kind: ErrorKind) {
-        let mut q = self.queue.lock();
-        q.extend(std::iter::repeat_n((false, Fault::Fail(kind)), n));
+        self.push(n, Kind::Sync, Fault::Fail(kind));
     }
 
     fn hook(self: &Arc<Self>) -> Hook {
         let me = Arc::clone(self);
         Arc::new(move |op| {
-            let write = matches!(op, Op::Write(_));
+            let kind = match op {
+                Op::Write(_) => Kind::Write,
+                Op::Sync => Kind::Sync,
+                Op::Publish => Kind::Publish,
+            };
             let mut q = me.queue.lock();
             match q.front() {
-                Some((w, _)) if *w == write => q.pop_front().map(|(_, f)| f),
+                Some((k, _)) if *k == kind => q.pop_front().map(|(_, f)| f),
                 _ => None,
             }
         })
@@ -344,4 +359,36 @@ fn an_append_in_the_failed_batch_is_durable_only_once_it_is_written() {
     assert!(sink.durable_through().unwrap() > seq);
     drop(sink);
     assert_eq!(logged_ids(dir.path()), ["req-0"]);
+}
+
+#[test]
+fn a_digest_that_cannot_be_published_fails_the_sink_until_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = tempfile::tempdir().unwrap();
+    let script = Arc::new(Script::default());
+    let o = opts(&script).anchor_dir(Some(anchors.path().to_path_buf()));
+    let sink = FileSink::open(dir.path(), key(), o.clone()).unwrap();
+    let rng = DeterministicRandom::new(b"publish");
+    sink.record(&event(&rng, 0)).unwrap();
+    // The digest is durable in the log but the anchor directory refuses it (twice).
+    script.push(2, Kind::Publish, Fault::Fail(ErrorKind::StorageFull));
+    // (Its caller may be told Ok: the digest is durable. Whoever led the batch got the error.)
+    let _ = sink.write_digest();
+    assert!(sink.is_failed());
+    assert!(sink.record(&event(&rng, 1)).is_err());
+    // The first retry writes the gap digest but cannot publish: still failed, nothing doubled.
+    assert!(sink.retry().is_err());
+    assert!(sink.record(&event(&rng, 2)).is_err());
+    sink.retry().unwrap();
+    sink.record(&event(&rng, 3)).unwrap();
+    let vk = sink.verifying_key();
+    drop(sink);
+    let report = verify_with_anchors(dir.path(), &vk, anchors.path()).unwrap();
+    assert_eq!(report.recoveries, 2);
+    assert_eq!(report.refused_in_gaps, 2);
+    assert_eq!(report.anchors_checked, report.digests);
+    assert_eq!(logged_ids(dir.path()), ["req-0", "req-3"]);
+    // The log and its anchors agree: it reopens.
+    drop(FileSink::open(dir.path(), key(), o).unwrap());
+    verify_with_anchors(dir.path(), &vk, anchors.path()).unwrap();
 }
