@@ -392,3 +392,63 @@ fn a_digest_that_cannot_be_published_fails_the_sink_until_it_is() {
     drop(FileSink::open(dir.path(), key(), o).unwrap());
     verify_with_anchors(dir.path(), &vk, anchors.path()).unwrap();
 }
+
+#[test]
+fn concurrent_callers_through_repeated_faults_lose_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every 7th write and every 11th fsync fails, some writes torn; the flusher retries by
+    // itself every millisecond.
+    let ops = Arc::new(AtomicU64::new(0));
+    let armed = Arc::new(AtomicBool::new(true));
+    let (counter, on) = (Arc::clone(&ops), Arc::clone(&armed));
+    let hook: Hook = Arc::new(move |op| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        if !on.load(Ordering::SeqCst) {
+            return None;
+        }
+        match op {
+            Op::Write(len) if n % 7 == 3 => Some(Fault::Partial(len / 2, ErrorKind::StorageFull)),
+            Op::Sync if n % 11 == 5 => Some(Fault::Fail(ErrorKind::Other)),
+            _ => None,
+        }
+    });
+    let o = FileSinkOptions::default()
+        .clock(Arc::new(ManualClock::at_epoch_seconds(1_700_000_000)))
+        .max_file_bytes(8192)
+        .retry_interval(Duration::from_millis(1))
+        .faults(hook);
+    let sink = Arc::new(FileSink::open(dir.path(), key(), o).unwrap());
+    let acknowledged = parking_lot::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (sink, acknowledged) = (&sink, &acknowledged);
+            s.spawn(move || {
+                let rng = DeterministicRandom::new(format!("t{t}").as_bytes());
+                for i in 0..150 {
+                    let n = t * 1000 + i;
+                    if sink.record(&event(&rng, n)).is_ok() {
+                        acknowledged.lock().push(format!("req-{n}"));
+                    } else {
+                        // Callers retry too, concurrently with the flusher and each other.
+                        let _ = sink.retry();
+                    }
+                }
+            });
+        }
+    });
+    // The faults stop: the next attempt ends the last outage.
+    armed.store(false, Ordering::SeqCst);
+    sink.retry().unwrap();
+    assert!(ops.load(Ordering::SeqCst) > 20);
+    let vk = sink.verifying_key();
+    drop(sink);
+    let report = strict(dir.path(), &vk);
+    assert!(report.recoveries > 0, "{report:?}");
+    assert!(report.closed);
+    let logged: std::collections::HashSet<_> = logged_ids(dir.path()).into_iter().collect();
+    let acknowledged = acknowledged.into_inner();
+    assert!(acknowledged.len() > 100, "{}", acknowledged.len());
+    for id in &acknowledged {
+        assert!(logged.contains(id), "{id} acknowledged but not in the log");
+    }
+}
