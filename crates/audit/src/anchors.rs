@@ -119,6 +119,10 @@ pub(crate) fn latest_signed(
 pub(crate) struct Publisher {
     path: PathBuf,
     file: File,
+    /// The file's length after the last publication that succeeded: a failed one (a torn
+    /// line, perhaps) is cut back to it before the next.
+    len: u64,
+    dirty: bool,
 }
 
 impl Publisher {
@@ -140,7 +144,13 @@ impl Publisher {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| AuditError::io(dir, e))?;
-        Ok(Self { path, file })
+        let len = file.metadata().map_err(|e| AuditError::io(&path, e))?.len();
+        Ok(Self {
+            path,
+            file,
+            len,
+            dirty: false,
+        })
     }
 
     /// Appends the digests' lines and fsyncs.
@@ -153,9 +163,19 @@ impl Publisher {
             buf.extend_from_slice(d.line.as_bytes());
             buf.push(b'\n');
         }
+        if self.dirty {
+            self.file
+                .set_len(self.len)
+                .map_err(|e| AuditError::io(&self.path, e))?;
+            self.dirty = false;
+        }
+        self.dirty = true;
         self.file
             .write_all(&buf)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| AuditError::io(&self.path, e))
+            .map_err(|e| AuditError::io(&self.path, e))?;
+        self.dirty = false;
+        self.len += buf.len() as u64;
+        Ok(())
     }
 }

@@ -21,9 +21,9 @@ pub enum AuditError {
         #[source]
         source: io::Error,
     },
-    /// An earlier write or fsync failed; the sink refuses records until it is reopened, since the
-    /// state of the log's tail is unknown.
-    #[error("audit sink failed earlier ({kind}) and refuses records until reopened")]
+    /// An earlier write or fsync failed; the sink refuses records until it has written them
+    /// again (it retries by itself; see [`crate::FileSink::retry`]).
+    #[error("audit log write failed ({kind}); records are refused until a retry succeeds")]
     Failed {
         /// The kind of the I/O error that broke the sink.
         kind: io::ErrorKind,

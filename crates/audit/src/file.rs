@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use coffer_core::{Clock, SystemClock};
 use coffer_crypto::{SigningKey, VerifyingKey};
@@ -20,7 +20,7 @@ use crate::record::{
 };
 use crate::{
     hex, layout, perms, time, AuditError, AuditEvent, AuditRecord, AuditSink, DigestReason,
-    DigestRecord, FailureMode, Pruned, SignedDigest, TamperKind, Tampering,
+    DigestRecord, FailureMode, Gap, Pruned, SignedDigest, TamperKind, Tampering,
 };
 
 /// Default size at which a log file rolls over: 64 MiB.
@@ -46,6 +46,9 @@ pub enum Durability {
     Buffered(Duration),
 }
 
+/// How long a failed sink waits before it tries to write again, by default.
+pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// In [`Durability::Buffered`], the most bytes of acknowledged records kept only in memory.
 pub const BUFFERED_MAX_PENDING_BYTES: usize = 1 << 20;
 
@@ -59,6 +62,10 @@ pub struct FileSinkOptions {
     clock: Arc<dyn Clock>,
     anchor_dir: Option<PathBuf>,
     on_digest: Option<DigestHook>,
+    retry_interval: Duration,
+    /// Tests: faults to inject in writes and fsyncs.
+    #[cfg(test)]
+    faults: Option<fault::Hook>,
 }
 
 /// A function [`FileSink`] calls with each signed digest once it is durable (and published to
@@ -75,6 +82,9 @@ impl Default for FileSinkOptions {
             clock: Arc::new(SystemClock),
             anchor_dir: None,
             on_digest: None,
+            retry_interval: DEFAULT_RETRY_INTERVAL,
+            #[cfg(test)]
+            faults: None,
         }
     }
 }
@@ -87,6 +97,7 @@ impl fmt::Debug for FileSinkOptions {
             .field("durability", &self.durability)
             .field("failure_mode", &self.failure_mode)
             .field("anchor_dir", &self.anchor_dir)
+            .field("retry_interval", &self.retry_interval)
             .finish_non_exhaustive()
     }
 }
@@ -156,9 +167,57 @@ impl FileSinkOptions {
         self.on_digest = Some(hook);
         self
     }
+
+    /// How long a sink whose write or fsync failed waits between attempts to write again
+    /// (default [`DEFAULT_RETRY_INTERVAL`], at least 1 ms). The background flusher makes the
+    /// attempts; [`FileSink::retry`] makes one at once. See [`FileSink::retry`].
+    #[must_use]
+    pub fn retry_interval(mut self, every: Duration) -> Self {
+        self.retry_interval = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Tests: `hook` decides, before every write and fsync of the log, whether it fails.
+    #[cfg(test)]
+    pub(crate) fn faults(mut self, hook: fault::Hook) -> Self {
+        self.faults = Some(hook);
+        self
+    }
+}
+
+/// Fault injection for the unit tests: a write or fsync of the log that fails, or a write cut
+/// short, without a real full disk.
+#[cfg(test)]
+pub(crate) mod fault {
+    use std::io;
+    use std::sync::Arc;
+
+    /// What is about to happen.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Op {
+        /// A write of this many bytes.
+        Write(usize),
+        /// An fsync (`fdatasync`).
+        Sync,
+        /// Publishing durable digests (anchor directory, hook).
+        Publish,
+    }
+
+    /// What happens instead.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Fault {
+        /// The call fails with this kind, writing nothing.
+        Fail(io::ErrorKind),
+        /// A write puts this many bytes in the file, then fails (a torn line).
+        Partial(usize, io::ErrorKind),
+    }
+
+    /// Decides, per operation, whether it fails (`None`: it runs normally).
+    pub(crate) type Hook = Arc<dyn Fn(Op) -> Option<Fault> + Send + Sync>;
 }
 
 /// Records appended to the log, not yet handed to the file.
+#[derive(Clone)]
 struct Segment {
     file_index: u64,
     data: Vec<u8>,
@@ -176,6 +235,8 @@ struct State {
     durable: u64,
     leader: bool,
     failed: Option<io::ErrorKind>,
+    /// While `failed`: what the failure has cost so far, for the `recover` digest.
+    outage: Option<Outage>,
     closed: bool,
     /// Batches taken for writing so far: the batch that will hold a record appended now is
     /// `batches + 1` (see [`Inner::durable_cv`]).
@@ -190,6 +251,19 @@ struct State {
     prune: Option<PendingPrune>,
     /// Digests appended but not yet durable: published (anchor directory, hook) once they are.
     unpublished: Vec<SignedDigest>,
+}
+
+/// The time a sink could not write.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    /// Events refused meanwhile.
+    refused: u64,
+    /// Failed attempts (the first failure included).
+    failures: u64,
+    first: SystemTime,
+    last: SystemTime,
+    /// When the last attempt failed, for the retry interval.
+    last_attempt: Instant,
 }
 
 /// A log file before the live one, for the retention policy.
@@ -212,6 +286,12 @@ struct PendingPrune {
 struct Writer {
     file: File,
     index: u64,
+    /// The bytes of `index` handed to the file so far.
+    len: u64,
+    /// The file and its length after the last batch that succeeded: after a failure, the sink
+    /// cuts the log back to here (a torn line, a batch written but not fsynced) and writes the
+    /// failed batch again.
+    good: (u64, u64),
 }
 
 struct Inner {
@@ -242,6 +322,12 @@ struct Inner {
     publisher: Mutex<Option<Publisher>>,
     /// The newest durable digest.
     latest: Mutex<Option<SignedDigest>>,
+}
+
+/// Why a batch failed: before its records were durable, or after (publishing its digests).
+enum BatchError {
+    Unwritten(AuditError),
+    Unpublished(AuditError),
 }
 
 /// A function [`FileSink`] calls when records become durable or the sink fails.
@@ -717,6 +803,7 @@ impl FileSink {
         }
         let path = dir.join(layout::file_name(r.file_index));
         let file = open_append(&path)?;
+        let len = file.metadata().map_err(|e| AuditError::io(&path, e))?.len();
         sync_dir(&dir)?;
         let inner = Arc::new(Inner {
             dir,
@@ -731,6 +818,7 @@ impl FileSink {
                 durable: r.next_seq,
                 leader: false,
                 failed: None,
+                outage: None,
                 closed: false,
                 batches: 0,
                 flusher_waiting: false,
@@ -743,6 +831,8 @@ impl FileSink {
             writer: Mutex::new(Writer {
                 file,
                 index: r.file_index,
+                len,
+                good: (r.file_index, len),
             }),
             lost: AtomicU64::new(0),
             stop: Mutex::new(false),
@@ -892,6 +982,27 @@ impl FileSink {
         })
     }
 
+    /// After a write or fsync failed, tries at once to write again instead of waiting for the
+    /// flusher's next attempt (every [`FileSinkOptions::retry_interval`]). `Ok(())` if the sink
+    /// accepts records (it had not failed, or it has recovered now); the error of the attempt
+    /// otherwise.
+    ///
+    /// While failed, the sink refuses every record (or, failing open, counts it lost); nothing
+    /// is acknowledged that is not durable. The records it had queued when the write failed
+    /// stay queued, chained as they were. Recovering, it cuts the log back to where the last
+    /// successful batch ended (a torn line, or lines written but not fsynced, go), writes the
+    /// queued records again, then a signed `recover` digest whose `gap` says how many events
+    /// were refused, how many attempts failed, the first and last failure time and the kind of
+    /// error, fsyncs, and only then accepts records again.
+    pub fn retry(&self) -> Result<(), AuditError> {
+        self.inner.retry()
+    }
+
+    /// Whether the sink has failed and not yet recovered (see [`FileSink::retry`]).
+    pub fn is_failed(&self) -> bool {
+        self.inner.state.lock().failed.is_some()
+    }
+
     /// Sets the function called (from the flusher thread, quickly please) each time records
     /// become durable in [`Durability::Sync`] mode, and when the sink fails.
     pub fn on_durable(&self, hook: DurableHook) {
@@ -957,7 +1068,12 @@ impl Inner {
     }
 
     fn push_event(&self, st: &mut State, json: &[u8]) -> Result<u64, AuditError> {
-        Self::check_open(st)?;
+        if let Err(e) = Self::check_open(st) {
+            if let Some(o) = st.outage.as_mut() {
+                o.refused += 1;
+            }
+            return Err(e);
+        }
         let estimate = json.len() as u64 + 128;
         if st.file_bytes > 0 && st.file_bytes + estimate > self.opts.max_file_bytes {
             self.push_digest(st, DigestReason::Rollover, 0)?;
@@ -1011,7 +1127,7 @@ impl Inner {
             last_hash,
         };
         let through = last.index;
-        let d = self.push_digest_with(st, DigestReason::Prune, 0, Some(Box::new(pruned)))?;
+        let d = self.push_digest_with(st, DigestReason::Prune, 0, Some(Box::new(pruned)), None)?;
         let after_seq = d.record.seq;
         st.prune = Some(match st.prune {
             Some(p) => PendingPrune {
@@ -1029,7 +1145,7 @@ impl Inner {
         reason: DigestReason,
         truncated_bytes: u64,
     ) -> Result<SignedDigest, AuditError> {
-        self.push_digest_with(st, reason, truncated_bytes, None)
+        self.push_digest_with(st, reason, truncated_bytes, None, None)
     }
 
     fn push_digest_with(
@@ -1038,6 +1154,7 @@ impl Inner {
         reason: DigestReason,
         truncated_bytes: u64,
         pruned: Option<Box<Pruned>>,
+        gap: Option<Box<Gap>>,
     ) -> Result<SignedDigest, AuditError> {
         let rollover = reason == DigestReason::Rollover;
         let record = DigestRecord {
@@ -1049,6 +1166,7 @@ impl Inner {
             next: rollover.then(|| layout::file_name(st.file_index + 1)),
             truncated_bytes,
             pruned,
+            gap,
             public_key: [0; 32],
             signature: [0; 64],
         }
@@ -1105,7 +1223,8 @@ impl Inner {
             };
             let result = MutexGuard::unlocked(&mut st, || {
                 self.write_batch(&batch, sync)
-                    .and_then(|()| self.publish(&digests))
+                    .map_err(BatchError::Unwritten)?;
+                self.publish(&digests).map_err(BatchError::Unpublished)
             });
             st.leader = false;
             self.turn.notify_all();
@@ -1123,11 +1242,34 @@ impl Inner {
                         self.delete_pruned(&mut st);
                     }
                 }
-                Err(e) => {
-                    st.failed = Some(match &e {
-                        AuditError::Io { source, .. } => source.kind(),
-                        _ => io::ErrorKind::Other,
-                    });
+                Err(BatchError::Unwritten(e)) => {
+                    // The batch goes back to the front of the queue, to be written again when
+                    // the sink recovers (see [`Inner::retry`]).
+                    let mut later = std::mem::take(&mut st.pending);
+                    st.pending = batch;
+                    st.pending.append(&mut later);
+                    let mut later = std::mem::take(&mut st.unpublished);
+                    st.unpublished = digests;
+                    st.unpublished.append(&mut later);
+                    self.note_failure(&mut st, &e);
+                    for cv in &self.durable_cv {
+                        cv.notify_all();
+                    }
+                    self.call_hook();
+                    return Err(e);
+                }
+                Err(BatchError::Unpublished(e)) => {
+                    // The records are durable in the log (their callers may go on); the
+                    // digests wait for the anchor directory, and the sink fails until they
+                    // are published.
+                    st.written = upto;
+                    if sync {
+                        st.durable = upto;
+                    }
+                    let mut later = std::mem::take(&mut st.unpublished);
+                    st.unpublished = digests;
+                    st.unpublished.append(&mut later);
+                    self.note_failure(&mut st, &e);
                     for cv in &self.durable_cv {
                         cv.notify_all();
                     }
@@ -1173,20 +1315,218 @@ impl Inner {
         for seg in batch {
             if seg.file_index != w.index {
                 let old = self.dir.join(layout::file_name(w.index));
-                w.file.sync_data().map_err(|e| AuditError::io(&old, e))?;
-                w.file = open_append(&self.dir.join(layout::file_name(seg.file_index)))?;
+                self.sync_file(&w.file)
+                    .map_err(|e| AuditError::io(&old, e))?;
+                let path = self.dir.join(layout::file_name(seg.file_index));
+                w.file = open_append(&path)?;
                 w.index = seg.file_index;
+                w.len = w
+                    .file
+                    .metadata()
+                    .map_err(|e| AuditError::io(&path, e))?
+                    .len();
             }
-            w.file
-                .write_all(&seg.data)
+            self.write_file(&mut w.file, &seg.data)
                 .map_err(|e| AuditError::io(self.dir.join(layout::file_name(w.index)), e))?;
+            w.len += seg.data.len() as u64;
         }
         if sync {
-            w.file
-                .sync_data()
+            self.sync_file(&w.file)
                 .map_err(|e| AuditError::io(self.dir.join(layout::file_name(w.index)), e))?;
         }
+        w.good = (w.index, w.len);
         Ok(())
+    }
+
+    /// Writes `data` to the log file (tests may inject a fault here).
+    fn write_file(&self, file: &mut File, data: &[u8]) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(f) = self
+            .opts
+            .faults
+            .as_ref()
+            .and_then(|h| h(fault::Op::Write(data.len())))
+        {
+            return match f {
+                fault::Fault::Fail(kind) => Err(kind.into()),
+                fault::Fault::Partial(n, kind) => {
+                    file.write_all(data.get(..n).unwrap_or(data))?;
+                    Err(kind.into())
+                }
+            };
+        }
+        file.write_all(data)
+    }
+
+    /// Fsyncs the log file's data (tests may inject a fault here).
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(f) = self.opts.faults.as_ref().and_then(|h| h(fault::Op::Sync)) {
+            let (fault::Fault::Fail(kind) | fault::Fault::Partial(_, kind)) = f;
+            return Err(kind.into());
+        }
+        file.sync_data()
+    }
+
+    /// Cuts the log back to where the last successful batch left it: removes the files a
+    /// failed batch created after it and truncates its file (a torn line, or lines written but
+    /// never fsynced), so the batch can be written again and the chain stays whole.
+    fn rewind(&self, w: &mut Writer) -> Result<(), AuditError> {
+        let (index, len) = w.good;
+        let mut removed = false;
+        for (i, path) in layout::list(&self.dir)? {
+            if i > index {
+                match fs::remove_file(&path) {
+                    Ok(()) => removed = true,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(AuditError::io(&path, e)),
+                }
+            }
+        }
+        let path = self.dir.join(layout::file_name(index));
+        let file = open_append(&path)?;
+        file.set_len(len).map_err(|e| AuditError::io(&path, e))?;
+        if removed {
+            sync_dir(&self.dir)?;
+        }
+        w.file = file;
+        w.index = index;
+        w.len = len;
+        Ok(())
+    }
+
+    /// Marks the sink failed by `e` (or notes one more failed attempt).
+    fn note_failure(&self, st: &mut State, e: &AuditError) {
+        let kind = match e {
+            AuditError::Io { source, .. } => source.kind(),
+            _ => io::ErrorKind::Other,
+        };
+        let now = self.opts.clock.now();
+        st.failed = Some(kind);
+        let o = st.outage.get_or_insert(Outage {
+            refused: 0,
+            failures: 0,
+            first: now,
+            last: now,
+            last_attempt: Instant::now(),
+        });
+        o.failures += 1;
+        o.last = now;
+        o.last_attempt = Instant::now();
+    }
+
+    /// If the sink has failed, tries to write again: cuts the log back to the end of the last
+    /// batch that succeeded, then writes, in one batch, the records that were queued when it
+    /// failed (they are still chained where they were) followed by a signed `recover` digest
+    /// stating the gap, and fsyncs. If that works the sink accepts records again; if not, the
+    /// queue is as it was and the sink stays failed. Returns whether the sink is working.
+    fn retry(&self) -> Result<(), AuditError> {
+        let mut st = self.state.lock();
+        while st.leader {
+            self.turn.wait(&mut st);
+        }
+        let (Some(kind), Some(outage)) = (st.failed, st.outage) else {
+            return Ok(());
+        };
+        let saved = (
+            st.pending.clone(),
+            st.unpublished.clone(),
+            st.next_seq,
+            st.last_hash,
+            st.file_bytes,
+            st.live_first,
+            st.closed,
+        );
+        let gap = Gap::new(
+            outage.refused,
+            outage.failures,
+            time::format_utc(outage.first),
+            time::format_utc(outage.last),
+            format!("{kind:?}"),
+        );
+        let pushed = self
+            .push_digest_with(&mut st, DigestReason::Recover, 0, None, Some(Box::new(gap)))
+            .and_then(|_| {
+                if st.closed {
+                    // The close digest was in the failed batch: the log still ends with one.
+                    self.push_digest(&mut st, DigestReason::Close, 0)?;
+                }
+                Ok(())
+            })
+            .map_err(BatchError::Unwritten);
+        let result = pushed
+            .and_then(|()| {
+                st.leader = true;
+                let batch = std::mem::take(&mut st.pending);
+                let digests = std::mem::take(&mut st.unpublished);
+                let r = MutexGuard::unlocked(&mut st, || {
+                    let rewound = self.rewind(&mut self.writer.lock());
+                    rewound
+                        .and_then(|()| self.write_batch(&batch, true))
+                        .map_err(BatchError::Unwritten)?;
+                    self.publish(&digests).map_err(BatchError::Unpublished)
+                });
+                st.leader = false;
+                self.turn.notify_all();
+                if let Err(BatchError::Unpublished(_)) = &r {
+                    // Written and fsynced, gap digest included: only the publication is left.
+                    st.unpublished = digests;
+                }
+                r
+            })
+            .map_err(|e| match e {
+                BatchError::Unwritten(e) => (false, e),
+                BatchError::Unpublished(e) => (true, e),
+            });
+        match result {
+            Ok(()) => {
+                st.failed = None;
+                st.outage = None;
+                st.batches += 1;
+                st.written = st.next_seq;
+                st.durable = st.next_seq;
+                for cv in &self.durable_cv {
+                    cv.notify_all();
+                }
+                self.call_hook();
+                self.delete_pruned(&mut st);
+                Ok(())
+            }
+            Err((false, e)) => {
+                (
+                    st.pending,
+                    st.unpublished,
+                    st.next_seq,
+                    st.last_hash,
+                    st.file_bytes,
+                    st.live_first,
+                    st.closed,
+                ) = saved;
+                self.note_failure(&mut st, &e);
+                self.call_hook();
+                Err(e)
+            }
+            Err((true, e)) => {
+                // The queue and the gap digest are durable in the log: the outage they
+                // describe is over; what follows is a new one, until the digests are published.
+                st.written = st.next_seq;
+                st.durable = st.next_seq;
+                st.outage = None;
+                self.note_failure(&mut st, &e);
+                for cv in &self.durable_cv {
+                    cv.notify_all();
+                }
+                self.call_hook();
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a failed sink's next attempt is due.
+    fn retry_due(&self, st: &State) -> Option<Instant> {
+        st.outage
+            .filter(|_| st.failed.is_some())
+            .map(|o| o.last_attempt + self.opts.retry_interval)
     }
 
     /// Appends durable digests to the anchor directory, then makes them the latest and hands
@@ -1195,6 +1535,16 @@ impl Inner {
         let Some(last) = digests.last() else {
             return Ok(());
         };
+        #[cfg(test)]
+        if let Some(f) = self
+            .opts
+            .faults
+            .as_ref()
+            .and_then(|h| h(fault::Op::Publish))
+        {
+            let (fault::Fault::Fail(kind) | fault::Fault::Partial(_, kind)) = f;
+            return Err(AuditError::io(&self.dir, kind.into()));
+        }
         if let Some(p) = self.publisher.lock().as_mut() {
             p.publish(digests)?;
         }
@@ -1216,6 +1566,7 @@ impl Inner {
 
     /// The synchronous-mode flusher: while records are waiting, write and fsync them as one
     /// batch, and again, until the sink is dropped.
+    /// After a failure it tries again every [`FileSinkOptions::retry_interval`].
     fn flush_continuously(&self) {
         loop {
             let target = {
@@ -1224,17 +1575,29 @@ impl Inner {
                     if self.stopping.load(Ordering::Acquire) {
                         return;
                     }
+                    if let Some(due) = self.retry_due(&st) {
+                        if Instant::now() >= due {
+                            break None;
+                        }
+                        st.flusher_waiting = true;
+                        self.flush_cv.wait_until(&mut st, due);
+                        st.flusher_waiting = false;
+                        continue;
+                    }
                     if st.failed.is_none() && st.next_seq > st.durable {
-                        break;
+                        break Some(st.next_seq);
                     }
                     st.flusher_waiting = true;
                     self.flush_cv.wait(&mut st);
                     st.flusher_waiting = false;
                 }
-                st.next_seq
             };
-            // A failure marks the sink failed and wakes the waiting callers, who report it.
-            let _ = self.commit(target, true);
+            // A failure marks the sink failed and wakes the waiting callers, who report it; a
+            // failed retry leaves it failed until the next.
+            let _ = match target {
+                Some(target) => self.commit(target, true),
+                None => self.retry(),
+            };
         }
     }
 
@@ -1270,9 +1633,18 @@ impl Inner {
                     return;
                 }
             }
-            let target = self.state.lock().next_seq;
-            // A failure marks the sink failed; the next record reports it.
-            let _ = self.commit(target, true);
+            let (target, retry) = {
+                let st = self.state.lock();
+                let due = self.retry_due(&st);
+                (st.next_seq, due.is_some_and(|d| Instant::now() >= d))
+            };
+            // A failure marks the sink failed; the next record reports it. A failed sink tries
+            // again at the first tick after its retry interval.
+            let _ = if retry {
+                self.retry()
+            } else {
+                self.commit(target, true)
+            };
         }
     }
 }
@@ -1329,6 +1701,9 @@ impl Drop for FileSink {
         if let Some(t) = self.flusher.take() {
             let _ = t.join();
         }
+        // A failed sink has one more try, so that its queued records and the close digest
+        // are written if the disk is back.
+        let _ = self.inner.retry();
         let open = {
             let st = self.inner.state.lock();
             st.failed.is_none() && !st.closed
@@ -1339,3 +1714,7 @@ impl Drop for FileSink {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

@@ -7,7 +7,9 @@
 //!   [`FileSink`], the default, appends JSON Lines where each record carries the SHA-256 of the one
 //!   before, writes Ed25519-signed digests at open, rollover, close and on
 //!   [`FileSink::write_digest`], and commits in groups (one fsync for every record queued while the
-//!   previous fsync ran). Fail-closed by default ([`FailureMode`]).
+//!   previous fsync ran). Fail-closed by default ([`FailureMode`]); after a failed write or
+//!   fsync it retries by itself and, once it can write again, records the gap in a signed
+//!   `recover` digest ([`FileSink::retry`]).
 //!   Before continuing an existing log it checks the tail: the newest records must chain from
 //!   the newest signed digest, or [`FileSink::open`] refuses with [`AuditError::TailRejected`].
 //! - Anchors: with [`FileSinkOptions::anchor_dir`], every signed digest is also appended to
@@ -70,11 +72,11 @@ pub use event::{
 };
 pub use file::{
     DigestHook, Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
-    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_RETRY_INTERVAL,
 };
 pub use record::{
-    genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord, Pruned,
-    SignedDigest,
+    genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord, Gap,
+    Pruned, SignedDigest,
 };
 pub use sink::{AuditSink, FailureMode, MemorySink, NullSink};
 pub use verify::{

@@ -46,10 +46,14 @@ pub enum DigestReason {
     /// The sink's retention policy removes the oldest log files, named in
     /// [`DigestRecord::pruned`]; written (and made durable) before they are deleted.
     Prune,
+    /// The sink recovered after its writes had failed: the first record it wrote once writing
+    /// and fsync worked again, saying in [`DigestRecord::gap`] what the failure cost.
+    Recover,
 }
 
 impl DigestReason {
-    /// The reason as the log writes it: `open`, `timer`, `rollover`, `close`, `prune`.
+    /// The reason as the log writes it: `open`, `timer`, `rollover`, `close`, `prune`,
+    /// `recover`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",
@@ -57,6 +61,7 @@ impl DigestReason {
             Self::Rollover => "rollover",
             Self::Close => "close",
             Self::Prune => "prune",
+            Self::Recover => "recover",
         }
     }
 }
@@ -82,6 +87,43 @@ pub struct Pruned {
     pub last_hash: ChainHash,
 }
 
+/// What a `recover` digest says about the time the sink could not write: how many events it
+/// refused, when, and the kind of error. Never any data of the refused events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Gap {
+    /// Events refused while the sink could not write (`record` and `append` errors, or events
+    /// lost while failing open): calls that have no record in the log.
+    pub refused: u64,
+    /// Failed write or fsync attempts, the first failure and every failed retry.
+    pub failures: u64,
+    /// When the first write or fsync failed (`YYYY-MM-DDTHH:MM:SSZ`).
+    pub first_failure: String,
+    /// When the last one failed.
+    pub last_failure: String,
+    /// The kind of the last I/O error, as Rust names it (`StorageFull`, `PermissionDenied`, …).
+    pub error: String,
+}
+
+impl Gap {
+    /// Builds a gap record.
+    pub fn new(
+        refused: u64,
+        failures: u64,
+        first_failure: String,
+        last_failure: String,
+        error: String,
+    ) -> Self {
+        Self {
+            refused,
+            failures,
+            first_failure,
+            last_failure,
+            error,
+        }
+    }
+}
+
 /// A signed digest: it commits, through `prev`, to every record before it (`seq` of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -102,6 +144,8 @@ pub struct DigestRecord {
     pub truncated_bytes: u64,
     /// For a `prune` digest: the files removed and where the kept log begins.
     pub pruned: Option<Box<Pruned>>,
+    /// For a `recover` digest: what the sink refused while it could not write.
+    pub gap: Option<Box<Gap>>,
     /// The audit public key that signed it.
     pub public_key: [u8; 32],
     /// Ed25519 signature over [`DigestRecord::signed_message`].
@@ -135,6 +179,15 @@ impl DigestRecord {
             field(&p.bytes.to_be_bytes());
             field(&p.next_seq.to_be_bytes());
             field(&p.last_hash);
+        }
+        // Only a recover digest has these.
+        if let Some(g) = &self.gap {
+            field(b"gap");
+            field(&g.refused.to_be_bytes());
+            field(&g.failures.to_be_bytes());
+            field(g.first_failure.as_bytes());
+            field(g.last_failure.as_bytes());
+            field(g.error.as_bytes());
         }
         m
     }
@@ -182,6 +235,8 @@ struct DigestBody {
     truncated_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pruned: Option<PrunedBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gap: Option<GapBody>,
     public_key: String,
     signature: String,
 }
@@ -195,6 +250,16 @@ struct PrunedBody {
     bytes: u64,
     next_seq: u64,
     last_hash: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GapBody {
+    refused: u64,
+    failures: u64,
+    first_failure: String,
+    last_failure: String,
+    error: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -249,6 +314,13 @@ pub(crate) fn digest_line(d: &DigestRecord, out: &mut Vec<u8>) -> Result<(), Aud
             next_seq: p.next_seq,
             last_hash: hex::encode(&p.last_hash),
         }),
+        gap: d.gap.as_ref().map(|g| GapBody {
+            refused: g.refused,
+            failures: g.failures,
+            first_failure: g.first_failure.clone(),
+            last_failure: g.last_failure.clone(),
+            error: g.error.clone(),
+        }),
         public_key: hex::encode(&d.public_key),
         signature: hex::encode(&d.signature),
     };
@@ -283,6 +355,15 @@ impl AuditRecord {
                             .ok_or(AuditError::NotARecord("lastHash is not a SHA-256 in hex"))?,
                     })),
                 },
+                gap: b.gap.map(|g| {
+                    Box::new(Gap {
+                        refused: g.refused,
+                        failures: g.failures,
+                        first_failure: g.first_failure,
+                        last_failure: g.last_failure,
+                        error: g.error,
+                    })
+                }),
                 seq: raw.seq,
                 prev,
                 time: b.time,
@@ -465,6 +546,7 @@ mod tests {
             next: Some("audit-0000000002.jsonl".into()),
             truncated_bytes: 0,
             pruned: None,
+            gap: None,
             public_key: [0; 32],
             signature: [0; 64],
         }

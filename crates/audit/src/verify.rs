@@ -95,6 +95,11 @@ pub struct VerifyReport {
     pub anchors_pruned: u64,
     /// Anchors given to the verifier that were found in the log with their exact hash.
     pub anchors_checked: u64,
+    /// `recover` digests: times the sink could not write for a while and then recovered.
+    pub recoveries: u64,
+    /// Events refused while the sink could not write, as the `recover` digests count them
+    /// (calls that failed and have no record).
+    pub refused_in_gaps: u64,
 }
 
 /// What the retention policy removed from a log, as the verifier established it.
@@ -456,8 +461,14 @@ impl<'a> Walk<'a> {
                     } else if d.next.is_some() {
                         return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
                     }
-                    if (d.reason == DigestReason::Prune) != d.pruned.is_some() {
+                    if (d.reason == DigestReason::Prune) != d.pruned.is_some()
+                        || (d.reason == DigestReason::Recover) != d.gap.is_some()
+                    {
                         return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
+                    }
+                    if let Some(g) = &d.gap {
+                        self.report.recoveries += 1;
+                        self.report.refused_in_gaps += g.refused;
                     }
                     if let Some(p) = &d.pruned {
                         self.check_prune(p, path, line_no, name, &d.time)?;

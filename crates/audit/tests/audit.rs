@@ -510,6 +510,195 @@ fn write_failure_fails_open_when_chosen_and_counts_losses() {
 }
 
 #[test]
+fn a_sink_recovers_once_the_rollover_file_can_be_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FileSink::open(
+        dir.path(),
+        key(),
+        opts().retry_interval(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    break_rollover(dir.path());
+    let rng = DeterministicRandom::new(b"rec");
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for i in 0..40 {
+        match sink.record(&event(&rng, i)) {
+            Ok(()) => acknowledged.push(i),
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 0 && sink.is_failed());
+    // Still in the way: the retry fails, the sink stays failed.
+    assert!(sink.retry().is_err());
+    assert!(sink.durable_through().is_err());
+    fs::remove_dir(dir.path().join("audit-0000000002.jsonl")).unwrap();
+    sink.retry().unwrap();
+    assert!(sink.durable_through().is_ok());
+    for i in 100..110 {
+        sink.record(&event(&rng, i)).unwrap();
+        acknowledged.push(i);
+    }
+    let vk = sink.verifying_key();
+    drop(sink);
+    let report = verify_with(
+        dir.path(),
+        &vk,
+        &VerifyOptions::default().allow_torn_tail(false),
+    )
+    .unwrap();
+    assert_eq!(report.recoveries, 1);
+    assert!(report.closed);
+    let text = all_lines(dir.path());
+    for i in acknowledged {
+        assert!(
+            text.contains(&format!("\"req-{i}\"")),
+            "req-{i} acknowledged, not logged"
+        );
+    }
+}
+
+/// Every line of every log file, concatenated.
+fn all_lines(dir: &Path) -> String {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// A tmpfs mounted on a temporary directory, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` (with a message) unless the test runs as root and may mount.
+    fn mount(bytes: u64) -> Option<Self> {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            eprintln!("skipped: a real full disk needs root (mount -t tmpfs)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={bytes},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!("skipped: mount -t tmpfs failed here (no CAP_SYS_ADMIN?)");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Fills the file system of `path` with a file of that name until a write fails.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 4096];
+    loop {
+        if let Err(e) = f.write_all(&chunk).and_then(|()| f.sync_all()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_sink_on_a_full_tmpfs_fails_closed_then_recovers_when_space_returns() {
+    let Some(fs_) = Tmpfs::mount(512 * 1024) else {
+        return;
+    };
+    let log = fs_.path().join("log");
+    let sink = FileSink::open(
+        &log,
+        key(),
+        opts().retry_interval(Duration::from_secs(3600)),
+    )
+    .unwrap();
+    let rng = DeterministicRandom::new(b"tmpfs");
+    sink.record(&event(&rng, 0)).unwrap();
+    let filler = fs_.path().join("filler");
+    fill(&filler);
+
+    // The disk is full: records go into the log's last page until it is full too (bounded).
+    let mut acknowledged = vec![0];
+    let mut n = 1;
+    let first_error = loop {
+        assert!(n < 10_000, "the full file system never refused a record");
+        match sink.record(&event(&rng, n)) {
+            Ok(()) => acknowledged.push(n),
+            Err(e) => break e,
+        }
+        n += 1;
+    };
+    assert!(
+        matches!(
+            first_error,
+            AuditError::Failed {
+                kind: std::io::ErrorKind::StorageFull
+            }
+        ),
+        "{first_error}"
+    );
+    for i in n + 1..n + 5 {
+        assert!(sink.record(&event(&rng, i)).is_err());
+    }
+    assert!(sink.retry().is_err(), "still full");
+    assert!(sink.durable_through().is_err());
+
+    // Space returns: explicit retries (bounded) bring the sink back without reopening it.
+    fs::remove_file(&filler).unwrap();
+    let mut attempts = 0;
+    while sink.retry().is_err() {
+        attempts += 1;
+        assert!(attempts < 10, "no recovery after space returned");
+    }
+    for i in 1000..1010 {
+        sink.record(&event(&rng, i)).unwrap();
+        acknowledged.push(i);
+    }
+    let vk = sink.verifying_key();
+    drop(sink);
+    let report = verify_with(&log, &vk, &VerifyOptions::default().allow_torn_tail(false)).unwrap();
+    assert_eq!(report.recoveries, 1);
+    assert!(report.refused_in_gaps >= 4);
+    assert!(report.closed);
+    let text = all_lines(&log);
+    assert!(text.contains("\"error\":\"StorageFull\""));
+    for i in acknowledged {
+        assert!(
+            text.contains(&format!("\"req-{i}\"")),
+            "req-{i} acknowledged, not logged"
+        );
+    }
+}
+
+#[test]
 fn buffered_durability_records_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let sink = FileSink::open(

@@ -1,8 +1,9 @@
 //! `/healthz`: `200 ok` while the audit log and the store can be written, `503` with the
 //! reasons while either cannot.
 //!
-//! The audit log says itself when it has failed ([`FileSink::durable_through`] errs once a write
-//! or fsync failed). The store keeps no such state, so it is probed: a one-row write
+//! The audit log says itself when it has failed ([`FileSink::durable_through`] errs from a
+//! failed write or fsync until the sink's own retries have written its queue and a `recover`
+//! digest again; no restart is needed, and `/healthz` is back to 200 then). The store keeps no such state, so it is probed: a one-row write
 //! transaction, at most once per [`STORE_PROBE_INTERVAL`] however often `/healthz` is asked
 //! (it is unauthenticated), the last result answering in between.
 

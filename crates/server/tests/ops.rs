@@ -775,7 +775,7 @@ async fn audit_records_carry_the_request_id_the_user_agent_and_why_a_call_was_de
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthz_reports_503_with_the_reason_while_the_audit_log_cannot_be_written() {
+async fn healthz_reports_503_while_the_audit_log_cannot_be_written_and_200_once_it_recovers() {
     let tmp = TmpDir::new("healthz-audit");
     let mut cfg = config(&tmp.0);
     // Small files, so that calls soon roll the log over to its second file...
@@ -823,7 +823,38 @@ async fn healthz_reports_503_with_the_reason_while_the_audit_log_cannot_be_writt
         "{}",
         String::from_utf8_lossy(&head)
     );
+    // Calls are refused meanwhile.
+    let (status, _) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+    assert_eq!(status, 500);
+
+    // The obstacle goes: the sink retries by itself (every second), without a restart, and
+    // /healthz says so. Bounded: a few retry intervals.
+    std::fs::remove_dir(&next).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = get(&mut conn, "/healthz").await;
+        if status == 200 {
+            assert_eq!(body, "ok\n");
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the audit log did not recover: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = call(&mut conn, &a, &addr, "CreateKey", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body:?}");
     drop(conn);
     let _ = stop.send(());
     let _ = task.await.unwrap();
+
+    // The log verifies, with the gap in it: one recovery, the refused call counted.
+    let public = std::fs::read_to_string(cfg.data_dir.join(coffer::AUDIT_PUBLIC_KEY_FILE)).unwrap();
+    let vk = coffer::audit_log::public_key_from_hex(public.trim()).unwrap();
+    let report = coffer::audit_log::verify(cfg.data_dir.join(coffer::AUDIT_DIR), &vk).unwrap();
+    assert_eq!(report.recoveries, 1, "{report:?}");
+    assert!(report.refused_in_gaps >= 1, "{report:?}");
+    assert!(report.closed, "{report:?}");
 }
