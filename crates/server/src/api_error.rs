@@ -8,6 +8,8 @@ use std::fmt;
 pub struct ApiError {
     code: &'static str,
     message: String,
+    /// For a service-side fault, its cause chain: for the operator's log, never sent.
+    cause: Option<String>,
 }
 
 impl ApiError {
@@ -16,7 +18,14 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            cause: None,
         }
+    }
+
+    /// The cause chain of a service-side fault (a damaged record names its key), for the
+    /// operator's log; never part of [`body`](Self::body).
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// The exception name, e.g. `NotFoundException`.
@@ -72,13 +81,36 @@ impl fmt::Display for ApiError {
 
 impl From<coffer::Error> for ApiError {
     fn from(e: coffer::Error) -> Self {
-        Self::new(e.code(), e.message())
+        let mut out = Self::new(e.code(), e.message());
+        out.cause = std::error::Error::source(&e).map(crate::error_chain);
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_internal_cause_is_kept_for_the_log_and_never_sent() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("stored key version of key 1234abcd-12ab-34cd-56ef-1234567890ab is damaged")]
+        struct Damaged;
+        let e = ApiError::from(coffer::Error::internal(Damaged));
+        assert_eq!(e.status(), 500);
+        let cause = e.cause().unwrap();
+        assert!(
+            cause.contains("1234abcd-12ab-34cd-56ef-1234567890ab"),
+            "{cause}"
+        );
+        let body = String::from_utf8(e.body()).unwrap();
+        assert!(
+            !body.contains("1234abcd") && !body.contains("damaged"),
+            "{body}"
+        );
+        // Client errors have none.
+        assert_eq!(ApiError::from(coffer::Error::not_found("x")).cause(), None);
+    }
 
     #[test]
     fn statuses() {

@@ -757,7 +757,12 @@ async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Respo
         Err(e) => {
             state.metrics.request(label, elapsed, Some(e.code()));
             if e.status() >= 500 {
-                tracing::error!(code = e.code(), message = e.message(), "request failed");
+                tracing::error!(
+                    code = e.code(),
+                    message = e.message(),
+                    cause = e.cause().unwrap_or(""),
+                    "request failed"
+                );
             } else {
                 tracing::debug!(
                     latency_us = elapsed.as_micros() as u64,
