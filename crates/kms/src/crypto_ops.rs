@@ -14,7 +14,7 @@ use crate::authz::Access;
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Error, Kms, Operation};
+use crate::{CheckState, Error, Kms, Operation};
 
 /// Most bytes GenerateDataKey and GenerateRandom produce.
 const MAX_GENERATED_BYTES: u32 = 1024;

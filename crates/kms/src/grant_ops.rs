@@ -8,7 +8,7 @@ use crate::authz::{denied, Access};
 use crate::marker;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Caller, Error, Kms, Operation};
+use crate::{Caller, CheckState, Error, Kms, Operation};
 
 fn grant_error(e: coffer_grants::GrantError) -> Error {
     Error::validation(e.to_string())

@@ -10,7 +10,7 @@ use crate::authz::Access;
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Error, Kms, Operation};
+use crate::{CheckState, Error, Kms, Operation};
 
 impl Kms {
     /// Creates a key in the caller's account.

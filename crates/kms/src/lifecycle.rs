@@ -16,7 +16,7 @@ use crate::authz::Access;
 use crate::marker::{self, DEFAULT_LIMIT};
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Error, Kms, Operation};
+use crate::{CheckState, Error, Kms, Operation};
 
 /// Most on-demand rotations a key may have in its life (AWS's quota, not adjustable).
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
