@@ -467,7 +467,7 @@ impl Kms {
         key: Option<&CachedKey>,
         now: std::time::SystemTime,
     ) -> Result<(), Error> {
-        let class = QuotaClass::for_operation(op.as_str(), key.map(|k| k.record.key_spec.as_str()));
+        let class = QuotaClass::for_operation(op, key.map(|k| k.record.key_spec.as_str()));
         self.quotas
             .check_at(&caller.account, class, now)
             .map_err(|t| Error::throttling(t.to_string()))
