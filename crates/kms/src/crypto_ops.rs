@@ -10,7 +10,7 @@ use coffer_crypto::SecretBytes;
 use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage};
 
 use crate::audit::Call;
-use crate::authz::Access;
+use crate::authz::{Access, Action};
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
@@ -75,7 +75,7 @@ impl Kms {
         let (key, parsed) = self.key_of_blob(
             caller,
             op,
-            op.action(),
+            Action::Op(op),
             &req.ciphertext_blob,
             req.key_id.as_deref(),
             &access,
@@ -124,7 +124,7 @@ impl Kms {
         let (source, parsed) = self.key_of_blob(
             caller,
             Operation::ReEncrypt,
-            "kms:ReEncryptFrom",
+            Action::ReEncryptFrom,
             &req.ciphertext_blob,
             req.source_key_id.as_deref(),
             &Access {
@@ -142,7 +142,7 @@ impl Kms {
         // One ReEncrypt is one request: the quota was charged with the source key.
         self.authorize(
             caller,
-            "kms:ReEncryptTo",
+            Action::ReEncryptTo,
             &destination,
             &Access {
                 encryption_context: Some(&req.destination_encryption_context),
@@ -293,7 +293,7 @@ impl Kms {
         &self,
         caller: &Caller,
         op: Operation,
-        action: &str,
+        action: Action,
         ciphertext: &'b [u8],
         expected: Option<&str>,
         access: &Access<'_>,

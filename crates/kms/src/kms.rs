@@ -397,7 +397,7 @@ impl Kms {
             now: Some(now),
             ..*access
         };
-        self.authorize(caller, op.action(), &key, &access)?;
+        self.authorize(caller, op, &key, &access)?;
         Ok(key)
     }
 
