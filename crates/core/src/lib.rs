@@ -29,5 +29,5 @@ pub use clock::{epoch_seconds, Clock, SystemClock};
 pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};
 pub use error::CoreError;
 pub use ids::{AccountId, KeyId, Region};
-pub use operation::{KeyStateRow, Operation};
+pub use operation::{KeyReferences, KeyStateRow, Operation};
 pub use unique_keys::UniqueKeys;

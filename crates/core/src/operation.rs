@@ -52,6 +52,27 @@ operations! {
     Verify, VerifyMac,
 }
 
+/// Which references to a key an operation's `KeyId` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyReferences {
+    /// The operation names no existing key (CreateKey, ListKeys, GenerateRandom,
+    /// ListRetirableGrants, custom key stores).
+    NoKey,
+    /// Key id and key ARN (management operations: an alias is refused as not found).
+    IdOrArn,
+    /// Key id, key ARN, alias name and alias ARN (cryptographic operations, GetPublicKey and
+    /// DescribeKey).
+    IdArnOrAlias,
+}
+
+impl KeyReferences {
+    /// Whether an alias name or alias ARN names the key.
+    pub const fn accepts_aliases(self) -> bool {
+        matches!(self, Self::IdArnOrAlias)
+    }
+}
+
 /// How an operation treats key states: the rows of AWS's key-state table, grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -188,6 +209,66 @@ impl Operation {
         }
     }
 
+    /// Which key references the operation's `KeyId` accepts, as AWS's API reference says.
+    pub const fn key_references(self) -> KeyReferences {
+        use Operation::*;
+        match self {
+            Encrypt
+            | Decrypt
+            | ReEncrypt
+            | GenerateDataKey
+            | GenerateDataKeyWithoutPlaintext
+            | GenerateDataKeyPair
+            | GenerateDataKeyPairWithoutPlaintext
+            | Sign
+            | Verify
+            | GenerateMac
+            | VerifyMac
+            | DeriveSharedSecret
+            | GetPublicKey
+            | DescribeKey => KeyReferences::IdArnOrAlias,
+            CancelKeyDeletion
+            | CreateAlias
+            | CreateGrant
+            | DeleteAlias
+            | DeleteImportedKeyMaterial
+            | DisableKey
+            | DisableKeyRotation
+            | EnableKey
+            | EnableKeyRotation
+            | GetKeyPolicy
+            | GetKeyRotationStatus
+            | GetParametersForImport
+            | ImportKeyMaterial
+            | ListAliases
+            | ListGrants
+            | ListKeyPolicies
+            | ListKeyRotations
+            | ListResourceTags
+            | PutKeyPolicy
+            | ReplicateKey
+            | RetireGrant
+            | RevokeGrant
+            | RotateKeyOnDemand
+            | ScheduleKeyDeletion
+            | TagResource
+            | UntagResource
+            | UpdateAlias
+            | UpdateKeyDescription
+            | UpdatePrimaryRegion => KeyReferences::IdOrArn,
+            CreateKey
+            | ListKeys
+            | GenerateRandom
+            | ListRetirableGrants
+            | ConnectCustomKeyStore
+            | CreateCustomKeyStore
+            | DeleteCustomKeyStore
+            | DescribeCustomKeyStores
+            | DisconnectCustomKeyStore
+            | UpdateCustomKeyStore => KeyReferences::NoKey,
+        }
+    }
+
     /// Whether CloudTrail marks a call `readOnly`: the cryptographic operations and the
     /// `Describe*`, `Get*` and `List*` calls.
     pub const fn is_read_only(self) -> bool {
@@ -297,6 +378,42 @@ mod tests {
             GetKeyRotationStatus,
         ] {
             assert!(op.may_cross_account(), "{op:?}");
+        }
+    }
+
+    #[test]
+    fn aliases_name_keys_of_cryptographic_operations_and_describe_key() {
+        use Operation::*;
+        let with_aliases: Vec<_> = Operation::ALL
+            .iter()
+            .copied()
+            .filter(|op| op.key_references().accepts_aliases())
+            .collect();
+        assert_eq!(
+            with_aliases,
+            [
+                Decrypt,
+                DeriveSharedSecret,
+                DescribeKey,
+                Encrypt,
+                GenerateDataKey,
+                GenerateDataKeyPair,
+                GenerateDataKeyPairWithoutPlaintext,
+                GenerateDataKeyWithoutPlaintext,
+                GenerateMac,
+                GetPublicKey,
+                ReEncrypt,
+                Sign,
+                Verify,
+                VerifyMac,
+            ]
+        );
+        // An operation on no key has the key-state table's NoKey row, or lists (grants
+        // retirable by a principal) without a key.
+        for &op in Operation::ALL {
+            if op.key_state_row() == KeyStateRow::NoKey {
+                assert_eq!(op.key_references(), KeyReferences::NoKey, "{op:?}");
+            }
         }
     }
 }

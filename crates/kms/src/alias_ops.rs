@@ -178,7 +178,7 @@ impl Kms {
     ) -> Result<ListAliasesResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = match &req.key_id {
-            Some(k) => Some(self.resolve_key(caller, k, false)?),
+            Some(k) => Some(self.resolve_key(caller, k, Operation::ListAliases)?),
             None => None,
         };
         // ListAliases is an IAM-only permission: identity policies decide.

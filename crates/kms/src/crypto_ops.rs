@@ -42,7 +42,7 @@ impl Kms {
             &req.grant_tokens,
             req.encryption_algorithm,
         );
-        let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;
+        let key = self.key_for_with(caller, op, &req.key_id, &access)?;
         let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
             return Err(dry_run());
@@ -112,7 +112,8 @@ impl Kms {
         let source_id = blob::parse(&req.ciphertext_blob)
             .map_err(|_| invalid_ciphertext())?
             .key_id;
-        let destination = self.resolve_key(caller, &req.destination_key_id, true)?;
+        let destination =
+            self.resolve_key(caller, &req.destination_key_id, Operation::ReEncrypt)?;
         let same_key = [(
             "kms:ReEncryptOnSameKey",
             if destination.record.key_id == source_id {
@@ -266,7 +267,7 @@ impl Kms {
             grant_tokens: &req.grant_tokens,
             ..Access::default()
         };
-        let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;
+        let key = self.key_for_with(caller, op, &req.key_id, &access)?;
         check_symmetric(&key, op, None)?;
         if req.dry_run {
             return Err(dry_run());
@@ -300,7 +301,7 @@ impl Kms {
     ) -> Result<(Arc<CachedKey>, blob::Blob<'b>), Error> {
         let parsed = blob::parse(ciphertext).map_err(|_| invalid_ciphertext())?;
         if let Some(expected) = expected {
-            let (_, id) = self.resolve_id(caller, expected, true)?;
+            let (_, id) = self.resolve_id(caller, expected, op)?;
             if id != parsed.key_id {
                 return Err(Error::incorrect_key(
                     "The key ID in the request does not identify a CMK that can perform this operation.",

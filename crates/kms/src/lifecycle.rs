@@ -57,7 +57,7 @@ impl Kms {
         access: &Access<'_>,
         change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
     ) -> Result<(KeyRecord, T), Error> {
-        let key = self.key_for_with(caller, op, key_id, false, access)?;
+        let key = self.key_for_with(caller, op, key_id, access)?;
         let id = key.record.key_id;
         let mut txn = self.store.begin()?;
         let mut record = txn
