@@ -269,6 +269,68 @@ impl Operation {
         }
     }
 
+    /// Whether coffer serves the operation today (the facade has a method for it and cofferd
+    /// dispatches it); the others are refused with UnsupportedOperationException until their
+    /// issues land.
+    pub const fn served(self) -> bool {
+        use Operation::*;
+        match self {
+            CancelKeyDeletion
+            | CreateAlias
+            | CreateGrant
+            | CreateKey
+            | Decrypt
+            | DeleteAlias
+            | DescribeKey
+            | DisableKey
+            | DisableKeyRotation
+            | EnableKey
+            | EnableKeyRotation
+            | Encrypt
+            | GenerateDataKey
+            | GenerateDataKeyWithoutPlaintext
+            | GenerateRandom
+            | GetKeyPolicy
+            | GetKeyRotationStatus
+            | ListAliases
+            | ListGrants
+            | ListKeyPolicies
+            | ListKeyRotations
+            | ListKeys
+            | ListResourceTags
+            | ListRetirableGrants
+            | PutKeyPolicy
+            | ReEncrypt
+            | RetireGrant
+            | RevokeGrant
+            | RotateKeyOnDemand
+            | ScheduleKeyDeletion
+            | TagResource
+            | UntagResource
+            | UpdateAlias
+            | UpdateKeyDescription => true,
+            ConnectCustomKeyStore
+            | CreateCustomKeyStore
+            | DeleteCustomKeyStore
+            | DeleteImportedKeyMaterial
+            | DeriveSharedSecret
+            | DescribeCustomKeyStores
+            | DisconnectCustomKeyStore
+            | GenerateDataKeyPair
+            | GenerateDataKeyPairWithoutPlaintext
+            | GenerateMac
+            | GetParametersForImport
+            | GetPublicKey
+            | ImportKeyMaterial
+            | ReplicateKey
+            | Sign
+            | UpdateCustomKeyStore
+            | UpdatePrimaryRegion
+            | Verify
+            | VerifyMac => false,
+        }
+    }
+
     /// Whether CloudTrail marks a call `readOnly`: the cryptographic operations and the
     /// `Describe*`, `Get*` and `List*` calls.
     pub const fn is_read_only(self) -> bool {
