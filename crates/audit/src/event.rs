@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use coffer_core::{Caller, Region};
+use coffer_core::{Caller, Operation, Region};
 use coffer_crypto::RandomSource;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -213,30 +213,33 @@ pub fn uuid_v4(rng: &dyn RandomSource) -> Result<String, AuditError> {
         .to_string())
 }
 
-/// Whether CloudTrail marks an operation `readOnly`: the cryptographic operations and the
+/// Whether CloudTrail marks a call `readOnly`: for a KMS operation, its row in the operation
+/// table ([`Operation::is_read_only`]); for any other name (coffer's own management calls), the
 /// `Describe*`, `Get*` and `List*` calls.
 pub fn is_read_only_operation(event_name: &str) -> bool {
-    const READS: &[&str] = &[
-        "Encrypt",
-        "Decrypt",
-        "ReEncrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateRandom",
-        "GenerateMac",
-        "VerifyMac",
-        "Sign",
-        "Verify",
-    ];
-    READS.contains(&event_name)
-        || event_name.starts_with("Describe")
-        || event_name.starts_with("Get")
-        || event_name.starts_with("List")
+    match Operation::parse(event_name) {
+        Some(op) => op.is_read_only(),
+        None => {
+            event_name.starts_with("Describe")
+                || event_name.starts_with("Get")
+                || event_name.starts_with("List")
+        }
+    }
 }
 
 impl AuditEvent {
+    /// An event for a call to the KMS operation `op`: its name and `readOnly` from the
+    /// operation table, otherwise as [`Self::new`].
+    pub fn for_operation(
+        rng: &dyn RandomSource,
+        op: Operation,
+        time: SystemTime,
+        region: &Region,
+        user: UserIdentity,
+    ) -> Result<Self, AuditError> {
+        Ok(Self::new(rng, op.as_str(), time, region, user)?.read_only(op.is_read_only()))
+    }
+
     /// An event for a call to `event_name` at `time` in `region` by `user`, with a fresh event id
     /// from `rng`; `readOnly` is set from the operation's name ([`is_read_only_operation`]) and
     /// `recipientAccountId` to the caller's account until [`Self::resource`] names the key's.
@@ -537,5 +540,36 @@ mod tests {
         ] {
             assert!(!is_read_only_operation(w), "{w}");
         }
+    }
+
+    /// The table's read-only column is what the audit log always wrote: the cryptographic
+    /// operations (DeriveSharedSecret excepted) and the `Describe*`, `Get*` and `List*` calls.
+    #[test]
+    fn read_only_column_matches_cloudtrail_rule() {
+        const READS: &[&str] = &[
+            "Encrypt",
+            "Decrypt",
+            "ReEncrypt",
+            "GenerateDataKey",
+            "GenerateDataKeyWithoutPlaintext",
+            "GenerateDataKeyPair",
+            "GenerateDataKeyPairWithoutPlaintext",
+            "GenerateRandom",
+            "GenerateMac",
+            "VerifyMac",
+            "Sign",
+            "Verify",
+        ];
+        for op in Operation::ALL {
+            let name = op.as_str();
+            let rule = READS.contains(&name)
+                || name.starts_with("Describe")
+                || name.starts_with("Get")
+                || name.starts_with("List");
+            assert_eq!(op.is_read_only(), rule, "{name}");
+            assert_eq!(is_read_only_operation(name), rule, "{name}");
+        }
+        assert!(is_read_only_operation("ListCredentials"));
+        assert!(!is_read_only_operation("CreateCredential"));
     }
 }

@@ -18,6 +18,7 @@ mod clock;
 mod context;
 mod error;
 mod ids;
+mod operation;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod unique_keys;
@@ -28,4 +29,5 @@ pub use clock::{epoch_seconds, Clock, SystemClock};
 pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};
 pub use error::CoreError;
 pub use ids::{AccountId, KeyId, Region};
+pub use operation::{KeyReferences, KeyStateRow, Operation};
 pub use unique_keys::UniqueKeys;

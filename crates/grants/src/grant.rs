@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use coffer_core::{AccountId, EncryptionContext, KeyId};
+use coffer_core::{AccountId, EncryptionContext, KeyId, Operation};
 use serde::{Deserialize, Serialize};
 
 use crate::GrantError;
@@ -68,6 +68,75 @@ grant_operations! {
     GenerateMac,
     VerifyMac,
     DeriveSharedSecret,
+}
+
+impl GrantOperation {
+    /// The grant operation that lets a grantee call `op`, if a grant can: one exhaustive
+    /// `match`, so an operation added without an answer does not compile. `ReEncrypt` is
+    /// two grant operations, one per key ([`ReEncryptFrom`](Self::ReEncryptFrom) for the
+    /// source, [`ReEncryptTo`](Self::ReEncryptTo) for the destination), so it has none here.
+    pub const fn for_operation(op: Operation) -> Option<Self> {
+        use Operation::*;
+        match op {
+            Decrypt => Some(GrantOperation::Decrypt),
+            Encrypt => Some(GrantOperation::Encrypt),
+            GenerateDataKey => Some(GrantOperation::GenerateDataKey),
+            GenerateDataKeyWithoutPlaintext => {
+                Some(GrantOperation::GenerateDataKeyWithoutPlaintext)
+            }
+            GenerateDataKeyPair => Some(GrantOperation::GenerateDataKeyPair),
+            GenerateDataKeyPairWithoutPlaintext => {
+                Some(GrantOperation::GenerateDataKeyPairWithoutPlaintext)
+            }
+            CreateGrant => Some(GrantOperation::CreateGrant),
+            RetireGrant => Some(GrantOperation::RetireGrant),
+            DescribeKey => Some(GrantOperation::DescribeKey),
+            Sign => Some(GrantOperation::Sign),
+            Verify => Some(GrantOperation::Verify),
+            GetPublicKey => Some(GrantOperation::GetPublicKey),
+            GenerateMac => Some(GrantOperation::GenerateMac),
+            VerifyMac => Some(GrantOperation::VerifyMac),
+            DeriveSharedSecret => Some(GrantOperation::DeriveSharedSecret),
+            CancelKeyDeletion
+            | ConnectCustomKeyStore
+            | CreateAlias
+            | CreateCustomKeyStore
+            | CreateKey
+            | DeleteAlias
+            | DeleteCustomKeyStore
+            | DeleteImportedKeyMaterial
+            | DescribeCustomKeyStores
+            | DisableKey
+            | DisableKeyRotation
+            | DisconnectCustomKeyStore
+            | EnableKey
+            | EnableKeyRotation
+            | GenerateRandom
+            | GetKeyPolicy
+            | GetKeyRotationStatus
+            | GetParametersForImport
+            | ImportKeyMaterial
+            | ListAliases
+            | ListGrants
+            | ListKeyPolicies
+            | ListKeyRotations
+            | ListKeys
+            | ListResourceTags
+            | ListRetirableGrants
+            | PutKeyPolicy
+            | ReEncrypt
+            | ReplicateKey
+            | RevokeGrant
+            | RotateKeyOnDemand
+            | ScheduleKeyDeletion
+            | TagResource
+            | UntagResource
+            | UpdateAlias
+            | UpdateCustomKeyStore
+            | UpdateKeyDescription
+            | UpdatePrimaryRegion => None,
+        }
+    }
 }
 
 /// Encryption-context constraints of a grant.
@@ -330,5 +399,29 @@ mod tests {
         }
         assert!(GrantOperation::parse("Decrypt").is_ok());
         assert!(GrantOperation::parse("PutKeyPolicy").is_err());
+    }
+}
+
+#[cfg(test)]
+mod operation_table {
+    use super::*;
+
+    /// The typed lookup answers as the old one did (the action's name, parsed): every grant
+    /// operation but ReEncryptFrom/ReEncryptTo is an operation of the same name.
+    #[test]
+    fn grant_operation_of_each_operation() {
+        for &op in Operation::ALL {
+            assert_eq!(
+                GrantOperation::for_operation(op),
+                GrantOperation::parse(op.as_str()).ok(),
+                "{op:?}"
+            );
+        }
+        assert_eq!(GrantOperation::for_operation(Operation::ReEncrypt), None);
+        let named = Operation::ALL
+            .iter()
+            .filter_map(|&op| GrantOperation::for_operation(op))
+            .count();
+        assert_eq!(named + 2, GrantOperation::ALL.len());
     }
 }

@@ -100,7 +100,7 @@ impl Kms {
             .ok_or_else(|| self.alias_missing(caller, &name))?
             .target;
         let current = self.load_owned(&caller.account, &current_id)?;
-        self.authorize(caller, op.action(), &current, &Access::default())?;
+        self.authorize(caller, op, &current, &Access::default())?;
         if current.record.key_spec != key.record.key_spec
             || current.record.key_usage != key.record.key_usage
         {
@@ -150,7 +150,7 @@ impl Kms {
         self.charge(caller, op, Some(&key))?;
         let alias_arn = self.alias_arn(&caller.account, name.as_str());
         self.authorize_alias(caller, op.action(), &alias_arn)?;
-        self.authorize(caller, op.action(), &key, &Access::default())?;
+        self.authorize(caller, op, &key, &Access::default())?;
         let mut txn = self.store.begin()?;
         match txn.alias(&caller.account, name.as_str())? {
             Some(rec) if rec.target == target => {}
@@ -178,7 +178,7 @@ impl Kms {
     ) -> Result<ListAliasesResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = match &req.key_id {
-            Some(k) => Some(self.resolve_key(caller, k, false)?),
+            Some(k) => Some(self.resolve_key(caller, k, Operation::ListAliases)?),
             None => None,
         };
         // ListAliases is an IAM-only permission: identity policies decide.

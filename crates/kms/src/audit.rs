@@ -99,9 +99,9 @@ impl<'a> Call<'a> {
     pub(crate) fn begin(kms: &'a Kms, caller: &Caller, op: Operation, params: Value) -> Self {
         let mut broken = false;
         let event = if kms.audit.is_some() {
-            match AuditEvent::new(
+            match AuditEvent::for_operation(
                 &kms.event_ids,
-                op.as_str(),
+                op,
                 kms.clock.now(),
                 &kms.region,
                 identity_of(caller),

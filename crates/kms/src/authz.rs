@@ -11,6 +11,44 @@ use coffer_policy::{Authorization, Decision, PolicySource, Reason, RequestContex
 use crate::kms::CachedKey;
 use crate::{Caller, Error, Kms, Operation};
 
+/// What is authorized on a key: an operation's action, or one half of ReEncrypt (which AWS
+/// authorizes as `kms:ReEncryptFrom` on the source key and `kms:ReEncryptTo` on the destination).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// The operation's own action, `kms:<name>`.
+    Op(Operation),
+    /// `kms:ReEncryptFrom`, on ReEncrypt's source key.
+    ReEncryptFrom,
+    /// `kms:ReEncryptTo`, on ReEncrypt's destination key.
+    ReEncryptTo,
+}
+
+impl Action {
+    /// The IAM action.
+    pub(crate) const fn iam(self) -> &'static str {
+        match self {
+            Self::Op(op) => op.action(),
+            Self::ReEncryptFrom => "kms:ReEncryptFrom",
+            Self::ReEncryptTo => "kms:ReEncryptTo",
+        }
+    }
+
+    /// The grant operation that may allow it.
+    pub(crate) const fn grant_operation(self) -> Option<GrantOperation> {
+        match self {
+            Self::Op(op) => GrantOperation::for_operation(op),
+            Self::ReEncryptFrom => Some(GrantOperation::ReEncryptFrom),
+            Self::ReEncryptTo => Some(GrantOperation::ReEncryptTo),
+        }
+    }
+}
+
+impl From<Operation> for Action {
+    fn from(op: Operation) -> Self {
+        Self::Op(op)
+    }
+}
+
 /// What a request tells authorization besides who calls and which key.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Access<'a> {
@@ -94,13 +132,15 @@ impl Kms {
     pub(crate) fn authorize(
         &self,
         caller: &Caller,
-        action: &str,
+        action: impl Into<Action>,
         key: &CachedKey,
         access: &Access<'_>,
     ) -> Result<(), Error> {
         if !self.authorization {
             return Ok(());
         }
+        let typed = action.into();
+        let action = typed.iam();
         let (decision, why) = self.policy_authorization(caller, action, key, access)?;
         let why = why.unwrap_or_default();
         match decision {
@@ -108,9 +148,7 @@ impl Kms {
             Decision::ExplicitDeny => Err(denied_because(caller, action, &key.arn, why)),
             _ => {
                 // No policy allows and none denies: a grant may.
-                let op = action
-                    .strip_prefix("kms:")
-                    .and_then(|a| GrantOperation::parse(a).ok());
+                let op = typed.grant_operation();
                 let granted = op.is_some_and(|op| {
                     key.grants.get(&caller.principal_arn).is_some_and(|gs| {
                         gs.iter()

@@ -10,11 +10,11 @@ use coffer_crypto::SecretBytes;
 use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage};
 
 use crate::audit::Call;
-use crate::authz::Access;
+use crate::authz::{Access, Action};
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Error, Kms, Operation};
+use crate::{CheckState, Error, Kms, Operation};
 
 /// Most bytes GenerateDataKey and GenerateRandom produce.
 const MAX_GENERATED_BYTES: u32 = 1024;
@@ -42,7 +42,7 @@ impl Kms {
             &req.grant_tokens,
             req.encryption_algorithm,
         );
-        let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;
+        let key = self.key_for_with(caller, op, &req.key_id, &access)?;
         let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
             return Err(dry_run());
@@ -75,7 +75,7 @@ impl Kms {
         let (key, parsed) = self.key_of_blob(
             caller,
             op,
-            op.action(),
+            Action::Op(op),
             &req.ciphertext_blob,
             req.key_id.as_deref(),
             &access,
@@ -112,7 +112,8 @@ impl Kms {
         let source_id = blob::parse(&req.ciphertext_blob)
             .map_err(|_| invalid_ciphertext())?
             .key_id;
-        let destination = self.resolve_key(caller, &req.destination_key_id, true)?;
+        let destination =
+            self.resolve_key(caller, &req.destination_key_id, Operation::ReEncrypt)?;
         let same_key = [(
             "kms:ReEncryptOnSameKey",
             if destination.record.key_id == source_id {
@@ -124,7 +125,7 @@ impl Kms {
         let (source, parsed) = self.key_of_blob(
             caller,
             Operation::ReEncrypt,
-            "kms:ReEncryptFrom",
+            Action::ReEncryptFrom,
             &req.ciphertext_blob,
             req.source_key_id.as_deref(),
             &Access {
@@ -142,7 +143,7 @@ impl Kms {
         // One ReEncrypt is one request: the quota was charged with the source key.
         self.authorize(
             caller,
-            "kms:ReEncryptTo",
+            Action::ReEncryptTo,
             &destination,
             &Access {
                 encryption_context: Some(&req.destination_encryption_context),
@@ -266,7 +267,7 @@ impl Kms {
             grant_tokens: &req.grant_tokens,
             ..Access::default()
         };
-        let key = self.key_for_with(caller, op, &req.key_id, true, &access)?;
+        let key = self.key_for_with(caller, op, &req.key_id, &access)?;
         check_symmetric(&key, op, None)?;
         if req.dry_run {
             return Err(dry_run());
@@ -293,14 +294,14 @@ impl Kms {
         &self,
         caller: &Caller,
         op: Operation,
-        action: &str,
+        action: Action,
         ciphertext: &'b [u8],
         expected: Option<&str>,
         access: &Access<'_>,
     ) -> Result<(Arc<CachedKey>, blob::Blob<'b>), Error> {
         let parsed = blob::parse(ciphertext).map_err(|_| invalid_ciphertext())?;
         if let Some(expected) = expected {
-            let (_, id) = self.resolve_id(caller, expected, true)?;
+            let (_, id) = self.resolve_id(caller, expected, op)?;
             if id != parsed.key_id {
                 return Err(Error::incorrect_key(
                     "The key ID in the request does not identify a CMK that can perform this operation.",

@@ -8,7 +8,7 @@ use crate::authz::{denied, Access};
 use crate::marker;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Caller, Error, Kms, Operation};
+use crate::{Caller, CheckState, Error, Kms, Operation};
 
 fn grant_error(e: coffer_grants::GrantError) -> Error {
     Error::validation(e.to_string())
@@ -58,7 +58,7 @@ impl Kms {
             .map_err(grant_error)?;
         let op_names: Vec<String> = operations.iter().map(|o| o.as_str().to_owned()).collect();
 
-        let key = self.resolve_key(caller, &req.key_id, false)?;
+        let key = self.resolve_key(caller, &req.key_id, op)?;
         self.charge(caller, op, Some(&key))?;
         self.check_cross_account(caller, op, &key)?;
         let mut extra = vec![("kms:GranteePrincipal", req.grantee_principal.as_str())];
@@ -242,7 +242,7 @@ impl Kms {
                 .verify(token)
                 .map_err(|_| Error::invalid_grant_token("The grant token is not valid."))?,
             (None, Some(key), Some(id)) => {
-                let (_, key_id) = self.resolve_id(caller, key, false)?;
+                let (_, key_id) = self.resolve_id(caller, key, Operation::RetireGrant)?;
                 (id.clone(), key_id)
             }
             _ => {

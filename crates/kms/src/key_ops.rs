@@ -10,7 +10,7 @@ use crate::authz::Access;
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Error, Kms, Operation};
+use crate::{CheckState, Error, Kms, Operation};
 
 impl Kms {
     /// Creates a key in the caller's account.
@@ -133,7 +133,6 @@ impl Kms {
             caller,
             Operation::DescribeKey,
             &req.key_id,
-            true,
             &Access {
                 grant_tokens: &req.grant_tokens,
                 ..Access::default()
@@ -253,7 +252,7 @@ impl Kms {
         op: Operation,
         key_id: &str,
     ) -> Result<std::sync::Arc<CachedKey>, Error> {
-        let key = self.key_for(caller, op, key_id, false)?;
+        let key = self.key_for(caller, op, key_id)?;
         op.check_state(key.record.state, &key.arn)?;
         Ok(key)
     }

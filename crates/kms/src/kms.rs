@@ -297,13 +297,13 @@ impl Kms {
         Ok(Some(rec.target))
     }
 
-    /// Resolves a key identifier to the key's account and id. `aliases` says whether the
-    /// operation accepts alias names and alias ARNs.
+    /// Resolves a key identifier to the key's account and id; alias names and alias ARNs only
+    /// where `op` accepts them ([`Operation::key_references`]).
     pub(crate) fn resolve_id(
         &self,
         caller: &Caller,
         key_id: &str,
-        aliases: bool,
+        op: Operation,
     ) -> Result<(AccountId, KeyId), Error> {
         if key_id.is_empty() || key_id.len() > MAX_KEY_ID_LEN {
             return Err(Error::validation(format!(
@@ -312,7 +312,7 @@ impl Kms {
         }
         let invalid = || Error::not_found(format!("Invalid keyId '{key_id}'"));
         let ident = KeyIdentifier::parse(key_id).map_err(|_| invalid())?;
-        if ident.is_alias() && !aliases {
+        if ident.is_alias() && !op.key_references().accepts_aliases() {
             return Err(invalid());
         }
         let wrong_region = |region: &Region| *region != self.region;
@@ -372,9 +372,8 @@ impl Kms {
         caller: &Caller,
         op: Operation,
         key_id: &str,
-        aliases: bool,
     ) -> Result<Arc<CachedKey>, Error> {
-        self.key_for_with(caller, op, key_id, aliases, &Access::default())
+        self.key_for_with(caller, op, key_id, &Access::default())
     }
 
     /// [`key_for`](Self::key_for) with what the request tells authorization.
@@ -383,10 +382,9 @@ impl Kms {
         caller: &Caller,
         op: Operation,
         key_id: &str,
-        aliases: bool,
         access: &Access<'_>,
     ) -> Result<Arc<CachedKey>, Error> {
-        let key = self.resolve_key(caller, key_id, aliases)?;
+        let key = self.resolve_key(caller, key_id, op)?;
         // One clock reading serves the quota and the policy's aws:CurrentTime.
         let now = self.clock.now();
         self.charge_at(caller, op, Some(&key), now)?;
@@ -397,7 +395,7 @@ impl Kms {
             now: Some(now),
             ..*access
         };
-        self.authorize(caller, op.action(), &key, &access)?;
+        self.authorize(caller, op, &key, &access)?;
         Ok(key)
     }
 
@@ -426,14 +424,14 @@ impl Kms {
         }
     }
 
-    /// Resolves and loads the key named by `key_id` (no quota, no authorization).
+    /// Resolves and loads the key named by `key_id` for `op` (no quota, no authorization).
     pub(crate) fn resolve_key(
         &self,
         caller: &Caller,
         key_id: &str,
-        aliases: bool,
+        op: Operation,
     ) -> Result<Arc<CachedKey>, Error> {
-        let (account, id) = self.resolve_id(caller, key_id, aliases)?;
+        let (account, id) = self.resolve_id(caller, key_id, op)?;
         self.load_owned(&account, &id)
     }
 
@@ -467,7 +465,7 @@ impl Kms {
         key: Option<&CachedKey>,
         now: std::time::SystemTime,
     ) -> Result<(), Error> {
-        let class = QuotaClass::for_operation(op.as_str(), key.map(|k| k.record.key_spec.as_str()));
+        let class = QuotaClass::for_operation(op, key.map(|k| k.record.key_spec.as_str()));
         self.quotas
             .check_at(&caller.account, class, now)
             .map_err(|t| Error::throttling(t.to_string()))

@@ -89,7 +89,7 @@ pub use kms::{Kms, KmsBuilder};
 pub use lifecycle::{
     DEFAULT_PENDING_WINDOW_DAYS, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ON_DEMAND_ROTATIONS,
 };
-pub use operation::Operation;
+pub use operation::{CheckState, Operation};
 
 /// Sharp tools for tests: a settable clock, deterministic randomness, a store that counts reads.
 #[cfg(feature = "testing")]

@@ -16,7 +16,7 @@ use crate::authz::Access;
 use crate::marker::{self, DEFAULT_LIMIT};
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Error, Kms, Operation};
+use crate::{CheckState, Error, Kms, Operation};
 
 /// Most on-demand rotations a key may have in its life (AWS's quota, not adjustable).
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
@@ -57,7 +57,7 @@ impl Kms {
         access: &Access<'_>,
         change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
     ) -> Result<(KeyRecord, T), Error> {
-        let key = self.key_for_with(caller, op, key_id, false, access)?;
+        let key = self.key_for_with(caller, op, key_id, access)?;
         let id = key.record.key_id;
         let mut txn = self.store.begin()?;
         let mut record = txn

@@ -331,7 +331,7 @@ fn state_table_cell_by_cell() {
 
 #[test]
 fn state_table_covers_unreachable_states_too() {
-    use coffer::Operation;
+    use coffer::{CheckState, Operation};
     let arn = "arn:aws:kms:us-east-1:111122223333:key/x";
     // PendingImport (imported material arrives with its own issue) and the custom-key-store /
     // multi-region states, checked at the table itself.

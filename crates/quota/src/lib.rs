@@ -15,7 +15,7 @@
 //!     serde_json::from_str(r#"{ "defaults": { "CreateKey": { "rate": 1, "burst": 2 } } }"#)?;
 //! let quotas = Quotas::new(&config, Arc::new(SystemClock))?;
 //! let account = AccountId::parse("111122223333")?;
-//! let class = QuotaClass::for_operation("CreateKey", None);
+//! let class = QuotaClass::for_operation_name("CreateKey", None);
 //! assert!(quotas.check(&account, class).is_ok());
 //! assert!(quotas.check(&account, class).is_ok());
 //! let throttled = quotas.check(&account, class).unwrap_err();

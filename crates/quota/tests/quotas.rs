@@ -71,7 +71,7 @@ fn default_burst_is_one_second_of_rate_and_refill_is_exact() {
 fn fractional_rates_allow_one_call_then_wait() {
     let (clock, q) = setup(&QuotaConfig::default());
     let a = acct(1);
-    let rsa4096 = QuotaClass::for_operation("GenerateDataKeyPair", Some("RSA_4096"));
+    let rsa4096 = QuotaClass::for_operation_name("GenerateDataKeyPair", Some("RSA_4096"));
     assert_eq!(rsa4096, QuotaClass::DataKeyPairRsa4096);
     assert!(q.check(&a, rsa4096).is_ok());
     let t = q.check(&a, rsa4096).unwrap_err();
@@ -130,7 +130,7 @@ fn classes_are_isolated_and_shared_classes_are_shared() {
     );
     let (_, q) = setup(&config);
     let a = acct(1);
-    let class = |op, spec| QuotaClass::for_operation(op, spec);
+    let class = |op, spec| QuotaClass::for_operation_name(op, spec);
     // Encrypt, Decrypt and GenerateDataKey share the symmetric bucket of 10.
     assert_eq!(grants(&q, &a, class("Encrypt", None), 4), 4);
     assert_eq!(

@@ -17,17 +17,18 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use coffer::audit_log::{AuditError, AuditEvent, AuditSink, FileSink};
+use coffer::Operation;
 use tokio::sync::Notify;
 
 /// The operations run on the reactor with a deferred record: they read keys (from the key
 /// cache once warm) and change nothing.
-pub(crate) const DEFERRED_OPERATIONS: &[&str] = &[
-    "Encrypt",
-    "Decrypt",
-    "ReEncrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateRandom",
+pub(crate) const DEFERRED_OPERATIONS: &[Operation] = &[
+    Operation::Encrypt,
+    Operation::Decrypt,
+    Operation::ReEncrypt,
+    Operation::GenerateDataKey,
+    Operation::GenerateDataKeyWithoutPlaintext,
+    Operation::GenerateRandom,
 ];
 
 thread_local! {
@@ -120,6 +121,14 @@ mod tests {
     use super::*;
     use coffer::audit_log::FileSinkOptions;
     use coffer::{Caller, Kms};
+
+    /// Only served operations that change nothing may answer before their record is durable.
+    #[test]
+    fn deferred_operations_are_served_and_read_only() {
+        for op in DEFERRED_OPERATIONS {
+            assert!(op.served() && op.is_read_only(), "{op:?}");
+        }
+    }
 
     struct TmpDir(std::path::PathBuf);
 

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use coffer::model::*;
-use coffer::{Caller, EncryptionContext, Kms, SecretBytes};
+use coffer::{Caller, EncryptionContext, Kms, Operation, SecretBytes};
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
@@ -75,43 +75,35 @@ pub const AWS_OPERATIONS: &[&str] = &[
     "VerifyMac",
 ];
 
-/// The operations cofferd serves.
-pub const SUPPORTED_OPERATIONS: &[&str] = &[
-    "CancelKeyDeletion",
-    "CreateAlias",
-    "CreateGrant",
-    "CreateKey",
-    "Decrypt",
-    "DeleteAlias",
-    "DescribeKey",
-    "DisableKey",
-    "DisableKeyRotation",
-    "EnableKey",
-    "EnableKeyRotation",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateRandom",
-    "GetKeyPolicy",
-    "GetKeyRotationStatus",
-    "ListAliases",
-    "ListGrants",
-    "ListKeyPolicies",
-    "ListKeyRotations",
-    "ListKeys",
-    "ListResourceTags",
-    "ListRetirableGrants",
-    "PutKeyPolicy",
-    "ReEncrypt",
-    "RetireGrant",
-    "RevokeGrant",
-    "RotateKeyOnDemand",
-    "ScheduleKeyDeletion",
-    "TagResource",
-    "UntagResource",
-    "UpdateAlias",
-    "UpdateKeyDescription",
-];
+/// How many operations coffer serves ([`Operation::served`]).
+const SERVED_COUNT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < Operation::ALL.len() {
+        if Operation::ALL[i].served() {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+/// The names of the served operations, in the table's order.
+const SERVED_NAMES: [&str; SERVED_COUNT] = {
+    let mut names = [""; SERVED_COUNT];
+    let (mut i, mut n) = (0, 0);
+    while i < Operation::ALL.len() {
+        if Operation::ALL[i].served() {
+            names[n] = Operation::ALL[i].as_str();
+            n += 1;
+        }
+        i += 1;
+    }
+    names
+};
+
+/// The operations cofferd serves: derived from the operation table ([`Operation::served`]).
+pub const SUPPORTED_OPERATIONS: &[&str] = &SERVED_NAMES;
 
 // ---------------------------------------------------------------------------------------------
 // Decoding helpers
@@ -1445,5 +1437,65 @@ mod tests {
                 .code(),
             "UnknownOperationException"
         );
+    }
+
+    /// The wire's list of AWS names is the operation table plus GetKeyLastUsage (in the
+    /// service model, not yet in the table: nothing serves it).
+    #[test]
+    fn aws_operations_are_the_table() {
+        let mut table: Vec<&str> = Operation::ALL.iter().map(|op| op.as_str()).collect();
+        table.push("GetKeyLastUsage");
+        table.sort_unstable();
+        let mut wire = AWS_OPERATIONS.to_vec();
+        wire.sort_unstable();
+        assert_eq!(wire, table);
+    }
+
+    /// Served = dispatched (above) = metric labels = audit event names.
+    #[test]
+    fn served_operations_have_metric_labels_and_audit_names() {
+        use std::sync::Arc;
+
+        use coffer::audit_log::MemorySink;
+
+        use crate::metrics::Metrics;
+
+        let sink = Arc::new(MemorySink::new());
+        let kms = Kms::builder().audit_sink(sink.clone()).build().unwrap();
+        let caller = Caller::new("arn:aws:iam::111122223333:root").unwrap();
+        let metrics = Metrics::new();
+        let served: Vec<Operation> = Operation::ALL
+            .iter()
+            .copied()
+            .filter(|op| op.served())
+            .collect();
+        assert_eq!(
+            served.iter().map(|op| op.as_str()).collect::<Vec<_>>(),
+            SUPPORTED_OPERATIONS
+        );
+        let mut recorded = Vec::new();
+        for op in served {
+            let name = op.as_str();
+            assert_eq!(metrics.label(Metrics::kms_op(name)), name);
+            sink.clear();
+            let _ = dispatch(&kms, &caller, name, b"{}");
+            // An empty body fails decoding for most operations before any call begins; the
+            // ones that record show the operation's name and its read-only column.
+            let events = sink.events();
+            assert!(events.len() <= 1, "{name}");
+            if let Some(e) = events.first() {
+                assert_eq!(e.event_name, name);
+                assert_eq!(e.read_only, op.is_read_only(), "{name}");
+                recorded.push(op);
+            }
+        }
+        for op in [
+            Operation::CreateKey,
+            Operation::ListKeys,
+            Operation::ListAliases,
+            Operation::GenerateRandom,
+        ] {
+            assert!(recorded.contains(&op), "{op:?}");
+        }
     }
 }

@@ -807,7 +807,7 @@ async fn serve(
         caller = caller.with_user_agent(agent);
     }
     if let (Some(waiter), Api::Kms) = (&state.deferral, api) {
-        if DEFERRED_OPERATIONS.contains(&op.as_str()) {
+        if coffer::Operation::parse(&op).is_some_and(|o| DEFERRED_OPERATIONS.contains(&o)) {
             let (result, pending) =
                 run_deferred(|| protocol::dispatch(&state.kms, &caller, &op, &body));
             coffer_crypto::wipe(&mut body);
