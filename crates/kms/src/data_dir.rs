@@ -579,6 +579,25 @@ impl DataDir {
         result
     }
 
+    /// Undoes a restore into `dir`: leaves it as it was before, empty if it `existed` (empty, as
+    /// [`DataDir::restore_backup`] requires), absent otherwise. Best effort.
+    pub fn discard_restore(dir: &Path, existed: bool) {
+        if !existed {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let p = entry.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+    }
+
     /// Makes a new data directory at `dir` (which must not exist, or be empty) from the backup
     /// file `from` ([`DataDir::backup_online`]). The file's checksum is verified before
     /// anything is written, and the database's integrity before it is placed. On failure what
@@ -606,21 +625,7 @@ impl DataDir {
         verify_backup_checksum(from)?;
         let result = restore_entries(from, dir);
         if result.is_err() {
-            // Leave the directory as it was: absent, or empty.
-            if existed {
-                if let Ok(entries) = std::fs::read_dir(dir) {
-                    for entry in entries.flatten() {
-                        let p = entry.path();
-                        let _ = if p.is_dir() {
-                            std::fs::remove_dir_all(&p)
-                        } else {
-                            std::fs::remove_file(&p)
-                        };
-                    }
-                }
-            } else {
-                let _ = std::fs::remove_dir_all(dir);
-            }
+            Self::discard_restore(dir, existed);
         }
         result
     }

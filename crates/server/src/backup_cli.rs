@@ -147,20 +147,7 @@ pub fn run_restore(args: &[String], out: &mut dyn Write) -> Result<(), String> {
         });
     if let Err(e) = proved {
         // Leave the directory as it was: absent, or empty.
-        let _ = if existed {
-            std::fs::read_dir(dir).map(|entries| {
-                for entry in entries.flatten() {
-                    let p = entry.path();
-                    let _ = if p.is_dir() {
-                        std::fs::remove_dir_all(&p)
-                    } else {
-                        std::fs::remove_file(&p)
-                    };
-                }
-            })
-        } else {
-            std::fs::remove_dir_all(dir)
-        };
+        coffer::DataDir::discard_restore(dir, existed);
         return Err(format!("{e}; the restored files were removed"));
     }
     let mut text = summary_text("restored", dir, &summary);
