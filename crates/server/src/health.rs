@@ -60,7 +60,13 @@ impl Health {
 
     /// The answer to `/healthz`: the status and the text body.
     pub(crate) async fn check(&self) -> (u16, String) {
-        let audit = (self.audit)().err().map(|e| crate::error_chain(&*e));
+        let audit = (self.audit)().err().map(|e| {
+            tracing::warn!(
+                cause = crate::error_chain(&*e),
+                "healthz: the audit log cannot be written"
+            );
+            root_cause(&*e)
+        });
         let store = self.store_problem().await;
         answer(audit.as_deref(), store.as_deref())
     }
@@ -78,12 +84,29 @@ impl Health {
         // The probe writes (and may fsync): off the reactor.
         let problem = match tokio::task::spawn_blocking(move || probe()).await {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(crate::error_chain(&*e)),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    cause = crate::error_chain(&*e),
+                    "healthz: the store cannot be written"
+                );
+                Some(root_cause(&*e))
+            }
             Err(e) => Some(format!("the probe did not finish: {e}")),
         };
         *last = Some((Instant::now(), problem.clone()));
         problem
     }
+}
+
+/// What `/healthz` tells anyone who asks (it is unauthenticated): the innermost cause, such as
+/// `No space left on device (os error 28)`, without the outer contexts that name paths in the
+/// data directory; the whole chain goes to the operator's log.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// `200 ok` when neither part has a problem, else `503` with a line per problem:
@@ -142,6 +165,20 @@ mod tests {
                 Ok(())
             }
         })
+    }
+
+    #[test]
+    fn the_body_names_the_root_cause_not_the_paths_around_it() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot append to /var/lib/coffer/audit/audit-0000000007.jsonl")]
+        struct Context(#[source] std::io::Error);
+        let e = Context(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        let shown = root_cause(&e);
+        assert_eq!(
+            shown,
+            std::io::Error::from(std::io::ErrorKind::StorageFull).to_string()
+        );
+        assert!(!shown.contains("/var/lib"), "{shown}");
     }
 
     #[tokio::test]

@@ -808,6 +808,8 @@ async fn healthz_reports_503_while_the_audit_log_cannot_be_written_and_200_once_
     assert_eq!(status, 503, "{body}");
     assert!(body.starts_with("audit log: cannot write ("), "{body}");
     assert!(!body.contains("store:"), "{body}");
+    // Unauthenticated: the root cause, never a path inside the data directory.
+    assert!(!body.contains(&*cfg.data_dir.to_string_lossy()), "{body}");
     // HEAD says the same, without the body.
     conn.write_all(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
