@@ -112,11 +112,16 @@ impl Kms {
         let source_id = blob::parse(&req.ciphertext_blob)
             .map_err(|_| invalid_ciphertext())?
             .key_id;
-        let destination =
-            self.resolve_key(caller, &req.destination_key_id, Operation::ReEncrypt)?;
+        // The destination's resolution error (a missing key or alias) is reported only after
+        // the source is authorized, so a caller with no right to the ciphertext learns nothing
+        // about which destinations exist.
+        let destination = self.resolve_key(caller, &req.destination_key_id, Operation::ReEncrypt);
         let same_key = [(
             "kms:ReEncryptOnSameKey",
-            if destination.record.key_id == source_id {
+            if destination
+                .as_ref()
+                .is_ok_and(|d| d.record.key_id == source_id)
+            {
                 "true"
             } else {
                 "false"
@@ -141,6 +146,7 @@ impl Kms {
             },
         )?;
         // One ReEncrypt is one request: the quota was charged with the source key.
+        let destination = destination?;
         self.authorize(
             caller,
             Action::ReEncryptTo,

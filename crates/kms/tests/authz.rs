@@ -537,3 +537,58 @@ fn denials_give_no_reason() {
     assert!(!err.message().contains("SecretSidName"));
     assert!(!err.message().to_lowercase().contains("deny"));
 }
+
+/// ReEncrypt resolves its destination early (for `kms:ReEncryptOnSameKey`) but reports a missing
+/// destination only after the source is authorized: a caller with no right to the ciphertext
+/// gets AccessDeniedException whatever destination it names, and learns nothing about which
+/// keys or aliases exist.
+#[test]
+fn re_encrypt_denies_before_saying_whether_the_destination_exists() {
+    let kms = kms();
+    let alice = who(ALICE, &[allow_all()]);
+    let key = kms
+        .create_key(&alice, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let blob = kms
+        .encrypt(
+            &alice,
+            EncryptRequest {
+                key_id: key.key_id.clone(),
+                plaintext: b"payroll".to_vec().into(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .ciphertext_blob;
+    let bob = who(BOB, &[]);
+    for destination in [
+        "alias/no-such-alias",
+        "alias/also-missing",
+        key.key_id.as_str(),
+    ] {
+        let e = kms
+            .re_encrypt(
+                &bob,
+                ReEncryptRequest {
+                    ciphertext_blob: blob.clone(),
+                    destination_key_id: destination.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "AccessDeniedException", "{destination}: {e}");
+    }
+    // The owner still gets the destination's own error.
+    let e = kms
+        .re_encrypt(
+            &alice,
+            ReEncryptRequest {
+                ciphertext_blob: blob,
+                destination_key_id: "alias/no-such-alias".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "NotFoundException", "{e}");
+}
