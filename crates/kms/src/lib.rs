@@ -39,7 +39,9 @@
 
 mod admin_authz;
 mod alias_ops;
+mod api;
 mod audit;
+mod audit_shapes;
 mod authz;
 mod caller;
 mod crypto_ops;

@@ -1,0 +1,98 @@
+//! The public operations of [`Kms`]: one row each, naming the request and response types,
+//! the [`Operation`] it is audited and admitted as, and the `_op` that implements it.
+
+use serde_json::Value;
+
+use crate::audit_shapes::AuditParams;
+use crate::model::*;
+use crate::{Caller, Error, Kms, Operation};
+
+/// The public operations: each an audited call of its `_op`.
+macro_rules! operations {
+    ($($(#[$m:meta])* $name:ident($req:ty) -> $resp:ty = $op:ident, $inner:ident;)+) => {
+        impl Kms {
+            $(
+                $(#[$m])*
+                pub fn $name(&self, caller: &Caller, req: $req) -> Result<$resp, Error> {
+                    let params = if self.audit.is_some() { req.params() } else { Value::Null };
+                    self.audited(caller, Operation::$op, params, |call| self.$inner(caller, req, call))
+                }
+            )+
+        }
+    };
+}
+
+operations! {
+    /// Creates a key in the caller's account.
+    create_key(CreateKeyRequest) -> CreateKeyResponse = CreateKey, create_key_op;
+    /// Describes a key, in any state. Accepts key ids, key ARNs, alias names and alias ARNs.
+    describe_key(DescribeKeyRequest) -> DescribeKeyResponse = DescribeKey, describe_key_op;
+    /// Encrypts up to 4096 bytes under a symmetric key, binding the encryption context.
+    encrypt(EncryptRequest) -> EncryptResponse = Encrypt, encrypt_op;
+    /// Decrypts a ciphertext blob. The blob names its key, so `key_id` is optional; when given
+    /// it must name that key.
+    decrypt(DecryptRequest) -> DecryptResponse = Decrypt, decrypt_op;
+    /// Decrypts under one key and context and encrypts under another, without the plaintext
+    /// leaving the service.
+    re_encrypt(ReEncryptRequest) -> ReEncryptResponse = ReEncrypt, re_encrypt_op;
+    /// Generates a data key and returns it both in plaintext and wrapped under the key.
+    generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse = GenerateDataKey, generate_data_key_op;
+    /// Generates a data key and returns it only wrapped under the key.
+    generate_data_key_without_plaintext(GenerateDataKeyRequest) -> GenerateDataKeyWithoutPlaintextResponse = GenerateDataKeyWithoutPlaintext, generate_data_key_without_plaintext_op;
+    /// Returns 1–1024 random bytes from the service's random source.
+    generate_random(GenerateRandomRequest) -> GenerateRandomResponse = GenerateRandom, generate_random_op;
+    /// Replaces a key's policy. Refused if the caller could not call PutKeyPolicy under the new
+    /// policy, unless `bypass_policy_lockout_safety_check` is set.
+    put_key_policy(PutKeyPolicyRequest) -> () = PutKeyPolicy, put_key_policy_op;
+    /// A key's policy document.
+    get_key_policy(GetKeyPolicyRequest) -> GetKeyPolicyResponse = GetKeyPolicy, get_key_policy_op;
+    /// The names of a key's policies: always `default`.
+    list_key_policies(ListKeyPoliciesRequest) -> ListKeyPoliciesResponse = ListKeyPolicies, list_key_policies_op;
+    /// Enables a disabled key (a no-op on an enabled one).
+    enable_key(KeyIdRequest) -> () = EnableKey, enable_key_op;
+    /// Disables a key: it can no longer be used until enabled again.
+    disable_key(KeyIdRequest) -> () = DisableKey, disable_key_op;
+    /// Replaces a key's description.
+    update_key_description(UpdateKeyDescriptionRequest) -> () = UpdateKeyDescription, update_key_description_op;
+    /// Lists the caller's account's keys, ordered by key id.
+    list_keys(ListKeysRequest) -> ListKeysResponse = ListKeys, list_keys_op;
+    /// Schedules a key for deletion after a waiting period of 7–30 days (default 30).
+    schedule_key_deletion(ScheduleKeyDeletionRequest) -> ScheduleKeyDeletionResponse = ScheduleKeyDeletion, schedule_key_deletion_op;
+    /// Cancels a scheduled deletion; the key is left disabled, as AWS leaves it.
+    cancel_key_deletion(KeyIdRequest) -> KeyIdResponse = CancelKeyDeletion, cancel_key_deletion_op;
+    /// Turns on automatic rotation every `rotation_period_in_days` (90–2560, default 365).
+    enable_key_rotation(EnableKeyRotationRequest) -> () = EnableKeyRotation, enable_key_rotation_op;
+    /// Turns off automatic rotation.
+    disable_key_rotation(KeyIdRequest) -> () = DisableKeyRotation, disable_key_rotation_op;
+    /// Whether automatic rotation is on, its period and next date.
+    get_key_rotation_status(KeyIdRequest) -> GetKeyRotationStatusResponse = GetKeyRotationStatus, get_key_rotation_status_op;
+    /// Rotates now: a new backing-key version becomes current; the automatic schedule does not
+    /// move. At most 25 times per key.
+    rotate_key_on_demand(KeyIdRequest) -> KeyIdResponse = RotateKeyOnDemand, rotate_key_on_demand_op;
+    /// Completed rotations of a key, oldest first.
+    list_key_rotations(ListKeyRotationsRequest) -> ListKeyRotationsResponse = ListKeyRotations, list_key_rotations_op;
+    /// Creates an alias for a key of the caller's account.
+    create_alias(AliasRequest) -> () = CreateAlias, create_alias_op;
+    /// Points an existing alias at another key of the same type and usage.
+    update_alias(AliasRequest) -> () = UpdateAlias, update_alias_op;
+    /// Deletes an alias; the key is unaffected.
+    delete_alias(DeleteAliasRequest) -> () = DeleteAlias, delete_alias_op;
+    /// Lists the caller's aliases (all, or those of one key), ordered by name.
+    list_aliases(ListAliasesRequest) -> ListAliasesResponse = ListAliases, list_aliases_op;
+    /// Adds or replaces tags on a key (at most 50 in all).
+    tag_resource(TagResourceRequest) -> () = TagResource, tag_resource_op;
+    /// Removes tags from a key by tag key; absent keys are ignored.
+    untag_resource(UntagResourceRequest) -> () = UntagResource, untag_resource_op;
+    /// A key's tags.
+    list_resource_tags(ListResourceTagsRequest) -> ListResourceTagsResponse = ListResourceTags, list_resource_tags_op;
+    /// Creates a grant on a key.
+    create_grant(CreateGrantRequest) -> CreateGrantResponse = CreateGrant, create_grant_op;
+    /// The grants on a key.
+    list_grants(ListGrantsRequest) -> ListGrantsResponse = ListGrants, list_grants_op;
+    /// The grants of the caller's account that a retiring principal may retire.
+    list_retirable_grants(ListRetirableGrantsRequest) -> ListGrantsResponse = ListRetirableGrants, list_retirable_grants_op;
+    /// Retires a grant, by its token or by key ARN and grant id.
+    retire_grant(RetireGrantRequest) -> () = RetireGrant, retire_grant_op;
+    /// Revokes a grant; the caller needs kms:RevokeGrant on the key.
+    revoke_grant(RevokeGrantRequest) -> () = RevokeGrant, revoke_grant_op;
+}
