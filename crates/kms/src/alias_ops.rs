@@ -5,13 +5,14 @@ use coffer_core::AliasName;
 use crate::Caller;
 use coffer_store::AliasRecord;
 
+use crate::admission::{Authority, Gate, Target};
 use crate::audit::Call;
 use crate::authz::Access;
 use crate::key_ops::dedup_tags;
 use crate::marker::{self, DEFAULT_LIMIT};
 use crate::model::*;
 use crate::validate;
-use crate::{Error, Kms, Operation};
+use crate::{Error, Kms};
 
 /// Most aliases one key may have.
 pub const MAX_ALIASES_PER_KEY: usize = 50;
@@ -40,10 +41,15 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
-        let op = Operation::CreateAlias;
-        let key = self.managed_key(caller, op, &req.target_key_id)?;
+        let key = self.admit(
+            call,
+            caller,
+            Gate::default(),
+            Target::Named(&req.target_key_id),
+        )?;
         let alias_arn = self.alias_arn(&caller.account, name.as_str());
-        self.authorize_alias(caller, op.action(), &alias_arn)?;
+        let on_alias = Gate::default().authority(Authority::Identity(&alias_arn));
+        self.admit_without_key(call, caller, on_alias)?;
         let now = self.clock.now();
         let mut txn = self.store.begin()?;
         if txn.alias(&caller.account, name.as_str())?.is_some() {
@@ -89,10 +95,15 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
-        let op = Operation::UpdateAlias;
-        let key = self.managed_key(caller, op, &req.target_key_id)?;
+        let key = self.admit(
+            call,
+            caller,
+            Gate::default(),
+            Target::Named(&req.target_key_id),
+        )?;
         let alias_arn = self.alias_arn(&caller.account, name.as_str());
-        self.authorize_alias(caller, op.action(), &alias_arn)?;
+        let on_alias = Gate::default().authority(Authority::Identity(&alias_arn));
+        self.admit_without_key(call, caller, on_alias)?;
         let current_id = self
             .store
             .begin()?
@@ -100,7 +111,13 @@ impl Kms {
             .ok_or_else(|| self.alias_missing(caller, &name))?
             .target;
         let current = self.load_owned(&caller.account, &current_id)?;
-        self.authorize(caller, op, &current, &Access::default())?;
+        // The key the alias points away from: authorized, in whatever state it is.
+        let current = self.admit(
+            call,
+            caller,
+            Gate::default().state_checked_elsewhere(),
+            Target::Loaded(current, None),
+        )?;
         if current.record.key_spec != key.record.key_spec
             || current.record.key_usage != key.record.key_usage
         {
@@ -139,7 +156,6 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         let name = alias_name(&req.alias_name)?;
-        let op = Operation::DeleteAlias;
         let target = self
             .store
             .begin()?
@@ -147,10 +163,11 @@ impl Kms {
             .ok_or_else(|| self.alias_missing(caller, &name))?
             .target;
         let key = self.load_owned(&caller.account, &target)?;
-        self.charge(caller, op, Some(&key))?;
+        // The alias first (its admission charges the call), then the key it points at.
         let alias_arn = self.alias_arn(&caller.account, name.as_str());
-        self.authorize_alias(caller, op.action(), &alias_arn)?;
-        self.authorize(caller, op, &key, &Access::default())?;
+        let on_alias = Gate::default().authority(Authority::Identity(&alias_arn));
+        self.admit_without_key(call, caller, on_alias)?;
+        self.admit(call, caller, Gate::default(), Target::Loaded(key, None))?;
         let mut txn = self.store.begin()?;
         match txn.alias(&caller.account, name.as_str())? {
             Some(rec) if rec.target == target => {}
@@ -174,19 +191,18 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ListAliasesRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ListAliasesResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
+        // ListAliases is an IAM-only permission: identity policies decide, on `*`.
+        let gate = Gate::default().authority(Authority::Identity("*"));
         let key = match &req.key_id {
-            Some(k) => Some(self.resolve_key(caller, k, Operation::ListAliases)?),
-            None => None,
+            Some(k) => Some(self.admit(call, caller, gate, Target::Named(k))?),
+            None => {
+                self.admit_without_key(call, caller, gate)?;
+                None
+            }
         };
-        // ListAliases is an IAM-only permission: identity policies decide.
-        self.charge(caller, Operation::ListAliases, None)?;
-        if let Some(k) = &key {
-            self.check_cross_account(caller, Operation::ListAliases, k)?;
-        }
-        self.authorize_identity(caller, Operation::ListAliases.action(), &Access::default())?;
         let filter = key.as_ref().map(|k| k.record.key_id);
         let scope = [
             b"aliases:".as_slice(),
@@ -246,21 +262,14 @@ impl Kms {
             request_tags: Some(&request_tags),
             ..Access::default()
         };
-        self.change_key_with(
-            caller,
-            call,
-            Operation::TagResource,
-            &req.key_id,
-            &access,
-            |r, _| {
-                let mut merged = std::mem::take(&mut r.tags);
-                merged.extend(req.tags.iter().cloned());
-                let merged = dedup_tags(merged);
-                validate::tags(&merged)?;
-                r.tags = merged;
-                Ok(())
-            },
-        )?;
+        self.change_key_with(caller, call, &req.key_id, access, |r, _| {
+            let mut merged = std::mem::take(&mut r.tags);
+            merged.extend(req.tags.iter().cloned());
+            let merged = dedup_tags(merged);
+            validate::tags(&merged)?;
+            r.tags = merged;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -285,17 +294,10 @@ impl Kms {
             tag_keys: Some(&req.tag_keys),
             ..Access::default()
         };
-        self.change_key_with(
-            caller,
-            call,
-            Operation::UntagResource,
-            &req.key_id,
-            &access,
-            |r, _| {
-                r.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
-                Ok(())
-            },
-        )?;
+        self.change_key_with(caller, call, &req.key_id, access, |r, _| {
+            r.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -304,10 +306,10 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ListResourceTagsRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ListResourceTagsResponse, Error> {
         let limit = marker::limit(req.limit, 50, 50)?;
-        let key = self.managed_key(caller, Operation::ListResourceTags, &req.key_id)?;
+        let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
         let scope = [b"tags:".as_slice(), key.record.key_id.as_bytes()].concat();
         let start = match &req.marker {
             Some(m) => {

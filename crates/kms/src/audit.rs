@@ -51,8 +51,8 @@ impl coffer_crypto::RandomSource for EventIds {
 }
 
 /// Why a call was refused: the resource and, where authorization knows it, the reason (which
-/// policy statement denied, or that nothing allowed). For the audit record's
-/// `additionalEventData`; never for the caller.
+/// policy statement denied, or that nothing allowed). Admission writes it on the [`Call`]; the
+/// audit record's `additionalEventData` carries it; the caller is never told.
 #[derive(Debug)]
 pub(crate) struct Denial {
     /// The resource refused: a key ARN, an alias ARN, or `*`.
@@ -61,35 +61,20 @@ pub(crate) struct Denial {
     pub(crate) reason: Option<String>,
 }
 
-thread_local! {
-    /// The denial of the call running on this thread. The facade's calls are synchronous, each
-    /// on one thread from [`Call::begin`] to [`Call::finish`], so this slot is the call's own:
-    /// `begin` empties it, authorization fills it as it refuses, `finish` takes it.
-    static DENIAL: RefCell<Option<Denial>> = const { RefCell::new(None) };
-}
-
-/// Notes why the current call is being refused access (see [`Denial`]); the last note wins.
-pub(crate) fn note_denial(resource: &str, reason: Option<String>) {
-    DENIAL.with(|d| {
-        *d.borrow_mut() = Some(Denial {
-            resource: resource.to_owned(),
-            reason,
-        });
-    });
-}
-
-fn take_denial() -> Option<Denial> {
-    DENIAL.with(|d| d.borrow_mut().take())
-}
-
 fn sink_failed(e: coffer_audit::AuditError) -> Error {
     Error::internal(e)
 }
 
-/// One audited call.
+/// One audited call: its audit event, and what admission learnt about it (whether the quota
+/// was charged, why it was refused).
 pub(crate) struct Call<'a> {
     kms: &'a Kms,
+    op: Operation,
     event: RefCell<Option<AuditEvent>>,
+    /// The call's quota was charged (once per call, at its first admission).
+    charged: Cell<bool>,
+    /// Why the call was refused, if it was.
+    denial: RefCell<Option<Denial>>,
     /// The event could not be built (the random source failed): the call fails closed.
     broken: Cell<bool>,
     recorded: Cell<bool>,
@@ -115,13 +100,35 @@ impl<'a> Call<'a> {
         } else {
             None
         };
-        // A denial noted before this call began is not this call's.
-        let _ = take_denial();
         Self {
             kms,
+            op,
             event: RefCell::new(event),
+            charged: Cell::new(false),
+            denial: RefCell::new(None),
             broken: Cell::new(broken),
             recorded: Cell::new(false),
+        }
+    }
+
+    /// The operation the call is audited, charged and admitted as.
+    pub(crate) fn op(&self) -> Operation {
+        self.op
+    }
+
+    /// Whether the call's quota is still to be charged, marking it charged: true once per call.
+    pub(crate) fn first_charge(&self) -> bool {
+        !self.charged.replace(true)
+    }
+
+    /// Records that the call was refused `resource`, and why (for the audit record only).
+    pub(crate) fn denied(&self, resource: &str, reason: Option<String>) {
+        // Without an event there is no record to carry it.
+        if self.event.borrow().is_some() {
+            *self.denial.borrow_mut() = Some(Denial {
+                resource: resource.to_owned(),
+                reason,
+            });
         }
     }
 
@@ -184,7 +191,7 @@ impl<'a> Call<'a> {
             Err(e) => {
                 event = event.error(e.code(), e.message());
                 if matches!(e, Error::AccessDenied { .. }) {
-                    if let Some(denial) = take_denial() {
+                    if let Some(denial) = self.denial.borrow_mut().take() {
                         event = with_denial(event, denial);
                     }
                 }

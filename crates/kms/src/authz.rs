@@ -1,11 +1,12 @@
 //! Authorization: the key policy, the caller's identity policies and (with grants) what the
-//! caller holds, evaluated as AWS KMS does. Refusals say nothing of why; the why is for the audit
-//! record.
+//! caller holds, evaluated as AWS KMS does. These functions decide; admission
+//! (`crate::admission`) calls them and turns a [`Verdict::Deny`] into the refusal the caller sees
+//! (which says nothing of why) and the denial the call's audit record carries (which says why).
 
 use std::collections::BTreeMap;
 
 use coffer_core::EncryptionContext;
-use coffer_grants::GrantOperation;
+use coffer_grants::{GrantConstraints, GrantOperation};
 use coffer_policy::{Authorization, Decision, PolicySource, Reason, RequestContext, StatementRef};
 
 use crate::kms::CachedKey;
@@ -74,10 +75,32 @@ pub(crate) struct Access<'a> {
     pub(crate) grant_tokens: &'a [String],
     /// `kms:GrantOperations` of a CreateGrant request.
     pub(crate) grant_operations: Option<&'a [String]>,
-    /// `kms:GranteePrincipal` and `kms:RetiringPrincipal` of a CreateGrant request.
+    /// What a CreateGrant asks to give (operations and constraints): a grant of the caller's
+    /// may allow it only if it allows CreateGrant and covers all of it.
+    pub(crate) grant_request: Option<GrantRequest<'a>>,
+    /// Other condition keys of the request (`kms:GranteePrincipal`,
+    /// `kms:ScheduleKeyDeletionPendingWindowInDays`, ...).
     pub(crate) extra: &'a [(&'a str, &'a str)],
     /// The time the request was read at (`aws:CurrentTime`), when already known.
     pub(crate) now: Option<std::time::SystemTime>,
+}
+
+/// What a CreateGrant request would pass on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GrantRequest<'a> {
+    /// The grant operations asked for.
+    pub(crate) operations: &'a [GrantOperation],
+    /// The constraints asked for.
+    pub(crate) constraints: Option<&'a GrantConstraints>,
+}
+
+/// What authorization decided.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Allowed.
+    Allow,
+    /// Refused, and why in words: for the audit record, never for the caller.
+    Deny(String),
 }
 
 impl Kms {
@@ -128,59 +151,51 @@ impl Kms {
 
     /// Authorizes `action` on `key`: an explicit deny anywhere wins; the key policy must allow,
     /// directly or by naming the account (which delegates to the caller's identity policies); a
-    /// caller of another account needs both.
+    /// caller of another account needs both. Where no policy allows and none denies, a grant of
+    /// the caller's may. `Err` only for a grant token this service did not mint.
     pub(crate) fn authorize(
         &self,
         caller: &Caller,
-        action: impl Into<Action>,
+        action: Action,
         key: &CachedKey,
         access: &Access<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Verdict, Error> {
         if !self.authorization {
-            return Ok(());
+            return Ok(Verdict::Allow);
         }
-        let typed = action.into();
-        let action = typed.iam();
-        let (decision, why) = self.policy_authorization(caller, action, key, access)?;
+        let iam = action.iam();
+        let (decision, why) = self.policy_authorization(caller, iam, key, access)?;
         let why = why.unwrap_or_default();
-        match decision {
-            Decision::Allow => Ok(()),
-            Decision::ExplicitDeny => Err(denied_because(caller, action, &key.arn, why)),
+        Ok(match decision {
+            Decision::Allow => Verdict::Allow,
+            Decision::ExplicitDeny => Verdict::Deny(why),
             _ => {
                 // No policy allows and none denies: a grant may.
-                let op = typed.grant_operation();
-                let granted = op.is_some_and(|op| {
+                let granted = action.grant_operation().is_some_and(|op| {
                     key.grants.get(&caller.principal_arn).is_some_and(|gs| {
-                        gs.iter()
-                            .any(|g| g.allows(op, &caller.principal_arn, access.encryption_context))
+                        gs.iter().any(|g| match access.grant_request {
+                            // A grantee may pass on no more than its own grant gives.
+                            Some(asked) => {
+                                g.operations.contains(&op)
+                                    && g.covers(asked.operations, asked.constraints)
+                            }
+                            None => g.allows(op, &caller.principal_arn, access.encryption_context),
+                        })
                     })
                 });
                 if granted {
-                    Ok(())
+                    Verdict::Allow
                 } else {
-                    let why = format!("{why}; no grant allows {action} to the caller");
-                    Err(denied_because(caller, action, &key.arn, why))
+                    Verdict::Deny(format!("{why}; no grant allows {iam} to the caller"))
                 }
             }
-        }
+        })
     }
 
     /// Checks the request's grant tokens, then evaluates key and identity policies (grants
-    /// aside).
-    pub(crate) fn policy_decision(
-        &self,
-        caller: &Caller,
-        action: &str,
-        key: &CachedKey,
-        access: &Access<'_>,
-    ) -> Result<Decision, Error> {
-        self.policy_authorization(caller, action, key, access)
-            .map(|(decision, _)| decision)
-    }
-
-    /// [`Self::policy_decision`] and, unless it allows, why in words for the audit record
-    /// (which statement of which policy denied, or what allowed nothing); an allowed call, the
-    /// common one, builds no text.
+    /// aside): the decision and, unless it allows, why in words for the audit record (which
+    /// statement of which policy denied, or what allowed nothing); an allowed call, the common
+    /// one, builds no text.
     fn policy_authorization(
         &self,
         caller: &Caller,
@@ -211,56 +226,30 @@ impl Kms {
         Ok((auth.decision, why))
     }
 
-    /// Authorizes an action on no key (CreateKey, ListKeys, ListAliases, GenerateRandom):
-    /// identity policies alone decide; the account's root principal is allowed.
+    /// Authorizes `action` on `resource` by the caller's identity policies alone: actions on no
+    /// key (CreateKey, ListKeys, GenerateRandom, ...; resource `*`), IAM-only permissions
+    /// (ListAliases), and the alias half of CreateAlias, UpdateAlias and DeleteAlias (resource:
+    /// the alias ARN; aliases have no resource policy). The account's root principal is allowed
+    /// unless denied.
     pub(crate) fn authorize_identity(
-        &self,
-        caller: &Caller,
-        action: &str,
-        access: &Access<'_>,
-    ) -> Result<(), Error> {
-        self.authorize_identity_on(caller, action, "*", access)
-    }
-
-    /// Authorizes `action` on an alias of the caller's own account (`alias_arn`). Aliases have
-    /// no resource policy: identity policies alone decide, with the alias ARN as the resource,
-    /// as AWS authorizes the alias half of CreateAlias, UpdateAlias and DeleteAlias.
-    pub(crate) fn authorize_alias(
-        &self,
-        caller: &Caller,
-        action: &str,
-        alias_arn: &str,
-    ) -> Result<(), Error> {
-        self.authorize_identity_on(caller, action, alias_arn, &Access::default())
-    }
-
-    /// Identity policies alone on `resource`; the account's root principal is allowed unless
-    /// denied.
-    fn authorize_identity_on(
         &self,
         caller: &Caller,
         action: &str,
         resource: &str,
         access: &Access<'_>,
-    ) -> Result<(), Error> {
+    ) -> Verdict {
         if !self.authorization {
-            return Ok(());
+            return Verdict::Allow;
         }
         let ctx = self.context(caller, action, resource, access);
         match identity_evaluation(caller, &ctx) {
-            (Decision::ExplicitDeny, by) => {
-                let why = match by {
-                    Some((i, st)) => format!("explicit deny: identity policy {i}, {st}"),
-                    None => "explicit deny in an identity policy".to_owned(),
-                };
-                Err(denied_because(caller, action, resource, why))
-            }
-            (Decision::Allow, _) => Ok(()),
-            _ if caller.is_account_root() => Ok(()),
-            _ => {
-                let why = format!("no identity policy allows {action}");
-                Err(denied_because(caller, action, resource, why))
-            }
+            (Decision::ExplicitDeny, by) => Verdict::Deny(match by {
+                Some((i, st)) => format!("explicit deny: identity policy {i}, {st}"),
+                None => "explicit deny in an identity policy".to_owned(),
+            }),
+            (Decision::Allow, _) => Verdict::Allow,
+            _ if caller.is_account_root() => Verdict::Allow,
+            _ => Verdict::Deny(format!("no identity policy allows {action}")),
         }
     }
 }
@@ -316,20 +305,8 @@ fn explain(auth: &Authorization<'_>, action: &str) -> String {
 }
 
 /// The refusal of `action` on `resource` as the caller sees it: AccessDeniedException naming
-/// the principal, action and resource, nothing of why. The refusal (without a reason) is
-/// noted for the call's audit record.
-pub(crate) fn denied(caller: &Caller, action: &str, resource: &str) -> Error {
-    crate::audit::note_denial(resource, None);
-    access_denied(caller, action, resource)
-}
-
-/// [`denied`], noting `why` for the audit record's `additionalEventData.denialReason`.
-pub(crate) fn denied_because(caller: &Caller, action: &str, resource: &str, why: String) -> Error {
-    crate::audit::note_denial(resource, Some(why));
-    access_denied(caller, action, resource)
-}
-
-fn access_denied(caller: &Caller, action: &str, resource: &str) -> Error {
+/// the principal, action and resource, nothing of why.
+pub(crate) fn access_denied(caller: &Caller, action: &str, resource: &str) -> Error {
     Error::access_denied(format!(
         "User: {} is not authorized to perform: {action} on resource: {resource}",
         caller.principal_arn

@@ -9,12 +9,13 @@ use crate::Caller;
 use coffer_crypto::SecretBytes;
 use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage};
 
+use crate::admission::{Gate, Target};
 use crate::audit::Call;
 use crate::authz::{Access, Action};
 use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{CheckState, Error, Kms, Operation};
+use crate::{Error, Kms, Operation};
 
 /// Most bytes GenerateDataKey and GenerateRandom produce.
 const MAX_GENERATED_BYTES: u32 = 1024;
@@ -25,7 +26,7 @@ impl Kms {
         &self,
         caller: &Caller,
         req: EncryptRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<EncryptResponse, Error> {
         let op = Operation::Encrypt;
         let len = req.plaintext.len();
@@ -42,7 +43,7 @@ impl Kms {
             &req.grant_tokens,
             req.encryption_algorithm,
         );
-        let key = self.key_for_with(caller, op, &req.key_id, &access)?;
+        let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
         let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
             return Err(dry_run());
@@ -61,7 +62,7 @@ impl Kms {
         &self,
         caller: &Caller,
         req: DecryptRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<DecryptResponse, Error> {
         let op = Operation::Decrypt;
         validate::ciphertext(&req.ciphertext_blob)?;
@@ -72,13 +73,15 @@ impl Kms {
             &req.grant_tokens,
             req.encryption_algorithm,
         );
-        let (key, parsed) = self.key_of_blob(
+        let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
+        let key = self.admit(
+            call,
             caller,
-            op,
-            Action::Op(op),
-            &req.ciphertext_blob,
-            req.key_id.as_deref(),
-            &access,
+            Gate::with(access),
+            Target::Blob {
+                key_id: parsed.key_id,
+                expected: req.key_id.as_deref(),
+            },
         )?;
         let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
@@ -99,7 +102,7 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ReEncryptRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ReEncryptResponse, Error> {
         validate::ciphertext(&req.ciphertext_blob)?;
         validate::context(&req.source_encryption_context, "sourceEncryptionContext")?;
@@ -109,9 +112,8 @@ impl Kms {
         )?;
         validate::grant_tokens(&req.grant_tokens)?;
         // kms:ReEncryptOnSameKey is part of both authorizations: know both keys first.
-        let source_id = blob::parse(&req.ciphertext_blob)
-            .map_err(|_| invalid_ciphertext())?
-            .key_id;
+        let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
+        let source_id = parsed.key_id;
         // The destination's resolution error (a missing key or alias) is reported only after
         // the source is authorized, so a caller with no right to the ciphertext learns nothing
         // about which destinations exist.
@@ -127,13 +129,10 @@ impl Kms {
                 "false"
             },
         )];
-        let (source, parsed) = self.key_of_blob(
+        let source = self.admit(
+            call,
             caller,
-            Operation::ReEncrypt,
-            Action::ReEncryptFrom,
-            &req.ciphertext_blob,
-            req.source_key_id.as_deref(),
-            &Access {
+            Gate::with(Access {
                 encryption_context: Some(&req.source_encryption_context),
                 encryption_algorithm: Some(
                     req.source_encryption_algorithm
@@ -143,26 +142,32 @@ impl Kms {
                 grant_tokens: &req.grant_tokens,
                 extra: &same_key,
                 ..Access::default()
+            })
+            .action(Action::ReEncryptFrom),
+            Target::Blob {
+                key_id: source_id,
+                expected: req.source_key_id.as_deref(),
             },
         )?;
-        // One ReEncrypt is one request: the quota was charged with the source key.
+        // One ReEncrypt is one request: the quota was charged with the source key, and the
+        // destination is admitted without a second charge.
         let destination = destination?;
-        self.authorize(
+        let destination = self.admit(
+            call,
             caller,
-            Action::ReEncryptTo,
-            &destination,
-            &Access {
+            Gate::with(Access {
                 encryption_context: Some(&req.destination_encryption_context),
                 encryption_algorithm: Some(
                     req.destination_encryption_algorithm
                         .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
                         .as_str(),
                 ),
-                request_alias: crate::kms::request_alias(&req.destination_key_id),
                 grant_tokens: &req.grant_tokens,
                 extra: &same_key,
                 ..Access::default()
-            },
+            })
+            .action(Action::ReEncryptTo),
+            Target::Loaded(destination, Some(&req.destination_key_id)),
         )?;
         let source_alg = check_symmetric(
             &source,
@@ -197,10 +202,9 @@ impl Kms {
         &self,
         caller: &Caller,
         req: GenerateDataKeyRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<GenerateDataKeyResponse, Error> {
-        let (key, plaintext, ciphertext_blob) =
-            self.data_key(caller, Operation::GenerateDataKey, &req)?;
+        let (key, plaintext, ciphertext_blob) = self.data_key(caller, call, &req)?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob,
             plaintext,
@@ -213,10 +217,9 @@ impl Kms {
         &self,
         caller: &Caller,
         req: GenerateDataKeyRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse, Error> {
-        let (key, _plaintext, ciphertext_blob) =
-            self.data_key(caller, Operation::GenerateDataKeyWithoutPlaintext, &req)?;
+        let (key, _plaintext, ciphertext_blob) = self.data_key(caller, call, &req)?;
         Ok(GenerateDataKeyWithoutPlaintextResponse {
             ciphertext_blob,
             key_id: key.arn.clone(),
@@ -228,28 +231,25 @@ impl Kms {
         &self,
         caller: &Caller,
         req: GenerateRandomRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<GenerateRandomResponse, Error> {
         let n = req
             .number_of_bytes
             .filter(|n| (1..=MAX_GENERATED_BYTES).contains(n))
             .ok_or_else(|| field_error("numberOfBytes", "Member must be between 1 and 1024"))?;
-        self.charge(caller, Operation::GenerateRandom, None)?;
-        self.authorize_identity(
-            caller,
-            Operation::GenerateRandom.action(),
-            &Access::default(),
-        )?;
+        self.admit_without_key(call, caller, Gate::default())?;
         let plaintext = SecretBytes::random(self.rng.as_ref(), n as usize)?;
         Ok(GenerateRandomResponse { plaintext })
     }
 
+    /// GenerateDataKey and GenerateDataKeyWithoutPlaintext (the call's operation).
     fn data_key(
         &self,
         caller: &Caller,
-        op: Operation,
+        call: &Call<'_>,
         req: &GenerateDataKeyRequest,
     ) -> Result<(Arc<CachedKey>, SecretBytes, Vec<u8>), Error> {
+        let op = call.op();
         let len = match (req.number_of_bytes, req.key_spec) {
             (Some(n), None) if (1..=MAX_GENERATED_BYTES).contains(&n) => n as usize,
             (Some(_), None) => {
@@ -273,7 +273,7 @@ impl Kms {
             grant_tokens: &req.grant_tokens,
             ..Access::default()
         };
-        let key = self.key_for_with(caller, op, &req.key_id, &access)?;
+        let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
         check_symmetric(&key, op, None)?;
         if req.dry_run {
             return Err(dry_run());
@@ -292,46 +292,6 @@ impl Kms {
         key.material
             .seal(plaintext, ctx, self.rng.as_ref())
             .map_err(Error::internal)
-    }
-
-    /// The key a ciphertext blob names, authorized for `op`; `expected`, if given, must
-    /// resolve to the same key.
-    fn key_of_blob<'b>(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        action: Action,
-        ciphertext: &'b [u8],
-        expected: Option<&str>,
-        access: &Access<'_>,
-    ) -> Result<(Arc<CachedKey>, blob::Blob<'b>), Error> {
-        let parsed = blob::parse(ciphertext).map_err(|_| invalid_ciphertext())?;
-        if let Some(expected) = expected {
-            let (_, id) = self.resolve_id(caller, expected, op)?;
-            if id != parsed.key_id {
-                return Err(Error::incorrect_key(
-                    "The key ID in the request does not identify a CMK that can perform this operation.",
-                ));
-            }
-        }
-        // The blob names a key id, not an account: it is found wherever it lives, and the
-        // authorization step decides whether this caller may use it.
-        let key = self
-            .load(&parsed.key_id)?
-            .ok_or_else(|| self.key_not_found(&caller.account, &parsed.key_id))?;
-        let now = self.clock.now();
-        self.charge_at(caller, op, Some(&key), now)?;
-        self.check_cross_account(caller, op, &key)?;
-        self.authorize(
-            caller,
-            action,
-            &key,
-            &Access {
-                now: Some(now),
-                ..*access
-            },
-        )?;
-        Ok((key, parsed))
     }
 }
 
@@ -353,13 +313,13 @@ fn crypto_access<'a>(
     }
 }
 
-/// Checks state, usage and algorithm for a symmetric encryption operation.
+/// Checks usage and algorithm for a symmetric encryption operation (admission checked the
+/// key's state).
 fn check_symmetric(
     key: &CachedKey,
     op: Operation,
     algorithm: Option<EncryptionAlgorithmSpec>,
 ) -> Result<EncryptionAlgorithmSpec, Error> {
-    op.check_state(key.record.state, &key.arn)?;
     if key.record.key_usage != KeyUsage::EncryptDecrypt {
         return Err(Error::invalid_key_usage(format!(
             "{} key usage is {} which is not valid for {}.",

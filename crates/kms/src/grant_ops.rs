@@ -1,14 +1,14 @@
 //! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
 
-use coffer_grants::{Grant, GrantOperation, MAX_GRANTS_PER_KEY};
-use coffer_policy::Decision;
+use coffer_grants::{Grant, MAX_GRANTS_PER_KEY};
 
+use crate::admission::{Authority, Gate, Target};
 use crate::audit::Call;
-use crate::authz::{denied, Access};
+use crate::authz::{Access, GrantRequest};
 use crate::marker;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{Caller, CheckState, Error, Kms, Operation};
+use crate::{Caller, Error, Kms, Operation};
 
 fn grant_error(e: coffer_grants::GrantError) -> Error {
     Error::validation(e.to_string())
@@ -47,7 +47,6 @@ impl Kms {
         req: CreateGrantRequest,
         call: &Call<'_>,
     ) -> Result<CreateGrantResponse, Error> {
-        let op = Operation::CreateGrant;
         principal_arn("granteePrincipal", &req.grantee_principal)?;
         if let Some(r) = &req.retiring_principal {
             principal_arn("retiringPrincipal", r)?;
@@ -58,9 +57,6 @@ impl Kms {
             .map_err(grant_error)?;
         let op_names: Vec<String> = operations.iter().map(|o| o.as_str().to_owned()).collect();
 
-        let key = self.resolve_key(caller, &req.key_id, op)?;
-        self.charge(caller, op, Some(&key))?;
-        self.check_cross_account(caller, op, &key)?;
         let mut extra = vec![("kms:GranteePrincipal", req.grantee_principal.as_str())];
         if let Some(r) = &req.retiring_principal {
             extra.push(("kms:RetiringPrincipal", r.as_str()));
@@ -76,24 +72,15 @@ impl Kms {
         let access = Access {
             grant_tokens: &req.grant_tokens,
             grant_operations: Some(&op_names),
+            // A grantee may pass on no more than its own grant gives.
+            grant_request: Some(GrantRequest {
+                operations: &operations,
+                constraints: req.constraints.as_ref(),
+            }),
             extra: &extra,
             ..Access::default()
         };
-        let allowed = match self.policy_decision(caller, op.action(), &key, &access)? {
-            Decision::Allow => true,
-            Decision::ExplicitDeny => false,
-            // A grantee may pass on no more than its own grant gives.
-            _ => key.grants.get(&caller.principal_arn).is_some_and(|gs| {
-                gs.iter().any(|g| {
-                    g.operations.contains(&GrantOperation::CreateGrant)
-                        && g.covers(&operations, req.constraints.as_ref())
-                })
-            }),
-        };
-        if !allowed {
-            return Err(denied(caller, op.action(), &key.arn));
-        }
-        op.check_state(key.record.state, &key.arn)?;
+        let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
         if req.dry_run {
             return Err(Error::dry_run(
                 "The request would have succeeded, but the DryRun flag is set.",
@@ -155,10 +142,10 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ListGrantsRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ListGrantsResponse, Error> {
         let limit = marker::limit(req.limit, 50, 100)?;
-        let key = self.managed_key(caller, Operation::ListGrants, &req.key_id)?;
+        let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
         let scope = [b"grants:".as_slice(), key.record.key_id.as_bytes()].concat();
         let after = self.markers.read_text(&scope, req.marker.as_deref())?;
         let all = self.store.begin()?.grants(&key.record.key_id)?;
@@ -188,16 +175,11 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ListRetirableGrantsRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ListGrantsResponse, Error> {
         let limit = marker::limit(req.limit, 50, 100)?;
         principal_arn("retiringPrincipal", &req.retiring_principal)?;
-        self.charge(caller, Operation::ListRetirableGrants, None)?;
-        self.authorize_identity(
-            caller,
-            Operation::ListRetirableGrants.action(),
-            &Access::default(),
-        )?;
+        self.admit_without_key(call, caller, Gate::default())?;
         let scope = [
             b"retirable:".as_slice(),
             caller.account.as_str().as_bytes(),
@@ -251,17 +233,15 @@ impl Kms {
                 ))
             }
         };
-        self.charge(caller, Operation::RetireGrant, None)?;
         let mut txn = self.store.begin()?;
-        let grant = txn
-            .grant(&key_id, &grant_id)?
-            .ok_or_else(|| Error::not_found(format!("Grant {grant_id} does not exist.")))?;
-        if !grant.retirable_by(&caller.principal_arn) {
-            return Err(denied(
-                caller,
-                Operation::RetireGrant.action(),
-                &self.key_arn(&grant.account, &key_id),
-            ));
+        let grant = txn.grant(&key_id, &grant_id)?;
+        // Charged whether or not the grant exists; then the grant's own rule decides.
+        let gate = Gate::default().authority(Authority::Retiring(grant.as_ref()));
+        self.admit_without_key(call, caller, gate)?;
+        if grant.is_none() {
+            return Err(Error::not_found(format!(
+                "Grant {grant_id} does not exist."
+            )));
         }
         if req.dry_run {
             return Err(Error::dry_run(
@@ -285,7 +265,7 @@ impl Kms {
         if req.grant_id.is_empty() || req.grant_id.len() > 128 {
             return Err(Error::invalid_grant_id("The grant id is not valid."));
         }
-        let key = self.managed_key(caller, Operation::RevokeGrant, &req.key_id)?;
+        let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
         let id = key.record.key_id;
         let mut txn = self.store.begin()?;
         if txn.grant(&id, &req.grant_id)?.is_none() {

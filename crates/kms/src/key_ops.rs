@@ -5,12 +5,12 @@ use coffer_core::KeyId;
 use crate::Caller;
 use coffer_keys::{BackingKey, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
 
+use crate::admission::{Gate, Target};
 use crate::audit::Call;
 use crate::authz::Access;
-use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{CheckState, Error, Kms, Operation};
+use crate::{Error, Kms};
 
 impl Kms {
     /// Creates a key in the caller's account.
@@ -60,25 +60,21 @@ impl Kms {
             .iter()
             .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
             .collect();
-        self.charge(caller, Operation::CreateKey, None)?;
         let bypass = if req.bypass_policy_lockout_safety_check {
             "true"
         } else {
             "false"
         };
-        self.authorize_identity(
-            caller,
-            Operation::CreateKey.action(),
-            &Access {
-                request_tags: Some(&request_tags),
-                key_spec: Some(spec.as_str()),
-                key_usage: Some(usage.as_str()),
-                key_origin: Some(origin.as_str()),
-                multi_region: Some(false),
-                extra: &[("kms:BypassPolicyLockoutSafetyCheck", bypass)],
-                ..Access::default()
-            },
-        )?;
+        let access = Access {
+            request_tags: Some(&request_tags),
+            key_spec: Some(spec.as_str()),
+            key_usage: Some(usage.as_str()),
+            key_origin: Some(origin.as_str()),
+            multi_region: Some(false),
+            extra: &[("kms:BypassPolicyLockoutSafetyCheck", bypass)],
+            ..Access::default()
+        };
+        self.admit_without_key(call, caller, Gate::with(access))?;
 
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
@@ -126,18 +122,14 @@ impl Kms {
         &self,
         caller: &Caller,
         req: DescribeKeyRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<DescribeKeyResponse, Error> {
         validate::grant_tokens(&req.grant_tokens)?;
-        let key = self.key_for_with(
-            caller,
-            Operation::DescribeKey,
-            &req.key_id,
-            &Access {
-                grant_tokens: &req.grant_tokens,
-                ..Access::default()
-            },
-        )?;
+        let access = Access {
+            grant_tokens: &req.grant_tokens,
+            ..Access::default()
+        };
+        let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
         Ok(DescribeKeyResponse {
             key_metadata: metadata(&key.record),
         })
@@ -162,9 +154,8 @@ impl Kms {
         self.change_key_with(
             caller,
             call,
-            Operation::PutKeyPolicy,
             &req.key_id,
-            &Access {
+            Access {
                 extra: &extra,
                 ..Access::default()
             },
@@ -182,10 +173,10 @@ impl Kms {
         &self,
         caller: &Caller,
         req: GetKeyPolicyRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<GetKeyPolicyResponse, Error> {
         policy_name(req.policy_name.as_deref(), true)?;
-        let key = self.managed_key(caller, Operation::GetKeyPolicy, &req.key_id)?;
+        let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
         Ok(GetKeyPolicyResponse {
             policy: key
                 .record
@@ -201,10 +192,10 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ListKeyPoliciesRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ListKeyPoliciesResponse, Error> {
         crate::marker::limit(req.limit, 100, 1000)?;
-        self.managed_key(caller, Operation::ListKeyPolicies, &req.key_id)?;
+        self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
         Ok(ListKeyPoliciesResponse {
             policy_names: vec!["default".into()],
             next_marker: None,
@@ -243,18 +234,6 @@ impl Kms {
             });
         }
         Ok(())
-    }
-
-    /// The key for a management operation (key id or key ARN only), with its state checked.
-    pub(crate) fn managed_key(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        key_id: &str,
-    ) -> Result<std::sync::Arc<CachedKey>, Error> {
-        let key = self.key_for(caller, op, key_id)?;
-        op.check_state(key.record.state, &key.arn)?;
-        Ok(key)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The `Kms` facade: construction, the key cache, key resolution and authorization.
+//! The `Kms` facade: construction, the key cache and key resolution (admission, which charges
+//! and authorizes, is `admission.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,11 +10,10 @@ use coffer_core::{AccountId, Clock, KeyId, KeyIdentifier, Region, SystemClock};
 use coffer_crypto::{RandomSource, SymmetricKey, SystemRandom};
 use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, RootKey};
 use coffer_policy::Policy;
-use coffer_quota::{QuotaClass, QuotaConfig, Quotas};
+use coffer_quota::{QuotaConfig, Quotas};
 use coffer_store::{MemoryStore, Store};
 use parking_lot::RwLock;
 
-use crate::authz::Access;
 use crate::marker::Markers;
 use crate::{Caller, Error, Operation};
 
@@ -365,66 +365,8 @@ impl Kms {
         ))
     }
 
-    /// Resolves, loads, charges the caller's quota and authorizes: the key named by `key_id`,
-    /// usable by `caller` for `op`.
-    pub(crate) fn key_for(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        key_id: &str,
-    ) -> Result<Arc<CachedKey>, Error> {
-        self.key_for_with(caller, op, key_id, &Access::default())
-    }
-
-    /// [`key_for`](Self::key_for) with what the request tells authorization.
-    pub(crate) fn key_for_with(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        key_id: &str,
-        access: &Access<'_>,
-    ) -> Result<Arc<CachedKey>, Error> {
-        let key = self.resolve_key(caller, key_id, op)?;
-        // One clock reading serves the quota and the policy's aws:CurrentTime.
-        let now = self.clock.now();
-        self.charge_at(caller, op, Some(&key), now)?;
-        self.check_cross_account(caller, op, &key)?;
-        let alias = request_alias(key_id);
-        let access = Access {
-            request_alias: alias.or(access.request_alias),
-            now: Some(now),
-            ..*access
-        };
-        self.authorize(caller, op, &key, &access)?;
-        Ok(key)
-    }
-
-    /// Refuses `op` on another account's key unless AWS lets the operation cross accounts
-    /// ([`Operation::may_cross_account`]): no key policy can give another account management of
-    /// a key.
-    pub(crate) fn check_cross_account(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        key: &CachedKey,
-    ) -> Result<(), Error> {
-        if key.record.account == caller.account || op.may_cross_account() {
-            Ok(())
-        } else {
-            Err(crate::authz::denied_because(
-                caller,
-                op.action(),
-                &key.arn,
-                format!(
-                    "{} cannot be called on a key of another account ({}), whatever its policies say",
-                    op.as_str(),
-                    key.record.account
-                ),
-            ))
-        }
-    }
-
-    /// Resolves and loads the key named by `key_id` for `op` (no quota, no authorization).
+    /// Resolves and loads the key named by `key_id` for `op` (no quota, no authorization: the
+    /// first step of admission, and ReEncrypt's early look at its destination).
     pub(crate) fn resolve_key(
         &self,
         caller: &Caller,
@@ -444,41 +386,5 @@ impl Kms {
         self.load(id)?
             .filter(|k| k.record.account == *account)
             .ok_or_else(|| self.key_not_found(account, id))
-    }
-
-    /// Takes one token from the caller's account's bucket for the operation's quota class,
-    /// before any policy is evaluated, so floods of denied calls are throttled too.
-    pub(crate) fn charge(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        key: Option<&CachedKey>,
-    ) -> Result<(), Error> {
-        self.charge_at(caller, op, key, self.clock.now())
-    }
-
-    /// [`charge`](Self::charge) with the time already read.
-    pub(crate) fn charge_at(
-        &self,
-        caller: &Caller,
-        op: Operation,
-        key: Option<&CachedKey>,
-        now: std::time::SystemTime,
-    ) -> Result<(), Error> {
-        let class = QuotaClass::for_operation(op, key.map(|k| k.record.key_spec.as_str()));
-        self.quotas
-            .check_at(&caller.account, class, now)
-            .map_err(|t| Error::throttling(t.to_string()))
-    }
-}
-
-/// The alias name a key identifier used, for `kms:RequestAlias`.
-pub(crate) fn request_alias(key_id: &str) -> Option<&str> {
-    if key_id.starts_with(coffer_core::ALIAS_PREFIX) {
-        Some(key_id)
-    } else if key_id.starts_with("arn:") {
-        key_id.find(":alias/").and_then(|i| key_id.get(i + 1..))
-    } else {
-        None
     }
 }

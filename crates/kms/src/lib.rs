@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod admin_authz;
+mod admission;
 mod alias_ops;
 mod api;
 mod audit;

@@ -11,12 +11,13 @@ use coffer_keys::{
 };
 use coffer_store::Txn;
 
+use crate::admission::{Gate, Target};
 use crate::audit::Call;
 use crate::authz::Access;
 use crate::marker::{self, DEFAULT_LIMIT};
 use crate::model::*;
 use crate::validate::{self, field_error};
-use crate::{CheckState, Error, Kms, Operation};
+use crate::{CheckState, Error, Kms};
 
 /// Most on-demand rotations a key may have in its life (AWS's quota, not adjustable).
 pub const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
@@ -32,18 +33,18 @@ fn days(n: u32) -> Duration {
 }
 
 impl Kms {
-    /// Applies `change` to the key's current record in one transaction: the key is resolved and
-    /// authorized, then re-read inside the transaction, its state checked for `op` there, the
-    /// change applied, and the cache invalidated after commit.
+    /// Applies `change` to the key's current record in one transaction: the key is admitted
+    /// (resolved, charged, authorized), then re-read inside the transaction, its state checked
+    /// for the call's operation there, the change applied, and the cache invalidated after
+    /// commit.
     pub(crate) fn change_key<T>(
         &self,
         caller: &Caller,
         call: &Call<'_>,
-        op: Operation,
         key_id: &str,
         change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
     ) -> Result<(KeyRecord, T), Error> {
-        self.change_key_with(caller, call, op, key_id, &Access::default(), change)
+        self.change_key_with(caller, call, key_id, Access::default(), change)
     }
 
     /// [`change_key`](Self::change_key) with what the request tells authorization (the
@@ -52,12 +53,13 @@ impl Kms {
         &self,
         caller: &Caller,
         call: &Call<'_>,
-        op: Operation,
         key_id: &str,
-        access: &Access<'_>,
+        access: Access<'_>,
         change: impl FnOnce(&mut KeyRecord, &mut dyn Txn) -> Result<T, Error>,
     ) -> Result<(KeyRecord, T), Error> {
-        let key = self.key_for_with(caller, op, key_id, access)?;
+        let op = call.op();
+        let gate = Gate::with(access).state_checked_elsewhere();
+        let key = self.admit(call, caller, gate, Target::Named(key_id))?;
         let id = key.record.key_id;
         let mut txn = self.store.begin()?;
         let mut record = txn
@@ -80,7 +82,7 @@ impl Kms {
         req: KeyIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        self.change_key(caller, call, Operation::EnableKey, &req.key_id, |r, _| {
+        self.change_key(caller, call, &req.key_id, |r, _| {
             r.state = KeyState::Enabled;
             Ok(())
         })?;
@@ -94,7 +96,7 @@ impl Kms {
         req: KeyIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        self.change_key(caller, call, Operation::DisableKey, &req.key_id, |r, _| {
+        self.change_key(caller, call, &req.key_id, |r, _| {
             r.state = KeyState::Disabled;
             Ok(())
         })?;
@@ -109,16 +111,10 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<(), Error> {
         validate::description(&req.description)?;
-        self.change_key(
-            caller,
-            call,
-            Operation::UpdateKeyDescription,
-            &req.key_id,
-            |r, _| {
-                r.description = req.description;
-                Ok(())
-            },
-        )?;
+        self.change_key(caller, call, &req.key_id, |r, _| {
+            r.description = req.description;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -127,15 +123,10 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ListKeysRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ListKeysResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
-        self.charge(caller, Operation::ListKeys, None)?;
-        self.authorize_identity(
-            caller,
-            Operation::ListKeys.action(),
-            &crate::authz::Access::default(),
-        )?;
+        self.admit_without_key(call, caller, Gate::default())?;
         let scope = [b"keys:".as_slice(), caller.account.as_str().as_bytes()].concat();
         let after = match &req.marker {
             Some(m) => {
@@ -194,9 +185,8 @@ impl Kms {
         let (record, ()) = self.change_key_with(
             caller,
             call,
-            Operation::ScheduleKeyDeletion,
             &req.key_id,
-            &Access {
+            Access {
                 extra: &extra,
                 ..Access::default()
             },
@@ -222,18 +212,12 @@ impl Kms {
         req: KeyIdRequest,
         call: &Call<'_>,
     ) -> Result<KeyIdResponse, Error> {
-        let (record, ()) = self.change_key(
-            caller,
-            call,
-            Operation::CancelKeyDeletion,
-            &req.key_id,
-            |r, _| {
-                r.state = KeyState::Disabled;
-                r.deletion_date = None;
-                r.pending_deletion_window_days = None;
-                Ok(())
-            },
-        )?;
+        let (record, ()) = self.change_key(caller, call, &req.key_id, |r, _| {
+            r.state = KeyState::Disabled;
+            r.deletion_date = None;
+            r.pending_deletion_window_days = None;
+            Ok(())
+        })?;
         Ok(KeyIdResponse {
             key_id: record.arn(),
         })
@@ -261,9 +245,8 @@ impl Kms {
         self.change_key_with(
             caller,
             call,
-            Operation::EnableKeyRotation,
             &req.key_id,
-            &Access {
+            Access {
                 extra: &extra,
                 ..Access::default()
             },
@@ -292,17 +275,11 @@ impl Kms {
         req: KeyIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        self.change_key(
-            caller,
-            call,
-            Operation::DisableKeyRotation,
-            &req.key_id,
-            |r, _| {
-                rotatable(r)?;
-                r.rotation = None;
-                Ok(())
-            },
-        )?;
+        self.change_key(caller, call, &req.key_id, |r, _| {
+            rotatable(r)?;
+            r.rotation = None;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -311,9 +288,9 @@ impl Kms {
         &self,
         caller: &Caller,
         req: KeyIdRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<GetKeyRotationStatusResponse, Error> {
-        let key = self.managed_key(caller, Operation::GetKeyRotationStatus, &req.key_id)?;
+        let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
         rotatable(&key.record)?;
         let r = &key.record.rotation;
         Ok(GetKeyRotationStatusResponse {
@@ -334,19 +311,18 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<KeyIdResponse, Error> {
         let now = self.clock.now();
-        let (record, ()) =
-            self.change_key(caller, call, Operation::RotateKeyOnDemand, &req.key_id, |r, txn| {
-                rotatable(r)?;
-                if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
-                    return Err(Error::limit_exceeded(format!(
-                        "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
-                        r.arn()
-                    )));
-                }
-                self.add_version(r, txn, now, RotationType::OnDemand)?;
-                r.on_demand_rotations += 1;
-                Ok(())
-            })?;
+        let (record, ()) = self.change_key(caller, call, &req.key_id, |r, txn| {
+            rotatable(r)?;
+            if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(Error::limit_exceeded(format!(
+                    "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
+                    r.arn()
+                )));
+            }
+            self.add_version(r, txn, now, RotationType::OnDemand)?;
+            r.on_demand_rotations += 1;
+            Ok(())
+        })?;
         Ok(KeyIdResponse {
             key_id: record.arn(),
         })
@@ -357,10 +333,10 @@ impl Kms {
         &self,
         caller: &Caller,
         req: ListKeyRotationsRequest,
-        _call: &Call<'_>,
+        call: &Call<'_>,
     ) -> Result<ListKeyRotationsResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
-        let key = self.managed_key(caller, Operation::ListKeyRotations, &req.key_id)?;
+        let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
         rotatable(&key.record)?;
         let scope = [b"rotations:".as_slice(), key.record.key_id.as_bytes()].concat();
         let start = match &req.marker {
