@@ -165,6 +165,12 @@ impl<'a> Call<'a> {
 
     /// Ends the call: records its outcome unless it was recorded before commit.
     pub(crate) fn finish<T: AuditResponse>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        // Every operation that succeeds went through admission (which charged the call).
+        debug_assert!(
+            result.is_err() || self.charged.get(),
+            "{} succeeded without admission",
+            self.op.as_str()
+        );
         if self.broken.get() && self.kms.audit.is_some() {
             return Err(Error::internal(coffer_crypto::CryptoError));
         }
