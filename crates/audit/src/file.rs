@@ -1160,7 +1160,7 @@ impl Inner {
         let record = DigestRecord {
             seq: st.next_seq,
             prev: st.last_hash,
-            time: time::format_utc(self.opts.clock.now()),
+            time: time::rfc3339(self.opts.clock.now()),
             reason,
             file: layout::file_name(st.file_index),
             next: rollover.then(|| layout::file_name(st.file_index + 1)),
@@ -1440,8 +1440,8 @@ impl Inner {
         let gap = Gap::new(
             outage.refused,
             outage.failures,
-            time::format_utc(outage.first),
-            time::format_utc(outage.last),
+            time::rfc3339(outage.first),
+            time::rfc3339(outage.last),
             format!("{kind:?}"),
         );
         let pushed = self

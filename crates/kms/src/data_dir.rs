@@ -470,10 +470,6 @@ enum EntrySource {
     File(PathBuf),
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Whether `name` is a log file name of the audit log (`audit-NNNNNNNNNN.jsonl`).
 fn is_log_name(name: &str) -> bool {
     name.strip_prefix("audit-")
@@ -505,7 +501,10 @@ fn audit_position(logs: &[(String, Vec<u8>)]) -> (Option<u64>, Option<String>, O
             };
             let seq = v.get("seq").and_then(serde_json::Value::as_u64);
             if last.is_none() {
-                last = Some((seq, hex(&coffer_crypto::sha256(line))));
+                last = Some((
+                    seq,
+                    coffer_crypto::hex::encode(&coffer_crypto::sha256(line)),
+                ));
             }
             if v.get("type").and_then(serde_json::Value::as_str) == Some("digest") {
                 digest = seq;
