@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use coffer_core::{Clock, SystemClock};
 use coffer_crypto::{constant_time_eq, RandomSource, SecretBytes, SymmetricKey, SystemRandom};
 use coffer_keys::{KeyFile, PassphraseRoot, RootKey};
 use coffer_store::StoreError;
@@ -680,9 +681,7 @@ fn backup_with_snapshot(
     let (last_seq, last_hash, last_digest) = audit_position(&logs);
     let manifest = serde_json::json!({
         "format": 1,
-        "createdAt": std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        "createdAt": coffer_core::time::unix_seconds(SystemClock.now()).max(0),
         "audit": {
             "lastSeq": last_seq,
             "lastHash": last_hash,
