@@ -254,7 +254,7 @@ impl AuditEvent {
         Ok(Self {
             event_version: EVENT_VERSION.to_owned(),
             user_identity: user,
-            event_time: time::format_utc(time),
+            event_time: time::rfc3339(time),
             event_source: EVENT_SOURCE.to_owned(),
             event_name: event_name.to_owned(),
             aws_region: region.as_str().to_owned(),

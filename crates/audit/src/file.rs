@@ -1160,7 +1160,7 @@ impl Inner {
         let record = DigestRecord {
             seq: st.next_seq,
             prev: st.last_hash,
-            time: time::format_utc(self.opts.clock.now()),
+            time: time::rfc3339(self.opts.clock.now()),
             reason,
             file: layout::file_name(st.file_index),
             next: rollover.then(|| layout::file_name(st.file_index + 1)),
@@ -1248,15 +1248,7 @@ impl Inner {
                     let mut later = std::mem::take(&mut st.pending);
                     st.pending = batch;
                     st.pending.append(&mut later);
-                    let mut later = std::mem::take(&mut st.unpublished);
-                    st.unpublished = digests;
-                    st.unpublished.append(&mut later);
-                    self.note_failure(&mut st, &e);
-                    for cv in &self.durable_cv {
-                        cv.notify_all();
-                    }
-                    self.call_hook();
-                    return Err(e);
+                    return Err(self.batch_failed(&mut st, digests, e));
                 }
                 Err(BatchError::Unpublished(e)) => {
                     // The records are durable in the log (their callers may go on); the
@@ -1266,15 +1258,7 @@ impl Inner {
                     if sync {
                         st.durable = upto;
                     }
-                    let mut later = std::mem::take(&mut st.unpublished);
-                    st.unpublished = digests;
-                    st.unpublished.append(&mut later);
-                    self.note_failure(&mut st, &e);
-                    for cv in &self.durable_cv {
-                        cv.notify_all();
-                    }
-                    self.call_hook();
-                    return Err(e);
+                    return Err(self.batch_failed(&mut st, digests, e));
                 }
             }
         }
@@ -1396,6 +1380,25 @@ impl Inner {
     }
 
     /// Marks the sink failed by `e` (or notes one more failed attempt).
+    /// A batch failed with `e`: its `digests` go back to the front of the unpublished queue,
+    /// the sink fails, waiters wake and the hook runs. Returns `e`.
+    fn batch_failed(
+        &self,
+        st: &mut State,
+        digests: Vec<SignedDigest>,
+        e: AuditError,
+    ) -> AuditError {
+        let mut later = std::mem::take(&mut st.unpublished);
+        st.unpublished = digests;
+        st.unpublished.append(&mut later);
+        self.note_failure(st, &e);
+        for cv in &self.durable_cv {
+            cv.notify_all();
+        }
+        self.call_hook();
+        e
+    }
+
     fn note_failure(&self, st: &mut State, e: &AuditError) {
         let kind = match e {
             AuditError::Io { source, .. } => source.kind(),
@@ -1440,8 +1443,8 @@ impl Inner {
         let gap = Gap::new(
             outage.refused,
             outage.failures,
-            time::format_utc(outage.first),
-            time::format_utc(outage.last),
+            time::rfc3339(outage.first),
+            time::rfc3339(outage.last),
             format!("{kind:?}"),
         );
         let pushed = self

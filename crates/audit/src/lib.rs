@@ -56,13 +56,14 @@ mod anchors;
 mod error;
 mod event;
 mod file;
-mod hex;
 mod layout;
 mod perms;
 mod record;
 mod sink;
-mod time;
 mod verify;
+
+use coffer_core::time;
+use coffer_crypto::hex;
 
 pub use anchors::{read_anchors, AnchorSet, ANCHORS_FILE};
 pub use error::{AuditError, TamperKind, Tampering};

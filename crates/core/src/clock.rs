@@ -1,4 +1,4 @@
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The time source. Injected, so that deletion windows, rotation schedules, quotas and signature
 /// skew can be tested without waiting.
@@ -21,12 +21,4 @@ impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
     fn now(&self) -> SystemTime {
         (**self).now()
     }
-}
-
-/// Seconds since the Unix epoch, with fractions, as the AWS JSON protocol encodes timestamps.
-/// Times before the epoch are reported as 0.
-pub fn epoch_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs_f64()
 }

@@ -1,5 +1,6 @@
 //! The shared vocabulary of coffer: identifiers and ARNs, the [`Caller`], the
-//! [`EncryptionContext`] and its canonical encoding, and the injected [`Clock`].
+//! [`EncryptionContext`] and its canonical encoding, the injected [`Clock`] and the one
+//! calendar ([`time`]).
 //!
 //! ```
 //! use coffer_core::{KeyIdentifier, EncryptionContext};
@@ -21,13 +22,15 @@ mod ids;
 mod operation;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 mod unique_keys;
 
 pub use arn::{AliasName, KeyIdentifier, ALIAS_PREFIX};
 pub use caller::Caller;
-pub use clock::{epoch_seconds, Clock, SystemClock};
+pub use clock::{Clock, SystemClock};
 pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};
 pub use error::CoreError;
 pub use ids::{AccountId, KeyId, Region};
 pub use operation::{KeyReferences, KeyStateRow, Operation};
+pub use time::epoch_seconds;
 pub use unique_keys::UniqueKeys;

@@ -187,7 +187,7 @@ mod tests {
         let key = SymmetricKey::from_bytes([0u8; 32]);
         let nonce = Nonce::from_bytes([0u8; 12]);
         let ct = seal(&key, &nonce, b"", &[0u8; 16]).unwrap();
-        let hex: String = ct.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::hex::encode(&ct);
         assert_eq!(
             hex,
             "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"

@@ -84,7 +84,7 @@ mod tests {
                 parallelism: 1,
             };
             let k = derive_key_argon2id(&pw, b"somesalt", &params).unwrap();
-            let hex: String = k.expose().iter().map(|b| format!("{b:02x}")).collect();
+            let hex = crate::hex::encode(k.expose());
             assert_eq!(hex, want, "m={m} t={t}");
         }
     }

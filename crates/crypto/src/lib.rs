@@ -20,6 +20,7 @@ mod argon;
 mod ct;
 mod error;
 mod hash;
+pub mod hex;
 mod kdf;
 mod mac;
 mod random;

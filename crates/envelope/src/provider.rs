@@ -150,72 +150,44 @@ pub trait DataKeyProvider: Send + Sync {
     }
 }
 
-impl<T: DataKeyProvider + ?Sized> DataKeyProvider for std::sync::Arc<T> {
-    fn generate_data_key(
-        &self,
-        key_id: &str,
-        context: &EncryptionContext,
-    ) -> Result<GeneratedDataKey, ProviderError> {
-        (**self).generate_data_key(key_id, context)
-    }
+/// A provider behind a pointer is the provider: every method, the defaults included, forwards.
+macro_rules! forward_provider {
+    ($($ptr:ty),+) => {$(
+        impl<T: DataKeyProvider + ?Sized> DataKeyProvider for $ptr {
+            fn generate_data_key(
+                &self,
+                key_id: &str,
+                context: &EncryptionContext,
+            ) -> Result<GeneratedDataKey, ProviderError> {
+                (**self).generate_data_key(key_id, context)
+            }
 
-    fn encrypt_data_key(
-        &self,
-        key_id: &str,
-        data_key: &SymmetricKey,
-        context: &EncryptionContext,
-    ) -> Result<EncryptedDataKey, ProviderError> {
-        (**self).encrypt_data_key(key_id, data_key, context)
-    }
+            fn encrypt_data_key(
+                &self,
+                key_id: &str,
+                data_key: &SymmetricKey,
+                context: &EncryptionContext,
+            ) -> Result<EncryptedDataKey, ProviderError> {
+                (**self).encrypt_data_key(key_id, data_key, context)
+            }
 
-    fn decrypt_data_key(
-        &self,
-        key_id: &str,
-        ciphertext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<SymmetricKey, ProviderError> {
-        (**self).decrypt_data_key(key_id, ciphertext, context)
-    }
+            fn decrypt_data_key(
+                &self,
+                key_id: &str,
+                ciphertext: &[u8],
+                context: &EncryptionContext,
+            ) -> Result<SymmetricKey, ProviderError> {
+                (**self).decrypt_data_key(key_id, ciphertext, context)
+            }
 
-    fn encryption_materials(
-        &self,
-        request: &MaterialsRequest<'_>,
-    ) -> Result<EncryptionMaterials, EnvelopeError> {
-        (**self).encryption_materials(request)
-    }
+            fn encryption_materials(
+                &self,
+                request: &MaterialsRequest<'_>,
+            ) -> Result<EncryptionMaterials, EnvelopeError> {
+                (**self).encryption_materials(request)
+            }
+        }
+    )+};
 }
 
-impl<T: DataKeyProvider + ?Sized> DataKeyProvider for &T {
-    fn generate_data_key(
-        &self,
-        key_id: &str,
-        context: &EncryptionContext,
-    ) -> Result<GeneratedDataKey, ProviderError> {
-        (**self).generate_data_key(key_id, context)
-    }
-
-    fn encrypt_data_key(
-        &self,
-        key_id: &str,
-        data_key: &SymmetricKey,
-        context: &EncryptionContext,
-    ) -> Result<EncryptedDataKey, ProviderError> {
-        (**self).encrypt_data_key(key_id, data_key, context)
-    }
-
-    fn decrypt_data_key(
-        &self,
-        key_id: &str,
-        ciphertext: &[u8],
-        context: &EncryptionContext,
-    ) -> Result<SymmetricKey, ProviderError> {
-        (**self).decrypt_data_key(key_id, ciphertext, context)
-    }
-
-    fn encryption_materials(
-        &self,
-        request: &MaterialsRequest<'_>,
-    ) -> Result<EncryptionMaterials, EnvelopeError> {
-        (**self).encryption_materials(request)
-    }
-}
+forward_provider!(std::sync::Arc<T>, &T);

@@ -874,15 +874,10 @@ struct Vector {
     open_with: Option<String>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use coffer_crypto::hex::encode as hex;
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    coffer_crypto::hex::decode(s).unwrap()
 }
 
 fn make_message(key_ids: &[&str], c: &EncryptionContext, frame_len: u32, pt: &[u8]) -> Vec<u8> {

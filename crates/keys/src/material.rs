@@ -22,29 +22,14 @@ impl VersionId {
         Ok(Self(b))
     }
 
-    /// Parses 32 hex digits.
+    /// Parses 32 hex digits (either case).
     pub fn parse_hex(s: &str) -> Option<Self> {
-        if s.len() != 32 || !s.is_ascii() {
-            return None;
-        }
-        let mut b = [0u8; 16];
-        for (i, out) in b.iter_mut().enumerate() {
-            *out = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Self(b))
+        coffer_crypto::hex::decode_array(s).map(Self)
     }
-}
 
-impl VersionId {
     /// The 32 lowercase hex digits (what AWS calls the `KeyMaterialId`).
     pub fn to_hex(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(32);
-        for b in self.0 {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        s
+        coffer_crypto::hex::encode(&self.0)
     }
 }
 

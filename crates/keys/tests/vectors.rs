@@ -11,15 +11,10 @@ use coffer_crypto::SymmetricKey;
 use coffer_keys::{blob, BackingKey, KeyMaterial, VersionId};
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    coffer_crypto::hex::decode(s).unwrap()
 }
 
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use coffer_crypto::hex::encode as to_hex;
 
 /// Vectors as `name` → fields, from the data file (blank-line separated `field: value` blocks).
 fn vectors() -> Vec<(String, BTreeMap<String, String>)> {

@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use coffer_core::{Clock, SystemClock};
 use coffer_crypto::{constant_time_eq, RandomSource, SecretBytes, SymmetricKey, SystemRandom};
 use coffer_keys::{KeyFile, PassphraseRoot, RootKey};
 use coffer_store::StoreError;
@@ -470,10 +471,6 @@ enum EntrySource {
     File(PathBuf),
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Whether `name` is a log file name of the audit log (`audit-NNNNNNNNNN.jsonl`).
 fn is_log_name(name: &str) -> bool {
     name.strip_prefix("audit-")
@@ -505,7 +502,10 @@ fn audit_position(logs: &[(String, Vec<u8>)]) -> (Option<u64>, Option<String>, O
             };
             let seq = v.get("seq").and_then(serde_json::Value::as_u64);
             if last.is_none() {
-                last = Some((seq, hex(&coffer_crypto::sha256(line))));
+                last = Some((
+                    seq,
+                    coffer_crypto::hex::encode(&coffer_crypto::sha256(line)),
+                ));
             }
             if v.get("type").and_then(serde_json::Value::as_str) == Some("digest") {
                 digest = seq;
@@ -681,9 +681,7 @@ fn backup_with_snapshot(
     let (last_seq, last_hash, last_digest) = audit_position(&logs);
     let manifest = serde_json::json!({
         "format": 1,
-        "createdAt": std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        "createdAt": coffer_core::time::unix_seconds(SystemClock.now()).max(0),
         "audit": {
             "lastSeq": last_seq,
             "lastHash": last_hash,

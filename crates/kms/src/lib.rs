@@ -62,10 +62,12 @@ pub use admin_authz::{IdentityDecision, IdentityRequest};
 pub use alias_ops::MAX_ALIASES_PER_KEY;
 pub use audit::RefusedRequest;
 pub use caller::{Caller, MAX_USER_AGENT_CHARS};
-pub use coffer_core::{AccountId, Clock, EncryptionContext, KeyId, SystemClock, UniqueKeys};
-pub use coffer_crypto::{RandomSource, SecretBytes, SystemRandom};
+pub use coffer_core::{
+    AccountId, Clock, CoreError, EncryptionContext, KeyId, Region, SystemClock, UniqueKeys,
+};
+pub use coffer_crypto::{RandomSource, SecretBytes, SymmetricKey, SystemRandom};
 pub use coffer_grants::MAX_GRANTS_PER_KEY;
-pub use coffer_keys::{LocalRootKey, RootKey};
+pub use coffer_keys::{KeyError, LocalRootKey, RootKey};
 pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
 pub use coffer_store::{MemoryStore, Store};
@@ -81,6 +83,28 @@ pub mod integrity {
     pub use coffer_store::{check_data_dir, DamagedRecord, IntegrityReport};
 }
 pub use error::{Error, InternalCause};
+
+/// The result of a facade call: [`Error`] unless said otherwise.
+///
+/// Everything the facade's own signatures take or return is re-exported here, so that a user
+/// needs no internal crate:
+///
+/// ```
+/// use coffer::{model::CreateKeyRequest, Caller, Kms, Region, SymmetricKey, SystemRandom};
+///
+/// fn new_key(kms: &Kms, who: &Caller) -> coffer::Result<String> {
+///     Ok(kms.create_key(who, CreateKeyRequest::default())?.key_metadata.key_id)
+/// }
+///
+/// let marker = SymmetricKey::generate(&SystemRandom::new())?;
+/// let kms = Kms::builder().region("eu-west-1").marker_key(marker).build()?;
+/// let region: &Region = kms.region();
+/// assert_eq!(region.as_str(), "eu-west-1");
+/// let root = Caller::new("arn:aws:iam::111122223333:root")?;
+/// assert!(!new_key(&kms, &root)?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Envelope encryption (the `coffer-envelope` crate): message format, streaming, data-key cache.
 /// [`KmsDataKeys`] is its provider backed by this `Kms`.

@@ -58,15 +58,10 @@ fn open(dir: &Path, key: &Path) -> Kms {
         .unwrap()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use coffer_crypto::hex::encode as hex;
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    coffer_crypto::hex::decode(s).unwrap()
 }
 
 /// The child: runs only when re-invoked by `crash_kills_lose_no_acknowledged_mutation`.

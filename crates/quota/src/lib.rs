@@ -37,5 +37,5 @@ mod quotas;
 pub use class::{QuotaClass, UnknownQuotaClass};
 pub use config::{LimitOverride, QuotaConfig, DEFAULT_MAX_BUCKETS};
 pub use error::{QuotaError, Throttled, THROTTLING_MESSAGE};
-pub use limit::{Limit, MAX_BURST, MAX_RATE, MIN_RATE};
+pub use limit::{Bucket, Limit, MAX_BURST, MAX_RATE, MIN_RATE};
 pub use quotas::{Quotas, SHARDS};

@@ -5,7 +5,8 @@
 //! `burst` tokens is `burst * interval`, and the tokens missing from the bucket at time `now` are
 //! `(tat - now) / interval`. Taking a token adds `interval` to `tat`; the bucket is full again
 //! once `tat <= now`. This is the token bucket of the quota, with exact integer arithmetic and
-//! one `u64` of state.
+//! one `u64` of state, and the one token bucket of coffer: cofferd's pre-authentication limiter
+//! counts its failure budgets with it too.
 
 use std::time::Duration;
 
@@ -64,6 +65,28 @@ impl Limit {
         })
     }
 
+    /// The nearest usable limit to `rate` requests per second with bursts of `burst`, for rates
+    /// that were checked elsewhere: the rate is clamped to [`MIN_RATE`]..=[`MAX_RATE`] (`NaN`
+    /// counts as the smallest), the burst rounded down and clamped to 1..=[`MAX_BURST`] and to
+    /// what a 2^61 ns bucket holds at that rate.
+    pub fn saturating(rate: f64, burst: f64) -> Limit {
+        let rate = if rate.is_nan() {
+            MIN_RATE
+        } else {
+            rate.clamp(MIN_RATE, MAX_RATE)
+        };
+        // In 1..=1e15 for a rate in range; saturating float-to-int conversion.
+        let interval_ns = ((NANOS_PER_SEC / rate).ceil() as u64).max(1);
+        let most = (MAX_WINDOW_NS / interval_ns).clamp(1, MAX_BURST);
+        // Saturating float-to-int conversion (NaN gives 0, raised to 1).
+        let burst = (burst.floor() as u64).clamp(1, most);
+        Limit {
+            interval_ns,
+            burst,
+            tolerance_ns: (burst - 1) * interval_ns,
+        }
+    }
+
     /// The default burst for a rate: one second of it, and at least one request.
     pub fn default_burst(rate: f64) -> u64 {
         if rate.is_finite() && rate >= 1.0 {
@@ -95,9 +118,10 @@ impl Limit {
     }
 }
 
-/// One account's bucket for one class.
+/// One token bucket (one account's for one class; one failure budget of cofferd's limiter),
+/// read at times in nanoseconds from any fixed origin.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Bucket {
+pub struct Bucket {
     /// Theoretical arrival time, in ns since the Unix epoch.
     tat: u64,
     interval_ns: u64,
@@ -106,7 +130,7 @@ pub(crate) struct Bucket {
 
 impl Bucket {
     /// A full bucket.
-    pub(crate) fn full(limit: &Limit, now: u64) -> Bucket {
+    pub fn full(limit: &Limit, now: u64) -> Bucket {
         Bucket {
             tat: now,
             interval_ns: limit.interval_ns,
@@ -116,7 +140,7 @@ impl Bucket {
 
     /// Takes one token at `now`, or says how many nanoseconds until one is there.
     #[inline]
-    pub(crate) fn take(&mut self, now: u64) -> Result<(), u64> {
+    pub fn take(&mut self, now: u64) -> Result<(), u64> {
         let tat = self.tat.max(now);
         let ahead = tat - now;
         if ahead > self.tolerance_ns {
@@ -126,9 +150,28 @@ impl Bucket {
         Ok(())
     }
 
+    /// Whether a token is there at `now`: whether [`take`](Self::take) would succeed. Takes
+    /// nothing.
+    #[inline]
+    pub fn has_token(&self, now: u64) -> bool {
+        self.tat.saturating_sub(now) <= self.tolerance_ns
+    }
+
+    /// Takes a token at `now` whether or not one is there: an empty bucket stays empty (it
+    /// never owes tokens), and a fraction of a token left is spent.
+    #[inline]
+    pub fn charge(&mut self, now: u64) {
+        let window = self.tolerance_ns.saturating_add(self.interval_ns);
+        self.tat = self
+            .tat
+            .max(now)
+            .saturating_add(self.interval_ns)
+            .min(now.saturating_add(window));
+    }
+
     /// A full bucket carries no information: dropping it changes no later decision.
     #[inline]
-    pub(crate) fn is_full(&self, now: u64) -> bool {
+    pub fn is_full(&self, now: u64) -> bool {
         self.tat <= now
     }
 }
@@ -188,5 +231,79 @@ mod tests {
         assert!(b.is_full(t0 + 400_000_000));
         // A clock that steps back never grants more.
         assert_eq!(b.take(t0), Err(200_000_000));
+    }
+
+    #[test]
+    fn charge_spends_what_is_there_and_never_owes() {
+        let limit = Limit::new(2.0, 3).unwrap();
+        let t0 = 1_000_000_000_000;
+        let mut b = Bucket::full(&limit, t0);
+        for _ in 0..3 {
+            assert!(b.has_token(t0));
+            b.charge(t0);
+        }
+        assert!(!b.has_token(t0));
+        // Charging an empty bucket does not push its refill further away.
+        b.charge(t0);
+        b.charge(t0);
+        assert!(b.has_token(t0 + 500_000_000));
+        // Half a token left is spent by a charge: the next token is a whole interval away.
+        let t1 = t0 + 250_000_000;
+        b.charge(t1);
+        assert!(!b.has_token(t1 + 499_999_999));
+        assert!(b.has_token(t1 + 500_000_000));
+    }
+
+    #[test]
+    fn saturating_limits() {
+        assert_eq!(Limit::saturating(10.0, 3.0), Limit::new(10.0, 3).unwrap());
+        assert_eq!(Limit::saturating(10.0, 3.9), Limit::new(10.0, 3).unwrap());
+        assert_eq!(Limit::saturating(0.001, 5.0), Limit::new(0.001, 5).unwrap());
+        assert_eq!(
+            Limit::saturating(1e-12, 1.0),
+            Limit::new(MIN_RATE, 1).unwrap()
+        );
+        assert_eq!(
+            Limit::saturating(f64::NAN, 0.0),
+            Limit::new(MIN_RATE, 1).unwrap()
+        );
+        assert_eq!(
+            Limit::saturating(1e12, 1e12),
+            Limit::new(MAX_RATE, MAX_BURST).unwrap()
+        );
+        let slowest = Limit::new(MIN_RATE, 1).unwrap().interval_ns();
+        let wide = Limit::saturating(MIN_RATE, 1e9);
+        assert_eq!(wide.interval_ns(), slowest);
+        assert_eq!(wide.burst(), MAX_WINDOW_NS / slowest);
+        assert_eq!(Some(wide), Limit::new(MIN_RATE, wide.burst()));
+    }
+
+    proptest::proptest! {
+        /// `has_token` says what `take` would do, and `charge` does what `take` does when a
+        /// token is there.
+        #[test]
+        fn has_token_predicts_take(
+            rate in 0.01f64..1000.0,
+            burst in 1u64..20,
+            steps in proptest::collection::vec((0u64..2_000_000_000, proptest::bool::ANY), 1..50),
+        ) {
+            let limit = Limit::new(rate, burst).unwrap();
+            let mut now = 1_000_000_000_000u64;
+            let (mut a, mut b) = (Bucket::full(&limit, now), Bucket::full(&limit, now));
+            for (dt, take) in steps {
+                now += dt;
+                let there = a.has_token(now);
+                if take {
+                    proptest::prop_assert_eq!(a.take(now).is_ok(), there);
+                    if there {
+                        b.charge(now);
+                    }
+                } else {
+                    a.charge(now);
+                    b.charge(now);
+                }
+                proptest::prop_assert_eq!(a.tat, b.tat);
+            }
+        }
     }
 }

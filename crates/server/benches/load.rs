@@ -545,15 +545,7 @@ fn cpu_snapshot(server_pid: Option<u32>, tick: f64) -> CpuSnapshot {
 // ---------------------------------------------------------------------------------------------
 // SigV4
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
+use coffer_crypto::hex::encode as hex;
 
 /// Signs requests with one credential; the signing key is derived once per day, as SDKs do.
 struct Signer {

@@ -1,21 +1,26 @@
 //! The pre-authentication limiter: failure budgets, token buckets charged only by requests
 //! refused before an operation (a bad or missing signature, an unknown access key, a malformed
 //! request…). A source whose budget is empty is refused before its signature is computed;
-//! authenticated traffic is never charged (the facade's per-account quotas bound that).
+//! authenticated traffic is never charged (the facade's per-account quotas bound that). The
+//! buckets are the quotas' ([`coffer_quota::Bucket`]), read in nanoseconds since the limiter was
+//! made.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Instant;
 
+use coffer_quota::{Bucket, Limit};
 use parking_lot::Mutex;
 
 /// A token-bucket rate: `rate` requests per second on average, bursts of up to `burst`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
-    /// Tokens added per second (may be fractional; must be positive).
+    /// Tokens added per second (may be fractional; must be positive). Counted in whole
+    /// nanoseconds per token, between [`coffer_quota::MIN_RATE`] and
+    /// [`coffer_quota::MAX_RATE`].
     pub rate: f64,
-    /// Bucket size (at least 1).
+    /// Bucket size (at least 1; a fraction is dropped).
     pub burst: f64,
 }
 
@@ -65,20 +70,6 @@ impl SourceKey {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn refill(&mut self, limit: RateLimit, now: Instant) {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + dt * limit.rate).min(limit.burst);
-        self.last = now;
-    }
-}
-
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Failure budgets per key, with bounded memory. A key has a bucket only once it has been
@@ -87,7 +78,9 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// without a bucket share one overflow bucket until room is made.
 #[derive(Debug)]
 pub(crate) struct Limiter<K> {
-    limit: RateLimit,
+    limit: Limit,
+    /// Time 0 of the buckets.
+    origin: Instant,
     max_keys: usize,
     state: Mutex<State<K>>,
 }
@@ -100,16 +93,13 @@ struct State<K> {
 }
 
 impl<K> State<K> {
-    fn sweep(&mut self, limit: RateLimit, max_keys: usize, now: Instant) {
+    fn sweep(&mut self, max_keys: usize, now: Instant, now_ns: u64) {
         let due = self
             .last_sweep
             .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY);
         if due && self.buckets.len() >= max_keys {
             self.last_sweep = Some(now);
-            self.buckets.retain(|_, b| {
-                b.refill(limit, now);
-                b.tokens < limit.burst
-            });
+            self.buckets.retain(|_, b| !b.is_full(now_ns));
         }
     }
 }
@@ -117,7 +107,8 @@ impl<K> State<K> {
 impl<K: Hash + Eq + Clone> Limiter<K> {
     pub(crate) fn new(limit: RateLimit, max_keys: usize) -> Self {
         Self {
-            limit,
+            limit: Limit::saturating(limit.rate, limit.burst),
+            origin: Instant::now(),
             max_keys: max_keys.max(1),
             state: Mutex::new(State {
                 buckets: HashMap::new(),
@@ -127,45 +118,43 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
+    /// `now` in the buckets' nanoseconds (saturating; 0 before the limiter was made).
+    fn nanos(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Whether `key` may still fail: `false` once its budget is empty. Takes nothing.
     pub(crate) fn allows(&self, key: &K, now: Instant) -> bool {
-        let limit = self.limit;
+        let now_ns = self.nanos(now);
         let mut st = self.state.lock();
         let st = &mut *st;
-        if let Some(b) = st.buckets.get_mut(key) {
-            b.refill(limit, now);
-            return b.tokens >= 1.0;
+        if let Some(b) = st.buckets.get(key) {
+            return b.has_token(now_ns);
         }
         // A full map is swept (at most once a second) before a key is sent to the overflow.
-        st.sweep(limit, self.max_keys, now);
+        st.sweep(self.max_keys, now, now_ns);
         if st.buckets.len() < self.max_keys {
             return true;
         }
-        st.overflow.as_mut().is_none_or(|b| {
-            b.refill(limit, now);
-            b.tokens >= 1.0
-        })
+        st.overflow.as_ref().is_none_or(|b| b.has_token(now_ns))
     }
 
-    /// Charges one failure to `key`.
+    /// Charges one failure to `key`: an empty budget stays empty (failures that raced past
+    /// [`allows`](Self::allows) do not push its refill further away).
     pub(crate) fn charge(&self, key: &K, now: Instant) {
-        let limit = self.limit;
-        let fresh = Bucket {
-            tokens: limit.burst,
-            last: now,
-        };
+        let now_ns = self.nanos(now);
+        let fresh = Bucket::full(&self.limit, now_ns);
         let mut st = self.state.lock();
         let st = &mut *st;
         if !st.buckets.contains_key(key) {
-            st.sweep(limit, self.max_keys, now);
+            st.sweep(self.max_keys, now, now_ns);
         }
         let bucket = if st.buckets.contains_key(key) || st.buckets.len() < self.max_keys {
             st.buckets.entry(key.clone()).or_insert(fresh)
         } else {
             st.overflow.get_or_insert(fresh)
         };
-        bucket.refill(limit, now);
-        bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+        bucket.charge(now_ns);
     }
 
     #[cfg(test)]

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use coffer_core::time::rfc3339;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
@@ -145,25 +146,6 @@ impl Summary {
             "intervalSeconds": self.interval.as_secs(),
         })
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, as the audit log writes `eventTime` (from the one calendar,
-/// `amz_date`'s `YYYYMMDDTHHMMSSZ`).
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let d = crate::amz_date::format(secs);
-    let part = |r: std::ops::Range<usize>| d.get(r).unwrap_or_default();
-    format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        part(0..4),
-        part(4..6),
-        part(6..8),
-        part(9..11),
-        part(11..13),
-        part(13..15)
-    )
 }
 
 #[derive(Debug, Default)]

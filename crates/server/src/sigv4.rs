@@ -230,34 +230,16 @@ fn is_header_name_byte(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// 64 lowercase hex digits as 32 bytes (an uppercase digit is refused, as AWS refuses it).
 fn unhex32(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
+    if s.bytes().any(|c| c.is_ascii_uppercase()) {
         return None;
     }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-        let (hi, lo) = (pair.first().copied()?, pair.get(1).copied()?);
-        *o = (nib(hi)? << 4) | nib(lo)?;
-    }
-    Some(out)
+    coffer_crypto::hex::decode_array(s)
 }
 
 /// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
+pub(crate) use coffer_crypto::hex::encode as hex;
 
 /// Hex SHA-256 of a payload, as the canonical request's last line and `X-Amz-Content-Sha256`.
 pub fn payload_hash(body: &[u8]) -> String {
