@@ -35,6 +35,7 @@ mod api_error;
 pub mod audit_cli;
 pub mod backup_cli;
 pub mod check_cli;
+mod config;
 mod config_file;
 mod conn;
 mod credentials;
@@ -52,6 +53,11 @@ mod tls;
 
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
+pub use config::{
+    AuditSettings, Config, Limits, LogFormat, LogSettings, Maintenance, PrincipalEntry,
+    PrincipalSettings, RootKeyProvider, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
+    DEFAULT_REFUSAL_SUMMARY_INTERVAL,
+};
 pub use config_file::{
     check_start_files, load_config_file, load_config_file_with, parse_config, validate_config,
 };
@@ -64,9 +70,7 @@ pub use limiter::RateLimit;
 pub use logging::init_logging;
 pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
 pub use server::{
-    open_service, AuditSettings, Config, LogFormat, PrincipalSettings, RootKeyProvider, Server,
-    Service, TlsFiles, ADMIN_TARGET_PREFIX, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
-    DEFAULT_REFUSAL_SUMMARY_INTERVAL, SERVICE, TARGET_PREFIX,
+    open_service, Server, Service, ADMIN_TARGET_PREFIX, CONTENT_TYPE, SERVICE, TARGET_PREFIX,
 };
 pub use sigv4::{
     authorization, canonical_request, parse_authorization, payload_hash, signature, signing_key,

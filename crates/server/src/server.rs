@@ -5,12 +5,11 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use coffer::{AccountId, Kms, SystemRandom};
+use coffer::{Kms, SystemRandom};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -18,10 +17,11 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::config::{Config, PrincipalEntry, RootKeyProvider};
 use crate::conn::{ConnClock, ConnLimits, Refused, TimedIo};
 use crate::credentials::{Credential, CredentialStore, InitOptions};
 use crate::deferred::{run_deferred, DurableWaiter, DEFERRED_OPERATIONS};
-use crate::limiter::{Limiter, RateLimit, Source, SourceKey};
+use crate::limiter::{Limiter, Source, SourceKey};
 use crate::metrics::{Metrics, OpLabel, Rejection, ThrottleStage};
 use crate::refusals::{Disposition, Refusal, RefusalLog};
 use crate::{amz_date, protocol, sigv4, ApiError, Error};
@@ -129,192 +129,8 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
             dir.audit_log(),
         )))
         .build()
-        .map_err(Error::Kms)?;
+        .map_err(|e| Error::Kms(e.into()))?;
     Ok(Service { kms, data_dir: dir })
-}
-
-/// Where the root key comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RootKeyProvider {
-    /// A key file of 32 random bytes, created (mode 0600) at first start; `None` is
-    /// `DATA_DIR/root.key` (keep it outside the data dir in production).
-    KeyFile(Option<PathBuf>),
-    /// A passphrase (stretched with Argon2id) read from this file, which only the owner may
-    /// read; one trailing newline is ignored.
-    PassphraseFile(PathBuf),
-    /// A passphrase read from this environment variable.
-    PassphraseEnv(String),
-}
-
-/// TLS: a certificate chain and its private key, both PEM files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// The private key (PKCS#8, PKCS#1 or SEC1); only the owner may read it.
-    pub key: PathBuf,
-}
-
-/// How the data dir's audit log behaves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AuditSettings {
-    /// When a call's record is safe before the call returns (default: fsynced).
-    pub durability: coffer::audit_log::Durability,
-    /// `true`: a call whose record cannot be written still succeeds (the loss is counted);
-    /// `false` (default): it fails with KMSInternalException.
-    pub fail_open: bool,
-    /// Size at which a log file rolls over.
-    pub max_file_bytes: u64,
-    /// Retention: the oldest whole log files are pruned (after a signed prune digest) when the
-    /// files together exceed this; `None` (default) keeps everything.
-    pub max_total_bytes: Option<u64>,
-    /// Where every signed digest is also published (`anchors.jsonl`), best on another volume;
-    /// the log is refused at start if it lacks the newest one. `None` (default): nowhere.
-    pub anchor_dir: Option<PathBuf>,
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        Self {
-            durability: coffer::audit_log::Durability::Sync,
-            fail_open: false,
-            max_file_bytes: coffer::audit_log::DEFAULT_MAX_FILE_BYTES,
-            max_total_bytes: None,
-            anchor_dir: None,
-        }
-    }
-}
-
-/// Identity policies and tags the configuration attaches to a principal: every credential of
-/// that principal carries them (beside any stored with the credential).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PrincipalSettings {
-    /// The principal's ARN (`arn:aws:iam::ACCOUNT:user/NAME`, `…:role/NAME`, `…:root`).
-    pub arn: String,
-    /// IAM identity policy documents (JSON).
-    pub policies: Vec<String>,
-    /// Principal tags, for `aws:PrincipalTag/…` conditions.
-    pub tags: std::collections::BTreeMap<String, String>,
-}
-
-/// Log output format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LogFormat {
-    /// Human-readable lines (default).
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// How the server runs. [`Config::new`] gives the defaults.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Config {
-    /// Where the credential store and the keys (SQLite) live.
-    pub data_dir: PathBuf,
-    /// Where the root key comes from.
-    pub root_key: RootKeyProvider,
-    /// The address to listen on. Without TLS only loopback addresses are allowed.
-    pub listen: SocketAddr,
-    /// TLS certificate and key; `None` serves plain HTTP (loopback only).
-    pub tls: Option<TlsFiles>,
-    /// The region named in ARNs and required in credential scopes.
-    pub region: String,
-    /// The administrator's account on first start (random 12 digits when `None`).
-    pub account_id: Option<AccountId>,
-    /// Largest accepted difference between `X-Amz-Date` and the server clock.
-    pub max_skew: Duration,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-    /// Failure budget per source address (an IPv6 address counts by its /64 prefix): only
-    /// requests refused before an operation spend it; once it is empty the source's requests
-    /// are refused (ThrottlingException) before any signature is computed. Authenticated
-    /// requests cost nothing here: the account quotas bound them.
-    pub ip_limit: RateLimit,
-    /// Failure budget per access key id claimed from one source address (so that a flood of
-    /// bad signatures under a key id from elsewhere cannot lock the key's owner out).
-    pub key_limit: RateLimit,
-    /// Requests refused before an operation are recorded in the audit log one per source
-    /// address and error code per interval; the rest are counted and summarised, one record
-    /// per source, when the interval ends (and at shutdown).
-    pub refusal_summary_interval: Duration,
-    /// Request quotas per account and class (AWS's defaults unless set).
-    pub quotas: coffer::QuotaConfig,
-    /// The audit log's durability and failure mode.
-    pub audit: AuditSettings,
-    /// Identity policies and tags per principal.
-    pub principals: Vec<PrincipalSettings>,
-    /// How often keys due for deletion or rotation are processed (and an audit digest signed).
-    pub maintenance_interval: Duration,
-    /// Most connections served at once; further ones are closed on accept.
-    pub max_connections: usize,
-    /// Most connections from one source address; further ones are closed on accept.
-    pub max_connections_per_ip: usize,
-    /// Time a client has to send a request's headers.
-    pub header_timeout: Duration,
-    /// Time a client has to send a request's body once its headers are in.
-    pub body_timeout: Duration,
-    /// A keep-alive connection idle this long between requests is closed.
-    pub idle_timeout: Duration,
-    /// At shutdown, how long requests in flight may take to finish.
-    pub drain_timeout: Duration,
-    /// Log format.
-    pub log_format: LogFormat,
-    /// Which log lines to write, as a `tracing` filter directive (`info`, `cofferd=debug`, …).
-    pub log_filter: String,
-}
-
-/// Default request body limit: 64 KiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
-/// Default clock-skew window: 5 minutes, as AWS.
-pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
-/// Default interval of refusal summaries in the audit log: a minute.
-pub const DEFAULT_REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
-
-impl Config {
-    /// The defaults: `127.0.0.1:0` (an ephemeral port), plain HTTP, the key file
-    /// `DATA_DIR/root.key`, region `us-east-1`, 5 minutes of skew, 64 KiB bodies, failure
-    /// budgets of 200 refused requests/s (burst 400) per source address and per (source
-    /// address, access key id), refusals summarised every 60 s, AWS's request quotas, a
-    /// synchronous fail-closed audit log, maintenance every minute, 1024 connections
-    /// (128 per source address), 10 s for headers and for a body, 60 s idle, 30 s to drain.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-            root_key: RootKeyProvider::KeyFile(None),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls: None,
-            region: "us-east-1".into(),
-            account_id: None,
-            max_skew: DEFAULT_MAX_SKEW,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            ip_limit: RateLimit {
-                rate: 200.0,
-                burst: 400.0,
-            },
-            key_limit: RateLimit {
-                rate: 200.0,
-                burst: 400.0,
-            },
-            refusal_summary_interval: DEFAULT_REFUSAL_SUMMARY_INTERVAL,
-            quotas: coffer::QuotaConfig::default(),
-            audit: AuditSettings::default(),
-            principals: Vec::new(),
-            maintenance_interval: Duration::from_secs(60),
-            max_connections: 1024,
-            max_connections_per_ip: 128,
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            drain_timeout: Duration::from_secs(30),
-            log_format: LogFormat::Text,
-            log_filter: "info".into(),
-        }
-    }
 }
 
 /// Buckets kept per limiter before full ones are dropped.
@@ -372,17 +188,18 @@ impl Server {
                 "without TLS cofferd listens on loopback addresses only: configure a certificate and key",
             ));
         }
-        if config.max_body_bytes == 0
-            || config.max_connections == 0
-            || config.max_connections_per_ip == 0
+        let limits = &config.limits;
+        if limits.max_body_bytes == 0
+            || limits.max_connections == 0
+            || limits.max_connections_per_ip == 0
         {
             return Err(Error::Config("limits must be positive"));
         }
         if [
-            config.header_timeout,
-            config.body_timeout,
-            config.idle_timeout,
-            config.refusal_summary_interval,
+            limits.header_timeout,
+            limits.body_timeout,
+            limits.idle_timeout,
+            limits.refusal_summary_interval,
         ]
         .contains(&Duration::ZERO)
         {
@@ -400,11 +217,17 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
+        let mut config = config;
+        config.read_policy_files()?;
         let service = open_service(&config)?;
         let init = InitOptions {
             region: config.region.clone(),
             account_id: config.account_id,
-            principals: config.principals.clone(),
+            principals: config
+                .principals
+                .iter()
+                .map(PrincipalEntry::settings)
+                .collect(),
         };
         let sealing = service
             .data_dir
@@ -432,6 +255,7 @@ impl Server {
         let kms = service.kms;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
         let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
+        let limits = config.limits;
         Ok(Self {
             listener,
             state: Arc::new(State {
@@ -440,14 +264,14 @@ impl Server {
                 creds: Arc::new(creds),
                 metrics: Arc::new(Metrics::new()),
                 region: config.region,
-                max_skew_secs: i64::try_from(config.max_skew.as_secs()).unwrap_or(i64::MAX),
-                max_body: config.max_body_bytes,
-                body_timeout: config.body_timeout,
+                max_skew_secs: i64::try_from(limits.max_skew.as_secs()).unwrap_or(i64::MAX),
+                max_body: limits.max_body_bytes,
+                body_timeout: limits.body_timeout,
                 secure_transport: tls.is_some(),
-                ip_limiter: Limiter::new(config.ip_limit, LIMITER_KEYS),
-                key_limiter: Limiter::new(config.key_limit, LIMITER_KEYS),
+                ip_limiter: Limiter::new(limits.per_ip, LIMITER_KEYS),
+                key_limiter: Limiter::new(limits.per_access_key, LIMITER_KEYS),
                 refusals: RefusalLog::new(
-                    config.refusal_summary_interval,
+                    limits.refusal_summary_interval,
                     crate::refusals::MAX_SOURCES,
                 ),
                 rng: SystemRandom::new(),
@@ -455,11 +279,11 @@ impl Server {
                 deferral,
             }),
             tls,
-            limits: ConnLimits::new(config.max_connections, config.max_connections_per_ip),
-            maintenance_interval: config.maintenance_interval,
-            header_timeout: config.header_timeout,
-            idle_timeout: config.idle_timeout,
-            drain_timeout: config.drain_timeout,
+            limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
+            maintenance_interval: config.maintenance.interval,
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            drain_timeout: limits.drain_timeout,
         })
     }
 

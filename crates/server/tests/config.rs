@@ -136,16 +136,19 @@ fn a_full_file_sets_every_field() {
     let tls = c.tls.clone().unwrap();
     assert_eq!(tls.cert, d.join("tls/cert.pem"));
     assert_eq!(tls.key, d.join("tls/key.pem"));
-    assert_eq!(c.max_body_bytes, 1000);
-    assert_eq!(c.max_skew, Duration::from_secs(60));
-    assert_eq!(c.max_connections, 50);
-    assert_eq!(c.max_connections_per_ip, 5);
-    assert_eq!(c.header_timeout, Duration::from_secs(2));
-    assert_eq!(c.body_timeout, Duration::from_secs(3));
-    assert_eq!(c.idle_timeout, Duration::from_secs(4));
-    assert_eq!(c.drain_timeout, Duration::from_secs(5));
-    assert_eq!((c.ip_limit.rate, c.ip_limit.burst), (10.5, 20.0));
-    assert_eq!((c.key_limit.rate, c.key_limit.burst), (7.0, 9.0));
+    assert_eq!(c.limits.max_body_bytes, 1000);
+    assert_eq!(c.limits.max_skew, Duration::from_secs(60));
+    assert_eq!(c.limits.max_connections, 50);
+    assert_eq!(c.limits.max_connections_per_ip, 5);
+    assert_eq!(c.limits.header_timeout, Duration::from_secs(2));
+    assert_eq!(c.limits.body_timeout, Duration::from_secs(3));
+    assert_eq!(c.limits.idle_timeout, Duration::from_secs(4));
+    assert_eq!(c.limits.drain_timeout, Duration::from_secs(5));
+    assert_eq!((c.limits.per_ip.rate, c.limits.per_ip.burst), (10.5, 20.0));
+    assert_eq!(
+        (c.limits.per_access_key.rate, c.limits.per_access_key.burst),
+        (7.0, 9.0)
+    );
     assert!(!c.quotas.enabled);
     assert_eq!(c.quotas.max_buckets, 1000);
     assert_eq!(
@@ -160,9 +163,9 @@ fn a_full_file_sets_every_field() {
     );
     assert!(c.audit.fail_open);
     assert_eq!(c.audit.max_file_bytes, 1_048_576);
-    assert_eq!(c.maintenance_interval, Duration::from_secs(17));
-    assert_eq!(c.log_format, LogFormat::Json);
-    assert_eq!(c.log_filter, "warn,cofferd=debug");
+    assert_eq!(c.maintenance.interval, Duration::from_secs(17));
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.log.level, "warn,cofferd=debug");
     assert_eq!(c.principals.len(), 2);
     let app = &c.principals[0];
     assert_eq!(app.arn, "arn:aws:iam::111122223333:role/app");
@@ -195,20 +198,23 @@ fn the_documented_example_file_parses() {
     assert_eq!(c.audit.durability, Durability::Sync);
     // The values the example spells out are the defaults (but for those it marks).
     let d = Config::new("/var/lib/cofferd");
-    assert_eq!(c.max_body_bytes, d.max_body_bytes);
-    assert_eq!(c.max_skew, d.max_skew);
-    assert_eq!(c.max_connections, d.max_connections);
-    assert_eq!(c.max_connections_per_ip, d.max_connections_per_ip);
-    assert_eq!(c.header_timeout, d.header_timeout);
-    assert_eq!(c.body_timeout, d.body_timeout);
-    assert_eq!(c.idle_timeout, d.idle_timeout);
-    assert_eq!(c.drain_timeout, d.drain_timeout);
-    assert_eq!(c.ip_limit, d.ip_limit);
-    assert_eq!(c.key_limit, d.key_limit);
+    assert_eq!(c.limits.max_body_bytes, d.limits.max_body_bytes);
+    assert_eq!(c.limits.max_skew, d.limits.max_skew);
+    assert_eq!(c.limits.max_connections, d.limits.max_connections);
+    assert_eq!(
+        c.limits.max_connections_per_ip,
+        d.limits.max_connections_per_ip
+    );
+    assert_eq!(c.limits.header_timeout, d.limits.header_timeout);
+    assert_eq!(c.limits.body_timeout, d.limits.body_timeout);
+    assert_eq!(c.limits.idle_timeout, d.limits.idle_timeout);
+    assert_eq!(c.limits.drain_timeout, d.limits.drain_timeout);
+    assert_eq!(c.limits.per_ip, d.limits.per_ip);
+    assert_eq!(c.limits.per_access_key, d.limits.per_access_key);
     assert_eq!(c.audit, d.audit);
-    assert_eq!(c.maintenance_interval, d.maintenance_interval);
-    assert_eq!(c.log_format, d.log_format);
-    assert_eq!(c.log_filter, d.log_filter);
+    assert_eq!(c.maintenance.interval, d.maintenance.interval);
+    assert_eq!(c.log.format, d.log.format);
+    assert_eq!(c.log.level, d.log.level);
 }
 
 fn config_file_error(dir: &TempDir, text: &str) -> String {
