@@ -130,7 +130,7 @@ struct Flags {
     #[arg(long, value_name = "N", value_parser = secs)]
     maintenance_secs: Option<Duration>,
     /// text (default) or json
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", value_parser = log_format)]
     log_format: Option<LogFormat>,
     /// Tracing filter directive (default info)
     #[arg(long, value_name = "FILTER")]
@@ -167,6 +167,14 @@ fn durability(v: &str) -> Result<Durability, String> {
         ("periodic", interval) => ms("periodic", interval).map(Durability::Periodic),
         ("buffered", interval) => ms("buffered", interval).map(Durability::Buffered),
         _ => Err(format!("sync, periodic:MS or buffered:MS, not {v}")),
+    }
+}
+
+fn log_format(v: &str) -> Result<LogFormat, String> {
+    match v {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("text or json, not {v}")),
     }
 }
 

@@ -673,3 +673,105 @@ policies = ['{"Statement":{"Effect":"Deny","Action":"kms:*","Resource":"*","Effe
     let shown = format!("{err}");
     assert!(shown.contains("principals"), "{shown}");
 }
+
+#[test]
+fn flags_override_the_file_half_by_half_and_refuse_what_cannot_combine() {
+    let dir = TempDir::new("halves");
+    let path = dir.write(
+        "cofferd.toml",
+        "data_dir = \"data\"\n[limits.per_ip]\nrate = 5.5\n[limits.per_access_key]\nburst = 30\n",
+        0o600,
+    );
+    let p = path.to_str().unwrap();
+    // One half of a rate table from a flag, the other from the file (or the default).
+    let (code, out, err) = cofferd(&[
+        "--check-config",
+        "--config",
+        p,
+        "--ip-burst",
+        "9",
+        "--key-rate",
+        "2.5",
+        "--data-dir",
+        "/srv/elsewhere",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("limits.per_ip = { rate = 5.5, burst = 9 }\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("limits.per_access_key = { rate = 2.5, burst = 30 }\n"),
+        "{out}"
+    );
+    // --data-dir overrides a data_dir the file gives.
+    assert!(out.contains("data_dir = \"/srv/elsewhere\"\n"), "{out}");
+    // Two root key sources, half a TLS pair without a file's [tls], a value a flag cannot
+    // take: usage errors, exit 2, nothing on stdout.
+    for (args, reason) in [
+        (
+            &["--root-key", "/k", "--root-passphrase-env", "V"][..],
+            "cannot be used with",
+        ),
+        (&["--tls-cert", "/c.pem"][..], "--tls-cert needs --tls-key"),
+        (&["--tls-key", "/k.pem"][..], "--tls-key needs --tls-cert"),
+        (&["--max-connections", "0"][..], "must be at least 1"),
+        (&["--header-timeout-secs", "ten"][..], "not a whole number"),
+        (&["--account-id", "12"][..], "not 12 digits"),
+        (
+            &["--audit-durability", "periodic"][..],
+            "periodic needs :MS",
+        ),
+        (&["--log-format", "xml"][..], "xml"),
+    ] {
+        let mut all = vec!["--check-config", "--data-dir", "/d"];
+        all.extend_from_slice(args);
+        let (code, out, err) = cofferd(&all);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let (code, out, _) = cofferd(&["-h"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--config",
+        "--check-config",
+        "--data-dir",
+        "--listen",
+        "--tls-cert",
+        "--tls-key",
+        "--root-key",
+        "--root-passphrase-file",
+        "--root-passphrase-env",
+        "--region",
+        "--account-id",
+        "--max-skew-secs",
+        "--max-body-bytes",
+        "--max-connections",
+        "--max-connections-per-ip",
+        "--header-timeout-secs",
+        "--body-timeout-secs",
+        "--idle-timeout-secs",
+        "--drain-timeout-secs",
+        "--ip-rate",
+        "--ip-burst",
+        "--key-rate",
+        "--key-burst",
+        "--refusal-summary-secs",
+        "--audit-durability",
+        "--maintenance-secs",
+        "--log-format",
+        "--log-level",
+        "cofferd check",
+        "cofferd backup",
+        "cofferd restore",
+        "cofferd audit verify",
+        "cofferd credentials",
+    ] {
+        assert!(out.contains(flag), "{flag}: {out}");
+    }
+}
