@@ -340,6 +340,9 @@ async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
     // here on is kept, and once the server runs it drains and closes the audit log rather than
     // killing the process half-way through opening it.
     let signals = ShutdownSignals::install().map_err(cofferd::Error::Signals)?;
+    // The effective configuration as `--check-config` prints it (nothing secret), one line.
+    let summary = cfg.summary();
+    tracing::info!(config = %summary.trim_end().replace('\n', "; "), "starting");
     let server = cofferd::Server::bind(cfg).await?;
     let addr = server.local_addr()?;
     // The first line on stdout is the bound address, for scripts and tests (port 0).

@@ -775,3 +775,39 @@ fn help_lists_every_flag() {
         assert!(out.contains(flag), "{flag}: {out}");
     }
 }
+
+#[test]
+fn the_binary_logs_its_effective_configuration_at_start_without_secrets() {
+    let dir = TempDir::new("startlog");
+    let data = dir.0.join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cofferd"))
+        .args(["--data-dir", data.to_str().unwrap(), "--log-format", "json"])
+        .args(["--region", "eu-north-1", "--max-connections", "77"])
+        .args(["--root-passphrase-env", "COFFER_TEST_PASSPHRASE"])
+        .env("COFFER_TEST_PASSPHRASE", "hunter2-do-not-print")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("cofferd listening on"), "{line:?}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8(out.stderr).unwrap();
+    let start: serde_json::Value = logs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["message"] == "starting")
+        .unwrap_or_else(|| panic!("no start line in\n{logs}"));
+    let config = start["config"].as_str().unwrap();
+    assert!(config.contains("region = \"eu-north-1\""), "{config}");
+    assert!(config.contains("limits.max_connections = 77;"), "{config}");
+    assert!(
+        config.contains("root_key = passphrase-env COFFER_TEST_PASSPHRASE (set)"),
+        "{config}"
+    );
+    assert!(!logs.contains("hunter2"), "{logs}");
+}
