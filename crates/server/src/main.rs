@@ -352,57 +352,41 @@ async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
     server.run(signals.wait()).await
 }
 
+/// Runs a subcommand (`audit`, `credentials`, `check`, `backup`, `restore`: each parses its own
+/// arguments), or `None` if `args` do not start with one.
+fn subcommand(args: &[String]) -> Option<ExitCode> {
+    let (which, rest) = args.split_first()?;
+    let (out, mut err) = (&mut std::io::stdout(), std::io::stderr());
+    let mut done = |result: Result<ExitCode, String>| match result {
+        Ok(code) => code,
+        Err(msg) => {
+            let _ = writeln!(err, "cofferd {which}: {}", msg.trim_end());
+            ExitCode::from(2)
+        }
+    };
+    Some(match which.as_str() {
+        // Offline (or read-only) verification of a data directory's audit log.
+        "audit" => ExitCode::from(cofferd::audit_cli::run(rest, out, &mut std::io::stderr())),
+        // Credential management: a client of a running cofferd.
+        "credentials" => done(cofferd::admin_cli::run(rest, out).map(|()| ExitCode::SUCCESS)),
+        // A full integrity check of a data directory's database.
+        "check" => done(cofferd::check_cli::run(rest, out).map(|o| match o {
+            cofferd::check_cli::Outcome::Clean => ExitCode::SUCCESS,
+            cofferd::check_cli::Outcome::Damaged => ExitCode::FAILURE,
+        })),
+        // Online backup of a data directory, or restore of one into a new directory.
+        "backup" => done(cofferd::backup_cli::run_backup(rest, out).map(|()| ExitCode::SUCCESS)),
+        "restore" => done(cofferd::backup_cli::run_restore(rest, out).map(|()| ExitCode::SUCCESS)),
+        _ => return None,
+    })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = subcommand(&args) {
+        return code;
+    }
     let mut err = std::io::stderr();
-    if args.first().map(String::as_str) == Some("audit") {
-        // Offline (or read-only) verification of a data directory's audit log.
-        let rest = args.get(1..).unwrap_or_default();
-        return ExitCode::from(cofferd::audit_cli::run(
-            rest,
-            &mut std::io::stdout(),
-            &mut err,
-        ));
-    }
-    if args.first().map(String::as_str) == Some("credentials") {
-        // Credential management: a client of a running cofferd.
-        let rest = args.get(1..).unwrap_or_default();
-        return match cofferd::admin_cli::run(rest, &mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(msg) => {
-                let _ = writeln!(err, "cofferd credentials: {msg}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    if args.first().map(String::as_str) == Some("check") {
-        // A full integrity check of a data directory's database.
-        let rest = args.get(1..).unwrap_or_default();
-        return match cofferd::check_cli::run(rest, &mut std::io::stdout()) {
-            Ok(cofferd::check_cli::Outcome::Clean) => ExitCode::SUCCESS,
-            Ok(cofferd::check_cli::Outcome::Damaged) => ExitCode::FAILURE,
-            Err(msg) => {
-                let _ = writeln!(err, "cofferd check: {}", msg.trim_end());
-                ExitCode::from(2)
-            }
-        };
-    }
-    if let Some(which @ ("backup" | "restore")) = args.first().map(String::as_str) {
-        // Online backup of a data directory, or restore of one into a new directory.
-        let rest = args.get(1..).unwrap_or_default();
-        let run = if which == "backup" {
-            cofferd::backup_cli::run_backup
-        } else {
-            cofferd::backup_cli::run_restore
-        };
-        return match run(rest, &mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(msg) => {
-                let _ = writeln!(err, "cofferd {which}: {}", msg.trim_end());
-                ExitCode::from(2)
-            }
-        };
-    }
     let cfg = match parse_args(&args) {
         Ok(Command::Help(text)) => {
             let _ = write!(std::io::stdout(), "{text}");
