@@ -936,7 +936,7 @@ impl Kms {
     /// Opens the data directory at `path` with its root key and builds a service on it with
     /// every other setting at its default. For other settings use [`DataDir::builder`].
     pub fn open_data_dir(path: impl AsRef<Path>, source: RootKeySource) -> Result<Kms, Error> {
-        DataDir::open(path, source)?.builder().build()
+        Ok(DataDir::open(path, source)?.builder().build()?)
     }
 }
 

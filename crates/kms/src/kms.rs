@@ -14,6 +14,7 @@ use coffer_quota::{QuotaConfig, Quotas};
 use coffer_store::{MemoryStore, Store};
 use parking_lot::RwLock;
 
+use crate::builder::BuildError;
 use crate::marker::Markers;
 use crate::{Caller, Error, Operation};
 
@@ -128,23 +129,27 @@ impl KmsBuilder {
         self
     }
 
-    /// Builds the service.
-    pub fn build(self) -> Result<Kms, Error> {
+    /// Builds the service. A region or quota configuration that is invalid is a
+    /// [`BuildError`] of its own variant (and through `?` a `ValidationException`).
+    pub fn build(self) -> Result<Kms, BuildError> {
+        let region_name = self.region.as_deref().unwrap_or("us-east-1");
+        let region = Region::parse(region_name).map_err(|_| BuildError::InvalidRegion {
+            region: region_name.to_owned(),
+        })?;
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let quotas = Quotas::new(&self.quotas.unwrap_or_default(), clock.clone())
+            .map_err(BuildError::Quotas)?;
         let rng: Arc<dyn RandomSource> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
         let root: Arc<dyn RootKey> = match self.root {
             Some(r) => r,
-            None => Arc::new(LocalRootKey::ephemeral(rng.clone()).map_err(Error::internal)?),
+            None => Arc::new(LocalRootKey::ephemeral(rng.clone()).map_err(BuildError::RootKey)?),
         };
-        let region = Region::parse(self.region.as_deref().unwrap_or("us-east-1"))
-            .map_err(|_| Error::validation("invalid region name"))?;
         let marker_key = match self.marker_key {
             Some(k) => k,
-            None => SymmetricKey::generate(rng.as_ref())?,
+            None => SymmetricKey::generate(rng.as_ref()).map_err(BuildError::ServiceKeys)?,
         };
-        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let quotas = Quotas::new(&self.quotas.unwrap_or_default(), clock.clone())
-            .map_err(|e| Error::validation(format!("invalid quota configuration: {e}")))?;
-        let token_key = coffer_crypto::hkdf_sha256(&marker_key, b"", &[b"coffer grant tokens v1"])?;
+        let token_key = coffer_crypto::hkdf_sha256(&marker_key, b"", &[b"coffer grant tokens v1"])
+            .map_err(BuildError::ServiceKeys)?;
         Ok(Kms {
             grant_tokens: coffer_grants::GrantTokens::new(token_key),
             authorization: !self.skip_authorization,

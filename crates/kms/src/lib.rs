@@ -44,6 +44,7 @@ mod api;
 mod audit;
 mod audit_shapes;
 mod authz;
+mod builder;
 mod caller;
 mod crypto_ops;
 mod data_dir;
@@ -61,6 +62,7 @@ mod validate;
 pub use admin_authz::{IdentityDecision, IdentityRequest};
 pub use alias_ops::MAX_ALIASES_PER_KEY;
 pub use audit::RefusedRequest;
+pub use builder::BuildError;
 pub use caller::{Caller, MAX_USER_AGENT_CHARS};
 pub use coffer_core::{
     AccountId, Clock, CoreError, EncryptionContext, KeyId, Region, SystemClock, UniqueKeys,
@@ -69,7 +71,7 @@ pub use coffer_crypto::{RandomSource, SecretBytes, SymmetricKey, SystemRandom};
 pub use coffer_grants::MAX_GRANTS_PER_KEY;
 pub use coffer_keys::{KeyError, LocalRootKey, RootKey};
 pub use coffer_policy::{Policy, PolicyError};
-pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig};
+pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig, QuotaError};
 pub use coffer_store::{MemoryStore, Store};
 pub use data_dir::{
     Argon2Params, BackupSummary, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,

@@ -52,6 +52,25 @@ impl Default for QuotaConfig {
     }
 }
 
+impl QuotaConfig {
+    /// Checks the configuration as [`Quotas::new`](crate::Quotas::new) resolves it: every
+    /// account id is 12 digits, every effective rate and burst (an account's override over the
+    /// class default over the built-in default) is in range, and `max_buckets` is at least 1.
+    /// The error is one of the configuration variants of [`QuotaError`], never
+    /// [`QuotaError::Throttled`].
+    ///
+    /// ```
+    /// # use coffer_quota::{QuotaConfig, QuotaError};
+    /// let bad: QuotaConfig = serde_json::from_str(r#"{"accounts": {"12": {}}}"#)?;
+    /// assert!(matches!(bad.validate(), Err(QuotaError::InvalidAccountId { .. })));
+    /// QuotaConfig::default().validate()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn validate(&self) -> Result<(), QuotaError> {
+        LimitTable::resolve(self).map(drop)
+    }
+}
+
 /// A rate and burst setting; either may be left out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -136,4 +155,48 @@ fn resolve_layer(
         out.push(limit);
     }
     Ok(out.into_boxed_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: &str) -> QuotaConfig {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    #[test]
+    fn validate_names_each_problem_by_its_variant() {
+        config("{}").validate().unwrap();
+        config(r#"{"defaults": {"CreateKey": {"rate": 2.5, "burst": 3}}}"#)
+            .validate()
+            .unwrap();
+        assert!(matches!(
+            config(r#"{"max_buckets": 0}"#).validate(),
+            Err(QuotaError::InvalidMaxBuckets)
+        ));
+        assert!(matches!(
+            config(r#"{"accounts": {"12": {}}}"#).validate(),
+            Err(QuotaError::InvalidAccountId { ref account, .. }) if account == "12"
+        ));
+        assert!(matches!(
+            config(r#"{"defaults": {"CreateKey": {"rate": -1.0}}}"#).validate(),
+            Err(QuotaError::InvalidRate {
+                class: QuotaClass::CreateKey,
+                account: None,
+                ..
+            })
+        ));
+        let e = config(r#"{"accounts": {"111122223333": {"CreateKey": {"burst": 0}}}}"#)
+            .validate()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                QuotaError::InvalidBurst { class: QuotaClass::CreateKey, account: Some(a), burst: 0 }
+                    if a.to_string() == "111122223333"
+            ),
+            "{e:?}"
+        );
+    }
 }

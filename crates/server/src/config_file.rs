@@ -1,18 +1,15 @@
-//! `--config FILE`: the TOML configuration file, and the permission checks on files that hold
-//! secrets or say who may do what.
+//! `--config FILE`: the TOML configuration file read onto [`Config`], and the checks of a
+//! configuration: its values, and the files that hold secrets or say who may do what.
 //!
-//! The file is read into a private serde model (every table `deny_unknown_fields`), checked
-//! value by value with messages that name the key, and mapped onto [`Config`]; relative paths in
-//! it resolve against the file's directory. `docs/CONFIG.md` documents every key.
+//! The file maps onto [`Config`] by serde (every table `deny_unknown_fields`); relative paths
+//! in it resolve against the file's directory; values are checked with messages that name the
+//! key. `docs/CONFIG.md` documents every key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::server::{AuditSettings, LogFormat, PrincipalSettings, RootKeyProvider, TlsFiles};
-use crate::{Config, Error, RateLimit};
+use crate::config::PrincipalEntry;
+use crate::{Config, Error, RateLimit, RootKeyProvider};
 
 /// Refuses a file that its group or others may read or write: the configuration, credential
 /// and passphrase files must be the owner's alone.
@@ -34,126 +31,10 @@ pub(crate) fn check_private(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The audit flush interval of `periodic` and `buffered` durability when the file gives none.
-const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// The smallest audit file size the audit log honours.
 const MIN_AUDIT_FILE_BYTES: u64 = 4096;
 /// The largest configuration file read (a guard against pointing `--config` at a device).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-// ---------------------------------------------------------------------------------------------
-// The file's model.
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileModel {
-    data_dir: Option<PathBuf>,
-    region: Option<String>,
-    account_id: Option<String>,
-    listen: Option<String>,
-    root_key: Option<RootKeyModel>,
-    tls: Option<TlsModel>,
-    #[serde(default)]
-    limits: LimitsModel,
-    quotas: Option<coffer::QuotaConfig>,
-    #[serde(default)]
-    audit: AuditModel,
-    #[serde(default)]
-    maintenance: MaintenanceModel,
-    #[serde(default)]
-    log: LogModel,
-    #[serde(default)]
-    principals: Vec<PrincipalModel>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", tag = "provider")]
-enum RootKeyModel {
-    KeyFile { path: Option<PathBuf> },
-    PassphraseFile { path: PathBuf },
-    PassphraseEnv { variable: String },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsModel {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsModel {
-    max_body_bytes: Option<u64>,
-    max_skew_secs: Option<u64>,
-    max_connections: Option<u64>,
-    max_connections_per_ip: Option<u64>,
-    header_timeout_secs: Option<u64>,
-    body_timeout_secs: Option<u64>,
-    idle_timeout_secs: Option<u64>,
-    drain_timeout_secs: Option<u64>,
-    per_ip: Option<RateModel>,
-    per_access_key: Option<RateModel>,
-    refusal_summary_secs: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RateModel {
-    rate: Option<f64>,
-    burst: Option<f64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditModel {
-    durability: Option<DurabilityModel>,
-    flush_interval_ms: Option<u64>,
-    fail_open: Option<bool>,
-    max_file_bytes: Option<u64>,
-    max_total_bytes: Option<u64>,
-    anchor_dir: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum DurabilityModel {
-    Sync,
-    Periodic,
-    Buffered,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MaintenanceModel {
-    interval_secs: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogModel {
-    format: Option<LogFormatModel>,
-    level: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum LogFormatModel {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrincipalModel {
-    arn: String,
-    #[serde(default)]
-    policies: Vec<String>,
-    #[serde(default)]
-    policy_files: Vec<PathBuf>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-}
 
 // ---------------------------------------------------------------------------------------------
 // Loading.
@@ -195,14 +76,70 @@ fn parse_config_with(
         path: path.to_owned(),
         message,
     };
-    let model: FileModel = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
-    let config = to_config(model, base, data_dir).map_err(|p| match p {
-        Problem::Value(message) => fail(message),
-        Problem::Fs(e) => e,
-    })?;
+    let mut config: Config = toml::from_str(text).map_err(|e| fail(toml_message(&e, text)))?;
+    let file_names_data_dir = !config.data_dir.as_os_str().is_empty();
+    resolve_paths(&mut config, base, file_names_data_dir);
+    if !file_names_data_dir {
+        let Some(dir) = data_dir else {
+            return Err(fail(
+                "data_dir: missing (the data directory is required, here or as --data-dir)"
+                    .to_owned(),
+            ));
+        };
+        config.data_dir = dir.to_owned();
+    }
+    config.read_policy_files()?;
     check_values(&config).map_err(|m| fail(m.to_owned()))?;
+    check_principals(&config.principals).map_err(fail)?;
+    check_quotas(&config.quotas).map_err(fail)?;
     check_files(&config)?;
     Ok(config)
+}
+
+/// A TOML error as one line: what is wrong (naming the key, for a value cofferd refuses), then
+/// where (`line L, column C`).
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return message.to_owned();
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    format!("{message} (line {line}, column {column})")
+}
+
+/// Resolves the relative paths of a configuration read from a file against the file's
+/// directory `base` (`data_dir` only if the file named it).
+fn resolve_paths(c: &mut Config, base: &Path, data_dir: bool) {
+    let resolve = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    if data_dir {
+        resolve(&mut c.data_dir);
+    }
+    match &mut c.root_key {
+        RootKeyProvider::KeyFile(Some(p)) | RootKeyProvider::PassphraseFile(p) => resolve(p),
+        _ => {}
+    }
+    if let Some(tls) = &mut c.tls {
+        resolve(&mut tls.cert);
+        resolve(&mut tls.key);
+    }
+    if let Some(dir) = &mut c.audit.anchor_dir {
+        resolve(dir);
+    }
+    for p in &mut c.principals {
+        p.policy_files.iter_mut().for_each(resolve);
+    }
 }
 
 /// Checks a complete configuration — from [`load_config_file`], [`Config::new`], command-line
@@ -223,21 +160,7 @@ pub fn validate_config(config: &Config) -> Result<(), Error> {
     check_files(config)
 }
 
-/// Why the file's values cannot become a [`Config`].
-enum Problem {
-    /// A value is invalid; the message names the key.
-    Value(String),
-    /// A file the configuration names cannot be used.
-    Fs(Error),
-}
-
-impl From<String> for Problem {
-    fn from(message: String) -> Self {
-        Self::Value(message)
-    }
-}
-
-fn read_text(path: &Path) -> Result<String, Error> {
+pub(crate) fn read_text(path: &Path) -> Result<String, Error> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
     let mut text = String::new();
@@ -260,228 +183,6 @@ fn config_dir(path: &Path) -> Result<PathBuf, Error> {
         _ => Path::new("."),
     };
     std::path::absolute(dir).map_err(Error::io(dir))
-}
-
-fn resolve(base: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() {
-        p
-    } else {
-        base.join(p)
-    }
-}
-
-fn secs(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, String> {
-    match value {
-        None => Ok(default),
-        Some(0) => Err(format!("{key}: must be at least 1")),
-        Some(n) => Ok(Duration::from_secs(n)),
-    }
-}
-
-fn count(key: &str, value: Option<u64>, default: usize) -> Result<usize, String> {
-    match value {
-        None => Ok(default),
-        Some(0) => Err(format!("{key}: must be at least 1")),
-        Some(n) => usize::try_from(n).map_err(|_| format!("{key}: too large: {n}")),
-    }
-}
-
-fn rate(key: &str, value: Option<RateModel>, default: RateLimit) -> Result<RateLimit, String> {
-    let Some(v) = value else {
-        return Ok(default);
-    };
-    let (r, b) = (
-        v.rate.unwrap_or(default.rate),
-        v.burst.unwrap_or(default.burst),
-    );
-    RateLimit::new(r, b).ok_or_else(|| {
-        format!("{key}: rate must be a number above 0 and burst at least 1 (rate {r}, burst {b})")
-    })
-}
-
-fn to_config(m: FileModel, base: &Path, fallback: Option<&Path>) -> Result<Config, Problem> {
-    let data_dir = match (m.data_dir, fallback) {
-        (Some(d), _) => resolve(base, d),
-        (None, Some(d)) => d.to_path_buf(),
-        (None, None) => {
-            return Err(
-                "data_dir: missing (the data directory is required, here or as --data-dir)"
-                    .to_owned()
-                    .into(),
-            )
-        }
-    };
-    let mut c = Config::new(data_dir);
-    if let Some(region) = m.region {
-        c.region = region;
-    }
-    if let Some(id) = m.account_id {
-        c.account_id = Some(
-            id.parse()
-                .map_err(|_| format!("account_id: not an account id (12 digits): {id:?}"))?,
-        );
-    }
-    if let Some(listen) = m.listen {
-        c.listen = listen
-            .parse()
-            .map_err(|_| format!("listen: not an IP address and port: {listen:?}"))?;
-    }
-    if let Some(root) = m.root_key {
-        c.root_key = match root {
-            RootKeyModel::KeyFile { path } => {
-                RootKeyProvider::KeyFile(path.map(|p| resolve(base, p)))
-            }
-            RootKeyModel::PassphraseFile { path } => {
-                RootKeyProvider::PassphraseFile(resolve(base, path))
-            }
-            RootKeyModel::PassphraseEnv { variable } => {
-                if variable.is_empty() || variable.contains(['=', '\0']) {
-                    return Err(format!(
-                        "root_key.variable: not an environment variable name: {variable:?}"
-                    )
-                    .into());
-                }
-                RootKeyProvider::PassphraseEnv(variable)
-            }
-        };
-    }
-    c.tls = m.tls.map(|t| TlsFiles {
-        cert: resolve(base, t.cert),
-        key: resolve(base, t.key),
-    });
-
-    let l = m.limits;
-    c.max_body_bytes = count("limits.max_body_bytes", l.max_body_bytes, c.max_body_bytes)?;
-    c.max_skew = secs("limits.max_skew_secs", l.max_skew_secs, c.max_skew)?;
-    c.max_connections = count(
-        "limits.max_connections",
-        l.max_connections,
-        c.max_connections,
-    )?;
-    c.max_connections_per_ip = count(
-        "limits.max_connections_per_ip",
-        l.max_connections_per_ip,
-        c.max_connections_per_ip,
-    )?;
-    c.header_timeout = secs(
-        "limits.header_timeout_secs",
-        l.header_timeout_secs,
-        c.header_timeout,
-    )?;
-    c.body_timeout = secs(
-        "limits.body_timeout_secs",
-        l.body_timeout_secs,
-        c.body_timeout,
-    )?;
-    c.idle_timeout = secs(
-        "limits.idle_timeout_secs",
-        l.idle_timeout_secs,
-        c.idle_timeout,
-    )?;
-    c.drain_timeout = secs(
-        "limits.drain_timeout_secs",
-        l.drain_timeout_secs,
-        c.drain_timeout,
-    )?;
-    c.ip_limit = rate("limits.per_ip", l.per_ip, c.ip_limit)?;
-    c.key_limit = rate("limits.per_access_key", l.per_access_key, c.key_limit)?;
-    c.refusal_summary_interval = secs(
-        "limits.refusal_summary_secs",
-        l.refusal_summary_secs,
-        c.refusal_summary_interval,
-    )?;
-
-    if let Some(q) = m.quotas {
-        check_quotas(&q).map_err(|e| format!("quotas: {e}"))?;
-        c.quotas = q;
-    }
-
-    let a = m.audit;
-    let interval = match a.flush_interval_ms {
-        None => DEFAULT_FLUSH_INTERVAL,
-        Some(0) => {
-            return Err("audit.flush_interval_ms: must be at least 1"
-                .to_owned()
-                .into())
-        }
-        Some(ms) => Duration::from_millis(ms),
-    };
-    use coffer::audit_log::Durability;
-    let durability = match a.durability.unwrap_or(DurabilityModel::Sync) {
-        DurabilityModel::Sync => {
-            if a.flush_interval_ms.is_some() {
-                return Err(
-                    "audit.flush_interval_ms: only with durability \"periodic\" or \
-                            \"buffered\""
-                        .to_owned()
-                        .into(),
-                );
-            }
-            Durability::Sync
-        }
-        DurabilityModel::Periodic => Durability::Periodic(interval),
-        DurabilityModel::Buffered => Durability::Buffered(interval),
-    };
-    let mut audit = AuditSettings::default();
-    audit.durability = durability;
-    audit.fail_open = a.fail_open.unwrap_or(audit.fail_open);
-    if let Some(bytes) = a.max_file_bytes {
-        if bytes < MIN_AUDIT_FILE_BYTES {
-            return Err(
-                format!("audit.max_file_bytes: must be at least {MIN_AUDIT_FILE_BYTES}").into(),
-            );
-        }
-        audit.max_file_bytes = bytes;
-    }
-    if let Some(total) = a.max_total_bytes {
-        if total < audit.max_file_bytes {
-            return Err(format!(
-                "audit.max_total_bytes: must be at least audit.max_file_bytes ({})",
-                audit.max_file_bytes
-            )
-            .into());
-        }
-        audit.max_total_bytes = Some(total);
-    }
-    audit.anchor_dir = a.anchor_dir.map(|p| resolve(base, p));
-    c.audit = audit;
-
-    c.maintenance_interval = secs(
-        "maintenance.interval_secs",
-        m.maintenance.interval_secs,
-        c.maintenance_interval,
-    )?;
-
-    if let Some(f) = m.log.format {
-        c.log_format = match f {
-            LogFormatModel::Text => LogFormat::Text,
-            LogFormatModel::Json => LogFormat::Json,
-        };
-    }
-    if let Some(level) = m.log.level {
-        tracing_subscriber::EnvFilter::try_new(&level)
-            .map_err(|e| format!("log.level: not a filter directive ({e}): {level:?}"))?;
-        c.log_filter = level;
-    }
-
-    let mut principals = Vec::with_capacity(m.principals.len());
-    for p in m.principals {
-        let mut policies = p.policies;
-        for file in p.policy_files {
-            let file = resolve(base, file);
-            check_private(&file).map_err(Problem::Fs)?;
-            let text = read_text(&file).map_err(Problem::Fs)?;
-            policies.push(text);
-        }
-        principals.push(PrincipalSettings {
-            arn: p.arn,
-            policies,
-            tags: p.tags,
-        });
-    }
-    check_principals(&principals)?;
-    c.principals = principals;
-    Ok(c)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,52 +208,52 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
                     or --tls-cert and --tls-key); plain HTTP is served on loopback only",
         );
     }
-    if c.max_body_bytes == 0 {
+    if c.limits.max_body_bytes == 0 {
         return Err("limits.max_body_bytes (--max-body-bytes): must be at least 1");
     }
-    if c.max_connections == 0 {
+    if c.limits.max_connections == 0 {
         return Err("limits.max_connections (--max-connections): must be at least 1");
     }
-    if c.max_connections_per_ip == 0 {
+    if c.limits.max_connections_per_ip == 0 {
         return Err("limits.max_connections_per_ip (--max-connections-per-ip): must be at least 1");
     }
     let durations = [
         (
-            c.max_skew,
+            c.limits.max_skew,
             "limits.max_skew_secs (--max-skew-secs): must be at least 1",
         ),
         (
-            c.header_timeout,
+            c.limits.header_timeout,
             "limits.header_timeout_secs (--header-timeout-secs): must be at least 1",
         ),
         (
-            c.body_timeout,
+            c.limits.body_timeout,
             "limits.body_timeout_secs (--body-timeout-secs): must be at least 1",
         ),
         (
-            c.idle_timeout,
+            c.limits.idle_timeout,
             "limits.idle_timeout_secs (--idle-timeout-secs): must be at least 1",
         ),
         (
-            c.drain_timeout,
+            c.limits.drain_timeout,
             "limits.drain_timeout_secs (--drain-timeout-secs): must be at least 1",
         ),
         (
-            c.maintenance_interval,
+            c.maintenance.interval,
             "maintenance.interval_secs (--maintenance-secs): must be at least 1",
         ),
         (
-            c.refusal_summary_interval,
+            c.limits.refusal_summary_interval,
             "limits.refusal_summary_secs (--refusal-summary-secs): must be at least 1",
         ),
     ];
     if let Some((_, message)) = durations.iter().find(|(d, _)| d.is_zero()) {
         return Err(message);
     }
-    if RateLimit::new(c.ip_limit.rate, c.ip_limit.burst).is_none() {
+    if RateLimit::new(c.limits.per_ip.rate, c.limits.per_ip.burst).is_none() {
         return Err("limits.per_ip (--ip-rate, --ip-burst): rate above 0, burst at least 1");
     }
-    if RateLimit::new(c.key_limit.rate, c.key_limit.burst).is_none() {
+    if RateLimit::new(c.limits.per_access_key.rate, c.limits.per_access_key.burst).is_none() {
         return Err(
             "limits.per_access_key (--key-rate, --key-burst): rate above 0, burst at least 1",
         );
@@ -573,7 +274,7 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
     {
         return Err("audit.max_total_bytes: must be at least audit.max_file_bytes");
     }
-    if tracing_subscriber::EnvFilter::try_new(&c.log_filter).is_err() {
+    if tracing_subscriber::EnvFilter::try_new(&c.log.level).is_err() {
         return Err("log.level (--log-level): not a tracing filter directive");
     }
     if let RootKeyProvider::PassphraseEnv(var) = &c.root_key {
@@ -662,7 +363,7 @@ fn check_key_dir(dir: &Path) -> Result<(), Error> {
     })
 }
 
-fn check_principal(index: usize, p: &PrincipalSettings) -> Result<(), String> {
+fn check_principal(index: usize, p: &PrincipalEntry) -> Result<(), String> {
     let at = format!("principals[{index}]");
     coffer::Caller::new(&p.arn)
         .map_err(|_| format!("{at}.arn: not a principal ARN: {:?}", p.arn))?;
@@ -680,7 +381,7 @@ fn check_principal(index: usize, p: &PrincipalSettings) -> Result<(), String> {
     Ok(())
 }
 
-fn check_principals(principals: &[PrincipalSettings]) -> Result<(), String> {
+fn check_principals(principals: &[PrincipalEntry]) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for (i, p) in principals.iter().enumerate() {
         check_principal(i, p)?;
@@ -694,32 +395,53 @@ fn check_principals(principals: &[PrincipalSettings]) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves the quota configuration as the service will (every rate, burst and account id).
+/// Resolves the quota configuration as the service will (every rate, burst and account id);
+/// the message names the key.
 fn check_quotas(q: &coffer::QuotaConfig) -> Result<(), String> {
-    coffer::Kms::builder()
-        .quotas(q.clone())
-        .build()
-        .map(drop)
-        .map_err(|e| {
-            // "ValidationException: invalid quota configuration: quota configuration: X" -> X
-            let m = e.to_string();
-            m.rsplit_once("quota configuration: ")
-                .map_or(m.clone(), |(_, rest)| rest.to_owned())
-        })
+    use coffer::QuotaError;
+    let at = |class, account: Option<coffer::AccountId>| match account {
+        Some(a) => format!("quotas.accounts.\"{a}\".{class}"),
+        None => format!("quotas.defaults.{class}"),
+    };
+    q.validate().map_err(|e| match e {
+        QuotaError::InvalidMaxBuckets => "quotas.max_buckets: must be at least 1".to_owned(),
+        QuotaError::InvalidAccountId { account, .. } => {
+            format!("quotas.accounts.{account:?}: not an account id (12 digits)")
+        }
+        QuotaError::InvalidRate {
+            class,
+            account,
+            rate,
+        } => format!(
+            "{}.rate: must be a number from 0.000001 to 1000000000 (rate {rate})",
+            at(class, account)
+        ),
+        QuotaError::InvalidBurst {
+            class,
+            account,
+            burst,
+        } => format!(
+            "{}.burst: must be at least 1, and a full bucket at most a few years of the rate \
+             (burst {burst})",
+            at(class, account)
+        ),
+        other => format!("quotas: {other}"),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::config::DEFAULT_FLUSH_INTERVAL;
 
     fn parse(text: &str) -> Result<Config, String> {
-        let model: FileModel = toml::from_str(text).map_err(|e| e.to_string())?;
-        let c = to_config(model, Path::new("/etc/cofferd"), None).map_err(|p| match p {
-            Problem::Value(m) => m,
-            Problem::Fs(e) => e.to_string(),
-        })?;
-        check_values(&c)?;
-        Ok(c)
+        let base = Path::new("/etc/cofferd");
+        parse_config(text, &base.join("cofferd.toml"), base).map_err(|e| match e {
+            Error::ConfigFile { message, .. } => message,
+            other => other.to_string(),
+        })
     }
 
     #[test]
@@ -732,8 +454,9 @@ mod tests {
         assert_eq!(c.root_key, d.root_key);
         assert_eq!(c.audit, d.audit);
         assert_eq!(c.quotas, d.quotas);
-        assert_eq!(c.max_connections, d.max_connections);
-        assert_eq!(c.log_filter, d.log_filter);
+        assert_eq!(c.limits, d.limits);
+        assert_eq!(c.log, d.log);
+        assert_eq!(c.maintenance, d.maintenance);
     }
 
     #[test]
@@ -848,16 +571,16 @@ mod tests {
     #[test]
     fn a_rate_table_may_set_one_of_its_two_values() {
         let c = parse("data_dir = \"/d\"\n[limits.per_ip]\nrate = 5.5").unwrap();
-        assert_eq!(c.ip_limit.rate, 5.5);
-        assert_eq!(c.ip_limit.burst, Config::new("/d").ip_limit.burst);
+        assert_eq!(c.limits.per_ip.rate, 5.5);
+        assert_eq!(c.limits.per_ip.burst, Config::new("/d").limits.per_ip.burst);
     }
 
     #[test]
     fn the_refusal_summary_interval_is_set_in_seconds() {
         let c = parse("data_dir = \"/d\"").unwrap();
-        assert_eq!(c.refusal_summary_interval, Duration::from_secs(60));
+        assert_eq!(c.limits.refusal_summary_interval, Duration::from_secs(60));
         let c = parse("data_dir = \"/d\"\n[limits]\nrefusal_summary_secs = 300").unwrap();
-        assert_eq!(c.refusal_summary_interval, Duration::from_secs(300));
+        assert_eq!(c.limits.refusal_summary_interval, Duration::from_secs(300));
     }
 
     #[test]
@@ -868,7 +591,7 @@ mod tests {
         let e = validate_config(&c).unwrap_err().to_string();
         assert!(e.contains("--tls-cert"), "{e}");
         let mut c = Config::new("/d");
-        c.principals.push(PrincipalSettings::default());
+        c.principals.push(PrincipalEntry::default());
         assert!(matches!(validate_config(&c), Err(Error::Config(_))));
     }
 }

@@ -33,8 +33,10 @@ pub mod admin_cli;
 mod amz_date;
 mod api_error;
 pub mod audit_cli;
+mod auth;
 pub mod backup_cli;
 pub mod check_cli;
+mod config;
 mod config_file;
 mod conn;
 mod credentials;
@@ -42,6 +44,7 @@ mod deferred;
 mod error;
 mod health;
 mod limiter;
+mod listener;
 mod logging;
 mod metrics;
 mod protocol;
@@ -52,6 +55,12 @@ mod tls;
 
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
+pub use auth::{ADMIN_TARGET_PREFIX, CONTENT_TYPE, SERVICE, TARGET_PREFIX};
+pub use config::{
+    AuditSettings, Config, Limits, LogFormat, LogSettings, Maintenance, PrincipalEntry,
+    PrincipalSettings, RootKeyProvider, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
+    DEFAULT_REFUSAL_SUMMARY_INTERVAL,
+};
 pub use config_file::{
     check_start_files, load_config_file, load_config_file_with, parse_config, validate_config,
 };
@@ -63,11 +72,7 @@ pub use error::Error;
 pub use limiter::RateLimit;
 pub use logging::init_logging;
 pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
-pub use server::{
-    open_service, AuditSettings, Config, LogFormat, PrincipalSettings, RootKeyProvider, Server,
-    Service, TlsFiles, ADMIN_TARGET_PREFIX, CONTENT_TYPE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
-    DEFAULT_REFUSAL_SUMMARY_INTERVAL, SERVICE, TARGET_PREFIX,
-};
+pub use server::{open_service, Server, Service};
 pub use sigv4::{
     authorization, canonical_request, parse_authorization, payload_hash, signature, signing_key,
     string_to_sign, AuthorizationHeader, MalformedAuthorization, RequestParts, SigningParams,

@@ -4,18 +4,25 @@
 //! stdout, exit codes (0 done, 1 the server failed, 2 bad arguments or configuration).
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cofferd::{Config, LogFormat, RateLimit, RootKeyProvider, TlsFiles};
+use clap::Parser;
+use coffer::audit_log::Durability;
+use coffer::AccountId;
+use cofferd::{Config, LogFormat, RootKeyProvider, TlsFiles};
 
-const USAGE: &str = "\
-usage: cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
+/// `cofferd`'s command line: an optional configuration file and flags over it. The
+/// subcommands (`check`, `backup`, `restore`, `audit`, `credentials`) have their own.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cofferd",
+    about = "cofferd: the coffer key management service over the AWS KMS JSON protocol.",
+    override_usage = "\
+cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd --config FILE [options]
        cofferd --check-config [--config FILE] [options]
        cofferd credentials ...
@@ -23,99 +30,219 @@ usage: cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd backup --data-dir DIR --to FILE   online backup (everything but the root key)
        cofferd restore --from FILE --data-dir NEW (--root-key FILE | --root-passphrase-file
                        FILE | --root-passphrase-env VAR)   restore into a new directory
-       cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]
+       cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]",
+    after_help = "Flags given beside --config override the file's values, which override the \
+                  defaults (docs/CONFIG.md). A flag given twice takes its last value.",
+    disable_version_flag = true,
+    args_override_self = true
+)]
+struct Cli {
+    /// TOML configuration file (mode 0600: refused if its group or others may read or write
+    /// it); relative paths in it are relative to its directory
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Validate the configuration, print it (without secrets), exit 0 if valid, 2 if not
+    #[arg(long)]
+    check_config: bool,
+    #[command(flatten)]
+    flags: Flags,
+}
 
-Flags given beside --config override the file's values (docs/CONFIG.md).
+/// The flags that override the configuration file, each named after its key.
+#[derive(Debug, clap::Args)]
+struct Flags {
+    /// Credentials, keys and the audit log live here (required unless the configuration file
+    /// gives data_dir)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:0, an ephemeral port; the bound address is
+    /// printed on stdout); a non-loopback address needs TLS
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM), with --tls-key
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// The root-key file, created 0600 on first start (default DIR/root.key; keep it outside
+    /// DIR in production)
+    #[arg(long, value_name = "FILE", group = "root")]
+    root_key: Option<PathBuf>,
+    /// Derive the root key from the passphrase in FILE (mode 0600)
+    #[arg(long, value_name = "FILE", group = "root")]
+    root_passphrase_file: Option<PathBuf>,
+    /// Derive the root key from the passphrase in variable VAR
+    #[arg(long, value_name = "VAR", group = "root")]
+    root_passphrase_env: Option<String>,
+    /// Region of ARNs and credential scopes (default us-east-1; fixed for a data dir at its
+    /// first start)
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// The administrator's 12-digit account at first start (default: random)
+    #[arg(long, value_name = "ID", value_parser = account_id)]
+    account_id: Option<AccountId>,
+    /// Accepted X-Amz-Date skew (default 300)
+    #[arg(long, value_name = "N", value_parser = secs)]
+    max_skew_secs: Option<Duration>,
+    /// Largest request body (default 65536)
+    #[arg(long, value_name = "N", value_parser = count)]
+    max_body_bytes: Option<usize>,
+    /// Connections served at once (default 1024)
+    #[arg(long, value_name = "N", value_parser = count)]
+    max_connections: Option<usize>,
+    /// Connections from one address (default 128)
+    #[arg(long, value_name = "N", value_parser = count)]
+    max_connections_per_ip: Option<usize>,
+    /// Time to send request headers (default 10)
+    #[arg(long, value_name = "N", value_parser = secs)]
+    header_timeout_secs: Option<Duration>,
+    /// Time to send a request body (default 10)
+    #[arg(long, value_name = "N", value_parser = secs)]
+    body_timeout_secs: Option<Duration>,
+    /// Keep-alive idle time before closing (default 60)
+    #[arg(long, value_name = "N", value_parser = secs)]
+    idle_timeout_secs: Option<Duration>,
+    /// Time for requests in flight at shutdown (default 30)
+    #[arg(long, value_name = "N", value_parser = secs)]
+    drain_timeout_secs: Option<Duration>,
+    /// Failure budget per source address: refused requests/s before its requests are refused
+    /// unverified (default 200); authenticated ones cost nothing
+    #[arg(long, value_name = "R")]
+    ip_rate: Option<f64>,
+    /// Burst of the failure budget per source address (default 400)
+    #[arg(long, value_name = "B")]
+    ip_burst: Option<f64>,
+    /// The same per access key id claimed from one address (default 200)
+    #[arg(long, value_name = "R")]
+    key_rate: Option<f64>,
+    /// Its burst (default 400)
+    #[arg(long, value_name = "B")]
+    key_burst: Option<f64>,
+    /// Refused requests beyond the first per address and error are audited in one summary per
+    /// address every N s (default 60)
+    #[arg(long, value_name = "N", value_parser = secs)]
+    refusal_summary_secs: Option<Duration>,
+    /// sync (default), periodic:MS or buffered:MS
+    #[arg(long, value_name = "MODE", value_parser = durability)]
+    audit_durability: Option<Durability>,
+    /// Deletion and rotation sweep interval (default 60)
+    #[arg(long, value_name = "N", value_parser = secs)]
+    maintenance_secs: Option<Duration>,
+    /// text (default) or json
+    #[arg(long, value_name = "FORMAT", value_parser = log_format)]
+    log_format: Option<LogFormat>,
+    /// Tracing filter directive (default info)
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
 
-  --config FILE               TOML configuration file (mode 0600: refused if its group or
-                              others may read or write it); relative paths in it are
-                              relative to its directory
-  --check-config              validate the configuration, print it (without secrets), exit
-                              0 if valid, 2 if not
-  --data-dir DIR              credentials, keys and the audit log live here (required
-                              unless the configuration file gives data_dir)
-  --listen ADDR               address to listen on (default 127.0.0.1:0, an ephemeral port;
-                              the bound address is printed on stdout); a non-loopback
-                              address needs TLS
-  --tls-cert FILE             TLS certificate chain (PEM), with --tls-key
-  --tls-key FILE              TLS private key (PEM, mode 0600)
-  --root-key FILE             the root-key file, created 0600 on first start (default
-                              DIR/root.key; keep it outside DIR in production)
-  --root-passphrase-file FILE derive the root key from the passphrase in FILE (mode 0600)
-  --root-passphrase-env VAR   derive the root key from the passphrase in variable VAR
-  --region REGION             region of ARNs and credential scopes (default us-east-1;
-                              fixed for a data dir at its first start)
-  --account-id ID             the administrator's 12-digit account at first start
-                              (default: random)
-  --max-skew-secs N           accepted X-Amz-Date skew (default 300)
-  --max-body-bytes N          largest request body (default 65536)
-  --max-connections N         connections served at once (default 1024)
-  --max-connections-per-ip N  connections from one address (default 128)
-  --header-timeout-secs N     time to send request headers (default 10)
-  --body-timeout-secs N       time to send a request body (default 10)
-  --idle-timeout-secs N       keep-alive idle time before closing (default 60)
-  --drain-timeout-secs N      time for requests in flight at shutdown (default 30)
-  --ip-rate R --ip-burst B    failure budget per source address: refused requests/s and
-                              burst before its requests are refused unverified
-                              (default 200 / 400); authenticated ones cost nothing
-  --key-rate R --key-burst B  the same per access key id claimed from one address
-                              (default 200 / 400)
-  --refusal-summary-secs N    refused requests beyond the first per address and error are
-                              audited in one summary per address every N s (default 60)
-  --audit-durability MODE     sync (default), periodic:MS or buffered:MS
-  --maintenance-secs N        deletion and rotation sweep interval (default 60)
-  --log-format FORMAT         text (default) or json
-  --log-level FILTER          tracing filter directive (default info)
-  -h, --help                  this text
-";
+fn whole(v: &str) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("not a whole number: {v}")),
+    }
+}
 
-/// The flags that take a value, in the order `--help` lists them.
-const VALUE_FLAGS: &[&str] = &[
-    "--config",
-    "--data-dir",
-    "--listen",
-    "--tls-cert",
-    "--tls-key",
-    "--root-key",
-    "--root-passphrase-file",
-    "--root-passphrase-env",
-    "--region",
-    "--account-id",
-    "--max-skew-secs",
-    "--max-body-bytes",
-    "--max-connections",
-    "--max-connections-per-ip",
-    "--header-timeout-secs",
-    "--body-timeout-secs",
-    "--idle-timeout-secs",
-    "--drain-timeout-secs",
-    "--ip-rate",
-    "--ip-burst",
-    "--key-rate",
-    "--key-burst",
-    "--refusal-summary-secs",
-    "--audit-durability",
-    "--maintenance-secs",
-    "--log-format",
-    "--log-level",
-];
+fn secs(v: &str) -> Result<Duration, String> {
+    whole(v).map(Duration::from_secs)
+}
+
+fn count(v: &str) -> Result<usize, String> {
+    usize::try_from(whole(v)?).map_err(|_| format!("too large: {v}"))
+}
+
+fn account_id(v: &str) -> Result<AccountId, String> {
+    v.parse().map_err(|_| format!("not 12 digits: {v}"))
+}
+
+fn durability(v: &str) -> Result<Durability, String> {
+    let ms = |mode: &str, ms: Option<&str>| {
+        let ms = ms.ok_or_else(|| format!("{mode} needs :MS, e.g. {mode}:100"))?;
+        whole(ms).map(Duration::from_millis)
+    };
+    match v.split_once(':').map_or((v, None), |(m, ms)| (m, Some(ms))) {
+        ("sync", None) => Ok(Durability::Sync),
+        ("periodic", interval) => ms("periodic", interval).map(Durability::Periodic),
+        ("buffered", interval) => ms("buffered", interval).map(Durability::Buffered),
+        _ => Err(format!("sync, periodic:MS or buffered:MS, not {v}")),
+    }
+}
+
+fn log_format(v: &str) -> Result<LogFormat, String> {
+    match v {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("text or json, not {v}")),
+    }
+}
+
+/// `field` takes the flag's value, if the flag was given.
+fn set<T>(field: &mut T, flag: Option<T>) {
+    if let Some(v) = flag {
+        *field = v;
+    }
+}
+
+impl Flags {
+    /// Applies the flags given over `c` (the defaults or the configuration file's values).
+    fn apply(self, c: &mut Config) -> Result<(), &'static str> {
+        set(&mut c.data_dir, self.data_dir);
+        set(&mut c.listen, self.listen);
+        set(&mut c.region, self.region);
+        set(&mut c.account_id, self.account_id.map(Some));
+        let root = self
+            .root_key
+            .map(|f| RootKeyProvider::KeyFile(Some(f)))
+            .or(self
+                .root_passphrase_file
+                .map(RootKeyProvider::PassphraseFile))
+            .or(self.root_passphrase_env.map(RootKeyProvider::PassphraseEnv));
+        set(&mut c.root_key, root);
+        let l = &mut c.limits;
+        set(&mut l.max_skew, self.max_skew_secs);
+        set(&mut l.max_body_bytes, self.max_body_bytes);
+        set(&mut l.max_connections, self.max_connections);
+        set(&mut l.max_connections_per_ip, self.max_connections_per_ip);
+        set(&mut l.header_timeout, self.header_timeout_secs);
+        set(&mut l.body_timeout, self.body_timeout_secs);
+        set(&mut l.idle_timeout, self.idle_timeout_secs);
+        set(&mut l.drain_timeout, self.drain_timeout_secs);
+        set(&mut l.per_ip.rate, self.ip_rate);
+        set(&mut l.per_ip.burst, self.ip_burst);
+        set(&mut l.per_access_key.rate, self.key_rate);
+        set(&mut l.per_access_key.burst, self.key_burst);
+        set(&mut l.refusal_summary_interval, self.refusal_summary_secs);
+        set(&mut c.audit.durability, self.audit_durability);
+        set(&mut c.maintenance.interval, self.maintenance_secs);
+        set(&mut c.log.format, self.log_format);
+        set(&mut c.log.level, self.log_level);
+        // One of the two beside a file's [tls] replaces that one.
+        c.tls = match (self.tls_cert, self.tls_key, c.tls.take()) {
+            (None, None, file) => file,
+            (Some(cert), Some(key), _) => Some(TlsFiles { cert, key }),
+            (Some(cert), None, Some(file)) => Some(TlsFiles { cert, ..file }),
+            (None, Some(key), Some(file)) => Some(TlsFiles { key, ..file }),
+            (Some(_), None, None) => return Err("--tls-cert needs --tls-key"),
+            (None, Some(_), None) => return Err("--tls-key needs --tls-cert"),
+        };
+        Ok(())
+    }
+}
 
 /// What the command line asks for.
 enum Command {
-    Help,
+    Help(String),
     Serve(Config),
     Check(Config),
 }
 
-/// Why the command line cannot run: a usage error (the usage text follows) or an invalid
+/// Why the command line cannot run: a usage error (a hint to `--help` follows) or an invalid
 /// configuration.
 enum ArgError {
     Usage(String),
     Config(String),
-}
-
-fn usage(msg: impl Into<String>) -> ArgError {
-    ArgError::Usage(msg.into())
 }
 
 fn config_error(e: &cofferd::Error) -> ArgError {
@@ -123,310 +250,50 @@ fn config_error(e: &cofferd::Error) -> ArgError {
 }
 
 fn parse_args(args: &[String]) -> Result<Command, ArgError> {
-    let mut flags: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut check = false;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(Command::Help),
-            "--check-config" => check = true,
-            f => {
-                let Some(&name) = VALUE_FLAGS.iter().find(|&&n| n == f) else {
-                    return Err(usage(format!("unknown option {f}")));
-                };
-                let value = it
-                    .next()
-                    .ok_or_else(|| usage(format!("{f} needs a value")))?;
-                // Given twice, the last one wins (as before --config existed).
-                flags.insert(name, value);
-            }
+    use clap::error::{ContextKind, ErrorKind};
+    let argv = std::iter::once("cofferd").chain(args.iter().map(String::as_str));
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => return Ok(Command::Help(e.to_string())),
+        Err(e) if e.kind() == ErrorKind::UnknownArgument => {
+            let arg = e.get(ContextKind::InvalidArg).map(ToString::to_string);
+            return Err(ArgError::Usage(format!(
+                "unknown option {}",
+                arg.unwrap_or_default()
+            )));
         }
-    }
-    let mut cfg = match flags.get("--config") {
-        Some(file) => {
-            // A --data-dir flag stands in for a data_dir the file leaves out (and overrides one
-            // it gives, below).
-            let data_dir = flags.get("--data-dir").map(Path::new);
-            cofferd::load_config_file_with(Path::new(file), data_dir)
-                .map_err(|e| config_error(&e))?
-        }
-        None => {
-            let dir = flags.get("--data-dir").ok_or_else(|| {
-                usage("--data-dir is required (or a --config file that gives data_dir)")
-            })?;
-            Config::new(*dir)
+        Err(e) => {
+            let text = e.to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            return Err(ArgError::Usage(
+                text.lines().next().unwrap_or_default().to_owned(),
+            ));
         }
     };
-    apply(&mut cfg, &flags)?;
+    let mut cfg = match &cli.config {
+        // A --data-dir flag stands in for a data_dir the file leaves out (and overrides one it
+        // gives, below).
+        Some(file) => cofferd::load_config_file_with(file, cli.flags.data_dir.as_deref())
+            .map_err(|e| config_error(&e))?,
+        None => {
+            let dir = cli.flags.data_dir.clone().ok_or_else(|| {
+                ArgError::Usage(
+                    "--data-dir is required (or a --config file that gives data_dir)".to_owned(),
+                )
+            })?;
+            Config::new(dir)
+        }
+    };
+    cli.flags
+        .apply(&mut cfg)
+        .map_err(|m| ArgError::Usage(m.to_owned()))?;
     cofferd::validate_config(&cfg).map_err(|e| config_error(&e))?;
     cofferd::check_start_files(&cfg).map_err(|e| config_error(&e))?;
-    Ok(if check {
+    Ok(if cli.check_config {
         Command::Check(cfg)
     } else {
         Command::Serve(cfg)
     })
-}
-
-/// Applies the command-line flags over `cfg` (the defaults or the configuration file's values).
-fn apply(cfg: &mut Config, flags: &BTreeMap<&str, &str>) -> Result<(), ArgError> {
-    let whole = |flag: &str, v: &str| {
-        v.parse::<u64>()
-            .map_err(|_| usage(format!("{flag}: not a whole number: {v}")))
-    };
-    let positive = |flag: &str, v: &str| match whole(flag, v)? {
-        0 => Err(usage(format!("{flag}: must be at least 1"))),
-        n => Ok(n),
-    };
-    let secs = |flag: &str, v: &str| positive(flag, v).map(Duration::from_secs);
-    let size = |flag: &str, v: &str| {
-        usize::try_from(positive(flag, v)?).map_err(|_| usage(format!("{flag}: too large: {v}")))
-    };
-    let number = |flag: &str, v: &str| {
-        v.parse::<f64>()
-            .map_err(|_| usage(format!("{flag}: not a number: {v}")))
-    };
-    let root_flags = [
-        "--root-key",
-        "--root-passphrase-file",
-        "--root-passphrase-env",
-    ];
-    if root_flags.iter().filter(|f| flags.contains_key(*f)).count() > 1 {
-        return Err(usage(
-            "give at most one of --root-key, --root-passphrase-file, --root-passphrase-env",
-        ));
-    }
-    let (mut ip, mut key) = (cfg.ip_limit, cfg.key_limit);
-    let (mut tls_cert, mut tls_key) = (None, None);
-    for (&flag, &v) in flags {
-        match flag {
-            "--config" => {}
-            "--data-dir" => cfg.data_dir = PathBuf::from(v),
-            "--listen" => {
-                cfg.listen = v
-                    .parse::<SocketAddr>()
-                    .map_err(|_| usage(format!("--listen: not an IP address and port: {v}")))?;
-            }
-            "--tls-cert" => tls_cert = Some(PathBuf::from(v)),
-            "--tls-key" => tls_key = Some(PathBuf::from(v)),
-            "--root-key" => cfg.root_key = RootKeyProvider::KeyFile(Some(PathBuf::from(v))),
-            "--root-passphrase-file" => {
-                cfg.root_key = RootKeyProvider::PassphraseFile(PathBuf::from(v));
-            }
-            "--root-passphrase-env" => cfg.root_key = RootKeyProvider::PassphraseEnv(v.to_owned()),
-            "--region" => cfg.region = v.to_owned(),
-            "--account-id" => {
-                cfg.account_id = Some(
-                    v.parse()
-                        .map_err(|_| usage(format!("--account-id: not 12 digits: {v}")))?,
-                );
-            }
-            "--max-skew-secs" => cfg.max_skew = secs(flag, v)?,
-            "--max-body-bytes" => cfg.max_body_bytes = size(flag, v)?,
-            "--max-connections" => cfg.max_connections = size(flag, v)?,
-            "--max-connections-per-ip" => cfg.max_connections_per_ip = size(flag, v)?,
-            "--header-timeout-secs" => cfg.header_timeout = secs(flag, v)?,
-            "--body-timeout-secs" => cfg.body_timeout = secs(flag, v)?,
-            "--idle-timeout-secs" => cfg.idle_timeout = secs(flag, v)?,
-            "--drain-timeout-secs" => cfg.drain_timeout = secs(flag, v)?,
-            "--ip-rate" => ip.rate = number(flag, v)?,
-            "--ip-burst" => ip.burst = number(flag, v)?,
-            "--key-rate" => key.rate = number(flag, v)?,
-            "--key-burst" => key.burst = number(flag, v)?,
-            "--refusal-summary-secs" => cfg.refusal_summary_interval = secs(flag, v)?,
-            "--audit-durability" => {
-                use coffer::audit_log::Durability;
-                let (mode, ms) = match v.split_once(':') {
-                    Some((mode, ms)) => (mode, Some(ms)),
-                    None => (v, None),
-                };
-                let interval = || {
-                    let ms = ms.ok_or_else(|| {
-                        usage(format!(
-                            "--audit-durability: {mode} needs :MS, e.g. {mode}:100"
-                        ))
-                    })?;
-                    positive("--audit-durability", ms).map(Duration::from_millis)
-                };
-                cfg.audit.durability = match (mode, ms) {
-                    ("sync", None) => Durability::Sync,
-                    ("periodic", _) => Durability::Periodic(interval()?),
-                    ("buffered", _) => Durability::Buffered(interval()?),
-                    _ => {
-                        return Err(usage(format!(
-                            "--audit-durability: sync, periodic:MS or buffered:MS, not {v}"
-                        )))
-                    }
-                };
-            }
-            "--maintenance-secs" => cfg.maintenance_interval = secs(flag, v)?,
-            "--log-format" => {
-                cfg.log_format = match v {
-                    "text" => LogFormat::Text,
-                    "json" => LogFormat::Json,
-                    _ => return Err(usage(format!("--log-format: text or json, not {v}"))),
-                };
-            }
-            "--log-level" => cfg.log_filter = v.to_owned(),
-            other => return Err(usage(format!("unknown option {other}"))),
-        }
-    }
-    cfg.ip_limit = RateLimit::new(ip.rate, ip.burst)
-        .ok_or_else(|| usage("--ip-rate must be > 0 and --ip-burst >= 1"))?;
-    cfg.key_limit = RateLimit::new(key.rate, key.burst)
-        .ok_or_else(|| usage("--key-rate must be > 0 and --key-burst >= 1"))?;
-    cfg.tls = match (tls_cert, tls_key, cfg.tls.take()) {
-        (None, None, file) => file,
-        (Some(cert), Some(key), _) => Some(TlsFiles { cert, key }),
-        // One of the two beside a file's [tls]: replace that one.
-        (Some(cert), None, Some(file)) => Some(TlsFiles {
-            cert,
-            key: file.key,
-        }),
-        (None, Some(key), Some(file)) => Some(TlsFiles {
-            cert: file.cert,
-            key,
-        }),
-        (Some(_), None, None) => return Err(usage("--tls-cert needs --tls-key")),
-        (None, Some(_), None) => return Err(usage("--tls-key needs --tls-cert")),
-    };
-    Ok(())
-}
-
-/// The configuration as `--check-config` prints it: every setting, no secret (a passphrase
-/// variable is named, never read into the output; policies are counted, not printed).
-fn summary(c: &Config) -> String {
-    use coffer::audit_log::Durability;
-    let mut s = String::new();
-    let p = |p: &Path| format!("{:?}", p.display().to_string());
-    let _ = writeln!(s, "data_dir = {}", p(&c.data_dir));
-    let _ = writeln!(s, "region = {:?}", c.region);
-    match &c.account_id {
-        Some(id) => {
-            let _ = writeln!(s, "account_id = \"{id}\"");
-        }
-        None => {
-            let _ = writeln!(s, "account_id = (random at first start)");
-        }
-    }
-    let _ = writeln!(s, "listen = \"{}\"", c.listen);
-    match &c.tls {
-        Some(t) => {
-            let _ = writeln!(s, "tls.cert = {}", p(&t.cert));
-            let _ = writeln!(s, "tls.key = {}", p(&t.key));
-        }
-        None => {
-            let _ = writeln!(s, "tls = (none: plain HTTP on loopback)");
-        }
-    }
-    let _ = match &c.root_key {
-        RootKeyProvider::KeyFile(file) => {
-            let file = file.clone().unwrap_or_else(|| c.data_dir.join("root.key"));
-            writeln!(s, "root_key = key-file {}", p(&file))
-        }
-        RootKeyProvider::PassphraseFile(file) => {
-            writeln!(s, "root_key = passphrase-file {}", p(file))
-        }
-        RootKeyProvider::PassphraseEnv(var) => {
-            let set = if std::env::var_os(var).is_some() {
-                "set"
-            } else {
-                "NOT SET: the server will not start without it"
-            };
-            writeln!(s, "root_key = passphrase-env {var} ({set})")
-        }
-        _ => writeln!(s, "root_key = (other)"),
-    };
-    let _ = writeln!(s, "limits.max_body_bytes = {}", c.max_body_bytes);
-    let _ = writeln!(s, "limits.max_skew_secs = {}", c.max_skew.as_secs());
-    let _ = writeln!(s, "limits.max_connections = {}", c.max_connections);
-    let _ = writeln!(
-        s,
-        "limits.max_connections_per_ip = {}",
-        c.max_connections_per_ip
-    );
-    for (name, d) in [
-        ("header_timeout_secs", c.header_timeout),
-        ("body_timeout_secs", c.body_timeout),
-        ("idle_timeout_secs", c.idle_timeout),
-        ("drain_timeout_secs", c.drain_timeout),
-    ] {
-        let _ = writeln!(s, "limits.{name} = {}", d.as_secs());
-    }
-    for (name, l) in [("per_ip", c.ip_limit), ("per_access_key", c.key_limit)] {
-        let _ = writeln!(
-            s,
-            "limits.{name} = {{ rate = {}, burst = {} }}",
-            l.rate, l.burst
-        );
-    }
-    let _ = writeln!(
-        s,
-        "limits.refusal_summary_secs = {}",
-        c.refusal_summary_interval.as_secs()
-    );
-    let q = &c.quotas;
-    let _ = writeln!(s, "quotas.enabled = {}", q.enabled);
-    let _ = writeln!(s, "quotas.max_buckets = {}", q.max_buckets);
-    let limit = |l: &coffer::LimitOverride| {
-        let rate = l.rate.map_or("default".to_owned(), |r| r.to_string());
-        let burst = l.burst.map_or("default".to_owned(), |b| b.to_string());
-        format!("{{ rate = {rate}, burst = {burst} }}")
-    };
-    for (class, l) in &q.defaults {
-        let _ = writeln!(s, "quotas.defaults.{class} = {}", limit(l));
-    }
-    for (account, classes) in &q.accounts {
-        for (class, l) in classes {
-            let _ = writeln!(s, "quotas.accounts.\"{account}\".{class} = {}", limit(l));
-        }
-    }
-    let _ = match c.audit.durability {
-        Durability::Sync => writeln!(s, "audit.durability = \"sync\""),
-        Durability::Periodic(d) => writeln!(
-            s,
-            "audit.durability = \"periodic\"\naudit.flush_interval_ms = {}",
-            d.as_millis()
-        ),
-        Durability::Buffered(d) => writeln!(
-            s,
-            "audit.durability = \"buffered\"\naudit.flush_interval_ms = {}",
-            d.as_millis()
-        ),
-        _ => writeln!(s, "audit.durability = (other)"),
-    };
-    let _ = writeln!(s, "audit.fail_open = {}", c.audit.fail_open);
-    let _ = writeln!(s, "audit.max_file_bytes = {}", c.audit.max_file_bytes);
-    let _ = match c.audit.max_total_bytes {
-        Some(b) => writeln!(s, "audit.max_total_bytes = {b}"),
-        None => writeln!(s, "audit.max_total_bytes = (unlimited)"),
-    };
-    let _ = match &c.audit.anchor_dir {
-        Some(d) => writeln!(s, "audit.anchor_dir = {:?}", d.display().to_string()),
-        None => writeln!(s, "audit.anchor_dir = (none)"),
-    };
-    let _ = writeln!(
-        s,
-        "maintenance.interval_secs = {}",
-        c.maintenance_interval.as_secs()
-    );
-    let format = match c.log_format {
-        LogFormat::Json => "json",
-        _ => "text",
-    };
-    let _ = writeln!(s, "log.format = \"{format}\"");
-    let _ = writeln!(s, "log.level = {:?}", c.log_filter);
-    for pr in &c.principals {
-        let bytes: usize = pr.policies.iter().map(String::len).sum();
-        let tags: Vec<String> = pr.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = writeln!(
-            s,
-            "principal {:?}: identity policies: {} ({bytes} bytes), tags: [{}]",
-            pr.arn,
-            pr.policies.len(),
-            tags.join(", ")
-        );
-    }
-    s
 }
 
 /// The signals that stop the server (SIGTERM, SIGINT), registered when this is built: a
@@ -473,6 +340,9 @@ async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
     // here on is kept, and once the server runs it drains and closes the audit log rather than
     // killing the process half-way through opening it.
     let signals = ShutdownSignals::install().map_err(cofferd::Error::Signals)?;
+    // The effective configuration as `--check-config` prints it (nothing secret), one line.
+    let summary = cfg.summary();
+    tracing::info!(config = %summary.trim_end().replace('\n', "; "), "starting");
     let server = cofferd::Server::bind(cfg).await?;
     let addr = server.local_addr()?;
     // The first line on stdout is the bound address, for scripts and tests (port 0).
@@ -482,72 +352,58 @@ async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
     server.run(signals.wait()).await
 }
 
+/// Runs a subcommand (`audit`, `credentials`, `check`, `backup`, `restore`: each parses its own
+/// arguments), or `None` if `args` do not start with one.
+fn subcommand(args: &[String]) -> Option<ExitCode> {
+    let (which, rest) = args.split_first()?;
+    let (out, mut err) = (&mut std::io::stdout(), std::io::stderr());
+    let mut done = |result: Result<ExitCode, String>| match result {
+        Ok(code) => code,
+        Err(msg) => {
+            let _ = writeln!(err, "cofferd {which}: {}", msg.trim_end());
+            ExitCode::from(2)
+        }
+    };
+    Some(match which.as_str() {
+        // Offline (or read-only) verification of a data directory's audit log.
+        "audit" => ExitCode::from(cofferd::audit_cli::run(rest, out, &mut std::io::stderr())),
+        // Credential management: a client of a running cofferd.
+        "credentials" => done(cofferd::admin_cli::run(rest, out).map(|()| ExitCode::SUCCESS)),
+        // A full integrity check of a data directory's database.
+        "check" => done(cofferd::check_cli::run(rest, out).map(|o| match o {
+            cofferd::check_cli::Outcome::Clean => ExitCode::SUCCESS,
+            cofferd::check_cli::Outcome::Damaged => ExitCode::FAILURE,
+        })),
+        // Online backup of a data directory, or restore of one into a new directory.
+        "backup" => done(cofferd::backup_cli::run_backup(rest, out).map(|()| ExitCode::SUCCESS)),
+        "restore" => done(cofferd::backup_cli::run_restore(rest, out).map(|()| ExitCode::SUCCESS)),
+        _ => return None,
+    })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = subcommand(&args) {
+        return code;
+    }
     let mut err = std::io::stderr();
-    if args.first().map(String::as_str) == Some("audit") {
-        // Offline (or read-only) verification of a data directory's audit log.
-        let rest = args.get(1..).unwrap_or_default();
-        return ExitCode::from(cofferd::audit_cli::run(
-            rest,
-            &mut std::io::stdout(),
-            &mut err,
-        ));
-    }
-    if args.first().map(String::as_str) == Some("credentials") {
-        // Credential management: a client of a running cofferd.
-        let rest = args.get(1..).unwrap_or_default();
-        return match cofferd::admin_cli::run(rest, &mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(msg) => {
-                let _ = writeln!(err, "cofferd credentials: {msg}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    if args.first().map(String::as_str) == Some("check") {
-        // A full integrity check of a data directory's database.
-        let rest = args.get(1..).unwrap_or_default();
-        return match cofferd::check_cli::run(rest, &mut std::io::stdout()) {
-            Ok(cofferd::check_cli::Outcome::Clean) => ExitCode::SUCCESS,
-            Ok(cofferd::check_cli::Outcome::Damaged) => ExitCode::FAILURE,
-            Err(msg) => {
-                let _ = writeln!(err, "cofferd check: {}", msg.trim_end());
-                ExitCode::from(2)
-            }
-        };
-    }
-    if let Some(which @ ("backup" | "restore")) = args.first().map(String::as_str) {
-        // Online backup of a data directory, or restore of one into a new directory.
-        let rest = args.get(1..).unwrap_or_default();
-        let run = if which == "backup" {
-            cofferd::backup_cli::run_backup
-        } else {
-            cofferd::backup_cli::run_restore
-        };
-        return match run(rest, &mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(msg) => {
-                let _ = writeln!(err, "cofferd {which}: {}", msg.trim_end());
-                ExitCode::from(2)
-            }
-        };
-    }
     let cfg = match parse_args(&args) {
-        Ok(Command::Help) => {
-            let _ = write!(std::io::stdout(), "{USAGE}");
+        Ok(Command::Help(text)) => {
+            let _ = write!(std::io::stdout(), "{text}");
             return ExitCode::SUCCESS;
         }
         Ok(Command::Check(cfg)) => {
             let mut out = std::io::stdout();
-            let _ = write!(out, "configuration OK\n{}", summary(&cfg));
+            let _ = write!(out, "configuration OK\n{}", cfg.summary());
             let _ = out.flush();
             return ExitCode::SUCCESS;
         }
         Ok(Command::Serve(cfg)) => cfg,
         Err(ArgError::Usage(msg)) => {
-            let _ = writeln!(err, "cofferd: {msg}");
-            let _ = write!(err, "{USAGE}");
+            let _ = writeln!(
+                err,
+                "cofferd: {msg}\nFor more information, try 'cofferd --help'."
+            );
             return ExitCode::from(2);
         }
         Err(ArgError::Config(msg)) => {
@@ -556,7 +412,7 @@ fn main() -> ExitCode {
         }
     };
     // Logs (stderr) from here on: the start-up warnings of Server::bind included.
-    if let Err(e) = cofferd::init_logging(cfg.log_format, &cfg.log_filter) {
+    if let Err(e) = cofferd::init_logging(cfg.log.format, &cfg.log.level) {
         let _ = writeln!(err, "cofferd: {e}");
         return ExitCode::from(2);
     }

@@ -1,39 +1,29 @@
-//! The HTTP server: configuration, the listener, and the request pipeline — limit, read,
-//! authenticate, decode, run, encode.
+//! The service wiring: opening the data dir's key management service, binding the [`Server`],
+//! and each request's pipeline — admit (`auth.rs`), run, encode — with the background tasks
+//! (maintenance, refusal summaries). The accept loop is in `listener.rs`, the configuration in
+//! `config.rs`.
 
-use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coffer::{AccountId, Kms, SystemRandom};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use coffer::{Kms, SystemRandom};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::conn::{ConnClock, ConnLimits, Refused, TimedIo};
-use crate::credentials::{Credential, CredentialStore, InitOptions};
+use crate::auth::{admit, refused, throttled, user_agent, Admitted, Api, CONTENT_TYPE};
+use crate::config::{Config, PrincipalEntry, RootKeyProvider};
+use crate::conn::ConnLimits;
+use crate::credentials::{CredentialStore, InitOptions};
 use crate::deferred::{run_deferred, DurableWaiter, DEFERRED_OPERATIONS};
-use crate::limiter::{Limiter, RateLimit, Source, SourceKey};
-use crate::metrics::{Metrics, OpLabel, Rejection, ThrottleStage};
-use crate::refusals::{Disposition, Refusal, RefusalLog};
-use crate::{amz_date, protocol, sigv4, ApiError, Error};
-
-/// The SigV4 service name of AWS KMS.
-pub const SERVICE: &str = "kms";
-/// The JSON protocol's content type.
-pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-/// The prefix of `X-Amz-Target`.
-pub const TARGET_PREFIX: &str = "TrentService.";
-/// The prefix of `X-Amz-Target` for cofferd's own credential-management operations.
-pub const ADMIN_TARGET_PREFIX: &str = "CofferAdmin.";
+use crate::limiter::{Limiter, Source, SourceKey};
+use crate::metrics::{Metrics, OpLabel, ThrottleStage};
+use crate::refusals::RefusalLog;
+use crate::{protocol, sigv4, ApiError, Error};
 
 /// The key management service of a data dir, opened as a [`Config`] says.
 #[derive(Debug)]
@@ -129,228 +119,44 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
             dir.audit_log(),
         )))
         .build()
-        .map_err(Error::Kms)?;
+        .map_err(|e| Error::Kms(e.into()))?;
     Ok(Service { kms, data_dir: dir })
-}
-
-/// Where the root key comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RootKeyProvider {
-    /// A key file of 32 random bytes, created (mode 0600) at first start; `None` is
-    /// `DATA_DIR/root.key` (keep it outside the data dir in production).
-    KeyFile(Option<PathBuf>),
-    /// A passphrase (stretched with Argon2id) read from this file, which only the owner may
-    /// read; one trailing newline is ignored.
-    PassphraseFile(PathBuf),
-    /// A passphrase read from this environment variable.
-    PassphraseEnv(String),
-}
-
-/// TLS: a certificate chain and its private key, both PEM files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// The private key (PKCS#8, PKCS#1 or SEC1); only the owner may read it.
-    pub key: PathBuf,
-}
-
-/// How the data dir's audit log behaves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AuditSettings {
-    /// When a call's record is safe before the call returns (default: fsynced).
-    pub durability: coffer::audit_log::Durability,
-    /// `true`: a call whose record cannot be written still succeeds (the loss is counted);
-    /// `false` (default): it fails with KMSInternalException.
-    pub fail_open: bool,
-    /// Size at which a log file rolls over.
-    pub max_file_bytes: u64,
-    /// Retention: the oldest whole log files are pruned (after a signed prune digest) when the
-    /// files together exceed this; `None` (default) keeps everything.
-    pub max_total_bytes: Option<u64>,
-    /// Where every signed digest is also published (`anchors.jsonl`), best on another volume;
-    /// the log is refused at start if it lacks the newest one. `None` (default): nowhere.
-    pub anchor_dir: Option<PathBuf>,
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        Self {
-            durability: coffer::audit_log::Durability::Sync,
-            fail_open: false,
-            max_file_bytes: coffer::audit_log::DEFAULT_MAX_FILE_BYTES,
-            max_total_bytes: None,
-            anchor_dir: None,
-        }
-    }
-}
-
-/// Identity policies and tags the configuration attaches to a principal: every credential of
-/// that principal carries them (beside any stored with the credential).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PrincipalSettings {
-    /// The principal's ARN (`arn:aws:iam::ACCOUNT:user/NAME`, `…:role/NAME`, `…:root`).
-    pub arn: String,
-    /// IAM identity policy documents (JSON).
-    pub policies: Vec<String>,
-    /// Principal tags, for `aws:PrincipalTag/…` conditions.
-    pub tags: std::collections::BTreeMap<String, String>,
-}
-
-/// Log output format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LogFormat {
-    /// Human-readable lines (default).
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// How the server runs. [`Config::new`] gives the defaults.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Config {
-    /// Where the credential store and the keys (SQLite) live.
-    pub data_dir: PathBuf,
-    /// Where the root key comes from.
-    pub root_key: RootKeyProvider,
-    /// The address to listen on. Without TLS only loopback addresses are allowed.
-    pub listen: SocketAddr,
-    /// TLS certificate and key; `None` serves plain HTTP (loopback only).
-    pub tls: Option<TlsFiles>,
-    /// The region named in ARNs and required in credential scopes.
-    pub region: String,
-    /// The administrator's account on first start (random 12 digits when `None`).
-    pub account_id: Option<AccountId>,
-    /// Largest accepted difference between `X-Amz-Date` and the server clock.
-    pub max_skew: Duration,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-    /// Failure budget per source address (an IPv6 address counts by its /64 prefix): only
-    /// requests refused before an operation spend it; once it is empty the source's requests
-    /// are refused (ThrottlingException) before any signature is computed. Authenticated
-    /// requests cost nothing here: the account quotas bound them.
-    pub ip_limit: RateLimit,
-    /// Failure budget per access key id claimed from one source address (so that a flood of
-    /// bad signatures under a key id from elsewhere cannot lock the key's owner out).
-    pub key_limit: RateLimit,
-    /// Requests refused before an operation are recorded in the audit log one per source
-    /// address and error code per interval; the rest are counted and summarised, one record
-    /// per source, when the interval ends (and at shutdown).
-    pub refusal_summary_interval: Duration,
-    /// Request quotas per account and class (AWS's defaults unless set).
-    pub quotas: coffer::QuotaConfig,
-    /// The audit log's durability and failure mode.
-    pub audit: AuditSettings,
-    /// Identity policies and tags per principal.
-    pub principals: Vec<PrincipalSettings>,
-    /// How often keys due for deletion or rotation are processed (and an audit digest signed).
-    pub maintenance_interval: Duration,
-    /// Most connections served at once; further ones are closed on accept.
-    pub max_connections: usize,
-    /// Most connections from one source address; further ones are closed on accept.
-    pub max_connections_per_ip: usize,
-    /// Time a client has to send a request's headers.
-    pub header_timeout: Duration,
-    /// Time a client has to send a request's body once its headers are in.
-    pub body_timeout: Duration,
-    /// A keep-alive connection idle this long between requests is closed.
-    pub idle_timeout: Duration,
-    /// At shutdown, how long requests in flight may take to finish.
-    pub drain_timeout: Duration,
-    /// Log format.
-    pub log_format: LogFormat,
-    /// Which log lines to write, as a `tracing` filter directive (`info`, `cofferd=debug`, …).
-    pub log_filter: String,
-}
-
-/// Default request body limit: 64 KiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
-/// Default clock-skew window: 5 minutes, as AWS.
-pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
-/// Default interval of refusal summaries in the audit log: a minute.
-pub const DEFAULT_REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
-
-impl Config {
-    /// The defaults: `127.0.0.1:0` (an ephemeral port), plain HTTP, the key file
-    /// `DATA_DIR/root.key`, region `us-east-1`, 5 minutes of skew, 64 KiB bodies, failure
-    /// budgets of 200 refused requests/s (burst 400) per source address and per (source
-    /// address, access key id), refusals summarised every 60 s, AWS's request quotas, a
-    /// synchronous fail-closed audit log, maintenance every minute, 1024 connections
-    /// (128 per source address), 10 s for headers and for a body, 60 s idle, 30 s to drain.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-            root_key: RootKeyProvider::KeyFile(None),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls: None,
-            region: "us-east-1".into(),
-            account_id: None,
-            max_skew: DEFAULT_MAX_SKEW,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            ip_limit: RateLimit {
-                rate: 200.0,
-                burst: 400.0,
-            },
-            key_limit: RateLimit {
-                rate: 200.0,
-                burst: 400.0,
-            },
-            refusal_summary_interval: DEFAULT_REFUSAL_SUMMARY_INTERVAL,
-            quotas: coffer::QuotaConfig::default(),
-            audit: AuditSettings::default(),
-            principals: Vec::new(),
-            maintenance_interval: Duration::from_secs(60),
-            max_connections: 1024,
-            max_connections_per_ip: 128,
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            drain_timeout: Duration::from_secs(30),
-            log_format: LogFormat::Text,
-            log_filter: "info".into(),
-        }
-    }
 }
 
 /// Buckets kept per limiter before full ones are dropped.
 const LIMITER_KEYS: usize = 10_000;
 
-struct State {
-    kms: Arc<Kms>,
-    audit: Arc<coffer::audit_log::FileSink>,
-    creds: Arc<CredentialStore>,
-    metrics: Arc<Metrics>,
-    region: String,
-    max_skew_secs: i64,
-    max_body: usize,
-    body_timeout: Duration,
-    secure_transport: bool,
-    ip_limiter: Limiter<Source>,
-    key_limiter: Limiter<SourceKey>,
-    refusals: RefusalLog,
-    rng: SystemRandom,
+pub(crate) struct State {
+    pub(crate) kms: Arc<Kms>,
+    pub(crate) audit: Arc<coffer::audit_log::FileSink>,
+    pub(crate) creds: Arc<CredentialStore>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) region: String,
+    pub(crate) max_skew_secs: i64,
+    pub(crate) max_body: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) secure_transport: bool,
+    pub(crate) ip_limiter: Limiter<Source>,
+    pub(crate) key_limiter: Limiter<SourceKey>,
+    pub(crate) refusals: RefusalLog,
+    pub(crate) rng: SystemRandom,
     /// What `/healthz` answers: whether the audit log and the store can be written.
-    health: crate::health::Health,
+    pub(crate) health: crate::health::Health,
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
     /// await their record's durability (see `deferred.rs`).
-    deferral: Option<DurableWaiter>,
+    pub(crate) deferral: Option<DurableWaiter>,
 }
 
 /// A bound, ready server.
 pub struct Server {
-    listener: TcpListener,
-    state: Arc<State>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Arc<ConnLimits>,
-    maintenance_interval: Duration,
-    header_timeout: Duration,
-    idle_timeout: Duration,
-    drain_timeout: Duration,
+    pub(crate) listener: TcpListener,
+    pub(crate) state: Arc<State>,
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) limits: Arc<ConnLimits>,
+    pub(crate) maintenance_interval: Duration,
+    pub(crate) header_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
 }
 
 impl fmt::Debug for Server {
@@ -372,17 +178,18 @@ impl Server {
                 "without TLS cofferd listens on loopback addresses only: configure a certificate and key",
             ));
         }
-        if config.max_body_bytes == 0
-            || config.max_connections == 0
-            || config.max_connections_per_ip == 0
+        let limits = &config.limits;
+        if limits.max_body_bytes == 0
+            || limits.max_connections == 0
+            || limits.max_connections_per_ip == 0
         {
             return Err(Error::Config("limits must be positive"));
         }
         if [
-            config.header_timeout,
-            config.body_timeout,
-            config.idle_timeout,
-            config.refusal_summary_interval,
+            limits.header_timeout,
+            limits.body_timeout,
+            limits.idle_timeout,
+            limits.refusal_summary_interval,
         ]
         .contains(&Duration::ZERO)
         {
@@ -400,11 +207,17 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
+        let mut config = config;
+        config.read_policy_files()?;
         let service = open_service(&config)?;
         let init = InitOptions {
             region: config.region.clone(),
             account_id: config.account_id,
-            principals: config.principals.clone(),
+            principals: config
+                .principals
+                .iter()
+                .map(PrincipalEntry::settings)
+                .collect(),
         };
         let sealing = service
             .data_dir
@@ -432,6 +245,7 @@ impl Server {
         let kms = service.kms;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
         let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
+        let limits = config.limits;
         Ok(Self {
             listener,
             state: Arc::new(State {
@@ -440,14 +254,14 @@ impl Server {
                 creds: Arc::new(creds),
                 metrics: Arc::new(Metrics::new()),
                 region: config.region,
-                max_skew_secs: i64::try_from(config.max_skew.as_secs()).unwrap_or(i64::MAX),
-                max_body: config.max_body_bytes,
-                body_timeout: config.body_timeout,
+                max_skew_secs: i64::try_from(limits.max_skew.as_secs()).unwrap_or(i64::MAX),
+                max_body: limits.max_body_bytes,
+                body_timeout: limits.body_timeout,
                 secure_transport: tls.is_some(),
-                ip_limiter: Limiter::new(config.ip_limit, LIMITER_KEYS),
-                key_limiter: Limiter::new(config.key_limit, LIMITER_KEYS),
+                ip_limiter: Limiter::new(limits.per_ip, LIMITER_KEYS),
+                key_limiter: Limiter::new(limits.per_access_key, LIMITER_KEYS),
                 refusals: RefusalLog::new(
-                    config.refusal_summary_interval,
+                    limits.refusal_summary_interval,
                     crate::refusals::MAX_SOURCES,
                 ),
                 rng: SystemRandom::new(),
@@ -455,11 +269,11 @@ impl Server {
                 deferral,
             }),
             tls,
-            limits: ConnLimits::new(config.max_connections, config.max_connections_per_ip),
-            maintenance_interval: config.maintenance_interval,
-            header_timeout: config.header_timeout,
-            idle_timeout: config.idle_timeout,
-            drain_timeout: config.drain_timeout,
+            limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
+            maintenance_interval: config.maintenance.interval,
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            drain_timeout: limits.drain_timeout,
         })
     }
 
@@ -470,132 +284,11 @@ impl Server {
             source,
         })
     }
-
-    /// Serves until `shutdown` completes; then stops accepting, lets requests in flight finish
-    /// (for up to the drain timeout), closes idle connections, and writes the audit log's final
-    /// signed digest.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let maintenance = tokio::spawn(maintain(
-            self.state.kms.clone(),
-            self.state.audit.clone(),
-            self.maintenance_interval,
-        ));
-        let (stop_summaries, stopped) = tokio::sync::oneshot::channel();
-        let summaries = tokio::spawn(summarise(self.state.clone(), stopped));
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off briefly, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let ip = peer.ip();
-            let slot = match self.limits.admit(ip) {
-                Ok(slot) => slot,
-                Err(refused) => {
-                    self.state.metrics.rejected(match refused {
-                        Refused::Total => Rejection::Total,
-                        Refused::PerIp => Rejection::PerIp,
-                    });
-                    drop(stream);
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let clock = ConnClock::new(self.idle_timeout, self.header_timeout);
-            // A response the client will not take is given up after the body timeout.
-            let io = TimedIo::new(stream, clock.clone(), self.state.body_timeout);
-            let state = self.state.clone();
-            let watcher = graceful.watcher();
-            let tls = self.tls.clone();
-            let handshake_timeout = self.header_timeout;
-            tokio::spawn(async move {
-                let _slot = slot;
-                let _open = state.metrics.connection();
-                match tls {
-                    None => serve_connection(TokioIo::new(io), state, clock, ip, watcher).await,
-                    Some(acceptor) => {
-                        // The handshake is bounded by the connection clock (its first bytes
-                        // start the head deadline) and, for a silent client, by this timeout.
-                        let accepted =
-                            tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await;
-                        if let Ok(Ok(tls)) = accepted {
-                            serve_connection(TokioIo::new(tls), state, clock, ip, watcher).await;
-                        }
-                    }
-                }
-            });
-        }
-        drop(self.listener);
-        maintenance.abort();
-        tracing::info!(
-            connections = graceful.count(),
-            "shutting down: draining requests in flight"
-        );
-        if tokio::time::timeout(self.drain_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                in_flight = self.state.metrics.requests_in_flight(),
-                "drain timeout: closing connections with requests still in flight"
-            );
-        }
-        // The refusals of the last, unfinished interval are summarised before the log closes.
-        let _ = stop_summaries.send(());
-        if let Err(e) = summaries.await {
-            tracing::error!(error = %e, "the refusal summary task failed");
-        }
-        // A final signed digest covers everything recorded (and flushes a buffered log).
-        let audit = self.state.audit.clone();
-        match tokio::task::spawn_blocking(move || audit.close()).await {
-            Ok(Ok(_)) => tracing::info!("audit log closed with a signed digest"),
-            Ok(Err(e)) => tracing::error!(error = %e, "closing the audit log failed"),
-            Err(e) => tracing::error!(error = %e, "closing the audit log failed"),
-        }
-        Ok(())
-    }
-}
-
-/// Serves one connection's requests until it closes, times out or is shut down.
-async fn serve_connection<I>(
-    io: TokioIo<I>,
-    state: Arc<State>,
-    clock: Arc<ConnClock>,
-    ip: IpAddr,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req| {
-        let state = state.clone();
-        let clock = clock.clone();
-        async move {
-            clock.busy();
-            let response = handle(&state, ip, req).await;
-            clock.idle();
-            Ok::<_, Infallible>(response)
-        }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.max_buf_size(64 * 1024);
-    let conn = builder.serve_connection(io, service);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(%ip, error = %e, "connection closed with an error");
-    }
 }
 
 /// Closes an interval of refusal accounting every `refusal_summary_interval`, writing its
 /// summaries; when `stop` fires, writes those of the current interval and returns.
-async fn summarise(state: Arc<State>, stop: tokio::sync::oneshot::Receiver<()>) {
+pub(crate) async fn summarise(state: Arc<State>, stop: tokio::sync::oneshot::Receiver<()>) {
     crate::refusals::run_intervals(&state.refusals, stop, |summaries| {
         write_summaries(state.clone(), summaries)
     })
@@ -629,7 +322,11 @@ async fn write_summaries(state: Arc<State>, summaries: Vec<crate::refusals::Summ
     }
 }
 
-async fn maintain(kms: Arc<Kms>, audit: Arc<coffer::audit_log::FileSink>, every: Duration) {
+pub(crate) async fn maintain(
+    kms: Arc<Kms>,
+    audit: Arc<coffer::audit_log::FileSink>,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -705,7 +402,11 @@ fn plain(body: impl Into<Bytes>, content_type: &'static str) -> Response<Full<By
     r
 }
 
-async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(crate) async fn handle(
+    state: &Arc<State>,
+    ip: IpAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     // HEAD answers like GET, without the body (hyper sends none to a HEAD).
     if req.method() == Method::GET || req.method() == Method::HEAD {
         match req.uri().path() {
@@ -840,377 +541,4 @@ async fn serve(
     })
     .await
     .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
-}
-
-/// A request admitted to its operation.
-struct Admitted {
-    /// The credential it was signed with.
-    cred: Arc<Credential>,
-    /// The API it calls.
-    api: Api,
-    /// The operation it names.
-    op: String,
-    /// Its body (which may hold plaintext: wiped once used).
-    body: Vec<u8>,
-}
-
-/// Everything before the operation: the source's failure budget, method and path, the body,
-/// authentication, the operation's name and the content type. An error here is a refusal
-/// (see [`refused`]).
-async fn admit(
-    state: &Arc<State>,
-    ip: IpAddr,
-    parts: &http::request::Parts,
-    body: Incoming,
-    label: &mut OpLabel,
-) -> Result<Admitted, ApiError> {
-    // A source that has spent its failure budget is refused before anything is read or
-    // computed; one that has not pays nothing here.
-    if !state.ip_limiter.allows(&Source::of(ip), Instant::now()) {
-        state.metrics.throttled(ThrottleStage::SourceIp);
-        return Err(throttled());
-    }
-    if parts.method != Method::POST || parts.uri.path() != "/" {
-        return Err(protocol::unknown_operation());
-    }
-    // Read once: the label now, the answer (if it is not an operation) only after
-    // authentication, so an unauthenticated client learns nothing about operations.
-    let named = target(&parts.headers);
-    if let Ok((api, op)) = &named {
-        *label = match api {
-            Api::Kms => Metrics::kms_op(op),
-            Api::Admin => Metrics::admin_op(op),
-        };
-        tracing::Span::current().record("operation", state.metrics.label(*label));
-    }
-    let mut body = match tokio::time::timeout(
-        state.body_timeout,
-        read_body(body, &parts.headers, state.max_body),
-    )
-    .await
-    {
-        Ok(body) => body?,
-        Err(_) => {
-            return Err(ApiError::new(
-                "RequestTimeoutException",
-                "The request body was not received in time.",
-            ))
-        }
-    };
-    match authenticate_parts(state, ip, parts, &body, named) {
-        Ok((cred, api, op)) => Ok(Admitted {
-            cred,
-            api,
-            op,
-            body,
-        }),
-        Err(e) => {
-            coffer_crypto::wipe(&mut body);
-            Err(e)
-        }
-    }
-}
-
-/// Accounts for a request refused before it reached an operation: it spends the failure
-/// budgets of its source address and of the access key id it claimed from there, and it is
-/// recorded in the audit log — in full if it is the first of its error code from its source
-/// in the current interval, else counted into the source's summary (`refusals.rs`).
-/// Fail-closed: if a record cannot be written, the client gets KMSInternalException.
-async fn refused(
-    state: &Arc<State>,
-    headers: &http::HeaderMap,
-    ip: IpAddr,
-    request_id: &str,
-    e: &ApiError,
-) -> Result<(), ApiError> {
-    let (source, now) = (Source::of(ip), Instant::now());
-    let key_id = claimed_key_id(headers);
-    state.ip_limiter.charge(&source, now);
-    if let Some(id) = key_id {
-        state.key_limiter.charge(&SourceKey::new(source, id), now);
-    }
-    let refusal = Refusal {
-        ip,
-        code: e.code(),
-        access_key_id: key_id,
-    };
-    if state.refusals.note(&refusal, SystemTime::now()) == Disposition::Counted {
-        state.metrics.refusal_summarised();
-        return Ok(());
-    }
-    let op = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| {
-            t.strip_prefix(TARGET_PREFIX)
-                .or_else(|| t.strip_prefix(ADMIN_TARGET_PREFIX))
-        })
-        .filter(|t| t.len() <= 64 && t.bytes().all(|c| c.is_ascii_alphanumeric()))
-        .map(str::to_owned);
-    let key_id = key_id.map(str::to_owned);
-    let (code, message) = (e.code(), e.message().to_owned());
-    let (request_id, agent) = (
-        request_id.to_owned(),
-        user_agent(headers).map(str::to_owned),
-    );
-    let kms = state.kms.clone();
-    tokio::task::spawn_blocking(move || {
-        kms.audit_refused_request(
-            &coffer::RefusedRequest::new(code, &message)
-                .operation(op.as_deref())
-                .access_key_id(key_id.as_deref())
-                .source_ip(ip)
-                .request_id(&request_id)
-                .user_agent(agent.as_deref()),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
-    .map_err(ApiError::from)
-}
-
-/// The request's `User-Agent`, for its audit record (which cuts it to
-/// `coffer::MAX_USER_AGENT_CHARS`); one that is not visible ASCII text is left out.
-fn user_agent(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-}
-
-/// The access key id a request's `Authorization` header claims, if it looks like one (letters
-/// and digits, at most 128): what refusals are audited and limited by, never trusted.
-fn claimed_key_id(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').next())
-        .filter(|k| !k.is_empty() && k.len() <= 128 && k.bytes().all(|c| c.is_ascii_alphanumeric()))
-}
-
-/// Authenticates the request, then answers for its operation (`named`, read once by the caller)
-/// and checks its content type.
-fn authenticate_parts(
-    state: &State,
-    ip: IpAddr,
-    parts: &http::request::Parts,
-    body: &[u8],
-    named: Result<(Api, String), ApiError>,
-) -> Result<(Arc<Credential>, Api, String), ApiError> {
-    let request = sigv4::RequestParts {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &parts.headers,
-    };
-    let cred = authenticate(state, Source::of(ip), &request, body, amz_date::now_secs())?;
-    let (api, op) = named?;
-    check_content_type(&parts.headers)?;
-    Ok((cred, api, op))
-}
-
-fn throttled() -> ApiError {
-    ApiError::new("ThrottlingException", "Rate exceeded")
-}
-
-fn too_large(max: usize) -> ApiError {
-    ApiError::new(
-        crate::api_error::REQUEST_TOO_LARGE,
-        format!("The request body exceeds {max} bytes."),
-    )
-}
-
-async fn read_body(
-    mut body: Incoming,
-    headers: &HeaderMap,
-    max: usize,
-) -> Result<Vec<u8>, ApiError> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large(max));
-    }
-    // Sized up front so the buffer (which may hold plaintext) is not reallocated.
-    let mut out = Vec::with_capacity(declared.unwrap_or(max).min(max));
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|_| ApiError::serialization("The request body could not be read."))?;
-        if let Ok(data) = frame.into_data() {
-            if out.len().saturating_add(data.len()) > max {
-                coffer_crypto::wipe(&mut out);
-                return Err(too_large(max));
-            }
-            out.extend_from_slice(&data);
-        }
-    }
-    Ok(out)
-}
-
-/// Which API a request calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Api {
-    /// AWS KMS (`TrentService.`).
-    Kms,
-    /// cofferd's credential management (`CofferAdmin.`).
-    Admin,
-}
-
-fn target(headers: &HeaderMap) -> Result<(Api, String), ApiError> {
-    let value = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let (api, op) = if let Some(op) = value.strip_prefix(TARGET_PREFIX) {
-        (Api::Kms, op)
-    } else if let Some(op) = value.strip_prefix(ADMIN_TARGET_PREFIX) {
-        (Api::Admin, op)
-    } else {
-        return Err(protocol::unknown_operation());
-    };
-    if op.is_empty() || op.len() > 64 {
-        return Err(protocol::unknown_operation());
-    }
-    Ok((api, op.to_owned()))
-}
-
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim())
-        .is_some_and(|v| {
-            v.eq_ignore_ascii_case(CONTENT_TYPE)
-                || v.eq_ignore_ascii_case("application/x-amz-json-1.0")
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::serialization(format!(
-            "The Content-Type must be {CONTENT_TYPE}."
-        )))
-    }
-}
-
-fn incomplete(message: impl Into<String>) -> ApiError {
-    ApiError::new("IncompleteSignatureException", message)
-}
-
-fn invalid_signature(message: impl Into<String>) -> ApiError {
-    ApiError::new("InvalidSignatureException", message)
-}
-
-fn unrecognized() -> ApiError {
-    ApiError::new(
-        "UnrecognizedClientException",
-        "The security token included in the request is invalid.",
-    )
-}
-
-/// Verifies the request's SigV4 signature; returns the credential it was made with.
-fn authenticate(
-    state: &State,
-    source: Source,
-    req: &sigv4::RequestParts<'_>,
-    body: &[u8],
-    now: i64,
-) -> Result<Arc<Credential>, ApiError> {
-    let headers = req.headers;
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(ApiError::new(
-            "MissingAuthenticationTokenException",
-            "Request is missing Authentication Token",
-        ));
-    };
-    if values.next().is_some() {
-        return Err(incomplete("Only one Authorization header is allowed."));
-    }
-    let value = value
-        .to_str()
-        .map_err(|_| incomplete("The Authorization header is not ASCII."))?;
-    let auth = sigv4::parse_authorization(value).map_err(|e| incomplete(e.0))?;
-
-    // The key id's failure budget from this source: spent by refusals only (`refused`).
-    if !state
-        .key_limiter
-        .allows(&SourceKey::new(source, auth.access_key_id), Instant::now())
-    {
-        state.metrics.throttled(ThrottleStage::AccessKey);
-        return Err(throttled());
-    }
-
-    let mut dates = headers.get_all("x-amz-date").iter();
-    let (Some(date), None) = (dates.next(), dates.next()) else {
-        return Err(incomplete(
-            "Authorization header requires existence of exactly one 'X-Amz-Date' header.",
-        ));
-    };
-    let date = date.to_str().unwrap_or_default();
-    let signed_at = amz_date::parse(date)
-        .ok_or_else(|| incomplete("X-Amz-Date must have the form YYYYMMDDTHHMMSSZ."))?;
-    sigv4::check_signed_headers(&auth.signed_headers, headers)
-        .map_err(|e| incomplete(e.to_string()))?;
-    if date.get(..8) != Some(auth.date) {
-        return Err(invalid_signature(
-            "Date in Credential scope does not match the date of X-Amz-Date.",
-        ));
-    }
-    if auth.service != SERVICE {
-        return Err(invalid_signature(format!(
-            "Credential should be scoped to correct service: '{SERVICE}'."
-        )));
-    }
-    if auth.region != state.region {
-        return Err(invalid_signature(format!(
-            "Credential should be scoped to a valid region, not '{}'.",
-            auth.region.chars().take(32).collect::<String>()
-        )));
-    }
-    if headers.contains_key("x-amz-security-token") {
-        // cofferd issues no session credentials.
-        return Err(unrecognized());
-    }
-    let cred = state
-        .creds
-        .get(auth.access_key_id)
-        .ok_or_else(unrecognized)?;
-
-    let skew = state.max_skew_secs;
-    if signed_at < now.saturating_sub(skew) {
-        return Err(invalid_signature(format!(
-            "Signature expired: {date} is now earlier than {} ({} - {} min.)",
-            amz_date::format(now.saturating_sub(skew)),
-            amz_date::format(now),
-            skew / 60
-        )));
-    }
-    if signed_at > now.saturating_add(skew) {
-        return Err(invalid_signature(format!(
-            "Signature not yet current: {date} is still later than {} ({} + {} min.)",
-            amz_date::format(now.saturating_add(skew)),
-            amz_date::format(now),
-            skew / 60
-        )));
-    }
-
-    let computed = sigv4::payload_hash(body);
-    if let Some(claimed) = headers.get("x-amz-content-sha256") {
-        if claimed.as_bytes() != computed.as_bytes() {
-            return Err(invalid_signature(
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            ));
-        }
-    }
-    let creq = sigv4::canonical_request(req, &auth.signed_headers, &computed);
-    let sts = sigv4::string_to_sign(date, &auth.scope(), &creq);
-    let key = sigv4::signing_key(cred.secret(), auth.date, auth.region, auth.service);
-    let expected = sigv4::signature(&key, &sts);
-    if !coffer_crypto::constant_time_eq(&expected, &auth.signature) {
-        return Err(invalid_signature(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-        ));
-    }
-    Ok(cred)
 }

@@ -136,16 +136,19 @@ fn a_full_file_sets_every_field() {
     let tls = c.tls.clone().unwrap();
     assert_eq!(tls.cert, d.join("tls/cert.pem"));
     assert_eq!(tls.key, d.join("tls/key.pem"));
-    assert_eq!(c.max_body_bytes, 1000);
-    assert_eq!(c.max_skew, Duration::from_secs(60));
-    assert_eq!(c.max_connections, 50);
-    assert_eq!(c.max_connections_per_ip, 5);
-    assert_eq!(c.header_timeout, Duration::from_secs(2));
-    assert_eq!(c.body_timeout, Duration::from_secs(3));
-    assert_eq!(c.idle_timeout, Duration::from_secs(4));
-    assert_eq!(c.drain_timeout, Duration::from_secs(5));
-    assert_eq!((c.ip_limit.rate, c.ip_limit.burst), (10.5, 20.0));
-    assert_eq!((c.key_limit.rate, c.key_limit.burst), (7.0, 9.0));
+    assert_eq!(c.limits.max_body_bytes, 1000);
+    assert_eq!(c.limits.max_skew, Duration::from_secs(60));
+    assert_eq!(c.limits.max_connections, 50);
+    assert_eq!(c.limits.max_connections_per_ip, 5);
+    assert_eq!(c.limits.header_timeout, Duration::from_secs(2));
+    assert_eq!(c.limits.body_timeout, Duration::from_secs(3));
+    assert_eq!(c.limits.idle_timeout, Duration::from_secs(4));
+    assert_eq!(c.limits.drain_timeout, Duration::from_secs(5));
+    assert_eq!((c.limits.per_ip.rate, c.limits.per_ip.burst), (10.5, 20.0));
+    assert_eq!(
+        (c.limits.per_access_key.rate, c.limits.per_access_key.burst),
+        (7.0, 9.0)
+    );
     assert!(!c.quotas.enabled);
     assert_eq!(c.quotas.max_buckets, 1000);
     assert_eq!(
@@ -160,9 +163,9 @@ fn a_full_file_sets_every_field() {
     );
     assert!(c.audit.fail_open);
     assert_eq!(c.audit.max_file_bytes, 1_048_576);
-    assert_eq!(c.maintenance_interval, Duration::from_secs(17));
-    assert_eq!(c.log_format, LogFormat::Json);
-    assert_eq!(c.log_filter, "warn,cofferd=debug");
+    assert_eq!(c.maintenance.interval, Duration::from_secs(17));
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.log.level, "warn,cofferd=debug");
     assert_eq!(c.principals.len(), 2);
     let app = &c.principals[0];
     assert_eq!(app.arn, "arn:aws:iam::111122223333:role/app");
@@ -195,20 +198,23 @@ fn the_documented_example_file_parses() {
     assert_eq!(c.audit.durability, Durability::Sync);
     // The values the example spells out are the defaults (but for those it marks).
     let d = Config::new("/var/lib/cofferd");
-    assert_eq!(c.max_body_bytes, d.max_body_bytes);
-    assert_eq!(c.max_skew, d.max_skew);
-    assert_eq!(c.max_connections, d.max_connections);
-    assert_eq!(c.max_connections_per_ip, d.max_connections_per_ip);
-    assert_eq!(c.header_timeout, d.header_timeout);
-    assert_eq!(c.body_timeout, d.body_timeout);
-    assert_eq!(c.idle_timeout, d.idle_timeout);
-    assert_eq!(c.drain_timeout, d.drain_timeout);
-    assert_eq!(c.ip_limit, d.ip_limit);
-    assert_eq!(c.key_limit, d.key_limit);
+    assert_eq!(c.limits.max_body_bytes, d.limits.max_body_bytes);
+    assert_eq!(c.limits.max_skew, d.limits.max_skew);
+    assert_eq!(c.limits.max_connections, d.limits.max_connections);
+    assert_eq!(
+        c.limits.max_connections_per_ip,
+        d.limits.max_connections_per_ip
+    );
+    assert_eq!(c.limits.header_timeout, d.limits.header_timeout);
+    assert_eq!(c.limits.body_timeout, d.limits.body_timeout);
+    assert_eq!(c.limits.idle_timeout, d.limits.idle_timeout);
+    assert_eq!(c.limits.drain_timeout, d.limits.drain_timeout);
+    assert_eq!(c.limits.per_ip, d.limits.per_ip);
+    assert_eq!(c.limits.per_access_key, d.limits.per_access_key);
     assert_eq!(c.audit, d.audit);
-    assert_eq!(c.maintenance_interval, d.maintenance_interval);
-    assert_eq!(c.log_format, d.log_format);
-    assert_eq!(c.log_filter, d.log_filter);
+    assert_eq!(c.maintenance.interval, d.maintenance.interval);
+    assert_eq!(c.log.format, d.log.format);
+    assert_eq!(c.log.level, d.log.level);
 }
 
 fn config_file_error(dir: &TempDir, text: &str) -> String {
@@ -666,4 +672,142 @@ policies = ['{"Statement":{"Effect":"Deny","Action":"kms:*","Resource":"*","Effe
         .expect_err("a policy with a repeated member must be refused");
     let shown = format!("{err}");
     assert!(shown.contains("principals"), "{shown}");
+}
+
+#[test]
+fn flags_override_the_file_half_by_half_and_refuse_what_cannot_combine() {
+    let dir = TempDir::new("halves");
+    let path = dir.write(
+        "cofferd.toml",
+        "data_dir = \"data\"\n[limits.per_ip]\nrate = 5.5\n[limits.per_access_key]\nburst = 30\n",
+        0o600,
+    );
+    let p = path.to_str().unwrap();
+    // One half of a rate table from a flag, the other from the file (or the default).
+    let (code, out, err) = cofferd(&[
+        "--check-config",
+        "--config",
+        p,
+        "--ip-burst",
+        "9",
+        "--key-rate",
+        "2.5",
+        "--data-dir",
+        "/srv/elsewhere",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("limits.per_ip = { rate = 5.5, burst = 9 }\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("limits.per_access_key = { rate = 2.5, burst = 30 }\n"),
+        "{out}"
+    );
+    // --data-dir overrides a data_dir the file gives.
+    assert!(out.contains("data_dir = \"/srv/elsewhere\"\n"), "{out}");
+    // Two root key sources, half a TLS pair without a file's [tls], a value a flag cannot
+    // take: usage errors, exit 2, nothing on stdout.
+    for (args, reason) in [
+        (
+            &["--root-key", "/k", "--root-passphrase-env", "V"][..],
+            "cannot be used with",
+        ),
+        (&["--tls-cert", "/c.pem"][..], "--tls-cert needs --tls-key"),
+        (&["--tls-key", "/k.pem"][..], "--tls-key needs --tls-cert"),
+        (&["--max-connections", "0"][..], "must be at least 1"),
+        (&["--header-timeout-secs", "ten"][..], "not a whole number"),
+        (&["--account-id", "12"][..], "not 12 digits"),
+        (
+            &["--audit-durability", "periodic"][..],
+            "periodic needs :MS",
+        ),
+        (&["--log-format", "xml"][..], "xml"),
+    ] {
+        let mut all = vec!["--check-config", "--data-dir", "/d"];
+        all.extend_from_slice(args);
+        let (code, out, err) = cofferd(&all);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let (code, out, _) = cofferd(&["-h"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--config",
+        "--check-config",
+        "--data-dir",
+        "--listen",
+        "--tls-cert",
+        "--tls-key",
+        "--root-key",
+        "--root-passphrase-file",
+        "--root-passphrase-env",
+        "--region",
+        "--account-id",
+        "--max-skew-secs",
+        "--max-body-bytes",
+        "--max-connections",
+        "--max-connections-per-ip",
+        "--header-timeout-secs",
+        "--body-timeout-secs",
+        "--idle-timeout-secs",
+        "--drain-timeout-secs",
+        "--ip-rate",
+        "--ip-burst",
+        "--key-rate",
+        "--key-burst",
+        "--refusal-summary-secs",
+        "--audit-durability",
+        "--maintenance-secs",
+        "--log-format",
+        "--log-level",
+        "cofferd check",
+        "cofferd backup",
+        "cofferd restore",
+        "cofferd audit verify",
+        "cofferd credentials",
+    ] {
+        assert!(out.contains(flag), "{flag}: {out}");
+    }
+}
+
+#[test]
+fn the_binary_logs_its_effective_configuration_at_start_without_secrets() {
+    let dir = TempDir::new("startlog");
+    let data = dir.0.join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cofferd"))
+        .args(["--data-dir", data.to_str().unwrap(), "--log-format", "json"])
+        .args(["--region", "eu-north-1", "--max-connections", "77"])
+        .args(["--root-passphrase-env", "COFFER_TEST_PASSPHRASE"])
+        .env("COFFER_TEST_PASSPHRASE", "hunter2-do-not-print")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("cofferd listening on"), "{line:?}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8(out.stderr).unwrap();
+    let start: serde_json::Value = logs
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["message"] == "starting")
+        .unwrap_or_else(|| panic!("no start line in\n{logs}"));
+    let config = start["config"].as_str().unwrap();
+    assert!(config.contains("region = \"eu-north-1\""), "{config}");
+    assert!(config.contains("limits.max_connections = 77;"), "{config}");
+    assert!(
+        config.contains("root_key = passphrase-env COFFER_TEST_PASSPHRASE (set)"),
+        "{config}"
+    );
+    assert!(!logs.contains("hunter2"), "{logs}");
 }

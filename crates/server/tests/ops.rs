@@ -544,7 +544,7 @@ async fn the_binary_logs_json_spans_by_request_id_never_a_secret_and_drains_on_s
 async fn metrics_are_rate_limited_per_address_and_health_checks_are_not() {
     let tmp = TmpDir::new("metrics-limit");
     let mut cfg = config(&tmp.0);
-    cfg.ip_limit = cofferd::RateLimit::new(0.001, 2.0).unwrap();
+    cfg.limits.per_ip = cofferd::RateLimit::new(0.001, 2.0).unwrap();
     let (addr, stop, task) = start(Server::bind(cfg).await.unwrap());
     let mut conn = TcpStream::connect(&addr).await.unwrap();
     for _ in 0..2 {
