@@ -1,25 +1,20 @@
-//! The server's credential store: access key id → sealed secret, principal, account, role and
-//! identity policies, kept in `DATA_DIR/credentials.json` (mode 0600, format 2: every secret
-//! sealed with AES-256-GCM under the data dir's sealing key). On first start in an empty data
-//! dir it creates the bootstrap administrator credential (the account root) and writes it once,
-//! in clear, to `DATA_DIR/admin-credentials.json` (mode 0600).
-//!
-//! Reads (`get`, on every request) take a read lock on a map; changes are serialized, written
-//! to the file atomically and durably, and only then become visible in memory.
+//! The credential model and its sealed set: formats 3 (current), 2 and 1 (migrated on open),
+//! the bootstrap administrator file, and the changes (create, rotate, revoke, retire).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
-use coffer::{AccountId, Caller, Policy, RandomSource, SecretBytes, SystemRandom};
-use coffer_crypto::{aead, SymmetricKey};
+use coffer::{Caller, Policy};
+use coffer_core::{AccountId, PrincipalArn, PrincipalKind};
+use coffer_crypto::{RandomSource, SecretBytes, SymmetricKey, SystemRandom};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, Error};
+use crate::file::{check_private, read_secret_file, wipe_and_remove, write_private};
+use crate::{seal, CredentialBackend, Error, FileBackend};
 
 /// The credential store's file name in the data dir.
 pub const CREDENTIALS_FILE: &str = "credentials.json";
@@ -45,20 +40,18 @@ const AAD_PREFIX_V2: &[u8] = b"cofferd.credentials/2\n";
 /// The identity policy a format-2 administrator credential (other than the bootstrap one) gets
 /// when its file is migrated: every credential-management action on every principal, which is
 /// what the administrator flag alone meant before.
-pub(crate) const MIGRATED_ADMINISTRATOR_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"MigratedAdministrator","Effect":"Allow","Action":"coffer:*","Resource":"*"}]}"#;
+pub const MIGRATED_ADMINISTRATOR_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"MigratedAdministrator","Effect":"Allow","Action":"coffer:*","Resource":"*"}]}"#;
 
 /// Most credentials a store holds (expired ones not counted).
-pub(crate) const MAX_CREDENTIALS: usize = 10_000;
+pub const MAX_CREDENTIALS: usize = 10_000;
 /// Longest grace period of a rotation: 30 days.
-pub(crate) const MAX_GRACE_SECS: i64 = 30 * 86_400;
+pub const MAX_GRACE_SECS: i64 = 30 * 86_400;
 /// Most identity policies stored with one credential.
-pub(crate) const MAX_POLICIES: usize = 10;
+pub const MAX_POLICIES: usize = 10;
 /// Most tags stored with one credential.
-pub(crate) const MAX_TAGS: usize = 50;
+pub const MAX_TAGS: usize = 50;
 /// Longest description.
 const MAX_DESCRIPTION: usize = 1024;
-/// Longest principal ARN.
-const MAX_ARN: usize = 2048;
 
 /// The current time in Unix seconds.
 type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -96,7 +89,7 @@ impl Meta {
 pub struct Credential {
     meta: Meta,
     secret: SecretBytes,
-    /// `base64(nonce ‖ ciphertext ‖ tag)` of the secret under the sealing key.
+    /// The secret sealed under the sealing key (see `seal`).
     sealed: String,
     caller: Caller,
 }
@@ -265,7 +258,19 @@ pub struct InitOptions {
     /// The administrator's account; a random 12-digit one when `None`.
     pub account_id: Option<AccountId>,
     /// Identity policies and tags the configuration attaches to principals.
-    pub principals: Vec<crate::PrincipalSettings>,
+    pub principals: Vec<ConfiguredPrincipal>,
+}
+
+/// Identity policies and tags the configuration attaches to a principal: every credential of
+/// that principal carries them (beside any stored with the credential); they are not stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfiguredPrincipal {
+    /// The principal's ARN.
+    pub arn: String,
+    /// IAM identity policy documents (JSON).
+    pub policies: Vec<String>,
+    /// Principal tags, for `aws:PrincipalTag/…` conditions.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The configuration's additions for one principal, parsed.
@@ -276,33 +281,41 @@ struct Configured {
 
 /// What a new credential is: the fields of `CreateCredential`.
 #[derive(Debug, Default)]
-pub(crate) struct NewCredential {
-    pub(crate) principal_arn: String,
-    pub(crate) administrator: bool,
-    pub(crate) identity_policies: Vec<String>,
-    pub(crate) tags: BTreeMap<String, String>,
-    pub(crate) description: Option<String>,
+pub struct NewCredential {
+    /// The principal it authenticates (see [`check_principal`]).
+    pub principal_arn: String,
+    /// Whether it may manage credentials.
+    pub administrator: bool,
+    /// Identity policies stored with it (JSON).
+    pub identity_policies: Vec<String>,
+    /// Principal tags stored with it.
+    pub tags: BTreeMap<String, String>,
+    /// The operator's description.
+    pub description: Option<String>,
 }
 
 /// A rotation's outcome.
 #[derive(Debug)]
-pub(crate) struct Rotated {
-    pub(crate) new: Arc<Credential>,
+pub struct Rotated {
+    /// The new credential.
+    pub new: Arc<Credential>,
     /// When the previous key stops working; `None`: it stopped at once.
-    pub(crate) previous_expires_at: Option<i64>,
+    pub previous_expires_at: Option<i64>,
 }
 
 /// A page of credentials.
 #[derive(Debug)]
-pub(crate) struct Page {
-    pub(crate) credentials: Vec<Arc<Credential>>,
-    pub(crate) next_marker: Option<String>,
+pub struct Page {
+    /// The credentials, in access key id order.
+    pub credentials: Vec<Arc<Credential>>,
+    /// Where the next page starts, when there is one.
+    pub next_marker: Option<String>,
 }
 
-/// The credentials the server accepts, loaded from the data dir.
+/// The credentials a server accepts, loaded through a [`CredentialBackend`].
 pub struct CredentialStore {
     region: String,
-    store_path: PathBuf,
+    backend: Box<dyn CredentialBackend>,
     admin_path: PathBuf,
     sealing: SymmetricKey,
     configured: HashMap<String, Configured>,
@@ -318,6 +331,7 @@ impl fmt::Debug for CredentialStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CredentialStore")
             .field("region", &self.region)
+            .field("backend", &self.backend)
             .field("credentials", &self.by_key.read().len())
             .finish_non_exhaustive()
     }
@@ -332,35 +346,47 @@ fn system_now() -> i64 {
 impl CredentialStore {
     /// Loads the store from `data_dir`, creating the data dir, the store and the bootstrap
     /// administrator credential on first start (the administrator file is written only then).
-    /// A store of the previous format (secrets in clear) is sealed under `sealing` and
-    /// rewritten. A credential file its group or others may read or write is refused
-    /// ([`Error::Permissions`]).
+    /// A store of an earlier format is migrated (sealed under `sealing`) and rewritten. A
+    /// credential file its group or others may read or write is refused
+    /// ([`Error::Permissions`]). The set is kept in `DATA_DIR/credentials.json`
+    /// ([`FileBackend`]).
     pub fn open(
         data_dir: &Path,
         init: &InitOptions,
         rng: &dyn RandomSource,
         sealing: SymmetricKey,
     ) -> Result<Self, Error> {
-        Self::open_with_clock(data_dir, init, rng, sealing, Arc::new(system_now))
+        create_private_dir(data_dir)?;
+        Self::open_with_backend(
+            Box::new(FileBackend::new(data_dir.join(CREDENTIALS_FILE))),
+            &data_dir.join(ADMIN_CREDENTIALS_FILE),
+            init,
+            rng,
+            sealing,
+        )
+    }
+
+    /// [`CredentialStore::open`] with the set kept by `backend`; the bootstrap administrator
+    /// file is `admin_path` (its directory must exist).
+    pub fn open_with_backend(
+        backend: Box<dyn CredentialBackend>,
+        admin_path: &Path,
+        init: &InitOptions,
+        rng: &dyn RandomSource,
+        sealing: SymmetricKey,
+    ) -> Result<Self, Error> {
+        Self::open_with_clock(backend, admin_path, init, rng, sealing, Arc::new(system_now))
     }
 
     fn open_with_clock(
-        data_dir: &Path,
+        backend: Box<dyn CredentialBackend>,
+        admin_path: &Path,
         init: &InitOptions,
         rng: &dyn RandomSource,
         sealing: SymmetricKey,
         now: Now,
     ) -> Result<Self, Error> {
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(data_dir)
-                .map_err(Error::io(data_dir))?;
-        }
-        let store_path = data_dir.join(CREDENTIALS_FILE);
-        let admin_path = data_dir.join(ADMIN_CREDENTIALS_FILE);
+        let admin_path = admin_path.to_owned();
         let mut configured = HashMap::new();
         for p in &init.principals {
             let mut policies = Vec::with_capacity(p.policies.len());
@@ -381,7 +407,7 @@ impl CredentialStore {
         }
         let mut store = Self {
             region: init.region.clone(),
-            store_path,
+            backend,
             admin_path,
             sealing,
             configured,
@@ -392,11 +418,10 @@ impl CredentialStore {
             created: false,
         };
         if store.admin_path.exists() {
-            crate::config_file::check_private(&store.admin_path)?;
+            check_private(&store.admin_path)?;
         }
-        if store.store_path.exists() {
-            crate::config_file::check_private(&store.store_path)?;
-            store.load()?;
+        if let Some(set) = store.backend.load()? {
+            store.load(&set)?;
             return Ok(store);
         }
         // First start (or a first start cut short after the admin file was written: recover
@@ -441,7 +466,7 @@ impl CredentialStore {
             .map_err(|what| store.invalid(what))?;
         let mut map = HashMap::new();
         map.insert(cred.meta.access_key_id.clone(), Arc::new(cred));
-        store.write_file(&map)?;
+        store.write_set(&map)?;
         *store.by_key.get_mut() = map;
         store.created = true;
         Ok(store)
@@ -449,15 +474,14 @@ impl CredentialStore {
 
     fn invalid(&self, what: &'static str) -> Error {
         Error::InvalidCredential {
-            path: self.store_path.clone(),
+            path: self.backend.location().to_owned(),
             what,
         }
     }
 
-    /// Reads the store file: format 3 as is; formats 2 and 1 migrated and rewritten.
-    fn load(&mut self) -> Result<(), Error> {
-        let path = self.store_path.clone();
-        let bytes = read_secret_file(&path)?;
+    /// Reads the set: format 3 as is; formats 2 and 1 migrated and rewritten.
+    fn load(&mut self, bytes: &SecretBytes) -> Result<(), Error> {
+        let path = self.backend.location().to_owned();
         reject_duplicate_keys(bytes.expose()).map_err(Error::credential_file(&path))?;
         let format: FormatOnly =
             serde_json::from_slice(bytes.expose()).map_err(Error::credential_file(&path))?;
@@ -486,7 +510,7 @@ impl CredentialStore {
                     }
                 }
                 if v2 {
-                    self.write_file(&map)?;
+                    self.write_set(&map)?;
                 }
             }
             FORMAT_V1 => {
@@ -520,7 +544,7 @@ impl CredentialStore {
                 if map.is_empty() {
                     return Err(self.invalid("no credentials"));
                 }
-                self.write_file(&map)?;
+                self.write_set(&map)?;
             }
             _ => return Err(self.invalid("format")),
         }
@@ -561,15 +585,11 @@ impl CredentialStore {
     ) -> Result<Credential, &'static str> {
         let caller = self.caller_of(&meta)?;
         let aad = meta.aad(AAD_PREFIX).map_err(|_| "entry")?;
-        let nonce = aead::Nonce::random(rng).map_err(|_| "random source")?;
-        let ct = aead::seal(&self.sealing, &nonce, &aad, secret.expose()).map_err(|_| "seal")?;
-        let mut blob = Vec::with_capacity(aead::NONCE_LEN + ct.len());
-        blob.extend_from_slice(nonce.as_bytes());
-        blob.extend_from_slice(&ct);
+        let sealed = seal::seal(&self.sealing, rng, &aad, secret.expose())?;
         Ok(Credential {
             meta,
             secret,
-            sealed: base64::engine::general_purpose::STANDARD.encode(blob),
+            sealed,
             caller,
         })
     }
@@ -578,18 +598,8 @@ impl CredentialStore {
     /// associated data beginning with `prefix`.
     fn open_entry(&self, e: StoredEntry, prefix: &[u8]) -> Result<Credential, &'static str> {
         let caller = self.caller_of(&e.meta)?;
-        let blob = base64::engine::general_purpose::STANDARD
-            .decode(e.sealed_secret.as_bytes())
-            .map_err(|_| "sealed_secret")?;
-        let (nonce, ct) = blob
-            .split_first_chunk::<{ aead::NONCE_LEN }>()
-            .ok_or("sealed_secret")?;
         let aad = e.meta.aad(prefix).map_err(|_| "entry")?;
-        let secret = aead::open(&self.sealing, &aead::Nonce::from_bytes(*nonce), &aad, ct)
-            .map_err(|_| {
-                "a sealed secret does not open: the entry was altered, or the data dir's \
-                 sealing key is not the one it was sealed with"
-            })?;
+        let secret = seal::open(&self.sealing, &aad, &e.sealed_secret)?;
         if secret.is_empty() {
             return Err("secret");
         }
@@ -634,8 +644,8 @@ impl CredentialStore {
         Ok(caller.with_access_key_id(meta.access_key_id.clone()))
     }
 
-    /// Writes `map` (without expired entries) to the store file, atomically and durably.
-    fn write_file(&self, map: &HashMap<String, Arc<Credential>>) -> Result<(), Error> {
+    /// Commits `map` (without expired entries) to the backend, atomically and durably.
+    fn write_set(&self, map: &HashMap<String, Arc<Credential>>) -> Result<(), Error> {
         let now = (self.now)();
         let mut entries: Vec<&Arc<Credential>> = map.values().filter(|c| !c.expired(now)).collect();
         entries.sort_by(|a, b| {
@@ -653,9 +663,9 @@ impl CredentialStore {
                 })
                 .collect(),
         };
-        let json =
-            serde_json::to_vec_pretty(&file).map_err(Error::credential_file(&self.store_path))?;
-        write_private(&self.store_path, &json)
+        let json = serde_json::to_vec_pretty(&file)
+            .map_err(Error::credential_file(self.backend.location()))?;
+        self.backend.commit(&json)
     }
 
     /// The live credential of an access key id: `None` when unknown, revoked or expired.
@@ -712,13 +722,13 @@ impl CredentialStore {
 
     /// A page of live credentials in access key id order, after `marker`.
     #[cfg(test)]
-    pub(crate) fn list(&self, limit: usize, marker: Option<&str>) -> Page {
+    fn list(&self, limit: usize, marker: Option<&str>) -> Page {
         self.list_visible(limit, marker, &mut |_| true)
     }
 
     /// A page of the live credentials `visible` admits, in access key id order, after
     /// `marker` (pages are full: the filter applies before the limit).
-    pub(crate) fn list_visible(
+    pub fn list_visible(
         &self,
         limit: usize,
         marker: Option<&str>,
@@ -748,58 +758,50 @@ impl CredentialStore {
 
     /// Creates a credential. `record` is called with it once the change is planned and before
     /// it is written; if it fails nothing changes.
-    pub(crate) fn create(
+    ///
+    /// The error type is the caller's, so that `record`'s own errors pass through unchanged.
+    pub fn create<E: From<Error>>(
         &self,
         req: NewCredential,
-        record: &mut dyn FnMut(&Credential) -> Result<(), ApiError>,
-    ) -> Result<Arc<Credential>, ApiError> {
-        validate_principal(&req.principal_arn)?;
+        record: &mut dyn FnMut(&Credential) -> Result<(), E>,
+    ) -> Result<Arc<Credential>, E> {
+        let account_id = check_principal(&req.principal_arn)?.account().to_string();
         if req.identity_policies.len() > MAX_POLICIES {
-            return Err(ApiError::validation(format!(
+            return Err(Error::Validation(format!(
                 "A credential has at most {MAX_POLICIES} identity policies."
-            )));
+            ))
+            .into());
         }
         for (i, doc) in req.identity_policies.iter().enumerate() {
             if let Err(e) = reject_duplicate_keys(doc.as_bytes()) {
                 if e.is_data() {
-                    return Err(ApiError::new(
-                        "MalformedPolicyDocumentException",
-                        format!(
-                            "IdentityPolicies[{i}]: the policy names a member twice (line {}, \
-                             column {})",
-                            e.line(),
-                            e.column()
-                        ),
-                    ));
+                    return Err(Error::MalformedPolicyDocument(format!(
+                        "IdentityPolicies[{i}]: the policy names a member twice (line {}, \
+                         column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                    .into());
                 }
             }
             Policy::parse_identity_policy(doc).map_err(|e| {
-                ApiError::new(
-                    "MalformedPolicyDocumentException",
-                    format!("IdentityPolicies[{i}]: {e}"),
-                )
+                Error::MalformedPolicyDocument(format!("IdentityPolicies[{i}]: {e}"))
             })?;
         }
         validate_tags(&req.tags)?;
         if let Some(d) = &req.description {
             if d.chars().count() > MAX_DESCRIPTION {
-                return Err(ApiError::validation(format!(
+                return Err(Error::Validation(format!(
                     "Description is longer than {MAX_DESCRIPTION} characters."
-                )));
+                ))
+                .into());
             }
         }
-        let account_id = Caller::new(&req.principal_arn)
-            .map_err(|_| invalid_principal())?
-            .account
-            .to_string();
         let _guard = self.change.lock();
         let now = (self.now)();
         let mut next = self.live(now);
         if next.len() >= MAX_CREDENTIALS {
-            return Err(ApiError::new(
-                "LimitExceededException",
-                format!("The store holds the most credentials allowed ({MAX_CREDENTIALS})."),
-            ));
+            return Err(full().into());
         }
         let (access_key_id, secret) = new_key_pair(&self.rng, &next)?;
         let meta = Meta {
@@ -826,16 +828,17 @@ impl CredentialStore {
 
     /// Rotates a credential: a new key with the same principal, role and policies; the old one
     /// works for `grace_secs` more (0: it stops now).
-    pub(crate) fn rotate(
+    pub fn rotate<E: From<Error>>(
         &self,
         access_key_id: &str,
         grace_secs: i64,
-        record: &mut dyn FnMut(&Rotated) -> Result<(), ApiError>,
-    ) -> Result<Rotated, ApiError> {
+        record: &mut dyn FnMut(&Rotated) -> Result<(), E>,
+    ) -> Result<Rotated, E> {
         if !(0..=MAX_GRACE_SECS).contains(&grace_secs) {
-            return Err(ApiError::validation(format!(
+            return Err(Error::Validation(format!(
                 "GracePeriodSeconds must be between 0 and {MAX_GRACE_SECS}."
-            )));
+            ))
+            .into());
         }
         let _guard = self.change.lock();
         let now = (self.now)();
@@ -845,18 +848,16 @@ impl CredentialStore {
             .cloned()
             .ok_or_else(|| not_found(access_key_id))?;
         if old.meta.bootstrap {
-            return Err(ApiError::new(
-                "KMSInvalidStateException",
+            return Err(Error::InvalidState(
                 "The bootstrap administrator credential is not rotated: create another \
                  administrator credential, then retire the bootstrap one \
-                 (RetireBootstrapCredential).",
-            ));
+                 (RetireBootstrapCredential)."
+                    .into(),
+            )
+            .into());
         }
         if next.len() >= MAX_CREDENTIALS && grace_secs > 0 {
-            return Err(ApiError::new(
-                "LimitExceededException",
-                format!("The store holds the most credentials allowed ({MAX_CREDENTIALS})."),
-            ));
+            return Err(full().into());
         }
         let (new_id, secret) = new_key_pair(&self.rng, &next)?;
         let meta = Meta {
@@ -899,11 +900,11 @@ impl CredentialStore {
     /// Revokes a credential at once. The last lasting administrator credential is not revoked
     /// (that would lock every administrator out). Revoking the bootstrap credential also
     /// deletes `admin-credentials.json`.
-    pub(crate) fn revoke(
+    pub fn revoke<E: From<Error>>(
         &self,
         access_key_id: &str,
-        record: &mut dyn FnMut(&Credential) -> Result<(), ApiError>,
-    ) -> Result<Arc<Credential>, ApiError> {
+        record: &mut dyn FnMut(&Credential) -> Result<(), E>,
+    ) -> Result<Arc<Credential>, E> {
         let _guard = self.change.lock();
         let now = (self.now)();
         let mut next = self.live(now);
@@ -911,13 +912,11 @@ impl CredentialStore {
             .remove(access_key_id)
             .ok_or_else(|| not_found(access_key_id))?;
         if old.meta.administrator && !next.values().any(|c| c.lasting_admin()) {
-            return Err(ApiError::new(
-                "KMSInvalidStateException",
-                format!(
-                    "{access_key_id} is the last administrator credential; create another \
-                     administrator credential before revoking it."
-                ),
-            ));
+            return Err(Error::InvalidState(format!(
+                "{access_key_id} is the last administrator credential; create another \
+                 administrator credential before revoking it."
+            ))
+            .into());
         }
         record(&old)?;
         self.commit(next)?;
@@ -931,10 +930,10 @@ impl CredentialStore {
     /// (overwritten with zeros first), once another lasting administrator credential exists.
     /// Returns the retired credential (`None`: it was already gone and only a leftover file
     /// was removed).
-    pub(crate) fn retire_bootstrap(
+    pub fn retire_bootstrap<E: From<Error>>(
         &self,
-        record: &mut dyn FnMut(Option<&Credential>) -> Result<(), ApiError>,
-    ) -> Result<Option<Arc<Credential>>, ApiError> {
+        record: &mut dyn FnMut(Option<&Credential>) -> Result<(), E>,
+    ) -> Result<Option<Arc<Credential>>, E> {
         let _guard = self.change.lock();
         let now = (self.now)();
         let mut next = self.live(now);
@@ -948,21 +947,22 @@ impl CredentialStore {
                 self.remove_admin_file()?;
                 return Ok(None);
             }
-            return Err(ApiError::new(
-                "KMSInvalidStateException",
-                "There is no bootstrap administrator credential: it was retired already.",
-            ));
+            return Err(Error::InvalidState(
+                "There is no bootstrap administrator credential: it was retired already.".into(),
+            )
+            .into());
         };
         let old = next
             .remove(&boot)
             .ok_or_else(|| internal("the bootstrap credential vanished".into()))?;
         if !next.values().any(|c| c.lasting_admin()) {
-            return Err(ApiError::new(
-                "KMSInvalidStateException",
+            return Err(Error::InvalidState(
                 "The bootstrap administrator credential is the only administrator credential; \
                  create another administrator credential (CreateCredential with \
-                 Administrator: true) before retiring it.",
-            ));
+                 Administrator: true) before retiring it."
+                    .into(),
+            )
+            .into());
         }
         record(Some(&old))?;
         self.commit(next)?;
@@ -981,16 +981,17 @@ impl CredentialStore {
     }
 
     /// Makes `next` durable, then current.
-    fn commit(&self, next: HashMap<String, Arc<Credential>>) -> Result<(), ApiError> {
-        self.write_file(&next)
-            .map_err(|e| internal(format!("the credential store could not be written: {e}")))?;
+    fn commit(&self, next: HashMap<String, Arc<Credential>>) -> Result<(), Error> {
+        self.write_set(&next).map_err(|e| {
+            Error::Internal(format!("the credential store could not be written: {e}"))
+        })?;
         *self.by_key.write() = next;
         Ok(())
     }
 
-    fn remove_admin_file(&self) -> Result<(), ApiError> {
+    fn remove_admin_file(&self) -> Result<(), Error> {
         wipe_and_remove(&self.admin_path).map_err(|e| {
-            internal(format!(
+            Error::Internal(format!(
                 "the bootstrap credential is revoked, but {} could not be deleted: {e}",
                 ADMIN_CREDENTIALS_FILE
             ))
@@ -998,78 +999,59 @@ impl CredentialStore {
     }
 }
 
-fn internal(message: String) -> ApiError {
-    ApiError::new("KMSInternalException", message)
+fn internal(message: String) -> Error {
+    Error::Internal(message)
 }
 
-pub(crate) fn not_found(access_key_id: &str) -> ApiError {
+fn full() -> Error {
+    Error::LimitExceeded(format!(
+        "The store holds the most credentials allowed ({MAX_CREDENTIALS})."
+    ))
+}
+
+/// `NotFoundException` for an access key id that is unknown, revoked or expired.
+pub fn not_found(access_key_id: &str) -> Error {
     let shown: String = access_key_id.chars().take(128).collect();
-    ApiError::new(
-        "NotFoundException",
-        format!("Access key {shown} does not exist (or was revoked, or has expired)."),
-    )
+    Error::NotFound(format!(
+        "Access key {shown} does not exist (or was revoked, or has expired)."
+    ))
 }
 
-fn invalid_principal() -> ApiError {
-    ApiError::validation(
-        "PrincipalArn must be an IAM principal: arn:aws:iam::ACCOUNT:root, \
-         arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:role/NAME.",
-    )
-}
-
-/// An IAM principal ARN: `arn:PARTITION:iam::ACCOUNT:root|user/PATH/NAME|role/PATH/NAME`.
-pub(crate) fn validate_principal(arn: &str) -> Result<(), ApiError> {
-    if arn.len() > MAX_ARN {
-        return Err(invalid_principal());
-    }
-    let mut parts = arn.splitn(6, ':');
-    let ok = (|| {
-        let (a, partition, service, region, account, resource) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-        );
-        let partition_ok = matches!(partition, "aws" | "aws-cn" | "aws-us-gov");
-        let head_ok = a == "arn" && partition_ok && service == "iam" && region.is_empty();
-        AccountId::parse(account).ok()?;
-        let name_ok = |s: &str| {
-            !s.is_empty()
-                && !s.starts_with('/')
-                && !s.ends_with('/')
-                && !s.contains("//")
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
-        };
-        let resource_ok = resource == "root"
-            || resource.strip_prefix("user/").is_some_and(name_ok)
-            || resource.strip_prefix("role/").is_some_and(name_ok);
-        Some(head_ok && resource_ok)
-    })();
-    if ok == Some(true) && Caller::new(arn).is_ok() {
-        Ok(())
-    } else {
-        Err(invalid_principal())
+/// A principal a credential may be made for: a valid [`PrincipalArn`] (coffer-core holds the
+/// rules) naming an account root, an IAM user or an IAM role. A role session
+/// (`assumed-role`) is a principal but not one a lasting access key belongs to.
+pub fn check_principal(arn: &str) -> Result<PrincipalArn, Error> {
+    let invalid = || {
+        Error::Validation(
+            "PrincipalArn must be an IAM principal: arn:aws:iam::ACCOUNT:root, \
+             arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:role/NAME."
+                .into(),
+        )
+    };
+    let p = PrincipalArn::parse(arn).map_err(|_| invalid())?;
+    match p.kind() {
+        PrincipalKind::Root | PrincipalKind::User | PrincipalKind::Role => Ok(p),
+        _ => Err(invalid()),
     }
 }
 
-fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
+fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), Error> {
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::validation(format!(
+        return Err(Error::Validation(format!(
             "A credential has at most {MAX_TAGS} tags."
         )));
     }
     for (k, v) in tags {
-        let klen = k.chars().count();
-        if klen == 0 || klen > 128 || v.chars().count() > 256 {
-            return Err(ApiError::validation(
-                "Tag keys are 1 to 128 characters, values at most 256.",
-            ));
-        }
-        if k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(ApiError::validation("Tag keys may not begin with aws:."));
+        match coffer_core::check_tag(k, v) {
+            Ok(()) => {}
+            Err(coffer_core::TagError::Reserved) => {
+                return Err(Error::Validation("Tag keys may not begin with aws:.".into()))
+            }
+            Err(_) => {
+                return Err(Error::Validation(
+                    "Tag keys are 1 to 128 characters, values at most 256.".into(),
+                ))
+            }
         }
     }
     Ok(())
@@ -1107,7 +1089,7 @@ fn secret_text(bytes: &[u8]) -> Result<SecretBytes, base64::EncodeSliceError> {
 fn new_key_pair(
     rng: &dyn RandomSource,
     taken: &HashMap<String, Arc<Credential>>,
-) -> Result<(String, SecretBytes), ApiError> {
+) -> Result<(String, SecretBytes), Error> {
     let random_failed = |_| internal("the random source failed".into());
     for _ in 0..8 {
         let raw = SecretBytes::random(rng, 16 + SECRET_BYTES).map_err(random_failed)?;
@@ -1151,7 +1133,7 @@ fn new_admin(init: &InitOptions, rng: &dyn RandomSource) -> Result<AdminFile, Er
         access_key_id,
         secret_access_key,
         account_id: account.to_string(),
-        principal_arn: Caller::account_root(account).principal_arn.clone(),
+        principal_arn: PrincipalArn::account_root(account).into_string(),
         region: init.region.clone(),
     })
 }
@@ -1161,86 +1143,33 @@ fn new_admin(init: &InitOptions, rng: &dyn RandomSource) -> Result<AdminFile, Er
 /// line and column, after the repeated name, and the member's path of names; never a value,
 /// since values may be secrets (`coffer_core::UniqueKeys`, the one walk every document shares).
 /// A text that is not JSON is refused as the parser finds it.
-pub(crate) fn reject_duplicate_keys(json: &[u8]) -> Result<(), serde_json::Error> {
-    serde_json::from_slice::<coffer::UniqueKeys>(json).map(|_| ())
+pub fn reject_duplicate_keys(json: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<coffer_core::UniqueKeys>(json).map(|_| ())
 }
 
-fn read_secret_file(path: &Path) -> Result<SecretBytes, Error> {
-    Ok(SecretBytes::new(
-        std::fs::read(path).map_err(Error::io(path))?,
-    ))
-}
-
-fn sync_dir(path: &Path) {
-    if let Some(dir) = path.parent() {
-        // Make a rename or unlink durable; not every platform can open a directory, so best
-        // effort.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-}
-
-/// Writes `bytes` to `path` atomically (a temporary file in the same directory, synced, then
-/// renamed, then the directory synced), readable and writable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp: PathBuf = path.with_extension("json.tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+/// Creates `dir` (and missing parents) owner-only.
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
     }
-    let mut f = opts.open(&tmp).map_err(Error::io(&tmp))?;
-    #[cfg(unix)]
-    {
-        // The mode above applies only to a new file; make sure of it for a stale one.
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(Error::io(&tmp))?;
-    }
-    f.write_all(bytes).map_err(Error::io(&tmp))?;
-    f.sync_all().map_err(Error::io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(Error::io(path))?;
-    sync_dir(path);
-    Ok(())
-}
-
-/// Overwrites a file with zeros, syncs it, then unlinks it (best effort against recovery: a
-/// copy-on-write or journaling file system may keep the old blocks).
-fn wipe_and_remove(path: &Path) -> std::io::Result<()> {
-    match std::fs::OpenOptions::new().write(true).open(path) {
-        Ok(mut f) => {
-            let len = f.metadata()?.len();
-            let zeros = [0u8; 4096];
-            let mut left = len;
-            while left > 0 {
-                let n = usize::try_from(left.min(4096)).unwrap_or(4096);
-                f.write_all(zeros.get(..n).unwrap_or(&zeros))?;
-                left = left.saturating_sub(n as u64);
-            }
-            f.sync_all()?;
-            drop(f);
-            std::fs::remove_file(path)?;
-            sync_dir(path);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    b.create(dir).map_err(Error::io(dir))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coffer_crypto::aead;
     use std::sync::atomic::{AtomicI64, Ordering};
 
     fn temp_dir(name: &str) -> PathBuf {
         let mut b = [0u8; 8];
         SystemRandom::new().fill(&mut b).unwrap();
-        let d = std::env::temp_dir().join(format!("cofferd-{name}-{}", crate::sigv4::hex(&b)));
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let d = std::env::temp_dir().join(format!("coffer-credentials-{name}-{hex}"));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -1257,15 +1186,28 @@ mod tests {
         SymmetricKey::from_bytes([7; 32])
     }
 
-    fn ok(_: &Credential) -> Result<(), ApiError> {
+    fn ok(_: &Credential) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// An error and its causes, as an operator's log prints them.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut s = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            s.push_str(": ");
+            s.push_str(&c.to_string());
+            cur = c.source();
+        }
+        s
     }
 
     /// A store with a manual clock.
     fn open_at(dir: &Path, clock: &Arc<AtomicI64>) -> Result<CredentialStore, Error> {
         let c = clock.clone();
         CredentialStore::open_with_clock(
-            dir,
+            Box::new(FileBackend::new(dir.join(CREDENTIALS_FILE))),
+            &dir.join(ADMIN_CREDENTIALS_FILE),
             &init(),
             &SystemRandom::new(),
             key(),
@@ -1530,7 +1472,7 @@ mod tests {
         assert_eq!(old.caller().identity_policies.len(), 1);
 
         let r = s
-            .rotate(old.access_key_id(), 100, &mut |_: &Rotated| Ok(()))
+            .rotate(old.access_key_id(), 100, &mut |_: &Rotated| Ok::<(), Error>(()))
             .unwrap();
         assert_eq!(r.previous_expires_at, Some(10_100));
         assert_eq!(r.new.principal_arn(), old.principal_arn());
@@ -1554,7 +1496,7 @@ mod tests {
 
         // Grace 0: the old key stops at once.
         let r2 = s
-            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok(()))
+            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok::<(), Error>(()))
             .unwrap();
         assert_eq!(r2.previous_expires_at, None);
         assert!(s.get(r.new.access_key_id()).is_none());
@@ -1564,21 +1506,21 @@ mod tests {
             .rotate(
                 r2.new.access_key_id(),
                 MAX_GRACE_SECS + 1,
-                &mut |_: &Rotated| Ok(()),
+                &mut |_: &Rotated| Ok::<(), Error>(()),
             )
             .unwrap_err();
         assert_eq!(e.code(), "ValidationException");
         let e = s
-            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok(()))
+            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok::<(), Error>(()))
             .unwrap_err();
         assert_eq!(e.code(), "NotFoundException");
         let boot = s.bootstrap_access_key_id().unwrap();
-        let e = s.rotate(&boot, 0, &mut |_: &Rotated| Ok(())).unwrap_err();
+        let e = s.rotate(&boot, 0, &mut |_: &Rotated| Ok::<(), Error>(())).unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");
 
         // A restart at the same time keeps it all; an expiry survives a restart.
         let r3 = s
-            .rotate(r2.new.access_key_id(), 50, &mut |_: &Rotated| Ok(()))
+            .rotate(r2.new.access_key_id(), 50, &mut |_: &Rotated| Ok::<(), Error>(()))
             .unwrap();
         drop(s);
         let s = open_at(&dir, &clock).unwrap();
@@ -1595,7 +1537,7 @@ mod tests {
         let clock = Arc::new(AtomicI64::new(5));
         let s = open_at(&dir, &clock).unwrap();
         let boot = s.bootstrap_access_key_id().unwrap();
-        let mut none = |_: Option<&Credential>| Ok(());
+        let mut none = |_: Option<&Credential>| Ok::<(), Error>(());
         let e = s.retire_bootstrap(&mut none).unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");
         let e = s.revoke(&boot, &mut ok).unwrap_err();
@@ -1605,7 +1547,7 @@ mod tests {
             .unwrap();
         // An audit failure changes nothing.
         let e = s
-            .retire_bootstrap(&mut |_| Err(ApiError::new("KMSInternalException", "audit")))
+            .retire_bootstrap(&mut |_| Err(Error::Internal("audit".into())))
             .unwrap_err();
         assert_eq!(e.code(), "KMSInternalException");
         assert!(s.get(&boot).is_some());
@@ -1622,7 +1564,7 @@ mod tests {
         let e = s.revoke(admin.access_key_id(), &mut ok).unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");
         let r = s
-            .rotate(admin.access_key_id(), 60, &mut |_: &Rotated| Ok(()))
+            .rotate(admin.access_key_id(), 60, &mut |_: &Rotated| Ok::<(), Error>(()))
             .unwrap();
         let e = s.revoke(r.new.access_key_id(), &mut ok).unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");
@@ -1664,7 +1606,7 @@ mod tests {
         // An audit failure changes nothing.
         let e = s
             .create(role("arn:aws:iam::111122223333:user/u", false), &mut |_| {
-                Err(ApiError::new("KMSInternalException", "audit"))
+                Err(Error::Internal("audit".into()))
             })
             .unwrap_err();
         assert_eq!(e.code(), "KMSInternalException");
@@ -1704,7 +1646,7 @@ mod tests {
         let dir = temp_dir("configured");
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}"#;
         let mut opts = init();
-        opts.principals = vec![crate::PrincipalSettings {
+        opts.principals = vec![ConfiguredPrincipal {
             arn: "arn:aws:iam::111122223333:role/app".into(),
             policies: vec![policy.into()],
             tags: [("env".to_owned(), "prod".to_owned())].into(),
@@ -1766,7 +1708,7 @@ mod tests {
         write_private(&dir.join(ADMIN_CREDENTIALS_FILE), admin.as_bytes()).unwrap();
         let e = CredentialStore::open(&dir, &init(), &SystemRandom::new(), key()).unwrap_err();
         assert!(matches!(e, Error::CredentialFile { line: 3, .. }), "{e}");
-        assert!(!crate::error_chain(&e).contains(secret));
+        assert!(!chain(&e).contains(secret));
         assert!(!dir.join(CREDENTIALS_FILE).exists());
         std::fs::remove_dir_all(&dir).unwrap();
 
