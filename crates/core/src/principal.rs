@@ -76,13 +76,15 @@ fn valid_path_and_name(rest: &str) -> bool {
     let (path, name) = match rest.rfind('/') {
         // The path is everything up to and including the last slash, with the leading one
         // implied by the resource type's own.
-        Some(i) => (rest.get(..=i).unwrap_or_default(), rest.get(i + 1..).unwrap_or_default()),
+        Some(i) => (
+            rest.get(..=i).unwrap_or_default(),
+            rest.get(i + 1..).unwrap_or_default(),
+        ),
         None => ("", rest),
     };
     // The whole path is `/` or `/…/` with at least one character between the slashes.
-    let path_ok = path != "/"
-        && path.len() < MAX_PATH
-        && path.bytes().all(|b| (b'!'..=b'~').contains(&b));
+    let path_ok =
+        path != "/" && path.len() < MAX_PATH && path.bytes().all(|b| (b'!'..=b'~').contains(&b));
     path_ok && valid_name(name, 1)
 }
 
@@ -210,9 +212,21 @@ mod tests {
     fn the_four_kinds() {
         for (arn, kind, name) in [
             ("arn:aws:iam::111122223333:root", PrincipalKind::Root, None),
-            ("arn:aws:iam::111122223333:user/alice", PrincipalKind::User, Some("alice")),
-            ("arn:aws:iam::111122223333:user/ops/eu/alice", PrincipalKind::User, Some("alice")),
-            ("arn:aws:iam::111122223333:role/app", PrincipalKind::Role, Some("app")),
+            (
+                "arn:aws:iam::111122223333:user/alice",
+                PrincipalKind::User,
+                Some("alice"),
+            ),
+            (
+                "arn:aws:iam::111122223333:user/ops/eu/alice",
+                PrincipalKind::User,
+                Some("alice"),
+            ),
+            (
+                "arn:aws:iam::111122223333:role/app",
+                PrincipalKind::Role,
+                Some("app"),
+            ),
             (
                 "arn:aws:sts::111122223333:assumed-role/app/session-1",
                 PrincipalKind::AssumedRole,

@@ -375,7 +375,14 @@ impl CredentialStore {
         rng: &dyn RandomSource,
         sealing: SymmetricKey,
     ) -> Result<Self, Error> {
-        Self::open_with_clock(backend, admin_path, init, rng, sealing, Arc::new(system_now))
+        Self::open_with_clock(
+            backend,
+            admin_path,
+            init,
+            rng,
+            sealing,
+            Arc::new(system_now),
+        )
     }
 
     fn open_with_clock(
@@ -1045,7 +1052,9 @@ fn validate_tags(tags: &BTreeMap<String, String>) -> Result<(), Error> {
         match coffer_core::check_tag(k, v) {
             Ok(()) => {}
             Err(coffer_core::TagError::Reserved) => {
-                return Err(Error::Validation("Tag keys may not begin with aws:.".into()))
+                return Err(Error::Validation(
+                    "Tag keys may not begin with aws:.".into(),
+                ))
             }
             Err(_) => {
                 return Err(Error::Validation(
@@ -1472,7 +1481,9 @@ mod tests {
         assert_eq!(old.caller().identity_policies.len(), 1);
 
         let r = s
-            .rotate(old.access_key_id(), 100, &mut |_: &Rotated| Ok::<(), Error>(()))
+            .rotate(old.access_key_id(), 100, &mut |_: &Rotated| {
+                Ok::<(), Error>(())
+            })
             .unwrap();
         assert_eq!(r.previous_expires_at, Some(10_100));
         assert_eq!(r.new.principal_arn(), old.principal_arn());
@@ -1496,7 +1507,9 @@ mod tests {
 
         // Grace 0: the old key stops at once.
         let r2 = s
-            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok::<(), Error>(()))
+            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| {
+                Ok::<(), Error>(())
+            })
             .unwrap();
         assert_eq!(r2.previous_expires_at, None);
         assert!(s.get(r.new.access_key_id()).is_none());
@@ -1511,16 +1524,22 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code(), "ValidationException");
         let e = s
-            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| Ok::<(), Error>(()))
+            .rotate(r.new.access_key_id(), 0, &mut |_: &Rotated| {
+                Ok::<(), Error>(())
+            })
             .unwrap_err();
         assert_eq!(e.code(), "NotFoundException");
         let boot = s.bootstrap_access_key_id().unwrap();
-        let e = s.rotate(&boot, 0, &mut |_: &Rotated| Ok::<(), Error>(())).unwrap_err();
+        let e = s
+            .rotate(&boot, 0, &mut |_: &Rotated| Ok::<(), Error>(()))
+            .unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");
 
         // A restart at the same time keeps it all; an expiry survives a restart.
         let r3 = s
-            .rotate(r2.new.access_key_id(), 50, &mut |_: &Rotated| Ok::<(), Error>(()))
+            .rotate(r2.new.access_key_id(), 50, &mut |_: &Rotated| {
+                Ok::<(), Error>(())
+            })
             .unwrap();
         drop(s);
         let s = open_at(&dir, &clock).unwrap();
@@ -1564,7 +1583,9 @@ mod tests {
         let e = s.revoke(admin.access_key_id(), &mut ok).unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");
         let r = s
-            .rotate(admin.access_key_id(), 60, &mut |_: &Rotated| Ok::<(), Error>(()))
+            .rotate(admin.access_key_id(), 60, &mut |_: &Rotated| {
+                Ok::<(), Error>(())
+            })
             .unwrap();
         let e = s.revoke(r.new.access_key_id(), &mut ok).unwrap_err();
         assert_eq!(e.code(), "KMSInvalidStateException");

@@ -19,12 +19,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::conn::{ConnClock, ConnLimits, Refused, TimedIo};
-use crate::credentials::{Credential, CredentialStore, InitOptions};
 use crate::deferred::{run_deferred, DurableWaiter, DEFERRED_OPERATIONS};
 use crate::limiter::{Limiter, RateLimit, Source, SourceKey};
 use crate::metrics::{Metrics, OpLabel, Rejection, ThrottleStage};
 use crate::refusals::{Disposition, Refusal, RefusalLog};
 use crate::{amz_date, protocol, sigv4, ApiError, Error};
+use coffer_credentials::{ConfiguredPrincipal, Credential, CredentialStore, InitOptions};
 
 /// The SigV4 service name of AWS KMS.
 pub const SERVICE: &str = "kms";
@@ -112,7 +112,7 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
         // credentials.json is part of the directory: once made, an open without it is refused.
         coffer::DataDirOptions::default()
             .audit(audit)
-            .part(crate::credentials::CREDENTIALS_FILE),
+            .part(coffer_credentials::CREDENTIALS_FILE),
     )
     .map_err(Error::Kms)?;
     for path in dir.tightened_permissions() {
@@ -404,20 +404,28 @@ impl Server {
         let init = InitOptions {
             region: config.region.clone(),
             account_id: config.account_id,
-            principals: config.principals.clone(),
+            principals: config
+                .principals
+                .iter()
+                .map(|p| ConfiguredPrincipal {
+                    arn: p.arn.clone(),
+                    policies: p.policies.clone(),
+                    tags: p.tags.clone(),
+                })
+                .collect(),
         };
         let sealing = service
             .data_dir
-            .sealing_key(crate::credentials::SEALING_PURPOSE)
+            .sealing_key(coffer_credentials::SEALING_PURPOSE)
             .map_err(Error::Kms)?;
         let creds = CredentialStore::open(&config.data_dir, &init, &SystemRandom::new(), sealing)?;
         service
             .data_dir
-            .record_part(crate::credentials::CREDENTIALS_FILE)
+            .record_part(coffer_credentials::CREDENTIALS_FILE)
             .map_err(Error::Kms)?;
         if creds.created() {
             tracing::info!(
-                file = %config.data_dir.join(crate::credentials::ADMIN_CREDENTIALS_FILE).display(),
+                file = %config.data_dir.join(coffer_credentials::ADMIN_CREDENTIALS_FILE).display(),
                 "created the bootstrap administrator credential"
             );
         }
