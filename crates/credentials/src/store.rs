@@ -1876,4 +1876,147 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A set kept in memory; `fail` makes commits fail.
+    #[derive(Debug, Default, Clone)]
+    struct MemoryBackend {
+        set: Arc<Mutex<Option<Vec<u8>>>>,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl CredentialBackend for MemoryBackend {
+        fn location(&self) -> &Path {
+            Path::new("memory")
+        }
+
+        fn load(&self) -> Result<Option<SecretBytes>, Error> {
+            Ok(self.set.lock().clone().map(SecretBytes::new))
+        }
+
+        fn commit(&self, set: &[u8]) -> Result<(), Error> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(Error::Io {
+                    path: "memory".into(),
+                    source: std::io::Error::other("down"),
+                });
+            }
+            *self.set.lock() = Some(set.to_vec());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn another_backend_keeps_the_sealed_set() {
+        let dir = temp_dir("backend");
+        let backend = MemoryBackend::default();
+        let admin = dir.join(ADMIN_CREDENTIALS_FILE);
+        let open = |b: &MemoryBackend| {
+            CredentialStore::open_with_backend(
+                Box::new(b.clone()),
+                &admin,
+                &init(),
+                &SystemRandom::new(),
+                key(),
+            )
+        };
+        let s = open(&backend).unwrap();
+        assert!(s.created());
+        let user = s
+            .create(role("arn:aws:iam::111122223333:user/u", false), &mut ok)
+            .unwrap();
+        let secret = std::str::from_utf8(user.secret().expose())
+            .unwrap()
+            .to_owned();
+        // The backend holds the format-3 set, the secret sealed; no file was written for it.
+        let set: serde_json::Value =
+            serde_json::from_slice(backend.set.lock().as_deref().unwrap()).unwrap();
+        assert_eq!(set["format"], 3);
+        assert_eq!(set["credentials"].as_array().unwrap().len(), 2);
+        assert!(!set.to_string().contains(&secret));
+        assert!(!dir.join(CREDENTIALS_FILE).exists());
+        drop(s);
+        let s = open(&backend).unwrap();
+        assert!(!s.created());
+        assert_eq!(
+            s.get(user.access_key_id()).unwrap().secret().expose(),
+            secret.as_bytes()
+        );
+        // A commit that fails changes nothing, and says so as an internal error.
+        backend.fail.store(true, Ordering::SeqCst);
+        let e = s
+            .create(role("arn:aws:iam::111122223333:user/v", false), &mut ok)
+            .unwrap_err();
+        assert_eq!(e.code(), "KMSInternalException");
+        assert_eq!(s.len(), 2);
+        let e = s.revoke(user.access_key_id(), &mut ok).unwrap_err();
+        assert_eq!(e.code(), "KMSInternalException");
+        assert!(s.get(user.access_key_id()).is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The principal rules are coffer-core's `PrincipalArn` (AWS's), where the store's own
+    /// check once disagreed with `Caller::new`.
+    #[test]
+    fn principals_follow_the_one_principal_arn_rule() {
+        let dir = temp_dir("principal-rule");
+        let clock = Arc::new(AtomicI64::new(5));
+        let s = open_at(&dir, &clock).unwrap();
+        // Partitions AWS documents beyond the three the store took; a path with printable
+        // ASCII and an empty segment inside.
+        for good in [
+            "arn:aws-iso:iam::111122223333:user/u",
+            "arn:aws-iso-b:iam::111122223333:role/app",
+            "arn:aws:iam::111122223333:user/a//b/u",
+            "arn:aws:iam::111122223333:role/team~1/app",
+        ] {
+            let c = s.create(role(good, false), &mut ok).unwrap();
+            assert_eq!(c.principal_arn(), good);
+            assert_eq!(c.account_id(), "111122223333");
+        }
+        // Names longer than IAM's 64 characters, names with other characters, a session,
+        // an unknown partition: the store took the first two.
+        let long = format!("arn:aws:iam::111122223333:user/{}", "n".repeat(65));
+        for bad in [
+            long.as_str(),
+            "arn:aws:iam::111122223333:user/a:b",
+            "arn:aws:sts::111122223333:assumed-role/app/session",
+            "arn:example:iam::111122223333:user/u",
+            "arn:aws:iam::111122223333:user//u",
+        ] {
+            let e = s.create(role(bad, false), &mut ok).unwrap_err();
+            assert_eq!(e.code(), "ValidationException", "{bad}");
+            assert!(e.to_string().starts_with("PrincipalArn must be"), "{e}");
+        }
+        // A session is a principal, just not one a lasting access key belongs to.
+        assert!(coffer_core::PrincipalArn::parse(
+            "arn:aws:sts::111122223333:assumed-role/app/session"
+        )
+        .is_ok());
+        // Restarted, the created ones load under the same rule.
+        drop(s);
+        assert_eq!(open_at(&dir, &clock).unwrap().len(), 5);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn errors_name_their_exception() {
+        for (e, code) in [
+            (Error::Validation("v".into()), "ValidationException"),
+            (
+                Error::MalformedPolicyDocument("m".into()),
+                "MalformedPolicyDocumentException",
+            ),
+            (Error::LimitExceeded("l".into()), "LimitExceededException"),
+            (not_found("AKIAX"), "NotFoundException"),
+            (Error::InvalidState("s".into()), "KMSInvalidStateException"),
+            (Error::Internal("i".into()), "KMSInternalException"),
+            (Error::Config("c"), "KMSInternalException"),
+        ] {
+            assert_eq!(e.code(), code, "{e:?}");
+        }
+        assert_eq!(
+            not_found("AKIAX").to_string(),
+            "Access key AKIAX does not exist (or was revoked, or has expired)."
+        );
+    }
 }
