@@ -396,6 +396,17 @@ impl CredentialStore {
         let admin_path = admin_path.to_owned();
         let mut configured = HashMap::new();
         for p in &init.principals {
+            // The same rules as a credential's own principal and tags.
+            PrincipalArn::parse(&p.arn)
+                .map_err(|_| Error::Config("a configured principal's ARN is not valid"))?;
+            if p.tags
+                .iter()
+                .any(|(k, v)| coffer_core::check_tag(k, v).is_err())
+            {
+                return Err(Error::Config(
+                    "a tag of a configured principal is not valid",
+                ));
+            }
             let mut policies = Vec::with_capacity(p.policies.len());
             for doc in &p.policies {
                 let policy = Policy::parse_identity_policy(doc).map_err(|_| {
@@ -1685,6 +1696,25 @@ mod tests {
             CredentialStore::open(&dir, &opts, &SystemRandom::new(), key()),
             Err(Error::Config(_))
         ));
+        // The configuration's principals and tags follow the credentials' rules.
+        opts.principals[0].policies = vec![policy.into()];
+        assert!(CredentialStore::open(&dir, &opts, &SystemRandom::new(), key()).is_ok());
+        for (arn, tag) in [
+            ("arn:aws:iam::111122223333:group/app", "env"),
+            ("arn:aws:iam::111122223333:role/app", "aws:env"),
+            ("arn:aws:iam::111122223333:role/app", ""),
+        ] {
+            let mut bad = opts.clone();
+            bad.principals[0].arn = arn.into();
+            bad.principals[0].tags = [(tag.to_owned(), "prod".to_owned())].into();
+            assert!(
+                matches!(
+                    CredentialStore::open(&dir, &bad, &SystemRandom::new(), key()),
+                    Err(Error::Config(_))
+                ),
+                "{arn} {tag}"
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

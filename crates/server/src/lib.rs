@@ -53,8 +53,8 @@ mod tls;
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
 pub use coffer_credentials::{
-    Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE, CREDENTIALS_FILE,
-    SEALING_PURPOSE,
+    ConfiguredPrincipal, Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE,
+    CREDENTIALS_FILE, SEALING_PURPOSE,
 };
 pub use config_file::{
     check_start_files, load_config_file, load_config_file_with, parse_config, validate_config,
