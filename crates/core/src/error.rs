@@ -17,8 +17,8 @@ pub enum CoreError {
     /// An alias name breaks the naming rules.
     #[error("alias names must begin with 'alias/', contain only letters, digits, '/', '_' and '-', and be at most 256 characters")]
     InvalidAliasName,
-    /// A principal ARN is malformed.
-    #[error("invalid principal ARN")]
+    /// A principal ARN is malformed (see [`crate::PrincipalArn`] for the rules).
+    #[error("invalid principal ARN: expected arn:PARTITION:iam::ACCOUNT:root, …:user/NAME, …:role/NAME or arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION")]
     InvalidPrincipal,
     /// The encryption context is larger than the service accepts.
     #[error("encryption context exceeds {max} bytes", max = crate::MAX_ENCRYPTION_CONTEXT_BYTES)]

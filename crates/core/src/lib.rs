@@ -1,6 +1,6 @@
-//! The shared vocabulary of coffer: identifiers and ARNs, the [`Caller`], the
-//! [`EncryptionContext`] and its canonical encoding, the injected [`Clock`] and the one
-//! calendar ([`time`]).
+//! The shared vocabulary of coffer: identifiers and ARNs, principals ([`PrincipalArn`]) and the
+//! [`Caller`], tag rules ([`check_tag`]), the [`EncryptionContext`] and its canonical encoding,
+//! the injected [`Clock`] and the one calendar ([`time`]).
 //!
 //! ```
 //! use coffer_core::{KeyIdentifier, EncryptionContext};
@@ -20,6 +20,8 @@ mod context;
 mod error;
 mod ids;
 mod operation;
+mod principal;
+mod tags;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
@@ -32,5 +34,7 @@ pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};
 pub use error::CoreError;
 pub use ids::{AccountId, KeyId, Region};
 pub use operation::{KeyReferences, KeyStateRow, Operation};
+pub use principal::{PrincipalArn, PrincipalKind, MAX_PRINCIPAL_ARN, PARTITIONS};
+pub use tags::{check_tag, TagError, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 pub use time::epoch_seconds;
 pub use unique_keys::UniqueKeys;

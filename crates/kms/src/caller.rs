@@ -55,8 +55,9 @@ pub(crate) fn cut_user_agent(user_agent: &str) -> &str {
 }
 
 impl Caller {
-    /// A caller with the given principal ARN (its account is read from the ARN), no tags and no
-    /// identity policies.
+    /// A caller with the given principal ARN (a [`coffer_core::PrincipalArn`]; its account is
+    /// read from the ARN), no tags and no identity policies. A malformed ARN is
+    /// [`CoreError::InvalidPrincipal`], which `?` turns into a `ValidationException`.
     pub fn new(principal_arn: &str) -> Result<Self, CoreError> {
         Ok(Self::from_identity(coffer_core::Caller::new(
             principal_arn,
@@ -138,9 +139,9 @@ impl Caller {
         self
     }
 
-    /// Whether this is the account's root principal.
+    /// Whether this is the account's root principal (`arn:PARTITION:iam::ACCOUNT:root`).
     pub fn is_account_root(&self) -> bool {
-        self.identity.principal_arn == format!("arn:aws:iam::{}:root", self.identity.account)
+        self.identity.is_account_root()
     }
 
     /// The principal without the request facts.

@@ -159,8 +159,13 @@ impl From<coffer_crypto::CryptoError> for Error {
 }
 
 impl From<coffer_core::CoreError> for Error {
+    /// A malformed principal ARN is the caller's input: `ValidationException` naming the
+    /// rule. Anything else of the shared vocabulary reaching `?` stays internal.
     fn from(e: coffer_core::CoreError) -> Self {
-        Self::internal(e)
+        match e {
+            coffer_core::CoreError::InvalidPrincipal => Self::validation(e.to_string()),
+            _ => Self::internal(e),
+        }
     }
 }
 
@@ -185,5 +190,18 @@ mod tests {
             Error::disabled("key is disabled").to_string(),
             "DisabledException: key is disabled"
         );
+    }
+
+    #[test]
+    fn a_malformed_principal_through_question_mark_is_a_validation_error() {
+        fn caller(arn: &str) -> Result<crate::Caller, Error> {
+            Ok(crate::Caller::new(arn)?)
+        }
+        let e = caller("arn:aws:iam::111122223333:group/g").unwrap_err();
+        assert_eq!(e.code(), "ValidationException");
+        assert!(e.message().contains("principal ARN"), "{e}");
+        assert!(caller("arn:aws:iam::111122223333:user/alice").is_ok());
+        let e = Error::from(coffer_core::CoreError::Random(coffer_crypto::CryptoError));
+        assert_eq!(e.code(), "KMSInternalException");
     }
 }

@@ -21,8 +21,16 @@ use coffer::{Caller, IdentityDecision, IdentityRequest, Kms};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::credentials::{Credential, CredentialStore, NewCredential, Rotated};
+use coffer_credentials::{Credential, CredentialStore, NewCredential, Rotated};
+
 use crate::ApiError;
+
+/// The credential store's refusals on the wire: its exception name and message, as given.
+impl From<coffer_credentials::Error> for ApiError {
+    fn from(e: coffer_credentials::Error) -> Self {
+        ApiError::new(e.code(), e.to_string())
+    }
+}
 
 /// `coffer:CreateCredential`: a credential for the principal (the resource).
 pub(crate) const CREATE: &str = "coffer:CreateCredential";
@@ -247,7 +255,7 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    if let Err(e) = crate::credentials::reject_duplicate_keys(body) {
+    if let Err(e) = coffer_credentials::reject_duplicate_keys(body) {
         if e.is_data() {
             return Err(ApiError::serialization(format!(
                 "The request body names a member twice (line {}, column {}).",
@@ -304,7 +312,7 @@ fn run(
                 "tags": req.tags,
                 "description": req.description,
             });
-            crate::credentials::validate_principal(&req.principal_arn)?;
+            coffer_credentials::check_principal(&req.principal_arn)?;
             authz.require_shape(
                 CREATE,
                 &req.principal_arn,
@@ -471,7 +479,7 @@ fn live(
 ) -> Result<std::sync::Arc<Credential>, ApiError> {
     creds
         .get(access_key_id)
-        .ok_or_else(|| crate::credentials::not_found(access_key_id))
+        .ok_or_else(|| coffer_credentials::not_found(access_key_id).into())
 }
 
 fn items_len(out: &Value) -> usize {
@@ -560,7 +568,7 @@ mod tests {
     use coffer_crypto::SymmetricKey;
 
     use super::*;
-    use crate::credentials::InitOptions;
+    use coffer_credentials::{ConfiguredPrincipal, InitOptions};
 
     const A: &str = "111122223333";
     const B: &str = "444455556666";
@@ -579,7 +587,7 @@ mod tests {
         }
     }
 
-    fn fixture(principals: Vec<crate::PrincipalSettings>) -> Fixture {
+    fn fixture(principals: Vec<ConfiguredPrincipal>) -> Fixture {
         let mut b = [0u8; 8];
         SystemRandom::new().fill(&mut b).unwrap();
         let dir = std::env::temp_dir().join(format!("cofferd-admin-{}", crate::sigv4::hex(&b)));
@@ -843,7 +851,7 @@ mod tests {
              "Resource": format!("arn:aws:iam::{B}:*")}
         ]})
         .to_string();
-        let f = fixture(vec![crate::PrincipalSettings {
+        let f = fixture(vec![ConfiguredPrincipal {
             arn: format!("arn:aws:iam::{A}:root"),
             policies: vec![deny],
             tags: BTreeMap::new(),

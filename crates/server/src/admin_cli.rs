@@ -130,7 +130,7 @@ pub fn run(args: &[String], out: &mut dyn Write) -> Result<(), String> {
                     std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
                 serde_json::from_str::<Value>(&text)
                     .map_err(|e| format!("{}: not JSON: {e}", f.display()))?;
-                crate::credentials::reject_duplicate_keys(text.as_bytes()).map_err(|e| {
+                coffer_credentials::reject_duplicate_keys(text.as_bytes()).map_err(|e| {
                     format!(
                         "{}: names a member twice (line {}, column {})",
                         f.display(),
@@ -427,7 +427,7 @@ impl Client {
                 let mut bytes =
                     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
                 let parsed: Result<CredentialsFile, _> =
-                    crate::credentials::reject_duplicate_keys(&bytes)
+                    coffer_credentials::reject_duplicate_keys(&bytes)
                         .and_then(|()| serde_json::from_slice(&bytes));
                 coffer_crypto::wipe(&mut bytes);
                 // Where, not what: the parser's message could quote the secret.

@@ -10,12 +10,12 @@ use http::{HeaderMap, Method};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::credentials::Credential;
 use crate::limiter::{Source, SourceKey};
 use crate::metrics::{Metrics, OpLabel, ThrottleStage};
 use crate::refusals::{Disposition, Refusal};
 use crate::server::State;
 use crate::{amz_date, protocol, sigv4, ApiError};
+use coffer_credentials::Credential;
 
 /// The SigV4 service name of AWS KMS.
 pub const SERVICE: &str = "kms";

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use crate::credentials::CREDENTIALS_FILE;
 use crate::{Config, RootKeyProvider};
+use coffer_credentials::CREDENTIALS_FILE;
 
 /// Online backup of a data directory.
 #[derive(Debug, Parser)]

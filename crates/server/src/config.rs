@@ -372,25 +372,13 @@ impl PrincipalEntry {
     }
 
     /// What the credential store attaches to the principal's credentials.
-    pub fn settings(&self) -> PrincipalSettings {
-        PrincipalSettings {
+    pub fn settings(&self) -> coffer_credentials::ConfiguredPrincipal {
+        coffer_credentials::ConfiguredPrincipal {
             arn: self.arn.clone(),
             policies: self.policies.clone(),
             tags: self.tags.clone(),
         }
     }
-}
-
-/// Identity policies and tags the configuration attaches to a principal: every credential of
-/// that principal carries them (beside any stored with the credential).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PrincipalSettings {
-    /// The principal's ARN (`arn:aws:iam::ACCOUNT:user/NAME`, `…:role/NAME`, `…:root`).
-    pub arn: String,
-    /// IAM identity policy documents (JSON).
-    pub policies: Vec<String>,
-    /// Principal tags, for `aws:PrincipalTag/…` conditions.
-    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {

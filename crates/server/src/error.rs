@@ -19,33 +19,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A credential file is not valid JSON of the expected shape. Only where is kept: the
-    /// parser's message can quote the offending value, which could be a secret.
-    #[error("{path}: not a valid credential file (line {line}, column {column})")]
-    CredentialFile {
-        /// The file.
-        path: PathBuf,
-        /// Where the parser stopped (1-based; 0 when the file was being written).
-        line: usize,
-        /// The column there.
-        column: usize,
-    },
-    /// A credential file holds a value that is not valid (an account id, principal ARN, …).
-    #[error("{path}: invalid credential entry: {what}")]
-    InvalidCredential {
-        /// The file.
-        path: PathBuf,
-        /// Which value.
-        what: &'static str,
-    },
-    /// The data dir was created for another region.
-    #[error("the data dir was created for region {stored}, not {requested}")]
-    RegionMismatch {
-        /// The region recorded in the data dir.
-        stored: String,
-        /// The region asked for.
-        requested: String,
-    },
+    /// The credential store could not open (a credential file is malformed, altered, open to
+    /// others, or of another region); its message names the file, never a value in it.
+    #[error(transparent)]
+    Credentials(#[from] coffer_credentials::Error),
     /// A file that must be the owner's alone (configuration, credentials, passphrase, TLS key)
     /// is readable or writable by its group or others.
     #[error("{path}: mode {mode:o} lets group or others read or write it; chmod 600 it")]
@@ -112,18 +89,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// [`Error::CredentialFile`] for `path` from a JSON error, keeping only its position.
-    pub(crate) fn credential_file(
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(serde_json::Error) -> Self {
-        let path = path.into();
-        move |e| Self::CredentialFile {
-            path,
-            line: e.line(),
-            column: e.column(),
-        }
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }

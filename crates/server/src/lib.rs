@@ -14,7 +14,8 @@
 //!
 //! The pieces are public for tests and tools: the SigV4 header parser and signer
 //! ([`parse_authorization`], [`authorization`]), the protocol's request decoder and operation
-//! dispatcher ([`decode`], [`dispatch`]), and the credential store ([`CredentialStore`]).
+//! dispatcher ([`decode`], [`dispatch`]), and the credential store ([`CredentialStore`], from
+//! `coffer-credentials`).
 //!
 //! ```
 //! let h = cofferd::parse_authorization(
@@ -39,7 +40,6 @@ pub mod check_cli;
 mod config;
 mod config_file;
 mod conn;
-mod credentials;
 mod deferred;
 mod error;
 mod health;
@@ -56,17 +56,17 @@ mod tls;
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
 pub use auth::{ADMIN_TARGET_PREFIX, CONTENT_TYPE, SERVICE, TARGET_PREFIX};
+pub use coffer_credentials::{
+    ConfiguredPrincipal, Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE,
+    CREDENTIALS_FILE, SEALING_PURPOSE,
+};
 pub use config::{
     AuditSettings, Config, Limits, LogFormat, LogSettings, Maintenance, PrincipalEntry,
-    PrincipalSettings, RootKeyProvider, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
+    RootKeyProvider, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
     DEFAULT_REFUSAL_SUMMARY_INTERVAL,
 };
 pub use config_file::{
     check_start_files, load_config_file, load_config_file_with, parse_config, validate_config,
-};
-pub use credentials::{
-    Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE, CREDENTIALS_FILE,
-    SEALING_PURPOSE,
 };
 pub use error::Error;
 pub use limiter::RateLimit;

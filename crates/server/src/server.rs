@@ -18,12 +18,12 @@ use tokio::net::TcpListener;
 use crate::auth::{admit, refused, throttled, user_agent, Admitted, Api, CONTENT_TYPE};
 use crate::config::{Config, PrincipalEntry, RootKeyProvider};
 use crate::conn::ConnLimits;
-use crate::credentials::{CredentialStore, InitOptions};
 use crate::deferred::{run_deferred, DurableWaiter, DEFERRED_OPERATIONS};
 use crate::limiter::{Limiter, Source, SourceKey};
 use crate::metrics::{Metrics, OpLabel, ThrottleStage};
 use crate::refusals::RefusalLog;
 use crate::{protocol, sigv4, ApiError, Error};
+use coffer_credentials::{CredentialStore, InitOptions};
 
 /// The key management service of a data dir, opened as a [`Config`] says.
 #[derive(Debug)]
@@ -102,7 +102,7 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
         // credentials.json is part of the directory: once made, an open without it is refused.
         coffer::DataDirOptions::default()
             .audit(audit)
-            .part(crate::credentials::CREDENTIALS_FILE),
+            .part(coffer_credentials::CREDENTIALS_FILE),
     )
     .map_err(Error::Kms)?;
     for path in dir.tightened_permissions() {
@@ -221,16 +221,16 @@ impl Server {
         };
         let sealing = service
             .data_dir
-            .sealing_key(crate::credentials::SEALING_PURPOSE)
+            .sealing_key(coffer_credentials::SEALING_PURPOSE)
             .map_err(Error::Kms)?;
         let creds = CredentialStore::open(&config.data_dir, &init, &SystemRandom::new(), sealing)?;
         service
             .data_dir
-            .record_part(crate::credentials::CREDENTIALS_FILE)
+            .record_part(coffer_credentials::CREDENTIALS_FILE)
             .map_err(Error::Kms)?;
         if creds.created() {
             tracing::info!(
-                file = %config.data_dir.join(crate::credentials::ADMIN_CREDENTIALS_FILE).display(),
+                file = %config.data_dir.join(coffer_credentials::ADMIN_CREDENTIALS_FILE).display(),
                 "created the bootstrap administrator credential"
             );
         }
