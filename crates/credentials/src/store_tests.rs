@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 fn temp_dir(name: &str) -> PathBuf {
     let mut b = [0u8; 8];
     SystemRandom::new().fill(&mut b).unwrap();
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = coffer_crypto::hex::encode(&b);
     let d = std::env::temp_dir().join(format!("coffer-credentials-{name}-{hex}"));
     std::fs::create_dir_all(&d).unwrap();
     d

@@ -1074,12 +1074,7 @@ fn open_audit(
         }
     };
     let key = coffer_crypto::SigningKey::from_seed(seed.expose())?;
-    let public: String = key
-        .verifying_key()
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let public = coffer_crypto::hex::encode(key.verifying_key().as_bytes());
     // The public key is written once, with the signing key, and never replaced: an existing
     // one must be this key's.
     let public_file = path.join(AUDIT_PUBLIC_KEY_FILE);

@@ -114,7 +114,7 @@ impl Kms {
         }
         let mut raw = [0u8; 32];
         self.rng.fill(&mut raw)?;
-        let grant_id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let grant_id = coffer_crypto::hex::encode(&raw);
         let grant = Grant {
             grant_id: grant_id.clone(),
             key_id: id,

@@ -74,20 +74,16 @@ pub(crate) fn tags(tags: &[Tag]) -> Result<(), Error> {
         return Err(Error::tag("A key may have at most 50 tags."));
     }
     for t in tags {
-        let klen = t.tag_key.chars().count();
-        if klen == 0 || klen > 128 {
-            return Err(Error::tag("Tag keys must be 1 to 128 characters long."));
-        }
-        if t.tag_value.chars().count() > 256 {
-            return Err(Error::tag(
-                "Tag values must be at most 256 characters long.",
-            ));
-        }
-        if t.tag_key
-            .get(..4)
-            .is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
-        {
-            return Err(Error::tag("Tag keys beginning with 'aws:' are reserved."));
+        if let Err(e) = coffer_core::check_tag(&t.tag_key, &t.tag_value) {
+            // The one rule set (coffer-core), told as AWS words it: a sentence.
+            let rule = e.to_string();
+            let mut chars = rule.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            return Err(Error::tag(format!(
+                "{}{}.",
+                first.unwrap_or_default(),
+                chars.as_str()
+            )));
         }
     }
     Ok(())

@@ -14,21 +14,11 @@ use crate::{Config, Error, RateLimit, RootKeyProvider};
 /// Refuses a file that its group or others may read or write: the configuration, credential
 /// and passphrase files must be the owner's alone.
 pub(crate) fn check_private(path: &Path) -> Result<(), Error> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(Error::io(path))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(Error::Permissions {
-                path: path.to_owned(),
-                mode: mode & 0o777,
-            });
-        }
-    }
-    Ok(())
+    // The one check (coffer-credentials), reported as cofferd's own error for its files.
+    coffer_credentials::check_private(path).map_err(|e| match e {
+        coffer_credentials::Error::Permissions { path, mode } => Error::Permissions { path, mode },
+        other => other.into(),
+    })
 }
 
 /// The smallest audit file size the audit log honours.
@@ -365,18 +355,15 @@ fn check_key_dir(dir: &Path) -> Result<(), Error> {
 
 fn check_principal(index: usize, p: &PrincipalEntry) -> Result<(), String> {
     let at = format!("principals[{index}]");
-    coffer::Caller::new(&p.arn)
+    // The credential store's rule at open: a root, user or role (not a role session).
+    coffer_credentials::check_principal(&p.arn)
         .map_err(|_| format!("{at}.arn: not a principal ARN: {:?}", p.arn))?;
     for (j, text) in p.policies.iter().enumerate() {
         coffer::Policy::parse_identity_policy(text)
             .map_err(|e| format!("{at} ({}): identity policy {j} is invalid: {e}", p.arn))?;
     }
     for (k, v) in &p.tags {
-        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-            return Err(format!(
-                "{at}.tags: key {k:?}: keys are 1 to 128 characters, values at most 256"
-            ));
-        }
+        coffer_core::check_tag(k, v).map_err(|e| format!("{at}.tags: key {k:?}: {e}"))?;
     }
     Ok(())
 }
@@ -516,6 +503,17 @@ mod tests {
             (
                 "[root_key]\nprovider = \"passphrase-env\"\nvariable = \"\"",
                 "root_key.variable",
+            ),
+            // The credential store's own rules, so `cofferd check` and a start agree: a role
+            // session holds no lasting key, and `aws:` tag keys are AWS's.
+            (
+                "[[principals]]\narn = \"arn:aws:sts::111122223333:assumed-role/r/s\"",
+                "principals[0].arn",
+            ),
+            (
+                "[[principals]]\narn = \"arn:aws:iam::111122223333:user/a\"\n\
+                 [principals.tags]\n\"aws:team\" = \"x\"",
+                "principals[0].tags",
             ),
         ];
         for (body, key) in cases {
