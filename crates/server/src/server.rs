@@ -1010,12 +1010,12 @@ fn authenticate_parts(
 }
 
 fn throttled() -> ApiError {
-    ApiError::new("ThrottlingException", "Rate exceeded")
+    ApiError::from(coffer::Error::throttling("Rate exceeded"))
 }
 
 fn too_large(max: usize) -> ApiError {
-    ApiError::new(
-        crate::api_error::REQUEST_TOO_LARGE,
+    ApiError::wire(
+        crate::api_error::WireCode::RequestEntityTooLarge,
         format!("The request body exceeds {max} bytes."),
     )
 }
@@ -1094,16 +1094,16 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn incomplete(message: impl Into<String>) -> ApiError {
-    ApiError::new("IncompleteSignatureException", message)
+    ApiError::wire(crate::api_error::WireCode::IncompleteSignature, message)
 }
 
 fn invalid_signature(message: impl Into<String>) -> ApiError {
-    ApiError::new("InvalidSignatureException", message)
+    ApiError::wire(crate::api_error::WireCode::InvalidSignature, message)
 }
 
 fn unrecognized() -> ApiError {
-    ApiError::new(
-        "UnrecognizedClientException",
+    ApiError::wire(
+        crate::api_error::WireCode::UnrecognizedClient,
         "The security token included in the request is invalid.",
     )
 }
