@@ -227,27 +227,27 @@ fn epoch(t: SystemTime) -> f64 {
     ms / 1000.0
 }
 
-fn ser_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(epoch(*t))
 }
 
-fn ser_opt_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_opt_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_f64(epoch(*t)),
         None => s.serialize_none(),
     }
 }
 
-fn ser_blob<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_blob<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&B64.encode(b))
 }
 
-fn ser_display<T: fmt::Display, S: Serializer>(t: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_display<T: fmt::Display, S: Serializer>(t: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(t)
 }
 
 /// A secret blob, encoded into a zeroizing buffer and written into the response from there.
-fn ser_secret<S: Serializer>(b: &SecretBytes, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_secret<S: Serializer>(b: &SecretBytes, s: S) -> Result<S::Ok, S::Error> {
     let len = base64::encoded_len(b.len(), true)
         .ok_or_else(|| serde::ser::Error::custom("blob too long"))?;
     let mut buf = SecretBytes::new(vec![0u8; len]);
@@ -258,6 +258,43 @@ fn ser_secret<S: Serializer>(b: &SecretBytes, s: S) -> Result<S::Ok, S::Error> {
     let text =
         std::str::from_utf8(buf.expose()).map_err(|_| serde::ser::Error::custom("base64"))?;
     s.serialize_str(text)
+}
+
+/// Algorithm names, as KeyMetadata lists them.
+pub(crate) fn ser_algorithms<S: Serializer>(
+    v: &[EncryptionAlgorithmSpec],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|a| a.as_str()))
+}
+
+/// Grant operation names, as a grant lists them.
+pub(crate) fn ser_grant_operations<S: Serializer>(
+    v: &[GrantOperation],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|o| o.as_str()))
+}
+
+/// A grant's constraints: the members it has.
+pub(crate) fn ser_constraints<S: Serializer>(
+    c: &Option<GrantConstraints>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Out<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encryption_context_equals: Option<&'a BTreeMap<String, String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encryption_context_subset: Option<&'a BTreeMap<String, String>>,
+    }
+    c.as_ref()
+        .map(|c| Out {
+            encryption_context_equals: c.encryption_context_equals.as_ref(),
+            encryption_context_subset: c.encryption_context_subset.as_ref(),
+        })
+        .serialize(s)
 }
 
 /// Writes a response; `secret_len` is the length of the secret it holds (0 for none).
@@ -274,87 +311,6 @@ impl WireResponse for () {
     fn to_wire(&self) -> Result<Vec<u8>, Error> {
         Ok(b"{}".to_vec())
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct KeyMetadataOut<'a> {
-    #[serde(rename = "AWSAccountId")]
-    aws_account_id: &'a str,
-    key_id: &'a str,
-    arn: &'a str,
-    #[serde(serialize_with = "ser_time")]
-    creation_date: SystemTime,
-    enabled: bool,
-    description: &'a str,
-    #[serde(serialize_with = "ser_display")]
-    key_usage: KeyUsage,
-    #[serde(serialize_with = "ser_display")]
-    key_state: KeyState,
-    #[serde(
-        serialize_with = "ser_opt_time",
-        skip_serializing_if = "Option::is_none"
-    )]
-    deletion_date: Option<SystemTime>,
-    #[serde(serialize_with = "ser_display")]
-    origin: Origin,
-    key_manager: &'a str,
-    #[serde(serialize_with = "ser_display")]
-    customer_master_key_spec: KeySpec,
-    #[serde(serialize_with = "ser_display")]
-    key_spec: KeySpec,
-    encryption_algorithms: Vec<&'static str>,
-    multi_region: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pending_deletion_window_in_days: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    current_key_material_id: Option<&'a str>,
-}
-
-impl<'a> From<&'a KeyMetadata> for KeyMetadataOut<'a> {
-    fn from(m: &'a KeyMetadata) -> Self {
-        Self {
-            aws_account_id: &m.aws_account_id,
-            key_id: &m.key_id,
-            arn: &m.arn,
-            creation_date: m.creation_date,
-            enabled: m.enabled,
-            description: &m.description,
-            key_usage: m.key_usage,
-            key_state: m.key_state,
-            deletion_date: m.deletion_date,
-            origin: m.origin,
-            key_manager: m.key_manager,
-            customer_master_key_spec: m.customer_master_key_spec,
-            key_spec: m.key_spec,
-            encryption_algorithms: m.encryption_algorithms.iter().map(|a| a.as_str()).collect(),
-            multi_region: m.multi_region,
-            pending_deletion_window_in_days: m.pending_deletion_window_in_days,
-            current_key_material_id: m.current_key_material_id.as_deref(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct KeyMetadataResponse<'a> {
-    key_metadata: KeyMetadataOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Page<'a, T> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<&'a str>,
-    truncated: bool,
-    #[serde(flatten)]
-    items: T,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct KeyIdOut<'a> {
-    key_id: &'a str,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -825,437 +781,142 @@ request!(RevokeGrantRequest, RetireGrantIn, |_, i| Ok(
 ));
 
 // ---------------------------------------------------------------------------------------------
-// Responses
+// Responses: the model's response types serialize themselves (`model.rs`, this feature)
 // ---------------------------------------------------------------------------------------------
 
-/// A wire response written from an output shape borrowed from `Self`.
-macro_rules! response {
-    ($t:ty, |$r:ident| $body:expr) => {
+/// The responses, each written as the model type derives it; `=> member` names the secret it
+/// holds (room for it is made up front, see [`encode`]).
+macro_rules! responses {
+    ($($t:ty $(=> $secret:ident)?),+ $(,)?) => {$(
         impl WireResponse for $t {
             fn to_wire(&self) -> Result<Vec<u8>, Error> {
-                let $r = self;
-                $body
+                encode(self, 0 $(+ self.$secret.len())?)
             }
         }
-    };
+    )+};
 }
 
-response!(CreateKeyResponse, |r| encode(
-    &KeyMetadataResponse {
-        key_metadata: (&r.key_metadata).into(),
-    },
-    0
-));
+responses! {
+    CreateKeyResponse,
+    DescribeKeyResponse,
+    KeyIdResponse,
+    ListKeysResponse,
+    ScheduleKeyDeletionResponse,
+    EncryptResponse,
+    DecryptResponse => plaintext,
+    ReEncryptResponse,
+    GenerateDataKeyResponse => plaintext,
+    GenerateDataKeyWithoutPlaintextResponse,
+    GenerateRandomResponse => plaintext,
+    GetKeyPolicyResponse => policy,
+    ListKeyPoliciesResponse,
+    ListAliasesResponse,
+    ListResourceTagsResponse,
+    GetKeyRotationStatusResponse,
+    ListKeyRotationsResponse,
+    CreateGrantResponse,
+    ListGrantsResponse,
+}
 
-response!(DescribeKeyResponse, |r| encode(
-    &KeyMetadataResponse {
-        key_metadata: (&r.key_metadata).into(),
-    },
-    0
-));
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
 
-response!(KeyIdResponse, |r| encode(
-    &KeyIdOut { key_id: &r.key_id },
-    0
-));
+    use serde_json::{json, Value};
 
-response!(ListKeysResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Entry<'a> {
-        key_id: &'a str,
-        key_arn: &'a str,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Keys<'a> {
-        keys: Vec<Entry<'a>>,
-    }
-    let keys = r
-        .keys
-        .iter()
-        .map(|k| Entry {
-            key_id: &k.key_id,
-            key_arn: &k.key_arn,
-        })
-        .collect();
-    encode(
-        &Page {
-            next_marker: r.next_marker.as_deref(),
-            truncated: r.truncated,
-            items: Keys { keys },
-        },
-        0,
-    )
-});
+    use super::*;
 
-response!(ScheduleKeyDeletionResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        key_id: &'a str,
-        #[serde(serialize_with = "ser_time")]
-        deletion_date: SystemTime,
-        #[serde(serialize_with = "ser_display")]
-        key_state: KeyState,
-        pending_window_in_days: u32,
+    fn json_of(r: &impl WireResponse) -> Value {
+        serde_json::from_slice(&r.to_wire().unwrap()).unwrap()
     }
-    encode(
-        &Out {
-            key_id: &r.key_id,
-            deletion_date: r.deletion_date,
-            key_state: r.key_state,
-            pending_window_in_days: r.pending_window_in_days,
-        },
-        0,
-    )
-});
 
-response!(EncryptResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        #[serde(serialize_with = "ser_blob")]
-        ciphertext_blob: &'a [u8],
-        key_id: &'a str,
-        #[serde(serialize_with = "ser_display")]
-        encryption_algorithm: EncryptionAlgorithmSpec,
+    #[test]
+    fn responses_are_the_model_types_in_aws_shapes() {
+        let r = EncryptResponse {
+            ciphertext_blob: vec![1, 2, 3],
+            key_id: "arn:k".into(),
+            encryption_algorithm: EncryptionAlgorithmSpec::SymmetricDefault,
+        };
+        assert_eq!(
+            json_of(&r),
+            json!({"CiphertextBlob": "AQID", "KeyId": "arn:k", "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+        );
+        let r = GenerateRandomResponse {
+            plaintext: SecretBytes::new(vec![0xff; 2]),
+        };
+        assert_eq!(json_of(&r), json!({"Plaintext": "//8="}));
+        // Pages: no NextMarker when there is none; timestamps in epoch seconds (milliseconds).
+        let r = ListAliasesResponse {
+            aliases: vec![AliasListEntry {
+                alias_name: "alias/a".into(),
+                alias_arn: "arn:a".into(),
+                target_key_id: "k".into(),
+                creation_date: UNIX_EPOCH + Duration::from_millis(1_500),
+                last_updated_date: UNIX_EPOCH + Duration::from_secs(2),
+            }],
+            next_marker: None,
+            truncated: false,
+        };
+        let v = json_of(&r);
+        assert_eq!(v["Truncated"], false);
+        assert!(v.get("NextMarker").is_none());
+        assert_eq!(v["Aliases"][0]["CreationDate"], 1.5);
+        assert_eq!(v["Aliases"][0]["LastUpdatedDate"], 2.0);
+        assert_eq!(v["Aliases"][0]["AliasName"], "alias/a");
+        assert_eq!(().to_wire().unwrap(), b"{}");
     }
-    encode(
-        &Out {
-            ciphertext_blob: &r.ciphertext_blob,
-            key_id: &r.key_id,
-            encryption_algorithm: r.encryption_algorithm,
-        },
-        0,
-    )
-});
 
-response!(DecryptResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        key_id: &'a str,
-        #[serde(serialize_with = "ser_secret")]
-        plaintext: &'a SecretBytes,
-        #[serde(serialize_with = "ser_display")]
-        encryption_algorithm: EncryptionAlgorithmSpec,
-        key_material_id: &'a str,
+    fn err<T: WireRequest>(op: Operation, body: &str) -> Error {
+        match T::from_wire(op, body.as_bytes()) {
+            Ok(_) => panic!("{body} decoded"),
+            Err(e) => e,
+        }
     }
-    encode(
-        &Out {
-            key_id: &r.key_id,
-            plaintext: &r.plaintext,
-            encryption_algorithm: r.encryption_algorithm,
-            key_material_id: &r.key_material_id,
-        },
-        r.plaintext.len(),
-    )
-});
 
-response!(ReEncryptResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        #[serde(serialize_with = "ser_blob")]
-        ciphertext_blob: &'a [u8],
-        source_key_id: &'a str,
-        key_id: &'a str,
-        #[serde(serialize_with = "ser_display")]
-        source_encryption_algorithm: EncryptionAlgorithmSpec,
-        #[serde(serialize_with = "ser_display")]
-        destination_encryption_algorithm: EncryptionAlgorithmSpec,
+    #[test]
+    fn requests_validate_as_aws_does() {
+        let e = err::<EncryptRequest>(Operation::Encrypt, "{}");
+        assert_eq!(e.code(), "ValidationException");
+        assert_eq!(
+            e.message(),
+            "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+        );
+        // Wrong JSON type: the position, never the value.
+        let e = err::<EncryptRequest>(
+            Operation::Encrypt,
+            r#"{"KeyId": "k", "Plaintext": 12345678}"#,
+        );
+        assert_eq!(e.code(), "SerializationException");
+        assert!(e.message().contains("line 1, column"), "{}", e.message());
+        assert!(!e.message().contains("12345678"), "{}", e.message());
+        let e = err::<DecryptRequest>(
+            Operation::Decrypt,
+            r#"{"CiphertextBlob": "AA==", "Recipient": {}}"#,
+        );
+        assert_eq!(e.code(), "UnsupportedOperationException");
+        assert_eq!(
+            e.message(),
+            "Decrypt: the Recipient parameter is not supported by coffer."
+        );
+        let e = err::<CreateKeyRequest>(Operation::CreateKey, r#"{"KeyUsage": "NOPE"}"#);
+        assert_eq!(e.code(), "ValidationException");
+        assert!(
+            e.message().contains("Value 'NOPE' at 'keyUsage'"),
+            "{}",
+            e.message()
+        );
+        // The operation sharing a request type is the one its message names.
+        let e = err::<GenerateDataKeyRequest>(
+            Operation::GenerateDataKeyWithoutPlaintext,
+            r#"{"KeyId": "k", "Recipient": {}}"#,
+        );
+        assert!(e.message().starts_with("GenerateDataKeyWithoutPlaintext:"));
+        // A plaintext decodes into its zeroizing buffer.
+        let r = EncryptRequest::from_wire(
+            Operation::Encrypt,
+            br#"{"KeyId": "k", "Plaintext": "aGk="}"#,
+        )
+        .unwrap();
+        assert_eq!(r.plaintext.expose(), b"hi");
     }
-    encode(
-        &Out {
-            ciphertext_blob: &r.ciphertext_blob,
-            source_key_id: &r.source_key_id,
-            key_id: &r.key_id,
-            source_encryption_algorithm: r.source_encryption_algorithm,
-            destination_encryption_algorithm: r.destination_encryption_algorithm,
-        },
-        0,
-    )
-});
-
-response!(GenerateDataKeyResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        #[serde(serialize_with = "ser_blob")]
-        ciphertext_blob: &'a [u8],
-        #[serde(serialize_with = "ser_secret")]
-        plaintext: &'a SecretBytes,
-        key_id: &'a str,
-    }
-    encode(
-        &Out {
-            ciphertext_blob: &r.ciphertext_blob,
-            plaintext: &r.plaintext,
-            key_id: &r.key_id,
-        },
-        r.plaintext.len(),
-    )
-});
-
-response!(GenerateDataKeyWithoutPlaintextResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        #[serde(serialize_with = "ser_blob")]
-        ciphertext_blob: &'a [u8],
-        key_id: &'a str,
-    }
-    encode(
-        &Out {
-            ciphertext_blob: &r.ciphertext_blob,
-            key_id: &r.key_id,
-        },
-        0,
-    )
-});
-
-response!(GenerateRandomResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        #[serde(serialize_with = "ser_secret")]
-        plaintext: &'a SecretBytes,
-    }
-    encode(
-        &Out {
-            plaintext: &r.plaintext,
-        },
-        r.plaintext.len(),
-    )
-});
-
-response!(GetKeyPolicyResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        policy: &'a str,
-        policy_name: &'a str,
-    }
-    encode(
-        &Out {
-            policy: &r.policy,
-            policy_name: &r.policy_name,
-        },
-        r.policy.len(),
-    )
-});
-
-response!(ListKeyPoliciesResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Names<'a> {
-        policy_names: &'a [String],
-    }
-    encode(
-        &Page {
-            next_marker: r.next_marker.as_deref(),
-            truncated: r.truncated,
-            items: Names {
-                policy_names: &r.policy_names,
-            },
-        },
-        0,
-    )
-});
-
-response!(ListAliasesResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Entry<'a> {
-        alias_name: &'a str,
-        alias_arn: &'a str,
-        target_key_id: &'a str,
-        #[serde(serialize_with = "ser_time")]
-        creation_date: SystemTime,
-        #[serde(serialize_with = "ser_time")]
-        last_updated_date: SystemTime,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Aliases<'a> {
-        aliases: Vec<Entry<'a>>,
-    }
-    let aliases = r
-        .aliases
-        .iter()
-        .map(|a| Entry {
-            alias_name: &a.alias_name,
-            alias_arn: &a.alias_arn,
-            target_key_id: &a.target_key_id,
-            creation_date: a.creation_date,
-            last_updated_date: a.last_updated_date,
-        })
-        .collect();
-    encode(
-        &Page {
-            next_marker: r.next_marker.as_deref(),
-            truncated: r.truncated,
-            items: Aliases { aliases },
-        },
-        0,
-    )
-});
-
-response!(ListResourceTagsResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Tags<'a> {
-        tags: &'a [Tag],
-    }
-    encode(
-        &Page {
-            next_marker: r.next_marker.as_deref(),
-            truncated: r.truncated,
-            items: Tags { tags: &r.tags },
-        },
-        0,
-    )
-});
-
-response!(GetKeyRotationStatusResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        key_rotation_enabled: bool,
-        key_id: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rotation_period_in_days: Option<u32>,
-        #[serde(
-            serialize_with = "ser_opt_time",
-            skip_serializing_if = "Option::is_none"
-        )]
-        next_rotation_date: Option<SystemTime>,
-        #[serde(
-            serialize_with = "ser_opt_time",
-            skip_serializing_if = "Option::is_none"
-        )]
-        on_demand_rotation_start_date: Option<SystemTime>,
-    }
-    encode(
-        &Out {
-            key_rotation_enabled: r.key_rotation_enabled,
-            key_id: &r.key_id,
-            rotation_period_in_days: r.rotation_period_in_days,
-            next_rotation_date: r.next_rotation_date,
-            on_demand_rotation_start_date: r.on_demand_rotation_start_date,
-        },
-        0,
-    )
-});
-
-response!(ListKeyRotationsResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Entry<'a> {
-        key_id: &'a str,
-        key_material_id: &'a str,
-        #[serde(serialize_with = "ser_time")]
-        rotation_date: SystemTime,
-        #[serde(serialize_with = "ser_display")]
-        rotation_type: RotationType,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Rotations<'a> {
-        rotations: Vec<Entry<'a>>,
-    }
-    let rotations = r
-        .rotations
-        .iter()
-        .map(|e| Entry {
-            key_id: &e.key_id,
-            key_material_id: &e.key_material_id,
-            rotation_date: e.rotation_date,
-            rotation_type: e.rotation_type,
-        })
-        .collect();
-    encode(
-        &Page {
-            next_marker: r.next_marker.as_deref(),
-            truncated: r.truncated,
-            items: Rotations { rotations },
-        },
-        0,
-    )
-});
-
-response!(CreateGrantResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Out<'a> {
-        grant_token: &'a str,
-        grant_id: &'a str,
-    }
-    encode(
-        &Out {
-            grant_token: &r.grant_token,
-            grant_id: &r.grant_id,
-        },
-        0,
-    )
-});
-
-response!(ListGrantsResponse, |r| {
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct ConstraintsOut<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        encryption_context_equals: Option<&'a BTreeMap<String, String>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        encryption_context_subset: Option<&'a BTreeMap<String, String>>,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Entry<'a> {
-        key_id: &'a str,
-        grant_id: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        name: Option<&'a str>,
-        #[serde(serialize_with = "ser_time")]
-        creation_date: SystemTime,
-        grantee_principal: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retiring_principal: Option<&'a str>,
-        issuing_account: &'a str,
-        operations: Vec<&'static str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        constraints: Option<ConstraintsOut<'a>>,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Grants<'a> {
-        grants: Vec<Entry<'a>>,
-    }
-    let grants = r
-        .grants
-        .iter()
-        .map(|g| Entry {
-            key_id: &g.key_id,
-            grant_id: &g.grant_id,
-            name: g.name.as_deref(),
-            creation_date: g.creation_date,
-            grantee_principal: &g.grantee_principal,
-            retiring_principal: g.retiring_principal.as_deref(),
-            issuing_account: &g.issuing_account,
-            operations: g.operations.iter().map(|o| o.as_str()).collect(),
-            constraints: g.constraints.as_ref().map(|c| ConstraintsOut {
-                encryption_context_equals: c.encryption_context_equals.as_ref(),
-                encryption_context_subset: c.encryption_context_subset.as_ref(),
-            }),
-        })
-        .collect();
-    encode(
-        &Page {
-            next_marker: r.next_marker.as_deref(),
-            truncated: r.truncated,
-            items: Grants { grants },
-        },
-        0,
-    )
-});
+}
