@@ -77,6 +77,14 @@ impl Named {
         })
     }
 
+    /// The operation's name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Table(op) => op.as_str(),
+            Self::OutsideTable(i) => NOT_IN_TABLE.get(i).copied().unwrap_or_default(),
+        }
+    }
+
     /// The operation's index in [`AWS_OPERATIONS`].
     pub(crate) fn index(self) -> usize {
         match self {
@@ -88,22 +96,35 @@ impl Named {
 
 /// Runs one operation for `caller` on a JSON request body; returns the JSON response body.
 ///
-/// The name is parsed once into an [`Operation`]. Names AWS has but coffer does not serve are
+/// The name is parsed once ([`Named::parse`]); names AWS has but coffer does not serve are
 /// UnsupportedOperationException; names AWS does not have are UnknownOperationException.
 pub fn dispatch(kms: &Kms, caller: &Caller, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let unsupported = || {
-        ApiError::from(coffer::Error::unsupported(format!(
-            "The {op} operation is not supported by coffer."
-        )))
-    };
     match Named::parse(op) {
-        Some(Named::Table(operation)) => match kms.call_wire(caller, operation, body) {
-            Some(result) => result.map_err(ApiError::from),
-            None => Err(unsupported()),
-        },
-        Some(Named::OutsideTable(_)) => Err(unsupported()),
+        Some(named) => dispatch_named(kms, caller, named, body),
         None => Err(unknown_operation()),
     }
+}
+
+/// [`dispatch`] of an operation already parsed: the facade's codec runs the table's row for
+/// it ([`Kms::call_wire`]); one without a row is UnsupportedOperationException.
+pub(crate) fn dispatch_named(
+    kms: &Kms,
+    caller: &Caller,
+    named: Named,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let served = match named {
+        Named::Table(op) => kms.call_wire(caller, op, body),
+        Named::OutsideTable(_) => None,
+    };
+    served
+        .unwrap_or_else(|| {
+            Err(coffer::Error::unsupported(format!(
+                "The {} operation is not supported by coffer.",
+                named.as_str()
+            )))
+        })
+        .map_err(ApiError::from)
 }
 
 /// The answer to a target that names no AWS KMS operation.
@@ -150,6 +171,7 @@ mod tests {
         // Every AWS name parses once, to its own metric slot.
         for (i, name) in AWS_OPERATIONS.iter().enumerate() {
             assert_eq!(Named::parse(name).map(Named::index), Some(i), "{name}");
+            assert_eq!(Named::parse(name).map(Named::as_str), Some(*name));
         }
         assert_eq!(Named::parse("encrypt"), None);
         let mut table: Vec<&str> = Operation::ALL.iter().map(|op| op.as_str()).collect();
