@@ -65,8 +65,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error by exception name: a [`WireCode`]'s name or one of [`coffer::Error::CODES`].
-    /// Prefer the typed constructors ([`From<coffer::Error>`], [`ApiError::wire`]); a name that
+    /// An error by exception name: a `WireCode`'s name or one of [`coffer::Error::CODES`].
+    /// Prefer the typed constructors (`From<coffer::Error>`, [`ApiError::wire`]); a name that
     /// is neither is a bug, answered as an internal error.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();
@@ -122,7 +122,7 @@ impl ApiError {
     }
 
     /// The HTTP status: 500 for the service-side faults, 413 for an oversized body, 400 for
-    /// everything else (as AWS KMS answers), from the facade's table or [`WireCode`]'s.
+    /// everything else (as AWS KMS answers), from the facade's table or `WireCode`'s.
     pub fn status(&self) -> u16 {
         match &self.kind {
             Kind::Kms(e) => e.http_status(),

@@ -14,7 +14,7 @@ use crate::ApiError;
 const NOT_IN_TABLE: [&str; 1] = ["GetKeyLastUsage"];
 
 /// Every operation name of the AWS KMS API (the service model's 54): the operation table's
-/// names, then [`NOT_IN_TABLE`].
+/// names, then `NOT_IN_TABLE` (GetKeyLastUsage).
 pub const AWS_OPERATIONS: &[&str] = &{
     let mut names = [""; Operation::ALL.len() + NOT_IN_TABLE.len()];
     let mut i = 0;
@@ -96,7 +96,7 @@ impl Named {
 
 /// Runs one operation for `caller` on a JSON request body; returns the JSON response body.
 ///
-/// The name is parsed once ([`Named::parse`]); names AWS has but coffer does not serve are
+/// The name is parsed once (`Named::parse`); names AWS has but coffer does not serve are
 /// UnsupportedOperationException; names AWS does not have are UnknownOperationException.
 pub fn dispatch(kms: &Kms, caller: &Caller, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     match Named::parse(op) {
