@@ -154,7 +154,8 @@ impl Metrics {
         }
         if let Some(code) = error {
             *self.errors.lock().entry((op.0, code)).or_insert(0) += 1;
-            if code == "ThrottlingException" {
+            // The facade's quota refusal, named by its error table.
+            if code == coffer::Error::throttling(String::new()).code() {
                 self.throttled(ThrottleStage::Quota);
             }
         }
