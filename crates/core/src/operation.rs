@@ -30,6 +30,11 @@ macro_rules! operations {
                 match self { $(Self::$variant => concat!("kms:", stringify!($variant)),)+ }
             }
 
+            /// The operation's position in [`ALL`](Self::ALL), for tables indexed by operation.
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+
             /// Parses an operation name.
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $(stringify!($variant) => Some(Self::$variant),)+ _ => None }
@@ -400,8 +405,9 @@ mod tests {
     #[test]
     fn names_round_trip_and_count() {
         assert_eq!(Operation::ALL.len(), 53);
-        for op in Operation::ALL {
+        for (i, op) in Operation::ALL.iter().enumerate() {
             assert_eq!(Operation::parse(op.as_str()), Some(*op));
+            assert_eq!(op.index(), i);
         }
         assert_eq!(Operation::parse("encrypt"), None);
     }

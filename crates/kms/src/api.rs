@@ -18,6 +18,30 @@ macro_rules! operations {
                     self.audited(caller, Operation::$op, params, |call| self.$inner(caller, req, call))
                 }
             )+
+
+            /// The operations this table serves, in its order: exactly those with
+            /// [`Operation::served`].
+            pub const SERVED: &'static [Operation] = &[$(Operation::$op,)+];
+
+            /// Runs operation `op` on its AWS JSON 1.1 request body and returns the response
+            /// body: decode and validate the request type of `op`'s row, call its method,
+            /// encode the response. `None` if the table has no row for `op` (coffer does not
+            /// serve it).
+            #[cfg(feature = "wire")]
+            pub fn call_wire(
+                &self,
+                caller: &Caller,
+                op: Operation,
+                body: &[u8],
+            ) -> Option<Result<Vec<u8>, Error>> {
+                use crate::wire::{WireRequest as _, WireResponse as _};
+                Some(match op {
+                    $(Operation::$op => <$req>::from_wire(op, body)
+                        .and_then(|req| self.$name(caller, req))
+                        .and_then(|resp| resp.to_wire()),)+
+                    _ => return None,
+                })
+            }
         }
     };
 }

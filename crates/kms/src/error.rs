@@ -52,6 +52,17 @@ macro_rules! kms_errors {
 
             /// Every exception name this type can produce.
             pub const CODES: &'static [&'static str] = &[$($code,)+ "KMSInternalException"];
+
+            /// The error of exception name `code` with `message` (no cause), if `code` is one
+            /// of [`CODES`](Self::CODES).
+            pub fn from_code(code: &str, message: impl Into<String>) -> Option<Self> {
+                let message = message.into();
+                match code {
+                    $($code => Some(Self::$variant { message }),)+
+                    "KMSInternalException" => Some(Self::Internal { message, source: None }),
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -99,6 +110,9 @@ kms_errors! {
     UnsupportedOperation => "UnsupportedOperationException",
     /// The request is malformed or a value is out of range.
     Validation => "ValidationException",
+    /// A request body that is not JSON, or a member of the wrong JSON type (raised by the wire
+    /// codec, never by the facade's own calls).
+    Serialization => "SerializationException",
 }
 
 macro_rules! ctor {
@@ -134,6 +148,7 @@ ctor! {
     throttling => Throttling,
     unsupported => UnsupportedOperation,
     validation => Validation,
+    serialization => Serialization,
 }
 
 impl Error {
@@ -142,6 +157,17 @@ impl Error {
         Self::Internal {
             message: "An internal error occurred.".into(),
             source: Some(cause.into()),
+        }
+    }
+}
+
+impl Error {
+    /// The HTTP status AWS KMS answers this exception with: 500 for a fault of the service,
+    /// 400 for everything the client can correct.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Internal { .. } => 500,
+            _ => 400,
         }
     }
 }

@@ -58,6 +58,8 @@ mod marker;
 pub mod model;
 mod operation;
 mod validate;
+#[cfg(feature = "wire")]
+pub mod wire;
 
 pub use admin_authz::{IdentityDecision, IdentityRequest};
 pub use alias_ops::MAX_ALIASES_PER_KEY;

@@ -15,40 +15,65 @@ pub use coffer_keys::{
 /// A key's description, as DescribeKey and CreateKey return it.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct KeyMetadata {
     /// The owning account.
+    #[cfg_attr(feature = "wire", serde(rename = "AWSAccountId"))]
     pub aws_account_id: String,
     /// The key id.
     pub key_id: String,
     /// The key ARN.
     pub arn: String,
     /// When it was created.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
     pub creation_date: SystemTime,
     /// Whether it is enabled (state `Enabled`).
     pub enabled: bool,
     /// Its description.
     pub description: String,
     /// Its usage.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_usage: KeyUsage,
     /// Its state.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_state: KeyState,
     /// When it will be deleted, if pending deletion.
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_opt_time",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
     pub deletion_date: Option<SystemTime>,
     /// Where its material came from.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub origin: Origin,
     /// Always `CUSTOMER`: coffer has no service-managed keys.
     pub key_manager: &'static str,
     /// Deprecated twin of `key_spec`, still returned by AWS.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub customer_master_key_spec: KeySpec,
     /// Its spec.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_spec: KeySpec,
     /// The encryption algorithms it supports.
+    #[cfg_attr(
+        feature = "wire",
+        serde(serialize_with = "crate::wire::ser_algorithms")
+    )]
     pub encryption_algorithms: Vec<EncryptionAlgorithmSpec>,
     /// Whether it is a multi-region key.
     pub multi_region: bool,
     /// The waiting period, while pending deletion.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub pending_deletion_window_in_days: Option<u32>,
     /// The id of the current backing-key version.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub current_key_material_id: Option<String>,
 }
 
@@ -77,6 +102,11 @@ pub struct CreateKeyRequest {
 
 /// CreateKey's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct CreateKeyResponse {
     /// The new key.
     pub key_metadata: KeyMetadata,
@@ -93,6 +123,11 @@ pub struct DescribeKeyRequest {
 
 /// DescribeKey's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct DescribeKeyResponse {
     /// The key.
     pub key_metadata: KeyMetadata,
@@ -117,12 +152,19 @@ pub struct EncryptRequest {
 
 /// Encrypt's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct EncryptResponse {
     /// The ciphertext blob.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub ciphertext_blob: Vec<u8>,
     /// The key ARN.
     pub key_id: String,
     /// The algorithm used.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub encryption_algorithm: EncryptionAlgorithmSpec,
 }
 
@@ -145,12 +187,19 @@ pub struct DecryptRequest {
 
 /// Decrypt's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct DecryptResponse {
     /// The key ARN that decrypted.
     pub key_id: String,
     /// The plaintext.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
     pub plaintext: SecretBytes,
     /// The algorithm used.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub encryption_algorithm: EncryptionAlgorithmSpec,
     /// The backing-key version that decrypted.
     pub key_material_id: String,
@@ -181,16 +230,24 @@ pub struct ReEncryptRequest {
 
 /// ReEncrypt's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ReEncryptResponse {
     /// The new ciphertext.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub ciphertext_blob: Vec<u8>,
     /// The source key ARN.
     pub source_key_id: String,
     /// The destination key ARN.
     pub key_id: String,
     /// Algorithm of the source ciphertext.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub source_encryption_algorithm: EncryptionAlgorithmSpec,
     /// Algorithm of the new ciphertext.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub destination_encryption_algorithm: EncryptionAlgorithmSpec,
 }
 
@@ -213,10 +270,17 @@ pub struct GenerateDataKeyRequest {
 
 /// GenerateDataKey's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct GenerateDataKeyResponse {
     /// The data key wrapped under the KMS key.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub ciphertext_blob: Vec<u8>,
     /// The data key.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
     pub plaintext: SecretBytes,
     /// The key ARN.
     pub key_id: String,
@@ -224,8 +288,14 @@ pub struct GenerateDataKeyResponse {
 
 /// GenerateDataKeyWithoutPlaintext's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct GenerateDataKeyWithoutPlaintextResponse {
     /// The data key wrapped under the KMS key.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub ciphertext_blob: Vec<u8>,
     /// The key ARN.
     pub key_id: String,
@@ -240,8 +310,14 @@ pub struct GenerateRandomRequest {
 
 /// GenerateRandom's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct GenerateRandomResponse {
     /// The random bytes.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
     pub plaintext: SecretBytes,
 }
 
@@ -255,6 +331,11 @@ pub struct KeyIdRequest {
 
 /// An answer that names the key it acted on (CancelKeyDeletion, RotateKeyOnDemand).
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct KeyIdResponse {
     /// The key ARN.
     pub key_id: String,
@@ -280,6 +361,11 @@ pub struct ListKeysRequest {
 
 /// One entry of ListKeys.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct KeyListEntry {
     /// The key id.
     pub key_id: String,
@@ -289,10 +375,16 @@ pub struct KeyListEntry {
 
 /// ListKeys' answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ListKeysResponse {
     /// This page.
     pub keys: Vec<KeyListEntry>,
     /// Where the next page starts, when `truncated`.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub next_marker: Option<String>,
     /// Whether more entries follow.
     pub truncated: bool,
@@ -309,12 +401,19 @@ pub struct ScheduleKeyDeletionRequest {
 
 /// ScheduleKeyDeletion's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ScheduleKeyDeletionResponse {
     /// The key ARN.
     pub key_id: String,
     /// When the key will be deleted.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
     pub deletion_date: SystemTime,
     /// `PendingDeletion`.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_state: KeyState,
     /// The waiting period.
     pub pending_window_in_days: u32,
@@ -331,16 +430,36 @@ pub struct EnableKeyRotationRequest {
 
 /// GetKeyRotationStatus' answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct GetKeyRotationStatusResponse {
     /// Whether automatic rotation is enabled.
     pub key_rotation_enabled: bool,
     /// The key ARN.
     pub key_id: String,
     /// The rotation period, when enabled.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub rotation_period_in_days: Option<u32>,
     /// When the next automatic rotation is due, when enabled.
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_opt_time",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
     pub next_rotation_date: Option<SystemTime>,
     /// On-demand rotations complete at once in coffer: always `None`.
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_opt_time",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
     pub on_demand_rotation_start_date: Option<SystemTime>,
 }
 
@@ -357,23 +476,36 @@ pub struct ListKeyRotationsRequest {
 
 /// One completed rotation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct RotationsListEntry {
     /// The key ARN.
     pub key_id: String,
     /// The new backing-key version's id.
     pub key_material_id: String,
     /// When it happened.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
     pub rotation_date: SystemTime,
     /// Automatic or on demand.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub rotation_type: RotationType,
 }
 
 /// ListKeyRotations' answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ListKeyRotationsResponse {
     /// This page, oldest first.
     pub rotations: Vec<RotationsListEntry>,
     /// Where the next page starts, when `truncated`.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub next_marker: Option<String>,
     /// Whether more entries follow.
     pub truncated: bool,
@@ -408,6 +540,11 @@ pub struct ListAliasesRequest {
 
 /// One alias.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct AliasListEntry {
     /// `alias/…`.
     pub alias_name: String,
@@ -416,17 +553,25 @@ pub struct AliasListEntry {
     /// The target key id.
     pub target_key_id: String,
     /// When it was created.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
     pub creation_date: SystemTime,
     /// When it last changed target.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
     pub last_updated_date: SystemTime,
 }
 
 /// ListAliases' answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ListAliasesResponse {
     /// This page, ordered by name.
     pub aliases: Vec<AliasListEntry>,
     /// Where the next page starts, when `truncated`.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub next_marker: Option<String>,
     /// Whether more entries follow.
     pub truncated: bool,
@@ -463,10 +608,16 @@ pub struct ListResourceTagsRequest {
 
 /// ListResourceTags' answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ListResourceTagsResponse {
     /// This page.
     pub tags: Vec<Tag>,
     /// Where the next page starts, when `truncated`.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub next_marker: Option<String>,
     /// Whether more entries follow.
     pub truncated: bool,
@@ -505,6 +656,11 @@ pub struct GetKeyPolicyRequest {
 
 /// GetKeyPolicy's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct GetKeyPolicyResponse {
     /// The key policy document.
     pub policy: String,
@@ -525,10 +681,16 @@ pub struct ListKeyPoliciesRequest {
 
 /// ListKeyPolicies' answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ListKeyPoliciesResponse {
     /// `["default"]`.
     pub policy_names: Vec<String>,
     /// Always `None`.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub next_marker: Option<String>,
     /// Always `false`.
     pub truncated: bool,
@@ -559,6 +721,11 @@ pub struct CreateGrantRequest {
 
 /// CreateGrant's answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct CreateGrantResponse {
     /// A token that works with the grant at once.
     pub grant_token: String,
@@ -594,33 +761,58 @@ pub struct ListRetirableGrantsRequest {
 
 /// A grant as ListGrants shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct GrantListEntry {
     /// The key ARN.
     pub key_id: String,
     /// The grant id.
     pub grant_id: String,
     /// Its name.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub name: Option<String>,
     /// When it was created.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
     pub creation_date: SystemTime,
     /// Who may use it.
     pub grantee_principal: String,
     /// Who may retire it.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub retiring_principal: Option<String>,
     /// The account root that created it.
     pub issuing_account: String,
     /// What it allows.
+    #[cfg_attr(
+        feature = "wire",
+        serde(serialize_with = "crate::wire::ser_grant_operations")
+    )]
     pub operations: Vec<GrantOperation>,
     /// Its constraints.
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_constraints",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
     pub constraints: Option<GrantConstraints>,
 }
 
 /// ListGrants' and ListRetirableGrants' answer.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
 pub struct ListGrantsResponse {
     /// This page.
     pub grants: Vec<GrantListEntry>,
     /// Where the next page starts, when `truncated`.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub next_marker: Option<String>,
     /// Whether more entries follow.
     pub truncated: bool,

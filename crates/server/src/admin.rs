@@ -194,13 +194,10 @@ impl Authz<'_> {
     ) -> Result<(), ApiError> {
         match actions.iter().find(|a| !self.allows(a, resource, request)) {
             None => Ok(()),
-            Some(action) => Err(ApiError::new(
-                "AccessDeniedException",
-                format!(
-                    "User: {} is not authorized to perform: {action} on resource: {resource}",
-                    self.caller.principal_arn
-                ),
-            )),
+            Some(action) => Err(ApiError::from(coffer::Error::access_denied(format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource}",
+                self.caller.principal_arn
+            )))),
         }
     }
 
@@ -287,15 +284,12 @@ fn run(
     audit_failed: &mut bool,
 ) -> Result<Vec<u8>, ApiError> {
     if !cred.is_administrator() {
-        return Err(ApiError::new(
-            "AccessDeniedException",
-            format!(
-                "User: {} is not authorized to perform: coffer:{op} because the access \
+        return Err(ApiError::from(coffer::Error::access_denied(format!(
+            "User: {} is not authorized to perform: coffer:{op} because the access \
                  key {} is not an administrator credential",
-                caller.principal_arn,
-                cred.access_key_id()
-            ),
-        ));
+            caller.principal_arn,
+            cred.access_key_id()
+        ))));
     }
     let authz = Authz { kms, cred, caller };
     // Records a change before it is made; a failed record stops it.
@@ -432,7 +426,9 @@ fn run(
             let _: Empty = parse(body)?;
             authz.require(&[GET_DIGEST], "*", IdentityRequest::new())?;
             let digest = audit_log.and_then(FileSink::latest_digest).ok_or_else(|| {
-                ApiError::new("NotFoundException", "The audit log has no signed digest.")
+                ApiError::from(coffer::Error::not_found(
+                    "The audit log has no signed digest.",
+                ))
             })?;
             let out = digest_body(&digest);
             audit(

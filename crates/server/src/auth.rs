@@ -75,8 +75,8 @@ pub(crate) async fn admit(
     {
         Ok(body) => body?,
         Err(_) => {
-            return Err(ApiError::new(
-                "RequestTimeoutException",
+            return Err(ApiError::wire(
+                crate::api_error::WireCode::RequestTimeout,
                 "The request body was not received in time.",
             ))
         }
@@ -194,12 +194,12 @@ fn authenticate_parts(
 }
 
 pub(crate) fn throttled() -> ApiError {
-    ApiError::new("ThrottlingException", "Rate exceeded")
+    ApiError::from(coffer::Error::throttling("Rate exceeded"))
 }
 
 fn too_large(max: usize) -> ApiError {
-    ApiError::new(
-        crate::api_error::REQUEST_TOO_LARGE,
+    ApiError::wire(
+        crate::api_error::WireCode::RequestEntityTooLarge,
         format!("The request body exceeds {max} bytes."),
     )
 }
@@ -278,16 +278,16 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn incomplete(message: impl Into<String>) -> ApiError {
-    ApiError::new("IncompleteSignatureException", message)
+    ApiError::wire(crate::api_error::WireCode::IncompleteSignature, message)
 }
 
 fn invalid_signature(message: impl Into<String>) -> ApiError {
-    ApiError::new("InvalidSignatureException", message)
+    ApiError::wire(crate::api_error::WireCode::InvalidSignature, message)
 }
 
 fn unrecognized() -> ApiError {
-    ApiError::new(
-        "UnrecognizedClientException",
+    ApiError::wire(
+        crate::api_error::WireCode::UnrecognizedClient,
         "The security token included in the request is invalid.",
     )
 }
@@ -303,8 +303,8 @@ fn authenticate(
     let headers = req.headers;
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
-        return Err(ApiError::new(
-            "MissingAuthenticationTokenException",
+        return Err(ApiError::wire(
+            crate::api_error::WireCode::MissingAuthenticationToken,
             "Request is missing Authentication Token",
         ));
     };

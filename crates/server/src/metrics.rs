@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::admin::OPERATIONS as ADMIN_OPERATIONS;
-use crate::protocol::AWS_OPERATIONS;
+use coffer::Operation;
+
+use crate::protocol::{Named, AWS_OPERATIONS};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -105,12 +107,21 @@ impl Metrics {
     /// The label for a request that named no operation.
     pub(crate) const NONE: OpLabel = OpLabel(0);
 
-    /// The label of a KMS operation name (`unknown` if it is not one).
+    /// The label of a KMS operation name (`unknown` if it is not one): the name is parsed
+    /// into its [`Named`] operation, whose slot is its index in the table.
     pub(crate) fn kms_op(op: &str) -> OpLabel {
-        AWS_OPERATIONS
-            .iter()
-            .position(|o| *o == op)
-            .map_or(OpLabel(1), |i| OpLabel(2 + i))
+        Named::parse(op).map_or(OpLabel(1), Self::kms_named)
+    }
+
+    /// The label of an operation of the table (for a caller that holds it typed; the
+    /// admission path labels by name before authentication).
+    #[allow(dead_code)]
+    pub(crate) fn kms_operation(op: Operation) -> OpLabel {
+        Self::kms_named(Named::Table(op))
+    }
+
+    fn kms_named(op: Named) -> OpLabel {
+        OpLabel(2 + op.index())
     }
 
     /// The label of an admin operation name (`unknown` if it is not one).
@@ -143,7 +154,8 @@ impl Metrics {
         }
         if let Some(code) = error {
             *self.errors.lock().entry((op.0, code)).or_insert(0) += 1;
-            if code == "ThrottlingException" {
+            // The facade's quota refusal, named by its error table.
+            if code == coffer::Error::throttling(String::new()).code() {
                 self.throttled(ThrottleStage::Quota);
             }
         }
