@@ -390,3 +390,29 @@ impl fmt::Debug for KeyMaterial {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_crypto::SystemRandom;
+
+    #[test]
+    fn mac_uses_the_hmac_material_and_encryption_keys_refuse_it() {
+        let rng = SystemRandom::new();
+        let key_id = KeyId::generate(&rng).unwrap();
+        let v = BackingKey::generate_mac(&rng, 48, SystemTime::UNIX_EPOCH).unwrap();
+        let current = v.id;
+        let m = KeyMaterial::from_versions(key_id, vec![v], current).unwrap();
+        let tag = m.mac(MacAlgorithmSpec::HmacSha384, b"msg").unwrap();
+        assert_eq!(tag.len(), 48);
+        assert_eq!(tag, m.mac(MacAlgorithmSpec::HmacSha384, b"msg").unwrap());
+        // An HMAC key does not encrypt.
+        let ctx = EncryptionContext::default();
+        assert!(m.seal(b"x", &ctx, &rng).is_err());
+        // An encryption key does not make MACs.
+        let sym = KeyMaterial::generate(key_id, &rng, SystemTime::UNIX_EPOCH).unwrap();
+        assert!(sym.mac(MacAlgorithmSpec::HmacSha256, b"msg").is_err());
+        // The material never prints.
+        assert!(!format!("{m:?}").contains("Mac("));
+    }
+}

@@ -145,4 +145,29 @@ mod tests {
         short.wrapped.pop();
         assert!(short.unwrap(&k1, &root).is_err());
     }
+
+    #[test]
+    fn hmac_versions_are_bound_as_hmac_material() {
+        let rng: Arc<dyn RandomSource> = Arc::new(SystemRandom::new());
+        let root = LocalRootKey::ephemeral(rng.clone()).unwrap();
+        let k = KeyId::generate(rng.as_ref()).unwrap();
+        for len in [28, 32, 48, 64] {
+            let v = BackingKey::generate_mac(rng.as_ref(), len, SystemTime::UNIX_EPOCH).unwrap();
+            let w = v.wrap(&k, &root).unwrap();
+            assert_eq!(w.wrapped.len(), 1 + NONCE_LEN + len + TAG_LEN);
+            assert!(w.unwrap_mac(&k, &root).is_ok());
+            // Never as an encryption key, even at 32 bytes (the binding differs).
+            assert!(w.unwrap(&k, &root).is_err());
+            for i in 0..w.wrapped.len() {
+                let mut bad = w.clone();
+                bad.wrapped[i] ^= 0x40;
+                assert!(bad.unwrap_mac(&k, &root).is_err(), "byte {i}");
+            }
+        }
+        // An encryption key's version never unwraps as HMAC material.
+        let v = BackingKey::generate(rng.as_ref(), SystemTime::UNIX_EPOCH, None).unwrap();
+        assert!(v.wrap(&k, &root).unwrap().unwrap_mac(&k, &root).is_err());
+        assert!(BackingKey::generate_mac(rng.as_ref(), 0, SystemTime::UNIX_EPOCH).is_err());
+        assert!(BackingKey::generate_mac(rng.as_ref(), 65, SystemTime::UNIX_EPOCH).is_err());
+    }
 }

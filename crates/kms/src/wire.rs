@@ -964,4 +964,55 @@ mod tests {
         .unwrap();
         assert_eq!(r.plaintext.expose(), b"hi");
     }
+
+    #[test]
+    fn mac_requests_and_responses() {
+        let r = VerifyMacRequest::from_wire(
+            Operation::VerifyMac,
+            br#"{"KeyId": "alias/m", "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_384", "Mac": "AAE=", "DryRun": true}"#,
+        )
+        .unwrap();
+        assert_eq!(r.key_id, "alias/m");
+        assert_eq!(r.message, b"hi");
+        assert_eq!(r.mac, [0, 1]);
+        assert_eq!(r.mac_algorithm, Some(MacAlgorithmSpec::HmacSha384));
+        assert!(r.dry_run);
+        // MacAlgorithm is required, and must be one of the model's.
+        let e = err::<GenerateMacRequest>(
+            Operation::GenerateMac,
+            r#"{"KeyId": "k", "Message": "aGk="}"#,
+        );
+        assert_eq!(e.code(), "ValidationException");
+        assert!(e.message().contains("'macAlgorithm'"), "{e}");
+        let e = err::<GenerateMacRequest>(
+            Operation::GenerateMac,
+            r#"{"KeyId": "k", "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_1"}"#,
+        );
+        assert_eq!(e.code(), "ValidationException");
+        assert!(e.message().contains("HMAC_SHA_224, HMAC_SHA_256"), "{e}");
+        let e = err::<VerifyMacRequest>(
+            Operation::VerifyMac,
+            r#"{"KeyId": "k", "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_256"}"#,
+        );
+        assert!(e.message().contains("'mac'"), "{e}");
+
+        let g = GenerateMacResponse {
+            mac: vec![0xff, 0x00],
+            mac_algorithm: MacAlgorithmSpec::HmacSha256,
+            key_id: "arn:k".into(),
+        };
+        assert_eq!(
+            json_of(&g),
+            json!({"Mac": "/wA=", "MacAlgorithm": "HMAC_SHA_256", "KeyId": "arn:k"})
+        );
+        let v = VerifyMacResponse {
+            key_id: "arn:k".into(),
+            mac_valid: true,
+            mac_algorithm: MacAlgorithmSpec::HmacSha512,
+        };
+        assert_eq!(
+            json_of(&v),
+            json!({"KeyId": "arn:k", "MacValid": true, "MacAlgorithm": "HMAC_SHA_512"})
+        );
+    }
 }
