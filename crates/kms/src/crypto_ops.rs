@@ -296,7 +296,7 @@ impl Kms {
         message: &[u8],
         algorithm: Option<MacAlgorithmSpec>,
         grant_tokens: &[String],
-        dry_run: bool,
+        only_check: bool,
     ) -> Result<(Arc<CachedKey>, MacAlgorithmSpec, Vec<u8>), Error> {
         let op = call.op();
         if message.is_empty() || message.len() > validate::MAX_PLAINTEXT {
@@ -332,8 +332,8 @@ impl Kms {
                 key.record.key_spec
             )));
         }
-        if dry_run {
-            return Err(dry_run_error());
+        if only_check {
+            return Err(dry_run());
         }
         let mac = key
             .material
@@ -479,10 +479,6 @@ fn open(
 fn invalid_ciphertext() -> Error {
     // No detail: which check failed is what a padding-oracle style attacker wants.
     Error::invalid_ciphertext("")
-}
-
-fn dry_run_error() -> Error {
-    dry_run()
 }
 
 fn dry_run() -> Error {
