@@ -516,6 +516,49 @@ fn key_policy_and_grants_authorize_and_others_are_denied() {
         code(verify(&kms, &bob, &key.key_id, b"m", alg, &mac)),
         "AccessDeniedException"
     );
+
+    // A grant may allow only what its key supports: no Encrypt on an HMAC key, no GenerateMac
+    // on a symmetric encryption key (ValidationException, as AWS answers).
+    let grant = |key_id: &str, ops: Vec<GrantOperation>| {
+        kms.create_grant(
+            &a,
+            CreateGrantRequest {
+                key_id: key_id.into(),
+                grantee_principal: BOB.into(),
+                operations: ops,
+                ..Default::default()
+            },
+        )
+    };
+    assert_eq!(
+        code(grant(
+            &key.key_id,
+            vec![GrantOperation::GenerateMac, GrantOperation::Encrypt]
+        )),
+        "ValidationException"
+    );
+    let sym = kms
+        .create_key(&a, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    assert_eq!(
+        code(grant(&sym.key_id, vec![GrantOperation::VerifyMac])),
+        "ValidationException"
+    );
+    grant(
+        &key.key_id,
+        vec![
+            GrantOperation::VerifyMac,
+            GrantOperation::DescribeKey,
+            GrantOperation::RetireGrant,
+        ],
+    )
+    .unwrap();
+    grant(
+        &sym.key_id,
+        vec![GrantOperation::Encrypt, GrantOperation::CreateGrant],
+    )
+    .unwrap();
 }
 
 #[test]
