@@ -294,6 +294,7 @@ impl Operation {
             | Encrypt
             | GenerateDataKey
             | GenerateDataKeyWithoutPlaintext
+            | GenerateMac
             | GenerateRandom
             | GetKeyPolicy
             | GetKeyRotationStatus
@@ -313,7 +314,8 @@ impl Operation {
             | TagResource
             | UntagResource
             | UpdateAlias
-            | UpdateKeyDescription => true,
+            | UpdateKeyDescription
+            | VerifyMac => true,
             ConnectCustomKeyStore
             | CreateCustomKeyStore
             | DeleteCustomKeyStore
@@ -323,7 +325,6 @@ impl Operation {
             | DisconnectCustomKeyStore
             | GenerateDataKeyPair
             | GenerateDataKeyPairWithoutPlaintext
-            | GenerateMac
             | GetParametersForImport
             | GetPublicKey
             | ImportKeyMaterial
@@ -331,8 +332,7 @@ impl Operation {
             | Sign
             | UpdateCustomKeyStore
             | UpdatePrimaryRegion
-            | Verify
-            | VerifyMac => false,
+            | Verify => false,
         }
     }
 

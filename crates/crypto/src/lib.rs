@@ -34,7 +34,7 @@ pub use ct::constant_time_eq;
 pub use error::CryptoError;
 pub use hash::{sha256, Sha256, SHA256_LEN};
 pub use kdf::{hkdf_sha256, hkdf_sha256_each};
-pub use mac::{hmac_sha256, hmac_sha256_bytes};
+pub use mac::{hmac_sha256, hmac_sha256_bytes, hmac_sign, HmacAlgorithm};
 pub use random::{RandomSource, SystemRandom};
 pub use secret::{wipe, SecretBytes, SymmetricKey, SYMMETRIC_KEY_LEN};
 pub use sign::{

@@ -33,8 +33,9 @@ mod spec;
 pub use error::KeyError;
 pub use material::{BackingKey, KeyMaterial, VersionId, WrappedVersion};
 pub use record::{KeyRecord, RotationSchedule, Tag};
-pub use root::{LocalRootKey, RootKey};
+pub use root::{LocalRootKey, RootKey, MAX_SECRET_LEN};
 pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{
-    DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, Origin, RotationType,
+    DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, Origin,
+    RotationType,
 };

@@ -8,7 +8,7 @@ use coffer_crypto::{hkdf_sha256, RandomSource, SecretBytes, SymmetricKey};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{self, Blob, SALT_LEN};
-use crate::{KeyError, RootKey, RotationType};
+use crate::{KeyError, KeySpec, MacAlgorithmSpec, RootKey, RotationType};
 
 /// Identifies one backing-key version of a key: 16 random bytes, shown as 32 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -45,12 +45,20 @@ impl fmt::Debug for VersionId {
     }
 }
 
+/// The secret of a backing-key version: a 256-bit key of a symmetric encryption key, or the
+/// key of an HMAC key (of its spec's length).
+#[derive(Clone)]
+enum Secret {
+    Symmetric(SymmetricKey),
+    Mac(SecretBytes),
+}
+
 /// One backing-key version, unwrapped. Zeroized on drop; the material never prints.
 #[derive(Clone)]
 pub struct BackingKey {
     /// The version's id.
     pub id: VersionId,
-    key: SymmetricKey,
+    key: Secret,
     /// When the version was made.
     pub created: SystemTime,
     /// How it came about: `None` for the key's first version.
@@ -66,9 +74,27 @@ impl BackingKey {
     ) -> Result<Self, KeyError> {
         Ok(Self {
             id: VersionId::generate(rng)?,
-            key: SymmetricKey::generate(rng)?,
+            key: Secret::Symmetric(SymmetricKey::generate(rng)?),
             created,
             rotation_type,
+        })
+    }
+
+    /// A fresh random HMAC key of `len` bytes (1–64: AWS's HMAC key of a spec has the spec's
+    /// hash length, [`crate::KeySpec::hmac_key_len`]).
+    pub fn generate_mac(
+        rng: &dyn RandomSource,
+        len: usize,
+        created: SystemTime,
+    ) -> Result<Self, KeyError> {
+        if len == 0 || len > crate::root::MAX_SECRET_LEN {
+            return Err(KeyError::Crypto(coffer_crypto::CryptoError));
+        }
+        Ok(Self {
+            id: VersionId::generate(rng)?,
+            key: Secret::Mac(SecretBytes::random(rng, len)?),
+            created,
+            rotation_type: None,
         })
     }
 
@@ -81,7 +107,7 @@ impl BackingKey {
     ) -> Self {
         Self {
             id,
-            key,
+            key: Secret::Symmetric(key),
             created,
             rotation_type,
         }
@@ -89,12 +115,25 @@ impl BackingKey {
 
     /// Wraps the material under the root key, bound to `key_id` and this version's id.
     pub fn wrap(&self, key_id: &KeyId, root: &dyn RootKey) -> Result<WrappedVersion, KeyError> {
+        let wrapped = match &self.key {
+            Secret::Symmetric(k) => root.wrap(&wrap_aad(WRAP_SYMMETRIC, key_id, &self.id), k)?,
+            Secret::Mac(k) => root.wrap_secret(&wrap_aad(WRAP_MAC, key_id, &self.id), k)?,
+        };
         Ok(WrappedVersion {
             id: self.id,
-            wrapped: root.wrap(&wrap_aad(key_id, &self.id), &self.key)?,
+            wrapped,
             created: self.created,
             rotation_type: self.rotation_type,
         })
+    }
+}
+
+impl BackingKey {
+    fn symmetric(&self) -> Result<&SymmetricKey, KeyError> {
+        match &self.key {
+            Secret::Symmetric(k) => Ok(k),
+            Secret::Mac(_) => Err(KeyError::Crypto(coffer_crypto::CryptoError)),
+        }
     }
 }
 
@@ -126,12 +165,32 @@ impl WrappedVersion {
     /// Unwraps the material; fails if the root key is wrong or the record was damaged or copied
     /// from another key or version.
     pub fn unwrap(&self, key_id: &KeyId, root: &dyn RootKey) -> Result<BackingKey, KeyError> {
-        let key = root
-            .unwrap(&wrap_aad(key_id, &self.id), &self.wrapped)
-            .map_err(|_| KeyError::Unwrap {
-                key_id: *key_id,
-                version: self.id,
-            })?;
+        self.unwrap_as(key_id, root, false)
+    }
+
+    /// Unwraps the version of an HMAC key (wrapped with its own binding, so the material of
+    /// one kind never unwraps as the other).
+    pub fn unwrap_mac(&self, key_id: &KeyId, root: &dyn RootKey) -> Result<BackingKey, KeyError> {
+        self.unwrap_as(key_id, root, true)
+    }
+
+    fn unwrap_as(
+        &self,
+        key_id: &KeyId,
+        root: &dyn RootKey,
+        mac: bool,
+    ) -> Result<BackingKey, KeyError> {
+        let err = |_| KeyError::Unwrap {
+            key_id: *key_id,
+            version: self.id,
+        };
+        let key = if mac {
+            let aad = wrap_aad(WRAP_MAC, key_id, &self.id);
+            Secret::Mac(root.unwrap_secret(&aad, &self.wrapped).map_err(err)?)
+        } else {
+            let aad = wrap_aad(WRAP_SYMMETRIC, key_id, &self.id);
+            Secret::Symmetric(root.unwrap(&aad, &self.wrapped).map_err(err)?)
+        };
         Ok(BackingKey {
             id: self.id,
             key,
@@ -141,9 +200,14 @@ impl WrappedVersion {
     }
 }
 
-fn wrap_aad(key_id: &KeyId, version: &VersionId) -> [u8; 46] {
+/// The wrapping binding's prefix for a symmetric encryption key's versions.
+const WRAP_SYMMETRIC: &[u8; 14] = b"coffer/wrap/v1";
+/// The wrapping binding's prefix for an HMAC key's versions.
+const WRAP_MAC: &[u8; 14] = b"coffer/hmac/v1";
+
+fn wrap_aad(prefix: &[u8; 14], key_id: &KeyId, version: &VersionId) -> [u8; 46] {
     let mut aad = [0u8; 46];
-    aad[..14].copy_from_slice(b"coffer/wrap/v1");
+    aad[..14].copy_from_slice(prefix);
     aad[14..30].copy_from_slice(key_id.as_bytes());
     aad[30..].copy_from_slice(&version.0);
     aad
@@ -189,16 +253,23 @@ impl KeyMaterial {
         })
     }
 
-    /// Unwraps stored versions.
+    /// Unwraps stored versions of a key of `spec` (HMAC keys' versions are bound as such).
     pub fn unwrap_all(
         key_id: KeyId,
+        spec: KeySpec,
         wrapped: &[WrappedVersion],
         current: VersionId,
         root: &dyn RootKey,
     ) -> Result<Self, KeyError> {
         let versions = wrapped
             .iter()
-            .map(|w| w.unwrap(&key_id, root))
+            .map(|w| {
+                if spec.is_hmac() {
+                    w.unwrap_mac(&key_id, root)
+                } else {
+                    w.unwrap(&key_id, root)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Self::from_versions(key_id, versions, current)
     }
@@ -224,6 +295,24 @@ impl KeyMaterial {
         self.versions.insert(v.id, v);
     }
 
+    /// The MAC of `message` under the current version of an HMAC key. Fails with
+    /// [`KeyError::Crypto`] if the key's material is not an HMAC key (callers check the key's
+    /// usage first).
+    pub fn mac(&self, algorithm: MacAlgorithmSpec, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let backing = self
+            .versions
+            .get(&self.current)
+            .ok_or(KeyError::NoCurrentVersion(self.key_id))?;
+        match &backing.key {
+            Secret::Mac(k) => Ok(coffer_crypto::hmac_sign(
+                algorithm.hmac(),
+                k.expose(),
+                message,
+            )),
+            Secret::Symmetric(_) => Err(KeyError::Crypto(coffer_crypto::CryptoError)),
+        }
+    }
+
     /// Encrypts `plaintext` under the current version, binding `context`; returns the blob.
     pub fn seal(
         &self,
@@ -235,6 +324,7 @@ impl KeyMaterial {
             .versions
             .get(&self.current)
             .ok_or(KeyError::NoCurrentVersion(self.key_id))?;
+        let key = backing.symmetric()?;
         let mut salt_nonce = [0u8; SALT_LEN + NONCE_LEN];
         rng.fill(&mut salt_nonce)?;
         let (salt, nonce) = salt_nonce.split_at(SALT_LEN);
@@ -251,7 +341,7 @@ impl KeyMaterial {
             .map_err(KeyError::Context)?;
 
         let derived = hkdf_sha256(
-            &backing.key,
+            key,
             salt,
             &[BLOB_KDF_INFO, self.key_id.as_bytes(), &backing.id.0],
         )?;
@@ -279,7 +369,9 @@ impl KeyMaterial {
             .write_canonical(&mut aad)
             .map_err(|_| KeyError::InvalidCiphertext)?;
         let derived = hkdf_sha256(
-            &backing.key,
+            backing
+                .symmetric()
+                .map_err(|_| KeyError::InvalidCiphertext)?,
             blob.salt,
             &[BLOB_KDF_INFO, self.key_id.as_bytes(), &backing.id.0],
         )?;
@@ -296,5 +388,31 @@ impl fmt::Debug for KeyMaterial {
             .field("versions", &self.versions.len())
             .field("current", &self.current)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_crypto::SystemRandom;
+
+    #[test]
+    fn mac_uses_the_hmac_material_and_encryption_keys_refuse_it() {
+        let rng = SystemRandom::new();
+        let key_id = KeyId::generate(&rng).unwrap();
+        let v = BackingKey::generate_mac(&rng, 48, SystemTime::UNIX_EPOCH).unwrap();
+        let current = v.id;
+        let m = KeyMaterial::from_versions(key_id, vec![v], current).unwrap();
+        let tag = m.mac(MacAlgorithmSpec::HmacSha384, b"msg").unwrap();
+        assert_eq!(tag.len(), 48);
+        assert_eq!(tag, m.mac(MacAlgorithmSpec::HmacSha384, b"msg").unwrap());
+        // An HMAC key does not encrypt.
+        let ctx = EncryptionContext::default();
+        assert!(m.seal(b"x", &ctx, &rng).is_err());
+        // An encryption key does not make MACs.
+        let sym = KeyMaterial::generate(key_id, &rng, SystemTime::UNIX_EPOCH).unwrap();
+        assert!(sym.mac(MacAlgorithmSpec::HmacSha256, b"msg").is_err());
+        // The material never prints.
+        assert!(!format!("{m:?}").contains("Mac("));
     }
 }

@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use coffer_crypto::aead::{Aes256Gcm, Nonce, NONCE_LEN, TAG_LEN};
-use coffer_crypto::{CryptoError, RandomSource, SymmetricKey, SYMMETRIC_KEY_LEN};
+use coffer_crypto::{CryptoError, RandomSource, SecretBytes, SymmetricKey, SYMMETRIC_KEY_LEN};
 
 use crate::KeyError;
 
@@ -15,7 +15,14 @@ pub trait RootKey: Send + Sync {
     fn wrap(&self, aad: &[u8], material: &SymmetricKey) -> Result<Vec<u8>, KeyError>;
     /// Unwraps; fails unless `aad` and `wrapped` are exactly what `wrap` bound and produced.
     fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SymmetricKey, KeyError>;
+    /// Wraps secret material of any length up to [`MAX_SECRET_LEN`] (HMAC keys), binding `aad`.
+    fn wrap_secret(&self, aad: &[u8], material: &SecretBytes) -> Result<Vec<u8>, KeyError>;
+    /// Unwraps what [`RootKey::wrap_secret`] produced with the same `aad`.
+    fn unwrap_secret(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KeyError>;
 }
+
+/// The longest material [`RootKey::wrap_secret`] takes: an HMAC_512 key.
+pub const MAX_SECRET_LEN: usize = 64;
 
 const WRAP_V1: u8 = 1;
 const WRAPPED_LEN: usize = 1 + NONCE_LEN + SYMMETRIC_KEY_LEN + TAG_LEN;
@@ -73,6 +80,33 @@ impl RootKey for LocalRootKey {
         let plain = self.aead.open(&Nonce::from_bytes(n), aad, body)?;
         Ok(SymmetricKey::from_slice(plain.expose())?)
     }
+
+    fn wrap_secret(&self, aad: &[u8], material: &SecretBytes) -> Result<Vec<u8>, KeyError> {
+        if material.is_empty() || material.len() > MAX_SECRET_LEN {
+            return Err(KeyError::Crypto(CryptoError));
+        }
+        let nonce = Nonce::random(self.rng.as_ref())?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + material.len() + TAG_LEN);
+        out.push(WRAP_V1);
+        out.extend_from_slice(nonce.as_bytes());
+        self.aead
+            .seal_append(&nonce, aad, material.expose(), &mut out)?;
+        Ok(out)
+    }
+
+    fn unwrap_secret(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KeyError> {
+        let overhead = 1 + NONCE_LEN + TAG_LEN;
+        if wrapped.len() <= overhead
+            || wrapped.len() > overhead + MAX_SECRET_LEN
+            || wrapped.first() != Some(&WRAP_V1)
+        {
+            return Err(KeyError::Crypto(CryptoError));
+        }
+        let mut n = [0u8; NONCE_LEN];
+        n.copy_from_slice(wrapped.get(1..1 + NONCE_LEN).ok_or(CryptoError)?);
+        let body = wrapped.get(1 + NONCE_LEN..).ok_or(CryptoError)?;
+        Ok(self.aead.open(&Nonce::from_bytes(n), aad, body)?)
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +144,30 @@ mod tests {
         let mut short = w.clone();
         short.wrapped.pop();
         assert!(short.unwrap(&k1, &root).is_err());
+    }
+
+    #[test]
+    fn hmac_versions_are_bound_as_hmac_material() {
+        let rng: Arc<dyn RandomSource> = Arc::new(SystemRandom::new());
+        let root = LocalRootKey::ephemeral(rng.clone()).unwrap();
+        let k = KeyId::generate(rng.as_ref()).unwrap();
+        for len in [28, 32, 48, 64] {
+            let v = BackingKey::generate_mac(rng.as_ref(), len, SystemTime::UNIX_EPOCH).unwrap();
+            let w = v.wrap(&k, &root).unwrap();
+            assert_eq!(w.wrapped.len(), 1 + NONCE_LEN + len + TAG_LEN);
+            assert!(w.unwrap_mac(&k, &root).is_ok());
+            // Never as an encryption key, even at 32 bytes (the binding differs).
+            assert!(w.unwrap(&k, &root).is_err());
+            for i in 0..w.wrapped.len() {
+                let mut bad = w.clone();
+                bad.wrapped[i] ^= 0x40;
+                assert!(bad.unwrap_mac(&k, &root).is_err(), "byte {i}");
+            }
+        }
+        // An encryption key's version never unwraps as HMAC material.
+        let v = BackingKey::generate(rng.as_ref(), SystemTime::UNIX_EPOCH, None).unwrap();
+        assert!(v.wrap(&k, &root).unwrap().unwrap_mac(&k, &root).is_err());
+        assert!(BackingKey::generate_mac(rng.as_ref(), 0, SystemTime::UNIX_EPOCH).is_err());
+        assert!(BackingKey::generate_mac(rng.as_ref(), 65, SystemTime::UNIX_EPOCH).is_err());
     }
 }

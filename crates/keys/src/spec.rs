@@ -137,6 +137,32 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// MAC algorithms of HMAC keys (GenerateMac, VerifyMac).
+    MacAlgorithmSpec {
+        /// HMAC-SHA-224.
+        HmacSha224 = "HMAC_SHA_224",
+        /// HMAC-SHA-256.
+        HmacSha256 = "HMAC_SHA_256",
+        /// HMAC-SHA-384.
+        HmacSha384 = "HMAC_SHA_384",
+        /// HMAC-SHA-512.
+        HmacSha512 = "HMAC_SHA_512",
+    }
+);
+
+impl MacAlgorithmSpec {
+    /// The primitive in coffer-crypto.
+    pub const fn hmac(self) -> coffer_crypto::HmacAlgorithm {
+        match self {
+            Self::HmacSha224 => coffer_crypto::HmacAlgorithm::Sha224,
+            Self::HmacSha256 => coffer_crypto::HmacAlgorithm::Sha256,
+            Self::HmacSha384 => coffer_crypto::HmacAlgorithm::Sha384,
+            Self::HmacSha512 => coffer_crypto::HmacAlgorithm::Sha512,
+        }
+    }
+}
+
+aws_enum!(
     /// Data key lengths for GenerateDataKey.
     DataKeySpec {
         /// 256-bit.
@@ -193,6 +219,29 @@ impl KeySpec {
             ],
             Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[KeyUsage::SignVerify],
         }
+    }
+
+    /// The MAC algorithms a key of this spec supports (only HMAC keys have one: AWS ties each
+    /// HMAC key spec to the HMAC of the same hash).
+    pub fn mac_algorithms(self) -> &'static [MacAlgorithmSpec] {
+        match self {
+            Self::Hmac224 => &[MacAlgorithmSpec::HmacSha224],
+            Self::Hmac256 => &[MacAlgorithmSpec::HmacSha256],
+            Self::Hmac384 => &[MacAlgorithmSpec::HmacSha384],
+            Self::Hmac512 => &[MacAlgorithmSpec::HmacSha512],
+            _ => &[],
+        }
+    }
+
+    /// Whether this is an HMAC key spec.
+    pub fn is_hmac(self) -> bool {
+        !self.mac_algorithms().is_empty()
+    }
+
+    /// The length in bytes of an HMAC key of this spec, as AWS generates it (the hash's output
+    /// length: 28, 32, 48, 64); `None` for other specs.
+    pub fn hmac_key_len(self) -> Option<usize> {
+        self.mac_algorithms().first().map(|a| a.hmac().tag_len())
     }
 
     /// The encryption algorithms a key of this spec and usage supports.

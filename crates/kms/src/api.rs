@@ -59,6 +59,10 @@ operations! {
     /// Decrypts under one key and context and encrypts under another, without the plaintext
     /// leaving the service.
     re_encrypt(ReEncryptRequest) -> ReEncryptResponse = ReEncrypt, re_encrypt_op;
+    /// The HMAC of a 1–4096-byte message under an HMAC key.
+    generate_mac(GenerateMacRequest) -> GenerateMacResponse = GenerateMac, generate_mac_op;
+    /// Verifies an HMAC made by GenerateMac; an invalid MAC is `KMSInvalidMacException`.
+    verify_mac(VerifyMacRequest) -> VerifyMacResponse = VerifyMac, verify_mac_op;
     /// Generates a data key and returns it both in plaintext and wrapped under the key.
     generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse = GenerateDataKey, generate_data_key_op;
     /// Generates a data key and returns it only wrapped under the key.

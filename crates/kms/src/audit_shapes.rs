@@ -41,6 +41,8 @@ macro_rules! quiet_response {
 
 key_arn_response!(
     EncryptResponse,
+    GenerateMacResponse,
+    VerifyMacResponse,
     DecryptResponse,
     GenerateDataKeyResponse,
     GenerateDataKeyWithoutPlaintextResponse,
@@ -147,6 +149,28 @@ impl AuditParams for EncryptRequest {
             "keyId": self.key_id,
             "encryptionContext": context(&self.encryption_context),
             "encryptionAlgorithm": self.encryption_algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault).as_str(),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for GenerateMacRequest {
+    fn params(&self) -> Value {
+        // Never the message (CloudTrail does not record it either).
+        json!({
+            "keyId": self.key_id,
+            "macAlgorithm": self.mac_algorithm.map(|a| a.as_str()),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for VerifyMacRequest {
+    fn params(&self) -> Value {
+        // Never the message nor the MAC.
+        json!({
+            "keyId": self.key_id,
+            "macAlgorithm": self.mac_algorithm.map(|a| a.as_str()),
             "dryRun": self.dry_run,
         })
     }

@@ -7,7 +7,7 @@ use coffer_core::EncryptionContext;
 
 use crate::Caller;
 use coffer_crypto::SecretBytes;
-use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage};
+use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage, MacAlgorithmSpec};
 
 use crate::admission::{Gate, Target};
 use crate::audit::Call;
@@ -16,6 +16,9 @@ use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
 use crate::{Error, Kms, Operation};
+
+/// Longest MAC VerifyMac takes (the service model's bound on `Mac`).
+const MAX_MAC_LEN: usize = 6144;
 
 /// Most bytes GenerateDataKey and GenerateRandom produce.
 const MAX_GENERATED_BYTES: u32 = 1024;
@@ -224,6 +227,119 @@ impl Kms {
             ciphertext_blob,
             key_id: key.arn.clone(),
         })
+    }
+
+    /// The HMAC of a 1–4096-byte message under an HMAC key.
+    pub(crate) fn generate_mac_op(
+        &self,
+        caller: &Caller,
+        req: GenerateMacRequest,
+        call: &Call<'_>,
+    ) -> Result<GenerateMacResponse, Error> {
+        let (key, algorithm, mac) = self.mac(
+            caller,
+            call,
+            &req.key_id,
+            &req.message,
+            req.mac_algorithm,
+            &req.grant_tokens,
+            req.dry_run,
+        )?;
+        Ok(GenerateMacResponse {
+            mac,
+            mac_algorithm: algorithm,
+            key_id: key.arn.clone(),
+        })
+    }
+
+    /// Verifies an HMAC made by GenerateMac; an invalid MAC is `KMSInvalidMacException`.
+    pub(crate) fn verify_mac_op(
+        &self,
+        caller: &Caller,
+        req: VerifyMacRequest,
+        call: &Call<'_>,
+    ) -> Result<VerifyMacResponse, Error> {
+        if req.mac.is_empty() || req.mac.len() > MAX_MAC_LEN {
+            return Err(field_error(
+                "mac",
+                "Member must have length between 1 and 6144",
+            ));
+        }
+        let (key, algorithm, expected) = self.mac(
+            caller,
+            call,
+            &req.key_id,
+            &req.message,
+            req.mac_algorithm,
+            &req.grant_tokens,
+            req.dry_run,
+        )?;
+        if !coffer_crypto::constant_time_eq(&expected, &req.mac) {
+            // No detail: which byte differed is what a forger wants.
+            return Err(Error::invalid_mac(""));
+        }
+        Ok(VerifyMacResponse {
+            key_id: key.arn.clone(),
+            mac_valid: true,
+            mac_algorithm: algorithm,
+        })
+    }
+
+    /// GenerateMac and VerifyMac (the call's operation): validate, admit, check the key's
+    /// usage and algorithm, and compute the MAC.
+    #[allow(clippy::too_many_arguments)] // the members the two requests share
+    fn mac(
+        &self,
+        caller: &Caller,
+        call: &Call<'_>,
+        key_id: &str,
+        message: &[u8],
+        algorithm: Option<MacAlgorithmSpec>,
+        grant_tokens: &[String],
+        only_check: bool,
+    ) -> Result<(Arc<CachedKey>, MacAlgorithmSpec, Vec<u8>), Error> {
+        let op = call.op();
+        if message.is_empty() || message.len() > validate::MAX_PLAINTEXT {
+            return Err(field_error(
+                "message",
+                "Member must have length between 1 and 4096",
+            ));
+        }
+        let algorithm = algorithm.ok_or_else(|| {
+            Error::validation(
+                "1 validation error detected: Value null at 'macAlgorithm' failed to satisfy constraint: Member must not be null",
+            )
+        })?;
+        validate::grant_tokens(grant_tokens)?;
+        let extra = [("kms:MacAlgorithm", algorithm.as_str())];
+        let access = Access {
+            grant_tokens,
+            extra: &extra,
+            ..Access::default()
+        };
+        let key = self.admit(call, caller, Gate::with(access), Target::Named(key_id))?;
+        if key.record.key_usage != KeyUsage::GenerateVerifyMac {
+            return Err(Error::invalid_key_usage(format!(
+                "{} key usage is {} which is not valid for {}.",
+                key.arn,
+                key.record.key_usage,
+                op.as_str()
+            )));
+        }
+        if !key.record.key_spec.mac_algorithms().contains(&algorithm) {
+            return Err(Error::invalid_key_usage(format!(
+                "Algorithm {algorithm} is incompatible with key spec {}.",
+                key.record.key_spec
+            )));
+        }
+        if only_check {
+            return Err(dry_run());
+        }
+        let mac = key
+            .material
+            .mac(algorithm, message)
+            .map_err(Error::internal)?;
+        Ok((key, algorithm, mac))
     }
 
     /// Returns 1–1024 random bytes from the service's random source.

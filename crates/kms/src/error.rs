@@ -92,6 +92,8 @@ kms_errors! {
     InvalidGrantToken => "InvalidGrantTokenException",
     /// The key's usage or spec does not permit the operation.
     InvalidKeyUsage => "InvalidKeyUsageException",
+    /// The MAC did not verify (VerifyMac).
+    InvalidMac => "KMSInvalidMacException",
     /// The pagination marker is not one this service issued.
     InvalidMarker => "InvalidMarkerException",
     /// The key's state does not permit the operation.
@@ -140,6 +142,7 @@ ctor! {
     invalid_grant_token => InvalidGrantToken,
     invalid_ciphertext => InvalidCiphertext,
     invalid_key_usage => InvalidKeyUsage,
+    invalid_mac => InvalidMac,
     invalid_marker => InvalidMarker,
     invalid_state => InvalidState,
     limit_exceeded => LimitExceeded,

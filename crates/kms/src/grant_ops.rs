@@ -81,6 +81,7 @@ impl Kms {
             ..Access::default()
         };
         let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
+        check_operations_fit_key(&key.record, &operations)?;
         if req.dry_run {
             return Err(Error::dry_run(
                 "The request would have succeeded, but the DryRun flag is set.",
@@ -285,4 +286,38 @@ impl Kms {
         self.cache.invalidate_key(&id);
         Ok(())
     }
+}
+
+/// A grant may allow only operations its key supports (AWS: "if the grant allows an operation
+/// that the KMS key does not support, CreateGrant fails with a ValidationException"): an HMAC
+/// key's grants give GenerateMac, VerifyMac and the operations of every key; a symmetric
+/// encryption key's grants give no signing, MAC or key-agreement operation.
+fn check_operations_fit_key(
+    key: &coffer_keys::KeyRecord,
+    operations: &[GrantOperation],
+) -> Result<(), Error> {
+    use GrantOperation as G;
+    let fits = |op: &GrantOperation| match op {
+        G::CreateGrant | G::RetireGrant | G::DescribeKey => true,
+        G::GenerateMac | G::VerifyMac => key.key_spec.is_hmac(),
+        G::Sign | G::Verify | G::GetPublicKey | G::DeriveSharedSecret => {
+            key.key_spec != KeySpec::SymmetricDefault && !key.key_spec.is_hmac()
+        }
+        _ => !key.key_spec.is_hmac(),
+    };
+    let misfits: Vec<&str> = operations
+        .iter()
+        .filter(|op| !fits(op))
+        .map(|op| op.as_str())
+        .collect();
+    if misfits.is_empty() {
+        return Ok(());
+    }
+    Err(Error::validation(format!(
+        "Grant operations [{}] are not supported by {} (key spec {}, key usage {}).",
+        misfits.join(", "),
+        key.arn(),
+        key.key_spec,
+        key.key_usage
+    )))
 }

@@ -39,9 +39,9 @@ impl Kms {
                 &format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
             ));
         }
-        if spec != KeySpec::SymmetricDefault {
+        if spec != KeySpec::SymmetricDefault && !spec.is_hmac() {
             return Err(Error::unsupported(format!(
-                "KeySpec {spec} is not supported by this coffer release; use SYMMETRIC_DEFAULT."
+                "KeySpec {spec} is not supported by this coffer release; use SYMMETRIC_DEFAULT or an HMAC key spec."
             )));
         }
         let origin = req.origin.unwrap_or(Origin::AwsKms);
@@ -78,8 +78,12 @@ impl Kms {
 
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
-        let version =
-            BackingKey::generate(self.rng.as_ref(), now, None).map_err(Error::internal)?;
+        let version = match spec.hmac_key_len() {
+            // An HMAC key: random material of the spec's length, as AWS generates it.
+            Some(len) => BackingKey::generate_mac(self.rng.as_ref(), len, now),
+            None => BackingKey::generate(self.rng.as_ref(), now, None),
+        }
+        .map_err(Error::internal)?;
         let wrapped = version
             .wrap(&key_id, &*self.root)
             .map_err(Error::internal)?;
@@ -278,6 +282,7 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         customer_master_key_spec: r.key_spec,
         key_spec: r.key_spec,
         encryption_algorithms: r.key_spec.encryption_algorithms(r.key_usage).to_vec(),
+        mac_algorithms: r.key_spec.mac_algorithms().to_vec(),
         multi_region: false,
         pending_deletion_window_in_days: r.pending_deletion_window_days,
         current_key_material_id: Some(r.current_version.to_string()),

@@ -253,8 +253,14 @@ impl Kms {
             )?;
             (record, versions, grants, aliases)
         };
-        let material = KeyMaterial::unwrap_all(*id, &versions, record.current_version, &*self.root)
-            .map_err(Error::internal)?;
+        let material = KeyMaterial::unwrap_all(
+            *id,
+            record.key_spec,
+            &versions,
+            record.current_version,
+            &*self.root,
+        )
+        .map_err(Error::internal)?;
         let policy = match &record.policy {
             Some(text) => Policy::parse_key_policy(text).map_err(Error::internal)?,
             None => coffer_policy::default_key_policy(&record.account),

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use coffer_core::EncryptionContext;
 use coffer_crypto::SecretBytes;
 pub use coffer_keys::{
-    DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, Origin, RotationType, Tag,
+    DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, Origin,
+    RotationType, Tag,
 };
 
 /// A key's description, as DescribeKey and CreateKey return it.
@@ -61,12 +62,24 @@ pub struct KeyMetadata {
     /// Its spec.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_spec: KeySpec,
-    /// The encryption algorithms it supports.
+    /// The encryption algorithms it supports (absent on the wire when none, as for HMAC keys).
     #[cfg_attr(
         feature = "wire",
-        serde(serialize_with = "crate::wire::ser_algorithms")
+        serde(
+            serialize_with = "crate::wire::ser_algorithms",
+            skip_serializing_if = "Vec::is_empty"
+        )
     )]
     pub encryption_algorithms: Vec<EncryptionAlgorithmSpec>,
+    /// The MAC algorithms an HMAC key supports (absent on the wire for other keys).
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_mac_algorithms",
+            skip_serializing_if = "Vec::is_empty"
+        )
+    )]
+    pub mac_algorithms: Vec<MacAlgorithmSpec>,
     /// Whether it is a multi-region key.
     pub multi_region: bool,
     /// The waiting period, while pending deletion.
@@ -166,6 +179,73 @@ pub struct EncryptResponse {
     /// The algorithm used.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub encryption_algorithm: EncryptionAlgorithmSpec,
+}
+
+/// GenerateMac.
+#[derive(Clone, Debug, Default)]
+pub struct GenerateMacRequest {
+    /// Key id, key ARN, alias name or alias ARN of an HMAC key.
+    pub key_id: String,
+    /// 1–4096 bytes.
+    pub message: Vec<u8>,
+    /// Must be the key's MAC algorithm (required by AWS; the wire refuses a request without it).
+    pub mac_algorithm: Option<MacAlgorithmSpec>,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+    /// Check access and state without computing the MAC.
+    pub dry_run: bool,
+}
+
+/// GenerateMac's answer.
+#[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
+pub struct GenerateMacResponse {
+    /// The MAC.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
+    pub mac: Vec<u8>,
+    /// The algorithm used.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
+    pub mac_algorithm: MacAlgorithmSpec,
+    /// The key ARN.
+    pub key_id: String,
+}
+
+/// VerifyMac.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyMacRequest {
+    /// Key id, key ARN, alias name or alias ARN of an HMAC key.
+    pub key_id: String,
+    /// 1–4096 bytes.
+    pub message: Vec<u8>,
+    /// Must be the key's MAC algorithm and the one the MAC was made with.
+    pub mac_algorithm: Option<MacAlgorithmSpec>,
+    /// The MAC to verify (1–6144 bytes).
+    pub mac: Vec<u8>,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: Vec<String>,
+    /// Check access and state without verifying.
+    pub dry_run: bool,
+}
+
+/// VerifyMac's answer (only for a valid MAC: an invalid one is `KMSInvalidMacException`).
+#[derive(Clone, Debug)]
+#[cfg_attr(
+    feature = "wire",
+    derive(serde::Serialize),
+    serde(rename_all = "PascalCase")
+)]
+pub struct VerifyMacResponse {
+    /// The key ARN.
+    pub key_id: String,
+    /// Always `true`.
+    pub mac_valid: bool,
+    /// The algorithm used.
+    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
+    pub mac_algorithm: MacAlgorithmSpec,
 }
 
 /// Decrypt.

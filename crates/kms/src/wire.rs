@@ -112,7 +112,8 @@ wire_enums!(
     KeySpec,
     DataKeySpec,
     Origin,
-    EncryptionAlgorithmSpec
+    EncryptionAlgorithmSpec,
+    MacAlgorithmSpec
 );
 
 /// An enumeration member, by its AWS spelling; another value is a ValidationException.
@@ -263,6 +264,14 @@ pub(crate) fn ser_secret<S: Serializer>(b: &SecretBytes, s: S) -> Result<S::Ok, 
 /// Algorithm names, as KeyMetadata lists them.
 pub(crate) fn ser_algorithms<S: Serializer>(
     v: &[EncryptionAlgorithmSpec],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|a| a.as_str()))
+}
+
+/// MAC algorithm names, as KeyMetadata lists them.
+pub(crate) fn ser_mac_algorithms<S: Serializer>(
+    v: &[MacAlgorithmSpec],
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|a| a.as_str()))
@@ -489,6 +498,40 @@ request!(EncryptRequest, EncryptIn, |_, i| Ok(EncryptRequest {
     encryption_context: context(i.encryption_context),
     grant_tokens: i.grant_tokens.unwrap_or_default(),
     encryption_algorithm: enumeration("encryptionAlgorithm", i.encryption_algorithm)?,
+    dry_run: i.dry_run.unwrap_or(false),
+}));
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MacIn {
+    key_id: Option<String>,
+    message: Option<Blob>,
+    mac_algorithm: Option<String>,
+    mac: Option<Blob>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+}
+
+request!(GenerateMacRequest, MacIn, |_, i| Ok(GenerateMacRequest {
+    key_id: required("keyId", i.key_id)?,
+    message: required("message", i.message)?.0,
+    mac_algorithm: Some(required(
+        "macAlgorithm",
+        enumeration("macAlgorithm", i.mac_algorithm)?
+    )?),
+    grant_tokens: i.grant_tokens.unwrap_or_default(),
+    dry_run: i.dry_run.unwrap_or(false),
+}));
+
+request!(VerifyMacRequest, MacIn, |_, i| Ok(VerifyMacRequest {
+    key_id: required("keyId", i.key_id)?,
+    message: required("message", i.message)?.0,
+    mac_algorithm: Some(required(
+        "macAlgorithm",
+        enumeration("macAlgorithm", i.mac_algorithm)?
+    )?),
+    mac: required("mac", i.mac)?.0,
+    grant_tokens: i.grant_tokens.unwrap_or_default(),
     dry_run: i.dry_run.unwrap_or(false),
 }));
 
@@ -803,6 +846,8 @@ responses! {
     ListKeysResponse,
     ScheduleKeyDeletionResponse,
     EncryptResponse,
+    GenerateMacResponse,
+    VerifyMacResponse,
     DecryptResponse => plaintext,
     ReEncryptResponse,
     GenerateDataKeyResponse => plaintext,
@@ -918,5 +963,56 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.plaintext.expose(), b"hi");
+    }
+
+    #[test]
+    fn mac_requests_and_responses() {
+        let r = VerifyMacRequest::from_wire(
+            Operation::VerifyMac,
+            br#"{"KeyId": "alias/m", "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_384", "Mac": "AAE=", "DryRun": true}"#,
+        )
+        .unwrap();
+        assert_eq!(r.key_id, "alias/m");
+        assert_eq!(r.message, b"hi");
+        assert_eq!(r.mac, [0, 1]);
+        assert_eq!(r.mac_algorithm, Some(MacAlgorithmSpec::HmacSha384));
+        assert!(r.dry_run);
+        // MacAlgorithm is required, and must be one of the model's.
+        let e = err::<GenerateMacRequest>(
+            Operation::GenerateMac,
+            r#"{"KeyId": "k", "Message": "aGk="}"#,
+        );
+        assert_eq!(e.code(), "ValidationException");
+        assert!(e.message().contains("'macAlgorithm'"), "{e}");
+        let e = err::<GenerateMacRequest>(
+            Operation::GenerateMac,
+            r#"{"KeyId": "k", "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_1"}"#,
+        );
+        assert_eq!(e.code(), "ValidationException");
+        assert!(e.message().contains("HMAC_SHA_224, HMAC_SHA_256"), "{e}");
+        let e = err::<VerifyMacRequest>(
+            Operation::VerifyMac,
+            r#"{"KeyId": "k", "Message": "aGk=", "MacAlgorithm": "HMAC_SHA_256"}"#,
+        );
+        assert!(e.message().contains("'mac'"), "{e}");
+
+        let g = GenerateMacResponse {
+            mac: vec![0xff, 0x00],
+            mac_algorithm: MacAlgorithmSpec::HmacSha256,
+            key_id: "arn:k".into(),
+        };
+        assert_eq!(
+            json_of(&g),
+            json!({"Mac": "/wA=", "MacAlgorithm": "HMAC_SHA_256", "KeyId": "arn:k"})
+        );
+        let v = VerifyMacResponse {
+            key_id: "arn:k".into(),
+            mac_valid: true,
+            mac_algorithm: MacAlgorithmSpec::HmacSha512,
+        };
+        assert_eq!(
+            json_of(&v),
+            json!({"KeyId": "arn:k", "MacValid": true, "MacAlgorithm": "HMAC_SHA_512"})
+        );
     }
 }

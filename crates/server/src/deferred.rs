@@ -29,6 +29,8 @@ pub(crate) const DEFERRED_OPERATIONS: &[Operation] = &[
     Operation::GenerateDataKey,
     Operation::GenerateDataKeyWithoutPlaintext,
     Operation::GenerateRandom,
+    Operation::GenerateMac,
+    Operation::VerifyMac,
 ];
 
 thread_local! {

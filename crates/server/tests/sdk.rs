@@ -629,6 +629,119 @@ async fn sdk_drives_every_operation() {
     srv.stop();
 }
 
+#[tokio::test]
+async fn sdk_drives_hmac_keys() {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MacAlgorithmSpec};
+    let dir = TempDir::new("sdk-hmac");
+    let srv = Cofferd::start(&dir.0, &[]);
+    let a = admin(&dir.0);
+    let kms = client(&srv, &a);
+
+    let created = kms
+        .create_key()
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap();
+    let md = created.key_metadata().unwrap();
+    let key_id = md.key_id().to_owned();
+    let arn = md.arn().unwrap().to_owned();
+    assert_eq!(md.key_spec(), Some(&KeySpec::Hmac256));
+    assert_eq!(md.key_usage(), Some(&KeyUsageType::GenerateVerifyMac));
+    assert_eq!(md.mac_algorithms(), [MacAlgorithmSpec::HmacSha256]);
+    assert!(md.encryption_algorithms().is_empty());
+    kms.create_alias()
+        .alias_name("alias/sdk-mac")
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+
+    let message = Blob::new(b"message to authenticate".to_vec());
+    let g = kms
+        .generate_mac()
+        .key_id("alias/sdk-mac")
+        .message(message.clone())
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .unwrap();
+    let mac = g.mac().unwrap().as_ref().to_vec();
+    assert_eq!(mac.len(), 32);
+    assert_eq!(g.key_id(), Some(arn.as_str()));
+    assert_eq!(g.mac_algorithm(), Some(&MacAlgorithmSpec::HmacSha256));
+
+    let v = kms
+        .verify_mac()
+        .key_id(&key_id)
+        .message(message.clone())
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .mac(Blob::new(mac.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert!(v.mac_valid());
+    assert_eq!(v.key_id(), Some(arn.as_str()));
+    assert_eq!(v.mac_algorithm(), Some(&MacAlgorithmSpec::HmacSha256));
+
+    // A flipped bit: KMSInvalidMacException.
+    let mut bad = mac.clone();
+    bad[5] ^= 0x10;
+    assert_eq!(
+        code(
+            kms.verify_mac()
+                .key_id(&key_id)
+                .message(message.clone())
+                .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+                .mac(Blob::new(bad))
+                .send()
+                .await
+        ),
+        "KMSInvalidMacException"
+    );
+    // Another algorithm, or Encrypt with the HMAC key: InvalidKeyUsageException.
+    assert_eq!(
+        code(
+            kms.generate_mac()
+                .key_id(&key_id)
+                .message(message.clone())
+                .mac_algorithm(MacAlgorithmSpec::HmacSha512)
+                .send()
+                .await
+        ),
+        "InvalidKeyUsageException"
+    );
+    assert_eq!(
+        code(
+            kms.encrypt()
+                .key_id(&key_id)
+                .plaintext(Blob::new(b"x".to_vec()))
+                .send()
+                .await
+        ),
+        "InvalidKeyUsageException"
+    );
+    // An empty message: ValidationException.
+    assert_eq!(
+        code(
+            kms.generate_mac()
+                .key_id(&key_id)
+                .message(Blob::new(Vec::new()))
+                .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+                .send()
+                .await
+        ),
+        "ValidationException"
+    );
+    // Automatic rotation is refused for HMAC keys, as AWS refuses it.
+    assert_eq!(
+        code(kms.enable_key_rotation().key_id(&key_id).send().await),
+        "UnsupportedOperationException"
+    );
+    srv.stop();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Authentication
 // ---------------------------------------------------------------------------------------------
@@ -791,9 +904,9 @@ async fn protocol_errors_have_aws_codes() {
 
     let r = call(&srv, &a, "NoSuchOperation", "{}").await;
     assert_eq!((r.status, r.code()), (400, "UnknownOperationException"));
-    let r = call(&srv, &a, "GenerateMac", r#"{"KeyId":"x"}"#).await;
+    let r = call(&srv, &a, "Sign", r#"{"KeyId":"x"}"#).await;
     assert_eq!((r.status, r.code()), (400, "UnsupportedOperationException"));
-    assert!(r.message().contains("GenerateMac"));
+    assert!(r.message().contains("Sign"));
     let r = call(&srv, &a, "ListKeys", "{not json").await;
     assert_eq!((r.status, r.code()), (400, "SerializationException"));
     let r = call(&srv, &a, "ListKeys", r#"{"Limit": "five"}"#).await;
