@@ -1,6 +1,6 @@
 use ring::hmac;
 
-use crate::{SymmetricKey, SHA256_LEN};
+use crate::{CryptoError, SymmetricKey, SHA256_LEN};
 
 /// The HMACs of AWS KMS's HMAC keys (`HMAC_SHA_224` … `HMAC_SHA_512`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,34 +28,30 @@ impl HmacAlgorithm {
 }
 
 /// The HMAC of `message` under `key` (any length) with `algorithm`. A MAC is verified by
-/// recomputing it and comparing with [`crate::constant_time_eq`].
-pub fn hmac_sign(algorithm: HmacAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
+/// recomputing it and comparing with [`crate::constant_time_eq`]. Never fails for a key of any
+/// length; the error exists so that no path of ours can panic.
+pub fn hmac_sign(
+    algorithm: HmacAlgorithm,
+    key: &[u8],
+    message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let ring_alg = match algorithm {
         HmacAlgorithm::Sha224 => return hmac_sha224(key, message),
         HmacAlgorithm::Sha256 => hmac::HMAC_SHA256,
         HmacAlgorithm::Sha384 => hmac::HMAC_SHA384,
         HmacAlgorithm::Sha512 => hmac::HMAC_SHA512,
     };
-    hmac::sign(&hmac::Key::new(ring_alg, key), message)
+    Ok(hmac::sign(&hmac::Key::new(ring_alg, key), message)
         .as_ref()
-        .to_vec()
+        .to_vec())
 }
 
-fn hmac_sha224(key: &[u8], message: &[u8]) -> Vec<u8> {
+/// HMAC-SHA-224, which ring lacks (RustCrypto's `hmac` over `sha2`).
+fn hmac_sha224(key: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
     use ::hmac::{KeyInit as _, Mac as _};
-    // HMAC accepts keys of any length (longer ones are hashed), so this cannot fail.
-    let mut mac = match ::hmac::Hmac::<sha2::Sha224>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable_invalid_length(),
-    };
+    let mut mac = ::hmac::Hmac::<sha2::Sha224>::new_from_slice(key).map_err(|_| CryptoError)?;
     mac.update(message);
-    mac.finalize().into_bytes().to_vec()
-}
-
-#[cold]
-#[allow(clippy::panic)] // HMAC's KeyInit takes every key length; this is unreachable
-fn unreachable_invalid_length() -> ! {
-    panic!("HMAC rejected a key length")
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 /// HMAC-SHA256 of the concatenation of `parts`.
@@ -169,7 +165,7 @@ mod tests {
         ];
         for (i, (key, data, expected)) in cases.iter().enumerate() {
             for (alg, want) in algs.iter().zip(expected) {
-                let tag = hmac_sign(*alg, key, data);
+                let tag = hmac_sign(*alg, key, data).unwrap();
                 assert_eq!(tag.len(), alg.tag_len(), "case {i} {alg:?}");
                 assert_eq!(crate::hex::encode(&tag), *want, "case {i} {alg:?}");
             }

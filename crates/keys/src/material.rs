@@ -308,7 +308,7 @@ impl KeyMaterial {
                 algorithm.hmac(),
                 k.expose(),
                 message,
-            )),
+            )?),
             Secret::Symmetric(_) => Err(KeyError::Crypto(coffer_crypto::CryptoError)),
         }
     }
