@@ -17,6 +17,7 @@
 
 pub mod aead;
 mod argon;
+pub mod asym;
 mod ct;
 mod error;
 mod hash;

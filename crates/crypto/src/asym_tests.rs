@@ -1,0 +1,223 @@
+use super::*;
+
+const ALL: [AsymmetricAlgorithm; 14] = [
+    AsymmetricAlgorithm::Rsa2048,
+    AsymmetricAlgorithm::Rsa3072,
+    AsymmetricAlgorithm::Rsa4096,
+    AsymmetricAlgorithm::P256,
+    AsymmetricAlgorithm::P384,
+    AsymmetricAlgorithm::P521,
+    AsymmetricAlgorithm::Secp256k1,
+    AsymmetricAlgorithm::Ed25519,
+    AsymmetricAlgorithm::MlDsa44,
+    AsymmetricAlgorithm::MlDsa65,
+    AsymmetricAlgorithm::MlDsa87,
+    AsymmetricAlgorithm::MlKem512,
+    AsymmetricAlgorithm::MlKem768,
+    AsymmetricAlgorithm::MlKem1024,
+];
+
+fn schemes(a: AsymmetricAlgorithm) -> Vec<SignatureScheme> {
+    use SignatureHash::*;
+    let all = [
+        SignatureScheme::RsaPss(Sha256),
+        SignatureScheme::RsaPss(Sha384),
+        SignatureScheme::RsaPss(Sha512),
+        SignatureScheme::RsaPkcs1(Sha256),
+        SignatureScheme::RsaPkcs1(Sha384),
+        SignatureScheme::RsaPkcs1(Sha512),
+        SignatureScheme::Ecdsa(Sha256),
+        SignatureScheme::Ecdsa(Sha384),
+        SignatureScheme::Ecdsa(Sha512),
+        SignatureScheme::Ed25519,
+        SignatureScheme::MlDsa,
+    ];
+    all.into_iter().filter(|s| a.allows(*s)).collect()
+}
+
+fn sha(h: SignatureHash, m: &[u8]) -> Vec<u8> {
+    digest::digest(h.digest_algorithm(), m).as_ref().to_vec()
+}
+
+#[test]
+fn every_signing_algorithm_signs_and_verifies_raw_and_digest() {
+    for a in ALL
+        .into_iter()
+        .filter(|a| a.supports(KeyRole::Sign) && a.rsa_size() != Some(rsa::KeySize::Rsa4096))
+    {
+        let key = PrivateKey::generate(a, KeyRole::Sign).unwrap();
+        let again = PrivateKey::from_encoded(a, KeyRole::Sign, key.encoded().clone()).unwrap();
+        assert_eq!(again.public_key_der(), key.public_key_der(), "{a:?}");
+        let schemes = schemes(a);
+        assert!(!schemes.is_empty(), "{a:?}");
+        for s in schemes {
+            let msg = b"the message";
+            let sig = again.sign(s, SignedMessage::Raw(msg)).unwrap();
+            let spki = key.public_key_der();
+            assert!(
+                verify(a, spki, s, SignedMessage::Raw(msg), &sig).unwrap(),
+                "{a:?} {s:?}"
+            );
+            assert!(
+                !verify(a, spki, s, SignedMessage::Raw(b"another"), &sig).unwrap(),
+                "{a:?} {s:?}"
+            );
+            let mut bad = sig.clone();
+            bad[sig.len() / 2] ^= 1;
+            assert!(
+                !verify(a, spki, s, SignedMessage::Raw(msg), &bad).unwrap(),
+                "{a:?} {s:?}"
+            );
+            let h = match s {
+                SignatureScheme::RsaPss(h)
+                | SignatureScheme::RsaPkcs1(h)
+                | SignatureScheme::Ecdsa(h) => h,
+                _ => {
+                    assert!(key.sign(s, SignedMessage::Digest(&[0; 64])).is_err());
+                    continue;
+                }
+            };
+            // A signature over the digest verifies as one over the raw message, and back.
+            let d = sha(h, msg);
+            let dsig = key.sign(s, SignedMessage::Digest(&d)).unwrap();
+            assert!(
+                verify(a, spki, s, SignedMessage::Raw(msg), &dsig).unwrap(),
+                "{a:?} {s:?}"
+            );
+            assert!(
+                verify(a, spki, s, SignedMessage::Digest(&d), &sig).unwrap(),
+                "{a:?} {s:?}"
+            );
+            assert!(
+                key.sign(s, SignedMessage::Digest(&d[1..])).is_err(),
+                "short digest"
+            );
+            assert!(verify(a, spki, s, SignedMessage::Digest(&d[1..]), &sig).is_err());
+        }
+    }
+}
+
+#[test]
+fn schemes_follow_the_curve_and_the_role() {
+    use SignatureHash::*;
+    assert!(AsymmetricAlgorithm::P256.allows(SignatureScheme::Ecdsa(Sha256)));
+    assert!(!AsymmetricAlgorithm::P256.allows(SignatureScheme::Ecdsa(Sha384)));
+    assert!(AsymmetricAlgorithm::P521.allows(SignatureScheme::Ecdsa(Sha512)));
+    assert!(!AsymmetricAlgorithm::P256.allows(SignatureScheme::RsaPss(Sha256)));
+    assert!(PrivateKey::generate(AsymmetricAlgorithm::Ed25519, KeyRole::Decrypt).is_err());
+    assert!(PrivateKey::generate(AsymmetricAlgorithm::Secp256k1, KeyRole::Agree).is_err());
+    let p256 = PrivateKey::generate(AsymmetricAlgorithm::P256, KeyRole::Sign).unwrap();
+    // A P-256 key's encoding is not taken as a P-384 key.
+    assert!(PrivateKey::from_encoded(
+        AsymmetricAlgorithm::P384,
+        KeyRole::Sign,
+        p256.encoded().clone()
+    )
+    .is_err());
+    assert!(p256
+        .sign(SignatureScheme::Ecdsa(Sha384), SignedMessage::Raw(b"m"))
+        .is_err());
+}
+
+#[test]
+fn rsa_oaep_round_trips_with_aws_size_limits() {
+    let key = PrivateKey::generate(AsymmetricAlgorithm::Rsa2048, KeyRole::Decrypt).unwrap();
+    assert_eq!(
+        AsymmetricAlgorithm::Rsa2048.oaep_max_plaintext(OaepHash::Sha1),
+        Some(214)
+    );
+    assert_eq!(
+        AsymmetricAlgorithm::Rsa2048.oaep_max_plaintext(OaepHash::Sha256),
+        Some(190)
+    );
+    assert_eq!(
+        AsymmetricAlgorithm::Rsa4096.oaep_max_plaintext(OaepHash::Sha256),
+        Some(446)
+    );
+    for h in [OaepHash::Sha1, OaepHash::Sha256] {
+        let max = AsymmetricAlgorithm::Rsa2048.oaep_max_plaintext(h).unwrap();
+        let pt = vec![7u8; max];
+        let ct = encrypt_oaep(key.public_key_der(), h, &pt).unwrap();
+        assert_eq!(ct.len(), 256);
+        assert_eq!(key.decrypt_oaep(h, &ct).unwrap().expose(), &pt[..]);
+        assert!(encrypt_oaep(key.public_key_der(), h, &vec![7u8; max + 1]).is_err());
+        let other = if h == OaepHash::Sha1 {
+            OaepHash::Sha256
+        } else {
+            OaepHash::Sha1
+        };
+        assert!(key.decrypt_oaep(other, &ct).is_err());
+        let mut bad = ct.clone();
+        bad[10] ^= 1;
+        assert!(key.decrypt_oaep(h, &bad).is_err());
+    }
+    assert!(key
+        .sign(
+            SignatureScheme::RsaPss(SignatureHash::Sha256),
+            SignedMessage::Raw(b"m")
+        )
+        .is_err());
+}
+
+#[test]
+fn ecdh_both_sides_agree() {
+    for a in [
+        AsymmetricAlgorithm::P256,
+        AsymmetricAlgorithm::P384,
+        AsymmetricAlgorithm::P521,
+    ] {
+        let alice = PrivateKey::generate(a, KeyRole::Agree).unwrap();
+        let bob = PrivateKey::generate(a, KeyRole::Agree).unwrap();
+        let ab = alice.agree(bob.public_key_der()).unwrap();
+        let ba = bob.agree(alice.public_key_der()).unwrap();
+        assert_eq!(ab.expose(), ba.expose());
+        let field = match a {
+            AsymmetricAlgorithm::P256 => 32,
+            AsymmetricAlgorithm::P384 => 48,
+            _ => 66,
+        };
+        assert_eq!(ab.len(), field);
+        let reparsed =
+            PrivateKey::from_encoded(a, KeyRole::Agree, alice.encoded().clone()).unwrap();
+        assert_eq!(
+            reparsed.agree(bob.public_key_der()).unwrap().expose(),
+            ab.expose()
+        );
+    }
+    let p256 = PrivateKey::generate(AsymmetricAlgorithm::P256, KeyRole::Agree).unwrap();
+    let p384 = PrivateKey::generate(AsymmetricAlgorithm::P384, KeyRole::Agree).unwrap();
+    assert!(p256.agree(p384.public_key_der()).is_err(), "another curve");
+    assert!(p256.agree(b"\x30\x03\x02\x01\x00").is_err(), "garbage");
+}
+
+#[test]
+fn ml_kem_encapsulates_and_decapsulates() {
+    for a in [
+        AsymmetricAlgorithm::MlKem512,
+        AsymmetricAlgorithm::MlKem768,
+        AsymmetricAlgorithm::MlKem1024,
+    ] {
+        let key = PrivateKey::generate(a, KeyRole::Decapsulate).unwrap();
+        let (ct, ss) = encapsulate(a, key.public_key_der()).unwrap();
+        assert_eq!(Some(ct.len()), a.kem_ciphertext_len());
+        assert_eq!(ss.len(), 32);
+        let again =
+            PrivateKey::from_encoded(a, KeyRole::Decapsulate, key.encoded().clone()).unwrap();
+        assert_eq!(again.decapsulate(&ct).unwrap().expose(), ss.expose());
+        let mut bad = ct.clone();
+        bad[0] ^= 1;
+        let rejected = key.decapsulate(&bad).unwrap();
+        assert_eq!(rejected.len(), 32);
+        assert_ne!(rejected.expose(), ss.expose(), "implicit rejection");
+        assert!(key.decapsulate(&ct[1..]).is_err());
+    }
+    assert!(encapsulate(AsymmetricAlgorithm::MlKem768, b"\x30\x00").is_err());
+}
+
+#[test]
+fn debug_never_shows_the_key() {
+    let key = PrivateKey::generate(AsymmetricAlgorithm::P256, KeyRole::Sign).unwrap();
+    let shown = format!("{key:?}");
+    assert!(shown.contains("[redacted]"));
+    assert!(!shown.contains(&format!("{:?}", key.encoded().expose())));
+}
