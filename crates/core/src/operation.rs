@@ -45,11 +45,11 @@ macro_rules! operations {
 
 operations! {
     CancelKeyDeletion, ConnectCustomKeyStore, CreateAlias, CreateCustomKeyStore, CreateGrant,
-    CreateKey, Decrypt, DeleteAlias, DeleteCustomKeyStore, DeleteImportedKeyMaterial,
+    CreateKey, Decapsulate, Decrypt, DeleteAlias, DeleteCustomKeyStore, DeleteImportedKeyMaterial,
     DeriveSharedSecret, DescribeCustomKeyStores, DescribeKey, DisableKey, DisableKeyRotation,
-    DisconnectCustomKeyStore, EnableKey, EnableKeyRotation, Encrypt, GenerateDataKey,
+    DisconnectCustomKeyStore, EnableKey, EnableKeyRotation, Encapsulate, Encrypt, GenerateDataKey,
     GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext, GenerateDataKeyWithoutPlaintext,
-    GenerateMac, GenerateRandom, GetKeyPolicy, GetKeyRotationStatus, GetParametersForImport,
+    GenerateMac, GenerateRandom, GetKeyLastUsage, GetKeyPolicy, GetKeyRotationStatus, GetParametersForImport,
     GetPublicKey, ImportKeyMaterial, ListAliases, ListGrants, ListKeyPolicies, ListKeyRotations,
     ListKeys, ListResourceTags, ListRetirableGrants, PutKeyPolicy, ReEncrypt, ReplicateKey,
     RetireGrant, RevokeGrant, RotateKeyOnDemand, ScheduleKeyDeletion, Sign, TagResource,
@@ -106,9 +106,9 @@ impl Operation {
     pub const fn key_state_row(self) -> KeyStateRow {
         use Operation::*;
         match self {
-            DescribeKey | DeleteAlias | GetKeyPolicy | ListAliases | ListGrants
-            | ListKeyPolicies | ListResourceTags | ListRetirableGrants | PutKeyPolicy
-            | RetireGrant | RevokeGrant => KeyStateRow::Any,
+            DescribeKey | DeleteAlias | GetKeyLastUsage | GetKeyPolicy | ListAliases
+            | ListGrants | ListKeyPolicies | ListResourceTags | ListRetirableGrants
+            | PutKeyPolicy | RetireGrant | RevokeGrant => KeyStateRow::Any,
             Encrypt
             | Decrypt
             | ReEncrypt
@@ -122,6 +122,8 @@ impl Operation {
             | GenerateMac
             | VerifyMac
             | DeriveSharedSecret
+            | Encapsulate
+            | Decapsulate
             | CreateGrant
             | ReplicateKey
             | UpdatePrimaryRegion => KeyStateRow::Use,
@@ -170,6 +172,8 @@ impl Operation {
             | GenerateMac
             | VerifyMac
             | DeriveSharedSecret
+            | Encapsulate
+            | Decapsulate
             | DescribeKey
             | GetPublicKey
             | GetKeyRotationStatus
@@ -192,6 +196,7 @@ impl Operation {
             | EnableKey
             | EnableKeyRotation
             | GenerateRandom
+            | GetKeyLastUsage
             | GetKeyPolicy
             | GetParametersForImport
             | ImportKeyMaterial
@@ -230,6 +235,8 @@ impl Operation {
             | GenerateMac
             | VerifyMac
             | DeriveSharedSecret
+            | Encapsulate
+            | Decapsulate
             | GetPublicKey
             | DescribeKey => KeyReferences::IdArnOrAlias,
             CancelKeyDeletion
@@ -241,6 +248,7 @@ impl Operation {
             | DisableKeyRotation
             | EnableKey
             | EnableKeyRotation
+            | GetKeyLastUsage
             | GetKeyPolicy
             | GetKeyRotationStatus
             | GetParametersForImport
@@ -284,20 +292,27 @@ impl Operation {
             | CreateAlias
             | CreateGrant
             | CreateKey
+            | Decapsulate
             | Decrypt
             | DeleteAlias
+            | DeriveSharedSecret
             | DescribeKey
             | DisableKey
             | DisableKeyRotation
             | EnableKey
             | EnableKeyRotation
+            | Encapsulate
             | Encrypt
             | GenerateDataKey
+            | GenerateDataKeyPair
+            | GenerateDataKeyPairWithoutPlaintext
             | GenerateDataKeyWithoutPlaintext
             | GenerateMac
             | GenerateRandom
+            | GetKeyLastUsage
             | GetKeyPolicy
             | GetKeyRotationStatus
+            | GetPublicKey
             | ListAliases
             | ListGrants
             | ListKeyPolicies
@@ -311,28 +326,24 @@ impl Operation {
             | RevokeGrant
             | RotateKeyOnDemand
             | ScheduleKeyDeletion
+            | Sign
             | TagResource
             | UntagResource
             | UpdateAlias
             | UpdateKeyDescription
+            | Verify
             | VerifyMac => true,
             ConnectCustomKeyStore
             | CreateCustomKeyStore
             | DeleteCustomKeyStore
             | DeleteImportedKeyMaterial
-            | DeriveSharedSecret
             | DescribeCustomKeyStores
             | DisconnectCustomKeyStore
-            | GenerateDataKeyPair
-            | GenerateDataKeyPairWithoutPlaintext
             | GetParametersForImport
-            | GetPublicKey
             | ImportKeyMaterial
             | ReplicateKey
-            | Sign
             | UpdateCustomKeyStore
-            | UpdatePrimaryRegion
-            | Verify => false,
+            | UpdatePrimaryRegion => false,
         }
     }
 
@@ -353,6 +364,10 @@ impl Operation {
             | VerifyMac
             | Sign
             | Verify
+            | Encapsulate
+            | Decapsulate
+            | DeriveSharedSecret
+            | GetKeyLastUsage
             | DescribeCustomKeyStores
             | DescribeKey
             | GetKeyPolicy
@@ -375,7 +390,6 @@ impl Operation {
             | DeleteAlias
             | DeleteCustomKeyStore
             | DeleteImportedKeyMaterial
-            | DeriveSharedSecret
             | DisableKey
             | DisableKeyRotation
             | DisconnectCustomKeyStore
@@ -404,7 +418,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_count() {
-        assert_eq!(Operation::ALL.len(), 53);
+        assert_eq!(Operation::ALL.len(), 56);
         for (i, op) in Operation::ALL.iter().enumerate() {
             assert_eq!(Operation::parse(op.as_str()), Some(*op));
             assert_eq!(op.index(), i);
@@ -460,9 +474,11 @@ mod tests {
         assert_eq!(
             with_aliases,
             [
+                Decapsulate,
                 Decrypt,
                 DeriveSharedSecret,
                 DescribeKey,
+                Encapsulate,
                 Encrypt,
                 GenerateDataKey,
                 GenerateDataKeyPair,

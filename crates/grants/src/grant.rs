@@ -68,6 +68,8 @@ grant_operations! {
     GenerateMac,
     VerifyMac,
     DeriveSharedSecret,
+    Encapsulate,
+    Decapsulate,
 }
 
 impl GrantOperation {
@@ -97,6 +99,8 @@ impl GrantOperation {
             GenerateMac => Some(GrantOperation::GenerateMac),
             VerifyMac => Some(GrantOperation::VerifyMac),
             DeriveSharedSecret => Some(GrantOperation::DeriveSharedSecret),
+            Encapsulate => Some(GrantOperation::Encapsulate),
+            Decapsulate => Some(GrantOperation::Decapsulate),
             CancelKeyDeletion
             | ConnectCustomKeyStore
             | CreateAlias
@@ -112,6 +116,7 @@ impl GrantOperation {
             | EnableKey
             | EnableKeyRotation
             | GenerateRandom
+            | GetKeyLastUsage
             | GetKeyPolicy
             | GetKeyRotationStatus
             | GetParametersForImport

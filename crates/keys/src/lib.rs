@@ -31,11 +31,12 @@ mod root_providers;
 mod spec;
 
 pub use error::KeyError;
-pub use material::{BackingKey, KeyMaterial, VersionId, WrappedVersion};
+pub use material::{BackingKey, KeyMaterial, MaterialKind, VersionId, WrappedVersion};
 pub use record::{KeyRecord, RotationSchedule, Tag};
 pub use root::{LocalRootKey, RootKey, MAX_SECRET_LEN};
 pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{
-    DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, Origin,
-    RotationType,
+    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithmSpec, EncryptionAlgorithmSpec,
+    KeyAgreementAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MessageType, Origin,
+    RotationType, SigningAlgorithmSpec,
 };

@@ -1,14 +1,16 @@
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use coffer_core::{EncryptionContext, KeyId};
 use coffer_crypto::aead::{Aes256Gcm, Nonce, NONCE_LEN};
+use coffer_crypto::asym::{AsymmetricAlgorithm, KeyRole, PrivateKey};
 use coffer_crypto::{hkdf_sha256, RandomSource, SecretBytes, SymmetricKey};
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{self, Blob, SALT_LEN};
-use crate::{KeyError, KeySpec, MacAlgorithmSpec, RootKey, RotationType};
+use crate::{KeyError, KeySpec, KeyUsage, MacAlgorithmSpec, RootKey, RotationType};
 
 /// Identifies one backing-key version of a key: 16 random bytes, shown as 32 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,6 +53,38 @@ impl fmt::Debug for VersionId {
 enum Secret {
     Symmetric(SymmetricKey),
     Mac(SecretBytes),
+    /// An asymmetric private key (shared: parsed once, never copied).
+    Private(Arc<PrivateKey>),
+}
+
+/// What kind of material a wrapped version holds, which decides its wrapping binding and how it
+/// is parsed after unwrapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaterialKind {
+    /// A 256-bit symmetric encryption key.
+    Symmetric,
+    /// An HMAC key.
+    Mac,
+    /// An asymmetric private key of this algorithm and role.
+    Private(AsymmetricAlgorithm, KeyRole),
+}
+
+impl MaterialKind {
+    /// The kind of material a key of `spec` and `usage` holds; `None` for a spec coffer does
+    /// not implement (SM2).
+    pub fn of(spec: KeySpec, usage: KeyUsage) -> Option<Self> {
+        if spec == KeySpec::SymmetricDefault {
+            Some(Self::Symmetric)
+        } else if spec.is_hmac() {
+            Some(Self::Mac)
+        } else {
+            let algorithm = spec.asymmetric()?;
+            let role = usage.role()?;
+            algorithm
+                .supports(role)
+                .then_some(Self::Private(algorithm, role))
+        }
+    }
 }
 
 /// One backing-key version, unwrapped. Zeroized on drop; the material never prints.
@@ -98,6 +132,21 @@ impl BackingKey {
         })
     }
 
+    /// A fresh asymmetric key pair (drawn from AWS-LC's generator).
+    pub fn generate_private(
+        rng: &dyn RandomSource,
+        algorithm: AsymmetricAlgorithm,
+        role: KeyRole,
+        created: SystemTime,
+    ) -> Result<Self, KeyError> {
+        Ok(Self {
+            id: VersionId::generate(rng)?,
+            key: Secret::Private(Arc::new(PrivateKey::generate(algorithm, role)?)),
+            created,
+            rotation_type: None,
+        })
+    }
+
     /// A version from known material (imported key material, test vectors).
     pub fn from_parts(
         id: VersionId,
@@ -118,6 +167,9 @@ impl BackingKey {
         let wrapped = match &self.key {
             Secret::Symmetric(k) => root.wrap(&wrap_aad(WRAP_SYMMETRIC, key_id, &self.id), k)?,
             Secret::Mac(k) => root.wrap_secret(&wrap_aad(WRAP_MAC, key_id, &self.id), k)?,
+            Secret::Private(k) => {
+                root.wrap_secret(&wrap_aad(WRAP_PRIVATE, key_id, &self.id), k.encoded())?
+            }
         };
         Ok(WrappedVersion {
             id: self.id,
@@ -132,7 +184,9 @@ impl BackingKey {
     fn symmetric(&self) -> Result<&SymmetricKey, KeyError> {
         match &self.key {
             Secret::Symmetric(k) => Ok(k),
-            Secret::Mac(_) => Err(KeyError::Crypto(coffer_crypto::CryptoError)),
+            Secret::Mac(_) | Secret::Private(_) => {
+                Err(KeyError::Crypto(coffer_crypto::CryptoError))
+            }
         }
     }
 }
@@ -162,34 +216,47 @@ pub struct WrappedVersion {
 }
 
 impl WrappedVersion {
-    /// Unwraps the material; fails if the root key is wrong or the record was damaged or copied
-    /// from another key or version.
+    /// Unwraps a symmetric encryption key's version; fails if the root key is wrong or the
+    /// record was damaged or copied from another key or version.
     pub fn unwrap(&self, key_id: &KeyId, root: &dyn RootKey) -> Result<BackingKey, KeyError> {
-        self.unwrap_as(key_id, root, false)
+        self.unwrap_as(key_id, root, MaterialKind::Symmetric)
     }
 
     /// Unwraps the version of an HMAC key (wrapped with its own binding, so the material of
     /// one kind never unwraps as the other).
     pub fn unwrap_mac(&self, key_id: &KeyId, root: &dyn RootKey) -> Result<BackingKey, KeyError> {
-        self.unwrap_as(key_id, root, true)
+        self.unwrap_as(key_id, root, MaterialKind::Mac)
     }
 
-    fn unwrap_as(
+    /// Unwraps a version holding material of `kind`.
+    pub fn unwrap_as(
         &self,
         key_id: &KeyId,
         root: &dyn RootKey,
-        mac: bool,
+        kind: MaterialKind,
     ) -> Result<BackingKey, KeyError> {
-        let err = |_| KeyError::Unwrap {
-            key_id: *key_id,
-            version: self.id,
+        let (id, version) = (*key_id, self.id);
+        let unwrap_error = move || KeyError::Unwrap {
+            key_id: id,
+            version,
         };
-        let key = if mac {
-            let aad = wrap_aad(WRAP_MAC, key_id, &self.id);
-            Secret::Mac(root.unwrap_secret(&aad, &self.wrapped).map_err(err)?)
-        } else {
-            let aad = wrap_aad(WRAP_SYMMETRIC, key_id, &self.id);
-            Secret::Symmetric(root.unwrap(&aad, &self.wrapped).map_err(err)?)
+        let err = |_: KeyError| unwrap_error();
+        let key = match kind {
+            MaterialKind::Mac => {
+                let aad = wrap_aad(WRAP_MAC, key_id, &self.id);
+                Secret::Mac(root.unwrap_secret(&aad, &self.wrapped).map_err(err)?)
+            }
+            MaterialKind::Symmetric => {
+                let aad = wrap_aad(WRAP_SYMMETRIC, key_id, &self.id);
+                Secret::Symmetric(root.unwrap(&aad, &self.wrapped).map_err(err)?)
+            }
+            MaterialKind::Private(algorithm, role) => {
+                let aad = wrap_aad(WRAP_PRIVATE, key_id, &self.id);
+                let encoded = root.unwrap_secret(&aad, &self.wrapped).map_err(err)?;
+                let key = PrivateKey::from_encoded(algorithm, role, encoded)
+                    .map_err(|_| unwrap_error())?;
+                Secret::Private(Arc::new(key))
+            }
         };
         Ok(BackingKey {
             id: self.id,
@@ -204,6 +271,8 @@ impl WrappedVersion {
 const WRAP_SYMMETRIC: &[u8; 14] = b"coffer/wrap/v1";
 /// The wrapping binding's prefix for an HMAC key's versions.
 const WRAP_MAC: &[u8; 14] = b"coffer/hmac/v1";
+/// The wrapping binding's prefix for an asymmetric key's private key (PKCS #8).
+const WRAP_PRIVATE: &[u8; 14] = b"coffer/asym/v1";
 
 fn wrap_aad(prefix: &[u8; 14], key_id: &KeyId, version: &VersionId) -> [u8; 46] {
     let mut aad = [0u8; 46];
@@ -253,23 +322,17 @@ impl KeyMaterial {
         })
     }
 
-    /// Unwraps stored versions of a key of `spec` (HMAC keys' versions are bound as such).
+    /// Unwraps stored versions holding material of `kind` (each kind is bound as such).
     pub fn unwrap_all(
         key_id: KeyId,
-        spec: KeySpec,
+        kind: MaterialKind,
         wrapped: &[WrappedVersion],
         current: VersionId,
         root: &dyn RootKey,
     ) -> Result<Self, KeyError> {
         let versions = wrapped
             .iter()
-            .map(|w| {
-                if spec.is_hmac() {
-                    w.unwrap_mac(&key_id, root)
-                } else {
-                    w.unwrap(&key_id, root)
-                }
-            })
+            .map(|w| w.unwrap_as(&key_id, root, kind))
             .collect::<Result<Vec<_>, _>>()?;
         Self::from_versions(key_id, versions, current)
     }
@@ -309,7 +372,24 @@ impl KeyMaterial {
                 k.expose(),
                 message,
             )?),
-            Secret::Symmetric(_) => Err(KeyError::Crypto(coffer_crypto::CryptoError)),
+            Secret::Symmetric(_) | Secret::Private(_) => {
+                Err(KeyError::Crypto(coffer_crypto::CryptoError))
+            }
+        }
+    }
+
+    /// The private key of an asymmetric key (its only version: asymmetric keys do not
+    /// rotate). Fails with [`KeyError::Crypto`] for other keys (callers check the spec first).
+    pub fn private(&self) -> Result<&PrivateKey, KeyError> {
+        let backing = self
+            .versions
+            .get(&self.current)
+            .ok_or(KeyError::NoCurrentVersion(self.key_id))?;
+        match &backing.key {
+            Secret::Private(k) => Ok(k),
+            Secret::Symmetric(_) | Secret::Mac(_) => {
+                Err(KeyError::Crypto(coffer_crypto::CryptoError))
+            }
         }
     }
 

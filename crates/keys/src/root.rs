@@ -21,8 +21,9 @@ pub trait RootKey: Send + Sync {
     fn unwrap_secret(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KeyError>;
 }
 
-/// The longest material [`RootKey::wrap_secret`] takes: an HMAC_512 key.
-pub const MAX_SECRET_LEN: usize = 64;
+/// The longest material [`RootKey::wrap_secret`] takes: room for the largest private key's
+/// PKCS #8 (ML-DSA-87, about 4.9 KB; RSA 4096 about 2.4 KB).
+pub const MAX_SECRET_LEN: usize = 8192;
 
 const WRAP_V1: u8 = 1;
 const WRAPPED_LEN: usize = 1 + NONCE_LEN + SYMMETRIC_KEY_LEN + TAG_LEN;
@@ -168,6 +169,9 @@ mod tests {
         let v = BackingKey::generate(rng.as_ref(), SystemTime::UNIX_EPOCH, None).unwrap();
         assert!(v.wrap(&k, &root).unwrap().unwrap_mac(&k, &root).is_err());
         assert!(BackingKey::generate_mac(rng.as_ref(), 0, SystemTime::UNIX_EPOCH).is_err());
-        assert!(BackingKey::generate_mac(rng.as_ref(), 65, SystemTime::UNIX_EPOCH).is_err());
+        assert!(
+            BackingKey::generate_mac(rng.as_ref(), MAX_SECRET_LEN + 1, SystemTime::UNIX_EPOCH)
+                .is_err()
+        );
     }
 }

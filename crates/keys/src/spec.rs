@@ -1,5 +1,7 @@
 //! The AWS enumerations a key is described by, each spelled as the AWS service model spells it.
 
+use coffer_crypto::asym::{AsymmetricAlgorithm, KeyRole, SignatureHash, SignatureScheme};
+
 macro_rules! aws_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal,)+ }) => {
         $(#[$m])*
@@ -69,6 +71,12 @@ aws_enum!(
         MlDsa65 = "ML_DSA_65",
         /// ML-DSA-87.
         MlDsa87 = "ML_DSA_87",
+        /// ML-KEM-512.
+        MlKem512 = "ML_KEM_512",
+        /// ML-KEM-768.
+        MlKem768 = "ML_KEM_768",
+        /// ML-KEM-1024.
+        MlKem1024 = "ML_KEM_1024",
     }
 );
 
@@ -83,8 +91,155 @@ aws_enum!(
         GenerateVerifyMac = "GENERATE_VERIFY_MAC",
         /// Derive shared secrets.
         KeyAgreement = "KEY_AGREEMENT",
+        /// ML-KEM encapsulation and decapsulation.
+        EncapsulateDecapsulate = "ENCAPSULATE_DECAPSULATE",
     }
 );
+
+aws_enum!(
+    /// Signing algorithms (Sign, Verify).
+    SigningAlgorithmSpec {
+        /// RSASSA-PSS with SHA-256 (salt as long as the hash).
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256",
+        /// RSASSA-PSS with SHA-384.
+        RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+        /// RSASSA-PSS with SHA-512.
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512",
+        /// RSASSA-PKCS1-v1_5 with SHA-256.
+        RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+        /// RSASSA-PKCS1-v1_5 with SHA-384.
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384",
+        /// RSASSA-PKCS1-v1_5 with SHA-512.
+        RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+        /// ECDSA with SHA-256.
+        EcdsaSha256 = "ECDSA_SHA_256",
+        /// ECDSA with SHA-384.
+        EcdsaSha384 = "ECDSA_SHA_384",
+        /// ECDSA with SHA-512.
+        EcdsaSha512 = "ECDSA_SHA_512",
+        /// Ed25519 (pure).
+        Ed25519Sha512 = "ED25519_SHA_512",
+        /// Ed25519ph (pre-hashed with SHA-512).
+        Ed25519PhSha512 = "ED25519_PH_SHA_512",
+        /// SM2 signatures (China regions).
+        Sm2Dsa = "SM2DSA",
+        /// ML-DSA.
+        MlDsaShake256 = "ML_DSA_SHAKE_256",
+    }
+);
+
+aws_enum!(
+    /// What Sign and Verify are given.
+    MessageType {
+        /// The message; the algorithm hashes it.
+        Raw = "RAW",
+        /// The message's digest.
+        Digest = "DIGEST",
+        /// ML-DSA's message representative µ.
+        ExternalMu = "EXTERNAL_MU",
+    }
+);
+
+aws_enum!(
+    /// Key agreement algorithms (DeriveSharedSecret).
+    KeyAgreementAlgorithmSpec {
+        /// Elliptic-curve Diffie–Hellman.
+        Ecdh = "ECDH",
+    }
+);
+
+aws_enum!(
+    /// Key encapsulation algorithms (Encapsulate, Decapsulate).
+    EncapsulationAlgorithmSpec {
+        /// ML-KEM (FIPS 203).
+        MlKem = "ML_KEM",
+    }
+);
+
+aws_enum!(
+    /// The key pairs GenerateDataKeyPair makes.
+    DataKeyPairSpec {
+        /// RSA 2048.
+        Rsa2048 = "RSA_2048",
+        /// RSA 3072.
+        Rsa3072 = "RSA_3072",
+        /// RSA 4096.
+        Rsa4096 = "RSA_4096",
+        /// NIST P-256.
+        EccNistP256 = "ECC_NIST_P256",
+        /// NIST P-384.
+        EccNistP384 = "ECC_NIST_P384",
+        /// NIST P-521.
+        EccNistP521 = "ECC_NIST_P521",
+        /// secp256k1.
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        /// Ed25519.
+        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
+        /// SM2 (China regions).
+        Sm2 = "SM2",
+        /// ML-KEM-512.
+        MlKem512 = "ML_KEM_512",
+        /// ML-KEM-768.
+        MlKem768 = "ML_KEM_768",
+        /// ML-KEM-1024.
+        MlKem1024 = "ML_KEM_1024",
+    }
+);
+
+impl SigningAlgorithmSpec {
+    /// The scheme in coffer-crypto; `None` for the algorithms coffer does not implement
+    /// (ED25519_PH_SHA_512, SM2DSA).
+    pub const fn scheme(self) -> Option<SignatureScheme> {
+        use SignatureHash::*;
+        Some(match self {
+            Self::RsassaPssSha256 => SignatureScheme::RsaPss(Sha256),
+            Self::RsassaPssSha384 => SignatureScheme::RsaPss(Sha384),
+            Self::RsassaPssSha512 => SignatureScheme::RsaPss(Sha512),
+            Self::RsassaPkcs1V15Sha256 => SignatureScheme::RsaPkcs1(Sha256),
+            Self::RsassaPkcs1V15Sha384 => SignatureScheme::RsaPkcs1(Sha384),
+            Self::RsassaPkcs1V15Sha512 => SignatureScheme::RsaPkcs1(Sha512),
+            Self::EcdsaSha256 => SignatureScheme::Ecdsa(Sha256),
+            Self::EcdsaSha384 => SignatureScheme::Ecdsa(Sha384),
+            Self::EcdsaSha512 => SignatureScheme::Ecdsa(Sha512),
+            Self::Ed25519Sha512 => SignatureScheme::Ed25519,
+            Self::MlDsaShake256 => SignatureScheme::MlDsa,
+            Self::Ed25519PhSha512 | Self::Sm2Dsa => return None,
+        })
+    }
+}
+
+impl DataKeyPairSpec {
+    /// The algorithm in coffer-crypto; `None` for SM2, which coffer does not implement.
+    pub const fn algorithm(self) -> Option<AsymmetricAlgorithm> {
+        Some(match self {
+            Self::Rsa2048 => AsymmetricAlgorithm::Rsa2048,
+            Self::Rsa3072 => AsymmetricAlgorithm::Rsa3072,
+            Self::Rsa4096 => AsymmetricAlgorithm::Rsa4096,
+            Self::EccNistP256 => AsymmetricAlgorithm::P256,
+            Self::EccNistP384 => AsymmetricAlgorithm::P384,
+            Self::EccNistP521 => AsymmetricAlgorithm::P521,
+            Self::EccSecgP256k1 => AsymmetricAlgorithm::Secp256k1,
+            Self::EccNistEdwards25519 => AsymmetricAlgorithm::Ed25519,
+            Self::MlKem512 => AsymmetricAlgorithm::MlKem512,
+            Self::MlKem768 => AsymmetricAlgorithm::MlKem768,
+            Self::MlKem1024 => AsymmetricAlgorithm::MlKem1024,
+            Self::Sm2 => return None,
+        })
+    }
+}
+
+impl KeyUsage {
+    /// The role of an asymmetric private key of this usage.
+    pub const fn role(self) -> Option<KeyRole> {
+        match self {
+            Self::EncryptDecrypt => Some(KeyRole::Decrypt),
+            Self::SignVerify => Some(KeyRole::Sign),
+            Self::KeyAgreement => Some(KeyRole::Agree),
+            Self::EncapsulateDecapsulate => Some(KeyRole::Decapsulate),
+            Self::GenerateVerifyMac => None,
+        }
+    }
+}
 
 aws_enum!(
     /// Where key material came from.
@@ -218,6 +373,82 @@ impl KeySpec {
                 KeyUsage::KeyAgreement,
             ],
             Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[KeyUsage::SignVerify],
+            Self::MlKem512 | Self::MlKem768 | Self::MlKem1024 => {
+                &[KeyUsage::EncapsulateDecapsulate]
+            }
+        }
+    }
+
+    /// The asymmetric algorithm of this spec in coffer-crypto; `None` for symmetric, HMAC
+    /// and SM2 keys.
+    pub const fn asymmetric(self) -> Option<AsymmetricAlgorithm> {
+        Some(match self {
+            Self::Rsa2048 => AsymmetricAlgorithm::Rsa2048,
+            Self::Rsa3072 => AsymmetricAlgorithm::Rsa3072,
+            Self::Rsa4096 => AsymmetricAlgorithm::Rsa4096,
+            Self::EccNistP256 => AsymmetricAlgorithm::P256,
+            Self::EccNistP384 => AsymmetricAlgorithm::P384,
+            Self::EccNistP521 => AsymmetricAlgorithm::P521,
+            Self::EccSecgP256k1 => AsymmetricAlgorithm::Secp256k1,
+            Self::EccNistEdwards25519 => AsymmetricAlgorithm::Ed25519,
+            Self::MlDsa44 => AsymmetricAlgorithm::MlDsa44,
+            Self::MlDsa65 => AsymmetricAlgorithm::MlDsa65,
+            Self::MlDsa87 => AsymmetricAlgorithm::MlDsa87,
+            Self::MlKem512 => AsymmetricAlgorithm::MlKem512,
+            Self::MlKem768 => AsymmetricAlgorithm::MlKem768,
+            Self::MlKem1024 => AsymmetricAlgorithm::MlKem1024,
+            Self::SymmetricDefault
+            | Self::Hmac224
+            | Self::Hmac256
+            | Self::Hmac384
+            | Self::Hmac512
+            | Self::Sm2 => return None,
+        })
+    }
+
+    /// The signing algorithms of a key of this spec and usage, as AWS lists them.
+    pub fn signing_algorithms(self, usage: KeyUsage) -> &'static [SigningAlgorithmSpec] {
+        use SigningAlgorithmSpec as S;
+        if usage != KeyUsage::SignVerify {
+            return &[];
+        }
+        match self {
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => &[
+                S::RsassaPkcs1V15Sha256,
+                S::RsassaPkcs1V15Sha384,
+                S::RsassaPkcs1V15Sha512,
+                S::RsassaPssSha256,
+                S::RsassaPssSha384,
+                S::RsassaPssSha512,
+            ],
+            Self::EccNistP256 | Self::EccSecgP256k1 => &[S::EcdsaSha256],
+            Self::EccNistP384 => &[S::EcdsaSha384],
+            Self::EccNistP521 => &[S::EcdsaSha512],
+            Self::EccNistEdwards25519 => &[S::Ed25519Sha512, S::Ed25519PhSha512],
+            Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => &[S::MlDsaShake256],
+            Self::Sm2 => &[S::Sm2Dsa],
+            _ => &[],
+        }
+    }
+
+    /// The key agreement algorithms of a key of this spec and usage.
+    pub fn key_agreement_algorithms(self, usage: KeyUsage) -> &'static [KeyAgreementAlgorithmSpec] {
+        if usage == KeyUsage::KeyAgreement {
+            &[KeyAgreementAlgorithmSpec::Ecdh]
+        } else {
+            &[]
+        }
+    }
+
+    /// The key encapsulation algorithms of a key of this spec and usage.
+    pub fn encapsulation_algorithms(
+        self,
+        usage: KeyUsage,
+    ) -> &'static [EncapsulationAlgorithmSpec] {
+        if usage == KeyUsage::EncapsulateDecapsulate {
+            &[EncapsulationAlgorithmSpec::MlKem]
+        } else {
+            &[]
         }
     }
 

@@ -63,6 +63,24 @@ operations! {
     generate_mac(GenerateMacRequest) -> GenerateMacResponse = GenerateMac, generate_mac_op;
     /// Verifies an HMAC made by GenerateMac; an invalid MAC is `KMSInvalidMacException`.
     verify_mac(VerifyMacRequest) -> VerifyMacResponse = VerifyMac, verify_mac_op;
+    /// Signs a message or digest with an asymmetric SIGN_VERIFY key.
+    sign(SignRequest) -> SignResponse = Sign, sign_op;
+    /// Verifies a signature; an invalid one is `KMSInvalidSignatureException`.
+    verify(VerifyRequest) -> VerifyResponse = Verify, verify_op;
+    /// The public key of an asymmetric key (DER SubjectPublicKeyInfo).
+    get_public_key(GetPublicKeyRequest) -> GetPublicKeyResponse = GetPublicKey, get_public_key_op;
+    /// ECDH between a KEY_AGREEMENT key and another party's public key.
+    derive_shared_secret(DeriveSharedSecretRequest) -> DeriveSharedSecretResponse = DeriveSharedSecret, derive_shared_secret_op;
+    /// A fresh 32-byte shared secret and its ML-KEM encapsulation.
+    encapsulate(EncapsulateRequest) -> EncapsulateResponse = Encapsulate, encapsulate_op;
+    /// The shared secret of an ML-KEM encapsulation.
+    decapsulate(DecapsulateRequest) -> DecapsulateResponse = Decapsulate, decapsulate_op;
+    /// A fresh key pair with its private key wrapped under a symmetric key, and in plaintext.
+    generate_data_key_pair(GenerateDataKeyPairRequest) -> GenerateDataKeyPairResponse = GenerateDataKeyPair, generate_data_key_pair_op;
+    /// A fresh key pair with its private key only wrapped.
+    generate_data_key_pair_without_plaintext(GenerateDataKeyPairRequest) -> GenerateDataKeyPairWithoutPlaintextResponse = GenerateDataKeyPairWithoutPlaintext, generate_data_key_pair_without_plaintext_op;
+    /// The last successful cryptographic use of a key.
+    get_key_last_usage(GetKeyLastUsageRequest) -> GetKeyLastUsageResponse = GetKeyLastUsage, get_key_last_usage_op;
     /// Generates a data key and returns it both in plaintext and wrapped under the key.
     generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse = GenerateDataKey, generate_data_key_op;
     /// Generates a data key and returns it only wrapped under the key.

@@ -47,7 +47,16 @@ key_arn_response!(
     GenerateDataKeyResponse,
     GenerateDataKeyWithoutPlaintextResponse,
     KeyIdResponse,
-    GetKeyRotationStatusResponse
+    GetKeyRotationStatusResponse,
+    SignResponse,
+    VerifyResponse,
+    GetPublicKeyResponse,
+    DeriveSharedSecretResponse,
+    EncapsulateResponse,
+    DecapsulateResponse,
+    GenerateDataKeyPairResponse,
+    GenerateDataKeyPairWithoutPlaintextResponse,
+    GetKeyLastUsageResponse
 );
 quiet_response!(
     (),
@@ -359,5 +368,84 @@ impl AuditParams for RetireGrantRequest {
 impl AuditParams for RevokeGrantRequest {
     fn params(&self) -> Value {
         json!({ "keyId": self.key_id, "grantId": self.grant_id, "dryRun": self.dry_run })
+    }
+}
+
+impl AuditParams for SignRequest {
+    fn params(&self) -> Value {
+        // Never the message.
+        json!({
+            "keyId": self.key_id,
+            "signingAlgorithm": self.signing_algorithm.map(|a| a.as_str()),
+            "messageType": self.message_type.unwrap_or(MessageType::Raw).as_str(),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for VerifyRequest {
+    fn params(&self) -> Value {
+        // Never the message nor the signature.
+        json!({
+            "keyId": self.key_id,
+            "signingAlgorithm": self.signing_algorithm.map(|a| a.as_str()),
+            "messageType": self.message_type.unwrap_or(MessageType::Raw).as_str(),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for GetPublicKeyRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id })
+    }
+}
+
+impl AuditParams for DeriveSharedSecretRequest {
+    fn params(&self) -> Value {
+        // The other party's public key is not secret, but long: CloudTrail omits it too.
+        json!({
+            "keyId": self.key_id,
+            "keyAgreementAlgorithm": self.key_agreement_algorithm.map(|a| a.as_str()),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for EncapsulateRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "encapsulationAlgorithm": self.encapsulation_algorithm.map(|a| a.as_str()),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for DecapsulateRequest {
+    fn params(&self) -> Value {
+        // Never the encapsulated secret.
+        json!({
+            "keyId": self.key_id,
+            "encapsulationAlgorithm": self.encapsulation_algorithm.map(|a| a.as_str()),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for GenerateDataKeyPairRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "keyPairSpec": self.key_pair_spec.map(|s| s.as_str()),
+            "encryptionContext": context(&self.encryption_context),
+            "dryRun": self.dry_run,
+        })
+    }
+}
+
+impl AuditParams for GetKeyLastUsageRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id })
     }
 }

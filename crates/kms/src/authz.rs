@@ -59,6 +59,10 @@ pub(crate) struct Access<'a> {
     pub(crate) request_alias: Option<&'a str>,
     /// `kms:EncryptionAlgorithm`.
     pub(crate) encryption_algorithm: Option<&'a str>,
+    /// `kms:SigningAlgorithm`.
+    pub(crate) signing_algorithm: Option<&'a str>,
+    /// `kms:MessageType`.
+    pub(crate) message_type: Option<&'a str>,
     /// `aws:RequestTag/<key>`, `aws:TagKeys`.
     pub(crate) request_tags: Option<&'a BTreeMap<String, String>>,
     /// `aws:TagKeys` of a request that names tag keys alone (UntagResource).
@@ -130,6 +134,8 @@ impl Kms {
         ctx.multi_region = access.multi_region;
         ctx.grant_operations = access.grant_operations;
         ctx.extra = access.extra;
+        ctx.signing_algorithm = access.signing_algorithm;
+        ctx.message_type = access.message_type;
         ctx.source_ip = caller.source_ip;
         ctx.secure_transport = Some(caller.secure_transport);
         ctx.via_service = caller.via_service.as_deref();

@@ -94,6 +94,8 @@ kms_errors! {
     InvalidKeyUsage => "InvalidKeyUsageException",
     /// The MAC did not verify (VerifyMac).
     InvalidMac => "KMSInvalidMacException",
+    /// The signature did not verify (Verify).
+    InvalidSignature => "KMSInvalidSignatureException",
     /// The pagination marker is not one this service issued.
     InvalidMarker => "InvalidMarkerException",
     /// The key's state does not permit the operation.
@@ -143,6 +145,7 @@ ctor! {
     invalid_ciphertext => InvalidCiphertext,
     invalid_key_usage => InvalidKeyUsage,
     invalid_mac => InvalidMac,
+    invalid_signature => InvalidSignature,
     invalid_marker => InvalidMarker,
     invalid_state => InvalidState,
     limit_exceeded => LimitExceeded,

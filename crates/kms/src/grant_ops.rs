@@ -289,21 +289,26 @@ impl Kms {
 }
 
 /// A grant may allow only operations its key supports (AWS: "if the grant allows an operation
-/// that the KMS key does not support, CreateGrant fails with a ValidationException"): an HMAC
-/// key's grants give GenerateMac, VerifyMac and the operations of every key; a symmetric
-/// encryption key's grants give no signing, MAC or key-agreement operation.
+/// that the KMS key does not support, CreateGrant fails with a ValidationException"): each
+/// cryptographic operation needs its key usage (and data keys a symmetric encryption key,
+/// GetPublicKey an asymmetric key); CreateGrant, RetireGrant and DescribeKey fit every key.
 fn check_operations_fit_key(
     key: &coffer_keys::KeyRecord,
     operations: &[GrantOperation],
 ) -> Result<(), Error> {
+    use coffer_keys::KeyUsage as U;
     use GrantOperation as G;
+    let symmetric = key.key_spec == KeySpec::SymmetricDefault;
+    let usage = key.key_usage;
     let fits = |op: &GrantOperation| match op {
         G::CreateGrant | G::RetireGrant | G::DescribeKey => true,
-        G::GenerateMac | G::VerifyMac => key.key_spec.is_hmac(),
-        G::Sign | G::Verify | G::GetPublicKey | G::DeriveSharedSecret => {
-            key.key_spec != KeySpec::SymmetricDefault && !key.key_spec.is_hmac()
-        }
-        _ => !key.key_spec.is_hmac(),
+        G::GenerateMac | G::VerifyMac => usage == U::GenerateVerifyMac,
+        G::Sign | G::Verify => usage == U::SignVerify,
+        G::DeriveSharedSecret => usage == U::KeyAgreement,
+        G::Encapsulate | G::Decapsulate => usage == U::EncapsulateDecapsulate,
+        G::GetPublicKey => key.key_spec.asymmetric().is_some(),
+        G::Encrypt | G::Decrypt | G::ReEncryptFrom | G::ReEncryptTo => usage == U::EncryptDecrypt,
+        _ => symmetric,
     };
     let misfits: Vec<&str> = operations
         .iter()

@@ -3,7 +3,7 @@
 use coffer_core::KeyId;
 
 use crate::Caller;
-use coffer_keys::{BackingKey, KeyRecord, KeySpec, KeyState, KeyUsage, Origin};
+use coffer_keys::{BackingKey, KeyRecord, KeySpec, KeyState, KeyUsage, MaterialKind, Origin};
 
 use crate::admission::{Gate, Target};
 use crate::audit::Call;
@@ -39,11 +39,12 @@ impl Kms {
                 &format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
             ));
         }
-        if spec != KeySpec::SymmetricDefault && !spec.is_hmac() {
+        let Some(kind) = MaterialKind::of(spec, usage) else {
+            // SM2: AWS offers it only in the China regions, and coffer does not implement it.
             return Err(Error::unsupported(format!(
-                "KeySpec {spec} is not supported by this coffer release; use SYMMETRIC_DEFAULT or an HMAC key spec."
+                "KeySpec {spec} is not supported by this coffer release."
             )));
-        }
+        };
         let origin = req.origin.unwrap_or(Origin::AwsKms);
         if origin != Origin::AwsKms {
             return Err(Error::unsupported(format!(
@@ -78,10 +79,13 @@ impl Kms {
 
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
-        let version = match spec.hmac_key_len() {
+        let version = match (kind, spec.hmac_key_len()) {
             // An HMAC key: random material of the spec's length, as AWS generates it.
-            Some(len) => BackingKey::generate_mac(self.rng.as_ref(), len, now),
-            None => BackingKey::generate(self.rng.as_ref(), now, None),
+            (MaterialKind::Mac, Some(len)) => BackingKey::generate_mac(self.rng.as_ref(), len, now),
+            (MaterialKind::Private(algorithm, role), _) => {
+                BackingKey::generate_private(self.rng.as_ref(), algorithm, role, now)
+            }
+            _ => BackingKey::generate(self.rng.as_ref(), now, None),
         }
         .map_err(Error::internal)?;
         let wrapped = version
@@ -283,6 +287,9 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         key_spec: r.key_spec,
         encryption_algorithms: r.key_spec.encryption_algorithms(r.key_usage).to_vec(),
         mac_algorithms: r.key_spec.mac_algorithms().to_vec(),
+        signing_algorithms: r.key_spec.signing_algorithms(r.key_usage).to_vec(),
+        key_agreement_algorithms: r.key_spec.key_agreement_algorithms(r.key_usage).to_vec(),
+        encapsulation_algorithms: r.key_spec.encapsulation_algorithms(r.key_usage).to_vec(),
         multi_region: false,
         pending_deletion_window_in_days: r.pending_deletion_window_days,
         current_key_material_id: Some(r.current_version.to_string()),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use coffer_core::{AccountId, Clock, KeyId, KeyIdentifier, Region, SystemClock};
 use coffer_crypto::{RandomSource, SymmetricKey, SystemRandom};
-use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, RootKey};
+use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, MaterialKind, RootKey};
 use coffer_policy::Policy;
 use coffer_quota::{QuotaConfig, Quotas};
 use coffer_store::{MemoryStore, Store};
@@ -253,14 +253,11 @@ impl Kms {
             )?;
             (record, versions, grants, aliases)
         };
-        let material = KeyMaterial::unwrap_all(
-            *id,
-            record.key_spec,
-            &versions,
-            record.current_version,
-            &*self.root,
-        )
-        .map_err(Error::internal)?;
+        let kind = MaterialKind::of(record.key_spec, record.key_usage)
+            .ok_or_else(|| Error::internal(format!("key {id} has a spec coffer cannot load")))?;
+        let material =
+            KeyMaterial::unwrap_all(*id, kind, &versions, record.current_version, &*self.root)
+                .map_err(Error::internal)?;
         let policy = match &record.policy {
             Some(text) => Policy::parse_key_policy(text).map_err(Error::internal)?,
             None => coffer_policy::default_key_policy(&record.account),

@@ -39,8 +39,10 @@
 
 mod admin_authz;
 mod admission;
+mod agreement_ops;
 mod alias_ops;
 mod api;
+mod asym_ops;
 mod audit;
 mod audit_shapes;
 mod authz;
@@ -52,6 +54,7 @@ mod data_keys;
 mod error;
 mod grant_ops;
 mod key_ops;
+mod key_pair_ops;
 mod kms;
 mod lifecycle;
 mod marker;

@@ -9,9 +9,14 @@ use std::time::SystemTime;
 use coffer_core::EncryptionContext;
 use coffer_crypto::SecretBytes;
 pub use coffer_keys::{
-    DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, Origin,
-    RotationType, Tag,
+    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithmSpec, EncryptionAlgorithmSpec,
+    KeyAgreementAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MessageType, Origin,
+    RotationType, SigningAlgorithmSpec, Tag,
 };
+
+#[path = "model_asym.rs"]
+mod asym;
+pub use asym::*;
 
 /// A key's description, as DescribeKey and CreateKey return it.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +85,33 @@ pub struct KeyMetadata {
         )
     )]
     pub mac_algorithms: Vec<MacAlgorithmSpec>,
+    /// The signing algorithms a SIGN_VERIFY key supports (absent on the wire for others).
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_names",
+            skip_serializing_if = "Vec::is_empty"
+        )
+    )]
+    pub signing_algorithms: Vec<SigningAlgorithmSpec>,
+    /// The key agreement algorithms of a KEY_AGREEMENT key (absent on the wire for others).
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_names",
+            skip_serializing_if = "Vec::is_empty"
+        )
+    )]
+    pub key_agreement_algorithms: Vec<KeyAgreementAlgorithmSpec>,
+    /// The encapsulation algorithms of an ML-KEM key (absent on the wire for others).
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_names",
+            skip_serializing_if = "Vec::is_empty"
+        )
+    )]
+    pub encapsulation_algorithms: Vec<EncapsulationAlgorithmSpec>,
     /// Whether it is a multi-region key.
     pub multi_region: bool,
     /// The waiting period, while pending deletion.

@@ -113,7 +113,12 @@ wire_enums!(
     DataKeySpec,
     Origin,
     EncryptionAlgorithmSpec,
-    MacAlgorithmSpec
+    MacAlgorithmSpec,
+    SigningAlgorithmSpec,
+    MessageType,
+    KeyAgreementAlgorithmSpec,
+    EncapsulationAlgorithmSpec,
+    DataKeyPairSpec
 );
 
 /// An enumeration member, by its AWS spelling; another value is a ValidationException.
@@ -267,6 +272,11 @@ pub(crate) fn ser_algorithms<S: Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|a| a.as_str()))
+}
+
+/// A list of enumeration members by their AWS names.
+pub(crate) fn ser_names<T: fmt::Display, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|a| a.to_string()))
 }
 
 /// MAC algorithm names, as KeyMetadata lists them.
@@ -862,6 +872,9 @@ responses! {
     CreateGrantResponse,
     ListGrantsResponse,
 }
+
+#[path = "wire_asym.rs"]
+mod asym;
 
 #[cfg(test)]
 mod tests {

@@ -68,6 +68,8 @@ quota_classes! {
     /// Shared by Sign and Verify on ML-DSA keys (coffer's choice: AWS publishes no separate
     /// figure in the reference coffer follows).
     MlDsaCryptographic = "MlDsaCryptographic", 300.0, false;
+    /// Shared by Encapsulate and Decapsulate on ML-KEM keys (coffer's choice: as ML-DSA).
+    MlKemCryptographic = "MlKemCryptographic", 300.0, false;
     /// GenerateDataKeyPair(WithoutPlaintext) with KeyPairSpec RSA_2048.
     DataKeyPairRsa2048 = "DataKeyPair_RSA_2048", 1.0, false;
     /// GenerateDataKeyPair(WithoutPlaintext) with KeyPairSpec RSA_3072.
@@ -87,6 +89,13 @@ quota_classes! {
     DataKeyPairEccNistEdwards25519 = "DataKeyPair_ECC_NIST_EDWARDS25519", 25.0, false;
     /// GenerateDataKeyPair(WithoutPlaintext) with KeyPairSpec SM2 (coffer's choice: as P-256).
     DataKeyPairSm2 = "DataKeyPair_SM2", 25.0, false;
+    /// GenerateDataKeyPair(WithoutPlaintext) with KeyPairSpec ML_KEM_512 (coffer's choice: as
+    /// P-256).
+    DataKeyPairMlKem512 = "DataKeyPair_ML_KEM_512", 25.0, false;
+    /// GenerateDataKeyPair(WithoutPlaintext) with KeyPairSpec ML_KEM_768 (coffer's choice).
+    DataKeyPairMlKem768 = "DataKeyPair_ML_KEM_768", 25.0, false;
+    /// GenerateDataKeyPair(WithoutPlaintext) with KeyPairSpec ML_KEM_1024 (coffer's choice).
+    DataKeyPairMlKem1024 = "DataKeyPair_ML_KEM_1024", 25.0, false;
     /// GenerateDataKeyPair(WithoutPlaintext) with a missing or unknown KeyPairSpec (coffer's
     /// choice: the strictest published data-key-pair rate).
     DataKeyPairOther = "DataKeyPair_OTHER", 0.1, false;
@@ -109,6 +118,8 @@ quota_classes! {
     UpdateKeyDescription = "UpdateKeyDescription", 5.0, true;
     /// GetPublicKey.
     GetPublicKey = "GetPublicKey", 2_000.0, true;
+    /// GetKeyLastUsage (coffer's choice: as GetKeyRotationStatus).
+    GetKeyLastUsage = "GetKeyLastUsage", 1_000.0, true;
     /// CreateAlias.
     CreateAlias = "CreateAlias", 5.0, true;
     /// UpdateAlias.
@@ -184,6 +195,7 @@ enum Family {
     Rsa,
     Ecc,
     MlDsa,
+    MlKem,
 }
 
 fn family(key_spec: &str) -> Family {
@@ -193,6 +205,8 @@ fn family(key_spec: &str) -> Family {
         Family::Ecc
     } else if key_spec.starts_with("ML_DSA_") {
         Family::MlDsa
+    } else if key_spec.starts_with("ML_KEM_") {
+        Family::MlKem
     } else {
         // SYMMETRIC_DEFAULT, HMAC_*, and anything unknown.
         Family::Symmetric
@@ -244,6 +258,9 @@ impl QuotaClass {
             Sign | Verify | DeriveSharedSecret => {
                 Self::cryptographic(key_spec.map_or(Family::Ecc, family))
             }
+            Encapsulate | Decapsulate => {
+                Self::cryptographic(key_spec.map_or(Family::MlKem, family))
+            }
             GenerateDataKeyPair | GenerateDataKeyPairWithoutPlaintext => {
                 Self::data_key_pair(key_spec)
             }
@@ -263,6 +280,7 @@ impl QuotaClass {
             DisconnectCustomKeyStore => QuotaClass::DisconnectCustomKeyStore,
             EnableKey => QuotaClass::EnableKey,
             EnableKeyRotation => QuotaClass::EnableKeyRotation,
+            GetKeyLastUsage => QuotaClass::GetKeyLastUsage,
             GetKeyPolicy => QuotaClass::GetKeyPolicy,
             GetKeyRotationStatus => QuotaClass::GetKeyRotationStatus,
             GetParametersForImport => QuotaClass::GetParametersForImport,
@@ -311,6 +329,7 @@ impl QuotaClass {
             Family::Rsa => QuotaClass::RsaCryptographic,
             Family::Ecc => QuotaClass::EccCryptographic,
             Family::MlDsa => QuotaClass::MlDsaCryptographic,
+            Family::MlKem => QuotaClass::MlKemCryptographic,
         }
     }
 
@@ -325,6 +344,9 @@ impl QuotaClass {
             Some("ECC_SECG_P256K1") => QuotaClass::DataKeyPairEccSecgP256k1,
             Some("ECC_NIST_EDWARDS25519") => QuotaClass::DataKeyPairEccNistEdwards25519,
             Some("SM2") => QuotaClass::DataKeyPairSm2,
+            Some("ML_KEM_512") => QuotaClass::DataKeyPairMlKem512,
+            Some("ML_KEM_768") => QuotaClass::DataKeyPairMlKem768,
+            Some("ML_KEM_1024") => QuotaClass::DataKeyPairMlKem1024,
             _ => QuotaClass::DataKeyPairOther,
         }
     }
@@ -581,6 +603,7 @@ mod operation_table {
                 | VerifyMac
                 | GenerateRandom => Q::SymmetricCryptographic,
                 Sign | Verify | DeriveSharedSecret => Q::EccCryptographic,
+                Encapsulate | Decapsulate => Q::MlKemCryptographic,
                 GenerateDataKeyPair | GenerateDataKeyPairWithoutPlaintext => Q::DataKeyPairOther,
                 _ => {
                     // A management operation: its own quota, named as the operation is.
@@ -599,5 +622,17 @@ mod operation_table {
             Q::RsaCryptographic
         );
         assert_eq!(Q::for_operation(Encrypt, Some("SM2")), Q::EccCryptographic);
+        assert_eq!(
+            Q::for_operation(Sign, Some("ML_DSA_65")),
+            Q::MlDsaCryptographic
+        );
+        assert_eq!(
+            Q::for_operation(Decapsulate, Some("ML_KEM_768")),
+            Q::MlKemCryptographic
+        );
+        assert_eq!(
+            Q::for_operation(GenerateDataKeyPair, Some("ML_KEM_1024")),
+            Q::DataKeyPairMlKem1024
+        );
     }
 }
