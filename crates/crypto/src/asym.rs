@@ -766,6 +766,54 @@ pub fn encapsulate(
     Ok((ct.as_ref().to_vec(), SecretBytes::copy_from(ss.as_ref())))
 }
 
+/// Expands a seed with RustCrypto's ML-KEM of one parameter set (a macro: the crate does not
+/// export the trait its parameter sets share).
+macro_rules! expand_ml_kem {
+    ($params:ty, $seed:expr) => {{
+        #[allow(deprecated)] // the expanded form is what AWS-LC takes
+        use ml_kem::ExpandedKeyEncoding as _;
+        let seed = ml_kem::Seed::try_from($seed).map_err(|_| CryptoError)?;
+        let key = ml_kem::DecapsulationKey::<$params>::from_seed(seed);
+        #[allow(deprecated)]
+        let mut expanded = key.to_expanded_bytes();
+        let out = SecretBytes::copy_from(&expanded);
+        crate::wipe(&mut expanded);
+        out
+    }};
+}
+
+/// A fresh ML-KEM key pair in the form GenerateDataKeyPair returns it, as AWS does: the private
+/// key as PKCS #8 holding the 64-byte seed `d ‖ z` (the IETF `seed` choice, `[0] IMPLICIT OCTET
+/// STRING`), and the public key as DER `SubjectPublicKeyInfo`. RustCrypto's `ml-kem` expands
+/// the seed (aws-lc-rs has no seeded ML-KEM key generation); AWS-LC then parses the expanded
+/// key and derives the public key, so a mismatch between the two is an error.
+pub fn generate_ml_kem_seed_pair(
+    algorithm: AsymmetricAlgorithm,
+    rng: &dyn crate::RandomSource,
+) -> Result<(SecretBytes, Vec<u8>), CryptoError> {
+    let (_, oid_last) = algorithm.ml_kem().ok_or(CryptoError)?;
+    let seed = SecretBytes::random(rng, 64)?;
+    let expanded = match algorithm {
+        AsymmetricAlgorithm::MlKem512 => expand_ml_kem!(ml_kem::MlKem512, seed.expose()),
+        AsymmetricAlgorithm::MlKem768 => expand_ml_kem!(ml_kem::MlKem768, seed.expose()),
+        _ => expand_ml_kem!(ml_kem::MlKem1024, seed.expose()),
+    };
+    let key = PrivateKey::from_encoded(algorithm, KeyRole::Decapsulate, expanded)?;
+    let alg_id = ml_kem_algorithm_identifier(oid_last);
+    let inner_len = 2 + seed.len();
+    let body_len = 3 + alg_id.len() + der_len_of(inner_len);
+    let mut head = Vec::new();
+    der_header(&mut head, 0x30, body_len);
+    head.extend_from_slice(&[0x02, 0x01, 0x00]);
+    head.extend_from_slice(&alg_id);
+    der_header(&mut head, 0x04, inner_len);
+    der_header(&mut head, 0x80, seed.len());
+    let mut pkcs8 = SecretBytes::with_capacity(head.len() + seed.len());
+    pkcs8.extend_from_slice(&head);
+    pkcs8.extend_from_slice(seed.expose());
+    Ok((pkcs8, key.public_key_der().to_vec()))
+}
+
 /// The DER `SubjectPublicKeyInfo` of an ML-KEM public key (id-alg-ml-kem-512/768/1024,
 /// 2.16.840.1.101.3.4.4.{1,2,3}, no parameters).
 fn ml_kem_spki(oid_last: u8, raw: &[u8]) -> Vec<u8> {

@@ -289,3 +289,42 @@ fn ed25519ph_matches_rfc_8032() {
     )
     .unwrap());
 }
+
+#[test]
+fn ml_kem_data_key_pairs_carry_the_seed_and_work() {
+    let rng = crate::SystemRandom::new();
+    for (a, oid_last) in [
+        (AsymmetricAlgorithm::MlKem512, 1u8),
+        (AsymmetricAlgorithm::MlKem768, 2),
+        (AsymmetricAlgorithm::MlKem1024, 3),
+    ] {
+        let (pkcs8, spki) = generate_ml_kem_seed_pair(a, &rng).unwrap();
+        // PrivateKeyInfo { 0, id-alg-ml-kem-N, OCTET STRING { [0] seed (64) } }.
+        let (tag, body, rest) = der_read(pkcs8.expose()).unwrap();
+        assert_eq!((tag, rest.len()), (0x30, 0));
+        let body = body.strip_prefix(&[0x02, 0x01, 0x00][..]).unwrap();
+        let body = body
+            .strip_prefix(ml_kem_algorithm_identifier(oid_last).as_slice())
+            .unwrap();
+        let (tag, inner, rest) = der_read(body).unwrap();
+        assert_eq!((tag, rest.len()), (0x04, 0));
+        let (tag, seed, rest) = der_read(inner).unwrap();
+        assert_eq!((tag, seed.len(), rest.len()), (0x80, 64, 0));
+        // The seed expands (independently of the function under test) to the key whose
+        // public key was returned: what is encapsulated to it decapsulates with the seed's key.
+        let expanded = match a {
+            AsymmetricAlgorithm::MlKem512 => {
+                (|| Ok::<_, CryptoError>(expand_ml_kem!(ml_kem::MlKem512, seed)))()
+            }
+            AsymmetricAlgorithm::MlKem768 => {
+                (|| Ok::<_, CryptoError>(expand_ml_kem!(ml_kem::MlKem768, seed)))()
+            }
+            _ => (|| Ok::<_, CryptoError>(expand_ml_kem!(ml_kem::MlKem1024, seed)))(),
+        }
+        .unwrap();
+        let key = PrivateKey::from_encoded(a, KeyRole::Decapsulate, expanded).unwrap();
+        assert_eq!(key.public_key_der(), &spki[..]);
+        let (ct, ss) = encapsulate(a, &spki).unwrap();
+        assert_eq!(key.decapsulate(&ct).unwrap().expose(), ss.expose());
+    }
+}
