@@ -366,7 +366,6 @@ impl Operation {
             | Verify
             | Encapsulate
             | Decapsulate
-            | DeriveSharedSecret
             | GetKeyLastUsage
             | DescribeCustomKeyStores
             | DescribeKey
@@ -390,6 +389,7 @@ impl Operation {
             | DeleteAlias
             | DeleteCustomKeyStore
             | DeleteImportedKeyMaterial
+            | DeriveSharedSecret
             | DisableKey
             | DisableKeyRotation
             | DisconnectCustomKeyStore
