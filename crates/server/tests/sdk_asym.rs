@@ -1353,3 +1353,179 @@ async fn sdk_get_key_last_usage_follows_asymmetric_calls() {
     let e = last("1234abcd-12ab-34cd-56ef-1234567890ab".to_owned()).await;
     assert_eq!(code(e), "NotFoundException");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Key specs and usages that do not go together, key states, DryRun
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sdk_refuses_asymmetric_misuse_with_aws_codes() {
+    let srv = start("sdk-asym-refusals");
+    let kms = &srv.kms;
+    // Spec and usage pairs AWS does not offer: ValidationException.
+    for (spec, usage) in [
+        (KeySpec::Rsa2048, KeyUsageType::KeyAgreement),
+        (KeySpec::Rsa2048, KeyUsageType::GenerateVerifyMac),
+        (KeySpec::EccNistP256, KeyUsageType::EncryptDecrypt),
+        (KeySpec::EccSecgP256K1, KeyUsageType::KeyAgreement),
+        (KeySpec::EccNistEdwards25519, KeyUsageType::KeyAgreement),
+        (KeySpec::MlDsa65, KeyUsageType::EncryptDecrypt),
+        (KeySpec::MlKem768, KeyUsageType::SignVerify),
+        (KeySpec::SymmetricDefault, KeyUsageType::SignVerify),
+        (
+            KeySpec::SymmetricDefault,
+            KeyUsageType::EncapsulateDecapsulate,
+        ),
+    ] {
+        let e = kms
+            .create_key()
+            .key_spec(spec.clone())
+            .key_usage(usage.clone())
+            .send()
+            .await;
+        assert_eq!(code(e), "ValidationException", "{spec:?} {usage:?}");
+    }
+    // No usage means ENCRYPT_DECRYPT, which an ECC key does not have.
+    let e = kms.create_key().key_spec(KeySpec::EccNistP256).send().await;
+    assert_eq!(code(e), "ValidationException");
+
+    let signer = create(kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let alg = SigningAlgorithmSpec::EcdsaSha256;
+    // GetPublicKey through an alias.
+    kms.create_alias()
+        .alias_name("alias/asym-signer")
+        .target_key_id(signer.key_id())
+        .send()
+        .await
+        .unwrap();
+    let via_alias = kms
+        .get_public_key()
+        .key_id("alias/asym-signer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_alias.key_id(), signer.arn());
+    // A symmetric key has no public key; asymmetric keys do not rotate or make data keys.
+    let sym = create(kms, KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await;
+    let e = kms.get_public_key().key_id(sym.key_id()).send().await;
+    assert_eq!(code(e), "UnsupportedOperationException");
+    let e = kms
+        .enable_key_rotation()
+        .key_id(signer.key_id())
+        .send()
+        .await;
+    assert_eq!(code(e), "UnsupportedOperationException");
+    let rsa = create(kms, KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await;
+    let e = kms
+        .generate_data_key()
+        .key_id(rsa.key_id())
+        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+        .send()
+        .await;
+    assert_eq!(code(e), "InvalidKeyUsageException");
+
+    // DryRun: DryRunOperationException, and nothing signed.
+    let e = kms
+        .sign()
+        .key_id(signer.key_id())
+        .signing_algorithm(alg.clone())
+        .message(Blob::new(b"x".to_vec()))
+        .dry_run(true)
+        .send()
+        .await;
+    assert_eq!(code(e), "DryRunOperationException");
+    let kem = create(kms, KeySpec::MlKem512, KeyUsageType::EncapsulateDecapsulate).await;
+    let e = kms
+        .encapsulate()
+        .key_id(kem.key_id())
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .dry_run(true)
+        .send()
+        .await;
+    assert_eq!(code(e), "DryRunOperationException");
+
+    // A disabled key: DisabledException for Sign, Verify and GetPublicKey; enabled again, it
+    // signs, and the signature verifies independently.
+    kms.disable_key()
+        .key_id(signer.key_id())
+        .send()
+        .await
+        .unwrap();
+    let e = sign(kms, signer.key_id(), &alg, MessageType::Raw, b"x").await;
+    assert_eq!(code(e), "DisabledException");
+    let e = verify(
+        kms,
+        signer.key_id(),
+        &alg,
+        MessageType::Raw,
+        b"x",
+        &[0x30, 0],
+    )
+    .await;
+    assert_eq!(code(e), "DisabledException");
+    let e = kms.get_public_key().key_id(signer.key_id()).send().await;
+    assert_eq!(code(e), "DisabledException");
+    kms.enable_key()
+        .key_id(signer.key_id())
+        .send()
+        .await
+        .unwrap();
+    let spki = public_key(kms, &signer).await;
+    let sig = sign(kms, signer.key_id(), &alg, MessageType::Raw, b"x")
+        .await
+        .unwrap()
+        .signature
+        .unwrap()
+        .into_inner();
+    assert!(independently_valid(
+        &KeySpec::EccNistP256,
+        &spki,
+        &alg,
+        false,
+        b"x",
+        &sig
+    ));
+    // Pending deletion: KMSInvalidStateException.
+    kms.schedule_key_deletion()
+        .key_id(kem.key_id())
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let e = kms
+        .encapsulate()
+        .key_id(kem.key_id())
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .send()
+        .await;
+    assert_eq!(code(e), "KMSInvalidStateException");
+    let e = kms.get_public_key().key_id(kem.key_id()).send().await;
+    assert_eq!(code(e), "KMSInvalidStateException");
+    // An unknown key: NotFoundException.
+    let e = sign(
+        kms,
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        &alg,
+        MessageType::Raw,
+        b"x",
+    )
+    .await;
+    assert_eq!(code(e), "NotFoundException");
+    // A grant for an operation the key does not support: ValidationException.
+    let e = kms
+        .create_grant()
+        .key_id(rsa.key_id())
+        .grantee_principal("arn:aws:iam::111122223333:role/x")
+        .operations(aws_sdk_kms::types::GrantOperation::Sign)
+        .send()
+        .await;
+    assert_eq!(code(e), "ValidationException");
+    kms.create_grant()
+        .key_id(signer.key_id())
+        .grantee_principal("arn:aws:iam::111122223333:role/x")
+        .operations(aws_sdk_kms::types::GrantOperation::Sign)
+        .operations(aws_sdk_kms::types::GrantOperation::GetPublicKey)
+        .send()
+        .await
+        .unwrap();
+}
