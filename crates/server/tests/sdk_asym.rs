@@ -994,6 +994,7 @@ async fn sdk_rsa_oaep_interoperates_with_rfc8017_by_hand() {
         ]
     );
     use EncryptionAlgorithmSpec::{RsaesOaepSha1, RsaesOaepSha256};
+    let mut rsa_keys = Vec::new();
     for (spec, k) in [
         (KeySpec::Rsa2048, 256),
         (KeySpec::Rsa3072, 384),
@@ -1082,7 +1083,69 @@ async fn sdk_rsa_oaep_interoperates_with_rfc8017_by_hand() {
             .send()
             .await;
         assert_eq!(code(e), "InvalidKeyUsageException");
+        rsa_keys.push((md, public));
     }
+
+    // ReEncrypt: a ciphertext made here for one RSA key moves to a symmetric key and to
+    // another RSA key, and decrypts to what was encrypted here.
+    let (a, a_public) = &rsa_keys[0];
+    let (b, _) = &rsa_keys[1];
+    let sym = create(kms, KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await;
+    let secret = b"made by hand, moved by cofferd";
+    let ct = oaep_encrypt(a_public, Hash::Sha256, secret, &[5; 32]);
+    let to_sym = kms
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .source_key_id(a.key_id())
+        .source_encryption_algorithm(RsaesOaepSha256)
+        .destination_key_id(sym.key_id())
+        .destination_encryption_context("moved", "yes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_sym.source_key_id(), a.arn());
+    assert_eq!(to_sym.key_id(), sym.arn());
+    let back = kms
+        .decrypt()
+        .ciphertext_blob(to_sym.ciphertext_blob().unwrap().clone())
+        .encryption_context("moved", "yes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), secret);
+    let to_b = kms
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(ct.clone()))
+        .source_key_id(a.key_id())
+        .source_encryption_algorithm(RsaesOaepSha256)
+        .destination_key_id(b.key_id())
+        .destination_encryption_algorithm(RsaesOaepSha1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        to_b.destination_encryption_algorithm(),
+        Some(&RsaesOaepSha1)
+    );
+    let back = kms
+        .decrypt()
+        .key_id(b.key_id())
+        .encryption_algorithm(RsaesOaepSha1)
+        .ciphertext_blob(to_b.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.plaintext().unwrap().as_ref(), secret);
+    // The source algorithm that did not make it: InvalidCiphertextException.
+    let e = kms
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(ct))
+        .source_key_id(a.key_id())
+        .source_encryption_algorithm(RsaesOaepSha1)
+        .destination_key_id(sym.key_id())
+        .send()
+        .await;
+    assert_eq!(code(e), "InvalidCiphertextException");
 }
 
 // ---------------------------------------------------------------------------------------------
