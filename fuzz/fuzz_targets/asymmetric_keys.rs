@@ -4,20 +4,49 @@
 //! a stored private key's encoding — an error or a result, never a panic.
 use std::sync::OnceLock;
 
-use coffer_crypto::asym::{self, AsymmetricAlgorithm as A, KeyRole, PrivateKey, SignatureHash as H, SignatureScheme as S, SignedMessage};
+use coffer_crypto::asym::{
+    self, AsymmetricAlgorithm as A, KeyRole, PrivateKey, SignatureHash as H, SignatureScheme as S,
+    SignedMessage,
+};
 use coffer_crypto::SecretBytes;
 use libfuzzer_sys::fuzz_target;
 
 const ALGORITHMS: [A; 14] = [
-    A::Rsa2048, A::Rsa3072, A::Rsa4096, A::P256, A::P384, A::P521, A::Secp256k1, A::Ed25519,
-    A::MlDsa44, A::MlDsa65, A::MlDsa87, A::MlKem512, A::MlKem768, A::MlKem1024,
+    A::Rsa2048,
+    A::Rsa3072,
+    A::Rsa4096,
+    A::P256,
+    A::P384,
+    A::P521,
+    A::Secp256k1,
+    A::Ed25519,
+    A::MlDsa44,
+    A::MlDsa65,
+    A::MlDsa87,
+    A::MlKem512,
+    A::MlKem768,
+    A::MlKem1024,
 ];
-const SCHEMES: [S; 11] = [
-    S::RsaPss(H::Sha256), S::RsaPss(H::Sha384), S::RsaPss(H::Sha512), S::RsaPkcs1(H::Sha256),
-    S::RsaPkcs1(H::Sha384), S::RsaPkcs1(H::Sha512), S::Ecdsa(H::Sha256), S::Ecdsa(H::Sha384),
-    S::Ecdsa(H::Sha512), S::Ed25519, S::MlDsa,
+const SCHEMES: [S; 12] = [
+    S::RsaPss(H::Sha256),
+    S::RsaPss(H::Sha384),
+    S::RsaPss(H::Sha512),
+    S::RsaPkcs1(H::Sha256),
+    S::RsaPkcs1(H::Sha384),
+    S::RsaPkcs1(H::Sha512),
+    S::Ecdsa(H::Sha256),
+    S::Ecdsa(H::Sha384),
+    S::Ecdsa(H::Sha512),
+    S::Ed25519,
+    S::Ed25519Ph,
+    S::MlDsa,
 ];
-const ROLES: [KeyRole; 4] = [KeyRole::Sign, KeyRole::Decrypt, KeyRole::Agree, KeyRole::Decapsulate];
+const ROLES: [KeyRole; 4] = [
+    KeyRole::Sign,
+    KeyRole::Decrypt,
+    KeyRole::Agree,
+    KeyRole::Decapsulate,
+];
 
 fn ecdh_key() -> &'static PrivateKey {
     static KEY: OnceLock<PrivateKey> = OnceLock::new();

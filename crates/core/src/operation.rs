@@ -295,6 +295,7 @@ impl Operation {
             | Decapsulate
             | Decrypt
             | DeleteAlias
+            | DeleteImportedKeyMaterial
             | DeriveSharedSecret
             | DescribeKey
             | DisableKey
@@ -312,7 +313,9 @@ impl Operation {
             | GetKeyLastUsage
             | GetKeyPolicy
             | GetKeyRotationStatus
+            | GetParametersForImport
             | GetPublicKey
+            | ImportKeyMaterial
             | ListAliases
             | ListGrants
             | ListKeyPolicies
@@ -336,11 +339,8 @@ impl Operation {
             ConnectCustomKeyStore
             | CreateCustomKeyStore
             | DeleteCustomKeyStore
-            | DeleteImportedKeyMaterial
             | DescribeCustomKeyStores
             | DisconnectCustomKeyStore
-            | GetParametersForImport
-            | ImportKeyMaterial
             | ReplicateKey
             | UpdateCustomKeyStore
             | UpdatePrimaryRegion => false,
