@@ -880,6 +880,40 @@ fn ed25519_interoperates_with_dalek() {
     }
 }
 
+/// RFC 8032 Ed25519ph verification written out over the curve arithmetic (curve25519-dalek),
+/// independent of ed25519-dalek, which coffer signs Ed25519ph with: `ph` is PH(M), the message's
+/// SHA-512; the context is empty. Checks [S]B = R + [k]A with k = SHA-512(dom2(1, "") ‖ R ‖ A ‖
+/// PH(M)), S canonical and A, R valid encodings.
+fn ed25519ph_valid_by_hand(public: &[u8; 32], ph: &[u8], sig: &[u8]) -> bool {
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    if sig.len() != 64 || ph.len() != 64 {
+        return false;
+    }
+    let Some(a) = CompressedEdwardsY(*public).decompress() else {
+        return false;
+    };
+    let r_bytes: [u8; 32] = sig[..32].try_into().unwrap();
+    if CompressedEdwardsY(r_bytes).decompress().is_none() {
+        return false;
+    }
+    let Some(s) =
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(sig[32..].try_into().unwrap()))
+    else {
+        return false;
+    };
+    let mut h = sha2::Sha512::new();
+    h.update(b"SigEd25519 no Ed25519 collisions");
+    h.update([1u8, 0u8]);
+    h.update(r_bytes);
+    h.update(public);
+    h.update(ph);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    // [S]B - [k]A must be R.
+    let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s);
+    r.compress().to_bytes() == r_bytes
+}
+
 // ---------------------------------------------------------------------------------------------
 // Wycheproof
 // ---------------------------------------------------------------------------------------------
@@ -1371,4 +1405,74 @@ fn wycheproof_rsa_pss_other_salt_lengths() {
     }
     assert!(other_salt_valid > 50);
     assert_eq!(other_salt_accepted, 0);
+}
+
+#[test]
+fn ed25519ph_signatures_verify_by_hand() {
+    let key = coffer_key(Alg::Ed25519, KeyRole::Sign);
+    let public: [u8; 32] = spki_parts(key.public_key_der()).1.try_into().unwrap();
+    let ph = SignatureScheme::Ed25519Ph;
+    for msg in messages() {
+        let digest = Hash::Sha512.digest(&msg);
+        // RAW: coffer computes PH(M) = SHA-512(M); DIGEST: the caller gave it.
+        let raw = key.sign(ph, SignedMessage::Raw(&msg)).unwrap();
+        let pre = key.sign(ph, SignedMessage::Digest(&digest)).unwrap();
+        // Ed25519ph is deterministic: both are the same signature.
+        assert_eq!(raw, pre);
+        assert!(ed25519ph_valid_by_hand(&public, &digest, &raw));
+        assert!(!ed25519ph_valid_by_hand(&public, &digest, &flip(&raw, 33)));
+        assert!(!ed25519ph_valid_by_hand(&public, &flip(&digest, 0), &raw));
+        // Not a pure Ed25519 signature of the message or of its digest.
+        let spki = key.public_key_der();
+        assert!(!coffer_verify(
+            Alg::Ed25519,
+            spki,
+            SignatureScheme::Ed25519,
+            &msg,
+            &raw
+        ));
+        assert!(!coffer_verify(
+            Alg::Ed25519,
+            spki,
+            SignatureScheme::Ed25519,
+            &digest,
+            &raw
+        ));
+        assert!(
+            asym::verify(Alg::Ed25519, spki, ph, SignedMessage::Digest(&digest), &raw).unwrap()
+        );
+    }
+    // A signature made by hand-checked means elsewhere (ed25519-dalek's prehashed signing, with
+    // a key of its own) verifies in coffer.
+    use ed25519_dalek::pkcs8::EncodePublicKey as _;
+    let sk =
+        ed25519_dalek::SigningKey::from_bytes(&test_bytes("ed25519ph", 32).try_into().unwrap());
+    let spki = sk.verifying_key().to_public_key_der().unwrap();
+    let msg = b"prehashed elsewhere";
+    let digest = Hash::Sha512.digest(msg);
+    let sig = sk
+        .sign_prehashed(sha2::Sha512::new().chain_update(msg), None)
+        .unwrap()
+        .to_bytes();
+    assert!(ed25519ph_valid_by_hand(
+        sk.verifying_key().as_bytes(),
+        &digest,
+        &sig
+    ));
+    assert!(asym::verify(
+        Alg::Ed25519,
+        spki.as_bytes(),
+        ph,
+        SignedMessage::Digest(&digest),
+        &sig
+    )
+    .unwrap());
+    assert!(!asym::verify(
+        Alg::Ed25519,
+        spki.as_bytes(),
+        ph,
+        SignedMessage::Digest(&flip(&digest, 1)),
+        &sig
+    )
+    .unwrap());
 }

@@ -502,6 +502,40 @@ fn ml_dsa_valid<P: ml_dsa::MlDsaParams>(spki: &[u8], msg: &[u8], sig: &[u8]) -> 
     ml_dsa::Signature::<P>::try_from(sig).is_ok_and(|s| vk.verify_with_context(msg, b"", &s))
 }
 
+/// RFC 8032 Ed25519ph verification written out over the curve arithmetic (curve25519-dalek),
+/// independent of ed25519-dalek, which coffer signs Ed25519ph with: `ph` is PH(M), the message's
+/// SHA-512; the context is empty. Checks [S]B = R + [k]A with k = SHA-512(dom2(1, "") ‖ R ‖ A ‖
+/// PH(M)), S canonical and A, R valid encodings.
+fn ed25519ph_valid_by_hand(public: &[u8; 32], ph: &[u8], sig: &[u8]) -> bool {
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    if sig.len() != 64 || ph.len() != 64 {
+        return false;
+    }
+    let Some(a) = CompressedEdwardsY(*public).decompress() else {
+        return false;
+    };
+    let r_bytes: [u8; 32] = sig[..32].try_into().unwrap();
+    if CompressedEdwardsY(r_bytes).decompress().is_none() {
+        return false;
+    }
+    let Some(s) =
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(sig[32..].try_into().unwrap()))
+    else {
+        return false;
+    };
+    let mut h = sha2::Sha512::new();
+    h.update(b"SigEd25519 no Ed25519 collisions");
+    h.update([1u8, 0u8]);
+    h.update(r_bytes);
+    h.update(public);
+    h.update(ph);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    // [S]B - [k]A must be R.
+    let r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s);
+    r.compress().to_bytes() == r_bytes
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sign and Verify
 // ---------------------------------------------------------------------------------------------
@@ -595,10 +629,30 @@ async fn sdk_signs_and_verifies_with_every_signing_key_spec() {
 
         for alg in &algs {
             if *alg == SigningAlgorithmSpec::Ed25519PhSha512 {
-                // Listed, as AWS lists it, but HashEdDSA is not implemented: refused plainly.
-                let msg = [0u8; 64];
-                let e = sign(kms, key_id, alg, MessageType::Digest, &msg).await;
-                assert_eq!(code(e), "UnsupportedOperationException");
+                // DIGEST only, 64 bytes, and (AWS: "hashed twice: once by you and once by
+                // KMS") the digest D is Ed25519ph's message: PH = SHA-512(D).
+                let public: [u8; 32] = spki_parts(&spki).1.try_into().unwrap();
+                let d = Hash::Sha512.digest(b"signed by cofferd, prehashed");
+                let out = sign(kms, key_id, alg, MessageType::Digest, &d)
+                    .await
+                    .unwrap();
+                assert_eq!(out.signing_algorithm(), Some(alg));
+                let sig = out.signature().unwrap().as_ref().to_vec();
+                let ph = Hash::Sha512.digest(&d);
+                assert!(ed25519ph_valid_by_hand(&public, &ph, &sig));
+                assert!(!ed25519ph_valid_by_hand(&public, &d, &sig));
+                assert!(!ed25519ph_valid_by_hand(&public, &ph, &flip(&sig, 40)));
+                independently_checked += 1;
+                let v = verify(kms, key_id, alg, MessageType::Digest, &d, &sig)
+                    .await
+                    .unwrap();
+                assert!(v.signature_valid());
+                let e = verify(kms, key_id, alg, MessageType::Digest, &d, &flip(&sig, 40)).await;
+                assert_eq!(code(e), "KMSInvalidSignatureException");
+                let e = sign(kms, key_id, alg, MessageType::Raw, &d).await;
+                assert_eq!(code(e), "ValidationException");
+                let e = sign(kms, key_id, alg, MessageType::Digest, &d[..32]).await;
+                assert_eq!(code(e), "ValidationException");
                 continue;
             }
             let mut cases = vec![
@@ -672,8 +726,8 @@ async fn sdk_signs_and_verifies_with_every_signing_key_spec() {
             .await;
         assert_eq!(code(e), "InvalidKeyUsageException", "{spec:?}");
     }
-    // 3 RSA keys × 6 algorithms × 3 cases, 4 ECDSA × 3, Ed25519 × 2, 3 ML-DSA × 2.
-    assert_eq!(independently_checked, 3 * 6 * 3 + 4 * 3 + 2 + 3 * 2);
+    // 3 RSA keys × 6 algorithms × 3 cases, 4 ECDSA × 3, Ed25519 × 2 + Ed25519ph, 3 ML-DSA × 2.
+    assert_eq!(independently_checked, 3 * 6 * 3 + 4 * 3 + 2 + 1 + 3 * 2);
 
     // A message over 4096 bytes, no algorithm: ValidationException.
     let md = create(kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
