@@ -1226,24 +1226,52 @@ fn pair_matches(spec: &DataKeyPairSpec, private: &[u8], public: &[u8]) {
             #[allow(deprecated)]
             use ml_kem::ExpandedKeyEncoding as _;
             use ml_kem::{Decapsulate as _, Encapsulate as _, KeyExport as _};
-            // The IETF ML-KEM private key: the `expandedKey` choice, an OCTET STRING.
+            // The IETF ML-KEM private key, a CHOICE: seed [0] (64 bytes; what AWS documents
+            // for data key pairs: "the private key in seed format"), expandedKey (an OCTET
+            // STRING: FIPS 203's decapsulation key), or both (a SEQUENCE of the two). Each form
+            // is checked by RustCrypto; both must agree.
             let (oid, key) = pkcs8_parts(private);
             assert_eq!(oid, spki_parts(public).0);
-            let (tag, expanded, rest) = der(&key);
-            assert!(
-                tag == 0x04 && rest.is_empty(),
-                "{spec:?}: not the expandedKey form"
-            );
-            #[allow(deprecated)]
-            let dk =
-                ml_kem::DecapsulationKey::<$P>::from_expanded_bytes(&expanded.try_into().unwrap())
-                    .unwrap();
-            assert_eq!(
-                &dk.encapsulation_key().to_bytes()[..],
-                &spki_parts(public).1[..]
-            );
-            let (ct, ss) = dk.encapsulation_key().encapsulate();
-            assert_eq!(dk.decapsulate(&ct), ss);
+            let (tag, body, rest) = der(&key);
+            assert!(rest.is_empty(), "{spec:?}: bytes after the private key");
+            let (seed, expanded): (Option<&[u8]>, Option<&[u8]>) = match tag {
+                0x80 => (Some(body), None),
+                0x04 => (None, Some(body)),
+                0x30 => {
+                    let (t1, seed, rest) = der(body);
+                    let (t2, expanded, rest) = der(rest);
+                    assert!(t1 == 0x04 && t2 == 0x04 && rest.is_empty(), "{spec:?}");
+                    (Some(seed), Some(expanded))
+                }
+                other => panic!("{spec:?}: private key of unknown form, tag {other:#x}"),
+            };
+            let mut keys = Vec::new();
+            if let Some(seed) = seed {
+                let seed: [u8; 64] = seed.try_into().expect("a 64-byte seed");
+                keys.push(ml_kem::DecapsulationKey::<$P>::from_seed(seed.into()));
+            }
+            if let Some(expanded) = expanded {
+                #[allow(deprecated)]
+                let dk = ml_kem::DecapsulationKey::<$P>::from_expanded_bytes(
+                    &expanded.try_into().unwrap(),
+                )
+                .unwrap();
+                keys.push(dk);
+            }
+            for dk in &keys {
+                assert_eq!(
+                    &dk.encapsulation_key().to_bytes()[..],
+                    &spki_parts(public).1[..],
+                    "{spec:?}"
+                );
+                let (ct, ss) = dk.encapsulation_key().encapsulate();
+                assert_eq!(dk.decapsulate(&ct), ss);
+            }
+            if let [a, b] = &keys[..] {
+                #[allow(deprecated)]
+                let same = a.to_expanded_bytes() == b.to_expanded_bytes();
+                assert!(same, "{spec:?}: seed and expanded key disagree");
+            }
         }};
     }
     match spec {
