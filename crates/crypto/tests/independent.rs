@@ -4,7 +4,8 @@
 //! - ML-DSA and ML-KEM: RustCrypto's `ml-dsa` and `ml-kem`, both ways (coffer signs or
 //!   encapsulates, RustCrypto verifies or decapsulates, and the reverse).
 //! - ECDSA, ECDH and Ed25519: RustCrypto's `p256`, `p384`, `p521`, `k256` and `ed25519-dalek`,
-//!   both ways.
+//!   both ways. Ed25519ph, which coffer itself signs with `ed25519-dalek`, is checked by RFC 8032
+//!   written out here over `curve25519-dalek`'s arithmetic.
 //! - RSA: RFC 8017 written out here over `num-bigint` (the `rsa` crate is banned in deny.toml):
 //!   RSASSA-PSS and PKCS #1 v1.5 verification, RSAES-OAEP encryption and decryption; and ring's
 //!   RSA verification as a second opinion.

@@ -2,7 +2,9 @@
 //! against the real binary, every output checked by an implementation that shares no code with
 //! coffer's AWS-LC: RustCrypto (`p256`, `p384`, `p521`, `k256`, `ed25519-dalek`, `ml-dsa`,
 //! `ml-kem`) and RFC 8017 written out here over `num-bigint` for RSA (PSS and PKCS #1 v1.5
-//! verification, OAEP encryption; the `rsa` crate is banned in deny.toml).
+//! verification, OAEP encryption; the `rsa` crate is banned in deny.toml) and for Ed25519ph
+//! (RFC 8032 over `curve25519-dalek`'s arithmetic: coffer signs Ed25519ph with `ed25519-dalek`).
+//! cofferd runs with quotas off, so that no call depends on timing.
 //!
 //! Covered: CreateKey for every asymmetric key spec and usage, DescribeKey and GetPublicKey
 //! metadata, Sign / Verify (RAW and DIGEST), DeriveSharedSecret, Encapsulate / Decapsulate,
