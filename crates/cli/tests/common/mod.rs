@@ -180,3 +180,9 @@ pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
     writer.join().unwrap();
     out
 }
+
+/// A loopback address nobody listens on (bound, then released).
+pub fn free_addr() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
