@@ -8,11 +8,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A directory under the system's temporary directory, removed when dropped.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
     /// A fresh directory whose name carries `name`, the process id and the time.
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -25,7 +25,7 @@ impl TempDir {
         Self(std::path::absolute(p).unwrap())
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -38,14 +38,14 @@ impl Drop for TempDir {
 
 /// The bootstrap administrator's credential from the data dir's `admin-credentials.json`.
 #[derive(Clone, Debug)]
-pub struct Admin {
-    pub access_key_id: String,
-    pub secret: String,
-    pub region: String,
+pub(crate) struct Admin {
+    pub(crate) access_key_id: String,
+    pub(crate) secret: String,
+    pub(crate) region: String,
 }
 
 impl Admin {
-    pub fn of(data_dir: &Path) -> Self {
+    pub(crate) fn of(data_dir: &Path) -> Self {
         let path = data_dir.join(cofferd::ADMIN_CREDENTIALS_FILE);
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let s = |k: &str| v[k].as_str().unwrap().to_owned();
@@ -58,10 +58,10 @@ impl Admin {
 }
 
 /// A running cofferd (stopped and its directory removed when dropped).
-pub struct Cofferd {
+pub(crate) struct Cofferd {
     /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    pub admin: Admin,
+    pub(crate) url: String,
+    pub(crate) admin: Admin,
     dir: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -69,7 +69,7 @@ pub struct Cofferd {
 
 impl Cofferd {
     /// A fresh data directory and a server on an ephemeral loopback port.
-    pub fn start(name: &str) -> Self {
+    pub(crate) fn start(name: &str) -> Self {
         let dir = TempDir::new(name);
         let data = dir.path().join("data");
         let mut cfg = cofferd::Config::new(&data);
@@ -105,13 +105,13 @@ impl Cofferd {
     }
 
     /// A scratch directory for the test's files.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// The AWS environment that points `coffer` (or any SDK) at this server as its
     /// administrator, with no shared config files and no instance metadata.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         let none = self.dir.path().join("no-such-file").display().to_string();
         vec![
             ("AWS_ENDPOINT_URL", self.url.clone()),
@@ -127,14 +127,14 @@ impl Cofferd {
 
     /// `coffer ARGS` with [`Self::env`] (and no other AWS_ variable from the test's
     /// environment).
-    pub fn coffer(&self, args: &[&str]) -> Command {
+    pub(crate) fn coffer(&self, args: &[&str]) -> Command {
         let mut c = coffer_bare(args);
         c.envs(self.env());
         c
     }
 
     /// Runs `coffer ARGS` with `stdin` as its input.
-    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+    pub(crate) fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
         run_with(self.coffer(args), stdin)
     }
 }
@@ -151,7 +151,7 @@ impl Drop for Cofferd {
 }
 
 /// `coffer ARGS` with every AWS_ variable of the test's environment removed.
-pub fn coffer_bare(args: &[&str]) -> Command {
+pub(crate) fn coffer_bare(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_coffer"));
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("AWS_") {
@@ -163,7 +163,7 @@ pub fn coffer_bare(args: &[&str]) -> Command {
 }
 
 /// Runs `cmd` with `stdin` written to its input; its output.
-pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
+pub(crate) fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
     use std::io::Write;
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -182,7 +182,7 @@ pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
 }
 
 /// A loopback address nobody listens on (bound, then released).
-pub fn free_addr() -> std::net::SocketAddr {
+pub(crate) fn free_addr() -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
