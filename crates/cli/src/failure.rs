@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 
 /// A failed command.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ impl fmt::Display for Failure {
 impl<E, R> From<SdkError<E, R>> for Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
+    R: fmt::Debug + 'static,
 {
     fn from(e: SdkError<E, R>) -> Self {
         if let SdkError::ServiceError(se) = &e {
@@ -56,6 +56,49 @@ where
                 };
             }
         }
-        Self::Io(format!("the request failed: {}", DisplayErrorContext(&e)))
+        Self::Io(format!("the request failed: {}", chain(&e)))
+    }
+}
+
+/// An error and its sources, `: `-separated (each said once).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+
+    impl fmt::Display for E {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn chains_say_each_part_once() {
+        let e = E(
+            "dispatch failure",
+            Some(Box::new(E("io", Some(Box::new(E("io", None)))))),
+        );
+        assert_eq!(chain(&e), "dispatch failure: io");
     }
 }

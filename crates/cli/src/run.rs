@@ -22,6 +22,9 @@ pub(crate) const MAX_PLAINTEXT: usize = 4096;
 /// The most ciphertext `decrypt` reads (KMS ciphertexts are at most 6144 bytes).
 pub(crate) const MAX_CIPHERTEXT: usize = 64 * 1024;
 
+/// The largest key policy KMS takes.
+pub(crate) const MAX_POLICY: usize = 32 * 1024;
+
 /// The order of a key's fields in its table.
 const KEY_FIELDS: &[&str] = &[
     "KeyId",
@@ -276,7 +279,12 @@ pub(crate) fn check_policy(text: &str) -> Result<(), Failure> {
 
 /// The policy document `put` sends, read from `file` (`-`: stdin) and checked.
 pub(crate) fn read_policy(file: &str) -> Result<String, Failure> {
-    let bytes = read_input(file, 32 * 1024 + 1, "the policy")?;
+    let bytes = read_input(file, MAX_POLICY + 1, "the policy")?;
+    if bytes.len() > MAX_POLICY {
+        return Err(Failure::Usage(format!(
+            "the policy is over {MAX_POLICY} bytes, the most KMS takes"
+        )));
+    }
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| Failure::Usage("the policy is not UTF-8".into()))?;
     check_policy(&text)?;
