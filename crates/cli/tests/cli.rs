@@ -56,3 +56,37 @@ fn tables_json_and_errors_from_cofferd() {
         .case("tests/cmd/live/*.trycmd")
         .run();
 }
+
+#[test]
+fn completions_and_man_pages() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = common::coffer_bare(&["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{shell}");
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(text.contains("schedule-deletion"), "{shell}");
+    }
+    let o = common::coffer_bare(&["man"]).output().unwrap();
+    assert!(o.status.success());
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(page.starts_with(".ie"));
+    assert!(page.contains(".SH NAME"));
+    assert!(page.contains("Exit codes"));
+
+    let dir = common::TempDir::new("man");
+    let out = dir.path().join("man1");
+    let o = common::coffer_bare(&["man", "--dir", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    for page in [
+        "coffer.1",
+        "coffer-key.1",
+        "coffer-key-create.1",
+        "coffer-encrypt.1",
+    ] {
+        let text = std::fs::read_to_string(out.join(page)).unwrap();
+        assert!(text.contains(".SH NAME"), "{page}");
+    }
+}

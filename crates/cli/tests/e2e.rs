@@ -383,3 +383,59 @@ fn every_command_against_cofferd() {
     assert_eq!(v["KeyMetadata"]["KeyState"], "PendingImport");
     assert_eq!(v["KeyMetadata"]["Origin"], "EXTERNAL");
 }
+
+#[test]
+fn a_profile_from_the_shared_files() {
+    let srv = Cofferd::start("profile");
+    let config = srv.dir().join("config");
+    let credentials = srv.dir().join("credentials");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile local]\nregion = {}\nendpoint_url = {}\n",
+            srv.admin.region, srv.url
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &credentials,
+        format!(
+            "[local]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            srv.admin.access_key_id, srv.admin.secret
+        ),
+    )
+    .unwrap();
+    let with_files = |args: &[&str]| {
+        let mut cmd = common::coffer_bare(args);
+        cmd.env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "1");
+        cmd
+    };
+    // --profile
+    let v = json(&common::run_with(
+        with_files(&["--profile", "local", "key", "create", "--output", "json"]),
+        b"",
+    ));
+    let arn = v["KeyMetadata"]["Arn"].as_str().unwrap();
+    assert!(arn.starts_with(&format!("arn:aws:kms:{}:", srv.admin.region)));
+    // AWS_PROFILE
+    let mut cmd = with_files(&["key", "list", "--output", "json"]);
+    cmd.env("AWS_PROFILE", "local");
+    let v = json(&common::run_with(cmd, b""));
+    assert_eq!(v["Keys"][0]["KeyArn"], arn);
+    // A flag beats the profile: --region elsewhere signs for a region cofferd does not serve.
+    let o = common::run_with(
+        with_files(&[
+            "--profile",
+            "local",
+            "--region",
+            "ap-south-1",
+            "key",
+            "list",
+        ]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
