@@ -13,7 +13,8 @@ Exit codes:
   1  the service refused the request (its error code and message on stderr,
      e.g. `NotFoundException: ...`)
   2  usage: a bad command line, or input refused before it was sent (a policy
-     that is not a JSON document with a Statement, plaintext over 4096 bytes)
+     that is not a JSON document with a Statement, plaintext empty or over
+     4096 bytes)
   3  I/O, configuration or connection errors (a file, the endpoint, credentials)";
 
 /// coffer: a command-line client for cofferd, or AWS KMS, over the AWS KMS protocol.
@@ -140,7 +141,7 @@ pub(crate) enum KeyCmd {
     ScheduleDeletion {
         /// Key id or key ARN
         key: String,
-        /// Waiting period in days, 7 to 30 (default 30)
+        /// Waiting period in days (AWS KMS takes 7 to 30; default 30)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=365))]
         days: Option<i32>,
     },
@@ -306,7 +307,7 @@ pub(crate) struct EncryptArgs {
     /// The algorithm (default SYMMETRIC_DEFAULT; RSAES_OAEP_* for RSA keys)
     #[arg(long, value_name = "ALG", value_parser = PossibleValuesParser::new(EncryptionAlgorithmSpec::values()))]
     pub(crate) algorithm: Option<String>,
-    /// The plaintext, at most 4096 bytes (a file, or - for stdin)
+    /// The plaintext, 1 to 4096 bytes (a file, or - for stdin)
     #[arg(value_name = "IN", default_value = "-")]
     pub(crate) input: String,
     /// Where the binary ciphertext goes (a file, or - for stdout, which must not be a terminal)

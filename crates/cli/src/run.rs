@@ -445,9 +445,14 @@ pub(crate) fn check_encrypt(a: &EncryptArgs, out: Output) -> Result<(), Failure>
 /// The plaintext `encrypt` sends: at most [`MAX_PLAINTEXT`] bytes.
 pub(crate) fn read_plaintext(a: &EncryptArgs) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let plaintext = read_input(&a.input, MAX_PLAINTEXT + 1, "the plaintext")?;
-    if plaintext.len() > MAX_PLAINTEXT {
+    if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
         return Err(Failure::Usage(format!(
-            "the plaintext is over {MAX_PLAINTEXT} bytes, the most KMS Encrypt takes"
+            "the plaintext is {}: KMS Encrypt takes 1 to {MAX_PLAINTEXT} bytes",
+            if plaintext.is_empty() {
+                "empty"
+            } else {
+                "longer"
+            }
         )));
     }
     Ok(plaintext)

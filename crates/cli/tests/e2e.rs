@@ -181,6 +181,10 @@ fn usage_and_connection_errors() {
     let o = srv.run(&["encrypt", "--key", "alias/x", "-o", "-"], &[7u8; 4097]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("4096"), "{}", stderr(&o));
+    // Nor is nothing.
+    let o = srv.run(&["encrypt", "--key", "alias/x", "-o", "-"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty"), "{}", stderr(&o));
     // Exactly 4096 is fine as far as the CLI goes (the key does not exist: exit 1).
     let o = srv.run(&["encrypt", "--key", "alias/x"], &[7u8; 4096]);
     assert_eq!(o.status.code(), Some(1));
