@@ -406,6 +406,30 @@ impl PrivateKey {
         &self.encoded
     }
 
+    /// The private key as PKCS #8 DER (RFC 5958), as GenerateDataKeyPair returns it: the
+    /// encoding itself, except for ML-KEM, whose decapsulation key is wrapped in a
+    /// `PrivateKeyInfo` with the `expandedKey` choice of the IETF ML-KEM key format.
+    pub fn pkcs8(&self) -> SecretBytes {
+        let Some((_, oid_last)) = self.algorithm.ml_kem() else {
+            return self.encoded.clone();
+        };
+        let dk = self.encoded.expose();
+        let alg_id = ml_kem_algorithm_identifier(oid_last);
+        let inner_len = der_len_of(dk.len());
+        let outer_len = der_len_of(inner_len);
+        let body_len = 3 + alg_id.len() + outer_len;
+        let mut head = Vec::new();
+        der_header(&mut head, 0x30, body_len);
+        head.extend_from_slice(&[0x02, 0x01, 0x00]);
+        head.extend_from_slice(&alg_id);
+        der_header(&mut head, 0x04, inner_len);
+        der_header(&mut head, 0x04, dk.len());
+        let mut out = SecretBytes::with_capacity(head.len() + dk.len());
+        out.extend_from_slice(&head);
+        out.extend_from_slice(dk);
+        out
+    }
+
     /// The public key as DER `SubjectPublicKeyInfo`.
     pub fn public_key_der(&self) -> &[u8] {
         &self.public
@@ -689,8 +713,15 @@ fn ml_kem_raw_public(oid_last: u8, spki: &[u8]) -> Option<&[u8]> {
 }
 
 fn der_tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = body.len();
+    let mut out = Vec::with_capacity(der_len_of(body.len()));
+    der_header(&mut out, tag, body.len());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Writes a DER tag and definite length.
+fn der_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
     if len < 0x80 {
         out.push(len as u8);
     } else {
@@ -699,8 +730,16 @@ fn der_tlv(tag: u8, body: &[u8]) -> Vec<u8> {
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }
-    out.extend_from_slice(body);
-    out
+}
+
+/// The length of a DER TLV whose body is `len` bytes.
+fn der_len_of(len: usize) -> usize {
+    let header = if len < 0x80 {
+        2
+    } else {
+        2 + len.to_be_bytes().iter().skip_while(|b| **b == 0).count()
+    };
+    header + len
 }
 
 /// Reads one DER TLV: (tag, body, rest). Definite lengths of up to four bytes only.

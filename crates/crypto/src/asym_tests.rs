@@ -221,3 +221,23 @@ fn debug_never_shows_the_key() {
     assert!(shown.contains("[redacted]"));
     assert!(!shown.contains(&format!("{:?}", key.encoded().expose())));
 }
+
+#[test]
+fn pkcs8_of_ml_kem_wraps_the_decapsulation_key() {
+    let key = PrivateKey::generate(AsymmetricAlgorithm::MlKem512, KeyRole::Decapsulate).unwrap();
+    let p8 = key.pkcs8();
+    let (tag, body, rest) = der_read(p8.expose()).unwrap();
+    assert_eq!((tag, rest.len()), (0x30, 0));
+    let body = body.strip_prefix(&[0x02, 0x01, 0x00][..]).unwrap();
+    let body = body
+        .strip_prefix(ml_kem_algorithm_identifier(1).as_slice())
+        .unwrap();
+    let (tag, inner, rest) = der_read(body).unwrap();
+    assert_eq!((tag, rest.len()), (0x04, 0));
+    let (tag, dk, rest) = der_read(inner).unwrap();
+    assert_eq!((tag, rest.len()), (0x04, 0));
+    assert_eq!(dk, key.encoded().expose());
+    // Other keys' PKCS #8 is their encoding.
+    let p256 = PrivateKey::generate(AsymmetricAlgorithm::P256, KeyRole::Sign).unwrap();
+    assert_eq!(p256.pkcs8().expose(), p256.encoded().expose());
+}

@@ -120,6 +120,24 @@ impl SecretBytes {
         self.0.truncate(len);
     }
 
+    /// An empty secret with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(Vec::with_capacity(capacity))
+    }
+
+    /// Appends `bytes`. Growing past the capacity moves the secret to a larger buffer and wipes
+    /// the old one (a plain `Vec` would free it unwiped).
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        let needed = self.0.len() + bytes.len();
+        if needed > self.0.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(2 * self.0.capacity()));
+            grown.extend_from_slice(&self.0);
+            wipe(&mut self.0);
+            self.0 = grown;
+        }
+        self.0.extend_from_slice(bytes);
+    }
+
     /// Length in bytes (not secret).
     pub fn len(&self) -> usize {
         self.0.len()

@@ -78,6 +78,7 @@ pub(crate) struct Gate<'a> {
     authority: Authority<'a>,
     access: Access<'a>,
     state: bool,
+    quota_spec: Option<&'a str>,
 }
 
 impl Default for Gate<'_> {
@@ -87,6 +88,7 @@ impl Default for Gate<'_> {
             authority: Authority::Policies,
             access: Access::default(),
             state: true,
+            quota_spec: None,
         }
     }
 }
@@ -103,6 +105,13 @@ impl<'a> Gate<'a> {
     /// Authorizes `action` instead of the operation's own (ReEncrypt's two halves).
     pub(crate) fn action(mut self, action: Action) -> Self {
         self.action = Some(action);
+        self
+    }
+
+    /// The spec the quota class is chosen by, instead of the key's: GenerateDataKeyPair draws
+    /// from the class of the pair it makes.
+    pub(crate) fn quota_spec(mut self, spec: &'a str) -> Self {
+        self.quota_spec = Some(spec);
         self
     }
 
@@ -152,6 +161,7 @@ impl Kms {
         };
         call.resource(&key.arn, key.record.account.as_str());
         self.decide(call, caller, &gate, Some((&key, reference)))?;
+        call.used(key.record.key_id);
         Ok(key)
     }
 
@@ -180,7 +190,10 @@ impl Kms {
         // One clock reading serves the quota and the policies' aws:CurrentTime.
         let now = self.clock.now();
         if call.first_charge() {
-            let class = QuotaClass::for_operation(op, key.map(|(k, _)| k.record.key_spec.as_str()));
+            let spec = gate
+                .quota_spec
+                .or_else(|| key.map(|(k, _)| k.record.key_spec.as_str()));
+            let class = QuotaClass::for_operation(op, spec);
             self.quotas
                 .check_at(&caller.account, class, now)
                 .map_err(|t| Error::throttling(t.to_string()))?;

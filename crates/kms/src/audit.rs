@@ -78,6 +78,8 @@ pub(crate) struct Call<'a> {
     /// The event could not be built (the random source failed): the call fails closed.
     broken: Cell<bool>,
     recorded: Cell<bool>,
+    /// The keys admission let the call use (GetKeyLastUsage's tracking).
+    used: RefCell<Vec<coffer_core::KeyId>>,
 }
 
 impl<'a> Call<'a> {
@@ -108,12 +110,40 @@ impl<'a> Call<'a> {
             denial: RefCell::new(None),
             broken: Cell::new(broken),
             recorded: Cell::new(false),
+            used: RefCell::new(Vec::new()),
         }
     }
 
     /// The operation the call is audited, charged and admitted as.
     pub(crate) fn op(&self) -> Operation {
         self.op
+    }
+
+    /// Notes that admission let the call use `key`.
+    pub(crate) fn used(&self, key: coffer_core::KeyId) {
+        self.used.borrow_mut().push(key);
+    }
+
+    /// The last uses this call makes of the keys it used, if it succeeds (taken before the
+    /// event is recorded, which consumes it).
+    fn uses(&self, caller: &Caller) -> Vec<(coffer_core::KeyId, crate::model::KeyLastUsage)> {
+        let used = self.used.borrow();
+        if used.is_empty() || !crate::last_usage::tracked(self.op) {
+            return Vec::new();
+        }
+        let now = self.kms.clock.now();
+        let event = self.event.borrow();
+        used.iter()
+            .map(|key| {
+                let use_ = crate::model::KeyLastUsage {
+                    operation: self.op.as_str().to_owned(),
+                    timestamp: now,
+                    cloud_trail_event_id: event.as_ref().map(|e| e.event_id.clone()),
+                    kms_request_id: caller.request_id.clone(),
+                };
+                (*key, use_)
+            })
+            .collect()
     }
 
     /// Whether the call's quota is still to be charged, marking it charged: true once per call.
@@ -219,7 +249,16 @@ impl Kms {
     ) -> Result<T, Error> {
         let call = Call::begin(self, caller, op, params);
         let result = body(&call);
-        call.finish(result)
+        let uses = if result.is_ok() {
+            call.uses(caller)
+        } else {
+            Vec::new()
+        };
+        let result = call.finish(result);
+        if result.is_ok() {
+            self.last_usage.record_all(uses);
+        }
+        result
     }
 
     /// Records a change made by the service itself (maintenance), before it commits.

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use coffer_core::EncryptionContext;
 
 use crate::Caller;
+use coffer_crypto::asym;
 use coffer_crypto::SecretBytes;
-use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeySpec, KeyUsage, MacAlgorithmSpec};
+use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeyUsage, MacAlgorithmSpec};
 
 use crate::admission::{Gate, Target};
 use crate::audit::Call;
@@ -47,11 +48,17 @@ impl Kms {
             req.encryption_algorithm,
         );
         let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
-        let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
+        let algorithm = check_encryption(&key, op, req.encryption_algorithm)?;
+        check_context_fits(algorithm, &req.encryption_context, "encryptionContext")?;
         if req.dry_run {
             return Err(dry_run());
         }
-        let ciphertext_blob = self.seal(&key, req.plaintext.expose(), &req.encryption_context)?;
+        let ciphertext_blob = self.encrypt_with(
+            &key,
+            algorithm,
+            req.plaintext.expose(),
+            &req.encryption_context,
+        )?;
         Ok(EncryptResponse {
             ciphertext_blob,
             key_id: key.arn.clone(),
@@ -76,6 +83,23 @@ impl Kms {
             &req.grant_tokens,
             req.encryption_algorithm,
         );
+        if let Some(hash) = req.encryption_algorithm.and_then(oaep_hash) {
+            // An RSA-OAEP ciphertext names no key: the request must.
+            let key_id = req.key_id.as_deref().ok_or_else(asymmetric_needs_key_id)?;
+            let key = self.admit(call, caller, Gate::with(access), Target::Named(key_id))?;
+            let algorithm = check_encryption(&key, op, req.encryption_algorithm)?;
+            check_context_fits(algorithm, &req.encryption_context, "encryptionContext")?;
+            if req.dry_run {
+                return Err(dry_run());
+            }
+            let plaintext = decrypt_oaep(&key, hash, &req.ciphertext_blob)?;
+            return Ok(DecryptResponse {
+                key_id: key.arn.clone(),
+                plaintext,
+                encryption_algorithm: algorithm,
+                key_material_id: key.material.current_version().to_hex(),
+            });
+        }
         let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
         let key = self.admit(
             call,
@@ -86,7 +110,7 @@ impl Kms {
                 expected: req.key_id.as_deref(),
             },
         )?;
-        let algorithm = check_symmetric(&key, op, req.encryption_algorithm)?;
+        let algorithm = check_encryption(&key, op, req.encryption_algorithm)?;
         if req.dry_run {
             return Err(dry_run());
         }
@@ -114,9 +138,34 @@ impl Kms {
             "destinationEncryptionContext",
         )?;
         validate::grant_tokens(&req.grant_tokens)?;
-        // kms:ReEncryptOnSameKey is part of both authorizations: know both keys first.
-        let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
-        let source_id = parsed.key_id;
+        // kms:ReEncryptOnSameKey is part of both authorizations: know both keys first. A
+        // symmetric ciphertext names its key; an RSA-OAEP one does not, and SourceKeyId must.
+        let source_oaep = req.source_encryption_algorithm.and_then(oaep_hash);
+        let (parsed, source_target) = match source_oaep {
+            None => {
+                let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
+                let target = Target::Blob {
+                    key_id: parsed.key_id,
+                    expected: req.source_key_id.as_deref(),
+                };
+                (Some(parsed), target)
+            }
+            Some(_) => {
+                let name = req
+                    .source_key_id
+                    .as_deref()
+                    .ok_or_else(asymmetric_needs_key_id)?;
+                (None, Target::Named(name))
+            }
+        };
+        let source_id = match (&parsed, &source_target) {
+            (Some(p), _) => Some(p.key_id),
+            (None, Target::Named(name)) => self
+                .resolve_key(caller, name, Operation::ReEncrypt)
+                .ok()
+                .map(|k| k.record.key_id),
+            _ => None,
+        };
         // The destination's resolution error (a missing key or alias) is reported only after
         // the source is authorized, so a caller with no right to the ciphertext learns nothing
         // about which destinations exist.
@@ -125,7 +174,7 @@ impl Kms {
             "kms:ReEncryptOnSameKey",
             if destination
                 .as_ref()
-                .is_ok_and(|d| d.record.key_id == source_id)
+                .is_ok_and(|d| Some(d.record.key_id) == source_id)
             {
                 "true"
             } else {
@@ -147,10 +196,7 @@ impl Kms {
                 ..Access::default()
             })
             .action(Action::ReEncryptFrom),
-            Target::Blob {
-                key_id: source_id,
-                expected: req.source_key_id.as_deref(),
-            },
+            source_target,
         )?;
         // One ReEncrypt is one request: the quota was charged with the source key, and the
         // destination is admitted without a second charge.
@@ -172,22 +218,37 @@ impl Kms {
             .action(Action::ReEncryptTo),
             Target::Loaded(destination, Some(&req.destination_key_id)),
         )?;
-        let source_alg = check_symmetric(
+        let source_alg = check_encryption(
             &source,
             Operation::ReEncrypt,
             req.source_encryption_algorithm,
         )?;
-        let dest_alg = check_symmetric(
+        check_context_fits(
+            source_alg,
+            &req.source_encryption_context,
+            "sourceEncryptionContext",
+        )?;
+        let dest_alg = check_encryption(
             &destination,
             Operation::ReEncrypt,
             req.destination_encryption_algorithm,
         )?;
+        check_context_fits(
+            dest_alg,
+            &req.destination_encryption_context,
+            "destinationEncryptionContext",
+        )?;
         if req.dry_run {
             return Err(dry_run());
         }
-        let plaintext = open(&source, &parsed, &req.source_encryption_context)?;
-        let ciphertext_blob = self.seal(
+        let plaintext = match (&parsed, source_oaep) {
+            (Some(p), _) => open(&source, p, &req.source_encryption_context)?,
+            (None, Some(hash)) => decrypt_oaep(&source, hash, &req.ciphertext_blob)?,
+            (None, None) => return Err(invalid_ciphertext()),
+        };
+        let ciphertext_blob = self.encrypt_with(
             &destination,
+            dest_alg,
             plaintext.expose(),
             &req.destination_encryption_context,
         )?;
@@ -390,13 +451,36 @@ impl Kms {
             ..Access::default()
         };
         let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
-        check_symmetric(&key, op, None)?;
+        check_encryption(&key, op, None)?;
         if req.dry_run {
             return Err(dry_run());
         }
         let plaintext = SecretBytes::random(self.rng.as_ref(), len)?;
         let blob = self.seal(&key, plaintext.expose(), &req.encryption_context)?;
         Ok((key, plaintext, blob))
+    }
+
+    /// Encrypts under `key` with `algorithm`: a symmetric blob, or RSA-OAEP to the key's
+    /// public key (the plaintext within the key's OAEP limit).
+    fn encrypt_with(
+        &self,
+        key: &CachedKey,
+        algorithm: EncryptionAlgorithmSpec,
+        plaintext: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<Vec<u8>, Error> {
+        let Some(hash) = oaep_hash(algorithm) else {
+            return self.seal(key, plaintext, ctx);
+        };
+        let private = key.material.private().map_err(Error::internal)?;
+        let max = private.algorithm().oaep_max_plaintext(hash).unwrap_or(0);
+        if plaintext.len() > max {
+            return Err(Error::validation(format!(
+                "Plaintext is too long for {algorithm} with key spec {}: at most {max} bytes.",
+                key.record.key_spec
+            )));
+        }
+        asym::encrypt_oaep(private.public_key_der(), hash, plaintext).map_err(Error::internal)
     }
 
     fn seal(
@@ -429,38 +513,75 @@ fn crypto_access<'a>(
     }
 }
 
-/// Checks usage and algorithm for a symmetric encryption operation (admission checked the
-/// key's state).
-fn check_symmetric(
+/// Checks usage and algorithm for an encryption operation (admission checked the key's
+/// state): the algorithm (SYMMETRIC_DEFAULT when absent) must be one the key's spec allows.
+pub(crate) fn check_encryption(
     key: &CachedKey,
     op: Operation,
     algorithm: Option<EncryptionAlgorithmSpec>,
 ) -> Result<EncryptionAlgorithmSpec, Error> {
-    if key.record.key_usage != KeyUsage::EncryptDecrypt {
+    let record = &key.record;
+    if record.key_usage != KeyUsage::EncryptDecrypt {
         return Err(Error::invalid_key_usage(format!(
             "{} key usage is {} which is not valid for {}.",
             key.arn,
-            key.record.key_usage,
+            record.key_usage,
             op.as_str()
         )));
     }
-    if key.record.key_spec != KeySpec::SymmetricDefault {
+    let algorithm = algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
+    if !record
+        .key_spec
+        .encryption_algorithms(record.key_usage)
+        .contains(&algorithm)
+    {
         return Err(Error::invalid_key_usage(format!(
-            "{} key spec is {} which is not valid for {}.",
-            key.arn,
-            key.record.key_spec,
-            op.as_str()
+            "The encryption algorithm {algorithm} is not supported by {} (key spec {}).",
+            key.arn, record.key_spec
         )));
     }
-    match algorithm {
-        None | Some(EncryptionAlgorithmSpec::SymmetricDefault) => {
-            Ok(EncryptionAlgorithmSpec::SymmetricDefault)
-        }
-        Some(other) => Err(Error::invalid_key_usage(format!(
-            "The encryption algorithm {other} is not supported by {}.",
-            key.arn
-        ))),
+    Ok(algorithm)
+}
+
+/// Asymmetric encryption binds no encryption context (AWS refuses one).
+fn check_context_fits(
+    algorithm: EncryptionAlgorithmSpec,
+    context: &EncryptionContext,
+    field: &str,
+) -> Result<(), Error> {
+    if algorithm != EncryptionAlgorithmSpec::SymmetricDefault && !context.is_empty() {
+        return Err(Error::validation(format!(
+            "The {field} parameter is not supported with the encryption algorithm {algorithm}: asymmetric encryption binds no encryption context."
+        )));
     }
+    Ok(())
+}
+
+/// The OAEP hash of an RSA encryption algorithm.
+fn oaep_hash(algorithm: EncryptionAlgorithmSpec) -> Option<asym::OaepHash> {
+    match algorithm {
+        EncryptionAlgorithmSpec::RsaesOaepSha1 => Some(asym::OaepHash::Sha1),
+        EncryptionAlgorithmSpec::RsaesOaepSha256 => Some(asym::OaepHash::Sha256),
+        _ => None,
+    }
+}
+
+fn asymmetric_needs_key_id() -> Error {
+    Error::validation(
+        "KeyId is required when decrypting with an asymmetric encryption algorithm: the ciphertext does not name its key.",
+    )
+}
+
+fn decrypt_oaep(
+    key: &CachedKey,
+    hash: asym::OaepHash,
+    ciphertext: &[u8],
+) -> Result<SecretBytes, Error> {
+    let private = key.material.private().map_err(Error::internal)?;
+    // No detail on failure: an OAEP decryption oracle is what Manger's attack needs.
+    private
+        .decrypt_oaep(hash, ciphertext)
+        .map_err(|_| invalid_ciphertext())
 }
 
 fn open(

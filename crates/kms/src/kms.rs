@@ -35,6 +35,7 @@ pub struct Kms {
     pub(crate) authorization: bool,
     pub(crate) audit: Option<Arc<dyn coffer_audit::AuditSink>>,
     pub(crate) event_ids: crate::audit::EventIds,
+    pub(crate) last_usage: crate::last_usage::LastUsage,
 }
 
 impl fmt::Debug for Kms {
@@ -155,6 +156,7 @@ impl KmsBuilder {
             authorization: !self.skip_authorization,
             audit: self.audit,
             event_ids: crate::audit::EventIds::new(rng.clone()),
+            last_usage: crate::last_usage::LastUsage::new(clock.now()),
             markers: Markers::new(marker_key),
             quotas,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),

@@ -56,6 +56,7 @@ mod grant_ops;
 mod key_ops;
 mod key_pair_ops;
 mod kms;
+mod last_usage;
 mod lifecycle;
 mod marker;
 pub mod model;

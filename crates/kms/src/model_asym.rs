@@ -340,12 +340,18 @@ pub struct KeyLastUsage {
     /// When.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
     pub timestamp: SystemTime,
-    /// The audit record's event id (CloudTrail's `eventID`).
-    #[cfg_attr(feature = "wire", serde(rename = "CloudTrailEventId"))]
-    pub cloud_trail_event_id: String,
-    /// The request id.
-    #[cfg_attr(feature = "wire", serde(rename = "KmsRequestId"))]
-    pub kms_request_id: String,
+    /// The audit record's event id (CloudTrail's `eventID`), when an audit log is kept.
+    #[cfg_attr(
+        feature = "wire",
+        serde(rename = "CloudTrailEventId", skip_serializing_if = "Option::is_none")
+    )]
+    pub cloud_trail_event_id: Option<String>,
+    /// The request id, when the caller had one (cofferd gives every request one).
+    #[cfg_attr(
+        feature = "wire",
+        serde(rename = "KmsRequestId", skip_serializing_if = "Option::is_none")
+    )]
+    pub kms_request_id: Option<String>,
 }
 
 /// GetKeyLastUsage's answer.
