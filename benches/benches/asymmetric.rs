@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use coffer::model::*;
 use coffer::{Caller, Kms, SecretBytes};
-use coffer_crypto::asym::{self, AsymmetricAlgorithm, KeyRole, OaepHash, PrivateKey, SignedMessage};
+use coffer_crypto::asym::{
+    self, AsymmetricAlgorithm, KeyRole, OaepHash, PrivateKey, SignedMessage,
+};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, SamplingMode};
 
 /// An identity policy allowing every KMS action (the principal still needs the key policy).
@@ -33,7 +35,10 @@ const SIGNING: [(KeySpec, SigningAlgorithmSpec); 11] = [
     (KeySpec::EccNistP384, SigningAlgorithmSpec::EcdsaSha384),
     (KeySpec::EccNistP521, SigningAlgorithmSpec::EcdsaSha512),
     (KeySpec::EccSecgP256k1, SigningAlgorithmSpec::EcdsaSha256),
-    (KeySpec::EccNistEdwards25519, SigningAlgorithmSpec::Ed25519Sha512),
+    (
+        KeySpec::EccNistEdwards25519,
+        SigningAlgorithmSpec::Ed25519Sha512,
+    ),
     (KeySpec::MlDsa44, SigningAlgorithmSpec::MlDsaShake256),
     (KeySpec::MlDsa65, SigningAlgorithmSpec::MlDsaShake256),
     (KeySpec::MlDsa87, SigningAlgorithmSpec::MlDsaShake256),
