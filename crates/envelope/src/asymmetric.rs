@@ -533,18 +533,19 @@ pub fn unwrap_data_key(
 }
 
 /// The decrypting side: a [`DataKeyProvider`] that unwraps asymmetrically wrapped data keys with a
-/// [`PrivateKeyOperations`] (the KMS). Header entries that are not asymmetric wrappings go to the
-/// fallback provider, if one is set (the symmetric KMS provider, for messages with both kinds of
-/// recipient), and are refused otherwise; data keys are generated and wrapped by the fallback only.
-pub struct PrivateKeyUnwrapper<O> {
+/// [`PrivateKeyOperations`] (the KMS). Header entries that are not asymmetric wrappings, and every
+/// generate and encrypt call, go to the fallback provider `F`: by default [`NoFallback`], which
+/// refuses them; with [`with_fallback`](Self::with_fallback) the symmetric KMS provider, so that
+/// messages with both kinds of recipient open.
+pub struct PrivateKeyUnwrapper<O, F = NoFallback> {
     ops: O,
-    fallback: Option<Arc<dyn DataKeyProvider>>,
+    fallback: F,
 }
 
-impl<O> fmt::Debug for PrivateKeyUnwrapper<O> {
+impl<O, F: fmt::Debug> fmt::Debug for PrivateKeyUnwrapper<O, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrivateKeyUnwrapper")
-            .field("fallback", &self.fallback.is_some())
+            .field("fallback", &self.fallback)
             .finish_non_exhaustive()
     }
 }
@@ -554,35 +555,73 @@ impl<O: PrivateKeyOperations> PrivateKeyUnwrapper<O> {
     pub fn new(ops: O) -> Self {
         Self {
             ops,
-            fallback: None,
+            fallback: NoFallback,
         }
-    }
-
-    /// Hands entries that are not asymmetric wrappings, and every generate and encrypt call, to
-    /// `fallback`.
-    #[must_use]
-    pub fn with_fallback(mut self, fallback: Arc<dyn DataKeyProvider>) -> Self {
-        self.fallback = Some(fallback);
-        self
-    }
-
-    fn fallback(&self) -> Result<&dyn DataKeyProvider, ProviderError> {
-        self.fallback.as_deref().ok_or_else(|| {
-            ProviderError::new(
-                "UnsupportedOperationException",
-                "an asymmetric unwrapper generates and wraps no data keys",
-            )
-        })
     }
 }
 
-impl<O: PrivateKeyOperations> DataKeyProvider for PrivateKeyUnwrapper<O> {
+impl<O: PrivateKeyOperations, F: DataKeyProvider> PrivateKeyUnwrapper<O, F> {
+    /// Hands entries that are not asymmetric wrappings, and every generate and encrypt call, to
+    /// `fallback`.
+    pub fn with_fallback<G: DataKeyProvider>(self, fallback: G) -> PrivateKeyUnwrapper<O, G> {
+        PrivateKeyUnwrapper {
+            ops: self.ops,
+            fallback,
+        }
+    }
+
+    /// The private-key operations.
+    pub fn operations(&self) -> &O {
+        &self.ops
+    }
+}
+
+/// The fallback of a [`PrivateKeyUnwrapper`] that has none: it generates and wraps no data keys
+/// (`UnsupportedOperationException`) and unwraps nothing (`InvalidCiphertextException`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFallback;
+
+impl DataKeyProvider for NoFallback {
+    fn generate_data_key(
+        &self,
+        _key_id: &str,
+        _context: &EncryptionContext,
+    ) -> Result<GeneratedDataKey, ProviderError> {
+        Err(ProviderError::new(
+            "UnsupportedOperationException",
+            "an asymmetric unwrapper generates no data keys",
+        ))
+    }
+
+    fn encrypt_data_key(
+        &self,
+        _key_id: &str,
+        _data_key: &SymmetricKey,
+        _context: &EncryptionContext,
+    ) -> Result<EncryptedDataKey, ProviderError> {
+        Err(ProviderError::new(
+            "UnsupportedOperationException",
+            "an asymmetric unwrapper wraps no data keys",
+        ))
+    }
+
+    fn decrypt_data_key(
+        &self,
+        _key_id: &str,
+        _ciphertext: &[u8],
+        _context: &EncryptionContext,
+    ) -> Result<SymmetricKey, ProviderError> {
+        Err(invalid_ciphertext("not an asymmetrically wrapped data key"))
+    }
+}
+
+impl<O: PrivateKeyOperations, F: DataKeyProvider> DataKeyProvider for PrivateKeyUnwrapper<O, F> {
     fn generate_data_key(
         &self,
         key_id: &str,
         context: &EncryptionContext,
     ) -> Result<GeneratedDataKey, ProviderError> {
-        self.fallback()?.generate_data_key(key_id, context)
+        self.fallback.generate_data_key(key_id, context)
     }
 
     fn encrypt_data_key(
@@ -591,7 +630,7 @@ impl<O: PrivateKeyOperations> DataKeyProvider for PrivateKeyUnwrapper<O> {
         data_key: &SymmetricKey,
         context: &EncryptionContext,
     ) -> Result<EncryptedDataKey, ProviderError> {
-        self.fallback()?.encrypt_data_key(key_id, data_key, context)
+        self.fallback.encrypt_data_key(key_id, data_key, context)
     }
 
     fn decrypt_data_key(
@@ -602,10 +641,9 @@ impl<O: PrivateKeyOperations> DataKeyProvider for PrivateKeyUnwrapper<O> {
     ) -> Result<SymmetricKey, ProviderError> {
         match WrappedKey::decode(ciphertext) {
             Ok(wrapped) => unwrap_data_key(&self.ops, key_id, &wrapped),
-            Err(WrappedKeyError::NotAsymmetric) => match &self.fallback {
-                Some(f) => f.decrypt_data_key(key_id, ciphertext, context),
-                None => Err(invalid_ciphertext("not an asymmetrically wrapped data key")),
-            },
+            Err(WrappedKeyError::NotAsymmetric) => {
+                self.fallback.decrypt_data_key(key_id, ciphertext, context)
+            }
             Err(e) => {
                 Err(invalid_ciphertext("malformed asymmetrically wrapped data key").with_source(e))
             }
@@ -834,7 +872,7 @@ mod tests {
         let e = plain.decrypt_data_key("k", &[1, 2, 3], &ctx()).unwrap_err();
         assert_eq!(e.code(), "InvalidCiphertextException");
         assert!(plain.generate_data_key("k", &ctx()).is_err());
-        let with = PrivateKeyUnwrapper::new(&local).with_fallback(Arc::new(Refuses));
+        let with = PrivateKeyUnwrapper::new(&local).with_fallback(Refuses);
         let e = with.decrypt_data_key("k", &[1, 2, 3], &ctx()).unwrap_err();
         assert_eq!((e.code(), e.message()), ("Fallback", "decrypt"));
         let e = with.generate_data_key("k", &ctx()).unwrap_err();

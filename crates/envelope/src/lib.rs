@@ -73,8 +73,9 @@ mod provider;
 mod stream;
 
 pub use asymmetric::{
-    p256_spki, unwrap_data_key, PrivateKeyOperations, PrivateKeyUnwrapper, PublicKeyRecipients,
-    RecipientKey, WrappedKey, WrappedKeyError, WrappingScheme, P256_POINT_LEN, WRAPPED_KEY_MAGIC,
+    p256_spki, unwrap_data_key, NoFallback, PrivateKeyOperations, PrivateKeyUnwrapper,
+    PublicKeyRecipients, RecipientKey, WrappedKey, WrappedKeyError, WrappingScheme, P256_POINT_LEN,
+    WRAPPED_KEY_MAGIC,
 };
 pub use cache::{CacheLimits, CacheStats, CachingProvider};
 pub use error::{EnvelopeError, InvalidArgument, Limit, Malformed, ProviderError};
