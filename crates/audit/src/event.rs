@@ -559,6 +559,8 @@ mod tests {
             "VerifyMac",
             "Sign",
             "Verify",
+            "Encapsulate",
+            "Decapsulate",
         ];
         for op in Operation::ALL {
             let name = op.as_str();

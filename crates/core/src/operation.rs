@@ -295,6 +295,7 @@ impl Operation {
             | Decapsulate
             | Decrypt
             | DeleteAlias
+            | DeleteImportedKeyMaterial
             | DeriveSharedSecret
             | DescribeKey
             | DisableKey
@@ -312,7 +313,9 @@ impl Operation {
             | GetKeyLastUsage
             | GetKeyPolicy
             | GetKeyRotationStatus
+            | GetParametersForImport
             | GetPublicKey
+            | ImportKeyMaterial
             | ListAliases
             | ListGrants
             | ListKeyPolicies
@@ -336,11 +339,8 @@ impl Operation {
             ConnectCustomKeyStore
             | CreateCustomKeyStore
             | DeleteCustomKeyStore
-            | DeleteImportedKeyMaterial
             | DescribeCustomKeyStores
             | DisconnectCustomKeyStore
-            | GetParametersForImport
-            | ImportKeyMaterial
             | ReplicateKey
             | UpdateCustomKeyStore
             | UpdatePrimaryRegion => false,
@@ -366,7 +366,6 @@ impl Operation {
             | Verify
             | Encapsulate
             | Decapsulate
-            | DeriveSharedSecret
             | GetKeyLastUsage
             | DescribeCustomKeyStores
             | DescribeKey
@@ -390,6 +389,7 @@ impl Operation {
             | DeleteAlias
             | DeleteCustomKeyStore
             | DeleteImportedKeyMaterial
+            | DeriveSharedSecret
             | DisableKey
             | DisableKeyRotation
             | DisconnectCustomKeyStore

@@ -23,6 +23,7 @@ mod error;
 mod hash;
 pub mod hex;
 mod kdf;
+pub mod keywrap;
 mod mac;
 mod random;
 mod secret;

@@ -31,12 +31,15 @@ mod root_providers;
 mod spec;
 
 pub use error::KeyError;
-pub use material::{BackingKey, KeyMaterial, MaterialKind, VersionId, WrappedVersion};
+pub use material::{
+    imported_version_id, BackingKey, KeyMaterial, MaterialKind, VersionId, WrappedVersion,
+};
 pub use record::{KeyRecord, RotationSchedule, Tag};
 pub use root::{LocalRootKey, RootKey, MAX_SECRET_LEN};
 pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{
-    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithmSpec, EncryptionAlgorithmSpec,
-    KeyAgreementAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MessageType, Origin,
-    RotationType, SigningAlgorithmSpec,
+    AlgorithmSpec, DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithmSpec,
+    EncryptionAlgorithmSpec, ExpirationModel, KeyAgreementAlgorithmSpec, KeySpec, KeyState,
+    KeyUsage, MacAlgorithmSpec, MessageType, Origin, RotationType, SigningAlgorithmSpec,
+    WrappingKeySpec,
 };

@@ -147,6 +147,39 @@ impl BackingKey {
         })
     }
 
+    /// A version holding imported material of `kind`, checked for the kind: a 32-byte
+    /// symmetric key, an HMAC key of `mac_len` bytes' range, or a PKCS #8 private key of the
+    /// algorithm and role. Its id is derived from the key id and the material, so the same
+    /// material imported again has the same version id (and old ciphertexts decrypt again).
+    pub fn from_imported(
+        key_id: &KeyId,
+        kind: MaterialKind,
+        material: SecretBytes,
+        created: SystemTime,
+    ) -> Result<Self, KeyError> {
+        let id = imported_version_id(key_id, material.expose());
+        let key = match kind {
+            MaterialKind::Symmetric => {
+                Secret::Symmetric(SymmetricKey::from_slice(material.expose())?)
+            }
+            MaterialKind::Mac => {
+                if material.is_empty() || material.len() > 64 {
+                    return Err(KeyError::Crypto(coffer_crypto::CryptoError));
+                }
+                Secret::Mac(material)
+            }
+            MaterialKind::Private(algorithm, role) => Secret::Private(Arc::new(
+                PrivateKey::from_encoded(algorithm, role, material)?,
+            )),
+        };
+        Ok(Self {
+            id,
+            key,
+            created,
+            rotation_type: None,
+        })
+    }
+
     /// A version from known material (imported key material, test vectors).
     pub fn from_parts(
         id: VersionId,
@@ -282,6 +315,21 @@ fn wrap_aad(prefix: &[u8; 14], key_id: &KeyId, version: &VersionId) -> [u8; 46] 
     aad
 }
 
+/// The version id of imported material: SHA-256 over a label, the key id and the material,
+/// truncated to 16 bytes. It says whether two imports carried the same material (AWS's
+/// IncorrectKeyMaterialException); the material is at least 28 random bytes (or a private key),
+/// so the digest reveals nothing usable about it.
+pub fn imported_version_id(key_id: &KeyId, material: &[u8]) -> VersionId {
+    let mut h = coffer_crypto::Sha256::new();
+    h.update(b"coffer/import/v1");
+    h.update(key_id.as_bytes());
+    h.update(material);
+    let digest = h.finish();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    VersionId(id)
+}
+
 /// HKDF info prefix for per-message keys of symmetric ciphertext blobs.
 const BLOB_KDF_INFO: &[u8] = b"coffer/v1/symmetric-default";
 
@@ -320,6 +368,16 @@ impl KeyMaterial {
             versions,
             current,
         })
+    }
+
+    /// The material of a key that has none (an EXTERNAL key pending import): every use of it
+    /// fails with [`KeyError::NoCurrentVersion`].
+    pub fn empty(key_id: KeyId) -> Self {
+        Self {
+            key_id,
+            versions: HashMap::new(),
+            current: VersionId([0; 16]),
+        }
     }
 
     /// Unwraps stored versions holding material of `kind` (each kind is bound as such).

@@ -3,7 +3,7 @@ use std::time::SystemTime;
 use coffer_core::{AccountId, KeyId, Region};
 use serde::{Deserialize, Serialize};
 
-use crate::{KeySpec, KeyState, KeyUsage, Origin, VersionId};
+use crate::{ExpirationModel, KeySpec, KeyState, KeyUsage, Origin, VersionId};
 
 /// A resource tag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +63,16 @@ pub struct KeyRecord {
     pub policy: Option<String>,
     /// Incremented by every change; caches compare it.
     pub revision: u64,
+    /// Whether imported key material expires (keys of origin EXTERNAL that have had material).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<ExpirationModel>,
+    /// When imported key material expires (with `KEY_MATERIAL_EXPIRES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<SystemTime>,
+    /// The version id of the material first imported into an EXTERNAL key: only the same
+    /// material may be imported again (IncorrectKeyMaterialException otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_material: Option<VersionId>,
 }
 
 impl KeyRecord {
@@ -97,6 +107,9 @@ impl KeyRecord {
             on_demand_rotations: 0,
             policy: None,
             revision: 0,
+            expiration_model: None,
+            valid_to: None,
+            imported_material: None,
         }
     }
 
@@ -112,10 +125,20 @@ impl KeyRecord {
     /// date while pending deletion, or its next automatic rotation while enabled (a disabled
     /// key's rotation waits, and happens at the first sweep after it is enabled again).
     pub fn due_at(&self) -> Option<SystemTime> {
-        match self.state {
+        let lifecycle = match self.state {
             KeyState::PendingDeletion => self.deletion_date,
             KeyState::Enabled => self.rotation.as_ref().map(|r| r.next_rotation),
             _ => None,
+        };
+        // Imported material that expires is deleted at its ValidTo, whatever the state (a
+        // key pending import has none).
+        let expiry = match self.state {
+            KeyState::PendingImport => None,
+            _ => self.valid_to,
+        };
+        match (lifecycle, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }

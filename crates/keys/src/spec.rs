@@ -97,6 +97,48 @@ aws_enum!(
 );
 
 aws_enum!(
+    /// Whether imported key material expires.
+    ExpirationModel {
+        /// It expires at ValidTo.
+        KeyMaterialExpires = "KEY_MATERIAL_EXPIRES",
+        /// It does not expire.
+        KeyMaterialDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+);
+
+aws_enum!(
+    /// How key material is wrapped for import (GetParametersForImport).
+    AlgorithmSpec {
+        /// RSAES-PKCS1-v1_5 (refused: AWS no longer accepts it for new imports).
+        RsaesPkcs1V15 = "RSAES_PKCS1_V1_5",
+        /// RSA-OAEP with SHA-1.
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        /// RSA-OAEP with SHA-256.
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+        /// An RSA-OAEP-SHA-1-wrapped AES-256 key, then AES key wrap with padding.
+        RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+        /// An RSA-OAEP-SHA-256-wrapped AES-256 key, then AES key wrap with padding.
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256",
+        /// SM2 public-key encryption (China regions).
+        Sm2Pke = "SM2PKE",
+    }
+);
+
+aws_enum!(
+    /// The wrapping key of an import.
+    WrappingKeySpec {
+        /// RSA 2048.
+        Rsa2048 = "RSA_2048",
+        /// RSA 3072.
+        Rsa3072 = "RSA_3072",
+        /// RSA 4096.
+        Rsa4096 = "RSA_4096",
+        /// SM2 (China regions).
+        Sm2 = "SM2",
+    }
+);
+
+aws_enum!(
     /// Signing algorithms (Sign, Verify).
     SigningAlgorithmSpec {
         /// RSASSA-PSS with SHA-256 (salt as long as the hash).
@@ -187,8 +229,7 @@ aws_enum!(
 );
 
 impl SigningAlgorithmSpec {
-    /// The scheme in coffer-crypto; `None` for the algorithms coffer does not implement
-    /// (ED25519_PH_SHA_512, SM2DSA).
+    /// The scheme in coffer-crypto; `None` for SM2DSA, which coffer does not implement.
     pub const fn scheme(self) -> Option<SignatureScheme> {
         use SignatureHash::*;
         Some(match self {
@@ -202,8 +243,9 @@ impl SigningAlgorithmSpec {
             Self::EcdsaSha384 => SignatureScheme::Ecdsa(Sha384),
             Self::EcdsaSha512 => SignatureScheme::Ecdsa(Sha512),
             Self::Ed25519Sha512 => SignatureScheme::Ed25519,
+            Self::Ed25519PhSha512 => SignatureScheme::Ed25519Ph,
             Self::MlDsaShake256 => SignatureScheme::MlDsa,
-            Self::Ed25519PhSha512 | Self::Sm2Dsa => return None,
+            Self::Sm2Dsa => return None,
         })
     }
 }

@@ -81,6 +81,12 @@ operations! {
     generate_data_key_pair_without_plaintext(GenerateDataKeyPairRequest) -> GenerateDataKeyPairWithoutPlaintextResponse = GenerateDataKeyPairWithoutPlaintext, generate_data_key_pair_without_plaintext_op;
     /// The last successful cryptographic use of a key.
     get_key_last_usage(GetKeyLastUsageRequest) -> GetKeyLastUsageResponse = GetKeyLastUsage, get_key_last_usage_op;
+    /// A fresh RSA wrapping key and an import token for a key of origin EXTERNAL.
+    get_parameters_for_import(GetParametersForImportRequest) -> GetParametersForImportResponse = GetParametersForImport, get_parameters_for_import_op;
+    /// Imports wrapped key material into a key of origin EXTERNAL.
+    import_key_material(ImportKeyMaterialRequest) -> ImportKeyMaterialResponse = ImportKeyMaterial, import_key_material_op;
+    /// Deletes a key's imported material; the key returns to PendingImport.
+    delete_imported_key_material(DeleteImportedKeyMaterialRequest) -> ImportKeyMaterialResponse = DeleteImportedKeyMaterial, delete_imported_key_material_op;
     /// Generates a data key and returns it both in plaintext and wrapped under the key.
     generate_data_key(GenerateDataKeyRequest) -> GenerateDataKeyResponse = GenerateDataKey, generate_data_key_op;
     /// Generates a data key and returns it only wrapped under the key.

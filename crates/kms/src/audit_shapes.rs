@@ -56,7 +56,9 @@ key_arn_response!(
     DecapsulateResponse,
     GenerateDataKeyPairResponse,
     GenerateDataKeyPairWithoutPlaintextResponse,
-    GetKeyLastUsageResponse
+    GetKeyLastUsageResponse,
+    GetParametersForImportResponse,
+    ImportKeyMaterialResponse
 );
 quiet_response!(
     (),
@@ -445,6 +447,33 @@ impl AuditParams for GenerateDataKeyPairRequest {
 }
 
 impl AuditParams for GetKeyLastUsageRequest {
+    fn params(&self) -> Value {
+        json!({ "keyId": self.key_id })
+    }
+}
+
+impl AuditParams for GetParametersForImportRequest {
+    fn params(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "wrappingAlgorithm": self.wrapping_algorithm.map(|a| a.as_str()),
+            "wrappingKeySpec": self.wrapping_key_spec.map(|s| s.as_str()),
+        })
+    }
+}
+
+impl AuditParams for ImportKeyMaterialRequest {
+    fn params(&self) -> Value {
+        // Never the material, wrapped or not, nor the token (it seals the wrapping key).
+        json!({
+            "keyId": self.key_id,
+            "expirationModel": self.expiration_model.map(|m| m.as_str()),
+            "validTo": self.valid_to.map(coffer_core::time::rfc3339),
+        })
+    }
+}
+
+impl AuditParams for DeleteImportedKeyMaterialRequest {
     fn params(&self) -> Value {
         json!({ "keyId": self.key_id })
     }

@@ -84,6 +84,12 @@ kms_errors! {
     InvalidAliasName => "InvalidAliasNameException",
     /// An ARN is malformed.
     InvalidArn => "InvalidArnException",
+    /// The import token has expired.
+    ExpiredImportToken => "ExpiredImportTokenException",
+    /// Imported material differs from the material the key had.
+    IncorrectKeyMaterial => "IncorrectKeyMaterialException",
+    /// The import token is not one made for this key.
+    InvalidImportToken => "InvalidImportTokenException",
     /// The ciphertext, or its encryption context, is not valid.
     InvalidCiphertext => "InvalidCiphertextException",
     /// The grant id is invalid.
@@ -138,6 +144,9 @@ ctor! {
     disabled => Disabled,
     dry_run => DryRunOperation,
     incorrect_key => IncorrectKey,
+    expired_import_token => ExpiredImportToken,
+    incorrect_key_material => IncorrectKeyMaterial,
+    invalid_import_token => InvalidImportToken,
     invalid_alias_name => InvalidAliasName,
     invalid_arn => InvalidArn,
     invalid_grant_id => InvalidGrantId,

@@ -46,9 +46,19 @@ impl Kms {
             )));
         };
         let origin = req.origin.unwrap_or(Origin::AwsKms);
-        if origin != Origin::AwsKms {
+        if !matches!(origin, Origin::AwsKms | Origin::External) {
             return Err(Error::unsupported(format!(
-                "Origin {origin} is not supported by this coffer release."
+                "Origin {origin} is not supported by this coffer release (custom key stores are not)."
+            )));
+        }
+        if origin == Origin::External
+            && matches!(
+                spec,
+                KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
+            )
+        {
+            return Err(Error::unsupported(format!(
+                "Importing {spec} key material is not supported by this coffer release."
             )));
         }
         if req.multi_region == Some(true) {
@@ -79,17 +89,25 @@ impl Kms {
 
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
-        let version = match (kind, spec.hmac_key_len()) {
-            // An HMAC key: random material of the spec's length, as AWS generates it.
-            (MaterialKind::Mac, Some(len)) => BackingKey::generate_mac(self.rng.as_ref(), len, now),
-            (MaterialKind::Private(algorithm, role), _) => {
-                BackingKey::generate_private(self.rng.as_ref(), algorithm, role, now)
+        // A key of origin EXTERNAL starts with no material, pending import.
+        let version =
+            match (origin, kind, spec.hmac_key_len()) {
+                (Origin::External, _, _) => None,
+                // An HMAC key: random material of the spec's length, as AWS generates it.
+                (_, MaterialKind::Mac, Some(len)) => {
+                    Some(BackingKey::generate_mac(self.rng.as_ref(), len, now))
+                }
+                (_, MaterialKind::Private(algorithm, role), _) => Some(
+                    BackingKey::generate_private(self.rng.as_ref(), algorithm, role, now),
+                ),
+                _ => Some(BackingKey::generate(self.rng.as_ref(), now, None)),
             }
-            _ => BackingKey::generate(self.rng.as_ref(), now, None),
-        }
-        .map_err(Error::internal)?;
+            .transpose()
+            .map_err(Error::internal)?;
         let wrapped = version
-            .wrap(&key_id, &*self.root)
+            .as_ref()
+            .map(|v| v.wrap(&key_id, &*self.root))
+            .transpose()
             .map_err(Error::internal)?;
         let mut record = KeyRecord::new(
             key_id,
@@ -100,8 +118,13 @@ impl Kms {
             spec,
             usage,
             origin,
-            version.id,
+            version
+                .as_ref()
+                .map_or(coffer_keys::VersionId([0; 16]), |v| v.id),
         );
+        if origin == Origin::External {
+            record.state = KeyState::PendingImport;
+        }
         record.tags = dedup_tags(req.tags);
         record.policy = Some(match req.policy {
             Some(text) => {
@@ -116,7 +139,10 @@ impl Kms {
             None => coffer_policy::default_key_policy_json(&caller.account),
         });
         let mut txn = self.store.begin()?;
-        txn.insert_key(&record, &wrapped)?;
+        match &wrapped {
+            Some(first) => txn.insert_key(&record, first)?,
+            None => txn.insert_pending_key(&record)?,
+        }
         call.resource(&record.arn(), record.account.as_str());
         call.before_commit()?;
         txn.commit()?;
@@ -290,8 +316,12 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         signing_algorithms: r.key_spec.signing_algorithms(r.key_usage).to_vec(),
         key_agreement_algorithms: r.key_spec.key_agreement_algorithms(r.key_usage).to_vec(),
         encapsulation_algorithms: r.key_spec.encapsulation_algorithms(r.key_usage).to_vec(),
+        expiration_model: r.expiration_model,
+        valid_to: r.valid_to,
         multi_region: false,
         pending_deletion_window_in_days: r.pending_deletion_window_days,
-        current_key_material_id: Some(r.current_version.to_string()),
+        // A key pending import has no current material.
+        current_key_material_id: (r.state != KeyState::PendingImport)
+            .then(|| r.current_version.to_string()),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use coffer_crypto::asym::{KeyRole, PrivateKey};
+use coffer_crypto::asym::{self, KeyRole, PrivateKey};
 use coffer_crypto::SecretBytes;
 use coffer_keys::{DataKeyPairSpec, EncryptionAlgorithmSpec};
 
@@ -99,13 +99,15 @@ impl Kms {
                 "The request would have succeeded, but the DryRun flag is set.",
             ));
         }
-        let role = if algorithm.supports(KeyRole::Sign) {
-            KeyRole::Sign
+        let (private_plaintext, public) = if algorithm.supports(KeyRole::Sign) {
+            let private =
+                PrivateKey::generate(algorithm, KeyRole::Sign).map_err(Error::internal)?;
+            (private.pkcs8(), private.public_key_der().to_vec())
         } else {
-            KeyRole::Decapsulate
+            // ML-KEM: PKCS #8 in the seed form AWS returns.
+            asym::generate_ml_kem_seed_pair(algorithm, self.rng.as_ref())
+                .map_err(Error::internal)?
         };
-        let private = PrivateKey::generate(algorithm, role).map_err(Error::internal)?;
-        let private_plaintext = private.pkcs8();
         let private_ciphertext = key
             .material
             .seal(
@@ -115,7 +117,7 @@ impl Kms {
             )
             .map_err(Error::internal)?;
         Ok(Pair {
-            public: private.public_key_der().to_vec(),
+            public,
             key,
             spec,
             private_plaintext,

@@ -257,9 +257,13 @@ impl Kms {
         };
         let kind = MaterialKind::of(record.key_spec, record.key_usage)
             .ok_or_else(|| Error::internal(format!("key {id} has a spec coffer cannot load")))?;
-        let material =
+        // A key pending import has no material: every use of it is refused by its state.
+        let material = if versions.is_empty() {
+            KeyMaterial::empty(*id)
+        } else {
             KeyMaterial::unwrap_all(*id, kind, &versions, record.current_version, &*self.root)
-                .map_err(Error::internal)?;
+                .map_err(Error::internal)?
+        };
         let policy = match &record.policy {
             Some(text) => Policy::parse_key_policy(text).map_err(Error::internal)?,
             None => coffer_policy::default_key_policy(&record.account),

@@ -53,6 +53,7 @@ mod data_dir;
 mod data_keys;
 mod error;
 mod grant_ops;
+mod import_ops;
 mod key_ops;
 mod key_pair_ops;
 mod kms;

@@ -373,7 +373,8 @@ impl Kms {
     }
 
     /// Performs what is due: deletes keys whose waiting period has ended (material, aliases and
-    /// all), and rotates enabled keys whose automatic rotation is due. A server runs this on a
+    /// all), rotates enabled keys whose automatic rotation is due, and deletes imported material
+    /// past its ValidTo. A server runs this on a
     /// timer; embedders call it as they see fit.
     pub fn run_maintenance(&self) -> Result<MaintenanceReport, Error> {
         const BATCH: usize = 100;
@@ -424,7 +425,17 @@ impl Kms {
                 self.cache.invalidate_key(id);
                 report.keys_rotated.push(r.arn());
             }
-            _ => {}
+            _ => {
+                // Imported material past its ValidTo is deleted, on time, whatever the state.
+                if self.expire_material(&mut r, &mut *txn, now)? {
+                    r.revision += 1;
+                    txn.update_key(&r)?;
+                    self.service_event("DeleteExpiredKeyMaterial", &r)?;
+                    txn.commit()?;
+                    self.cache.invalidate_key(id);
+                    report.material_expired.push(r.arn());
+                }
+            }
         }
         Ok(())
     }

@@ -30,6 +30,12 @@ impl Markers {
         Self(key)
     }
 
+    /// A key for another purpose, derived from the marker key (HKDF-SHA256 with `label`): the
+    /// import tokens' sealing key, persistent like the marker key.
+    pub(crate) fn derive(&self, label: &[u8]) -> Result<SymmetricKey, coffer_crypto::CryptoError> {
+        coffer_crypto::hkdf_sha256(&self.0, b"", &[label])
+    }
+
     /// A marker for `position` within the listing identified by `scope`.
     pub(crate) fn make(&self, scope: &[u8], position: &[u8]) -> String {
         let tag = hmac_sha256(&self.0, &[scope, position]);

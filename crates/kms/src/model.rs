@@ -9,14 +9,18 @@ use std::time::SystemTime;
 use coffer_core::EncryptionContext;
 use coffer_crypto::SecretBytes;
 pub use coffer_keys::{
-    DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithmSpec, EncryptionAlgorithmSpec,
-    KeyAgreementAlgorithmSpec, KeySpec, KeyState, KeyUsage, MacAlgorithmSpec, MessageType, Origin,
-    RotationType, SigningAlgorithmSpec, Tag,
+    AlgorithmSpec, DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithmSpec,
+    EncryptionAlgorithmSpec, ExpirationModel, KeyAgreementAlgorithmSpec, KeySpec, KeyState,
+    KeyUsage, MacAlgorithmSpec, MessageType, Origin, RotationType, SigningAlgorithmSpec, Tag,
+    WrappingKeySpec,
 };
 
 #[path = "model_asym.rs"]
 mod asym;
 pub use asym::*;
+#[path = "model_import.rs"]
+mod import;
+pub use import::*;
 
 /// A key's description, as DescribeKey and CreateKey return it.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,6 +116,24 @@ pub struct KeyMetadata {
         )
     )]
     pub encapsulation_algorithms: Vec<EncapsulationAlgorithmSpec>,
+    /// Whether imported material expires (keys of origin EXTERNAL only).
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_opt_display",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub expiration_model: Option<ExpirationModel>,
+    /// When imported material expires.
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_opt_time",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub valid_to: Option<SystemTime>,
     /// Whether it is a multi-region key.
     pub multi_region: bool,
     /// The waiting period, while pending deletion.
@@ -742,6 +764,8 @@ pub struct MaintenanceReport {
     pub keys_deleted: Vec<String>,
     /// Keys given a new backing-key version by automatic rotation.
     pub keys_rotated: Vec<String>,
+    /// Keys whose imported material expired and was deleted (back to PendingImport).
+    pub material_expired: Vec<String>,
 }
 
 /// PutKeyPolicy.

@@ -118,7 +118,10 @@ wire_enums!(
     MessageType,
     KeyAgreementAlgorithmSpec,
     EncapsulationAlgorithmSpec,
-    DataKeyPairSpec
+    DataKeyPairSpec,
+    AlgorithmSpec,
+    WrappingKeySpec,
+    ExpirationModel
 );
 
 /// An enumeration member, by its AWS spelling; another value is a ValidationException.
@@ -272,6 +275,17 @@ pub(crate) fn ser_algorithms<S: Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(|a| a.as_str()))
+}
+
+/// An optional enumeration member by its AWS name.
+pub(crate) fn ser_opt_display<T: fmt::Display, S: Serializer>(
+    t: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
 }
 
 /// A list of enumeration members by their AWS names.
@@ -875,6 +889,8 @@ responses! {
 
 #[path = "wire_asym.rs"]
 mod asym;
+#[path = "wire_import.rs"]
+mod import;
 
 #[cfg(test)]
 mod tests {

@@ -624,7 +624,8 @@ async fn sdk_drives_every_operation() {
                 .send()
                 .await
         ),
-        "UnsupportedOperationException"
+        // A symmetric encryption key does not sign.
+        "InvalidKeyUsageException"
     );
     srv.stop();
 }
@@ -904,9 +905,9 @@ async fn protocol_errors_have_aws_codes() {
 
     let r = call(&srv, &a, "NoSuchOperation", "{}").await;
     assert_eq!((r.status, r.code()), (400, "UnknownOperationException"));
-    let r = call(&srv, &a, "Sign", r#"{"KeyId":"x"}"#).await;
+    let r = call(&srv, &a, "ReplicateKey", r#"{"KeyId":"x"}"#).await;
     assert_eq!((r.status, r.code()), (400, "UnsupportedOperationException"));
-    assert!(r.message().contains("Sign"));
+    assert!(r.message().contains("ReplicateKey"));
     let r = call(&srv, &a, "ListKeys", "{not json").await;
     assert_eq!((r.status, r.code()), (400, "SerializationException"));
     let r = call(&srv, &a, "ListKeys", r#"{"Limit": "five"}"#).await;

@@ -24,7 +24,7 @@ macro_rules! store_conformance_tests {
             keys_round_trip, duplicate_key_refused, update_and_delete, rollback_on_drop,
             versions_in_order, list_keys_pages_by_account, keys_due, aliases_round_trip,
             alias_listing, delete_key_removes_its_aliases, missing_rows, grants_round_trip,
-            grants_cascade_and_roll_back);
+            grants_cascade_and_roll_back, pending_keys_and_deleted_material);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -187,6 +187,36 @@ pub fn versions_in_order(store: &dyn Store) {
     t.commit().expect("commit");
     let mut t = store.begin().expect("begin");
     assert_eq!(t.versions(&rec.key_id).expect("versions"), all);
+}
+
+/// A key may exist without material (pending import); deleting a key's versions leaves the key
+/// and removes every version; both refuse a missing or duplicate key as the other calls do.
+pub fn pending_keys_and_deleted_material(store: &dyn Store) {
+    let g = Gen::new("pending");
+    let (rec, v0) = g.key(acct(1));
+    let mut t = store.begin().expect("begin");
+    t.insert_pending_key(&rec).expect("insert pending");
+    assert!(matches!(
+        t.insert_pending_key(&rec),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert!(t.versions(&rec.key_id).expect("versions").is_empty());
+    t.add_version(&rec.key_id, &v0).expect("import");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert_eq!(t.versions(&rec.key_id).expect("versions"), vec![v0.clone()]);
+    t.delete_versions(&rec.key_id).expect("delete material");
+    t.commit().expect("commit");
+    let mut t = store.begin().expect("begin");
+    assert!(t.versions(&rec.key_id).expect("versions").is_empty());
+    assert_eq!(t.key(&rec.key_id).expect("key"), Some(rec.clone()));
+    // Re-importing the same version works after deletion.
+    t.add_version(&rec.key_id, &v0).expect("re-import");
+    let (other, _) = g.key(acct(2));
+    assert!(matches!(
+        t.delete_versions(&other.key_id),
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 /// Listing is per account, ordered by key id, and pages without gaps or repeats.

@@ -137,6 +137,23 @@ impl Txn for MemoryTxn<'_> {
         Ok(())
     }
 
+    fn insert_pending_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError> {
+        if self.state.keys.contains_key(&rec.key_id) {
+            return Err(StoreError::AlreadyExists { what: "key" });
+        }
+        self.set_key(rec.key_id, Some(rec.clone()));
+        self.set_versions(rec.key_id, Some(Vec::new()));
+        Ok(())
+    }
+
+    fn delete_versions(&mut self, id: &KeyId) -> Result<(), StoreError> {
+        if !self.state.keys.contains_key(id) {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        self.set_versions(*id, Some(Vec::new()));
+        Ok(())
+    }
+
     fn update_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError> {
         if !self.state.keys.contains_key(&rec.key_id) {
             return Err(StoreError::NotFound { what: "key" });

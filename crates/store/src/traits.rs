@@ -21,6 +21,9 @@ pub trait Txn {
     fn key(&mut self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
     /// Inserts a new key with its first version; `AlreadyExists` if the id is taken.
     fn insert_key(&mut self, rec: &KeyRecord, first: &WrappedVersion) -> Result<(), StoreError>;
+    /// Inserts a new key without material (an EXTERNAL key pending import); `AlreadyExists` if
+    /// the id is taken.
+    fn insert_pending_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError>;
     /// Replaces an existing key's record; `NotFound` if absent.
     fn update_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError>;
     /// Deletes a key, its versions, its grants and the aliases that point at it; `NotFound` if
@@ -38,6 +41,10 @@ pub trait Txn {
 
     /// A key's wrapped versions, oldest first.
     fn versions(&mut self, id: &KeyId) -> Result<Vec<WrappedVersion>, StoreError>;
+    /// Deletes every version of a key (DeleteImportedKeyMaterial, expiry), leaving no copy of
+    /// the wrapped material in the store's files once committed; `NotFound` if the key is
+    /// absent.
+    fn delete_versions(&mut self, id: &KeyId) -> Result<(), StoreError>;
     /// Adds a version to an existing key; `AlreadyExists` if that version id exists.
     fn add_version(&mut self, id: &KeyId, v: &WrappedVersion) -> Result<(), StoreError>;
 

@@ -296,6 +296,27 @@ impl Txn for SqliteTxn<'_> {
         self.write_version(&rec.key_id, first)
     }
 
+    fn insert_pending_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError> {
+        if self.key_exists(&rec.key_id)? {
+            return Err(StoreError::AlreadyExists { what: "key" });
+        }
+        self.write_key(rec, true)
+    }
+
+    fn delete_versions(&mut self, id: &KeyId) -> Result<(), StoreError> {
+        if !self.key_exists(id)? {
+            return Err(StoreError::NotFound { what: "key" });
+        }
+        self.conn
+            .prepare_cached("DELETE FROM versions WHERE key_id = ?1")
+            .and_then(|mut s| s.execute([id.as_bytes().as_slice()]))
+            .map_err(sql_err("deleting key material"))?;
+        // secure_delete zeroes the rows; the commit folds the WAL into the database and
+        // truncates it, so no copy of the wrapped material stays in any file.
+        self.purged = true;
+        Ok(())
+    }
+
     fn update_key(&mut self, rec: &KeyRecord) -> Result<(), StoreError> {
         if !self.key_exists(&rec.key_id)? {
             return Err(StoreError::NotFound { what: "key" });
