@@ -6,7 +6,7 @@ cofferd=$1
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-if ! { python3 -m venv "$work/venv" && "$work/venv/bin/pip" install -q awscli boto3; }; then
+if ! { python3 -m venv "$work/venv" && "$work/venv/bin/pip" install -q awscli boto3 cryptography; }; then
     echo "clients: could not install awscli and boto3 from PyPI; the client suite did not run"
     exit 0
 fi
@@ -44,4 +44,5 @@ grep -q InvalidCiphertextException "$work/err.txt"
 echo "clients: aws CLI round trip byte for byte, wrong context refused"
 
 "$work/venv/bin/python" "$(dirname "$0")/boto3_suite.py"
+"$work/venv/bin/python" "$(dirname "$0")/boto3_asym.py"
 echo "clients: 2 passed, 0 failed"
