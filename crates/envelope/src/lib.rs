@@ -59,8 +59,12 @@
 //! and [`DecryptingReader`] (an `io::Read` that releases a frame only once it authenticated).
 //! Caching: [`CachingProvider`] wraps any provider and reuses data keys within limits of age,
 //! messages and bytes.
+//! Asymmetric recipients: [`PublicKeyRecipients`] encrypts offline to KMS keys' public keys
+//! (RSA-OAEP-SHA-256 or ECDH P-256), and [`PrivateKeyUnwrapper`] opens such messages through the
+//! KMS's Decrypt or DeriveSharedSecret ([`PrivateKeyOperations`]).
 #![forbid(unsafe_code)]
 
+mod asymmetric;
 mod cache;
 mod error;
 mod header;
@@ -68,6 +72,11 @@ mod message;
 mod provider;
 mod stream;
 
+pub use asymmetric::{
+    p256_spki, unwrap_data_key, NoFallback, PrivateKeyOperations, PrivateKeyUnwrapper,
+    PublicKeyRecipients, RecipientKey, WrappedKey, WrappedKeyError, WrappingScheme, P256_POINT_LEN,
+    WRAPPED_KEY_MAGIC,
+};
 pub use cache::{CacheLimits, CacheStats, CachingProvider};
 pub use error::{EnvelopeError, InvalidArgument, Limit, Malformed, ProviderError};
 pub use header::{
