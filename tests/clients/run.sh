@@ -44,4 +44,5 @@ grep -q InvalidCiphertextException "$work/err.txt"
 echo "clients: aws CLI round trip byte for byte, wrong context refused"
 
 "$work/venv/bin/python" "$(dirname "$0")/boto3_suite.py"
+if "$work/venv/bin/pip" install -q cryptography; then "$work/venv/bin/python" "$(dirname "$0")/boto3_import.py" "$cofferd"; else echo "clients: could not install cryptography from PyPI; boto3_import.py did not run"; fi
 echo "clients: 2 passed, 0 failed"
