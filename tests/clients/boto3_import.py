@@ -27,7 +27,7 @@ import boto3
 import botocore
 from botocore.config import Config
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 ALGORITHMS = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"]
@@ -255,6 +255,53 @@ def ec_p256_pkcs8_import_signs_verifiably(c):
                       wrapped=wrap("RSA_AES_KEY_WRAP_SHA_1", p["PublicKey"], fresh)) == "IncorrectKeyMaterialException"
 
 
+def pkcs8(key):
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def spki(public):
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def other_asymmetric_material_matches_local_keys(c):
+    """P-384, P-521, secp256k1 and Ed25519 signing keys, an ECDH key agreement key and an RSA
+    decryption key, all made by `cryptography`: cofferd's results check out locally."""
+    for spec, curve, alg, h in [("ECC_NIST_P384", ec.SECP384R1(), "ECDSA_SHA_384", hashes.SHA384()),
+                                ("ECC_NIST_P521", ec.SECP521R1(), "ECDSA_SHA_512", hashes.SHA512()),
+                                ("ECC_SECG_P256K1", ec.SECP256K1(), "ECDSA_SHA_256", hashes.SHA256())]:
+        kid = c.external_key(spec, "SIGN_VERIFY")["KeyId"]
+        local = ec.generate_private_key(curve)
+        c.import_material(kid, pkcs8(local), "RSA_AES_KEY_WRAP_SHA_1", "RSA_2048")
+        assert c.k.get_public_key(KeyId=kid)["PublicKey"] == spki(local.public_key()), spec
+        sig = c.k.sign(KeyId=kid, Message=b"curves", SigningAlgorithm=alg)["Signature"]
+        local.public_key().verify(sig, b"curves", ec.ECDSA(h))
+    kid = c.external_key("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")["KeyId"]
+    ed = ed25519.Ed25519PrivateKey.generate()
+    c.import_material(kid, pkcs8(ed), "RSA_AES_KEY_WRAP_SHA_256")
+    assert c.k.get_public_key(KeyId=kid)["PublicKey"] == spki(ed.public_key())
+    sig = c.k.sign(KeyId=kid, Message=b"edwards", MessageType="RAW", SigningAlgorithm="ED25519_SHA_512")["Signature"]
+    ed.public_key().verify(sig, b"edwards")
+    # ECDH: cofferd's shared secret with a peer equals the one computed here.
+    kid = c.external_key("ECC_NIST_P256", "KEY_AGREEMENT")["KeyId"]
+    mine = ec.generate_private_key(ec.SECP256R1())
+    c.import_material(kid, pkcs8(mine), "RSA_AES_KEY_WRAP_SHA_256")
+    peer = ec.generate_private_key(ec.SECP256R1())
+    shared = c.k.derive_shared_secret(KeyId=kid, KeyAgreementAlgorithm="ECDH",
+                                      PublicKey=spki(peer.public_key()))["SharedSecret"]
+    assert shared == peer.exchange(ec.ECDH(), mine.public_key())
+    # RSA-3072 decryption: a ciphertext made here decrypts in cofferd, and cofferd's decrypts here.
+    kid = c.external_key("RSA_3072", "ENCRYPT_DECRYPT")["KeyId"]
+    key = rsa.generate_private_key(65537, 3072)
+    c.import_material(kid, pkcs8(key), "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096")
+    for alg in ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"):
+        ct = key.public_key().encrypt(b"made here " + alg.encode(), oaep(alg))
+        out = c.k.decrypt(KeyId=kid, CiphertextBlob=ct, EncryptionAlgorithm=alg)
+        assert out["Plaintext"] == b"made here " + alg.encode(), out
+        ct = c.k.encrypt(KeyId=kid, Plaintext=b"from cofferd", EncryptionAlgorithm=alg)["CiphertextBlob"]
+        assert key.decrypt(ct, oaep(alg)) == b"from cofferd"
+
+
 def old_ciphertexts_decrypt_after_delete_and_reimport(c):
     kid = c.external_key()["KeyId"]
     material = os.urandom(32)
@@ -317,7 +364,11 @@ def import_errors(c):
                           EncryptedKeyMaterial=good, **kw)
         assert code == "ValidationException", (kw, code)
     assert c.describe(a)["KeyState"] == "PendingImport"
-    # 365 days ahead is accepted.
+    # ValidTo without ExpirationModel: the default model, KEY_MATERIAL_EXPIRES.
+    c.k.import_key_material(KeyId=a, ImportToken=pa["ImportToken"], EncryptedKeyMaterial=good,
+                            ValidTo=utcnow() + datetime.timedelta(days=2))
+    assert c.describe(a)["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
+    # About 365 days ahead is accepted (the same material again changes only the expiry).
     valid_to = (utcnow() + datetime.timedelta(days=364, hours=23)).replace(microsecond=0)
     c.import_wrapped(a, pa["ImportToken"], good, valid_to=valid_to)
     d = c.describe(a)
@@ -402,6 +453,7 @@ CHECKS = [
     symmetric_round_trip_with_every_wrapping_algorithm,
     hmac_of_imported_material_equals_pythons,
     ec_p256_pkcs8_import_signs_verifiably,
+    other_asymmetric_material_matches_local_keys,
     old_ciphertexts_decrypt_after_delete_and_reimport,
     import_errors,
 ]
