@@ -3,7 +3,8 @@
 //! wrapped here as a client wraps it (RSA-OAEP with SHA-1 or SHA-256 to the wrapping public key
 //! GetParametersForImport returned; RSA_AES_KEY_WRAP: RSA-OAEP of a fresh AES-256 key followed
 //! by AES key wrap with padding, RFC 5649), and every result that can be computed here
-//! compared: HMACs, signatures verified with the locally made public key, RSA-OAEP
+//! compared: HMACs, signatures (ECDSA, Ed25519, RSA) verified with the locally made public
+//! key, ECDH shared secrets, RSA-OAEP
 //! ciphertexts made here decrypted by cofferd, DescribeKey's Origin, KeyState,
 //! ExpirationModel and ValidTo.
 //!
@@ -492,7 +493,7 @@ async fn sdk_imported_hmac_material_gives_the_macs_computed_locally() {
 }
 
 #[tokio::test]
-async fn sdk_imported_ec_and_rsa_keys_sign_and_decrypt_as_the_local_keys() {
+async fn sdk_imported_asymmetric_keys_sign_agree_and_decrypt_as_the_local_keys() {
     let f = Fixture::start("sdk-import-asym");
 
     // P-256, PKCS#8 DER made here, RSA_AES_KEY_WRAP_SHA_256.
@@ -598,6 +599,72 @@ async fn sdk_imported_ec_and_rsa_keys_sign_and_decrypt_as_the_local_keys() {
         .await
         .unwrap_err(),
         "ValidationException"
+    );
+
+    // Ed25519 material: the signature verifies with the local public key.
+    let ed = f
+        .external_key(KeySpec::EccNistEdwards25519, KeyUsageType::SignVerify)
+        .await
+        .key_id()
+        .to_owned();
+    let local_ed = PrivateKey::generate(AsymmetricAlgorithm::Ed25519, KeyRole::Sign).unwrap();
+    f.import(
+        &ed,
+        AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+        local_ed.encoded().expose(),
+        None,
+    )
+    .await
+    .unwrap();
+    let sig = f
+        .kms
+        .sign()
+        .key_id(&ed)
+        .message(Blob::new(b"edwards".as_slice()))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::Ed25519Sha512)
+        .send()
+        .await
+        .unwrap();
+    assert!(asym::verify(
+        AsymmetricAlgorithm::Ed25519,
+        local_ed.public_key_der(),
+        SignatureScheme::Ed25519,
+        SignedMessage::Raw(b"edwards"),
+        sig.signature().unwrap().as_ref()
+    )
+    .unwrap());
+
+    // ECDH key agreement material: cofferd's shared secret equals the peer's, computed here.
+    let ka = f
+        .external_key(KeySpec::EccNistP384, KeyUsageType::KeyAgreement)
+        .await
+        .key_id()
+        .to_owned();
+    let mine = PrivateKey::generate(AsymmetricAlgorithm::P384, KeyRole::Agree).unwrap();
+    f.import(
+        &ka,
+        AlgorithmSpec::RsaAesKeyWrapSha256,
+        WrappingKeySpec::Rsa3072,
+        mine.encoded().expose(),
+        None,
+    )
+    .await
+    .unwrap();
+    let peer = PrivateKey::generate(AsymmetricAlgorithm::P384, KeyRole::Agree).unwrap();
+    let shared = f
+        .kms
+        .derive_shared_secret()
+        .key_id(&ka)
+        .key_agreement_algorithm(aws_sdk_kms::types::KeyAgreementAlgorithmSpec::Ecdh)
+        .public_key(Blob::new(peer.public_key_der()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        shared.shared_secret().unwrap().as_ref(),
+        peer.agree(mine.public_key_der()).unwrap().expose()
     );
 
     // RSA-2048 signing material (RSA_AES_KEY_WRAP only): PSS and PKCS #1 signatures verify here.
