@@ -4,9 +4,8 @@
 //! GetParametersForImport returned; RSA_AES_KEY_WRAP: RSA-OAEP of a fresh AES-256 key followed
 //! by AES key wrap with padding, RFC 5649), and every result that can be computed here
 //! compared: HMACs, signatures (ECDSA, Ed25519, RSA) verified with the locally made public
-//! key, ECDH shared secrets, RSA-OAEP
-//! ciphertexts made here decrypted by cofferd, DescribeKey's Origin, KeyState,
-//! ExpirationModel and ValidTo.
+//! key, ECDH shared secrets, RSA-OAEP ciphertexts made here decrypted by cofferd (and the other
+//! way round), DescribeKey's Origin, KeyState, ExpirationModel and ValidTo.
 //!
 //! cofferd runs with request quotas disabled (a configuration file): AWS's quota for
 //! GetParametersForImport is one call in four seconds per account, and these tests make
