@@ -27,7 +27,7 @@ const ALGORITHMS: [A; 14] = [
     A::MlKem768,
     A::MlKem1024,
 ];
-const SCHEMES: [S; 11] = [
+const SCHEMES: [S; 12] = [
     S::RsaPss(H::Sha256),
     S::RsaPss(H::Sha384),
     S::RsaPss(H::Sha512),
@@ -38,6 +38,7 @@ const SCHEMES: [S; 11] = [
     S::Ecdsa(H::Sha384),
     S::Ecdsa(H::Sha512),
     S::Ed25519,
+    S::Ed25519Ph,
     S::MlDsa,
 ];
 const ROLES: [KeyRole; 4] = [

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::encoding::{AsBigEndian, AsDer, Curve25519SeedBin, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::{self, KeyPair as _};
 use aws_lc_rs::{agreement, digest, kem, rand, rsa};
 
@@ -113,6 +113,8 @@ pub enum SignatureScheme {
     Ecdsa(SignatureHash),
     /// Ed25519 (pure: the message itself is signed).
     Ed25519,
+    /// Ed25519ph (RFC 8032: the SHA-512 digest of the message is signed, empty context).
+    Ed25519Ph,
     /// ML-DSA (pure, empty context string).
     MlDsa,
 }
@@ -253,7 +255,7 @@ impl AsymmetricAlgorithm {
                     | (Self::P384, Sha384)
                     | (Self::P521, Sha512)
             ),
-            SignatureScheme::Ed25519 => self == Self::Ed25519,
+            SignatureScheme::Ed25519 | SignatureScheme::Ed25519Ph => self == Self::Ed25519,
             SignatureScheme::MlDsa => self.ml_dsa().is_some(),
         }
     }
@@ -470,6 +472,18 @@ impl PrivateKey {
                 SignedMessage::Raw(m) => Ok(pair.sign(m).as_ref().to_vec()),
                 SignedMessage::Digest(_) => Err(CryptoError),
             },
+            (Parsed::Ed25519(pair), SignatureScheme::Ed25519Ph) => {
+                let seed = pair.seed().map_err(|_| CryptoError)?;
+                let seed = AsBigEndian::<Curve25519SeedBin<'_>>::as_be_bytes(&seed)
+                    .map_err(|_| CryptoError)?;
+                let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+                bytes.copy_from_slice(seed.as_ref());
+                let key = ed25519_dalek::SigningKey::from_bytes(&bytes);
+                let sig = key
+                    .sign_prehashed(Prehashed::of(message)?, None)
+                    .map_err(|_| CryptoError)?;
+                Ok(sig.to_bytes().to_vec())
+            }
             (Parsed::MlDsa(pair), SignatureScheme::MlDsa) => match message {
                 SignedMessage::Raw(m) => {
                     let mut sig = vec![0u8; pair.algorithm().signature_len()];
@@ -530,6 +544,48 @@ impl PrivateKey {
             .decapsulate(kem::Ciphertext::from(ciphertext))
             .map_err(|_| CryptoError)?;
         Ok(SecretBytes::copy_from(secret.as_ref()))
+    }
+}
+
+/// A SHA-512 digest handed to Ed25519ph as its "hash" (the `digest` traits ed25519-dalek's
+/// pre-hashed API takes): updating it does nothing, finalizing it yields the digest.
+#[derive(Clone)]
+struct Prehashed([u8; 64]);
+
+impl Default for Prehashed {
+    fn default() -> Self {
+        Self([0; 64])
+    }
+}
+
+impl Prehashed {
+    /// The digest of a message (RAW: hashed here) or the caller's digest (DIGEST: 64 bytes).
+    fn of(message: SignedMessage<'_>) -> Result<Self, CryptoError> {
+        let mut out = [0u8; 64];
+        match message {
+            SignedMessage::Raw(m) => {
+                out.copy_from_slice(digest::digest(&digest::SHA512, m).as_ref())
+            }
+            SignedMessage::Digest(d) if d.len() == 64 => out.copy_from_slice(d),
+            SignedMessage::Digest(_) => return Err(CryptoError),
+        }
+        Ok(Self(out))
+    }
+}
+
+impl ::digest::HashMarker for Prehashed {}
+
+impl ::digest::OutputSizeUser for Prehashed {
+    type OutputSize = ::digest::consts::U64;
+}
+
+impl ::digest::Update for Prehashed {
+    fn update(&mut self, _data: &[u8]) {}
+}
+
+impl ::digest::FixedOutput for Prehashed {
+    fn finalize_into(self, out: &mut ::digest::Output<Self>) {
+        out.copy_from_slice(&self.0);
     }
 }
 
@@ -608,7 +664,7 @@ fn verification(
             AsymmetricAlgorithm::P521 => &signature::ECDSA_P521_SHA512_ASN1,
             _ => &signature::ECDSA_P256K1_SHA256_ASN1,
         },
-        SignatureScheme::Ed25519 => &signature::ED25519,
+        SignatureScheme::Ed25519 | SignatureScheme::Ed25519Ph => &signature::ED25519,
         SignatureScheme::MlDsa => match algorithm {
             AsymmetricAlgorithm::MlDsa44 => &signature::ML_DSA_44,
             AsymmetricAlgorithm::MlDsa65 => &signature::ML_DSA_65,
@@ -628,6 +684,9 @@ pub fn verify(
     message: SignedMessage<'_>,
     sig: &[u8],
 ) -> Result<bool, CryptoError> {
+    if scheme == SignatureScheme::Ed25519Ph {
+        return verify_ed25519ph(algorithm, public_spki, message, sig);
+    }
     let alg = verification(algorithm, scheme).ok_or(CryptoError)?;
     let key = signature::UnparsedPublicKey::new(alg, public_spki);
     let parsed = key.parse().map_err(|_| CryptoError)?;
@@ -638,12 +697,39 @@ pub fn verify(
                 SignatureScheme::RsaPss(h)
                 | SignatureScheme::RsaPkcs1(h)
                 | SignatureScheme::Ecdsa(h) => h,
-                SignatureScheme::Ed25519 | SignatureScheme::MlDsa => return Err(CryptoError),
+                SignatureScheme::Ed25519 | SignatureScheme::Ed25519Ph | SignatureScheme::MlDsa => {
+                    return Err(CryptoError)
+                }
             };
             parsed.verify_digest_sig(&import_digest(h, d)?, sig).is_ok()
         }
     };
     Ok(ok)
+}
+
+/// Ed25519ph verification (ed25519-dalek): the SPKI of an Ed25519 key is a fixed 12-byte
+/// header and the 32-byte key.
+fn verify_ed25519ph(
+    algorithm: AsymmetricAlgorithm,
+    public_spki: &[u8],
+    message: SignedMessage<'_>,
+    sig: &[u8],
+) -> Result<bool, CryptoError> {
+    const HEADER: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    if algorithm != AsymmetricAlgorithm::Ed25519 {
+        return Err(CryptoError);
+    }
+    let raw = public_spki.strip_prefix(&HEADER[..]).ok_or(CryptoError)?;
+    let raw: [u8; 32] = raw.try_into().map_err(|_| CryptoError)?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| CryptoError)?;
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+        return Ok(false);
+    };
+    Ok(key
+        .verify_prehashed(Prehashed::of(message)?, None, &sig)
+        .is_ok())
 }
 
 /// RSA-OAEP encryption to the public key `public_spki` (DER `SubjectPublicKeyInfo`). A

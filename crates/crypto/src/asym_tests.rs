@@ -30,6 +30,7 @@ fn schemes(a: AsymmetricAlgorithm) -> Vec<SignatureScheme> {
         SignatureScheme::Ecdsa(Sha384),
         SignatureScheme::Ecdsa(Sha512),
         SignatureScheme::Ed25519,
+        SignatureScheme::Ed25519Ph,
         SignatureScheme::MlDsa,
     ];
     all.into_iter().filter(|s| a.allows(*s)).collect()
@@ -68,6 +69,20 @@ fn every_signing_algorithm_signs_and_verifies_raw_and_digest() {
                 !verify(a, spki, s, SignedMessage::Raw(msg), &bad).unwrap(),
                 "{a:?} {s:?}"
             );
+            if s == SignatureScheme::Ed25519Ph {
+                // The pre-hashed variant signs SHA-512(message): given as a digest, the same.
+                let d = digest::digest(&digest::SHA512, msg).as_ref().to_vec();
+                let dsig = key.sign(s, SignedMessage::Digest(&d)).unwrap();
+                assert_eq!(dsig, sig, "Ed25519ph is deterministic");
+                assert!(verify(a, spki, s, SignedMessage::Digest(&d), &sig).unwrap());
+                assert!(key.sign(s, SignedMessage::Digest(&d[1..])).is_err());
+                // A pure Ed25519 signature is not an Ed25519ph one.
+                let pure = key
+                    .sign(SignatureScheme::Ed25519, SignedMessage::Raw(msg))
+                    .unwrap();
+                assert!(!verify(a, spki, s, SignedMessage::Raw(msg), &pure).unwrap());
+                continue;
+            }
             let h = match s {
                 SignatureScheme::RsaPss(h)
                 | SignatureScheme::RsaPkcs1(h)
@@ -240,4 +255,37 @@ fn pkcs8_of_ml_kem_wraps_the_decapsulation_key() {
     // Other keys' PKCS #8 is their encoding.
     let p256 = PrivateKey::generate(AsymmetricAlgorithm::P256, KeyRole::Sign).unwrap();
     assert_eq!(p256.pkcs8().expose(), p256.encoded().expose());
+}
+
+/// RFC 8032 section 7.3, the Ed25519ph test vector ("abc").
+#[test]
+fn ed25519ph_matches_rfc_8032() {
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let seed = hex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42");
+    let public = hex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf");
+    let expected = hex(concat!(
+        "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41",
+        "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+    ));
+    let pair = signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+    let der = SecretBytes::copy_from(pair.to_pkcs8v1().unwrap().as_ref());
+    let key = PrivateKey::from_encoded(AsymmetricAlgorithm::Ed25519, KeyRole::Sign, der).unwrap();
+    assert!(key.public_key_der().ends_with(&public));
+    let sig = key
+        .sign(SignatureScheme::Ed25519Ph, SignedMessage::Raw(b"abc"))
+        .unwrap();
+    assert_eq!(sig, expected);
+    assert!(verify(
+        AsymmetricAlgorithm::Ed25519,
+        key.public_key_der(),
+        SignatureScheme::Ed25519Ph,
+        SignedMessage::Raw(b"abc"),
+        &expected
+    )
+    .unwrap());
 }

@@ -229,8 +229,7 @@ aws_enum!(
 );
 
 impl SigningAlgorithmSpec {
-    /// The scheme in coffer-crypto; `None` for the algorithms coffer does not implement
-    /// (ED25519_PH_SHA_512, SM2DSA).
+    /// The scheme in coffer-crypto; `None` for SM2DSA, which coffer does not implement.
     pub const fn scheme(self) -> Option<SignatureScheme> {
         use SignatureHash::*;
         Some(match self {
@@ -244,8 +243,9 @@ impl SigningAlgorithmSpec {
             Self::EcdsaSha384 => SignatureScheme::Ecdsa(Sha384),
             Self::EcdsaSha512 => SignatureScheme::Ecdsa(Sha512),
             Self::Ed25519Sha512 => SignatureScheme::Ed25519,
+            Self::Ed25519PhSha512 => SignatureScheme::Ed25519Ph,
             Self::MlDsaShake256 => SignatureScheme::MlDsa,
-            Self::Ed25519PhSha512 | Self::Sm2Dsa => return None,
+            Self::Sm2Dsa => return None,
         })
     }
 }

@@ -218,7 +218,9 @@ struct Signing {
 
 impl Signing {
     fn message<'m>(&self, message: &'m [u8]) -> SignedMessage<'m> {
-        if self.digest {
+        // ED25519_PH_SHA_512 takes a DIGEST and still performs Ed25519ph's own SHA-512
+        // prehash over it (AWS: "the input is hashed twice: once by you and once by KMS").
+        if self.digest && self.scheme != asym::SignatureScheme::Ed25519Ph {
             SignedMessage::Digest(message)
         } else {
             SignedMessage::Raw(message)
@@ -237,7 +239,19 @@ fn check_message_type(
     use asym::SignatureScheme as S;
     let scheme = algorithm.scheme();
     match message_type {
+        MessageType::Raw if scheme == Some(S::Ed25519Ph) => Err(Error::validation(
+            "The ED25519_PH_SHA_512 signing algorithm requires MessageType DIGEST.",
+        )),
         MessageType::Raw => Ok(()),
+        MessageType::Digest if scheme == Some(S::Ed25519Ph) => {
+            if len == 64 {
+                Ok(())
+            } else {
+                Err(Error::validation(format!(
+                    "Digest is invalid length for algorithm {algorithm}: a DIGEST message must be 64 bytes."
+                )))
+            }
+        }
         MessageType::Digest => match scheme {
             Some(S::RsaPss(h) | S::RsaPkcs1(h) | S::Ecdsa(h)) => {
                 if len == h.len() {

@@ -525,3 +525,66 @@ fn deleted_material_leaves_no_copy_in_the_data_directory() {
     assert_eq!(contains(&wrapped), Vec::<std::path::PathBuf>::new());
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn import_condition_keys_are_evaluated() {
+    let (kms, _, _) = setup();
+    let k = external_key(&kms, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    // Material must expire and be wrapped with RSA_AES_KEY_WRAP_SHA_256 on a 4096-bit key.
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"kms:*","Resource":"*"},
+        {"Effect":"Deny","Action":"kms:GetParametersForImport","Resource":"*",
+         "Condition":{"StringNotEquals":{"kms:WrappingAlgorithm":"RSA_AES_KEY_WRAP_SHA_256"}}},
+        {"Effect":"Deny","Action":"kms:GetParametersForImport","Resource":"*",
+         "Condition":{"StringNotEquals":{"kms:WrappingKeySpec":"RSA_4096"}}},
+        {"Effect":"Deny","Action":"kms:ImportKeyMaterial","Resource":"*",
+         "Condition":{"StringEquals":{"kms:ExpirationModel":"KEY_MATERIAL_DOES_NOT_EXPIRE"}}}
+    ]}"#;
+    let strict = Caller::new(ALICE)
+        .unwrap()
+        .with_identity_policy_json(policy)
+        .unwrap();
+    let params = |alg, spec| {
+        kms.get_parameters_for_import(
+            &strict,
+            GetParametersForImportRequest {
+                key_id: k.key_id.clone(),
+                wrapping_algorithm: Some(alg),
+                wrapping_key_spec: Some(spec),
+            },
+        )
+    };
+    let e = params(AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa4096).unwrap_err();
+    assert_eq!(e.code(), "AccessDeniedException");
+    let e = params(AlgorithmSpec::RsaAesKeyWrapSha256, WrappingKeySpec::Rsa2048).unwrap_err();
+    assert_eq!(e.code(), "AccessDeniedException");
+    let p = params(AlgorithmSpec::RsaAesKeyWrapSha256, WrappingKeySpec::Rsa4096).unwrap();
+    let wrapped = wrap(AlgorithmSpec::RsaAesKeyWrapSha256, &p.public_key, &[3; 32]);
+    let attempt = |model, valid_to| {
+        kms.import_key_material(
+            &strict,
+            ImportKeyMaterialRequest {
+                key_id: k.key_id.clone(),
+                import_token: p.import_token.clone(),
+                encrypted_key_material: SecretBytes::new(wrapped.clone()),
+                expiration_model: Some(model),
+                valid_to,
+            },
+        )
+    };
+    let e = attempt(ExpirationModel::KeyMaterialDoesNotExpire, None).unwrap_err();
+    assert_eq!(e.code(), "AccessDeniedException");
+    let soon = kms_now(&kms) + Duration::from_secs(3600);
+    attempt(ExpirationModel::KeyMaterialExpires, Some(soon)).unwrap();
+    assert_eq!(describe(&kms, &k.key_id).key_state, KeyState::Enabled);
+}
+
+fn kms_now(kms: &Kms) -> std::time::SystemTime {
+    // The key's creation date is the manual clock's time (nothing advanced it in this test).
+    kms.list_keys(&alice(), ListKeysRequest::default())
+        .unwrap()
+        .keys
+        .first()
+        .map(|k| describe(kms, &k.key_id).creation_date)
+        .unwrap()
+}

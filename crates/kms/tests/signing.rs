@@ -135,8 +135,33 @@ fn every_signing_spec_signs_and_verifies_each_of_its_algorithms() {
         assert_eq!(public.public_key.first(), Some(&0x30), "DER SPKI");
         for &alg in &meta.signing_algorithms {
             if alg == SigningAlgorithmSpec::Ed25519PhSha512 {
-                let e = sign(&kms, &meta.key_id, &[0; 64], MessageType::Digest, alg).unwrap_err();
-                assert_eq!(e.code(), "UnsupportedOperationException");
+                // DIGEST only: a 64-byte SHA-512 digest, prehashed again as AWS does.
+                use sha2::Digest as _;
+                let d = sha2::Sha512::digest(b"sign me").to_vec();
+                let s = sign(&kms, &meta.key_id, &d, MessageType::Digest, alg).unwrap();
+                verify(
+                    &kms,
+                    &meta.key_id,
+                    &d,
+                    MessageType::Digest,
+                    alg,
+                    &s.signature,
+                )
+                .unwrap();
+                let e = verify(
+                    &kms,
+                    &meta.key_id,
+                    &d[..],
+                    MessageType::Digest,
+                    alg,
+                    &[0; 64],
+                )
+                .unwrap_err();
+                assert_eq!(e.code(), "KMSInvalidSignatureException");
+                let e = sign(&kms, &meta.key_id, &d, MessageType::Raw, alg).unwrap_err();
+                assert_eq!(e.code(), "ValidationException");
+                let e = sign(&kms, &meta.key_id, &d[..32], MessageType::Digest, alg).unwrap_err();
+                assert_eq!(e.code(), "ValidationException");
                 continue;
             }
             let msg = b"sign me, coffer";
