@@ -45,4 +45,5 @@ echo "clients: aws CLI round trip byte for byte, wrong context refused"
 
 "$work/venv/bin/python" "$(dirname "$0")/boto3_suite.py"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_asym.py"
-echo "clients: 2 passed, 0 failed"
+"$work/venv/bin/python" "$(dirname "$0")/boto3_import.py" "$cofferd"
+echo "clients: 4 passed, 0 failed (aws CLI, boto3_suite, boto3_asym, boto3_import)"
