@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!(
         "after rotation, the old blob decrypts with material {}",
-        again.key_material_id
+        again.key_material_id.as_deref().unwrap_or("-")
     );
 
     // A data key: use the plaintext locally, store the wrapped copy beside the data.

@@ -109,6 +109,9 @@ impl Operation {
             DescribeKey | DeleteAlias | GetKeyLastUsage | GetKeyPolicy | ListAliases
             | ListGrants | ListKeyPolicies | ListResourceTags | ListRetirableGrants
             | PutKeyPolicy | RetireGrant | RevokeGrant => KeyStateRow::Any,
+            // AWS allows it while the key is pending deletion too (the state is kept); the
+            // operation refuses the multi-Region and custom-key-store states itself.
+            DeleteImportedKeyMaterial => KeyStateRow::Any,
             Encrypt
             | Decrypt
             | ReEncrypt
@@ -134,8 +137,7 @@ impl Operation {
             | UpdateKeyDescription
             | ScheduleKeyDeletion
             | GetParametersForImport
-            | ImportKeyMaterial
-            | DeleteImportedKeyMaterial => KeyStateRow::Manage,
+            | ImportKeyMaterial => KeyStateRow::Manage,
             EnableKey | DisableKey => KeyStateRow::Toggle,
             EnableKeyRotation | DisableKeyRotation | RotateKeyOnDemand => {
                 KeyStateRow::RotationChange

@@ -97,7 +97,7 @@ impl Kms {
                 key_id: key.arn.clone(),
                 plaintext,
                 encryption_algorithm: algorithm,
-                key_material_id: key.material.current_version().to_hex(),
+                key_material_id: None,
             });
         }
         let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
@@ -119,7 +119,7 @@ impl Kms {
             key_id: key.arn.clone(),
             plaintext,
             encryption_algorithm: algorithm,
-            key_material_id: parsed.version.to_hex(),
+            key_material_id: Some(parsed.version.to_hex()),
         })
     }
 

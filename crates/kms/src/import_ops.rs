@@ -175,6 +175,19 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<ImportKeyMaterialResponse, Error> {
         let (record, material_id) = self.change_key(caller, call, &req.key_id, |record, txn| {
+            if !matches!(
+                record.state,
+                KeyState::Enabled
+                    | KeyState::Disabled
+                    | KeyState::PendingImport
+                    | KeyState::PendingDeletion
+            ) {
+                return Err(Error::invalid_state(format!(
+                    "{} is {}.",
+                    record.arn(),
+                    record.state
+                )));
+            }
             external_only(record)?;
             let id = record
                 .imported_material
@@ -285,8 +298,9 @@ impl Kms {
         txn: &mut dyn coffer_store::Txn,
         now: SystemTime,
     ) -> Result<bool, Error> {
+        let has_material = !txn.versions(&record.key_id)?.is_empty();
         match record.valid_to {
-            Some(t) if t <= now && record.state != KeyState::PendingImport => {
+            Some(t) if t <= now && has_material => {
                 delete_material(record, txn)?;
                 Ok(true)
             }
@@ -296,17 +310,18 @@ impl Kms {
 }
 
 /// Removes a key's material and returns it to PendingImport (the record keeps the material's
-/// id, so only the same material can come back).
+/// id, so only the same material can come back). A key pending deletion stays pending deletion,
+/// with its date: losing its material does not cancel its deletion.
 fn delete_material(
     record: &mut coffer_keys::KeyRecord,
     txn: &mut dyn coffer_store::Txn,
 ) -> Result<(), Error> {
     txn.delete_versions(&record.key_id)?;
-    record.state = KeyState::PendingImport;
+    if record.state != KeyState::PendingDeletion {
+        record.state = KeyState::PendingImport;
+    }
     record.expiration_model = None;
     record.valid_to = None;
-    record.deletion_date = None;
-    record.pending_deletion_window_days = None;
     Ok(())
 }
 

@@ -320,8 +320,9 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         valid_to: r.valid_to,
         multi_region: false,
         pending_deletion_window_in_days: r.pending_deletion_window_days,
-        // A key pending import has no current material.
-        current_key_material_id: (r.state != KeyState::PendingImport)
+        // Only symmetric encryption keys report it (AWS), and a key pending import has none.
+        current_key_material_id: (r.key_spec == KeySpec::SymmetricDefault
+            && r.state != KeyState::PendingImport)
             .then(|| r.current_version.to_string()),
     }
 }

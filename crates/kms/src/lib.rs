@@ -51,6 +51,7 @@ mod caller;
 mod crypto_ops;
 mod data_dir;
 mod data_keys;
+mod envelope_asym;
 mod error;
 mod grant_ops;
 mod import_ops;
@@ -85,6 +86,7 @@ pub use data_dir::{
     AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;
+pub use envelope_asym::KmsPrivateKeys;
 
 /// The full integrity check of a data directory's database (`cofferd check`): SQLite's
 /// `integrity_check` and every row against its digest, damaged rows named by key.

@@ -212,8 +212,14 @@ impl Kms {
         req: KeyIdRequest,
         call: &Call<'_>,
     ) -> Result<KeyIdResponse, Error> {
-        let (record, ()) = self.change_key(caller, call, &req.key_id, |r, _| {
-            r.state = KeyState::Disabled;
+        let (record, ()) = self.change_key(caller, call, &req.key_id, |r, txn| {
+            // A key without material (origin EXTERNAL, never imported or deleted) returns to
+            // PendingImport, not Disabled: it could not be enabled.
+            r.state = if txn.versions(&r.key_id)?.is_empty() {
+                KeyState::PendingImport
+            } else {
+                KeyState::Disabled
+            };
             r.deletion_date = None;
             r.pending_deletion_window_days = None;
             Ok(())

@@ -335,8 +335,9 @@ pub struct DecryptResponse {
     /// The algorithm used.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub encryption_algorithm: EncryptionAlgorithmSpec,
-    /// The backing-key version that decrypted.
-    pub key_material_id: String,
+    /// The backing-key version that decrypted (symmetric keys only, as AWS reports it).
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
+    pub key_material_id: Option<String>,
 }
 
 /// ReEncrypt.

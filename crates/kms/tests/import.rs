@@ -588,3 +588,71 @@ fn kms_now(kms: &Kms) -> std::time::SystemTime {
         .map(|k| describe(kms, &k.key_id).creation_date)
         .unwrap()
 }
+
+#[test]
+fn material_expiring_while_pending_deletion_keeps_the_deletion() {
+    let (kms, clock, _) = setup();
+    let k = external_key(&kms, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let p = parameters(
+        &kms,
+        &k.key_id,
+        AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+    )
+    .unwrap();
+    let wrapped = wrap(AlgorithmSpec::RsaesOaepSha256, &p.public_key, &[5; 32]);
+    import(
+        &kms,
+        &k.key_id,
+        &p.import_token,
+        wrapped,
+        Some(clock.now() + Duration::from_secs(3600)),
+    )
+    .unwrap();
+    kms.schedule_key_deletion(
+        &alice(),
+        ScheduleKeyDeletionRequest {
+            key_id: k.key_id.clone(),
+            pending_window_in_days: Some(7),
+        },
+    )
+    .unwrap();
+    clock.advance(Duration::from_secs(3600));
+    let report = kms.run_maintenance().unwrap();
+    assert_eq!(report.material_expired, vec![k.arn.clone()]);
+    let meta = describe(&kms, &k.key_id);
+    assert_eq!(meta.key_state, KeyState::PendingDeletion);
+    assert!(meta.deletion_date.is_some());
+    // Cancelling now leaves a key without material pending import, not disabled.
+    kms.cancel_key_deletion(
+        &alice(),
+        KeyIdRequest {
+            key_id: k.key_id.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(describe(&kms, &k.key_id).key_state, KeyState::PendingImport);
+    let e = kms
+        .enable_key(
+            &alice(),
+            KeyIdRequest {
+                key_id: k.key_id.clone(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "KMSInvalidStateException");
+    // Scheduled again, the deletion happens on time.
+    kms.schedule_key_deletion(
+        &alice(),
+        ScheduleKeyDeletionRequest {
+            key_id: k.key_id.clone(),
+            pending_window_in_days: Some(7),
+        },
+    )
+    .unwrap();
+    clock.advance(Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(
+        kms.run_maintenance().unwrap().keys_deleted,
+        vec![k.arn.clone()]
+    );
+}

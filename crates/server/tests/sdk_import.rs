@@ -1133,7 +1133,6 @@ async fn sdk_import_refusals_carry_aws_error_codes() {
 /// it Enabled with no material, and Encrypt and GenerateDataKey fail with KMSInternalException
 /// ("has no current key material"), which SDKs retry as a server fault.
 #[tokio::test]
-#[ignore = "coffer defect: CancelKeyDeletion turns a key without material into Disabled, EnableKey into Enabled"]
 async fn sdk_cancelled_deletion_of_a_key_without_material_leaves_it_pending_import() {
     let f = Fixture::start("sdk-import-cancel");
     for imported_then_deleted in [false, true] {
@@ -1193,7 +1192,6 @@ async fn sdk_cancelled_deletion_of_a_key_without_material_leaves_it_pending_impo
 /// deletion with KMSInvalidStateException, so the material cannot be removed during the
 /// waiting period.
 #[tokio::test]
-#[ignore = "coffer defect: DeleteImportedKeyMaterial is refused for a key pending deletion"]
 async fn sdk_material_can_be_deleted_while_the_key_is_pending_deletion() {
     let f = Fixture::start("sdk-import-pending-deletion");
     let kid = f
