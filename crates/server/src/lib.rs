@@ -41,6 +41,7 @@ mod config;
 mod config_file;
 mod conn;
 mod deferred;
+pub mod dev;
 mod error;
 mod health;
 mod limiter;

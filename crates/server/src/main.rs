@@ -44,6 +44,12 @@ struct Cli {
     /// Validate the configuration, print it (without secrets), exit 0 if valid, 2 if not
     #[arg(long)]
     check_config: bool,
+    /// Development mode, NOT for production: a temporary data directory (unless --data-dir),
+    /// 127.0.0.1:4000, account 111122223333, the fixed public credential
+    /// AKIACOFFERDEV0000000 / coffer-dev-mode-secret-not-for-production (signatures still
+    /// verified), quotas and failure budgets off; flags still override
+    #[arg(long)]
+    dev: bool,
     #[command(flatten)]
     flags: Flags,
 }
@@ -234,8 +240,16 @@ impl Flags {
 /// What the command line asks for.
 enum Command {
     Help(String),
-    Serve(Config),
+    Serve(Config, Dev),
     Check(Config),
+}
+
+/// Development mode: whether it is on, and the temporary data directory it made (removed at
+/// exit).
+#[derive(Default)]
+struct Dev {
+    on: bool,
+    temp_dir: Option<PathBuf>,
 }
 
 /// Why the command line cannot run: a usage error (a hint to `--help` follows) or an invalid
@@ -275,15 +289,25 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
         // gives, below).
         Some(file) => cofferd::load_config_file_with(file, cli.flags.data_dir.as_deref())
             .map_err(|e| config_error(&e))?,
-        None => {
-            let dir = cli.flags.data_dir.clone().ok_or_else(|| {
-                ArgError::Usage(
-                    "--data-dir is required (or a --config file that gives data_dir)".to_owned(),
-                )
-            })?;
-            Config::new(dir)
-        }
+        None => match (cli.flags.data_dir.clone(), cli.dev) {
+            (Some(dir), _) => Config::new(dir),
+            (None, true) => Config::new(cofferd::dev::temp_data_dir()),
+            (None, false) => {
+                return Err(ArgError::Usage(
+                    "--data-dir is required (or a --config file that gives data_dir, or --dev)"
+                        .to_owned(),
+                ))
+            }
+        },
     };
+    let dev = Dev {
+        on: cli.dev,
+        temp_dir: (cli.dev && cli.config.is_none() && cli.flags.data_dir.is_none())
+            .then(|| cfg.data_dir.clone()),
+    };
+    if cli.dev {
+        cofferd::dev::apply(&mut cfg);
+    }
     cli.flags
         .apply(&mut cfg)
         .map_err(|m| ArgError::Usage(m.to_owned()))?;
@@ -292,7 +316,7 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
     Ok(if cli.check_config {
         Command::Check(cfg)
     } else {
-        Command::Serve(cfg)
+        Command::Serve(cfg, dev)
     })
 }
 
@@ -387,7 +411,7 @@ fn main() -> ExitCode {
         return code;
     }
     let mut err = std::io::stderr();
-    let cfg = match parse_args(&args) {
+    let (cfg, dev) = match parse_args(&args) {
         Ok(Command::Help(text)) => {
             let _ = write!(std::io::stdout(), "{text}");
             return ExitCode::SUCCESS;
@@ -398,7 +422,7 @@ fn main() -> ExitCode {
             let _ = out.flush();
             return ExitCode::SUCCESS;
         }
-        Ok(Command::Serve(cfg)) => cfg,
+        Ok(Command::Serve(cfg, dev)) => (cfg, dev),
         Err(ArgError::Usage(msg)) => {
             let _ = writeln!(
                 err,
@@ -426,7 +450,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(cfg)) {
+    if dev.on {
+        let _ = write!(err, "{}", cofferd::dev::BANNER);
+        // A data directory that does not exist yet starts with the fixed credential.
+        if !cfg.data_dir.exists() {
+            if let Err(e) = cofferd::dev::prepare(&cfg.data_dir) {
+                let _ = writeln!(err, "cofferd: {}", cofferd::error_chain(&e));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let outcome = runtime.block_on(serve(cfg));
+    if let Some(dir) = dev.temp_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(err, "cofferd: {}", cofferd::error_chain(&e));

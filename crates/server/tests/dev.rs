@@ -1,0 +1,78 @@
+//! `cofferd --dev`: the fixed, documented credential works with the official SDK (signatures
+//! still verified: a wrong secret is refused), the fixed account, quotas off, and the temporary
+//! data directory is removed when the server stops.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
+
+mod common;
+
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::Client;
+use common::Server;
+
+fn client(addr: &str, secret: &str) -> Client {
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(cofferd::dev::DEV_REGION))
+        .credentials_provider(Credentials::new(
+            cofferd::dev::DEV_ACCESS_KEY_ID,
+            secret,
+            None,
+            None,
+            "dev",
+        ))
+        .endpoint_url(format!("http://{addr}"))
+        .retry_config(RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn dev_mode_serves_the_documented_credential_and_cleans_up() {
+    // --listen overrides the fixed port so that the test takes a free one.
+    let mut cmd = Server::command(&["--dev", "--listen", "127.0.0.1:0"]);
+    cmd.stderr(std::process::Stdio::null());
+    let srv = Server::spawn(cmd);
+    let addr = srv.addr.clone();
+    let temp_dir = std::env::temp_dir().join(format!("cofferd-dev-{}", srv.child.id()));
+    assert!(temp_dir.join("root.key").exists(), "{}", temp_dir.display());
+
+    let kms = client(&addr, cofferd::dev::DEV_SECRET_ACCESS_KEY);
+    let key = kms.create_key().send().await.unwrap();
+    let meta = key.key_metadata().unwrap();
+    assert_eq!(meta.aws_account_id(), Some(cofferd::dev::DEV_ACCOUNT_ID));
+    let ct = kms
+        .encrypt()
+        .key_id(meta.key_id())
+        .plaintext(Blob::new(b"dev".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let pt = kms
+        .decrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pt.plaintext().unwrap().as_ref(), b"dev");
+    // Quotas are off: more CreateKey calls than AWS's 5 per second all succeed.
+    for _ in 0..12 {
+        kms.create_key().send().await.unwrap();
+    }
+    // Signatures are still verified.
+    let wrong = client(&addr, "not-the-dev-secret");
+    let e = wrong.list_keys().send().await.unwrap_err();
+    assert_eq!(common::sdk_code(Err::<(), _>(e)), "InvalidSignatureException");
+
+    // SIGTERM: the server drains, and the temporary data directory goes with it.
+    let mut srv = srv;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(srv.child.wait().unwrap().success());
+    assert!(!temp_dir.exists(), "{} left behind", temp_dir.display());
+}
