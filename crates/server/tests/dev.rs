@@ -64,7 +64,10 @@ async fn dev_mode_serves_the_documented_credential_and_cleans_up() {
     // Signatures are still verified.
     let wrong = client(&addr, "not-the-dev-secret");
     let e = wrong.list_keys().send().await.unwrap_err();
-    assert_eq!(common::sdk_code(Err::<(), _>(e)), "InvalidSignatureException");
+    assert_eq!(
+        common::sdk_code(Err::<(), _>(e)),
+        "InvalidSignatureException"
+    );
 
     // SIGTERM: the server drains, and the temporary data directory goes with it.
     let mut srv = srv;
