@@ -50,6 +50,7 @@ mod logging;
 mod metrics;
 mod protocol;
 mod refusals;
+pub mod seed;
 mod server;
 mod sigv4;
 mod tls;

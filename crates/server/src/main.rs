@@ -50,6 +50,10 @@ struct Cli {
     /// verified), quotas and failure budgets off; flags still override
     #[arg(long)]
     dev: bool,
+    /// Keys, aliases and grants to create at start, idempotently (TOML; see docs/SERVER.md),
+    /// as the root of the administrator's account
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
     #[command(flatten)]
     flags: Flags,
 }
@@ -250,6 +254,7 @@ enum Command {
 struct Dev {
     on: bool,
     temp_dir: Option<PathBuf>,
+    seed: Option<cofferd::seed::Seed>,
 }
 
 /// Why the command line cannot run: a usage error (a hint to `--help` follows) or an invalid
@@ -300,8 +305,15 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
             }
         },
     };
+    let seed = cli
+        .seed
+        .as_deref()
+        .map(cofferd::seed::load)
+        .transpose()
+        .map_err(|e| config_error(&e))?;
     let dev = Dev {
         on: cli.dev,
+        seed,
         temp_dir: (cli.dev && cli.config.is_none() && cli.flags.data_dir.is_none())
             .then(|| cfg.data_dir.clone()),
     };
@@ -358,7 +370,7 @@ impl ShutdownSignals {
     }
 }
 
-async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
+async fn serve(cfg: Config, seed: Option<cofferd::seed::Seed>) -> Result<(), cofferd::Error> {
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     // Before the data dir is opened, and so before the server says it is ready: a SIGTERM from
     // here on is kept, and once the server runs it drains and closes the audit log rather than
@@ -367,7 +379,19 @@ async fn serve(cfg: Config) -> Result<(), cofferd::Error> {
     // The effective configuration as `--check-config` prints it (nothing secret), one line.
     let summary = cfg.summary();
     tracing::info!(config = %summary.trim_end().replace('\n', "; "), "starting");
+    let account = cfg.account_id;
     let server = cofferd::Server::bind(cfg).await?;
+    if let Some(seed) = seed {
+        // The administrator's account: the configured one, or the bootstrap one's.
+        let account =
+            account
+                .or_else(|| server.administrator_account())
+                .ok_or(cofferd::Error::Config(
+                    "--seed needs the administrator's account (--account-id)",
+                ))?;
+        let report = cofferd::seed::apply(server.kms(), &account, &seed)?;
+        tracing::info!(created = ?report.created, existing = ?report.existing, grants = report.grants, "seeded");
+    }
     let addr = server.local_addr()?;
     // The first line on stdout is the bound address, for scripts and tests (port 0).
     let mut out = std::io::stdout();
@@ -460,7 +484,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let outcome = runtime.block_on(serve(cfg));
+    let outcome = runtime.block_on(serve(cfg, dev.seed));
     if let Some(dir) = dev.temp_dir {
         let _ = std::fs::remove_dir_all(dir);
     }

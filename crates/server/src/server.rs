@@ -277,6 +277,17 @@ impl Server {
         })
     }
 
+    /// The service behind the server (to seed it before it serves).
+    pub fn kms(&self) -> &coffer::Kms {
+        &self.state.kms
+    }
+
+    /// The bootstrap administrator's account, while that credential is active.
+    pub fn administrator_account(&self) -> Option<coffer::AccountId> {
+        let id = self.state.creds.bootstrap_access_key_id()?;
+        self.state.creds.get(&id)?.account_id().parse().ok()
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.listener.local_addr().map_err(|source| Error::Bind {

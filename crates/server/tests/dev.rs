@@ -79,3 +79,85 @@ async fn dev_mode_serves_the_documented_credential_and_cleans_up() {
     assert!(srv.child.wait().unwrap().success());
     assert!(!temp_dir.exists(), "{} left behind", temp_dir.display());
 }
+
+const SEED: &str = r#"
+[[keys]]
+alias = "alias/app"
+description = "the app's key"
+tags = { team = "payments" }
+
+[[keys]]
+alias = "alias/mac"
+key_spec = "HMAC_256"
+material = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+[[grants]]
+alias = "alias/app"
+name = "app-runtime"
+grantee = "arn:aws:iam::111122223333:role/app"
+operations = ["Encrypt", "Decrypt"]
+"#;
+
+#[tokio::test]
+async fn a_seed_is_applied_at_start_and_again_changes_nothing() {
+    let dir = common::TempDir::new("dev-seed");
+    let seed = dir.path().join("seed.toml");
+    std::fs::write(&seed, SEED).unwrap();
+    let data = dir.path().join("data");
+    let start = || {
+        let mut cmd = Server::command(&[
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--seed",
+            seed.to_str().unwrap(),
+        ]);
+        cmd.stderr(std::process::Stdio::null());
+        Server::spawn(cmd)
+    };
+    let material: Vec<u8> = (0u8..32).collect();
+    for round in 0..2 {
+        let srv = start();
+        let kms = client(&srv.addr, cofferd::dev::DEV_SECRET_ACCESS_KEY);
+        let aliases = kms.list_aliases().send().await.unwrap();
+        let names: Vec<_> = aliases
+            .aliases()
+            .iter()
+            .filter_map(|a| a.alias_name())
+            .collect();
+        assert_eq!(names, ["alias/app", "alias/mac"], "round {round}");
+        let app = kms.describe_key().key_id("alias/app").send().await.unwrap();
+        assert_eq!(
+            app.key_metadata().unwrap().description(),
+            Some("the app's key")
+        );
+        let grants = kms
+            .list_grants()
+            .key_id(app.key_metadata().unwrap().key_id())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(grants.grants().len(), 1, "round {round}");
+        // The imported HMAC material gives the MAC computed here.
+        let mac = kms
+            .generate_mac()
+            .key_id("alias/mac")
+            .message(Blob::new(b"order 4711".to_vec()))
+            .mac_algorithm(aws_sdk_kms::types::MacAlgorithmSpec::HmacSha256)
+            .send()
+            .await
+            .unwrap();
+        let local = coffer_crypto::hmac_sign(
+            coffer_crypto::HmacAlgorithm::Sha256,
+            &material,
+            b"order 4711",
+        )
+        .unwrap();
+        assert_eq!(mac.mac().unwrap().as_ref(), &local[..]);
+        srv.stop();
+    }
+    // A data directory named with --data-dir is kept.
+    assert!(data.join("root.key").exists());
+}
