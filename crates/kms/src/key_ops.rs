@@ -20,47 +20,10 @@ impl Kms {
         req: CreateKeyRequest,
         call: &Call<'_>,
     ) -> Result<CreateKeyResponse, Error> {
-        let description = req.description.unwrap_or_default();
-        validate::description(&description)?;
+        validate::description(req.description.as_deref().unwrap_or_default())?;
         validate::tags(&req.tags)?;
-        let spec = match (req.key_spec, req.customer_master_key_spec) {
-            (Some(_), Some(_)) => {
-                return Err(Error::validation(
-                    "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
-                ))
-            }
-            (Some(s), None) | (None, Some(s)) => s,
-            (None, None) => KeySpec::SymmetricDefault,
-        };
-        let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
-        if !spec.allowed_usages().contains(&usage) {
-            return Err(field_error(
-                "keyUsage",
-                &format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
-            ));
-        }
-        let Some(kind) = MaterialKind::of(spec, usage) else {
-            // SM2: AWS offers it only in the China regions, and coffer does not implement it.
-            return Err(Error::unsupported(format!(
-                "KeySpec {spec} is not supported by this coffer release."
-            )));
-        };
-        let origin = req.origin.unwrap_or(Origin::AwsKms);
-        if !matches!(origin, Origin::AwsKms | Origin::External) {
-            return Err(Error::unsupported(format!(
-                "Origin {origin} is not supported by this coffer release (custom key stores are not)."
-            )));
-        }
-        if origin == Origin::External
-            && matches!(
-                spec,
-                KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
-            )
-        {
-            return Err(Error::unsupported(format!(
-                "Importing {spec} key material is not supported by this coffer release."
-            )));
-        }
+        let (spec, usage, origin, kind) = key_type(&req)?;
+        let description = req.description.unwrap_or_default();
         if req.multi_region == Some(true) {
             return Err(Error::unsupported(
                 "Multi-Region keys are not supported by this coffer release.",
@@ -89,21 +52,7 @@ impl Kms {
 
         let now = self.clock.now();
         let key_id = KeyId::generate(self.rng.as_ref())?;
-        // A key of origin EXTERNAL starts with no material, pending import.
-        let version =
-            match (origin, kind, spec.hmac_key_len()) {
-                (Origin::External, _, _) => None,
-                // An HMAC key: random material of the spec's length, as AWS generates it.
-                (_, MaterialKind::Mac, Some(len)) => {
-                    Some(BackingKey::generate_mac(self.rng.as_ref(), len, now))
-                }
-                (_, MaterialKind::Private(algorithm, role), _) => Some(
-                    BackingKey::generate_private(self.rng.as_ref(), algorithm, role, now),
-                ),
-                _ => Some(BackingKey::generate(self.rng.as_ref(), now, None)),
-            }
-            .transpose()
-            .map_err(Error::internal)?;
+        let version = self.first_version(origin, kind, spec, now)?;
         let wrapped = version
             .as_ref()
             .map(|v| v.wrap(&key_id, &*self.root))
@@ -293,6 +242,79 @@ pub(crate) fn dedup_tags(tags: Vec<Tag>) -> Vec<Tag> {
         }
     }
     out
+}
+
+/// What CreateKey asks for, checked: the spec (KeySpec or its deprecated twin), the usage (one
+/// the spec allows), the origin (AWS_KMS or EXTERNAL), and the kind of material it holds.
+fn key_type(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage, Origin, MaterialKind), Error> {
+    let spec = match (req.key_spec, req.customer_master_key_spec) {
+        (Some(_), Some(_)) => {
+            return Err(Error::validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
+            ))
+        }
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    let usage = req.key_usage.unwrap_or(KeyUsage::EncryptDecrypt);
+    if !spec.allowed_usages().contains(&usage) {
+        return Err(field_error(
+            "keyUsage",
+            &format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
+        ));
+    }
+    let Some(kind) = MaterialKind::of(spec, usage) else {
+        // SM2: AWS offers it only in the China regions, and coffer does not implement it.
+        return Err(Error::unsupported(format!(
+            "KeySpec {spec} is not supported by this coffer release."
+        )));
+    };
+    let origin = req.origin.unwrap_or(Origin::AwsKms);
+    if !matches!(origin, Origin::AwsKms | Origin::External) {
+        return Err(Error::unsupported(format!(
+            "Origin {origin} is not supported by this coffer release (custom key stores are not)."
+        )));
+    }
+    if origin == Origin::External
+        && matches!(
+            spec,
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
+        )
+    {
+        return Err(Error::unsupported(format!(
+            "Importing {spec} key material is not supported by this coffer release."
+        )));
+    }
+    Ok((spec, usage, origin, kind))
+}
+
+impl Kms {
+    /// A new key's first version: generated material of its kind, or none for a key of origin
+    /// EXTERNAL (it starts pending import).
+    fn first_version(
+        &self,
+        origin: Origin,
+        kind: MaterialKind,
+        spec: KeySpec,
+        now: std::time::SystemTime,
+    ) -> Result<Option<BackingKey>, Error> {
+        // A key of origin EXTERNAL starts with no material, pending import.
+        let version =
+            match (origin, kind, spec.hmac_key_len()) {
+                (Origin::External, _, _) => None,
+                // An HMAC key: random material of the spec's length, as AWS generates it.
+                (_, MaterialKind::Mac, Some(len)) => {
+                    Some(BackingKey::generate_mac(self.rng.as_ref(), len, now))
+                }
+                (_, MaterialKind::Private(algorithm, role), _) => Some(
+                    BackingKey::generate_private(self.rng.as_ref(), algorithm, role, now),
+                ),
+                _ => Some(BackingKey::generate(self.rng.as_ref(), now, None)),
+            }
+            .transpose()
+            .map_err(Error::internal)?;
+        Ok(version)
+    }
 }
 
 /// The AWS `KeyMetadata` of a record.
