@@ -43,8 +43,8 @@ pub struct Seed {
     pub grants: Vec<SeedGrant>,
 }
 
-/// One key of a seed.
-#[derive(Debug, Deserialize)]
+/// One key of a seed. Its material is wiped on drop and never printed.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedKey {
     /// `alias/…`: the key's name in the seed.
@@ -67,6 +67,25 @@ pub struct SeedKey {
     /// Key material to import (base64): the key is made with origin EXTERNAL.
     #[serde(default)]
     pub material: Option<String>,
+}
+
+impl std::fmt::Debug for SeedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedKey")
+            .field("alias", &self.alias)
+            .field("key_spec", &self.key_spec)
+            .field("key_usage", &self.key_usage)
+            .field("material", &self.material.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SeedKey {
+    fn drop(&mut self) {
+        if let Some(m) = self.material.take() {
+            coffer_crypto::wipe(&mut m.into_bytes());
+        }
+    }
 }
 
 /// One grant of a seed.
@@ -94,10 +113,12 @@ pub struct SeedReport {
     pub grants: usize,
 }
 
-/// Reads a seed file.
+/// Reads a seed file (its text wiped once parsed: it may hold key material).
 pub fn load(path: &Path) -> Result<Seed, Error> {
     let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-    toml::from_str(&text).map_err(|e| seed_error(path, e.message()))
+    let seed = toml::from_str(&text).map_err(|e| seed_error(path, e.message()));
+    coffer_crypto::wipe(&mut text.into_bytes());
+    seed
 }
 
 fn seed_error(path: &Path, why: impl std::fmt::Display) -> Error {

@@ -161,3 +161,17 @@ async fn a_seed_is_applied_at_start_and_again_changes_nothing() {
     // A data directory named with --data-dir is kept.
     assert!(data.join("root.key").exists());
 }
+
+#[test]
+fn a_seed_never_prints_its_material() {
+    let dir = common::TempDir::new("dev-seed-debug");
+    let path = dir.path().join("seed.toml");
+    std::fs::write(&path, SEED).unwrap();
+    let seed = cofferd::seed::load(&path).unwrap();
+    let shown = format!("{seed:?}");
+    assert!(
+        shown.contains("alias/mac") && shown.contains("[redacted]"),
+        "{shown}"
+    );
+    assert!(!shown.contains("AAECAwQF"), "{shown}");
+}
