@@ -50,7 +50,8 @@ struct Cli {
     /// verified), quotas and failure budgets off; flags still override
     #[arg(long)]
     dev: bool,
-    /// Keys, aliases and grants to create at start, idempotently (TOML; see docs/SERVER.md),
+    /// Keys, aliases and grants to create at start, idempotently (TOML, or YAML when the name
+    /// ends .yaml/.yml; see docs/SERVER.md),
     /// as the root of the administrator's account
     #[arg(long, value_name = "FILE")]
     seed: Option<PathBuf>,
@@ -390,7 +391,7 @@ async fn serve(cfg: Config, seed: Option<cofferd::seed::Seed>) -> Result<(), cof
                     "--seed needs the administrator's account (--account-id)",
                 ))?;
         let report = cofferd::seed::apply(server.kms(), &account, &seed)?;
-        tracing::info!(created = ?report.created, existing = ?report.existing, grants = report.grants, "seeded");
+        tracing::info!(created = ?report.created, existing = ?report.existing, aliases = ?report.aliases, grants = report.grants, "seeded");
     }
     let addr = server.local_addr()?;
     // The first line on stdout is the bound address, for scripts and tests (port 0).
