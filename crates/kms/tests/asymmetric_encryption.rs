@@ -431,6 +431,27 @@ fn get_key_last_usage_reports_the_last_successful_cryptographic_call() {
         usage(&k.key_id).unwrap().key_last_usage.unwrap().operation,
         "Decrypt"
     );
+    // ReEncrypt uses two keys: both record it, with the one event.
+    let k2 = key(&kms, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    kms.re_encrypt(
+        &alice(),
+        ReEncryptRequest {
+            ciphertext_blob: ct.ciphertext_blob.clone(),
+            destination_key_id: k2.key_id.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (a, b) = (
+        usage(&k.key_id).unwrap().key_last_usage.unwrap(),
+        usage(&k2.key_id).unwrap().key_last_usage.unwrap(),
+    );
+    assert_eq!(
+        (a.operation.as_str(), b.operation.as_str()),
+        ("ReEncrypt", "ReEncrypt")
+    );
+    assert!(a.cloud_trail_event_id.is_some());
+    assert_eq!(a.cloud_trail_event_id, b.cloud_trail_event_id);
     // Aliases are refused (key id or ARN only), as AWS refuses them.
     kms.create_alias(
         &alice(),
