@@ -204,11 +204,7 @@ impl Kms {
                 "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
             ));
         }
-        let policy = coffer_policy::Policy::parse_key_policy(text).map_err(|e| {
-            Error::MalformedPolicyDocument {
-                message: e.to_string(),
-            }
-        })?;
+        let policy = coffer_policy::Policy::parse_key_policy(text)?;
         if !bypass && !policy.allows_put_key_policy(caller.identity(), key_arn) {
             return Err(Error::MalformedPolicyDocument {
                 message:

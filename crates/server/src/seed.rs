@@ -180,8 +180,8 @@ fn kms_error(e: coffer::Error) -> Error {
 
 /// Applies `seed` as the root of `account`.
 pub fn apply(kms: &Kms, account: &AccountId, seed: &Seed) -> Result<SeedReport, Error> {
-    let root = Caller::new(&format!("arn:aws:iam::{account}:root"))
-        .map_err(|e| kms_error(coffer::Error::validation(e.to_string())))?;
+    let root =
+        Caller::new(&format!("arn:aws:iam::{account}:root")).map_err(|e| kms_error(e.into()))?;
     let mut report = SeedReport::default();
     for key in &seed.keys {
         let existing = kms
