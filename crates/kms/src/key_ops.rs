@@ -326,7 +326,7 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         key_state: r.state,
         deletion_date: r.deletion_date,
         origin: r.origin,
-        key_manager: "CUSTOMER",
+        key_manager: r.manager.as_str(),
         customer_master_key_spec: r.key_spec,
         key_spec: r.key_spec,
         encryption_algorithms: r.key_spec.encryption_algorithms(r.key_usage).to_vec(),
