@@ -74,7 +74,10 @@ pub struct KeyRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_material: Option<VersionId>,
     /// Who manages the key (customer unless coffer made it for an integrated service).
-    #[serde(default = "customer_managed", skip_serializing_if = "KeyManager::is_customer")]
+    #[serde(
+        default = "customer_managed",
+        skip_serializing_if = "KeyManager::is_customer"
+    )]
     pub manager: KeyManager,
 }
 
