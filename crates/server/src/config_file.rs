@@ -631,7 +631,10 @@ mod tests {
         validate_config(&c).unwrap();
         check_start_files(&c).unwrap();
         let w = plain_http_warning(&c).unwrap();
-        assert!(w.contains("0.0.0.0:4000") && w.contains("unencrypted"), "{w}");
+        assert!(
+            w.contains("0.0.0.0:4000") && w.contains("unencrypted"),
+            "{w}"
+        );
         // On loopback the opt-in changes nothing and warns of nothing.
         c.listen = "localhost:4000".parse().unwrap();
         check_start_files(&c).unwrap();
