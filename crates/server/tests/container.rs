@@ -27,8 +27,7 @@ fn dockerfile_argv(instruction: &str) -> Vec<String> {
         .replace("\\\n", " ");
     let line = joined
         .lines()
-        .filter(|l| l.trim_start().starts_with(&format!("{instruction} ")))
-        .next_back()
+        .rfind(|l| l.trim_start().starts_with(&format!("{instruction} ")))
         .unwrap_or_else(|| panic!("no {instruction} in the Dockerfile"));
     let rest = line.trim_start()[instruction.len()..].trim();
     let list = if instruction == "HEALTHCHECK" {
