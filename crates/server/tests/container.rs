@@ -235,3 +235,48 @@ async fn healthcheck_exits_0_for_a_healthy_server_and_1_otherwise() {
     assert!(err.contains("no answer within 1 s"), "{err}");
     drop(silent);
 }
+
+#[test]
+fn listen_takes_a_host_name_resolved_at_start() {
+    // `localhost` resolves to loopback addresses: plain HTTP without the opt-in.
+    let dir = TempDir::new("listen-host");
+    let mut cmd = Server::command(&[
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+        "--listen",
+        "localhost:0",
+    ]);
+    cmd.stderr(Stdio::null());
+    let srv = Server::spawn(cmd);
+    let ip: std::net::SocketAddr = srv.addr.parse().unwrap();
+    assert!(ip.ip().is_loopback(), "{ip}");
+    let (code, _, err) = healthcheck(&format!("http://{}/healthz", srv.addr), &[]);
+    assert_eq!(code, 0, "{err}");
+    srv.stop();
+
+    // Checked before anything starts: a bad address says why, a name that does not resolve
+    // is named.
+    let data = dir.path().join("data");
+    let check = |listen: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cofferd"));
+        c.args(["--check-config", "--data-dir", data.to_str().unwrap()])
+            .args(["--listen", listen]);
+        output(c)
+    };
+    let (code, out, _) = check("localhost:4000");
+    assert_eq!(code, 0);
+    assert!(out.contains("listen = \"localhost:4000\"\n"), "{out}");
+    assert!(!out.contains("WARNING"), "{out}");
+    let (code, _, err) = check("localhost");
+    assert_eq!(code, 2);
+    assert!(err.contains("a port is needed"), "{err}");
+    let (code, _, err) = check("::1:4000");
+    assert_eq!(code, 2);
+    assert!(err.contains("in brackets"), "{err}");
+    let (code, _, err) = check("nosuch.invalid:4000");
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("cofferd: cannot resolve nosuch.invalid:4000"),
+        "{err}"
+    );
+}
