@@ -1,7 +1,8 @@
 //! The TLS certificate recipe of docs/SERVER.md (§ TLS certificates), run literally: its
 //! commands are taken from the doc between the `tls-recipe` markers (so the doc and this test
 //! cannot drift), run with the system's `openssl` in a temporary directory, and cofferd serves
-//! with the result; rustls clients that trust only the recipe's `ca.crt` then call it. A
+//! with the result; rustls clients that trust only the recipe's `ca.crt` then call it
+//! (`cofferd healthcheck`, a hand-signed request, and `aws-sdk-kms` on rustls). A
 //! one-line self-signed certificate, which the doc warns against, is refused by the same
 //! client. Skipped, saying so, where there is no `openssl`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
@@ -108,6 +109,57 @@ fn tls_exchange(
     Ok(String::from_utf8(buf).unwrap())
 }
 
+/// CreateKey, Encrypt and Decrypt with `aws-sdk-kms` at `endpoint`, trusting only `ca`.
+async fn sdk_round_trip(admin: &Admin, endpoint: &str, ca: &Path) {
+    use aws_sdk_kms::config::retry::RetryConfig;
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_kms::primitives::Blob;
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty().with_pem_certificate(std::fs::read(ca).unwrap());
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .unwrap(),
+        )
+        .build_https();
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(admin.region.clone()))
+        .credentials_provider(Credentials::new(
+            &admin.access_key_id,
+            &admin.secret,
+            None,
+            None,
+            "recipe",
+        ))
+        .endpoint_url(endpoint)
+        .retry_config(RetryConfig::disabled())
+        .http_client(http)
+        .build();
+    let kms = aws_sdk_kms::Client::from_conf(conf);
+    let key = kms.create_key().send().await.unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let ct = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"over TLS".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let pt = kms
+        .decrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pt.plaintext().unwrap().as_ref(), b"over TLS");
+}
+
 #[test]
 fn the_documented_certificate_recipe_is_accepted_by_rustls_clients() {
     if !have_openssl() {
@@ -170,6 +222,13 @@ fn the_documented_certificate_recipe_is_accepted_by_rustls_clients() {
     let answer = tls_exchange(trusting(&ca), "localhost", &srv.addr, &request).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"KeyId\""), "{answer}");
+    // And the official SDK, on rustls, with only ca.crt in its trust store.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(sdk_round_trip(
+        &admin,
+        &format!("https://localhost:{port}"),
+        &ca,
+    ));
     srv.stop();
 
     // What the doc warns against: a one-line self-signed certificate (CA:TRUE) as the server's
