@@ -276,6 +276,12 @@ impl Response {
     pub fn json(&self) -> Result<Value, ClientError> {
         serde_json::from_slice(self.body.expose()).map_err(|e| unexpected(&e))
     }
+
+    /// The members of the body that `T` names (the others, a secret among them, are skipped
+    /// unread).
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ClientError> {
+        serde_json::from_slice(self.body.expose()).map_err(|e| unexpected(&e))
+    }
 }
 
 fn env(name: &str) -> Option<String> {
