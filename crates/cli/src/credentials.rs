@@ -119,6 +119,18 @@ pub(crate) fn run(g: &Global, a: &CredentialsArgs) -> Result<(), Failure> {
             .map_err(failure)?,
         _ => Vec::new(),
     };
+    // A new credential's file must not exist yet: checked before the credential is made,
+    // whose secret would otherwise be lost (the write itself never replaces a file either).
+    if let CredentialsCmd::Create { out: Some(p), .. }
+    | CredentialsCmd::Rotate { out: Some(p), .. } = &a.command
+    {
+        if p.symlink_metadata().is_ok() {
+            return Err(Failure::Usage(format!(
+                "{} exists: a new credential is never written over a file (nothing was sent)",
+                p.display()
+            )));
+        }
+    }
     let mut opts = ClientOptions::default();
     opts.endpoint.clone_from(&g.endpoint_url);
     opts.region.clone_from(&g.region);

@@ -32,13 +32,13 @@ pub(crate) struct LocalArgs {
     #[arg(long, global = true, value_name = "DIR", conflicts_with_all = ["endpoint_url", "profile"])]
     pub(crate) data_dir: Option<PathBuf>,
     /// With --data-dir: the root-key file (default DIR/root.key)
-    #[arg(long, global = true, value_name = "FILE", group = "root", requires = "data_dir")]
+    #[arg(long, global = true, value_name = "FILE", group = "root")]
     pub(crate) root_key: Option<PathBuf>,
     /// With --data-dir: derive the root key from the passphrase in FILE (mode 0600)
-    #[arg(long, global = true, value_name = "FILE", group = "root", requires = "data_dir")]
+    #[arg(long, global = true, value_name = "FILE", group = "root")]
     pub(crate) root_passphrase_file: Option<PathBuf>,
     /// With --data-dir: derive the root key from the passphrase in variable VAR
-    #[arg(long, global = true, value_name = "VAR", group = "root", requires = "data_dir")]
+    #[arg(long, global = true, value_name = "VAR", group = "root")]
     pub(crate) root_passphrase_env: Option<String>,
 }
 
@@ -59,6 +59,15 @@ fn config(dir: &std::path::Path, a: &LocalArgs) -> cofferd::Config {
 /// cofferd running on it, the wrong root key).
 pub(crate) fn open(a: &LocalArgs) -> Result<Option<Arc<cofferd::LocalService>>, Failure> {
     let Some(dir) = &a.data_dir else {
+        if a.root_key.is_some()
+            || a.root_passphrase_file.is_some()
+            || a.root_passphrase_env.is_some()
+        {
+            return Err(Failure::Usage(
+                "--root-key, --root-passphrase-file and --root-passphrase-env go with --data-dir"
+                    .into(),
+            ));
+        }
         return Ok(None);
     };
     let cfg = config(dir, a);
@@ -127,9 +136,7 @@ struct InProcess {
 
 impl fmt::Debug for InProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InProcess")
-            .field("svc", &self.svc)
-            .finish()
+        f.debug_struct("InProcess").field("svc", &self.svc).finish()
     }
 }
 
@@ -161,7 +168,9 @@ impl HttpConnector for InProcess {
         };
         let status = match StatusCode::try_from(status).or_else(|_| StatusCode::try_from(500)) {
             Ok(s) => s,
-            Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::other(e.into(), None))),
+            Err(e) => {
+                return HttpConnectorFuture::ready(Err(ConnectorError::other(e.into(), None)))
+            }
         };
         let mut response = HttpResponse::new(status, SdkBody::from(body));
         response

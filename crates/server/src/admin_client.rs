@@ -328,17 +328,13 @@ impl Client {
         } else if let Some(r) = endpoint.strip_prefix("http://") {
             (false, r)
         } else {
-            return Err(format!(
-                "the endpoint must start with http:// or https://: {endpoint}"
-            )
-            .into());
+            return Err(
+                format!("the endpoint must start with http:// or https://: {endpoint}").into(),
+            );
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.is_empty() || authority.contains('/') || authority.contains('@') {
-            return Err(format!(
-                "the endpoint must be SCHEME://HOST[:PORT]: {endpoint}"
-            )
-            .into());
+            return Err(format!("the endpoint must be SCHEME://HOST[:PORT]: {endpoint}").into());
         }
         let default_port = if https { 443 } else { 80 };
         let (host, port) = split_host_port(authority, default_port)
@@ -740,17 +736,15 @@ mod tests {
         let e = check_retire_bootstrap(&[boot.clone()]).unwrap_err();
         assert!(e.contains("administrator"), "{e}");
         // An administrator that cannot be known to manage keys.
-        let e = check_retire_bootstrap(&[boot.clone(), listed(ops, true, false, None)])
-            .unwrap_err();
+        let e =
+            check_retire_bootstrap(&[boot.clone(), listed(ops, true, false, None)]).unwrap_err();
         assert!(e.contains(root) && e.contains("--force"), "{e}");
         // A root credential that expires does not count; a lasting one does.
         let expiring = listed(root, false, false, Some(5));
-        assert!(check_retire_bootstrap(&[
-            boot.clone(),
-            listed(ops, true, false, None),
-            expiring
-        ])
-        .is_err());
+        assert!(
+            check_retire_bootstrap(&[boot.clone(), listed(ops, true, false, None), expiring])
+                .is_err()
+        );
         check_retire_bootstrap(&[
             boot.clone(),
             listed(ops, true, false, None),
@@ -809,12 +803,17 @@ mod tests {
         // The client's Debug never shows the secret.
         std::fs::write(
             &creds,
-            format!("{{\"access_key_id\":\"AKIAAAAAAAAAAAAAAAAA\",\"secret_access_key\":\"{secret}\"}}"),
+            format!(
+                "{{\"access_key_id\":\"AKIAAAAAAAAAAAAAAAAA\",\"secret_access_key\":\"{secret}\"}}"
+            ),
         )
         .unwrap();
         let c = Client::new(&opts("http://127.0.0.1:1", Some(&creds))).unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains(secret) && shown.contains("redacted"), "{shown}");
+        assert!(
+            !shown.contains(secret) && shown.contains("redacted"),
+            "{shown}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

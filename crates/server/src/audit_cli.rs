@@ -303,9 +303,16 @@ mod tests {
             USAGE_ERROR
         );
         assert_eq!(run(&args(&["--help"]), &mut out, &mut err), VERIFIED);
-        assert_eq!(run(&args(&["verify", "--help"]), &mut out, &mut err), VERIFIED);
         assert_eq!(
-            run(&args(&["verify", "--data-dir=/x", "--bogus"]), &mut out, &mut err),
+            run(&args(&["verify", "--help"]), &mut out, &mut err),
+            VERIFIED
+        );
+        assert_eq!(
+            run(
+                &args(&["verify", "--data-dir=/x", "--bogus"]),
+                &mut out,
+                &mut err
+            ),
             USAGE_ERROR
         );
     }

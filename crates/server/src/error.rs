@@ -93,8 +93,10 @@ pub enum Error {
         problem: &'static str,
     },
     /// The administrator's account of a data directory opened in process is not one account.
-    #[error("the data directory's administrator credentials belong to several accounts ({0}): \
-             no one account root to act as")]
+    #[error(
+        "the data directory's administrator credentials belong to several accounts ({0}): \
+             no one account root to act as"
+    )]
     AmbiguousAccount(String),
     /// The random source failed.
     #[error("random source failed")]
