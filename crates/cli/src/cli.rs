@@ -17,6 +17,7 @@ Exit codes:
      4096 bytes)
   3  I/O, configuration or connection errors (a file, the endpoint, credentials,
      a --data-dir that is missing or held by a running cofferd)
+
 `coffer audit verify` exits 0 when the log verifies, 1 when it does not, 2 for bad
 arguments or unreadable input.";
 

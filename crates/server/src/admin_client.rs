@@ -733,7 +733,7 @@ mod tests {
         let ops = "arn:aws:iam::111122223333:user/ops";
         let boot = listed(root, true, true, None);
         // Nobody else.
-        let e = check_retire_bootstrap(&[boot.clone()]).unwrap_err();
+        let e = check_retire_bootstrap(std::slice::from_ref(&boot)).unwrap_err();
         assert!(e.contains("administrator"), "{e}");
         // An administrator that cannot be known to manage keys.
         let e =

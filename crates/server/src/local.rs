@@ -84,7 +84,7 @@ impl LocalService {
 
     /// The caller every local request acts as: the administrator account's root.
     pub fn root_caller(&self) -> Caller {
-        Caller::account_root(self.account.clone())
+        Caller::account_root(self.account)
     }
 
     /// Closes the audit log with a close digest, as a server does at shutdown.
