@@ -21,8 +21,8 @@ pub(crate) enum AuditCmd {
 /// `coffer audit verify`'s own flags (the directory is the global `--data-dir`).
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The anchor directory ([audit] anchor_dir) to check the log against: a log cut back or
-    /// rewritten after one of its digests fails
+    /// The anchor directory (the configuration's audit anchor_dir) to check the log
+    /// against: a log cut back or rewritten after one of its digests fails
     #[arg(long, value_name = "DIR")]
     anchors: Option<PathBuf>,
     /// The audit public key to verify with, as 64 hex characters or a file holding them

@@ -42,8 +42,8 @@ pub struct VerifyArgs {
     /// The data directory (its audit log is DIR/audit)
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
-    /// The anchor directory ([audit] anchor_dir) to check the log against: a log cut back or
-    /// rewritten after one of its digests fails
+    /// The anchor directory (the configuration's audit anchor_dir) to check the log
+    /// against: a log cut back or rewritten after one of its digests fails
     #[arg(long, value_name = "DIR")]
     pub anchors: Option<PathBuf>,
     /// The audit public key to verify with, as 64 hex characters or a file holding them
