@@ -687,6 +687,8 @@ mod tests {
             Vec::new(),
         );
         let r = http_exchange(&mut io, b"req").unwrap();
+        // A response may hold a secret: its Debug never shows the body.
+        assert!(!format!("{r:?}").contains("\"a\""), "{r:?}");
         assert_eq!(r.status, 400);
         assert_eq!(r.body.expose(), b"{\"a\"}");
         assert_eq!(io.1, b"req");

@@ -74,7 +74,11 @@ Exit status: 0 the log verifies, 1 it does not, 2 bad arguments or unreadable in
 
 /// `cofferd audit`'s command line.
 #[derive(Debug, clap::Parser)]
-#[command(name = "cofferd audit", disable_version_flag = true)]
+#[command(
+    name = "cofferd audit",
+    about = "The audit log of a data directory, checked offline or beside a running server.",
+    disable_version_flag = true
+)]
 struct AuditCli {
     #[command(subcommand)]
     command: AuditCmd,
