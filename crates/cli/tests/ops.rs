@@ -788,7 +788,13 @@ fn data_dir_mode_shares_keys_aliases_and_ciphertexts_with_cofferd() {
         .find(|l| l.to_string().contains("CreateAlias") && l.to_string().contains("alias/local"))
         .expect("the local CreateAlias is audited");
     assert!(local_create.to_string().contains(&root), "{local_create}");
-    ok(&verify(&data, &[]));
+    // The last command closed the log with a signed digest.
+    let o = verify(&data, &[]);
+    assert!(
+        text(&ok(&o).stdout).contains("closed:      yes"),
+        "{}",
+        text(&o.stdout)
+    );
 
     // Bad directories: nothing is created.
     let missing = tmp.path().join("missing");
