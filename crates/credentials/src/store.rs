@@ -53,6 +53,24 @@ pub const MAX_TAGS: usize = 50;
 /// Longest description.
 const MAX_DESCRIPTION: usize = 1024;
 
+/// Checks a `kms:ViaService` value: a lowercase DNS name (letters, digits, `-`, `.`), at most
+/// 128 characters, with at least one dot, such as `s3.us-east-1.amazonaws.com`.
+fn check_via_service(v: &str) -> Result<(), Error> {
+    let ok = (3..=128).contains(&v.len())
+        && v.contains('.')
+        && !v.starts_with('.')
+        && !v.ends_with('.')
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Validation(
+            "ViaService must be a service endpoint name such as s3.us-east-1.amazonaws.com.".into(),
+        ))
+    }
+}
+
 /// The current time in Unix seconds.
 type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -75,6 +93,10 @@ struct Meta {
     identity_policies: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     tags: BTreeMap<String, String>,
+    /// The service this credential's calls come through (`kms:ViaService`): the credential of
+    /// a trusted integration acting for its principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    via_service: Option<String>,
 }
 
 impl Meta {
@@ -124,6 +146,12 @@ impl Credential {
     /// Whether the credential may manage credentials (`CofferAdmin.*`).
     pub fn is_administrator(&self) -> bool {
         self.meta.administrator
+    }
+
+    /// The service this credential's calls come through (`kms:ViaService`), if it is bound
+    /// to one.
+    pub fn via_service(&self) -> Option<&str> {
+        self.meta.via_service.as_deref()
     }
 
     /// Whether this is the bootstrap administrator credential of `admin-credentials.json`.
@@ -292,6 +320,10 @@ pub struct NewCredential {
     pub tags: BTreeMap<String, String>,
     /// The operator's description.
     pub description: Option<String>,
+    /// The service the credential's calls come through (`kms:ViaService`, e.g.
+    /// `s3.us-east-1.amazonaws.com`): the credential of an integration acting for the principal,
+    /// which may use the principal's AWS managed key `alias/aws/<service>`.
+    pub via_service: Option<String>,
 }
 
 /// A rotation's outcome.
@@ -477,6 +509,7 @@ impl CredentialStore {
             description: Some("bootstrap administrator".into()),
             identity_policies: Vec::new(),
             tags: BTreeMap::new(),
+            via_service: None,
         };
         let secret = SecretBytes::copy_from(admin.secret_access_key.as_bytes());
         let cred = store
@@ -549,6 +582,7 @@ impl CredentialStore {
                         description: (i == 0).then(|| "bootstrap administrator".to_owned()),
                         identity_policies: Vec::new(),
                         tags: BTreeMap::new(),
+                        via_service: None,
                     };
                     let secret = SecretBytes::copy_from(c.secret_access_key.as_bytes());
                     let cred = self
@@ -652,6 +686,9 @@ impl CredentialStore {
         }
         for (k, v) in &meta.tags {
             caller = caller.with_tag(k.clone(), v.clone());
+        }
+        if let Some(v) = &meta.via_service {
+            caller = caller.with_via_service(v.clone());
         }
         if let Some(c) = self.configured.get(&meta.principal_arn) {
             caller.identity_policies.extend(c.policies.iter().cloned());
@@ -807,6 +844,9 @@ impl CredentialStore {
             })?;
         }
         validate_tags(&req.tags)?;
+        if let Some(v) = &req.via_service {
+            check_via_service(v)?;
+        }
         if let Some(d) = &req.description {
             if d.chars().count() > MAX_DESCRIPTION {
                 return Err(Error::Validation(format!(
@@ -833,6 +873,7 @@ impl CredentialStore {
             description: req.description,
             identity_policies: req.identity_policies,
             tags: req.tags,
+            via_service: req.via_service,
         };
         let cred = Arc::new(
             self.build(meta, secret, &self.rng)

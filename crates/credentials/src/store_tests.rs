@@ -868,3 +868,60 @@ fn errors_name_their_exception() {
         "Access key AKIAX does not exist (or was revoked, or has expired)."
     );
 }
+
+#[test]
+fn a_credential_bound_to_a_service_calls_through_it_across_restarts_and_rotation() {
+    let dir = temp_dir("via-service");
+    let clock = Arc::new(AtomicI64::new(10_000));
+    let s = open_at(&dir, &clock).unwrap();
+    let mut req = role("arn:aws:iam::111122223333:role/s3-integration", false);
+    req.via_service = Some("s3.us-east-1.amazonaws.com".into());
+    let c = s.create(req, &mut ok).unwrap();
+    assert_eq!(c.via_service(), Some("s3.us-east-1.amazonaws.com"));
+    assert_eq!(
+        c.caller().via_service.as_deref(),
+        Some("s3.us-east-1.amazonaws.com")
+    );
+    // A plain credential acts through no service.
+    let plain = s
+        .create(role("arn:aws:iam::111122223333:role/app", false), &mut ok)
+        .unwrap();
+    assert_eq!(plain.caller().via_service, None);
+    // It survives a restart (the binding is part of the sealed entry's associated data) and
+    // a rotation.
+    drop(s);
+    let s = open_at(&dir, &clock).unwrap();
+    let again = s.get(c.access_key_id()).unwrap();
+    assert_eq!(
+        again.caller().via_service.as_deref(),
+        Some("s3.us-east-1.amazonaws.com")
+    );
+    let r = s
+        .rotate(c.access_key_id(), 0, &mut |_: &Rotated| Ok::<(), Error>(()))
+        .unwrap();
+    assert_eq!(r.new.via_service(), Some("s3.us-east-1.amazonaws.com"));
+    // Editing the binding in the file breaks the entry's seal.
+    drop(s);
+    let mut v = file_json(&dir);
+    let text = v
+        .to_string()
+        .replace("s3.us-east-1.amazonaws.com", "sqs.us-east-1.amazonaws.com");
+    v = serde_json::from_str(&text).unwrap();
+    write_json(&dir, &v);
+    assert!(open_at(&dir, &clock).is_err());
+    // Not a service endpoint name: refused.
+    let dir = temp_dir("via-service-bad");
+    let s = open_at(&dir, &clock).unwrap();
+    for bad in [
+        "",
+        "s3",
+        "S3.us-east-1.amazonaws.com",
+        "s3.us-east-1.amazonaws.com.",
+        "a b.c",
+    ] {
+        let mut req = role("arn:aws:iam::111122223333:role/x", false);
+        req.via_service = Some(bad.into());
+        let e = s.create(req, &mut ok).unwrap_err();
+        assert!(matches!(e, Error::Validation(_)), "{bad:?}: {e:?}");
+    }
+}

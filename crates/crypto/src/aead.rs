@@ -95,6 +95,48 @@ impl Aes256Gcm {
         Ok(())
     }
 
+    /// Encrypts `in_out` (any slice: a frame inside a larger buffer) in place and returns the
+    /// tag, which the caller stores where its format puts it.
+    pub fn seal_slice(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(
+                raead::Nonce::assume_unique_for_key(nonce.0),
+                raead::Aad::from(aad),
+                in_out,
+            )
+            .map_err(|_| CryptoError)?;
+        <[u8; TAG_LEN]>::try_from(tag.as_ref()).map_err(|_| CryptoError)
+    }
+
+    /// Decrypts `ciphertext_and_tag` (any slice) in place and returns the plaintext's length
+    /// (the plaintext is its first bytes). On failure the whole slice is wiped, so no
+    /// unauthenticated plaintext survives.
+    pub fn open_slice(
+        &self,
+        nonce: &Nonce,
+        aad: &[u8],
+        ciphertext_and_tag: &mut [u8],
+    ) -> Result<usize, CryptoError> {
+        let res = self
+            .0
+            .open_in_place(
+                raead::Nonce::assume_unique_for_key(nonce.0),
+                raead::Aad::from(aad),
+                &mut *ciphertext_and_tag,
+            )
+            .map(|pt| pt.len());
+        res.map_err(|_| {
+            crate::wipe(ciphertext_and_tag);
+            CryptoError
+        })
+    }
+
     /// Decrypts ciphertext-and-tag in place; on success `in_out` is truncated to the plaintext.
     /// On failure `in_out` is cleared, so no unauthenticated plaintext survives.
     pub fn open_in_place(

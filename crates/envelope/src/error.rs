@@ -208,6 +208,10 @@ pub enum InvalidArgument {
     /// The provider returned encryption materials that do not fit the request.
     #[error("provider returned encryption materials that do not fit the request")]
     Materials,
+    /// The buffer given to [`SealedInPlace`](crate::SealedInPlace) is not the one it sealed
+    /// (its length differs).
+    #[error("the body is not the buffer this message was sealed in")]
+    BodyLength,
 }
 
 /// A failure reported by a [`DataKeyProvider`](crate::DataKeyProvider): an error code (for the

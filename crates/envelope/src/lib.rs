@@ -68,6 +68,7 @@ mod asymmetric;
 mod cache;
 mod error;
 mod header;
+mod inplace;
 mod message;
 mod provider;
 mod stream;
@@ -85,6 +86,7 @@ pub use header::{
     MAGIC, MAX_FRAMES, MAX_FRAME_LEN, MAX_KEY_ID_LEN, MAX_WRAPPED_KEY_LEN, MESSAGE_ID_LEN,
     PREFIX_LEN,
 };
+pub use inplace::{decrypt_in_place, encrypt_in_place, OpenedInPlace, SealedInPlace};
 pub use message::{decrypt, encrypt, DecryptOptions, Decrypted, EncryptOptions};
 pub use provider::{
     DataKeyProvider, EncryptedDataKey, EncryptionMaterials, GeneratedDataKey, MaterialsRequest,

@@ -57,6 +57,7 @@ pub struct EncryptOptions {
     pub(crate) max_encrypted_data_keys: usize,
     pub(crate) plaintext_len: Option<u64>,
     pub(crate) rng: Arc<dyn RandomSource>,
+    pub(crate) threads: usize,
 }
 
 impl Default for EncryptOptions {
@@ -66,6 +67,7 @@ impl Default for EncryptOptions {
             max_encrypted_data_keys: DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
             plaintext_len: None,
             rng: Arc::new(SystemRandom::new()),
+            threads: 1,
         }
     }
 }
@@ -76,6 +78,7 @@ impl fmt::Debug for EncryptOptions {
             .field("frame_len", &self.frame_len)
             .field("max_encrypted_data_keys", &self.max_encrypted_data_keys)
             .field("plaintext_len", &self.plaintext_len)
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
@@ -120,17 +123,49 @@ impl EncryptOptions {
         self.rng = rng;
         self
     }
+
+    /// Threads [`encrypt_in_place`](crate::encrypt_in_place) may spread a message's frames over: 1 (the
+    /// default) works on the calling thread only, 0 uses one per available core. A message
+    /// gets at most one thread per 4 frames, so small ones stay on the calling thread. The
+    /// output does not depend on it.
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
 }
 
 /// How to decrypt: bounds, the context the caller expects, and which keys may be used.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DecryptOptions {
     pub(crate) limits: Limits,
     pub(crate) expected_context: Option<EncryptionContext>,
     pub(crate) allowed_key_ids: Option<Vec<String>>,
+    pub(crate) threads: usize,
+}
+
+impl Default for DecryptOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            expected_context: None,
+            allowed_key_ids: None,
+            threads: 1,
+        }
+    }
 }
 
 impl DecryptOptions {
+    /// Threads [`decrypt_in_place`](crate::decrypt_in_place) may spread a message's frames over: 1 (the
+    /// default) works on the calling thread only, 0 uses one per available core. A message
+    /// gets at most one thread per 4 frames, so small ones stay on the calling thread. The
+    /// output does not depend on it.
+    #[must_use]
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
     /// Default limits, any context, any key.
     pub fn new() -> Self {
         Self::default()

@@ -78,6 +78,12 @@ impl FrameNonce {
     }
 }
 
+/// The nonce of frame `seq` (from 0), the final frame's if `last`: what the streaming cipher
+/// uses for that frame, for code that seals frames out of order.
+pub(crate) fn frame_nonce(seq: u64, last: bool) -> Nonce {
+    FrameNonce(seq).nonce(last)
+}
+
 /// The body cipher of one message: the expanded frame key and the frame counter.
 pub(crate) struct FrameCipher {
     aead: Aes256Gcm,
@@ -94,6 +100,12 @@ impl FrameCipher {
             aead,
             nonce: FrameNonce::default(),
         })
+    }
+
+    /// The expanded frame key, for sealing or opening frames out of order (in place, on
+    /// several threads) with [`frame_nonce`].
+    pub(crate) fn aead(&self) -> &Aes256Gcm {
+        &self.aead
     }
 
     /// The header tag over `aad` (the prefix and CBOR header).

@@ -17,9 +17,9 @@ use coffer_crypto::aead::{self, Aes256Gcm, Nonce};
 use coffer_crypto::testing::DeterministicRandom;
 use coffer_crypto::{hkdf_sha256, RandomSource, SymmetricKey, SystemRandom};
 use coffer_envelope::{
-    decrypt, encrypt, CacheLimits, CachingProvider, DataKeyProvider, DecryptOptions,
-    DecryptingReader, EncryptOptions, EncryptedDataKey, EncryptingWriter, EnvelopeError,
-    GeneratedDataKey, Header, Limit, Limits, ProviderError,
+    decrypt, decrypt_in_place, encrypt, encrypt_in_place, CacheLimits, CachingProvider,
+    DataKeyProvider, DecryptOptions, DecryptingReader, EncryptOptions, EncryptedDataKey,
+    EncryptingWriter, EnvelopeError, GeneratedDataKey, Header, Limit, Limits, ProviderError,
 };
 use proptest::prelude::*;
 
@@ -1220,4 +1220,172 @@ fn vectors() {
         ok >= 4 && fail >= 10,
         "{ok} positive, {fail} negative vectors"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// In place: the caller's buffer, on one thread or several
+
+/// Encrypts `plaintext` in a copy of itself; the message as one buffer.
+fn in_place_message(
+    p: &dyn DataKeyProvider,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+    o: &EncryptOptions,
+) -> Vec<u8> {
+    let mut body = plaintext.to_vec();
+    let sealed = encrypt_in_place(p, &["k"], context, &mut body, o).unwrap();
+    if plaintext.len() >= 16 {
+        assert_ne!(body, plaintext, "the body was not encrypted in place");
+    }
+    let whole = sealed.to_vec(&body).unwrap();
+    let mut written = Vec::new();
+    sealed.write_to(&body, &mut written).unwrap();
+    assert_eq!(whole, written);
+    assert_eq!(whole.len() as u64, sealed.message_len());
+    whole
+}
+
+/// Opens a copy of `msg` in place: the frames, checked against the contiguous form.
+fn in_place_open(
+    p: &dyn DataKeyProvider,
+    msg: &[u8],
+    o: &DecryptOptions,
+) -> Result<Vec<u8>, EnvelopeError> {
+    let mut buf = msg.to_vec();
+    let opened = decrypt_in_place(p, &mut buf, o)?;
+    let frames: Vec<u8> = opened.frames().flatten().copied().collect();
+    let mut written = Vec::new();
+    opened.write_to(&mut written).unwrap();
+    assert_eq!(frames, written);
+    assert_eq!(opened.plaintext_len(), frames.len());
+    let contiguous = opened.into_contiguous();
+    assert_eq!(&contiguous[..], &frames[..]);
+    Ok(frames)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn in_place_is_the_one_shot_message_byte_for_byte_on_any_threads(
+        frame_len in 1u32..40,
+        len in 0usize..400,
+        threads in 0usize..4,
+        seed in any::<[u8; 8]>(),
+    ) {
+        let plaintext: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+        let context = ctx(&[("a", "b")]);
+        let run = |in_place: bool| {
+            let rng: Arc<dyn RandomSource> = Arc::new(DeterministicRandom::new(&seed));
+            let p = TestProvider::with_keys(vec![("k", SymmetricKey::from_bytes([3; 32]))], rng.clone());
+            let o = opts(frame_len).with_rng(rng).with_threads(threads);
+            if in_place {
+                in_place_message(&p, &context, &plaintext, &o)
+            } else {
+                encrypt(&p, &["k"], &context, &plaintext, &o).unwrap()
+            }
+        };
+        let msg = run(true);
+        prop_assert_eq!(&msg, &run(false));
+        let p = TestProvider::with_keys(vec![("k", SymmetricKey::from_bytes([3; 32]))], Arc::new(SystemRandom::new()));
+        let o = DecryptOptions::new().expect_context(context.clone()).with_threads(threads);
+        prop_assert_eq!(in_place_open(&p, &msg, &o).unwrap(), plaintext);
+    }
+}
+
+#[test]
+fn in_place_refuses_what_the_reader_refuses_and_wipes_the_body() {
+    let p = TestProvider::new(&["k"]);
+    let context = ctx(&[("purpose", "test")]);
+    let plaintext: Vec<u8> = (0..150u32).map(|i| i as u8).collect();
+    // 10 frames of 16 bytes, opened on two threads.
+    let msg = in_place_message(&p, &context, &plaintext, &opts(16));
+    let o = DecryptOptions::new().with_threads(2);
+    assert_eq!(in_place_open(&p, &msg, &o).unwrap(), plaintext);
+    let start = body_start(&msg);
+
+    // Every single bit changed anywhere: refused, and an authentication failure leaves no
+    // plaintext behind in the buffer.
+    for at in 0..msg.len() {
+        for bit in 0..8 {
+            let mut bad = msg.clone();
+            bad[at] ^= 1 << bit;
+            let mut buf = bad.clone();
+            match decrypt_in_place(&p, &mut buf, &o) {
+                Ok(_) => panic!("byte {at} bit {bit} accepted"),
+                Err(EnvelopeError::Authentication) if at >= start => {
+                    assert!(buf[start..].iter().all(|b| *b == 0), "byte {at}: not wiped");
+                }
+                Err(_) => assert!(stream_decrypt(&p, &bad, 64).is_err()),
+            }
+        }
+    }
+    // Cut anywhere: refused.
+    for cut in 0..msg.len() {
+        assert!(in_place_open(&p, &msg[..cut], &o).is_err(), "cut at {cut}");
+    }
+    // The final frame dropped: truncated.
+    let f = frames(&msg, 16);
+    let (last_start, _) = *f.last().unwrap();
+    assert!(matches!(
+        in_place_open(&p, &msg[..last_start], &o),
+        Err(EnvelopeError::Truncated)
+    ));
+    // Anything after the final frame.
+    let mut longer = msg.clone();
+    longer.push(0);
+    assert!(matches!(
+        in_place_open(&p, &longer, &o),
+        Err(EnvelopeError::TrailingData)
+    ));
+    // Two frames swapped: their nonces no longer match their places.
+    let mut swapped = msg[..f[1].0].to_vec();
+    swapped.extend_from_slice(&msg[f[2].0..f[2].1]);
+    swapped.extend_from_slice(&msg[f[1].0..f[1].1]);
+    swapped.extend_from_slice(&msg[f[2].1..]);
+    assert_eq!(swapped.len(), msg.len());
+    assert!(matches!(
+        in_place_open(&p, &swapped, &o),
+        Err(EnvelopeError::Authentication)
+    ));
+    // The context and the frame-count bound, as the reader applies them.
+    let wrong = DecryptOptions::new().expect_context(ctx(&[("purpose", "other")]));
+    assert!(matches!(
+        in_place_open(&p, &msg, &wrong),
+        Err(EnvelopeError::ContextMismatch)
+    ));
+    let few = DecryptOptions::new().with_limits(Limits::default().with_max_frames(3));
+    assert!(matches!(
+        in_place_open(&p, &msg, &few),
+        Err(EnvelopeError::LimitExceeded {
+            limit: Limit::FrameCount,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn in_place_messages_need_their_own_body() {
+    let p = TestProvider::new(&["k"]);
+    let mut body = vec![1u8; 100];
+    let sealed = encrypt_in_place(&p, &["k"], &ctx(&[]), &mut body, &opts(32)).unwrap();
+    assert!(matches!(
+        sealed.to_vec(&body[..99]),
+        Err(EnvelopeError::InvalidArgument(
+            coffer_envelope::InvalidArgument::BodyLength
+        ))
+    ));
+    let shown = format!("{sealed:?}");
+    assert!(shown.contains("body_len: 100"), "{shown}");
+}
+
+#[test]
+fn large_message_on_every_core_opens_with_the_streaming_reader() {
+    let p = TestProvider::new(&["k"]);
+    let plaintext: Vec<u8> = (0..(3 << 20) + 5).map(|i: usize| (i % 251) as u8).collect();
+    let o = EncryptOptions::new().with_threads(0);
+    let msg = in_place_message(&p, &ctx(&[]), &plaintext, &o);
+    assert_eq!(stream_decrypt(&p, &msg, 1 << 16).unwrap(), plaintext);
+    let opened = in_place_open(&p, &msg, &DecryptOptions::new().with_threads(0)).unwrap();
+    assert_eq!(opened, plaintext);
 }

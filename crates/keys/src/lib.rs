@@ -39,7 +39,7 @@ pub use root::{LocalRootKey, RootKey, MAX_SECRET_LEN};
 pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{
     AlgorithmSpec, DataKeyPairSpec, DataKeySpec, EncapsulationAlgorithmSpec,
-    EncryptionAlgorithmSpec, ExpirationModel, KeyAgreementAlgorithmSpec, KeySpec, KeyState,
-    KeyUsage, MacAlgorithmSpec, MessageType, Origin, RotationType, SigningAlgorithmSpec,
+    EncryptionAlgorithmSpec, ExpirationModel, KeyAgreementAlgorithmSpec, KeyManager, KeySpec,
+    KeyState, KeyUsage, MacAlgorithmSpec, MessageType, Origin, RotationType, SigningAlgorithmSpec,
     WrappingKeySpec,
 };

@@ -3,7 +3,7 @@ use std::time::SystemTime;
 use coffer_core::{AccountId, KeyId, Region};
 use serde::{Deserialize, Serialize};
 
-use crate::{ExpirationModel, KeySpec, KeyState, KeyUsage, Origin, VersionId};
+use crate::{ExpirationModel, KeyManager, KeySpec, KeyState, KeyUsage, Origin, VersionId};
 
 /// A resource tag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,17 @@ pub struct KeyRecord {
     /// material may be imported again (IncorrectKeyMaterialException otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_material: Option<VersionId>,
+    /// Who manages the key (customer unless coffer made it for an integrated service).
+    #[serde(
+        default = "customer_managed",
+        skip_serializing_if = "KeyManager::is_customer"
+    )]
+    pub manager: KeyManager,
+}
+
+/// Records written before AWS managed keys existed are customer managed.
+fn customer_managed() -> KeyManager {
+    KeyManager::Customer
 }
 
 impl KeyRecord {
@@ -110,6 +121,7 @@ impl KeyRecord {
             expiration_model: None,
             valid_to: None,
             imported_material: None,
+            manager: KeyManager::Customer,
         }
     }
 
@@ -140,5 +152,35 @@ impl KeyRecord {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_manager_is_stored_only_for_aws_managed_keys() {
+        let mut r = KeyRecord::new(
+            KeyId::from_bytes([7; 16]),
+            AccountId::parse("111122223333").expect("account"),
+            Region::parse("us-east-1").expect("region"),
+            SystemTime::UNIX_EPOCH,
+            String::new(),
+            KeySpec::SymmetricDefault,
+            KeyUsage::EncryptDecrypt,
+            Origin::AwsKms,
+            VersionId([1; 16]),
+        );
+        // A customer key's record is what it was before the field existed, and reads back.
+        let customer = serde_json::to_string(&r).expect("json");
+        assert!(!customer.contains("manager"), "{customer}");
+        let back: KeyRecord = serde_json::from_str(&customer).expect("parse");
+        assert_eq!(back.manager, KeyManager::Customer);
+        r.manager = KeyManager::Aws;
+        let aws = serde_json::to_string(&r).expect("json");
+        assert!(aws.contains(r#""manager":"AWS""#), "{aws}");
+        let back: KeyRecord = serde_json::from_str(&aws).expect("parse");
+        assert_eq!(back, r);
     }
 }

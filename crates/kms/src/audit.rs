@@ -78,8 +78,10 @@ pub(crate) struct Call<'a> {
     /// The event could not be built (the random source failed): the call fails closed.
     broken: Cell<bool>,
     recorded: Cell<bool>,
-    /// The keys admission let the call use (GetKeyLastUsage's tracking).
-    used: RefCell<Vec<coffer_core::KeyId>>,
+    /// The keys admission let the call use (GetKeyLastUsage's tracking): two slots inline (no
+    /// operation uses more than a source and a destination key), any further in `more`.
+    used: Cell<[Option<coffer_core::KeyId>; 2]>,
+    more: RefCell<Vec<coffer_core::KeyId>>,
 }
 
 impl<'a> Call<'a> {
@@ -110,7 +112,8 @@ impl<'a> Call<'a> {
             denial: RefCell::new(None),
             broken: Cell::new(broken),
             recorded: Cell::new(false),
-            used: RefCell::new(Vec::new()),
+            used: Cell::new([None, None]),
+            more: RefCell::new(Vec::new()),
         }
     }
 
@@ -121,29 +124,34 @@ impl<'a> Call<'a> {
 
     /// Notes that admission let the call use `key`.
     pub(crate) fn used(&self, key: coffer_core::KeyId) {
-        self.used.borrow_mut().push(key);
+        let mut slots = self.used.get();
+        match slots.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(key);
+                self.used.set(slots);
+            }
+            None => self.more.borrow_mut().push(key),
+        }
     }
 
-    /// The last uses this call makes of the keys it used, if it succeeds (taken before the
-    /// event is recorded, which consumes it).
-    fn uses(&self, caller: &Caller) -> Vec<(coffer_core::KeyId, crate::model::KeyLastUsage)> {
-        let used = self.used.borrow();
-        if used.is_empty() || !crate::last_usage::tracked(self.op) {
-            return Vec::new();
+    /// The use this call makes of the keys it used, if it succeeds (taken before the event is
+    /// recorded, which consumes it); `None` when it used none or its operation is not tracked.
+    fn uses(&self, caller: &Caller) -> Option<crate::last_usage::Uses> {
+        let slots = self.used.get();
+        if slots[0].is_none() || !crate::last_usage::tracked(self.op) {
+            return None;
         }
-        let now = self.kms.clock.now();
         let event = self.event.borrow();
-        used.iter()
-            .map(|key| {
-                let use_ = crate::model::KeyLastUsage {
-                    operation: self.op.as_str().to_owned(),
-                    timestamp: now,
-                    cloud_trail_event_id: event.as_ref().map(|e| e.event_id.clone()),
-                    kms_request_id: caller.request_id.clone(),
-                };
-                (*key, use_)
-            })
-            .collect()
+        Some(crate::last_usage::Uses {
+            keys: slots,
+            more: std::mem::take(&mut *self.more.borrow_mut()),
+            last: crate::last_usage::LastUse {
+                operation: self.op,
+                at: self.kms.clock.now(),
+                event_id: event.as_ref().map(|e| e.event_id.clone()),
+                request_id: caller.request_id.clone(),
+            },
+        })
     }
 
     /// Whether the call's quota is still to be charged, marking it charged: true once per call.
@@ -249,14 +257,13 @@ impl Kms {
     ) -> Result<T, Error> {
         let call = Call::begin(self, caller, op, params);
         let result = body(&call);
-        let uses = if result.is_ok() {
-            call.uses(caller)
-        } else {
-            Vec::new()
+        let uses = match &result {
+            Ok(_) => call.uses(caller),
+            Err(_) => None,
         };
         let result = call.finish(result);
-        if result.is_ok() {
-            self.last_usage.record_all(uses);
+        if let (Ok(_), Some(uses)) = (&result, uses) {
+            self.last_usage.record(uses);
         }
         result
     }

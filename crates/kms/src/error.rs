@@ -210,9 +210,38 @@ impl From<coffer_core::CoreError> for Error {
     }
 }
 
+impl From<coffer_policy::PolicyError> for Error {
+    /// A policy coffer cannot parse or evaluate (an identity policy given to
+    /// [`Caller::with_identity_policy_json`](crate::Caller::with_identity_policy_json), say) is
+    /// `MalformedPolicyDocumentException` with the parser's reason: refused, never ignored.
+    fn from(e: coffer_policy::PolicyError) -> Self {
+        Self::MalformedPolicyDocument {
+            message: e.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caller_built_with_question_marks_gets_aws_codes() {
+        fn build(arn: &str, policy: &str) -> Result<crate::Caller, Error> {
+            Ok(crate::Caller::new(arn)?.with_identity_policy_json(policy)?)
+        }
+        let e = build("arn:aws:iam::12:user/x", "{}").unwrap_err();
+        assert_eq!(e.code(), "ValidationException");
+        let e = build("arn:aws:iam::111122223333:user/x", "{not json").unwrap_err();
+        assert_eq!(e.code(), "MalformedPolicyDocumentException");
+        let unknown = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+            "Action":"kms:*","Resource":"*","Condition":{"NoSuchOperator":{"a":"b"}}}]}"#;
+        let e = build("arn:aws:iam::111122223333:user/x", unknown).unwrap_err();
+        assert_eq!(e.code(), "MalformedPolicyDocumentException");
+        assert!(build("arn:aws:iam::111122223333:user/x", KMS_ALL).is_ok());
+    }
+
+    const KMS_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
     #[test]
     fn codes_are_aws_names() {

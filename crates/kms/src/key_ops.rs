@@ -204,11 +204,7 @@ impl Kms {
                 "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
             ));
         }
-        let policy = coffer_policy::Policy::parse_key_policy(text).map_err(|e| {
-            Error::MalformedPolicyDocument {
-                message: e.to_string(),
-            }
-        })?;
+        let policy = coffer_policy::Policy::parse_key_policy(text)?;
         if !bypass && !policy.allows_put_key_policy(caller.identity(), key_arn) {
             return Err(Error::MalformedPolicyDocument {
                 message:
@@ -330,7 +326,7 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         key_state: r.state,
         deletion_date: r.deletion_date,
         origin: r.origin,
-        key_manager: "CUSTOMER",
+        key_manager: r.manager.as_str(),
         customer_master_key_spec: r.key_spec,
         key_spec: r.key_spec,
         encryption_algorithms: r.key_spec.encryption_algorithms(r.key_usage).to_vec(),

@@ -343,9 +343,13 @@ impl Kms {
                 (account, id)
             }
             KeyIdentifier::AliasName(name) => {
-                let id = self
-                    .alias_target(&caller.account, name.as_str())?
-                    .ok_or_else(|| self.alias_not_found(&caller.account, name.as_str()))?;
+                let id = match self.alias_target(&caller.account, name.as_str())? {
+                    Some(id) => id,
+                    // An AWS managed key comes to life on its first use through its service.
+                    None => self
+                        .managed_key_on_first_use(caller, name.as_str(), op)?
+                        .ok_or_else(|| self.alias_not_found(&caller.account, name.as_str()))?,
+                };
                 (caller.account, id)
             }
             KeyIdentifier::AliasArn {

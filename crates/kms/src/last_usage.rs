@@ -14,10 +14,29 @@ use parking_lot::Mutex;
 
 use crate::model::KeyLastUsage;
 
+/// One call's use of its keys: what [`LastUsage::record`] keeps for each.
+pub(crate) struct Uses {
+    /// The keys (a call uses one, or a source and a destination).
+    pub(crate) keys: [Option<KeyId>; 2],
+    /// Any further keys (none today).
+    pub(crate) more: Vec<KeyId>,
+    /// The use.
+    pub(crate) last: LastUse,
+}
+
+/// A key's last use, as kept (the operation by its table entry, not its name).
+#[derive(Clone)]
+pub(crate) struct LastUse {
+    pub(crate) operation: Operation,
+    pub(crate) at: SystemTime,
+    pub(crate) event_id: Option<String>,
+    pub(crate) request_id: Option<String>,
+}
+
 /// Per-key last use, and when tracking began.
 pub(crate) struct LastUsage {
     since: SystemTime,
-    uses: Mutex<HashMap<KeyId, KeyLastUsage>>,
+    uses: Mutex<HashMap<KeyId, LastUse>>,
 }
 
 impl LastUsage {
@@ -33,20 +52,29 @@ impl LastUsage {
         self.since
     }
 
-    /// Records successful uses (of keys by operations AWS tracks).
-    pub(crate) fn record_all(&self, uses: Vec<(KeyId, KeyLastUsage)>) {
-        if uses.is_empty() {
-            return;
-        }
+    /// Records a successful call's use of its keys (by an operation AWS tracks).
+    pub(crate) fn record(&self, uses: Uses) {
+        let Uses { keys, more, last } = uses;
         let mut map = self.uses.lock();
-        for (key, use_) in uses {
-            map.insert(key, use_);
+        let mut keys = keys.into_iter().flatten().chain(more).peekable();
+        while let Some(key) = keys.next() {
+            if keys.peek().is_some() {
+                map.insert(key, last.clone());
+            } else {
+                map.insert(key, last);
+                break;
+            }
         }
     }
 
     /// The last tracked use of `key`.
     pub(crate) fn get(&self, key: &KeyId) -> Option<KeyLastUsage> {
-        self.uses.lock().get(key).cloned()
+        self.uses.lock().get(key).map(|u| KeyLastUsage {
+            operation: u.operation.as_str().to_owned(),
+            timestamp: u.at,
+            cloud_trail_event_id: u.event_id.clone(),
+            kms_request_id: u.request_id.clone(),
+        })
     }
 }
 

@@ -60,6 +60,7 @@ mod key_pair_ops;
 mod kms;
 mod last_usage;
 mod lifecycle;
+mod managed;
 mod marker;
 pub mod model;
 mod operation;

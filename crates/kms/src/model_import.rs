@@ -18,8 +18,9 @@ pub struct GetParametersForImportRequest {
 }
 
 /// GetParametersForImport's answer: a fresh wrapping public key and the token that goes with
-/// it, both valid for 24 hours.
-#[derive(Clone, Debug)]
+/// it, both valid for 24 hours. Its Debug leaves the token out (it seals the wrapping private
+/// key).
+#[derive(Clone)]
 #[cfg_attr(
     feature = "wire",
     derive(serde::Serialize),
@@ -39,8 +40,19 @@ pub struct GetParametersForImportResponse {
     pub parameters_valid_to: SystemTime,
 }
 
-/// ImportKeyMaterial.
-#[derive(Clone, Debug, Default)]
+impl std::fmt::Debug for GetParametersForImportResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetParametersForImportResponse")
+            .field("key_id", &self.key_id)
+            .field("import_token", &"[redacted]")
+            .field("public_key", &self.public_key.len())
+            .field("parameters_valid_to", &self.parameters_valid_to)
+            .finish()
+    }
+}
+
+/// ImportKeyMaterial. Its Debug leaves the token and the material out.
+#[derive(Clone, Default)]
 pub struct ImportKeyMaterialRequest {
     /// Key id or key ARN of a key of origin EXTERNAL.
     pub key_id: String,
@@ -52,6 +64,18 @@ pub struct ImportKeyMaterialRequest {
     pub valid_to: Option<SystemTime>,
     /// Defaults to KEY_MATERIAL_EXPIRES, as AWS's does.
     pub expiration_model: Option<ExpirationModel>,
+}
+
+impl std::fmt::Debug for ImportKeyMaterialRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportKeyMaterialRequest")
+            .field("key_id", &self.key_id)
+            .field("import_token", &"[redacted]")
+            .field("encrypted_key_material", &self.encrypted_key_material)
+            .field("valid_to", &self.valid_to)
+            .field("expiration_model", &self.expiration_model)
+            .finish()
+    }
 }
 
 /// ImportKeyMaterial's and DeleteImportedKeyMaterial's answer.

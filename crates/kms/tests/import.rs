@@ -656,3 +656,44 @@ fn material_expiring_while_pending_deletion_keeps_the_deletion() {
         vec![k.arn.clone()]
     );
 }
+
+#[test]
+fn import_requests_and_parameters_print_no_token_or_material() {
+    let (kms, _, _) = setup();
+    let meta = external_key(&kms, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let p = parameters(
+        &kms,
+        &meta.key_id,
+        AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+    )
+    .unwrap();
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let token_bytes = hex(&p.import_token[..16]);
+    let shown = format!("{p:?}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(!shown.contains(&token_bytes), "{shown}");
+    let material = [0x5au8; 32];
+    let req = ImportKeyMaterialRequest {
+        key_id: meta.key_id.clone(),
+        import_token: p.import_token.clone(),
+        encrypted_key_material: SecretBytes::new(wrap(
+            AlgorithmSpec::RsaesOaepSha256,
+            &p.public_key,
+            &material,
+        )),
+        ..Default::default()
+    };
+    let shown = format!("{req:?}");
+    assert!(shown.contains(&meta.key_id), "{shown}");
+    assert!(!shown.contains(&token_bytes), "{shown}");
+    assert!(
+        !shown.contains(&hex(&req.encrypted_key_material.expose()[..16])),
+        "{shown}"
+    );
+}

@@ -93,6 +93,8 @@ struct CreateRequest {
     tags: BTreeMap<String, String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    via_service: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +307,7 @@ fn run(
                 "identityPolicies": req.identity_policies,
                 "tags": req.tags,
                 "description": req.description,
+                "viaService": req.via_service,
             });
             coffer_credentials::check_principal(&req.principal_arn)?;
             authz.require_shape(
@@ -322,6 +325,7 @@ fn run(
                     identity_policies: req.identity_policies,
                     tags: req.tags,
                     description: req.description,
+                    via_service: req.via_service,
                 },
                 &mut |c| record(&p, summary(c)),
             )?;
@@ -510,6 +514,9 @@ fn listed(c: &Credential) -> Value {
     }
     if let Some(d) = c.description() {
         v["Description"] = json!(d);
+    }
+    if let Some(s) = c.via_service() {
+        v["ViaService"] = json!(s);
     }
     v
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use coffer::AccountId;
 use serde::{Deserialize, Serialize};
 
-use crate::RateLimit;
+use crate::{ListenAddr, RateLimit};
 
 /// Default request body limit: 64 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -43,13 +43,18 @@ pub struct Config {
     /// The administrator's account on first start (random 12 digits when `None`).
     #[serde(with = "account_id")]
     pub account_id: Option<AccountId>,
-    /// The address to listen on. Without TLS only loopback addresses are allowed.
-    #[serde(with = "socket_addr")]
-    pub listen: SocketAddr,
+    /// The address to listen on: an IP address or a host name (resolved when the server binds),
+    /// and a port. Without TLS only loopback addresses are allowed, unless `allow_plain_http`.
+    pub listen: ListenAddr,
     /// Where the root key comes from.
     pub root_key: RootKeyProvider,
-    /// TLS certificate and key; `None` serves plain HTTP (loopback only).
+    /// TLS certificate and key; `None` serves plain HTTP (loopback only, unless
+    /// `allow_plain_http`).
     pub tls: Option<TlsFiles>,
+    /// Without TLS, listen off loopback too (a private container network, a TLS-terminating
+    /// proxy in front): request bodies cross the network unencrypted, and the server says so
+    /// at start. Default `false`: plain HTTP on loopback addresses only.
+    pub allow_plain_http: bool,
     /// Request sizes, connections, timeouts and failure budgets.
     pub limits: Limits,
     /// Request quotas per account and class (AWS's defaults unless set).
@@ -399,9 +404,10 @@ impl Config {
             data_dir: data_dir.into(),
             region: "us-east-1".into(),
             account_id: None,
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)).into(),
             root_key: RootKeyProvider::KeyFile(None),
             tls: None,
+            allow_plain_http: false,
             limits: Limits::default(),
             quotas: coffer::QuotaConfig::default(),
             audit: AuditSettings::default(),
@@ -507,6 +513,9 @@ impl Config {
             (_, Node::Leaf(serde_json::Value::Null)) => {
                 let unset = match key {
                     "account_id" => "(random at first start)",
+                    "tls" if self.allow_plain_http => {
+                        "(none: plain HTTP, off loopback too: allow_plain_http)"
+                    }
                     "tls" => "(none: plain HTTP on loopback)",
                     "audit.max_total_bytes" => "(unlimited)",
                     _ => "(none)",
@@ -687,23 +696,6 @@ mod account_id {
     }
 }
 
-/// An IP address and port written as a string.
-mod socket_addr {
-    use std::net::SocketAddr;
-
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(a: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(a)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse()
-            .map_err(|_| D::Error::custom(format!("listen: not an IP address and port: {text:?}")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,7 +716,7 @@ mod tests {
             "account_id = (random at first start)\n",
             "listen = \"127.0.0.1:0\"\n",
             "root_key = key-file \"/srv/coffer/root.key\"\n",
-            "tls = (none: plain HTTP on loopback)\n",
+            "tls = (none: plain HTTP on loopback)\nallow_plain_http = false\n",
             "limits.max_body_bytes = 65536\n",
             "limits.max_skew_secs = 300\n",
             "limits.per_ip = { rate = 7.5, burst = 400 }\n",

@@ -192,11 +192,10 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
     if c.data_dir.as_os_str().is_empty() {
         return Err("data_dir (--data-dir): missing");
     }
-    if !c.listen.ip().is_loopback() && c.tls.is_none() {
-        return Err(
-            "listen (--listen): a non-loopback address needs TLS ([tls] cert and key, \
-                    or --tls-cert and --tls-key); plain HTTP is served on loopback only",
-        );
+    // A host name is checked once resolved (`check_start_files`, and again at bind).
+    if let Some(ip) = c.listen.ip() {
+        let addr = std::net::SocketAddr::new(ip, c.listen.port());
+        crate::listen_addr::plain_http(&c.listen, &[addr], c.tls.is_some(), c.allow_plain_http)?;
     }
     if c.limits.max_body_bytes == 0 {
         return Err("limits.max_body_bytes (--max-body-bytes): must be at least 1");
@@ -299,12 +298,22 @@ fn check_files(c: &Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// What `cofferd` checks of the files a configuration names before it starts (and
-/// `--check-config` reports), beyond [`validate_config`]: the TLS certificate chain and private
+/// What `cofferd` checks of the environment before it starts (and `--check-config` reports),
+/// beyond [`validate_config`]: a host name in `listen` resolves, and to loopback addresses
+/// only unless TLS or `allow_plain_http` ([`Error::Resolve`], [`Error::Config`]); the TLS
+/// certificate chain and private
 /// key parse and belong together (the key's parse error is not echoed: it could quote key
 /// material), and a root key file still to be created (at first start) has an existing
 /// directory to be created in — the data dir, which the first start creates, excepted.
 pub fn check_start_files(config: &Config) -> Result<(), Error> {
+    let addrs = resolve_listen(config)?;
+    crate::listen_addr::plain_http(
+        &config.listen,
+        &addrs,
+        config.tls.is_some(),
+        config.allow_plain_http,
+    )
+    .map_err(Error::Config)?;
     if let Some(files) = &config.tls {
         crate::tls::acceptor(files)?;
     }
@@ -325,6 +334,32 @@ pub fn check_start_files(config: &Config) -> Result<(), Error> {
         return Ok(());
     }
     check_key_dir(dir)
+}
+
+/// The addresses `listen` resolves to, now (blocking).
+fn resolve_listen(config: &Config) -> Result<Vec<std::net::SocketAddr>, Error> {
+    config
+        .listen
+        .resolve_blocking()
+        .map_err(|source| Error::Resolve {
+            addr: config.listen.to_string(),
+            source,
+        })
+}
+
+/// The warning to print for a valid configuration that serves plain HTTP off loopback (with
+/// `allow_plain_http`), resolving a host name in `listen`; `None` if it does not (or the name
+/// does not resolve, which [`check_start_files`] reports).
+pub fn plain_http_warning(config: &Config) -> Option<String> {
+    let addrs = resolve_listen(config).ok()?;
+    crate::listen_addr::plain_http(
+        &config.listen,
+        &addrs,
+        config.tls.is_some(),
+        config.allow_plain_http,
+    )
+    .ok()
+    .flatten()
 }
 
 /// `path` is a regular file this process can open for reading.
@@ -457,8 +492,9 @@ mod tests {
         let cases = [
             ("region = \"EU_WEST\"", "region"),
             ("account_id = \"12345\"", "account_id"),
-            ("listen = \"localhost:4000\"", "listen"),
+            ("listen = \"localhost\"", "listen"),
             ("listen = \"0.0.0.0:4000\"", "listen"),
+            ("listen = \"::1:4000\"", "listen"),
             ("[limits]\nmax_body_bytes = 0", "limits.max_body_bytes"),
             (
                 "[limits]\nidle_timeout_secs = 0",
@@ -588,6 +624,21 @@ mod tests {
         c.listen = "0.0.0.0:4000".parse().unwrap();
         let e = validate_config(&c).unwrap_err().to_string();
         assert!(e.contains("--tls-cert"), "{e}");
+        assert!(e.contains("--allow-plain-http"), "{e}");
+        assert_eq!(plain_http_warning(&c), None);
+        // The explicit opt-in: valid, with a warning.
+        c.allow_plain_http = true;
+        validate_config(&c).unwrap();
+        check_start_files(&c).unwrap();
+        let w = plain_http_warning(&c).unwrap();
+        assert!(
+            w.contains("0.0.0.0:4000") && w.contains("unencrypted"),
+            "{w}"
+        );
+        // On loopback the opt-in changes nothing and warns of nothing.
+        c.listen = "localhost:4000".parse().unwrap();
+        check_start_files(&c).unwrap();
+        assert_eq!(plain_http_warning(&c), None);
         let mut c = Config::new("/d");
         c.principals.push(PrincipalEntry::default());
         assert!(matches!(validate_config(&c), Err(Error::Config(_))));

@@ -38,7 +38,7 @@ pub fn temp_data_dir() -> PathBuf {
 /// Applies `--dev`'s settings over `config` (before the flags, which override them): the fixed
 /// port, account and region, no quotas, no pre-authentication failure budgets.
 pub fn apply(config: &mut Config) {
-    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, DEV_PORT));
+    config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, DEV_PORT)).into();
     config.region = DEV_REGION.to_owned();
     config.account_id = DEV_ACCOUNT_ID.parse().ok();
     config.quotas.enabled = false;

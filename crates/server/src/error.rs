@@ -67,6 +67,15 @@ pub enum Error {
         /// What is wrong, naming the key.
         message: String,
     },
+    /// The host name of `listen` could not be resolved.
+    #[error("cannot resolve {addr}")]
+    Resolve {
+        /// The address as configured (`HOST:PORT`).
+        addr: String,
+        /// What the resolver said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {

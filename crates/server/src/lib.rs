@@ -44,7 +44,9 @@ mod deferred;
 pub mod dev;
 mod error;
 mod health;
+pub mod healthcheck_cli;
 mod limiter;
+mod listen_addr;
 mod listener;
 mod local;
 mod logging;
@@ -69,10 +71,12 @@ pub use config::{
     DEFAULT_REFUSAL_SUMMARY_INTERVAL,
 };
 pub use config_file::{
-    check_start_files, load_config_file, load_config_file_with, parse_config, validate_config,
+    check_start_files, load_config_file, load_config_file_with, parse_config, plain_http_warning,
+    validate_config,
 };
 pub use error::Error;
 pub use limiter::RateLimit;
+pub use listen_addr::{InvalidListenAddr, ListenAddr};
 pub use local::LocalService;
 pub use logging::init_logging;
 pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};

@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use coffer::audit_log::Durability;
 use coffer::AccountId;
-use cofferd::{Config, LogFormat, RootKeyProvider, TlsFiles};
+use cofferd::{Config, ListenAddr, LogFormat, RootKeyProvider, TlsFiles};
 
 /// `cofferd`'s command line: an optional configuration file and flags over it. The
 /// subcommands (`check`, `backup`, `restore`, `audit`) have their own.
@@ -30,6 +29,7 @@ cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd restore --from FILE --data-dir NEW (--root-key FILE | --root-passphrase-file
                        FILE | --root-passphrase-env VAR)   restore into a new directory
        cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]
+       cofferd healthcheck [--url URL] [--ca-file PEM]   exit 0 if /healthz says ok, else 1
 Credentials are managed with `coffer credentials` (docs/CREDENTIALS.md).",
     after_help = "Flags given beside --config override the file's values, which override the \
                   defaults (docs/CONFIG.md). A flag given twice takes its last value.",
@@ -50,7 +50,8 @@ struct Cli {
     /// verified), quotas and failure budgets off; flags still override
     #[arg(long)]
     dev: bool,
-    /// Keys, aliases and grants to create at start, idempotently (TOML; see docs/SERVER.md),
+    /// Keys, aliases and grants to create at start, idempotently (TOML, or YAML when the name
+    /// ends .yaml/.yml; see docs/SERVER.md),
     /// as the root of the administrator's account
     #[arg(long, value_name = "FILE")]
     seed: Option<PathBuf>,
@@ -65,10 +66,15 @@ struct Flags {
     /// gives data_dir)
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:0, an ephemeral port; the bound address is
-    /// printed on stdout); a non-loopback address needs TLS
+    /// Address to listen on: IP:PORT, [IPv6]:PORT or HOST:PORT, resolved at start (default
+    /// 127.0.0.1:0, an ephemeral port; the bound address is printed on stdout); a non-loopback
+    /// address needs TLS or --allow-plain-http
     #[arg(long, value_name = "ADDR")]
-    listen: Option<SocketAddr>,
+    listen: Option<ListenAddr>,
+    /// Serve plain HTTP off loopback too, for a private container network (request bodies
+    /// cross it unencrypted; a warning is logged at start)
+    #[arg(long)]
+    allow_plain_http: bool,
     /// TLS certificate chain (PEM), with --tls-key
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -200,6 +206,7 @@ impl Flags {
     fn apply(self, c: &mut Config) -> Result<(), &'static str> {
         set(&mut c.data_dir, self.data_dir);
         set(&mut c.listen, self.listen);
+        c.allow_plain_http |= self.allow_plain_http;
         set(&mut c.region, self.region);
         set(&mut c.account_id, self.account_id.map(Some));
         let root = self
@@ -390,7 +397,7 @@ async fn serve(cfg: Config, seed: Option<cofferd::seed::Seed>) -> Result<(), cof
                     "--seed needs the administrator's account (--account-id)",
                 ))?;
         let report = cofferd::seed::apply(server.kms(), &account, &seed)?;
-        tracing::info!(created = ?report.created, existing = ?report.existing, grants = report.grants, "seeded");
+        tracing::info!(created = ?report.created, existing = ?report.existing, aliases = ?report.aliases, grants = report.grants, "seeded");
     }
     let addr = server.local_addr()?;
     // The first line on stdout is the bound address, for scripts and tests (port 0).
@@ -427,6 +434,12 @@ fn subcommand(args: &[String]) -> Option<ExitCode> {
         // Online backup of a data directory, or restore of one into a new directory.
         "backup" => done(cofferd::backup_cli::run_backup(rest, out).map(|()| ExitCode::SUCCESS)),
         "restore" => done(cofferd::backup_cli::run_restore(rest, out).map(|()| ExitCode::SUCCESS)),
+        // A container's health check: GET /healthz, exit 0 healthy, 1 not (2 bad arguments).
+        "healthcheck" => ExitCode::from(cofferd::healthcheck_cli::run(
+            rest,
+            out,
+            &mut std::io::stderr(),
+        )),
         _ => return None,
     })
 }
@@ -444,7 +457,11 @@ fn main() -> ExitCode {
         }
         Ok(Command::Check(cfg)) => {
             let mut out = std::io::stdout();
-            let _ = write!(out, "configuration OK\n{}", cfg.summary());
+            let _ = writeln!(out, "configuration OK");
+            if let Some(warning) = cofferd::plain_http_warning(&cfg) {
+                let _ = writeln!(out, "WARNING: {warning}");
+            }
+            let _ = write!(out, "{}", cfg.summary());
             let _ = out.flush();
             return ExitCode::SUCCESS;
         }

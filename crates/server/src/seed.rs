@@ -1,11 +1,12 @@
-//! `cofferd --seed FILE`: keys, aliases and grants declared in a TOML file and applied at start,
-//! idempotently (a key is known by its alias: a seed applied twice changes nothing), as
+//! `cofferd --seed FILE`: keys, aliases and grants declared in a TOML or YAML file (by its
+//! extension: `.yaml`/`.yml` is YAML, anything else TOML) and applied at start, idempotently (a key is known by its alias: a seed applied twice changes nothing), as
 //! local-kms does. Applied through the facade as the account's root, so every change is
 //! authorized and audited like any call.
 //!
 //! ```toml
 //! [[keys]]
 //! alias = "alias/app"              # required: how the seed knows the key again
+//! aliases = ["alias/app-v2"]       # optional further aliases (created when missing)
 //! description = "the app's key"
 //! key_spec = "SYMMETRIC_DEFAULT"   # any spec coffer serves (default SYMMETRIC_DEFAULT)
 //! key_usage = "ENCRYPT_DECRYPT"    # default: the spec's first usage
@@ -49,6 +50,9 @@ pub struct Seed {
 pub struct SeedKey {
     /// `alias/…`: the key's name in the seed.
     pub alias: String,
+    /// Further aliases of the key, each created when it does not exist yet.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// Its description.
     #[serde(default)]
     pub description: Option<String>,
@@ -73,6 +77,7 @@ impl std::fmt::Debug for SeedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SeedKey")
             .field("alias", &self.alias)
+            .field("aliases", &self.aliases)
             .field("key_spec", &self.key_spec)
             .field("key_usage", &self.key_usage)
             .field("material", &self.material.as_ref().map(|_| "[redacted]"))
@@ -109,16 +114,57 @@ pub struct SeedReport {
     pub created: Vec<String>,
     /// Aliases that already existed (their keys left as they are).
     pub existing: Vec<String>,
+    /// Further aliases (`aliases = [...]`) created now.
+    pub aliases: Vec<String>,
     /// Grants applied (created, or found by name).
     pub grants: usize,
+}
+
+/// The languages a seed may be written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// TOML (the default).
+    Toml,
+    /// YAML (`.yaml`, `.yml`).
+    Yaml,
+}
+
+impl Format {
+    /// The format a file's extension names: `.yaml`/`.yml` (any case) is YAML, anything else
+    /// TOML.
+    pub fn of(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml") => {
+                Format::Yaml
+            }
+            _ => Format::Toml,
+        }
+    }
 }
 
 /// Reads a seed file (its text wiped once parsed: it may hold key material).
 pub fn load(path: &Path) -> Result<Seed, Error> {
     let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-    let seed = toml::from_str(&text).map_err(|e| seed_error(path, e.message()));
+    let seed = parse(&text, Format::of(path)).map_err(|why| seed_error(path, why));
     coffer_crypto::wipe(&mut text.into_bytes());
     seed
+}
+
+/// Parses a seed's text. The error names the line and what is wrong, never a value (a value
+/// may be key material).
+pub fn parse(text: &str, format: Format) -> Result<Seed, String> {
+    match format {
+        Format::Toml => toml::from_str(text).map_err(|e| e.message().to_owned()),
+        Format::Yaml => serde_saphyr::from_str(text).map_err(|e| yaml_error(&e)),
+    }
+}
+
+/// A YAML error's position and kind, without the snippet of input serde-saphyr renders.
+fn yaml_error(e: &serde_saphyr::Error) -> String {
+    let shown = e.to_string();
+    // The first line is the message; later lines quote the input around it.
+    let first = shown.lines().next().unwrap_or("not a valid seed");
+    format!("YAML: {first}")
 }
 
 fn seed_error(path: &Path, why: impl std::fmt::Display) -> Error {
@@ -134,8 +180,8 @@ fn kms_error(e: coffer::Error) -> Error {
 
 /// Applies `seed` as the root of `account`.
 pub fn apply(kms: &Kms, account: &AccountId, seed: &Seed) -> Result<SeedReport, Error> {
-    let root = Caller::new(&format!("arn:aws:iam::{account}:root"))
-        .map_err(|e| kms_error(coffer::Error::validation(e.to_string())))?;
+    let root =
+        Caller::new(&format!("arn:aws:iam::{account}:root")).map_err(|e| kms_error(e.into()))?;
     let mut report = SeedReport::default();
     for key in &seed.keys {
         let existing = kms
@@ -148,15 +194,18 @@ pub fn apply(kms: &Kms, account: &AccountId, seed: &Seed) -> Result<SeedReport, 
             )
             .map(|_| ());
         match existing {
-            Ok(()) => {
-                report.existing.push(key.alias.clone());
-                continue;
+            Ok(()) => report.existing.push(key.alias.clone()),
+            Err(e) if e.code() == "NotFoundException" => {
+                create_key(kms, &root, key)?;
+                report.created.push(key.alias.clone());
             }
-            Err(e) if e.code() == "NotFoundException" => {}
             Err(e) => return Err(kms_error(e)),
         }
-        create_key(kms, &root, key)?;
-        report.created.push(key.alias.clone());
+        for alias in &key.aliases {
+            if add_alias(kms, &root, &key.alias, alias)? {
+                report.aliases.push(alias.clone());
+            }
+        }
     }
     for grant in &seed.grants {
         let operations = grant
@@ -191,6 +240,43 @@ pub fn apply(kms: &Kms, account: &AccountId, seed: &Seed) -> Result<SeedReport, 
         report.grants += 1;
     }
     Ok(report)
+}
+
+/// Creates `alias` for the key `target` (an alias) unless it exists; true if it was created.
+/// An existing alias naming another key is left as it is (a seed never moves an alias).
+fn add_alias(kms: &Kms, root: &Caller, target: &str, alias: &str) -> Result<bool, Error> {
+    let found = kms.describe_key(
+        root,
+        DescribeKeyRequest {
+            key_id: alias.to_owned(),
+            ..Default::default()
+        },
+    );
+    match found {
+        Ok(_) => return Ok(false),
+        Err(e) if e.code() == "NotFoundException" => {}
+        Err(e) => return Err(kms_error(e)),
+    }
+    let key_id = kms
+        .describe_key(
+            root,
+            DescribeKeyRequest {
+                key_id: target.to_owned(),
+                ..Default::default()
+            },
+        )
+        .map_err(kms_error)?
+        .key_metadata
+        .key_id;
+    kms.create_alias(
+        root,
+        AliasRequest {
+            alias_name: alias.to_owned(),
+            target_key_id: key_id,
+        },
+    )
+    .map_err(kms_error)?;
+    Ok(true)
 }
 
 fn enumeration<T>(

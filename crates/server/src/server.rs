@@ -187,10 +187,24 @@ impl Server {
     /// Binds the listener, then opens the data dir (creating it and the administrator
     /// credential on first start) and the key management service.
     pub async fn bind(config: Config) -> Result<Self, Error> {
-        if config.tls.is_none() && !config.listen.ip().is_loopback() {
-            return Err(Error::Config(
-                "without TLS cofferd listens on loopback addresses only: configure a certificate and key",
-            ));
+        // A host name is resolved now; plain HTTP is checked on the addresses it gives.
+        let addrs = config
+            .listen
+            .resolve()
+            .await
+            .map_err(|source| Error::Resolve {
+                addr: config.listen.to_string(),
+                source,
+            })?;
+        let plain_http = crate::listen_addr::plain_http(
+            &config.listen,
+            &addrs,
+            config.tls.is_some(),
+            config.allow_plain_http,
+        )
+        .map_err(Error::Config)?;
+        if let Some(warning) = plain_http {
+            tracing::warn!("{warning}");
         }
         let limits = &config.limits;
         if limits.max_body_bytes == 0
@@ -215,12 +229,18 @@ impl Server {
         };
         // The port first: a start that cannot listen leaves no new data dir (or root key)
         // behind.
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        // The first of the resolved addresses that can be bound.
+        let mut bound = Err(Error::Config("listen: no address to bind"));
+        for addr in addrs {
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    bound = Ok(l);
+                    break;
+                }
+                Err(source) => bound = Err(Error::Bind { addr, source }),
+            }
+        }
+        let listener = bound?;
         let mut config = config;
         config.read_policy_files()?;
         let service = open_service(&config)?;

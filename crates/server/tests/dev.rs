@@ -98,11 +98,45 @@ grantee = "arn:aws:iam::111122223333:role/app"
 operations = ["Encrypt", "Decrypt"]
 "#;
 
+/// The same seed in YAML, with a further alias of the first key.
+const SEED_YAML: &str = r#"
+keys:
+  - alias: alias/app
+    aliases: [alias/app-v2]
+    description: the app's key
+    tags: { team: payments }
+  - alias: alias/mac
+    key_spec: HMAC_256
+    material: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+grants:
+  - alias: alias/app
+    name: app-runtime
+    grantee: arn:aws:iam::111122223333:role/app
+    operations: [Encrypt, Decrypt]
+"#;
+
 #[tokio::test]
 async fn a_seed_is_applied_at_start_and_again_changes_nothing() {
+    seed_twice("seed.toml", SEED, &["alias/app", "alias/mac"]).await;
+}
+
+#[tokio::test]
+async fn a_yaml_seed_is_applied_like_a_toml_one_with_its_further_aliases() {
+    seed_twice(
+        "seed.yaml",
+        SEED_YAML,
+        &["alias/app", "alias/app-v2", "alias/mac"],
+    )
+    .await;
+}
+
+/// Starts a dev server with `text` as the seed file `name` twice on one data directory: the
+/// aliases are `expected` both times, one grant, the imported HMAC material gives the MAC
+/// computed here, and every alias of the seed names one key.
+async fn seed_twice(name: &str, text: &str, expected: &[&str]) {
     let dir = common::TempDir::new("dev-seed");
-    let seed = dir.path().join("seed.toml");
-    std::fs::write(&seed, SEED).unwrap();
+    let seed = dir.path().join(name);
+    std::fs::write(&seed, text).unwrap();
     let data = dir.path().join("data");
     let start = || {
         let mut cmd = Server::command(&[
@@ -127,8 +161,16 @@ async fn a_seed_is_applied_at_start_and_again_changes_nothing() {
             .iter()
             .filter_map(|a| a.alias_name())
             .collect();
-        assert_eq!(names, ["alias/app", "alias/mac"], "round {round}");
+        assert_eq!(names, expected, "round {round}");
         let app = kms.describe_key().key_id("alias/app").send().await.unwrap();
+        for alias in expected.iter().filter(|a| a.starts_with("alias/app")) {
+            let same = kms.describe_key().key_id(*alias).send().await.unwrap();
+            assert_eq!(
+                same.key_metadata().unwrap().key_id(),
+                app.key_metadata().unwrap().key_id(),
+                "{alias}"
+            );
+        }
         assert_eq!(
             app.key_metadata().unwrap().description(),
             Some("the app's key")
@@ -160,6 +202,36 @@ async fn a_seed_is_applied_at_start_and_again_changes_nothing() {
     }
     // A data directory named with --data-dir is kept.
     assert!(data.join("root.key").exists());
+}
+
+#[test]
+fn a_yaml_seed_parses_as_its_toml_twin_and_errors_name_no_value() {
+    use cofferd::seed::{parse, Format};
+    let toml = parse(SEED, Format::Toml).unwrap();
+    let yaml = parse(SEED_YAML, Format::Yaml).unwrap();
+    assert_eq!(yaml.keys.len(), toml.keys.len());
+    for (y, t) in yaml.keys.iter().zip(&toml.keys) {
+        assert_eq!(
+            (&y.alias, &y.description, &y.key_spec, &y.tags, &y.material),
+            (&t.alias, &t.description, &t.key_spec, &t.tags, &t.material)
+        );
+    }
+    assert_eq!(yaml.keys[0].aliases, ["alias/app-v2"]);
+    assert_eq!(yaml.grants[0].operations, toml.grants[0].operations);
+    assert_eq!(Format::of(std::path::Path::new("s.YML")), Format::Yaml);
+    assert_eq!(Format::of(std::path::Path::new("s.toml")), Format::Toml);
+    // An unknown field is refused, and the message quotes no value of the file.
+    let bad = "keys:\n  - alias: alias/x\n    materail: U0VDUkVUU0VDUkVU\n";
+    let e = parse(bad, Format::Yaml).unwrap_err();
+    assert!(e.contains("materail"), "{e}");
+    assert!(!e.contains("U0VDUkVU"), "{e}");
+    // A material of the wrong type: its value is not echoed either.
+    let e = parse(
+        "keys:\n  - alias: alias/x\n    material: [U0VDUkVUU0VDUkVU]\n",
+        Format::Yaml,
+    )
+    .unwrap_err();
+    assert!(!e.contains("U0VDUkVU"), "{e}");
 }
 
 #[test]

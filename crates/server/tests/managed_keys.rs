@@ -1,0 +1,192 @@
+//! AWS managed keys through cofferd, with the official SDK: a credential bound to a service
+//! (`ViaService`, set by an administrator) is a trusted integration acting for its principal;
+//! its first use of `alias/aws/<service>` creates the key, KeyManager AWS. The same principal
+//! without the binding, another service and another account are refused; management calls
+//! are refused with AWS's codes; ListAliases shows the alias.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
+
+use std::process::Stdio;
+
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::KeyManagerType;
+use aws_sdk_kms::Client;
+use serde_json::{json, Value};
+
+mod common;
+
+use common::{sdk_code as code, Admin, TempDir};
+
+const REGION: &str = "eu-west-1";
+const ACCOUNT: &str = "111122223333";
+const S3: &str = "s3.eu-west-1.amazonaws.com";
+const ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
+struct Cofferd {
+    _server: common::Server,
+    addr: String,
+    boot: Admin,
+    _dir: TempDir,
+}
+
+impl Cofferd {
+    fn start() -> Self {
+        let dir = TempDir::new("managed-keys");
+        let mut cmd = common::Server::command(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--region",
+            REGION,
+            "--account-id",
+            ACCOUNT,
+        ]);
+        cmd.arg("--data-dir").arg(dir.path()).stderr(Stdio::null());
+        let server = common::Server::spawn(cmd);
+        let addr = server.addr.clone();
+        let boot = Admin::of(dir.path());
+        Self {
+            _server: server,
+            addr,
+            boot,
+            _dir: dir,
+        }
+    }
+
+    fn admin_call(&self, op: &str, body: &Value) -> (u16, Value) {
+        common::signed_call(
+            &self.addr,
+            &self.boot.access_key_id,
+            &self.boot.secret,
+            REGION,
+            &format!("CofferAdmin.{op}"),
+            &serde_json::to_vec(body).unwrap(),
+        )
+    }
+
+    /// A credential for `principal` allowed kms:* by its identity policy, bound to `via` if
+    /// given.
+    fn principal(&self, principal: &str, via: Option<&str>) -> Client {
+        let mut body = json!({"PrincipalArn": principal, "IdentityPolicies": [ALL]});
+        if let Some(v) = via {
+            body["ViaService"] = json!(v);
+        }
+        let (status, v) = self.admin_call("CreateCredential", &body);
+        assert_eq!(status, 200, "{v}");
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                v["AccessKeyId"].as_str().unwrap(),
+                v["SecretAccessKey"].as_str().unwrap(),
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(format!("http://{}", self.addr))
+            .retry_config(RetryConfig::disabled())
+            .http_client(aws_smithy_http_client::Builder::new().build_http());
+        Client::from_conf(conf.build())
+    }
+}
+
+#[tokio::test]
+async fn a_service_bound_credential_brings_the_managed_key_to_life() {
+    let srv = Cofferd::start();
+    let app = "arn:aws:iam::111122223333:role/app";
+    let through_s3 = srv.principal(app, Some(S3));
+    let direct = srv.principal(app, None);
+    let through_sqs = srv.principal(app, Some("sqs.eu-west-1.amazonaws.com"));
+    let stranger = srv.principal("arn:aws:iam::444455556666:role/x", Some(S3));
+
+    // Before first use: not found, except through S3, which creates it.
+    let enc = |c: &Client, key: &str| {
+        c.encrypt()
+            .key_id(key)
+            .plaintext(Blob::new(b"object".to_vec()))
+            .send()
+    };
+    assert_eq!(
+        code(enc(&direct, "alias/aws/s3").await),
+        "NotFoundException"
+    );
+    let ct = enc(&through_s3, "alias/aws/s3").await.unwrap();
+    let arn = ct.key_id().unwrap().to_owned();
+    assert_eq!(
+        enc(&through_s3, "alias/aws/s3").await.unwrap().key_id(),
+        Some(arn.as_str())
+    );
+    let meta = direct.describe_key().key_id(&arn).send().await.unwrap();
+    let meta = meta.key_metadata().unwrap();
+    assert_eq!(meta.key_manager(), Some(&KeyManagerType::Aws));
+    let aliases = direct.list_aliases().send().await.unwrap();
+    let names: Vec<_> = aliases
+        .aliases()
+        .iter()
+        .filter_map(|a| a.alias_name())
+        .collect();
+    assert_eq!(names, ["alias/aws/s3"]);
+
+    // Use only through S3, by the account.
+    let blob = ct.ciphertext_blob().unwrap().clone();
+    let plain = through_s3
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"object");
+    for c in [&direct, &through_sqs, &stranger] {
+        assert_eq!(
+            code(c.decrypt().ciphertext_blob(blob.clone()).send().await),
+            "AccessDeniedException"
+        );
+    }
+    assert_eq!(code(enc(&stranger, &arn).await), "AccessDeniedException");
+
+    // Management: refused, even through S3 and with kms:* in the identity policy.
+    for c in [&direct, &through_s3] {
+        assert_eq!(
+            code(c.disable_key().key_id(&arn).send().await),
+            "AccessDeniedException"
+        );
+        assert_eq!(
+            code(c.schedule_key_deletion().key_id(&arn).send().await),
+            "AccessDeniedException"
+        );
+        assert_eq!(
+            code(c.put_key_policy().key_id(&arn).policy(ALL).send().await),
+            "AccessDeniedException"
+        );
+        assert_eq!(
+            code(c.enable_key_rotation().key_id(&arn).send().await),
+            "AccessDeniedException"
+        );
+    }
+    assert_eq!(
+        code(
+            direct
+                .delete_alias()
+                .alias_name("alias/aws/s3")
+                .send()
+                .await
+        ),
+        "InvalidAliasNameException"
+    );
+
+    // ListCredentials shows the binding; a bad one is refused.
+    let (_, listed) = srv.admin_call("ListCredentials", &json!({}));
+    assert!(
+        listed
+            .to_string()
+            .contains(r#""ViaService":"s3.eu-west-1.amazonaws.com""#),
+        "{listed}"
+    );
+    let (status, refused) = srv.admin_call(
+        "CreateCredential",
+        &json!({"PrincipalArn": app, "ViaService": "not a service"}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["__type"], "ValidationException", "{refused}");
+}
