@@ -15,7 +15,11 @@ Exit codes:
   2  usage: a bad command line, or input refused before it was sent (a policy
      that is not a JSON document with a Statement, plaintext empty or over
      4096 bytes)
-  3  I/O, configuration or connection errors (a file, the endpoint, credentials)";
+  3  I/O, configuration or connection errors (a file, the endpoint, credentials,
+     a --data-dir that is missing or held by a running cofferd)
+
+`coffer audit verify` exits 0 when the log verifies, 1 when it does not, 2 for bad
+arguments or unreadable input.";
 
 /// coffer: a command-line client for cofferd, or AWS KMS, over the AWS KMS protocol.
 ///
@@ -54,6 +58,8 @@ pub(crate) struct Global {
     /// Tables for people, or JSON (the AWS response shape) for scripts
     #[arg(long, global = true, value_enum, default_value_t = Output::Table, value_name = "FORMAT")]
     pub(crate) output: Output,
+    #[command(flatten)]
+    pub(crate) local: crate::local::LocalArgs,
 }
 
 /// `--output`.
@@ -86,6 +92,11 @@ pub(crate) enum Command {
     Encrypt(EncryptArgs),
     /// Decrypt a ciphertext made by `coffer encrypt` (or KMS Encrypt); the plaintext goes to -o
     Decrypt(DecryptArgs),
+    /// Manage a running cofferd's credentials (administrator credentials only)
+    Credentials(crate::credentials::CredentialsArgs),
+    /// Verify a data directory's audit log
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCmd),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -338,7 +349,7 @@ pub(crate) struct DecryptArgs {
 }
 
 /// `KEY=VALUE` (the value may hold `=`; the key may not be empty).
-fn parse_pair(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),

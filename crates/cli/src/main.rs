@@ -5,8 +5,11 @@
 //! errors. docs/CLI.md describes every command.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cli;
+mod credentials;
 mod failure;
+mod local;
 mod output;
 mod run;
 
@@ -23,6 +26,10 @@ use crate::failure::Failure;
 fn main() -> ExitCode {
     // clap prints help and --version (exit 0) and usage errors (exit 2) itself.
     let cli = Cli::parse();
+    // Its own exit statuses (0 verified, 1 not, 2 unusable), as cofferd's.
+    if let Command::Audit(a) = &cli.command {
+        return audit::run(&cli.global, a);
+    }
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -42,6 +49,8 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             return output::emit(&String::from_utf8_lossy(&buf));
         }
         Command::Man { dir } => return man(dir.as_deref()),
+        // A blocking client of cofferd's admin API.
+        Command::Credentials(a) => return credentials::run(&cli.global, a),
         _ => {}
     }
     // Input is read and checked before the service is looked for.
@@ -63,8 +72,13 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::io("starting the runtime", &e))?;
-    rt.block_on(async {
-        let c = run::client(&cli.global).await?;
+    // --data-dir: the data directory opened in process, before anything is sent.
+    let local = local::open(&cli.global.local)?;
+    let outcome = rt.block_on(async {
+        let c = match &local {
+            Some(svc) => local::client(svc),
+            None => run::client(&cli.global).await?,
+        };
         match cli.command {
             Command::Key(k) => run::key(&c, out, k).await,
             Command::Alias(a) => run::alias(&c, out, a).await,
@@ -73,9 +87,17 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             Command::Grant(g) => run::grant(&c, out, g).await,
             Command::Encrypt(a) => run::encrypt(&c, out, a, &input).await,
             Command::Decrypt(a) => run::decrypt(&c, out, a, input.to_vec()).await,
-            Command::Completions { .. } | Command::Man { .. } => Ok(()),
+            Command::Completions { .. }
+            | Command::Man { .. }
+            | Command::Credentials(_)
+            | Command::Audit(_) => Ok(()),
         }
-    })
+    });
+    // The client (and its hold on the service) is gone: the audit log closes with a digest.
+    match local {
+        Some(svc) => outcome.and(local::close(svc)),
+        None => outcome,
+    }
 }
 
 /// `coffer man`: the top page on stdout, or every page into `dir`.

@@ -81,7 +81,7 @@ pub use coffer_grants::MAX_GRANTS_PER_KEY;
 pub use coffer_keys::{KeyError, LocalRootKey, RootKey};
 pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig, QuotaError};
-pub use coffer_store::{MemoryStore, Store};
+pub use coffer_store::{MemoryStore, Store, DB_FILE};
 pub use data_dir::{
     Argon2Params, BackupSummary, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,
     AUDIT_PUBLIC_KEY_FILE,

@@ -1,6 +1,7 @@
-//! `cofferd audit verify`: the audit log of a data directory, checked offline (or beside a
-//! running server, read-only), with a report for a person and an exit code for a script. And
-//! the line cofferd logs for every signed digest.
+//! `audit verify` (of `coffer` and of `cofferd`): the audit log of a data directory, checked
+//! offline (or beside a running server, read-only), with a report for a person and an exit
+//! status for a script. One implementation: both command lines flatten [`VerifyArgs`] and call
+//! [`verify`]. And the line cofferd logs for every signed digest.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -11,24 +12,6 @@ use coffer::audit_log::{
     VerifyReport,
 };
 use coffer::{AUDIT_DIR, AUDIT_PUBLIC_KEY_FILE};
-
-/// The usage text of `cofferd audit`.
-pub const USAGE: &str = "\
-usage: cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]
-
-Checks the audit log in DIR/audit: the hash chain, every signed digest, the files, and with
---anchors every digest published in that anchor directory (a log cut back or rewritten after
-one of them fails). Read-only: works on a stopped server's data directory, and beside a
-running one.
-
-  --data-dir DIR            the data directory
-  --anchors DIR             the anchor directory ([audit] anchor_dir) to check the log against
-  --public-key HEX|FILE     the audit public key to verify with, as 64 hex characters or a
-                            file holding them (default: DIR/audit-public-key.hex; pin it
-                            elsewhere, as a copy in the directory can be replaced too)
-
-exit status: 0 the log verifies, 1 it does not, 2 bad arguments or unreadable input
-";
 
 /// Exit status when the log verifies.
 pub const VERIFIED: u8 = 0;
@@ -52,47 +35,64 @@ pub fn log_digest(d: &SignedDigest) {
     );
 }
 
-struct Args {
-    data_dir: PathBuf,
-    anchors: Option<PathBuf>,
-    public_key: Option<String>,
+/// `audit verify`'s arguments.
+#[derive(Clone, Debug, clap::Args)]
+#[non_exhaustive]
+pub struct VerifyArgs {
+    /// The data directory (its audit log is DIR/audit)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// The anchor directory (the configuration's audit anchor_dir) to check the log
+    /// against: a log cut back or rewritten after one of its digests fails
+    #[arg(long, value_name = "DIR")]
+    pub anchors: Option<PathBuf>,
+    /// The audit public key to verify with, as 64 hex characters or a file holding them
+    /// (default: DIR/audit-public-key.hex; pin it elsewhere, as a copy in the directory can be
+    /// replaced too)
+    #[arg(long, value_name = "HEX|FILE")]
+    pub public_key: Option<String>,
 }
 
-fn parse(args: &[String]) -> Result<Option<Args>, String> {
-    let Some((cmd, rest)) = args.split_first() else {
-        return Err("a command is required".into());
-    };
-    match cmd.as_str() {
-        "-h" | "--help" | "help" => return Ok(None),
-        "verify" => {}
-        other => return Err(format!("unknown command {other:?}")),
-    }
-    let (mut data_dir, mut anchors, mut public_key) = (None, None, None);
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{arg} needs a value"))
-        };
-        match arg.as_str() {
-            "--data-dir" => data_dir = Some(PathBuf::from(value()?)),
-            "--anchors" => anchors = Some(PathBuf::from(value()?)),
-            "--public-key" => public_key = Some(value()?),
-            "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument {other:?}")),
+impl VerifyArgs {
+    /// Verify the log of `data_dir` with the key it holds, and no anchors.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            anchors: None,
+            public_key: None,
         }
     }
-    let data_dir = data_dir.ok_or("--data-dir is required")?;
-    Ok(Some(Args {
-        data_dir,
-        anchors,
-        public_key,
-    }))
+}
+
+/// The help shown after `audit verify`'s options.
+pub const VERIFY_AFTER_HELP: &str = "\
+Checks the audit log in DIR/audit: the hash chain, every signed digest, the files, and with
+--anchors every digest published in that anchor directory. Read-only: works on a stopped
+server's data directory, and beside a running one.
+
+Exit status: 0 the log verifies, 1 it does not, 2 bad arguments or unreadable input";
+
+/// `cofferd audit`'s command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "cofferd audit",
+    about = "The audit log of a data directory, checked offline or beside a running server.",
+    disable_version_flag = true
+)]
+struct AuditCli {
+    #[command(subcommand)]
+    command: AuditCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCmd {
+    /// Verify a data directory's audit log
+    #[command(after_help = VERIFY_AFTER_HELP)]
+    Verify(VerifyArgs),
 }
 
 /// The public key, and where it came from.
-fn public_key(args: &Args) -> Result<(coffer_crypto::VerifyingKey, String), String> {
+fn public_key(args: &VerifyArgs) -> Result<(coffer_crypto::VerifyingKey, String), String> {
     let (text, from) = match &args.public_key {
         Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
             (v.clone(), "--public-key".to_owned())
@@ -120,28 +120,32 @@ fn read_key_file(file: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read the public key {}: {e}", file.display()))
 }
 
-/// Runs `cofferd audit ARGS…`: the report goes to `out`, and the exit status is returned
-/// ([`VERIFIED`], [`FAILED`], [`USAGE_ERROR`]); messages about the arguments go to `err`.
+/// Runs `cofferd audit ARGS…`: the report (or the help) goes to `out`, and the exit status
+/// is returned ([`VERIFIED`], [`FAILED`], [`USAGE_ERROR`]); clap's usage errors go to `err`.
 pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let args = match parse(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            let _ = out.write_all(USAGE.as_bytes());
+    use clap::Parser;
+    let argv = std::iter::once("cofferd audit".to_owned()).chain(args.iter().cloned());
+    let cli = match AuditCli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            let _ = write!(out, "{e}");
             return VERIFIED;
         }
-        Err(msg) => {
-            let _ = write!(err, "cofferd audit: {msg}\n{USAGE}");
+        Err(e) => {
+            let _ = write!(err, "{e}");
             return USAGE_ERROR;
         }
     };
-    let (text, status) = report(&args);
+    let AuditCmd::Verify(args) = cli.command;
+    let (text, status) = verify(&args);
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
     status
 }
 
-/// The report and the exit status.
-fn report(args: &Args) -> (String, u8) {
+/// Verifies the log `args` name: the report for a person, and the exit status ([`VERIFIED`],
+/// [`FAILED`], [`USAGE_ERROR`]).
+pub fn verify(args: &VerifyArgs) -> (String, u8) {
     let mut s = String::new();
     let log = args.data_dir.join(AUDIT_DIR);
     let _ = writeln!(s, "audit log:   {}", log.display());
@@ -303,6 +307,18 @@ mod tests {
             USAGE_ERROR
         );
         assert_eq!(run(&args(&["--help"]), &mut out, &mut err), VERIFIED);
+        assert_eq!(
+            run(&args(&["verify", "--help"]), &mut out, &mut err),
+            VERIFIED
+        );
+        assert_eq!(
+            run(
+                &args(&["verify", "--data-dir=/x", "--bogus"]),
+                &mut out,
+                &mut err
+            ),
+            USAGE_ERROR
+        );
     }
 
     #[test]

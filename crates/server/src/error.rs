@@ -92,6 +92,21 @@ pub enum Error {
     /// installed.
     #[error("cannot install the shutdown signal handlers")]
     Signals(#[source] std::io::Error),
+    /// A data directory opened in process (`coffer --data-dir`) is missing or not one cofferd
+    /// made: it is never created there, only by cofferd's first start.
+    #[error("{path}: {problem}")]
+    NotADataDir {
+        /// The directory (or the file it lacks).
+        path: PathBuf,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The administrator's account of a data directory opened in process is not one account.
+    #[error(
+        "the data directory's administrator credentials belong to several accounts ({0}): \
+             no one account root to act as"
+    )]
+    AmbiguousAccount(String),
     /// The random source failed.
     #[error("random source failed")]
     Random(#[source] coffer_crypto::CryptoError),

@@ -30,7 +30,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
-pub mod admin_cli;
+pub mod admin_client;
 mod amz_date;
 mod api_error;
 pub mod audit_cli;
@@ -48,6 +48,7 @@ pub mod healthcheck_cli;
 mod limiter;
 mod listen_addr;
 mod listener;
+mod local;
 mod logging;
 mod metrics;
 mod protocol;
@@ -76,6 +77,7 @@ pub use config_file::{
 pub use error::Error;
 pub use limiter::RateLimit;
 pub use listen_addr::{InvalidListenAddr, ListenAddr};
+pub use local::LocalService;
 pub use logging::init_logging;
 pub use protocol::{decode, dispatch, AWS_OPERATIONS, SUPPORTED_OPERATIONS};
 pub use server::{open_service, Server, Service};

@@ -15,7 +15,7 @@ use coffer::AccountId;
 use cofferd::{Config, ListenAddr, LogFormat, RootKeyProvider, TlsFiles};
 
 /// `cofferd`'s command line: an optional configuration file and flags over it. The
-/// subcommands (`check`, `backup`, `restore`, `audit`, `credentials`) have their own.
+/// subcommands (`check`, `backup`, `restore`, `audit`) have their own.
 #[derive(Debug, Parser)]
 #[command(
     name = "cofferd",
@@ -24,13 +24,13 @@ use cofferd::{Config, ListenAddr, LogFormat, RootKeyProvider, TlsFiles};
 cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd --config FILE [options]
        cofferd --check-config [--config FILE] [options]
-       cofferd credentials ...
        cofferd check --data-dir DIR [--json]     full integrity check of the database
        cofferd backup --data-dir DIR --to FILE   online backup (everything but the root key)
        cofferd restore --from FILE --data-dir NEW (--root-key FILE | --root-passphrase-file
                        FILE | --root-passphrase-env VAR)   restore into a new directory
        cofferd audit verify --data-dir DIR [--anchors DIR] [--public-key HEX|FILE]
-       cofferd healthcheck [--url URL] [--ca-file PEM]   exit 0 if /healthz says ok, else 1",
+       cofferd healthcheck [--url URL] [--ca-file PEM]   exit 0 if /healthz says ok, else 1
+Credentials are managed with `coffer credentials` (docs/CREDENTIALS.md).",
     after_help = "Flags given beside --config override the file's values, which override the \
                   defaults (docs/CONFIG.md). A flag given twice takes its last value.",
     disable_version_flag = true,
@@ -407,8 +407,8 @@ async fn serve(cfg: Config, seed: Option<cofferd::seed::Seed>) -> Result<(), cof
     server.run(signals.wait()).await
 }
 
-/// Runs a subcommand (`audit`, `credentials`, `check`, `backup`, `restore`: each parses its own
-/// arguments), or `None` if `args` do not start with one.
+/// Runs a subcommand (`audit`, `check`, `backup`, `restore`: each parses its own arguments,
+/// with clap), or `None` if `args` do not start with one. `credentials` moved to `coffer`.
 fn subcommand(args: &[String]) -> Option<ExitCode> {
     let (which, rest) = args.split_first()?;
     let (out, mut err) = (&mut std::io::stdout(), std::io::stderr());
@@ -422,8 +422,10 @@ fn subcommand(args: &[String]) -> Option<ExitCode> {
     Some(match which.as_str() {
         // Offline (or read-only) verification of a data directory's audit log.
         "audit" => ExitCode::from(cofferd::audit_cli::run(rest, out, &mut std::io::stderr())),
-        // Credential management: a client of a running cofferd.
-        "credentials" => done(cofferd::admin_cli::run(rest, out).map(|()| ExitCode::SUCCESS)),
+        // Credential management moved to the `coffer` CLI (a client of a running cofferd).
+        "credentials" => done(Err(
+            "moved to `coffer credentials` (same subcommands; see docs/CREDENTIALS.md)".into(),
+        )),
         // A full integrity check of a data directory's database.
         "check" => done(cofferd::check_cli::run(rest, out).map(|o| match o {
             cofferd::check_cli::Outcome::Clean => ExitCode::SUCCESS,

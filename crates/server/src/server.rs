@@ -39,6 +39,13 @@ pub struct Service {
 /// wrapped under the root key `config.root_key` names (a key file is created, mode 0600, on
 /// first start), the audit log as `config.audit` says, `config.quotas`, `config.region`.
 pub fn open_service(config: &Config) -> Result<Service, Error> {
+    let dir = open_data_dir(config)?;
+    let kms = build_kms(&dir, config, &config.region)?;
+    Ok(Service { kms, data_dir: dir })
+}
+
+/// The data dir of `config` opened (created on first start), with its audit log.
+pub(crate) fn open_data_dir(config: &Config) -> Result<coffer::DataDir, Error> {
     let data_dir = &config.data_dir;
     let source = match &config.root_key {
         RootKeyProvider::KeyFile(file) => coffer::RootKeySource::key_file(
@@ -111,16 +118,23 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
             "was readable by others: restricted to its owner"
         );
     }
-    let kms = dir
-        .builder()
-        .region(&config.region)
+    Ok(dir)
+}
+
+/// The key management service of an open data dir, serving `region`.
+pub(crate) fn build_kms(
+    dir: &coffer::DataDir,
+    config: &Config,
+    region: &str,
+) -> Result<Kms, Error> {
+    dir.builder()
+        .region(region)
         .quotas(config.quotas.clone())
         .audit_sink(Arc::new(crate::deferred::DeferringSink::new(
             dir.audit_log(),
         )))
         .build()
-        .map_err(|e| Error::Kms(e.into()))?;
-    Ok(Service { kms, data_dir: dir })
+        .map_err(|e| Error::Kms(e.into()))
 }
 
 /// Buckets kept per limiter before full ones are dropped.
@@ -257,7 +271,7 @@ impl Server {
         if creds.bootstrap_active() {
             tracing::warn!(
                 "the bootstrap administrator credential is active: create an administrator \
-                 credential of your own and retire it (`cofferd credentials retire-bootstrap`)"
+                 credential of your own and retire it (`coffer credentials retire-bootstrap`)"
             );
         }
         let audit = service.data_dir.audit_log();

@@ -770,7 +770,7 @@ fn help_lists_every_flag() {
         "cofferd backup",
         "cofferd restore",
         "cofferd audit verify",
-        "cofferd credentials",
+        "coffer credentials",
     ] {
         assert!(out.contains(flag), "{flag}: {out}");
     }

@@ -67,6 +67,81 @@ pub(crate) struct Cofferd {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// A cofferd of a given configuration, in process on an ephemeral loopback port (stopped,
+/// its audit log closed, when dropped; its data directory is left).
+pub(crate) struct Running {
+    /// The bound address.
+    pub(crate) addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Serves `cfg` (its listen address replaced by 127.0.0.1:0).
+    pub(crate) fn start(mut cfg: cofferd::Config) -> Self {
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server = match cofferd::Server::bind(cfg).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        addr_tx.send(Err(cofferd::error_chain(&e))).unwrap();
+                        return;
+                    }
+                };
+                addr_tx.send(Ok(server.local_addr().unwrap())).unwrap();
+                server
+                    .run(async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let addr = match addr_rx.recv().expect("cofferd did not start") {
+            Ok(a) => a,
+            Err(e) => {
+                thread.join().unwrap();
+                panic!("cofferd did not start: {e}");
+            }
+        };
+        Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Tries to serve `cfg`: the error when it cannot start.
+    pub(crate) fn try_bind(cfg: cofferd::Config) -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(cofferd::Server::bind(cfg))
+            .map(drop)
+            .map_err(|e| cofferd::error_chain(&e))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Cofferd {
     /// A fresh data directory and a server on an ephemeral loopback port.
     pub(crate) fn start(name: &str) -> Self {

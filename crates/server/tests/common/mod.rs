@@ -99,7 +99,7 @@ impl Drop for Server {
 }
 
 /// The bootstrap administrator's credential, as the data dir's `admin-credentials.json` holds
-/// it (the shape `cofferd credentials create` prints, too).
+/// it (the shape `coffer credentials create` prints, too).
 #[derive(Clone, Debug)]
 pub(crate) struct Admin {
     pub(crate) access_key_id: String,

@@ -1,9 +1,12 @@
-//! `cofferd credentials …`: the credential-management client of a running cofferd. It signs
-//! `CofferAdmin.*` requests with SigV4 (an administrator credential) and sends them over plain
-//! HTTP (loopback) or HTTPS (trusting only the certificates of `--ca-file`), one blocking
-//! HTTP/1.1 exchange per request.
+//! The credential-management client of a running cofferd, as a library with no argument
+//! parsing (`coffer credentials` is its command line). It signs `CofferAdmin.*` requests with
+//! SigV4 (an administrator credential) and sends them over plain HTTP (loopback) or HTTPS
+//! (trusting only the certificates of a CA file), one blocking HTTP/1.1 exchange per request.
+//!
+//! It lives in cofferd because it shares cofferd's SigV4 signer and wire names, and `coffer`
+//! depends on cofferd anyway (for `--data-dir`).
 
-use std::collections::BTreeMap;
+use std::fmt;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -16,247 +19,90 @@ use serde_json::{json, Value};
 
 use crate::{ADMIN_TARGET_PREFIX, CONTENT_TYPE, SERVICE};
 
-/// The usage text of `cofferd credentials`.
-pub const USAGE: &str = "\
-usage: cofferd credentials COMMAND [options]
-
-commands:
-  create --principal ARN [--admin] [--policy-file FILE]... [--tag KEY=VALUE]...
-         [--description TEXT] [--out FILE]
-                        a new credential (least privilege: only what its identity
-                        policies and the key policies allow; --admin lets it call
-                        CofferAdmin, where its policies' coffer: actions decide what it
-                        may manage); prints it in the admin-credentials.json shape
-                        (the secret is shown once)
-  list [--limit N] [--marker M]
-                        the credentials, never a secret (all pages unless --limit/--marker)
-  rotate ACCESS_KEY_ID [--grace-secs N] [--out FILE]
-                        a new key for the same principal; the old one keeps working N
-                        seconds (default 86400; 0: it stops at once)
-  revoke ACCESS_KEY_ID  the key stops working at once (not the last administrator)
-  retire-bootstrap      revoke the bootstrap administrator and delete
-                        admin-credentials.json (needs another administrator first)
-
-options:
-  --endpoint URL        http://HOST:PORT or https://HOST:PORT (default: $AWS_ENDPOINT_URL)
-  --ca-file PEM         certificates to trust for https (only these)
-  --credentials-file F  an administrator credential, JSON as admin-credentials.json
-                        (default: $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY)
-  --region REGION       default: the credentials file's, $AWS_REGION, $AWS_DEFAULT_REGION,
-                        us-east-1
-";
-
 /// How long a connection, a write or a read may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response accepted.
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
-/// Runs `cofferd credentials ARGS…`, writing results to `out` (notes go to stderr); the error
-/// is a message for the operator (for a refused request: the AWS error code and message).
-pub fn run(args: &[String], out: &mut dyn Write) -> Result<(), String> {
-    let Some((cmd, rest)) = args.split_first() else {
-        return Err(format!("a command is required\n{USAGE}"));
-    };
-    if matches!(cmd.as_str(), "-h" | "--help" | "help") {
-        return out.write_all(USAGE.as_bytes()).map_err(|e| e.to_string());
-    }
-    let mut opts = Options::default();
-    let mut positional = Vec::new();
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--endpoint" => opts.endpoint = Some(value(arg)?),
-            "--ca-file" => opts.ca_file = Some(PathBuf::from(value(arg)?)),
-            "--credentials-file" => opts.credentials_file = Some(PathBuf::from(value(arg)?)),
-            "--region" => opts.region = Some(value(arg)?),
-            "--principal" => opts.principal = Some(value(arg)?),
-            "--admin" => opts.admin = true,
-            "--policy-file" => opts.policy_files.push(PathBuf::from(value(arg)?)),
-            "--tag" => {
-                let v = value(arg)?;
-                let (k, val) = v
-                    .split_once('=')
-                    .ok_or_else(|| format!("--tag wants KEY=VALUE, not {v}"))?;
-                opts.tags.insert(k.to_owned(), val.to_owned());
-            }
-            "--description" => opts.description = Some(value(arg)?),
-            "--out" => opts.out_file = Some(PathBuf::from(value(arg)?)),
-            "--grace-secs" => {
-                let v = value(arg)?;
-                opts.grace_secs = Some(
-                    v.parse()
-                        .map_err(|_| format!("--grace-secs: not a whole number: {v}"))?,
-                );
-            }
-            "--limit" => {
-                let v = value(arg)?;
-                opts.limit = Some(
-                    v.parse()
-                        .map_err(|_| format!("--limit: not a whole number: {v}"))?,
-                );
-            }
-            "--marker" => opts.marker = Some(value(arg)?),
-            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
-            s => positional.push(s.to_owned()),
+/// Where and as whom a [`Client`] sends its requests.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// `http://HOST:PORT` or `https://HOST:PORT` (default: `$AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// With https: the certificates to trust (only these).
+    pub ca_file: Option<PathBuf>,
+    /// An administrator credential in the `admin-credentials.json` shape (default:
+    /// `$AWS_ACCESS_KEY_ID`, `$AWS_SECRET_ACCESS_KEY`).
+    pub credentials_file: Option<PathBuf>,
+    /// The region to sign for (default: the credentials file's, `$AWS_REGION`,
+    /// `$AWS_DEFAULT_REGION`, us-east-1).
+    pub region: Option<String>,
+}
+
+/// Why a request got no answer, or a refusal.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The service refused the request: its AWS error code and message.
+    Refused {
+        /// The exception name, e.g. `AccessDeniedException`.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// Input refused before anything was sent (a policy file that is not JSON, …).
+    Input(String),
+    /// Configuration (endpoint, CA file, credentials), connection or I/O.
+    Io(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused { code, message } => write!(f, "{code}: {message}"),
+            Self::Input(m) | Self::Io(m) => f.write_str(m),
         }
-    }
-    let one_key = |positional: &[String]| -> Result<String, String> {
-        match positional {
-            [k] => Ok(k.clone()),
-            _ => Err(format!("{cmd} takes one ACCESS_KEY_ID")),
-        }
-    };
-    let no_positional = |positional: &[String]| -> Result<(), String> {
-        match positional.first() {
-            None => Ok(()),
-            Some(p) => Err(format!("{cmd}: unexpected argument {p}")),
-        }
-    };
-    match cmd.as_str() {
-        "create" => {
-            no_positional(&positional)?;
-            let principal = opts
-                .principal
-                .clone()
-                .ok_or("create needs --principal ARN")?;
-            let mut policies = Vec::new();
-            for f in &opts.policy_files {
-                let text =
-                    std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-                serde_json::from_str::<Value>(&text)
-                    .map_err(|e| format!("{}: not JSON: {e}", f.display()))?;
-                coffer_credentials::reject_duplicate_keys(text.as_bytes()).map_err(|e| {
-                    format!(
-                        "{}: names a member twice (line {}, column {})",
-                        f.display(),
-                        e.line(),
-                        e.column()
-                    )
-                })?;
-                policies.push(text);
-            }
-            let mut body = json!({
-                "PrincipalArn": principal,
-                "Administrator": opts.admin,
-                "IdentityPolicies": policies,
-                "Tags": opts.tags,
-            });
-            if let Some(d) = &opts.description {
-                body["Description"] = json!(d);
-            }
-            let client = Client::new(&opts)?;
-            let resp = client.call("CreateCredential", &body)?;
-            print_new_credential(&client, &opts, &resp, out)
-        }
-        "list" => {
-            no_positional(&positional)?;
-            let client = Client::new(&opts)?;
-            if opts.limit.is_some() || opts.marker.is_some() {
-                let mut body = json!({});
-                if let Some(l) = opts.limit {
-                    body["Limit"] = json!(l);
-                }
-                if let Some(m) = &opts.marker {
-                    body["Marker"] = json!(m);
-                }
-                let resp = client.call("ListCredentials", &body)?;
-                return print_json(out, &resp.json()?);
-            }
-            let mut all = Vec::new();
-            let mut marker: Option<String> = None;
-            loop {
-                let mut body = json!({ "Limit": 1000 });
-                if let Some(m) = &marker {
-                    body["Marker"] = json!(m);
-                }
-                let page = client.call("ListCredentials", &body)?.json()?;
-                if let Some(items) = page.get("Credentials").and_then(Value::as_array) {
-                    all.extend(items.iter().cloned());
-                }
-                match page.get("NextMarker").and_then(Value::as_str) {
-                    Some(m) if page.get("Truncated") == Some(&Value::Bool(true)) => {
-                        marker = Some(m.to_owned());
-                    }
-                    _ => break,
-                }
-            }
-            print_json(out, &json!({ "Credentials": all, "Truncated": false }))
-        }
-        "rotate" => {
-            let key = one_key(&positional)?;
-            let mut body = json!({ "AccessKeyId": key });
-            if let Some(g) = opts.grace_secs {
-                body["GracePeriodSeconds"] = json!(g);
-            }
-            let client = Client::new(&opts)?;
-            let resp = client.call("RotateCredential", &body)?;
-            print_new_credential(&client, &opts, &resp, out)?;
-            let v = resp.json()?;
-            let note = match v.get("PreviousExpiresAt").and_then(Value::as_i64) {
-                Some(t) => format!(
-                    "the previous key {key} keeps working until {} (Unix {t})",
-                    crate::amz_date(t)
-                ),
-                None => format!("the previous key {key} no longer works"),
-            };
-            note_stderr(&note);
-            Ok(())
-        }
-        "revoke" => {
-            let key = one_key(&positional)?;
-            let client = Client::new(&opts)?;
-            let resp = client.call("RevokeCredential", &json!({ "AccessKeyId": key }))?;
-            print_json(out, &resp.json()?)
-        }
-        "retire-bootstrap" => {
-            no_positional(&positional)?;
-            let client = Client::new(&opts)?;
-            let resp = client.call("RetireBootstrapCredential", &json!({}))?;
-            print_json(out, &resp.json()?)
-        }
-        other => Err(format!("unknown command {other}\n{USAGE}")),
     }
 }
 
-#[derive(Default)]
-struct Options {
-    endpoint: Option<String>,
-    ca_file: Option<PathBuf>,
-    credentials_file: Option<PathBuf>,
-    region: Option<String>,
-    principal: Option<String>,
-    admin: bool,
-    policy_files: Vec<PathBuf>,
-    tags: BTreeMap<String, String>,
-    description: Option<String>,
-    out_file: Option<PathBuf>,
-    grace_secs: Option<i64>,
-    limit: Option<i64>,
-    marker: Option<String>,
+impl std::error::Error for ClientError {}
+
+impl From<String> for ClientError {
+    fn from(m: String) -> Self {
+        Self::Io(m)
+    }
 }
 
-fn note_stderr(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "cofferd credentials: {msg}");
+impl From<&str> for ClientError {
+    fn from(m: &str) -> Self {
+        Self::Io(m.to_owned())
+    }
 }
 
-fn print_json(out: &mut dyn Write, v: &Value) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    writeln!(out, "{text}").map_err(|e| e.to_string())
+/// Reads an identity policy file for `CreateCredential`: JSON that names no member twice.
+pub fn read_policy_file(f: &Path) -> Result<String, ClientError> {
+    let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+    serde_json::from_str::<Value>(&text)
+        .map_err(|e| ClientError::Input(format!("{}: not JSON: {e}", f.display())))?;
+    coffer_credentials::reject_duplicate_keys(text.as_bytes()).map_err(|e| {
+        ClientError::Input(format!(
+            "{}: names a member twice (line {}, column {})",
+            f.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok(text)
 }
 
-/// Prints (or writes to `--out`, mode 0600, never over an existing file) a new credential in
-/// the shape of `admin-credentials.json`, so it can be used as `--credentials-file`.
-fn print_new_credential(
-    client: &Client,
-    opts: &Options,
+/// A new credential (a CreateCredential or RotateCredential response) in the shape of
+/// `admin-credentials.json`, so that it can be used as a credentials file; `default_region`
+/// when the response names none. The text is wiped on drop.
+pub fn credential_file_text(
     resp: &Response,
-    out: &mut dyn Write,
-) -> Result<(), String> {
+    default_region: &str,
+) -> Result<SecretBytes, ClientError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct New<'a> {
@@ -281,35 +127,20 @@ fn print_new_credential(
         secret_access_key: new.secret_access_key,
         account_id: new.account_id,
         principal_arn: new.principal_arn,
-        region: new.region.unwrap_or(&client.region),
+        region: new.region.unwrap_or(default_region),
     };
-    let mut text = Vec::with_capacity(1024);
-    serde_json::to_writer_pretty(&mut text, &shaped).map_err(|e| e.to_string())?;
-    text.push(b'\n');
-    let text = SecretBytes::new(text);
-    match &opts.out_file {
-        Some(path) => {
-            write_new_private(path, text.expose())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            note_stderr(&format!(
-                "wrote {} ({}) to {} (mode 0600); the secret is not shown again",
-                new.access_key_id,
-                new.principal_arn,
-                path.display()
-            ));
-        }
-        None => {
-            out.write_all(text.expose()).map_err(|e| e.to_string())?;
-            note_stderr(
-                "the secret access key above is shown only this once: store it now \
-                 (or use --out FILE)",
-            );
-        }
-    }
-    Ok(())
+    let mut buf = Vec::with_capacity(1024);
+    let written = serde_json::to_writer_pretty(&mut buf, &shaped);
+    buf.push(b'\n');
+    // Wiped on drop, whether or not it was written whole.
+    let text = SecretBytes::new(buf);
+    written.map_err(|e| unexpected(&e))?;
+    Ok(text)
 }
 
-fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Creates `path` holding `bytes`: mode 0600 (owner-only) from the start, never over an
+/// existing file, synced.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -320,6 +151,58 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+/// Whether retiring the bootstrap credential leaves someone able to manage keys, judged from
+/// a ListCredentials listing (`credentials`: its items). `Err` says why not.
+///
+/// The rule: once the bootstrap credential (the root of account A) is gone, there must remain
+/// 1. another *lasting* (not expiring) administrator credential, or nobody could manage
+///    credentials any more (the service refuses this case too), and
+/// 2. a lasting credential for `arn:aws:iam::A:root`. The keys made as the bootstrap
+///    credential have the default key policy, which gives A's root `kms:*` with no identity
+///    policy needed. Any other principal reaches a key only through identity policies and key
+///    policies that a listing does not show (and a key policy may have been changed since), so
+///    the client cannot know that it can: an operator who knows (a `user/ops` with a `kms:*`
+///    identity policy, say) overrides the check.
+pub fn check_retire_bootstrap(credentials: &[Value]) -> Result<(), String> {
+    let flag = |c: &Value, k: &str| c.get(k).and_then(Value::as_bool) == Some(true);
+    let lasting = |c: &Value| c.get("ExpiresAt").is_none_or(Value::is_null);
+    let Some(boot) = credentials.iter().find(|c| flag(c, "Bootstrap")) else {
+        return Err(
+            "no bootstrap credential is listed (retired already, or not visible to this \
+             credential)"
+                .into(),
+        );
+    };
+    let account = boot
+        .get("AccountId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let root = format!("arn:aws:iam::{account}:root");
+    let others: Vec<&Value> = credentials
+        .iter()
+        .filter(|c| !flag(c, "Bootstrap") && lasting(c))
+        .collect();
+    if !others.iter().any(|c| flag(c, "Administrator")) {
+        return Err(
+            "no other lasting administrator credential: nobody could manage credentials \
+             afterwards (create one with --admin first)"
+                .into(),
+        );
+    }
+    if !others
+        .iter()
+        .any(|c| c.get("PrincipalArn").and_then(Value::as_str) == Some(root.as_str()))
+    {
+        return Err(format!(
+            "no other lasting credential for {root}: the default key policy gives the keys to \
+             the account root, and no remaining credential is known to be able to manage them \
+             (create one with `coffer credentials create --principal {root}`, or pass --force \
+             if another principal's identity policies allow it)"
+        ));
+    }
+    Ok(())
 }
 
 /// The administrator credential a credentials file holds.
@@ -337,8 +220,8 @@ impl Drop for CredentialsFile {
     }
 }
 
-/// Where and as whom to send requests.
-struct Client {
+/// A client of one cofferd, signing as one administrator credential.
+pub struct Client {
     scheme_https: bool,
     host: String,
     port: u16,
@@ -350,24 +233,53 @@ struct Client {
     region: String,
 }
 
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("https", &self.scheme_https)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret", &"[redacted]")
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
 /// A response: the status and the body (wiped on drop: it may hold a secret).
-struct Response {
+pub struct Response {
     status: u16,
     body: SecretBytes,
 }
 
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body", &"[redacted]")
+            .finish()
+    }
+}
+
 /// A response that is not the JSON expected: where it went wrong, not what it said (a response
 /// can hold a secret access key, which the parser's message could quote).
-fn unexpected(e: &serde_json::Error) -> String {
-    format!(
+fn unexpected(e: &serde_json::Error) -> ClientError {
+    ClientError::Io(format!(
         "unexpected response (line {}, column {})",
         e.line(),
         e.column()
-    )
+    ))
 }
 
 impl Response {
-    fn json(&self) -> Result<Value, String> {
+    /// The body as JSON (call it only for responses that hold no secret, or wipe the value).
+    pub fn json(&self) -> Result<Value, ClientError> {
+        serde_json::from_slice(self.body.expose()).map_err(|e| unexpected(&e))
+    }
+
+    /// The members of the body that `T` names (the others, a secret among them, are skipped
+    /// unread).
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ClientError> {
         serde_json::from_slice(self.body.expose()).map_err(|e| unexpected(&e))
     }
 }
@@ -377,30 +289,56 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl Client {
-    fn new(opts: &Options) -> Result<Self, String> {
+    /// Every credential `ListCredentials` shows this caller, following every page.
+    pub fn list_all(&self) -> Result<Vec<Value>, ClientError> {
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let mut body = json!({ "Limit": 1000 });
+            if let Some(m) = &marker {
+                body["Marker"] = json!(m);
+            }
+            let page = self.call("ListCredentials", &body)?.json()?;
+            if let Some(items) = page.get("Credentials").and_then(Value::as_array) {
+                all.extend(items.iter().cloned());
+            }
+            match page.get("NextMarker").and_then(Value::as_str) {
+                Some(m) if page.get("Truncated") == Some(&Value::Bool(true)) => {
+                    marker = Some(m.to_owned());
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// The region it signs for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// A client for the endpoint and credential `opts` name (nothing is sent yet).
+    pub fn new(opts: &ClientOptions) -> Result<Self, ClientError> {
         let endpoint = opts
             .endpoint
             .clone()
             .or_else(|| env("AWS_ENDPOINT_URL"))
-            .ok_or("--endpoint URL is required (or AWS_ENDPOINT_URL)")?;
+            .ok_or("no endpoint: give --endpoint-url URL or set AWS_ENDPOINT_URL")?;
         let (https, rest) = if let Some(r) = endpoint.strip_prefix("https://") {
             (true, r)
         } else if let Some(r) = endpoint.strip_prefix("http://") {
             (false, r)
         } else {
-            return Err(format!(
-                "--endpoint must start with http:// or https://: {endpoint}"
-            ));
+            return Err(
+                format!("the endpoint must start with http:// or https://: {endpoint}").into(),
+            );
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.is_empty() || authority.contains('/') || authority.contains('@') {
-            return Err(format!(
-                "--endpoint must be SCHEME://HOST[:PORT]: {endpoint}"
-            ));
+            return Err(format!("the endpoint must be SCHEME://HOST[:PORT]: {endpoint}").into());
         }
         let default_port = if https { 443 } else { 80 };
         let (host, port) = split_host_port(authority, default_port)
-            .ok_or_else(|| format!("--endpoint: not HOST[:PORT]: {authority}"))?;
+            .ok_or_else(|| format!("the endpoint is not SCHEME://HOST[:PORT]: {authority}"))?;
         let host_header = if port == default_port {
             authority
                 .strip_suffix(&format!(":{port}"))
@@ -476,8 +414,8 @@ impl Client {
         })
     }
 
-    /// Sends `CofferAdmin.<op>` with `body`; an error response becomes `CODE: message`.
-    fn call(&self, op: &str, body: &Value) -> Result<Response, String> {
+    /// Sends `CofferAdmin.<op>` with `body`; an error response is [`ClientError::Refused`].
+    pub fn call(&self, op: &str, body: &Value) -> Result<Response, ClientError> {
         let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
         let amz_date = crate::amz_date(crate::amz_date::now_secs());
         let target = format!("{ADMIN_TARGET_PREFIX}{op}");
@@ -531,7 +469,10 @@ impl Client {
             .or_else(|| v.get("Message"))
             .and_then(Value::as_str)
             .unwrap_or_default();
-        Err(format!("{code}: {message}"))
+        Err(ClientError::Refused {
+            code,
+            message: message.to_owned(),
+        })
     }
 
     fn exchange(&self, request: &[u8]) -> Result<Response, String> {
@@ -746,6 +687,8 @@ mod tests {
             Vec::new(),
         );
         let r = http_exchange(&mut io, b"req").unwrap();
+        // A response may hold a secret: its Debug never shows the body.
+        assert!(!format!("{r:?}").contains("\"a\""), "{r:?}");
         assert_eq!(r.status, 400);
         assert_eq!(r.body.expose(), b"{\"a\"}");
         assert_eq!(io.1, b"req");
@@ -756,42 +699,73 @@ mod tests {
         assert!(http_exchange(&mut io, b"").is_err());
     }
 
-    #[test]
-    fn usage_and_argument_errors() {
-        let mut out = Vec::new();
-        run(&["--help".into()], &mut out).unwrap();
-        assert!(String::from_utf8(out).unwrap().contains("retire-bootstrap"));
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let mut out = Vec::new();
-        assert!(run(&args(&["nope"]), &mut out)
-            .unwrap_err()
-            .contains("unknown command"));
-        assert!(run(
-            &args(&["create", "--endpoint", "http://127.0.0.1:1"]),
-            &mut out
-        )
-        .unwrap_err()
-        .contains("--principal"));
-        assert!(run(&args(&["revoke"]), &mut out)
-            .unwrap_err()
-            .contains("one ACCESS_KEY_ID"));
-        assert!(run(&args(&["create", "--tag", "novalue"]), &mut out)
-            .unwrap_err()
-            .contains("KEY=VALUE"));
-        assert!(run(
-            &args(&[
-                "list",
-                "--endpoint",
-                "ftp://x",
-                "--credentials-file",
-                "/nonexistent"
-            ]),
-            &mut out
-        )
-        .unwrap_err()
-        .contains("http://"));
-        assert!(out.is_empty());
+    fn opts(endpoint: &str, creds: Option<&Path>) -> ClientOptions {
+        ClientOptions {
+            endpoint: Some(endpoint.to_owned()),
+            credentials_file: creds.map(Path::to_owned),
+            ..ClientOptions::default()
+        }
     }
+
+    #[test]
+    fn endpoints_are_checked() {
+        let missing = Path::new("/nonexistent");
+        for bad in ["ftp://x", "http://a/b", "http://u@h", "http://h:x"] {
+            let e = Client::new(&opts(bad, Some(missing))).unwrap_err();
+            assert!(matches!(e, ClientError::Io(_)), "{bad}: {e}");
+            assert!(e.to_string().contains("endpoint"), "{bad}: {e}");
+        }
+        let e = Client::new(&opts("https://127.0.0.1:1", Some(missing))).unwrap_err();
+        assert!(e.to_string().contains("--ca-file"), "{e}");
+    }
+
+    fn listed(arn: &str, admin: bool, boot: bool, expires: Option<i64>) -> Value {
+        let mut v = json!({"AccessKeyId": "AKIA", "PrincipalArn": arn,
+                           "AccountId": "111122223333", "Administrator": admin,
+                           "Bootstrap": boot, "CreatedAt": 1});
+        if let Some(t) = expires {
+            v["ExpiresAt"] = json!(t);
+        }
+        v
+    }
+
+    #[test]
+    fn retiring_the_bootstrap_needs_an_administrator_and_a_lasting_root() {
+        let root = "arn:aws:iam::111122223333:root";
+        let ops = "arn:aws:iam::111122223333:user/ops";
+        let boot = listed(root, true, true, None);
+        // Nobody else.
+        let e = check_retire_bootstrap(std::slice::from_ref(&boot)).unwrap_err();
+        assert!(e.contains("administrator"), "{e}");
+        // An administrator that cannot be known to manage keys.
+        let e =
+            check_retire_bootstrap(&[boot.clone(), listed(ops, true, false, None)]).unwrap_err();
+        assert!(e.contains(root) && e.contains("--force"), "{e}");
+        // A root credential that expires does not count; a lasting one does.
+        let expiring = listed(root, false, false, Some(5));
+        assert!(
+            check_retire_bootstrap(&[boot.clone(), listed(ops, true, false, None), expiring])
+                .is_err()
+        );
+        check_retire_bootstrap(&[
+            boot.clone(),
+            listed(ops, true, false, None),
+            listed(root, false, false, None),
+        ])
+        .unwrap();
+        // One lasting root administrator is both.
+        check_retire_bootstrap(&[boot, listed(root, true, false, None)]).unwrap();
+        // The root of another account is not this account's.
+        let other = "arn:aws:iam::444455556666:root";
+        assert!(check_retire_bootstrap(&[
+            listed(root, true, true, None),
+            listed(other, true, false, None)
+        ])
+        .is_err());
+        // No bootstrap listed.
+        assert!(check_retire_bootstrap(&[listed(ops, true, false, None)]).is_err());
+    }
+
     #[test]
     fn files_that_name_a_member_twice_are_refused_by_position() {
         let mut b = [0u8; 8];
@@ -821,43 +795,46 @@ mod tests {
                 std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
             }
         }
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let mut out = Vec::new();
-        let e = run(
-            &args(&[
-                "list",
-                "--endpoint",
-                "http://127.0.0.1:1",
-                "--credentials-file",
-                creds.to_str().unwrap(),
-            ]),
-            &mut out,
-        )
-        .unwrap_err();
+        let e = Client::new(&opts("http://127.0.0.1:1", Some(&creds))).unwrap_err();
+        let e = e.to_string();
         assert!(e.contains("line 2"), "{e}");
         assert!(!e.contains(secret), "{e}");
+        let e = read_policy_file(&policy).unwrap_err();
+        assert!(matches!(e, ClientError::Input(_)));
+        assert!(e.to_string().contains("names a member twice"), "{e}");
+        // The client's Debug never shows the secret.
         std::fs::write(
             &creds,
-            "{\"access_key_id\":\"AKIAAAAAAAAAAAAAAAAA\",\"secret_access_key\":\"x\",\"region\":\"eu-west-1\"}",
+            format!(
+                "{{\"access_key_id\":\"AKIAAAAAAAAAAAAAAAAA\",\"secret_access_key\":\"{secret}\"}}"
+            ),
         )
         .unwrap();
-        let e = run(
-            &args(&[
-                "create",
-                "--principal",
-                "arn:aws:iam::111122223333:user/u",
-                "--policy-file",
-                policy.to_str().unwrap(),
-                "--endpoint",
-                "http://127.0.0.1:1",
-                "--credentials-file",
-                creds.to_str().unwrap(),
-            ]),
-            &mut out,
-        )
-        .unwrap_err();
-        assert!(e.contains("names a member twice"), "{e}");
-        assert!(out.is_empty());
+        let c = Client::new(&opts("http://127.0.0.1:1", Some(&creds))).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains(secret) && shown.contains("redacted"),
+            "{shown}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn new_credentials_are_written_owner_only_and_never_over_a_file() {
+        let mut b = [0u8; 8];
+        coffer::RandomSource::fill(&coffer::SystemRandom::new(), &mut b).unwrap();
+        let dir = std::env::temp_dir().join(format!("cofferd-out-{}", crate::sigv4::hex(&b)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("new.json");
+        write_new_private(&path, b"{}").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(write_new_private(&path, b"[]").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
