@@ -56,6 +56,11 @@ enum CredentialsCmd {
         /// A description
         #[arg(long, value_name = "TEXT")]
         description: Option<String>,
+        /// Bind it to a service (kms:ViaService, e.g. s3.us-east-1.amazonaws.com): the
+        /// credential of a trusted integration acting for the principal; it may use the
+        /// account's AWS managed key alias/aws/SERVICE, created on its first use
+        #[arg(long, value_name = "ENDPOINT")]
+        via_service: Option<String>,
         /// Write the credential to FILE (created mode 0600, never over an existing file)
         /// instead of stdout
         #[arg(long, value_name = "FILE")]
@@ -143,6 +148,7 @@ pub(crate) fn run(g: &Global, a: &CredentialsArgs) -> Result<(), Failure> {
             admin,
             tags,
             description,
+            via_service,
             out,
             ..
         } => {
@@ -156,6 +162,9 @@ pub(crate) fn run(g: &Global, a: &CredentialsArgs) -> Result<(), Failure> {
             });
             if let Some(d) = description {
                 body["Description"] = json!(d);
+            }
+            if let Some(v) = via_service {
+                body["ViaService"] = json!(v);
             }
             let resp = client.call("CreateCredential", &body).map_err(failure)?;
             new_credential(&client, &resp, out.as_ref())
