@@ -86,6 +86,9 @@ pub(crate) enum Command {
     Encrypt(EncryptArgs),
     /// Decrypt a ciphertext made by `coffer encrypt` (or KMS Encrypt); the plaintext goes to -o
     Decrypt(DecryptArgs),
+    /// Encrypt or decrypt data of any size, streaming, in coffer's envelope format
+    #[command(subcommand)]
+    Envelope(crate::envelope::EnvelopeCmd),
     /// Print a shell completion script
     Completions {
         /// The shell
@@ -338,7 +341,7 @@ pub(crate) struct DecryptArgs {
 }
 
 /// `KEY=VALUE` (the value may hold `=`; the key may not be empty).
-fn parse_pair(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),

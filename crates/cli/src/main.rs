@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod envelope;
 mod failure;
 mod output;
 mod run;
@@ -42,6 +43,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             return output::emit(&String::from_utf8_lossy(&buf));
         }
         Command::Man { dir } => return man(dir.as_deref()),
+        Command::Envelope(e) => return envelope::run(&cli.global, e),
         _ => {}
     }
     // Input is read and checked before the service is looked for.
@@ -73,7 +75,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             Command::Grant(g) => run::grant(&c, out, g).await,
             Command::Encrypt(a) => run::encrypt(&c, out, a, &input).await,
             Command::Decrypt(a) => run::decrypt(&c, out, a, input.to_vec()).await,
-            Command::Completions { .. } | Command::Man { .. } => Ok(()),
+            Command::Completions { .. } | Command::Man { .. } | Command::Envelope(_) => Ok(()),
         }
     })
 }

@@ -15,8 +15,8 @@ use crate::error::codes;
 use crate::KmsKeyring;
 
 /// A [`KmsKeyring`] as the synchronous [`DataKeyProvider`] that `coffer_envelope`'s `encrypt`,
-/// `decrypt`, `EncryptingWriter` and `DecryptingReader` take. It owns a tokio runtime (a
-/// current-thread one unless given another) and blocks the calling thread on each request.
+/// `decrypt`, `EncryptingWriter` and `DecryptingReader` take. It owns a tokio runtime (one
+/// worker thread, unless given another) and blocks the calling thread on each request.
 ///
 /// Call it from plain threads only. On a thread that is running tokio code (an `async fn`, a
 /// task, `spawn_blocking`) every call fails with the code
@@ -38,16 +38,16 @@ impl fmt::Debug for BlockingKmsKeyring {
 }
 
 impl BlockingKmsKeyring {
-    /// `keyring` on a new current-thread runtime of its own.
+    /// `keyring` on a new runtime of its own, with one worker thread: the client's
+    /// connections are driven by it, so a keyring whose client is shared (with another
+    /// runtime, another keyring) never waits on a runtime nobody is running.
     pub fn new(keyring: KmsKeyring) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(Self::with_runtime(keyring, runtime))
+        Ok(Self::with_runtime(keyring, own_runtime()?))
     }
 
     /// `keyring` on `runtime` (for instance the one its client's configuration was loaded on;
-    /// the keyring takes it over).
+    /// the keyring takes it over). A current-thread runtime makes progress only while a call
+    /// blocks on it: give it only a client used by this keyring alone.
     pub fn with_runtime(keyring: KmsKeyring, runtime: Runtime) -> Self {
         Self {
             keyring,
@@ -62,9 +62,7 @@ impl BlockingKmsKeyring {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(std::io::Error::other(in_async_context()));
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = own_runtime()?;
         let config = runtime.block_on(aws_config::load_defaults(
             aws_config::BehaviorVersion::latest(),
         ));
@@ -90,6 +88,15 @@ impl BlockingKmsKeyring {
             None => Err(ProviderError::new(codes::CONNECTION, "the keyring's runtime is gone").into()),
         }
     }
+}
+
+/// A runtime with one worker thread (its tasks progress between calls, too).
+fn own_runtime() -> std::io::Result<Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("coffer-kms-keyring")
+        .enable_all()
+        .build()
 }
 
 fn in_async_context() -> ProviderError {

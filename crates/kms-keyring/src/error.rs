@@ -27,7 +27,7 @@ pub mod codes {
 pub(crate) fn from_sdk<E, R>(op: &'static str, e: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
+    R: fmt::Debug + 'static,
 {
     let (code, message) = match &e {
         SdkError::ServiceError(se) => match se.err().code() {
