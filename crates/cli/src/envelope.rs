@@ -30,8 +30,8 @@ AccessDeniedException), or the message was refused (ContextMismatch,
 InvalidMessage: tampered, truncated, not an envelope message); 2 usage;
 3 I/O, configuration or connection errors.
 
-With --out, the output is written to a temporary file beside FILE and renamed
-only once the whole message is done (and removed on failure). Without --out,
+With --out FILE, the output goes to a temporary file in FILE's directory,
+renamed to FILE only once the whole message is done (removed on failure). Without --out,
 decrypt writes each frame to stdout once it is authenticated: a failure
 mid-stream exits non-zero after writing only authentic plaintext, which may be
 incomplete.";
@@ -142,8 +142,7 @@ fn decrypt(
 ) -> Result<(), Failure> {
     let options = DecryptOptions::new().expect_context(context_of(&a.context));
     let input = format!("reading {}", name(&a.input));
-    let mut r =
-        DecryptingReader::new(keyring, reader, &options).map_err(|e| refused(e, &input))?;
+    let mut r = DecryptingReader::new(keyring, reader, &options).map_err(|e| refused(e, &input))?;
     let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
     loop {
         let n = match r.read(&mut buf) {
@@ -165,7 +164,10 @@ fn keyring(global: &Global) -> Result<BlockingKmsKeyring, Failure> {
         .build()
         .map_err(|e| Failure::io("starting the runtime", &e))?;
     let client = rt.block_on(crate::run::client(global))?;
-    Ok(BlockingKmsKeyring::with_runtime(KmsKeyring::new(client), rt))
+    Ok(BlockingKmsKeyring::with_runtime(
+        KmsKeyring::new(client),
+        rt,
+    ))
 }
 
 /// `path` (`-`: stdin) for reading, and its length when it is a regular file.
@@ -231,8 +233,7 @@ fn refused(e: EnvelopeError, io: &str) -> Failure {
         },
         EnvelopeError::ContextMismatch => Failure::Service {
             code: "ContextMismatch".into(),
-            message: "the message's encryption context is not the one given with --context"
-                .into(),
+            message: "the message's encryption context is not the one given with --context".into(),
         },
         EnvelopeError::Io(e) => Failure::io(io, &e),
         EnvelopeError::InvalidContext(e) => {
@@ -296,7 +297,10 @@ impl Sink {
         // A name nobody else uses: the process id and a counter until one is free.
         let mut attempt = 0u32;
         loop {
-            let temp = dir.join(format!(".{base}.coffer-{}-{attempt}.tmp", std::process::id()));
+            let temp = dir.join(format!(
+                ".{base}.coffer-{}-{attempt}.tmp",
+                std::process::id()
+            ));
             match opts.open(&temp) {
                 Ok(f) => {
                     return Ok(Self::File {

@@ -85,7 +85,9 @@ impl BlockingKmsKeyring {
         }
         match &self.runtime {
             Some(rt) => rt.block_on(fut),
-            None => Err(ProviderError::new(codes::CONNECTION, "the keyring's runtime is gone").into()),
+            None => {
+                Err(ProviderError::new(codes::CONNECTION, "the keyring's runtime is gone").into())
+            }
         }
     }
 }
@@ -159,7 +161,12 @@ impl DataKeyProvider for BlockingKmsKeyring {
         match block {
             Ok(result) => result,
             Err(source) => Err(EnvelopeError::Provider {
-                key_id: request.key_ids.first().copied().unwrap_or_default().to_owned(),
+                key_id: request
+                    .key_ids
+                    .first()
+                    .copied()
+                    .unwrap_or_default()
+                    .to_owned(),
                 source,
             }),
         }

@@ -40,10 +40,9 @@ where
                 format!("{op}: the service's error has no code"),
             ),
         },
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => (
-            codes::CONNECTION.to_owned(),
-            format!("{op}: {}", chain(&e)),
-        ),
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            (codes::CONNECTION.to_owned(), format!("{op}: {}", chain(&e)))
+        }
         SdkError::ResponseError(_) => (
             codes::INVALID_RESPONSE.to_owned(),
             format!("{op}: {}", chain(&e)),

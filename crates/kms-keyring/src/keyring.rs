@@ -111,9 +111,7 @@ impl KmsKeyring {
             .ciphertext_blob
             .map(Blob::into_inner)
             .ok_or_else(|| invalid_response(OP, "no CiphertextBlob"))?;
-        let arn = out
-            .key_id
-            .ok_or_else(|| invalid_response(OP, "no KeyId"))?;
+        let arn = out.key_id.ok_or_else(|| invalid_response(OP, "no KeyId"))?;
         Ok(GeneratedDataKey {
             data_key,
             encrypted: EncryptedDataKey::new(arn, ciphertext),
@@ -144,9 +142,7 @@ impl KmsKeyring {
             .ciphertext_blob
             .map(Blob::into_inner)
             .ok_or_else(|| invalid_response(OP, "no CiphertextBlob"))?;
-        let arn = out
-            .key_id
-            .ok_or_else(|| invalid_response(OP, "no KeyId"))?;
+        let arn = out.key_id.ok_or_else(|| invalid_response(OP, "no KeyId"))?;
         Ok(EncryptedDataKey::new(arn, ciphertext))
     }
 

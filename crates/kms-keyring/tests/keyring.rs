@@ -246,7 +246,14 @@ fn envelope_messages_round_trip_one_shot_and_streaming() {
 
     // One-shot.
     let plaintext = data(5000);
-    let message = encrypt(&keyring, &[&arn], &context, &plaintext, &EncryptOptions::new()).unwrap();
+    let message = encrypt(
+        &keyring,
+        &[&arn],
+        &context,
+        &plaintext,
+        &EncryptOptions::new(),
+    )
+    .unwrap();
     let opened = decrypt(
         &keyring,
         &message,
@@ -372,7 +379,14 @@ fn a_changed_context_or_another_key_is_refused() {
     let other = srv.create_key();
     let keyring = srv.admin_keyring();
     let context = ctx(&[("app", "billing")]);
-    let message = encrypt(&keyring, &[&arn], &context, b"bound", &EncryptOptions::new()).unwrap();
+    let message = encrypt(
+        &keyring,
+        &[&arn],
+        &context,
+        b"bound",
+        &EncryptOptions::new(),
+    )
+    .unwrap();
 
     // The caller's expectation is checked before any call.
     let e = decrypt(
