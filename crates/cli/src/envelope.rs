@@ -247,11 +247,18 @@ fn refused(e: EnvelopeError, io: &str) -> Failure {
     }
 }
 
-/// A keyring failure: the service's refusal (exit 1), or no answer at all (exit 3).
+/// A keyring failure: the service's refusal (exit 1), or no answer from it (exit 3, as every
+/// other command reports an SDK error without a service code).
 fn provider(e: &ProviderError, key_id: Option<&str>) -> Failure {
     let on = key_id.map(|k| format!(" (key {k})")).unwrap_or_default();
-    if e.code() == codes::CONNECTION || e.code() == codes::INVALID_RESPONSE {
-        return Failure::Io(format!("{}{on}", e.message()));
+    let local = [
+        codes::CONNECTION,
+        codes::INVALID_RESPONSE,
+        codes::INVALID_REQUEST,
+        codes::BLOCKING_IN_ASYNC_CONTEXT,
+    ];
+    if local.contains(&e.code()) {
+        return Failure::Io(format!("the request failed: {}{on}", e.message()));
     }
     Failure::Service {
         code: e.code().to_owned(),

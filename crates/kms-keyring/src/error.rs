@@ -98,3 +98,46 @@ impl std::error::Error for BoxedSource {
         self.0.source()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_kms::error::ErrorMetadata;
+    use aws_sdk_kms::operation::generate_data_key::GenerateDataKeyError;
+    use std::error::Error as _;
+
+    type E = SdkError<GenerateDataKeyError, &'static str>;
+
+    fn service(code: Option<&str>) -> E {
+        let mut meta = ErrorMetadata::builder().message("Access denied.");
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        SdkError::service_error(GenerateDataKeyError::generic(meta.build()), "raw response")
+    }
+
+    #[test]
+    fn a_service_refusal_keeps_its_code_and_message_not_the_raw_response() {
+        let e = from_sdk("GenerateDataKey", service(Some("AccessDeniedException")));
+        assert_eq!(e.code(), "AccessDeniedException");
+        assert_eq!(e.message(), "Access denied.");
+        let source = e.source().unwrap();
+        assert!(!format!("{source:?}").contains("raw response"));
+        let e = from_sdk("GenerateDataKey", service(None));
+        assert_eq!(e.code(), codes::INVALID_RESPONSE);
+    }
+
+    #[test]
+    fn failures_without_an_answer_have_codes_of_their_own() {
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = from_sdk("Decrypt", E::timeout_error(io()));
+        assert_eq!(e.code(), codes::CONNECTION);
+        assert!(e.message().starts_with("Decrypt: "), "{}", e.message());
+        let e = from_sdk("Decrypt", E::response_error(io(), "raw response"));
+        assert_eq!(e.code(), codes::INVALID_RESPONSE);
+        assert!(!format!("{e:?}").contains("raw response"));
+        let e = from_sdk("Decrypt", E::construction_failure(io()));
+        assert_eq!(e.code(), codes::INVALID_REQUEST);
+        assert!(e.source().is_some());
+    }
+}
