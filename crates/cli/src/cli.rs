@@ -97,6 +97,9 @@ pub(crate) enum Command {
     /// Verify a data directory's audit log
     #[command(subcommand)]
     Audit(crate::audit::AuditCmd),
+    /// Encrypt or decrypt data of any size, streaming, in coffer's envelope format
+    #[command(subcommand)]
+    Envelope(crate::envelope::EnvelopeCmd),
     /// Print a shell completion script
     Completions {
         /// The shell

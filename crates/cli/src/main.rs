@@ -8,6 +8,7 @@
 mod audit;
 mod cli;
 mod credentials;
+mod envelope;
 mod failure;
 mod local;
 mod output;
@@ -51,6 +52,15 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Man { dir } => return man(dir.as_deref()),
         // A blocking client of cofferd's admin API.
         Command::Credentials(a) => return credentials::run(&cli.global, a),
+        Command::Envelope(e) => {
+            // --data-dir: the data directory opened in process, as for every other command.
+            let local = local::open(&cli.global.local)?;
+            let outcome = envelope::run(&cli.global, local.as_ref(), e);
+            return match local {
+                Some(svc) => outcome.and(local::close(svc)),
+                None => outcome,
+            };
+        }
         _ => {}
     }
     // Input is read and checked before the service is looked for.
@@ -90,7 +100,8 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             Command::Completions { .. }
             | Command::Man { .. }
             | Command::Credentials(_)
-            | Command::Audit(_) => Ok(()),
+            | Command::Audit(_)
+            | Command::Envelope(_) => Ok(()),
         }
     });
     // The client (and its hold on the service) is gone: the audit log closes with a digest.
