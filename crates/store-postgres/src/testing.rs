@@ -24,8 +24,8 @@ use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -119,7 +119,10 @@ fn run(cmd: &mut Command, what: &str) -> Result<Output, HarnessError> {
 }
 
 fn id_of(flag: &str) -> Result<u32, HarnessError> {
-    let out = run(Command::new("id").args([flag, "postgres"]), "looking up the postgres user")?;
+    let out = run(
+        Command::new("id").args([flag, "postgres"]),
+        "looking up the postgres user",
+    )?;
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -132,8 +135,8 @@ fn running_as_root() -> Result<bool, HarnessError> {
 }
 
 fn free_port() -> Result<u16, HarnessError> {
-    let l = TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| fail(format!("finding a free port: {e}")))?;
+    let l =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| fail(format!("finding a free port: {e}")))?;
     l.local_addr()
         .map(|a| a.port())
         .map_err(|e| fail(format!("finding a free port: {e}")))

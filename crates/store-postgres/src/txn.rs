@@ -90,7 +90,12 @@ impl<'a> PgTxn<'a> {
         }
     }
 
-    fn failed(&mut self, e: postgres::Error, context: &'static str, what: &'static str) -> StoreError {
+    fn failed(
+        &mut self,
+        e: postgres::Error,
+        context: &'static str,
+        what: &'static str,
+    ) -> StoreError {
         self.aborted = Some(is_retryable(&e));
         if let Ok(conn) = self.lent.conn() {
             if conn.client.is_closed() {
