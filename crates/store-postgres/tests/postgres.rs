@@ -4,6 +4,7 @@
 //! and a URL whose password must never be printed.
 //!
 //! Races are synchronized with barriers, never sleeps, and assert outcomes, never timings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, SystemTime};
