@@ -58,7 +58,9 @@ impl<'a> PgTxn<'a> {
                     })
                 }
                 Err(e) => {
-                    let stale = conn.client.is_closed();
+                    // A connection the server ended while it was idle reports it here (the
+                    // server's FATAL message, or a closed socket).
+                    let stale = conn.client.is_closed() || is_retryable(&e);
                     lent.mark_broken();
                     if !stale {
                         return Err(classify("beginning a transaction", e));

@@ -500,10 +500,11 @@ fn a_lost_connection_is_retryable_and_the_pool_recovers() {
     insert(&store, &k, &v);
     let db = url.rsplit('/').next().expect("db");
     let mut admin = cluster().admin(db).expect("admin");
+    // Waits (up to 60 s) until each terminated backend has exited: no race with what follows.
     let kill = |admin: &mut postgres::Client| {
         admin
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity
                  WHERE datname = current_database() AND application_name = 'coffer'",
                 &[],
             )
