@@ -48,9 +48,15 @@ pub(crate) fn is_retryable(e: &postgres::Error) -> bool {
                 || *code == SqlState::CANNOT_CONNECT_NOW
         }
         // No SQLSTATE: the client failed to talk to the server (I/O, timeout, a connection
-        // that ended mid-message) or to encode or decode a value. Only the former is
-        // transient.
-        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+        // that ended mid-message), to set up TLS, or to encode or decode a value. Only I/O is
+        // transient, and not a TLS failure reported through it (a certificate that does not
+        // verify stays so).
+        None => std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| {
+                !io.get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>())
+            }),
     }
 }
 

@@ -53,6 +53,7 @@ pub struct TestCluster {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    tls: bool,
     databases: AtomicU64,
     /// Closing this pipe (drop, or the end of the process) makes the guard stop the cluster.
     guard_pipe: Option<ChildStdin>,
@@ -145,6 +146,24 @@ fn free_port() -> Result<u16, HarnessError> {
 impl TestCluster {
     /// Makes and starts a cluster; see the module docs.
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_inner(false)
+    }
+
+    /// Makes and starts a cluster that also accepts TLS (`ssl=on`), with a server certificate
+    /// for `127.0.0.1` and `localhost` issued by a test CA made for it (the `openssl` command,
+    /// which the PostgreSQL packages depend on). [`TestCluster::ca_certificate`] is the CA's
+    /// PEM file.
+    pub fn start_with_tls() -> Result<Self, HarnessError> {
+        Self::start_inner(true)
+    }
+
+    /// The test CA's certificate (PEM) of a cluster started with
+    /// [`TestCluster::start_with_tls`].
+    pub fn ca_certificate(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.join("ca.pem"))
+    }
+
+    fn start_inner(tls: bool) -> Result<Self, HarnessError> {
         let bin = find_bindir()?;
         let as_postgres = running_as_root()?;
         static N: AtomicU64 = AtomicU64::new(0);
@@ -163,6 +182,7 @@ impl TestCluster {
             bin,
             port: 0,
             as_postgres,
+            tls,
             databases: AtomicU64::new(0),
             guard_pipe: None,
             guard: None,
@@ -198,6 +218,16 @@ impl TestCluster {
             "initdb",
         )?;
         self.start_guard()?;
+        let tls_opts = if self.tls {
+            self.make_certificates()?;
+            format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.dir.join("server.pem").display(),
+                self.dir.join("server.key").display()
+            )
+        } else {
+            String::new()
+        };
         // A port found free may be taken before the server binds it (other tests run at the
         // same time): try a few.
         let mut last = None;
@@ -205,7 +235,7 @@ impl TestCluster {
             let port = free_port()?;
             let opts = format!(
                 "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{tls_opts}",
                 self.dir.display()
             );
             let log = self.dir.join("server.log");
@@ -240,6 +270,79 @@ impl TestCluster {
             }
         }
         Err(last.unwrap_or_else(|| fail("pg_ctl start failed")))
+    }
+
+    /// A test CA and a server certificate it issued (P-256, one day), the key readable by the
+    /// server only.
+    fn make_certificates(&self) -> Result<(), HarnessError> {
+        let d = &self.dir;
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(
+            Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-new",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=coffer test CA",
+                ])
+                .args(ec)
+                .arg("-keyout")
+                .arg(d.join("ca.key"))
+                .arg("-out")
+                .arg(d.join("ca.pem")),
+            "openssl: making the test CA",
+        )?;
+        run(
+            Command::new("openssl")
+                .args(["req", "-new", "-subj", "/CN=127.0.0.1"])
+                .args(ec)
+                .arg("-keyout")
+                .arg(d.join("server.key"))
+                .arg("-out")
+                .arg(d.join("server.csr")),
+            "openssl: making the server key",
+        )?;
+        fs::write(
+            d.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n\
+             basicConstraints=CA:FALSE\n",
+        )
+        .map_err(|e| fail(format!("writing the certificate extensions: {e}")))?;
+        run(
+            Command::new("openssl")
+                .args(["x509", "-req", "-days", "1", "-set_serial", "1"])
+                .arg("-in")
+                .arg(d.join("server.csr"))
+                .arg("-CA")
+                .arg(d.join("ca.pem"))
+                .arg("-CAkey")
+                .arg(d.join("ca.key"))
+                .arg("-extfile")
+                .arg(d.join("server.ext"))
+                .arg("-out")
+                .arg(d.join("server.pem")),
+            "openssl: issuing the server certificate",
+        )?;
+        let key = d.join("server.key");
+        if self.as_postgres {
+            let (uid, gid) = (id_of("-u")?, id_of("-g")?);
+            for f in ["server.key", "server.pem", "ca.pem"] {
+                std::os::unix::fs::chown(d.join(f), Some(uid), Some(gid))
+                    .map_err(|e| fail(format!("giving {f} to postgres: {e}")))?;
+            }
+        }
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .map_err(|e| fail(format!("restricting the server key: {e}")))
     }
 
     /// Starts the guard: `sh` blocked reading a pipe whose write end only this process holds;
