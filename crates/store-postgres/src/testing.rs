@@ -71,8 +71,12 @@ impl fmt::Debug for TestCluster {
 
 /// The directory holding `initdb`, `pg_ctl` and `pg_isready`.
 pub fn find_bindir() -> Result<PathBuf, HarnessError> {
+    find_bindir_in("pg_config", Path::new("/usr/lib/postgresql"))
+}
+
+fn find_bindir_in(pg_config: &str, root: &Path) -> Result<PathBuf, HarnessError> {
     let mut tried = Vec::new();
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+    if let Ok(out) = Command::new(pg_config).arg("--bindir").output() {
         if out.status.success() {
             let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
             if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
@@ -81,7 +85,6 @@ pub fn find_bindir() -> Result<PathBuf, HarnessError> {
             tried.push(dir.display().to_string());
         }
     }
-    let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<(u32, PathBuf)> = fs::read_dir(root)
         .into_iter()
         .flatten()
@@ -96,7 +99,7 @@ pub fn find_bindir() -> Result<PathBuf, HarnessError> {
     if let Some((_, bin)) = versions.pop() {
         return Ok(bin);
     }
-    tried.push("/usr/lib/postgresql/*/bin".into());
+    tried.push(format!("{}/*/bin", root.display()));
     Err(fail(format!(
         "PostgreSQL server binaries (initdb, pg_ctl) not found (looked in: {}); these tests need \
          them: install the server (Debian: `apt-get install postgresql`)",
@@ -420,5 +423,23 @@ impl Drop for TestCluster {
                 let _ = fs::remove_dir_all(&self.dir);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_server_binaries_are_an_error_saying_what_to_install() {
+        let e = find_bindir_in(
+            "coffer-no-such-pg_config",
+            Path::new("/nonexistent/postgresql"),
+        )
+        .expect_err("no binaries there");
+        let msg = e.to_string();
+        assert!(msg.contains("initdb"), "{msg}");
+        assert!(msg.contains("/nonexistent/postgresql/*/bin"), "{msg}");
+        assert!(msg.contains("apt-get install postgresql"), "{msg}");
     }
 }
