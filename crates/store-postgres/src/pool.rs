@@ -130,9 +130,23 @@ impl Pool {
         self.freed.notify_one();
     }
 
-    /// Opens a connection outside the pool (migrations).
+    /// Opens a connection outside the pool (migrations); [`Pool::adopt`] takes it in after.
     pub(crate) fn connect_one(&self) -> Result<Client, StoreError> {
         self.connector.connect(&self.config)
+    }
+
+    /// Makes `client` an idle connection of the pool, if there is room (else closes it).
+    pub(crate) fn adopt(&self, client: Client) {
+        let mut slots = self.slots.lock();
+        if slots.open < self.max && !client.is_closed() {
+            slots.open += 1;
+            slots.idle.push(Conn {
+                client,
+                statements: HashMap::new(),
+            });
+            drop(slots);
+            self.freed.notify_one();
+        }
     }
 }
 

@@ -139,6 +139,7 @@ impl PostgresStore {
         );
         let mut client = pool.connect_one()?;
         schema::migrate(&mut client)?;
+        pool.adopt(client);
         Ok(Self { pool, target })
     }
 

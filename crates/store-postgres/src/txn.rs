@@ -570,7 +570,17 @@ impl Txn for PgTxn<'_> {
         // connection was lost, its outcome is unknown and the connection is not reused.
         self.open = false;
         if let Err(e) = res {
-            self.lent.mark_broken();
+            // A refused COMMIT (a serialization failure found at commit) leaves a usable
+            // connection; a lost one, or one in an unknown state, is not reused.
+            let closed = self.lent.conn().map_or(true, |c| c.client.is_closed());
+            if closed
+                || e.code().is_none()
+                || is_retryable(&e)
+                    && e.code()
+                        .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P"))
+            {
+                self.lent.mark_broken();
+            }
             return Err(classify("committing", e));
         }
         if self.purged {

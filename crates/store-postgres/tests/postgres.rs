@@ -526,6 +526,39 @@ fn a_lost_connection_is_retryable_and_the_pool_recovers() {
     assert!(t.key(&k.key_id).expect("key").is_some());
 }
 
+/// The pool opens at most `max_connections`: with its one connection held by an open
+/// transaction, another `begin` waits `pool_wait` and then fails as `Retryable`; once the
+/// transaction ends, `begin` works again on the same connection.
+#[test]
+fn the_pool_is_bounded_and_a_wait_for_it_is_retryable() {
+    let url = fresh_db();
+    let mut options = PostgresOptions::default();
+    options.max_connections = 1;
+    options.pool_wait = Duration::from_millis(50);
+    let store = PostgresStore::connect_with(&url, options).expect("connect");
+    let held = store.begin().expect("begin");
+    match store.begin() {
+        Err(StoreError::Retryable { .. }) => {}
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("a second connection was opened"),
+    }
+    drop(held);
+    let mut t = store.begin().expect("begin after the first ended");
+    assert!(t.list_keys(&acct(), None, 1).expect("list").is_empty());
+    t.commit().expect("commit");
+    let db = url.rsplit('/').next().expect("db");
+    let mut admin = cluster().admin(db).expect("admin");
+    let sessions: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'coffer'",
+            &[],
+        )
+        .expect("activity")
+        .get(0);
+    assert_eq!(sessions, 1);
+}
+
 /// A password in the URL appears in no error and no `Debug` output: not for a malformed URL,
 /// not for a server that cannot be reached, not for a store that connected.
 #[test]
