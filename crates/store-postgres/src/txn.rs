@@ -573,12 +573,11 @@ impl Txn for PgTxn<'_> {
             // A refused COMMIT (a serialization failure found at commit) leaves a usable
             // connection; a lost one, or one in an unknown state, is not reused.
             let closed = self.lent.conn().map_or(true, |c| c.client.is_closed());
-            if closed
-                || e.code().is_none()
-                || is_retryable(&e)
-                    && e.code()
-                        .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P"))
-            {
+            let connection_failed = e.code().is_none_or(|c| {
+                let c = c.code();
+                c.starts_with("08") || c.starts_with("57P")
+            });
+            if closed || connection_failed {
                 self.lent.mark_broken();
             }
             return Err(classify("committing", e));
