@@ -413,6 +413,53 @@ fn rotation_racing_disable_is_never_half_applied() {
     }
 }
 
+/// Two nodes rotate one key at once (both compute the next version's position): one is
+/// `Retryable`; after its retry the key has both new versions, in commit order, each once, and
+/// its record points at the last.
+#[test]
+fn two_rotations_at_once_keep_every_version_once() {
+    let url = fresh_db();
+    let (a, b) = (node(&url), node(&url));
+    let g = Gen::new("rotate-rotate");
+    let (k, v0) = g.key();
+    insert(&a, &k, &v0);
+    let (va, vb) = (g.version(&[3; 61]), g.version(&[4; 61]));
+    let rotate = |v: &WrappedVersion| {
+        let (k, v) = (k.clone(), v.clone());
+        move |t: &mut dyn Txn, sync: &dyn Fn()| {
+            let cur = t.key(&k.key_id)?;
+            let _ = t.versions(&k.key_id)?;
+            sync();
+            let mut rec = cur.ok_or(StoreError::NotFound { what: "key" })?;
+            t.add_version(&k.key_id, &v)?;
+            rec.current_version = v.id;
+            rec.revision += 1;
+            t.update_key(&rec)
+        }
+    };
+    let (ra, rb) = race(
+        |bar| attempt(&a, bar, rotate(&va)),
+        |bar| attempt(&b, bar, rotate(&vb)),
+    );
+    let (first, second) = match (&ra.first, &rb.first) {
+        (Ok(()), Err(StoreError::Retryable { .. })) => (&va, &vb),
+        (Err(StoreError::Retryable { .. }), Ok(())) => (&vb, &va),
+        _ => panic!("{ra:?} {rb:?}"),
+    };
+    assert!(matches!(
+        ra.retry.as_ref().or(rb.retry.as_ref()),
+        Some(Ok(()))
+    ));
+    let mut t = a.begin().expect("begin");
+    assert_eq!(
+        t.versions(&k.key_id).expect("versions"),
+        vec![v0.clone(), first.clone(), second.clone()]
+    );
+    let rec = t.key(&k.key_id).expect("key").expect("present");
+    assert_eq!(rec.current_version, second.id);
+    assert_eq!(rec.revision, k.revision + 2);
+}
+
 /// Two nodes open a fresh database at the same moment: both succeed, every migration is
 /// recorded once, and the schema is whole.
 #[test]
