@@ -76,7 +76,8 @@ impl Pool {
     /// An idle connection, or a new one if fewer than `max` are open; otherwise waits for one to
     /// be returned, at most the pool's wait time ([`StoreError::Retryable`] after that).
     pub(crate) fn get(&self) -> Result<Lent<'_>, StoreError> {
-        let deadline = Instant::now() + self.wait;
+        // A wait too long to represent is no deadline at all.
+        let deadline = Instant::now().checked_add(self.wait);
         let mut slots = self.slots.lock();
         loop {
             if let Some(conn) = slots.idle.pop() {
@@ -103,7 +104,14 @@ impl Pool {
                     }
                 };
             }
-            if self.freed.wait_until(&mut slots, deadline).timed_out() {
+            let timed_out = match deadline {
+                Some(d) => self.freed.wait_until(&mut slots, d).timed_out(),
+                None => {
+                    self.freed.wait(&mut slots);
+                    false
+                }
+            };
+            if timed_out {
                 return Err(StoreError::Retryable {
                     context: "waiting for a PostgreSQL connection",
                     source: format!(

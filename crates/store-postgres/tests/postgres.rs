@@ -604,6 +604,12 @@ fn the_pool_is_bounded_and_a_wait_for_it_is_retryable() {
         .expect("activity")
         .get(0);
     assert_eq!(sessions, 1);
+    // Out-of-range options are clamped, not a panic: no pool of zero, an endless wait.
+    let mut odd = PostgresOptions::default();
+    odd.max_connections = 0;
+    odd.pool_wait = Duration::MAX;
+    let other = PostgresStore::connect_with(&url, odd).expect("connect");
+    other.begin().expect("begin").commit().expect("commit");
 }
 
 /// A password in the URL appears in no error and no `Debug` output: not for a malformed URL,
