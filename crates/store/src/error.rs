@@ -24,6 +24,20 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The transaction lost a race or its connection and was rolled back: a serialization
+    /// failure or deadlock between concurrent transactions (another node changed what this one
+    /// read), or the connection to the database server failed. Retrying the whole transaction
+    /// (a new [`Store::begin`](crate::Store::begin)) may succeed. If the connection failed during
+    /// [`Txn::commit`](crate::Txn::commit), the transaction may have committed: a retry must
+    /// read before it writes (every facade mutation does).
+    #[error("storage transaction must be retried: {context}")]
+    Retryable {
+        /// What was being done.
+        context: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The data directory is held by another store (another process, or another open in this
     /// one): only one may use it at a time.
     #[error("data directory {} is in use by another coffer store (lock file held)", path.display())]
