@@ -715,6 +715,58 @@ fn data_dir_mode_shares_keys_aliases_and_ciphertexts_with_cofferd() {
         1,
         "NotFoundException",
     );
+    // The envelope commands too: a multi-frame message made and opened in process.
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let plain = tmp.path().join("big.bin");
+    std::fs::write(&plain, &big).unwrap();
+    let sealed = tmp.path().join("big.cfem");
+    ok(&local(
+        &data,
+        &[
+            "envelope",
+            "encrypt",
+            "--key-id",
+            "alias/local",
+            "--context",
+            "app=local",
+            "--out",
+            sealed.to_str().unwrap(),
+            plain.to_str().unwrap(),
+        ],
+        b"",
+    ));
+    let o = ok(&local(
+        &data,
+        &[
+            "envelope",
+            "decrypt",
+            "--context",
+            "app=local",
+            sealed.to_str().unwrap(),
+        ],
+        b"",
+    ))
+    .stdout
+    .clone();
+    assert!(
+        o == big,
+        "the envelope round trip through --data-dir changed the data"
+    );
+    failed(
+        &local(
+            &data,
+            &[
+                "envelope",
+                "decrypt",
+                "--context",
+                "app=other",
+                sealed.to_str().unwrap(),
+            ],
+            b"",
+        ),
+        1,
+        "",
+    );
 
     // cofferd sees them, decrypts the local ciphertext, and makes its own.
     let srv = Running::start(config(&data));
