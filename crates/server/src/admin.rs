@@ -7,7 +7,8 @@
 //! implied, not even for an account root). The bootstrap administrator alone is allowed every
 //! action its policies do not explicitly deny. What a new (or rotated) credential carries
 //! beyond its principal needs its own action: identity policies `coffer:PutCredentialPolicy`,
-//! tags `coffer:TagCredential`, the administrator flag `coffer:CreateAdministratorCredential`
+//! tags `coffer:TagCredential`, a service binding `coffer:CreateServiceCredential`, the
+//! administrator flag `coffer:CreateAdministratorCredential`
 //! (docs/CREDENTIALS.md has the table).
 //!
 //! Every call is audited (`Kms::audit_external`), refusals included, with no secret in the
@@ -48,12 +49,15 @@ pub(crate) const PUT_POLICY: &str = "coffer:PutCredentialPolicy";
 pub(crate) const TAG: &str = "coffer:TagCredential";
 /// `coffer:CreateAdministratorCredential`: a created or rotated credential is an administrator.
 pub(crate) const CREATE_ADMIN: &str = "coffer:CreateAdministratorCredential";
+/// `coffer:CreateServiceCredential`: a created or rotated credential is bound to a service
+/// (`ViaService`): its calls carry `kms:ViaService`, which AWS managed keys and policies trust.
+pub(crate) const BIND_SERVICE: &str = "coffer:CreateServiceCredential";
 /// `coffer:GetAuditDigest`: read the audit log's latest signed digest (resource `*`).
 pub(crate) const GET_DIGEST: &str = "coffer:GetAuditDigest";
 
 /// Every action an identity policy can name for credential management.
 #[cfg(test)]
-const ACTIONS: [&str; 9] = [
+const ACTIONS: [&str; 10] = [
     CREATE,
     LIST,
     ROTATE,
@@ -62,6 +66,7 @@ const ACTIONS: [&str; 9] = [
     PUT_POLICY,
     TAG,
     CREATE_ADMIN,
+    BIND_SERVICE,
     GET_DIGEST,
 ];
 
@@ -213,8 +218,12 @@ impl Authz<'_> {
         administrator: bool,
         has_policies: bool,
         tags: &BTreeMap<String, String>,
+        via_service: bool,
     ) -> Result<(), ApiError> {
         let mut actions = vec![base];
+        if via_service {
+            actions.push(BIND_SERVICE);
+        }
         if has_policies {
             actions.push(PUT_POLICY);
         }
@@ -316,6 +325,7 @@ fn run(
                 req.administrator,
                 !req.identity_policies.is_empty(),
                 &req.tags,
+                req.via_service.is_some(),
             )?;
             let p = params.clone();
             let new = creds.create(
@@ -384,6 +394,7 @@ fn run(
                 target.is_administrator(),
                 !target.stored_identity_policies().is_empty(),
                 target.stored_tags(),
+                target.via_service().is_some(),
             )?;
             let p = params.clone();
             let rotated = creds.rotate(&req.access_key_id, grace, &mut |r: &Rotated| {

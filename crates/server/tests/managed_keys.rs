@@ -175,6 +175,33 @@ async fn a_service_bound_credential_brings_the_managed_key_to_life() {
         "InvalidAliasNameException"
     );
 
+    // Binding a service is its own permission: an operator allowed to create credentials but
+    // not coffer:CreateServiceCredential cannot mint a credential that speaks for S3.
+    let ops_policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "coffer:CreateCredential", "Resource": "*"}]});
+    let (status, ops) = srv.admin_call(
+        "CreateCredential",
+        &json!({"PrincipalArn": "arn:aws:iam::111122223333:user/ops", "Administrator": true,
+                "IdentityPolicies": [ops_policy.to_string()]}),
+    );
+    assert_eq!(status, 200, "{ops}");
+    let as_ops = |body: &Value| {
+        common::signed_call(
+            &srv.addr,
+            ops["AccessKeyId"].as_str().unwrap(),
+            ops["SecretAccessKey"].as_str().unwrap(),
+            REGION,
+            "CofferAdmin.CreateCredential",
+            &serde_json::to_vec(body).unwrap(),
+        )
+    };
+    let (status, refused) =
+        as_ops(&json!({"PrincipalArn": "arn:aws:iam::111122223333:role/sneaky", "ViaService": S3}));
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["__type"], "AccessDeniedException", "{refused}");
+    let (status, plain) = as_ops(&json!({"PrincipalArn": "arn:aws:iam::111122223333:role/plain"}));
+    assert_eq!(status, 200, "{plain}");
+
     // ListCredentials shows the binding; a bad one is refused.
     let (_, listed) = srv.admin_call("ListCredentials", &json!({}));
     assert!(
