@@ -83,8 +83,9 @@ dev_endpoint=${first#cofferd listening on }
     "${dev_aws[@]}" decrypt --ciphertext-blob "fileb://$work/seed-ct2.bin" \
         --output text --query Plaintext | base64 -d > "$work/seed-back2.bin"
     [ "$(cat "$work/seed-back2.bin")" = "the other way" ]
+    printf 'order 4711' > "$work/seed-msg.bin"
     mac=$("${dev_aws[@]}" generate-mac --key-id alias/seeded-mac --mac-algorithm HMAC_SHA_256 \
-        --message "$(printf 'order 4711' | base64)" --output text --query Mac)
+        --message "fileb://$work/seed-msg.bin" --output text --query Mac)
     want=$(python3 -c 'import base64,hmac,hashlib; print(base64.b64encode(hmac.new(bytes(range(32)), b"order 4711", hashlib.sha256).digest()).decode())')
     [ "$mac" = "$want" ] || { echo "clients: the seeded HMAC key gave $mac, expected $want"; exit 1; }
 )
