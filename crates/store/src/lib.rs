@@ -17,6 +17,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod codec;
 mod error;
 mod memory;
 mod record;

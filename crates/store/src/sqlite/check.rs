@@ -11,8 +11,8 @@ use std::path::Path;
 use coffer_core::KeyId;
 use rusqlite::{Connection, OpenFlags};
 
-use super::txn::{decode_alias, decode_grant, decode_key, decode_version, key_id_from};
 use super::{sql_err, SqliteStore, DB_FILE};
+use crate::codec::{decode_alias, decode_grant, decode_key, decode_version, key_id_from};
 use crate::StoreError;
 
 /// What [`SqliteStore::check_integrity`] and [`check_data_dir`] found.

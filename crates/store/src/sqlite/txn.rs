@@ -1,17 +1,19 @@
 //! One SQLite transaction: `BEGIN IMMEDIATE` on a connection held by a mutex guard for the
 //! transaction's life; `COMMIT` in [`Txn::commit`], `ROLLBACK` on drop.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use coffer_core::{AccountId, KeyId};
-use coffer_crypto::{constant_time_eq, Sha256};
 use coffer_grants::Grant;
-use coffer_keys::{KeyRecord, RotationType, VersionId, WrappedVersion};
+use coffer_keys::{KeyRecord, WrappedVersion};
 use parking_lot::MutexGuard;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
 use super::{checkpoint_truncate, sql_err};
+use crate::codec::{
+    decode_alias, decode_grant, decode_key, decode_version, digest, encode, key_id_from, limit,
+    nanos, version_digest, VersionMeta,
+};
 use crate::{AliasRecord, StoreError, Txn};
 
 pub(super) struct SqliteTxn<'a> {
@@ -45,131 +47,6 @@ impl Drop for SqliteTxn<'_> {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
-}
-
-/// Nanoseconds since the epoch, saturating: the order of times is kept.
-fn nanos(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-    }
-}
-
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn digest(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for p in parts {
-        // Length-prefixed, so parts cannot slide into each other.
-        h.update(&(p.len() as u64).to_be_bytes());
-        h.update(p);
-    }
-    h.finish()
-}
-
-fn encode<T: Serialize>(v: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Backend {
-        context: what,
-        source: Box::new(e),
-    })
-}
-
-/// A key row, checked and decoded.
-pub(super) fn decode_key(key_col: &[u8], body: &[u8], dig: &[u8]) -> Result<KeyRecord, StoreError> {
-    let id = key_id_from(key_col)?;
-    let damaged = |source| StoreError::DamagedRow {
-        what: "key record",
-        key_id: id,
-        source,
-    };
-    if !constant_time_eq(&digest(&[body]), dig) {
-        return Err(damaged(Some("digest mismatch".into())));
-    }
-    let rec: KeyRecord = serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))?;
-    if rec.key_id != id {
-        return Err(damaged(Some("record names another key".into())));
-    }
-    Ok(rec)
-}
-
-pub(super) fn key_id_from(col: &[u8]) -> Result<KeyId, StoreError> {
-    let b: [u8; 16] = col.try_into().map_err(|_| StoreError::Corrupt {
-        what: "key id column",
-        source: None,
-    })?;
-    Ok(KeyId::from_bytes(b))
-}
-
-#[derive(Serialize, Deserialize)]
-struct VersionMeta {
-    created: SystemTime,
-    rotation_type: Option<RotationType>,
-}
-
-fn version_digest(key: &KeyId, version: &[u8], wrapped: &[u8], meta: &[u8]) -> [u8; 32] {
-    digest(&[key.as_bytes(), version, wrapped, meta])
-}
-
-/// A backing-key version row, checked against its digest.
-pub(super) fn decode_version(
-    id: &KeyId,
-    vid: Vec<u8>,
-    wrapped: Vec<u8>,
-    meta: &[u8],
-    dig: &[u8],
-) -> Result<WrappedVersion, StoreError> {
-    let damaged = |source| StoreError::DamagedRow {
-        what: "key version",
-        key_id: *id,
-        source,
-    };
-    if !constant_time_eq(&version_digest(id, &vid, &wrapped, meta), dig) {
-        return Err(damaged(Some("digest mismatch".into())));
-    }
-    let vid: [u8; 16] = vid
-        .as_slice()
-        .try_into()
-        .map_err(|_| damaged(Some("version id length".into())))?;
-    let m: VersionMeta = serde_json::from_slice(meta).map_err(|e| damaged(Some(Box::new(e))))?;
-    Ok(WrappedVersion {
-        id: VersionId(vid),
-        wrapped,
-        created: m.created,
-        rotation_type: m.rotation_type,
-    })
-}
-
-pub(super) fn decode_alias(
-    account: &str,
-    name: &str,
-    body: &[u8],
-    dig: &[u8],
-) -> Result<AliasRecord, StoreError> {
-    let damaged = |source| StoreError::Corrupt {
-        what: "alias record",
-        source,
-    };
-    if !constant_time_eq(&digest(&[body]), dig) {
-        return Err(damaged(Some("digest mismatch".into())));
-    }
-    let rec: AliasRecord = serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))?;
-    if rec.account.as_str() != account || rec.name != name {
-        return Err(damaged(Some("record names another alias".into())));
-    }
-    Ok(rec)
-}
-
-pub(super) fn decode_grant(body: &[u8], dig: &[u8]) -> Result<Grant, StoreError> {
-    let damaged = |source| StoreError::Corrupt {
-        what: "grant record",
-        source,
-    };
-    if !constant_time_eq(&digest(&[body]), dig) {
-        return Err(damaged(Some("digest mismatch".into())));
-    }
-    serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))
 }
 
 type KeyRow = (Vec<u8>, Vec<u8>, Vec<u8>);
@@ -215,13 +92,7 @@ impl SqliteTxn<'_> {
     }
 
     fn write_version(&self, id: &KeyId, v: &WrappedVersion) -> Result<(), StoreError> {
-        let meta = encode(
-            &VersionMeta {
-                created: v.created,
-                rotation_type: v.rotation_type,
-            },
-            "encoding a key version",
-        )?;
+        let meta = encode(&VersionMeta::of(v), "encoding a key version")?;
         let dig = version_digest(id, &v.id.0, &v.wrapped, &meta);
         let n = self
             .conn
