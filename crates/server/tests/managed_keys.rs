@@ -5,10 +5,6 @@
 //! are refused with AWS's codes; ListAliases shows the alias.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
-use std::process::Stdio;
-
-use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyManagerType;
 use aws_sdk_kms::Client;
@@ -16,7 +12,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{sdk_code as code, Admin, TempDir};
+use common::{sdk_code as code, Cofferd};
 
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "111122223333";
@@ -24,81 +20,28 @@ const S3: &str = "s3.eu-west-1.amazonaws.com";
 const ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
-struct Cofferd {
-    _server: common::Server,
-    addr: String,
-    boot: Admin,
-    _dir: TempDir,
-}
-
-impl Cofferd {
-    fn start() -> Self {
-        let dir = TempDir::new("managed-keys");
-        let mut cmd = common::Server::command(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--region",
-            REGION,
-            "--account-id",
-            ACCOUNT,
-        ]);
-        cmd.arg("--data-dir").arg(dir.path()).stderr(Stdio::null());
-        let server = common::Server::spawn(cmd);
-        let addr = server.addr.clone();
-        let boot = Admin::of(dir.path());
-        Self {
-            _server: server,
-            addr,
-            boot,
-            _dir: dir,
-        }
+/// A credential for `principal` allowed kms:* by its identity policy, bound to `via` if given.
+fn principal(srv: &Cofferd, principal: &str, via: Option<&str>) -> Client {
+    let mut body = json!({"PrincipalArn": principal, "IdentityPolicies": [ALL]});
+    if let Some(v) = via {
+        body["ViaService"] = json!(v);
     }
-
-    fn admin_call(&self, op: &str, body: &Value) -> (u16, Value) {
-        common::signed_call(
-            &self.addr,
-            &self.boot.access_key_id,
-            &self.boot.secret,
-            REGION,
-            &format!("CofferAdmin.{op}"),
-            &serde_json::to_vec(body).unwrap(),
-        )
-    }
-
-    /// A credential for `principal` allowed kms:* by its identity policy, bound to `via` if
-    /// given.
-    fn principal(&self, principal: &str, via: Option<&str>) -> Client {
-        let mut body = json!({"PrincipalArn": principal, "IdentityPolicies": [ALL]});
-        if let Some(v) = via {
-            body["ViaService"] = json!(v);
-        }
-        let (status, v) = self.admin_call("CreateCredential", &body);
-        assert_eq!(status, 200, "{v}");
-        let conf = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                v["AccessKeyId"].as_str().unwrap(),
-                v["SecretAccessKey"].as_str().unwrap(),
-                None,
-                None,
-                "test",
-            ))
-            .endpoint_url(format!("http://{}", self.addr))
-            .retry_config(RetryConfig::disabled())
-            .http_client(aws_smithy_http_client::Builder::new().build_http());
-        Client::from_conf(conf.build())
-    }
+    let (status, v) = srv.admin("CreateCredential", &body);
+    assert_eq!(status, 200, "{v}");
+    srv.client(
+        v["AccessKeyId"].as_str().unwrap(),
+        v["SecretAccessKey"].as_str().unwrap(),
+    )
 }
 
 #[tokio::test]
 async fn a_service_bound_credential_brings_the_managed_key_to_life() {
-    let srv = Cofferd::start();
+    let srv = Cofferd::start("managed-keys", REGION, ACCOUNT);
     let app = "arn:aws:iam::111122223333:role/app";
-    let through_s3 = srv.principal(app, Some(S3));
-    let direct = srv.principal(app, None);
-    let through_sqs = srv.principal(app, Some("sqs.eu-west-1.amazonaws.com"));
-    let stranger = srv.principal("arn:aws:iam::444455556666:role/x", Some(S3));
+    let through_s3 = principal(&srv, app, Some(S3));
+    let direct = principal(&srv, app, None);
+    let through_sqs = principal(&srv, app, Some("sqs.eu-west-1.amazonaws.com"));
+    let stranger = principal(&srv, "arn:aws:iam::444455556666:role/x", Some(S3));
 
     // Before first use: not found, except through S3, which creates it.
     let enc = |c: &Client, key: &str| {
@@ -179,7 +122,7 @@ async fn a_service_bound_credential_brings_the_managed_key_to_life() {
     // not coffer:CreateServiceCredential cannot mint a credential that speaks for S3.
     let ops_policy = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "coffer:CreateCredential", "Resource": "*"}]});
-    let (status, ops) = srv.admin_call(
+    let (status, ops) = srv.admin(
         "CreateCredential",
         &json!({"PrincipalArn": "arn:aws:iam::111122223333:user/ops", "Administrator": true,
                 "IdentityPolicies": [ops_policy.to_string()]}),
@@ -203,14 +146,14 @@ async fn a_service_bound_credential_brings_the_managed_key_to_life() {
     assert_eq!(status, 200, "{plain}");
 
     // ListCredentials shows the binding; a bad one is refused.
-    let (_, listed) = srv.admin_call("ListCredentials", &json!({}));
+    let (_, listed) = srv.admin("ListCredentials", &json!({}));
     assert!(
         listed
             .to_string()
             .contains(r#""ViaService":"s3.eu-west-1.amazonaws.com""#),
         "{listed}"
     );
-    let (status, refused) = srv.admin_call(
+    let (status, refused) = srv.admin(
         "CreateCredential",
         &json!({"PrincipalArn": app, "ViaService": "not a service"}),
     );

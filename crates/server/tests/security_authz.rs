@@ -9,10 +9,6 @@
 //! - policies coffer cannot evaluate (unknown condition keys) and policies with repeated members.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
-use std::process::Stdio;
-
-use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyState, Tag};
@@ -21,65 +17,35 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{Admin, TempDir};
+use common::Cofferd;
 
 const REGION: &str = "eu-west-1";
 const ACCOUNT_A: &str = "111122223333";
 const ACCOUNT_B: &str = "444455556666";
 const SECRET: &[u8] = b"the payroll export";
 
-struct Cofferd {
-    _server: common::Server,
-    addr: String,
-    boot: Admin,
-    _dir: TempDir,
+/// The suite's cofferd: account A's, in the suite's region.
+fn start(name: &str) -> Cofferd {
+    Cofferd::start(name, REGION, ACCOUNT_A)
 }
 
-impl Cofferd {
-    fn start(name: &str) -> Self {
-        let dir = TempDir::new(name);
-        let mut cmd = common::Server::command(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--region",
-            REGION,
-            "--account-id",
-            ACCOUNT_A,
-        ]);
-        cmd.arg("--data-dir").arg(dir.path()).stderr(Stdio::null());
-        let server = common::Server::spawn(cmd);
-        let addr = server.addr.clone();
-        let boot = Admin::of(dir.path());
-        Self {
-            _server: server,
-            addr,
-            boot,
-            _dir: dir,
-        }
-    }
-
-    /// A signed `CofferAdmin.<op>` call by the bootstrap administrator.
-    fn admin_call(&self, op: &str, body: &Value) -> Value {
-        let (status, answer) = common::signed_call(
-            &self.addr,
-            &self.boot.access_key_id,
-            &self.boot.secret,
-            REGION,
-            &format!("CofferAdmin.{op}"),
-            &serde_json::to_vec(body).unwrap(),
-        );
-        assert_eq!(status, 200, "{op}: {answer}");
-        answer
-    }
-
+/// What the suite asks of a cofferd beyond the shared harness.
+trait Principals {
     /// A new credential for `principal_arn` with `policies` as its identity policies, made by
     /// the bootstrap administrator.
+    fn principal(&self, principal_arn: &str, policies: &[Value]) -> Client;
+    /// The bootstrap administrator (account A's root).
+    fn root(&self) -> Client;
+}
+
+impl Principals for Cofferd {
     fn principal(&self, principal_arn: &str, policies: &[Value]) -> Client {
         let docs: Vec<String> = policies.iter().map(Value::to_string).collect();
-        let v = self.admin_call(
+        let (status, v) = self.admin(
             "CreateCredential",
             &json!({"PrincipalArn": principal_arn, "IdentityPolicies": docs}),
         );
+        assert_eq!(status, 200, "CreateCredential: {v}");
         self.client(
             v["AccessKeyId"].as_str().unwrap(),
             v["SecretAccessKey"].as_str().unwrap(),
@@ -88,17 +54,6 @@ impl Cofferd {
 
     fn root(&self) -> Client {
         self.client(&self.boot.access_key_id, &self.boot.secret)
-    }
-
-    fn client(&self, access_key_id: &str, secret: &str) -> Client {
-        let conf = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
-            .endpoint_url(format!("http://{}", self.addr))
-            .retry_config(RetryConfig::disabled())
-            .http_client(aws_smithy_http_client::Builder::new().build_http());
-        Client::from_conf(conf.build())
     }
 }
 
@@ -192,7 +147,7 @@ fn key_id_of(arn: &str) -> String {
 
 #[tokio::test]
 async fn alias_hijack_is_refused_on_every_resource_an_alias_operation_touches() {
-    let srv = Cofferd::start("alias-hijack");
+    let srv = start("alias-hijack");
     let root = srv.root();
     let payroll = create_key(&root, None).await;
     root.create_alias()
@@ -310,7 +265,7 @@ async fn alias_hijack_is_refused_on_every_resource_an_alias_operation_touches() 
 
 #[tokio::test]
 async fn another_account_given_kms_star_can_use_but_never_manage_the_key() {
-    let srv = Cofferd::start("cross-account");
+    let srv = start("cross-account");
     let root_a = srv.root();
     let policy = json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": root_arn(ACCOUNT_A)},
@@ -455,7 +410,7 @@ async fn another_account_given_kms_star_can_use_but_never_manage_the_key() {
 
 #[tokio::test]
 async fn tag_conditions_fire_on_tag_untag_and_create_key() {
-    let srv = Cofferd::start("abac");
+    let srv = start("abac");
     let root = srv.root();
     let key = create_key(&root, None).await;
     root.tag_resource()
@@ -541,7 +496,7 @@ async fn tag_conditions_fire_on_tag_untag_and_create_key() {
 
 #[tokio::test]
 async fn resource_aliases_condition_fires() {
-    let srv = Cofferd::start("resource-aliases");
+    let srv = start("resource-aliases");
     let root = srv.root();
     let policy = json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "owner", "Effect": "Allow", "Principal": {"AWS": root_arn(ACCOUNT_A)},
@@ -575,7 +530,7 @@ async fn resource_aliases_condition_fires() {
 
 #[tokio::test]
 async fn policies_coffer_cannot_evaluate_or_that_repeat_a_member_are_refused() {
-    let srv = Cofferd::start("policy-refusals");
+    let srv = start("policy-refusals");
     let root = srv.root();
     let key = create_key(&root, None).await;
     let original = policy_of(&root, &key).await;

@@ -353,3 +353,64 @@ where
         .unwrap_or_else(|| panic!("not a service error: {err:?}"))
         .to_owned()
 }
+
+/// A cofferd on a fresh data directory in `region`, its administrator's account `account`, on a
+/// loopback port; the bootstrap administrator's credential; SDK clients for any credential.
+pub(crate) struct Cofferd {
+    _server: Server,
+    pub(crate) addr: String,
+    pub(crate) region: String,
+    pub(crate) boot: Admin,
+    _dir: TempDir,
+}
+
+impl Cofferd {
+    pub(crate) fn start(name: &str, region: &str, account: &str) -> Self {
+        let dir = TempDir::new(name);
+        let mut cmd = Server::command(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--region",
+            region,
+            "--account-id",
+            account,
+        ]);
+        cmd.arg("--data-dir").arg(dir.path()).stderr(Stdio::null());
+        let server = Server::spawn(cmd);
+        let addr = server.addr.clone();
+        let boot = Admin::of(dir.path());
+        Self {
+            _server: server,
+            addr,
+            region: region.to_owned(),
+            boot,
+            _dir: dir,
+        }
+    }
+
+    /// A signed `CofferAdmin.<op>` call by the bootstrap administrator: status and answer.
+    pub(crate) fn admin(&self, op: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        signed_call(
+            &self.addr,
+            &self.boot.access_key_id,
+            &self.boot.secret,
+            &self.region,
+            &format!("CofferAdmin.{op}"),
+            &serde_json::to_vec(body).unwrap(),
+        )
+    }
+
+    /// An SDK client signing with `access_key_id`/`secret`.
+    pub(crate) fn client(&self, access_key_id: &str, secret: &str) -> aws_sdk_kms::Client {
+        use aws_sdk_kms::config::retry::RetryConfig;
+        use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
+            .endpoint_url(format!("http://{}", self.addr))
+            .retry_config(RetryConfig::disabled())
+            .http_client(aws_smithy_http_client::Builder::new().build_http());
+        aws_sdk_kms::Client::from_conf(conf.build())
+    }
+}
