@@ -149,26 +149,9 @@ impl Kms {
             "destinationEncryptionContext",
         )?;
         validate::grant_tokens(&req.grant_tokens)?;
-        // kms:ReEncryptOnSameKey is part of both authorizations: know both keys first. A
-        // symmetric ciphertext names its key; an RSA-OAEP one does not, and SourceKeyId must.
+        // kms:ReEncryptOnSameKey is part of both authorizations: know both keys first.
         let source_oaep = req.source_encryption_algorithm.and_then(oaep_hash);
-        let (parsed, source_target) = match source_oaep {
-            None => {
-                let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
-                let target = Target::Blob {
-                    key_id: parsed.key_id,
-                    expected: req.source_key_id.as_deref(),
-                };
-                (Some(parsed), target)
-            }
-            Some(_) => {
-                let name = req
-                    .source_key_id
-                    .as_deref()
-                    .ok_or_else(asymmetric_needs_key_id)?;
-                (None, Target::Named(name))
-            }
-        };
+        let (parsed, source_target) = re_encrypt_source(&req, source_oaep)?;
         let source_id = match (&parsed, &source_target) {
             (Some(p), _) => Some(p.key_id),
             (None, Target::Named(name)) => self
@@ -196,15 +179,12 @@ impl Kms {
             call,
             caller,
             Gate::with(Access {
-                encryption_context: Some(&req.source_encryption_context),
-                encryption_algorithm: Some(
-                    req.source_encryption_algorithm
-                        .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
-                        .as_str(),
-                ),
-                grant_tokens: &req.grant_tokens,
                 extra: &same_key,
-                ..Access::default()
+                ..crypto_access(
+                    &req.source_encryption_context,
+                    &req.grant_tokens,
+                    req.source_encryption_algorithm,
+                )
             })
             .action(Action::ReEncryptFrom),
             source_target,
@@ -216,36 +196,25 @@ impl Kms {
             call,
             caller,
             Gate::with(Access {
-                encryption_context: Some(&req.destination_encryption_context),
-                encryption_algorithm: Some(
-                    req.destination_encryption_algorithm
-                        .unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault)
-                        .as_str(),
-                ),
-                grant_tokens: &req.grant_tokens,
                 extra: &same_key,
-                ..Access::default()
+                ..crypto_access(
+                    &req.destination_encryption_context,
+                    &req.grant_tokens,
+                    req.destination_encryption_algorithm,
+                )
             })
             .action(Action::ReEncryptTo),
             Target::Loaded(destination, Some(&req.destination_key_id)),
         )?;
-        let source_alg = check_encryption(
+        let source_alg = re_encryption_algorithm(
             &source,
-            Operation::ReEncrypt,
             req.source_encryption_algorithm,
-        )?;
-        check_context_fits(
-            source_alg,
             &req.source_encryption_context,
             "sourceEncryptionContext",
         )?;
-        let dest_alg = check_encryption(
+        let dest_alg = re_encryption_algorithm(
             &destination,
-            Operation::ReEncrypt,
             req.destination_encryption_algorithm,
-        )?;
-        check_context_fits(
-            dest_alg,
             &req.destination_encryption_context,
             "destinationEncryptionContext",
         )?;
@@ -507,6 +476,43 @@ impl Kms {
 }
 
 /// What an Encrypt or Decrypt tells authorization.
+/// ReEncrypt's source: a symmetric ciphertext names its key (SourceKeyId, when given, must name
+/// it too); an RSA-OAEP one does not, and SourceKeyId must.
+fn re_encrypt_source(
+    req: &ReEncryptRequest,
+    oaep: Option<asym::OaepHash>,
+) -> Result<(Option<blob::Blob<'_>>, Target<'_>), Error> {
+    match oaep {
+        None => {
+            let parsed = blob::parse(&req.ciphertext_blob).map_err(|_| invalid_ciphertext())?;
+            let target = Target::Blob {
+                key_id: parsed.key_id,
+                expected: req.source_key_id.as_deref(),
+            };
+            Ok((Some(parsed), target))
+        }
+        Some(_) => {
+            let name = req
+                .source_key_id
+                .as_deref()
+                .ok_or_else(asymmetric_needs_key_id)?;
+            Ok((None, Target::Named(name)))
+        }
+    }
+}
+
+/// One side of ReEncrypt: its algorithm fits its key, and its context fits its algorithm.
+fn re_encryption_algorithm(
+    key: &CachedKey,
+    algorithm: Option<EncryptionAlgorithmSpec>,
+    context: &EncryptionContext,
+    field: &str,
+) -> Result<EncryptionAlgorithmSpec, Error> {
+    let algorithm = check_encryption(key, Operation::ReEncrypt, algorithm)?;
+    check_context_fits(algorithm, context, field)?;
+    Ok(algorithm)
+}
+
 fn crypto_access<'a>(
     context: &'a EncryptionContext,
     grant_tokens: &'a [String],
