@@ -703,6 +703,13 @@ pub fn verify(
         return verify_ed25519ph(algorithm, public_spki, message, sig);
     }
     let alg = verification(algorithm, scheme).ok_or(CryptoError)?;
+    // AWS-LC's RSA verifiers take any modulus from 2048 to 8192 bits: hold the key to the size
+    // its algorithm names.
+    if let Some(bytes) = algorithm.rsa_modulus_len() {
+        if rsa_spki_modulus_bits(public_spki) != Some(bytes * 8) {
+            return Err(CryptoError);
+        }
+    }
     let key = signature::UnparsedPublicKey::new(alg, public_spki);
     let parsed = key.parse().map_err(|_| CryptoError)?;
     let ok = match message {
@@ -720,6 +727,25 @@ pub fn verify(
         }
     };
     Ok(ok)
+}
+
+/// The modulus size of an RSA `SubjectPublicKeyInfo`, in bits.
+fn rsa_spki_modulus_bits(spki: &[u8]) -> Option<usize> {
+    let (0x30, outer, []) = der_read(spki)? else {
+        return None;
+    };
+    let (0x30, _algorithm, rest) = der_read(outer)? else {
+        return None;
+    };
+    let (0x03, bits, []) = der_read(rest)? else {
+        return None;
+    };
+    let (&0, rsa_public_key) = bits.split_first()? else {
+        return None;
+    };
+    signature::RsaParameters::public_modulus_len(rsa_public_key)
+        .ok()
+        .and_then(|b| usize::try_from(b).ok())
 }
 
 /// Ed25519ph verification (ed25519-dalek): the SPKI of an Ed25519 key is a fixed 12-byte

@@ -366,3 +366,25 @@ fn agreement_takes_only_a_named_curve_spki_of_the_keys_curve() {
     assert!(a.agree(point).is_err());
     assert!(a.agree(&[]).is_err());
 }
+
+#[test]
+fn rsa_verification_holds_the_key_to_its_algorithms_size() {
+    let k = PrivateKey::generate(AsymmetricAlgorithm::Rsa3072, KeyRole::Sign).unwrap();
+    let scheme = SignatureScheme::RsaPss(SignatureHash::Sha256);
+    let sig = k.sign(scheme, SignedMessage::Raw(b"m")).unwrap();
+    let spki = k.public_key_der();
+    assert_eq!(rsa_spki_modulus_bits(spki), Some(3072));
+    assert!(verify(
+        AsymmetricAlgorithm::Rsa3072,
+        spki,
+        scheme,
+        SignedMessage::Raw(b"m"),
+        &sig
+    )
+    .unwrap());
+    // The same key and signature, claimed as RSA_2048 or RSA_4096: refused.
+    for other in [AsymmetricAlgorithm::Rsa2048, AsymmetricAlgorithm::Rsa4096] {
+        assert!(verify(other, spki, scheme, SignedMessage::Raw(b"m"), &sig).is_err());
+    }
+    assert_eq!(rsa_spki_modulus_bits(b"\x30\x00"), None);
+}
