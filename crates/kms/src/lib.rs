@@ -50,6 +50,8 @@ mod builder;
 mod caller;
 mod crypto_ops;
 mod data_dir;
+mod node_dir;
+mod coherence;
 mod data_keys;
 mod envelope_asym;
 mod error;
@@ -87,6 +89,7 @@ pub use data_dir::{
     AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;
+pub use node_dir::{NodeDir, SharedStore, NODE_ID_FILE, NODE_LOCK_FILE};
 pub use envelope_asym::KmsPrivateKeys;
 
 /// The full integrity check of a data directory's database (`cofferd check`): SQLite's

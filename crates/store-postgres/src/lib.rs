@@ -31,9 +31,11 @@ mod schema;
 mod store;
 mod tls;
 mod txn;
+mod watch;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use schema::SCHEMA_VERSION;
 pub use store::{PostgresOptions, PostgresStore};
+pub use watch::{Change, Watcher};
