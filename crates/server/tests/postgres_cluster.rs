@@ -26,6 +26,12 @@ fn cluster() -> &'static TestCluster {
     CLUSTER.get_or_init(|| TestCluster::start().expect("a throwaway PostgreSQL cluster"))
 }
 
+/// A cluster of its own, for a test that stops the server.
+fn own_cluster() -> TestCluster {
+    TestCluster::start().expect("a throwaway PostgreSQL cluster")
+}
+
+
 /// A database, a root key file and the directories of the nodes on it.
 struct Fixture {
     url: String,
@@ -34,7 +40,11 @@ struct Fixture {
 
 impl Fixture {
     fn new(name: &str) -> Self {
-        let url = cluster().create_database().expect("a database");
+        Self::on(cluster(), name)
+    }
+
+    fn on(cluster: &TestCluster, name: &str) -> Self {
+        let url = cluster.create_database().expect("a database");
         Self {
             url,
             dir: TempDir::new(name),
@@ -325,4 +335,139 @@ fn a_node_started_with_another_root_key_is_refused_and_changes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(nodes, 1, "the refused node recorded nothing");
+}
+
+#[test]
+fn a_node_killed_mid_write_loses_no_acknowledged_write() {
+    let f = Fixture::new("pg-kill");
+    let mut a = f.start("a");
+    let b = f.start("b");
+    let boot = Who::from(&Admin::of(&f.node_dir("a")));
+    let (tx, rx) = std::sync::mpsc::channel::<(String, String)>();
+    let writer = {
+        let (addr, boot) = (a.addr.clone(), boot.clone());
+        std::thread::spawn(move || {
+            let node = |op: &str, body: &Value| {
+                let addr = addr.clone();
+                let (id, secret) = (boot.id.clone(), boot.secret.clone());
+                let body = serde_json::to_vec(body).unwrap();
+                let op = format!("TrentService.{op}");
+                // A refused connection (the node is gone) ends the loop.
+                std::panic::catch_unwind(move || {
+                    signed_call(&addr, &id, &secret, REGION, &op, &body)
+                })
+                .ok()
+            };
+            // A call until it is answered other than by throttling (CreateKey's quota is AWS's
+            // 5/s); `None` once the node is gone.
+            let call = |op: &str, body: &Value| loop {
+                match node(op, body) {
+                    Some((400, v)) if v["__type"] == json!("ThrottlingException") => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    other => return other,
+                }
+            };
+            for i in 0.. {
+                let made = match call("CreateKey", &json!({})) {
+                    Some((200, made)) => made,
+                    Some(other) => panic!("CreateKey: {other:?}"),
+                    None => return,
+                };
+                let key = made["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+                let alias = format!("alias/kill-{i}");
+                match call(
+                    "CreateAlias",
+                    &json!({"AliasName": alias, "TargetKeyId": key}),
+                ) {
+                    Some((200, _)) => {}
+                    Some(other) => panic!("CreateAlias: {other:?}"),
+                    None => return,
+                }
+                // Acknowledged: both writes answered 200.
+                if tx.send((key, alias)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    // Let some writes be acknowledged, then kill the node while the loop is writing.
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 10 {
+        acknowledged.push(rx.recv_timeout(DEADLINE).expect("acknowledged writes"));
+    }
+    a.child.kill().unwrap(); // SIGKILL
+    a.child.wait().unwrap();
+    writer.join().unwrap();
+    acknowledged.extend(rx.try_iter());
+    // Every acknowledged key and alias is there, through the other node.
+    for (key, alias) in &acknowledged {
+        let d = ok(kms(&b, &boot, "DescribeKey", &json!({"KeyId": alias})));
+        assert_eq!(d["KeyMetadata"]["KeyId"].as_str().unwrap(), key);
+        assert_eq!(d["KeyMetadata"]["KeyState"], json!("Enabled"));
+    }
+    eprintln!(
+        "{} acknowledged CreateKey+CreateAlias pairs before kill -9, all present on B",
+        acknowledged.len()
+    );
+    // The killed node starts again on its directory (its lock died with it).
+    let a = f.start("a");
+    ok(kms(&a, &boot, "DescribeKey", &json!({"KeyId": acknowledged[0].1})));
+}
+
+#[test]
+fn the_database_restarting_under_load_fails_requests_retryably_and_they_recover() {
+    let pg = own_cluster();
+    let f = Fixture::on(&pg, "pg-restart");
+    let a = f.start("a");
+    let boot = Who::from(&Admin::of(&f.node_dir("a")));
+    let key = create_key(&a, &boot);
+    let encrypt = json!({"KeyId": key, "Plaintext": b64(b"under load")});
+    ok(kms(&a, &boot, "Encrypt", &encrypt));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (addr, boot, stop, encrypt) = (a.addr.clone(), boot.clone(), stop.clone(), encrypt.clone());
+        std::thread::spawn(move || {
+            let mut outcomes: Vec<(u16, String)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (status, v) = signed_call(
+                    &addr,
+                    &boot.id,
+                    &boot.secret,
+                    REGION,
+                    "TrentService.Encrypt",
+                    &serde_json::to_vec(&encrypt).unwrap(),
+                );
+                outcomes.push((status, v["__type"].as_str().unwrap_or("").to_owned()));
+            }
+            outcomes
+        })
+    };
+    pg.stop().expect("stopping the database");
+    // While the database is down: refused, with a 500 the SDKs retry, never served stale.
+    let (refused, _) = poll(|| {
+        let r = kms(&a, &boot, "Encrypt", &encrypt);
+        (r.0 != 200).then_some(r)
+    });
+    assert_eq!(refused.0, 500, "{}", refused.1);
+    assert_eq!(code(&refused), "KMSInternalException", "{}", refused.1);
+    let created = kms(&a, &boot, "CreateKey", &json!({}));
+    assert_eq!(created.0, 500, "{}", created.1);
+    pg.start_again().expect("starting the database again");
+    // Back without restarting cofferd: reads and writes.
+    let (_, took) = poll(|| (kms(&a, &boot, "Encrypt", &encrypt).0 == 200).then_some(()));
+    eprintln!("Encrypt served again {took:?} after the database was back");
+    poll(|| (kms(&a, &boot, "CreateKey", &json!({})).0 == 200).then_some(()));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let outcomes = load.join().unwrap();
+    let failed: Vec<&(u16, String)> = outcomes.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(!failed.is_empty(), "the load saw the database go");
+    for (status, code) in &failed {
+        assert_eq!((*status, code.as_str()), (500, "KMSInternalException"));
+    }
+    eprintln!(
+        "load: {} requests, {} refused with 500 KMSInternalException while the database was down",
+        outcomes.len(),
+        failed.len()
+    );
 }
