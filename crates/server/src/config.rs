@@ -852,6 +852,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_store_url_never_shows_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://coffer:hunter2@db:5432/coffer?sslmode=require",
+                "postgres://coffer:***@db:5432/coffer?sslmode=require",
+            ),
+            (
+                "postgresql://coffer:p%40ss@db/coffer",
+                "postgresql://coffer:***@db/coffer",
+            ),
+            // An '@' in the password (unencoded): the last '@' ends the user info.
+            ("postgres://u:a@b@db/x", "postgres://u:***@db/x"),
+            ("postgres://coffer@db/coffer", "postgres://coffer@db/coffer"),
+            (
+                "postgres://db/coffer?user=u&password=hunter2&sslmode=require",
+                "postgres://db/coffer?user=u&password=***&sslmode=require",
+            ),
+            (
+                "host=db user=coffer password=hunter2 dbname=coffer",
+                "host=db user=coffer password=*** dbname=coffer",
+            ),
+            (
+                "host=db password = 'hunter2 \\' x' dbname=coffer",
+                "host=db password=*** dbname=coffer",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let mut c = Config::new("/srv/coffer");
+        c.store.url = Some(StoreUrl::from(
+            "postgres://coffer:hunter2@db/coffer".to_owned(),
+        ));
+        c.store.password_env = Some("DB_PASSWORD".into());
+        let summary = c.summary();
+        assert!(
+            summary.contains("store.url = \"postgres://coffer:***@db/coffer\"\n"),
+            "{summary}"
+        );
+        assert!(summary.contains("store.password_env = \"DB_PASSWORD\"\n"));
+        assert!(summary.contains("store.coherence_bound_ms = 1000\n"));
+        assert!(!summary.contains("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(
+            c.store.url.as_ref().map(StoreUrl::expose),
+            Some("postgres://coffer:hunter2@db/coffer")
+        );
+    }
+
+    #[test]
     fn the_summary_lists_every_setting_in_the_files_terms() {
         let mut c = Config::new("/srv/coffer");
         c.audit.durability = coffer::audit_log::Durability::Periodic(Duration::from_millis(40));

@@ -471,3 +471,47 @@ fn the_database_restarting_under_load_fails_requests_retryably_and_they_recover(
         failed.len()
     );
 }
+
+#[test]
+fn the_database_password_is_never_logged_and_may_come_from_a_file() {
+    let f = Fixture::new("pg-password");
+    // The test cluster trusts local connections, so any password is accepted: what is checked
+    // is that it never reaches the log or --check-config, from the URL or from the file.
+    let url = f.url.replacen("postgres@", "postgres:url-pw-7f3a9c@", 1);
+    let file = f.dir.path().join("db-password");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .unwrap();
+        w.write_all(b"file-pw-91be4d\n").unwrap();
+    }
+    let log = f.dir.path().join("a.log");
+    let mut cmd = f.command("a", &f.root_key());
+    let args = ["--store-url", &url, "--store-password-file"];
+    cmd.args(args)
+        .arg(&file)
+        .args(["--log-level", "debug"])
+        .stderr(std::fs::File::create(&log).unwrap());
+    let a = Server::spawn(cmd);
+    let boot = Who::from(&Admin::of(&f.node_dir("a")));
+    create_key(&a, &boot);
+    // The configuration check prints the URL, redacted.
+    let mut check = f.command("a", &f.root_key());
+    check.args(["--store-url", &url, "--check-config"]);
+    let out = check.stderr(Stdio::piped()).output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("store.url = \"postgres://postgres:***@127.0.0.1:"), "{printed}");
+    drop(a);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("connected to the shared database"), "{logged}");
+    for secret in ["url-pw-7f3a9c", "file-pw-91be4d"] {
+        assert!(!logged.contains(secret), "{secret} in the log");
+        assert!(!printed.contains(secret), "{secret} in --check-config");
+    }
+}
