@@ -1146,7 +1146,11 @@ pub(crate) fn open_audit(
                 .set_new(&[(meta_name, &wrapped)])
                 .map_err(|e| store_fail(path, e))?
             {
-                return Err(fail(path, "the audit signing key was made twice at once", None));
+                return Err(fail(
+                    path,
+                    "the audit signing key was made twice at once",
+                    None,
+                ));
             }
             (seed, true)
         }

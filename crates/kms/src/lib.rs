@@ -48,10 +48,9 @@ mod audit_shapes;
 mod authz;
 mod builder;
 mod caller;
+mod coherence;
 mod crypto_ops;
 mod data_dir;
-mod node_dir;
-mod coherence;
 mod data_keys;
 mod envelope_asym;
 mod error;
@@ -65,6 +64,7 @@ mod lifecycle;
 mod managed;
 mod marker;
 pub mod model;
+mod node_dir;
 mod operation;
 mod validate;
 #[cfg(feature = "wire")]
@@ -89,8 +89,8 @@ pub use data_dir::{
     AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;
-pub use node_dir::{NodeDir, SharedStore, NODE_ID_FILE, NODE_LOCK_FILE};
 pub use envelope_asym::KmsPrivateKeys;
+pub use node_dir::{NodeDir, SharedStore, NODE_ID_FILE, NODE_LOCK_FILE};
 
 /// The full integrity check of a data directory's database (`cofferd check`): SQLite's
 /// `integrity_check` and every row against its digest, damaged rows named by key.

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coffer::Kms;
-use coffer_store::StoreError;
 use coffer_credentials::{CredentialBackend, CredentialStore};
 use coffer_crypto::SecretBytes;
+use coffer_store::StoreError;
 use coffer_store_postgres::{Change, PostgresOptions, PostgresStore, Watcher};
 
 use crate::config::Config;
@@ -163,8 +163,13 @@ pub(crate) fn open_node(
     options: coffer::DataDirOptions,
 ) -> Result<Node, Error> {
     let db = connect(config)?;
-    let dir = coffer::NodeDir::open(&config.data_dir, Arc::new(Shared(db.clone())), source, options)
-        .map_err(Error::Kms)?;
+    let dir = coffer::NodeDir::open(
+        &config.data_dir,
+        Arc::new(Shared(db.clone())),
+        source,
+        options,
+    )
+    .map_err(Error::Kms)?;
     tracing::info!(node_id = dir.node_id(), "node directory open");
     Ok(Node { dir, db })
 }

@@ -201,12 +201,16 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
             || url.starts_with("postgresql://")
             || (!url.contains("://") && url.contains('='));
         if !postgres {
-            return Err("store.url (--store-url): a postgres:// or postgresql:// URL, or a \
-                        key=value connection string");
+            return Err(
+                "store.url (--store-url): a postgres:// or postgresql:// URL, or a \
+                        key=value connection string",
+            );
         }
     } else if c.store.password_file.is_some() || c.store.password_env.is_some() {
-        return Err("store.password_file / store.password_env (--store-password-file, \
-                    --store-password-env): only with store.url (--store-url)");
+        return Err(
+            "store.password_file / store.password_env (--store-password-file, \
+                    --store-password-env): only with store.url (--store-url)",
+        );
     }
     if c.store.password_file.is_some() && c.store.password_env.is_some() {
         return Err("store.password_file and store.password_env: one or the other");

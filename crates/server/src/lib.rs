@@ -62,11 +62,11 @@ mod tls;
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
 pub use auth::{ADMIN_TARGET_PREFIX, CONTENT_TYPE, SERVICE, TARGET_PREFIX};
+pub use cluster::CREDENTIALS_META;
 pub use coffer_credentials::{
     ConfiguredPrincipal, Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE,
     CREDENTIALS_FILE, SEALING_PURPOSE,
 };
-pub use cluster::CREDENTIALS_META;
 pub use config::{
     AuditSettings, Config, Limits, LogFormat, LogSettings, Maintenance, PrincipalEntry,
     RootKeyProvider, StoreSettings, StoreUrl, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,

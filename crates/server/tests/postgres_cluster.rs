@@ -2,6 +2,7 @@
 //! keys and credentials shared, changes on one node seen on the other within the coherence
 //! bound, a node with another root key refused, a node killed mid-write losing nothing it
 //! acknowledged, the database restarting under load.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 mod common;
 
@@ -30,7 +31,6 @@ fn cluster() -> &'static TestCluster {
 fn own_cluster() -> TestCluster {
     TestCluster::start().expect("a throwaway PostgreSQL cluster")
 }
-
 
 /// A database, a root key file and the directories of the nodes on it.
 struct Fixture {
@@ -163,7 +163,10 @@ fn a_key_created_on_one_node_decrypts_on_the_other() {
     let b = f.start("b");
     // The first node made the bootstrap administrator; it works on both.
     let boot = Who::from(&Admin::of(&f.node_dir("a")));
-    assert!(!f.node_dir("b").join(cofferd::ADMIN_CREDENTIALS_FILE).exists());
+    assert!(!f
+        .node_dir("b")
+        .join(cofferd::ADMIN_CREDENTIALS_FILE)
+        .exists());
     let key = create_key(&a, &boot);
     let plaintext = b"shared across nodes";
     let blob = ok(kms(
@@ -288,7 +291,12 @@ fn a_policy_put_on_one_node_and_a_credential_revoked_there_take_effect_on_the_ot
         let r = kms(&b, &user, "ListKeys", &json!({}));
         (r.0 != 200 && code(&r) != "AccessDeniedException").then_some(r)
     });
-    assert_eq!(code(&refused), "UnrecognizedClientException", "{}", refused.1);
+    assert_eq!(
+        code(&refused),
+        "UnrecognizedClientException",
+        "{}",
+        refused.1
+    );
     eprintln!("RevokeCredential on A refused on B after {took:?}");
 }
 
@@ -412,7 +420,12 @@ fn a_node_killed_mid_write_loses_no_acknowledged_write() {
     );
     // The killed node starts again on its directory (its lock died with it).
     let a = f.start("a");
-    ok(kms(&a, &boot, "DescribeKey", &json!({"KeyId": acknowledged[0].1})));
+    ok(kms(
+        &a,
+        &boot,
+        "DescribeKey",
+        &json!({"KeyId": acknowledged[0].1}),
+    ));
 }
 
 #[test]
@@ -426,7 +439,8 @@ fn the_database_restarting_under_load_fails_requests_retryably_and_they_recover(
     ok(kms(&a, &boot, "Encrypt", &encrypt));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {
-        let (addr, boot, stop, encrypt) = (a.addr.clone(), boot.clone(), stop.clone(), encrypt.clone());
+        let (addr, boot, stop, encrypt) =
+            (a.addr.clone(), boot.clone(), stop.clone(), encrypt.clone());
         std::thread::spawn(move || {
             let mut outcomes: Vec<(u16, String)> = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -506,12 +520,90 @@ fn the_database_password_is_never_logged_and_may_come_from_a_file() {
     let out = check.stderr(Stdio::piped()).output().unwrap();
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{printed}");
-    assert!(printed.contains("store.url = \"postgres://postgres:***@127.0.0.1:"), "{printed}");
+    assert!(
+        printed.contains("store.url = \"postgres://postgres:***@127.0.0.1:"),
+        "{printed}"
+    );
     drop(a);
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("connected to the shared database"), "{logged}");
+    assert!(
+        logged.contains("connected to the shared database"),
+        "{logged}"
+    );
     for secret in ["url-pw-7f3a9c", "file-pw-91be4d"] {
         assert!(!logged.contains(secret), "{secret} in the log");
         assert!(!printed.contains(secret), "{secret} in --check-config");
+    }
+}
+
+#[test]
+fn credentials_created_on_two_nodes_at_once_are_all_kept() {
+    let f = Fixture::new("pg-creds-race");
+    let a = f.start("a");
+    let b = f.start("b");
+    let boot = Who::from(&Admin::of(&f.node_dir("a")));
+    const EACH: usize = 6;
+    let barrier = std::sync::Barrier::new(2);
+    let (conflicts, made): (Vec<usize>, Vec<Vec<Who>>) = std::thread::scope(|s| {
+        let handles: Vec<_> = [(&a, "a"), (&b, "b")]
+            .into_iter()
+            .map(|(node, name)| {
+                let (boot, barrier) = (&boot, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut conflicts = 0;
+                    let mut made = Vec::new();
+                    for i in 0..EACH {
+                        let arn = format!("arn:aws:iam::{ACCOUNT}:user/{name}-{i}");
+                        loop {
+                            let r = admin(
+                                node,
+                                boot,
+                                "CreateCredential",
+                                &json!({"PrincipalArn": arn}),
+                            );
+                            match r.0 {
+                                200 => {
+                                    made.push(Who {
+                                        id: r.1["AccessKeyId"].as_str().unwrap().to_owned(),
+                                        secret: r.1["SecretAccessKey"].as_str().unwrap().to_owned(),
+                                    });
+                                    break;
+                                }
+                                // The other node changed the set first: retry, as an SDK would.
+                                500 => {
+                                    assert_eq!(code(&r), "KMSInternalException", "{}", r.1);
+                                    conflicts += 1;
+                                }
+                                _ => panic!("CreateCredential: {}", r.1),
+                            }
+                        }
+                    }
+                    (conflicts, made)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).unzip()
+    });
+    eprintln!("conflicts retried: {conflicts:?}");
+    // No lost update: every credential either node acknowledged is listed, and works on the
+    // node that did not make it.
+    let listed = ok(admin(&a, &boot, "ListCredentials", &json!({"Limit": 1000})));
+    let ids: Vec<&str> = listed["Credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["AccessKeyId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1 + 2 * EACH, "{ids:?}");
+    for (who, other) in made[0]
+        .iter()
+        .map(|w| (w, &b))
+        .chain(made[1].iter().map(|w| (w, &a)))
+    {
+        assert!(ids.contains(&who.id.as_str()));
+        // Allowed nothing by policy, but authenticated: AccessDenied, not Unrecognized.
+        let r = kms(other, who, "ListKeys", &json!({}));
+        assert_eq!(code(&r), "AccessDeniedException", "{}", r.1);
     }
 }

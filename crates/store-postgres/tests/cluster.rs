@@ -15,7 +15,9 @@ fn cluster() -> &'static TestCluster {
 }
 
 fn fresh_db() -> String {
-    cluster().create_database().unwrap_or_else(|e| panic!("{e}"))
+    cluster()
+        .create_database()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Polls `f` until true, failing after a generous deadline.
