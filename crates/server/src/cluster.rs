@@ -226,22 +226,25 @@ impl Cluster {
         creds: Arc<CredentialStore>,
         bound: Duration,
     ) -> Self {
+        // A credential set that cannot be reloaded is not applied: the watcher then confirms
+        // nothing (requests are refused after the bound) until a resync reloads it.
+        let reload = move |creds: &CredentialStore| match creds.refresh() {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %crate::error_chain(&e), "reloading the shared credentials failed");
+                false
+            }
+        };
         let on_change = move |change: Change| match change {
             Change::Key(id) | Change::Alias(id) => {
                 kms.forget_cached_key(&coffer::KeyId::from_bytes(id));
+                true
             }
-            Change::Meta(name) => {
-                if name.starts_with(CREDENTIALS_META) {
-                    if let Err(e) = creds.refresh() {
-                        tracing::error!(error = %crate::error_chain(&e), "reloading the shared credentials failed");
-                    }
-                }
-            }
+            Change::Meta(name) if name.starts_with(CREDENTIALS_META) => reload(&creds),
+            Change::Meta(_) => true,
             _ => {
                 kms.forget_cache();
-                if let Err(e) = creds.refresh() {
-                    tracing::error!(error = %crate::error_chain(&e), "reloading the shared credentials failed");
-                }
+                reload(&creds)
             }
         };
         let watcher = db.watch(HEARTBEAT, Box::new(on_change));

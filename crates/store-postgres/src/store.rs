@@ -316,7 +316,7 @@ impl PostgresStore {
     pub fn watch(
         &self,
         heartbeat: Duration,
-        on_change: Box<dyn Fn(Change) + Send + Sync>,
+        on_change: Box<dyn Fn(Change) -> bool + Send + Sync>,
     ) -> Watcher {
         Watcher::start(self.pool.connect_fn(), heartbeat, on_change)
     }

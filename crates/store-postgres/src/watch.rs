@@ -10,9 +10,11 @@
 //! time. A node that serves only while `confirmed_at` is recent (within its bound) never serves
 //! what another node changed longer ago than the bound.
 //!
-//! When the connection is lost the watcher reconnects (every `heartbeat`); on each new
-//! connection it first reports [`Change::Resync`] (anything may have been missed meanwhile)
-//! and `confirmed_at` advances again only after two heartbeats on the new connection.
+//! The callback returns whether it applied the change. When the connection is lost, or the
+//! callback could not apply a change, the watcher drops the connection and reconnects (after
+//! `heartbeat`); on each new connection it first reports [`Change::Resync`] (anything may have
+//! been missed meanwhile), and `confirmed_at` advances again only after that resync was
+//! applied and two heartbeats answered on the new connection.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -88,7 +90,7 @@ impl Watcher {
     pub(crate) fn start(
         connect: ConnectFn,
         heartbeat: Duration,
-        on_change: Box<dyn Fn(Change) + Send + Sync>,
+        on_change: Box<dyn Fn(Change) -> bool + Send + Sync>,
     ) -> Self {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -129,7 +131,7 @@ impl Drop for Watcher {
 fn run(
     connect: &ConnectFn,
     heartbeat: Duration,
-    on_change: &(dyn Fn(Change) + Send + Sync),
+    on_change: &(dyn Fn(Change) -> bool + Send + Sync),
     shared: &Shared,
 ) {
     while !shared.stop.load(Ordering::SeqCst) {
@@ -141,7 +143,10 @@ fn run(
             std::thread::sleep(heartbeat);
             continue;
         }
-        on_change(Change::Resync);
+        if !on_change(Change::Resync) {
+            std::thread::sleep(heartbeat);
+            continue;
+        }
         // The send time of the previous heartbeat query on this connection.
         let mut previous: Option<Instant> = None;
         while !shared.stop.load(Ordering::SeqCst) {
@@ -155,7 +160,12 @@ fn run(
                 let mut it = pending.iter();
                 loop {
                     match it.next() {
-                        Ok(Some(n)) => on_change(Change::parse(n.payload())),
+                        Ok(Some(n)) => {
+                            if !on_change(Change::parse(n.payload())) {
+                                failed = true;
+                                break;
+                            }
+                        }
                         Ok(None) => break,
                         Err(_) => {
                             failed = true;
@@ -181,7 +191,12 @@ fn run(
                 let mut pending = client.notifications();
                 let mut it = pending.timeout_iter(left);
                 match it.next() {
-                    Ok(Some(n)) => on_change(Change::parse(n.payload())),
+                    Ok(Some(n)) => {
+                        if !on_change(Change::parse(n.payload())) {
+                            failed = true;
+                            break;
+                        }
+                    }
                     Ok(None) => {}
                     Err(_) => {
                         failed = true;
@@ -193,6 +208,9 @@ fn run(
                 break;
             }
         }
+        // Lost the connection, or a change could not be applied: confirm nothing until a new
+        // connection has started over with a resync.
+        std::thread::sleep(heartbeat);
     }
 }
 

@@ -131,7 +131,10 @@ fn the_watcher_reports_committed_changes_and_confirms_it_is_current() {
         let seen = seen.clone();
         b.watch(
             Duration::from_millis(50),
-            Box::new(move |c| seen.lock().unwrap().push(c)),
+            Box::new(move |c| {
+                seen.lock().unwrap().push(c);
+                true
+            }),
         )
     };
     eventually("the watcher confirms", || watcher.confirmed_at().is_some());
