@@ -26,6 +26,24 @@ pub trait CredentialBackend: fmt::Debug + Send + Sync {
     ///
     /// [`load`]: CredentialBackend::load
     fn commit(&self, set: &[u8]) -> Result<(), Error>;
+
+    /// Whether other processes (other nodes) change the set too: the store then reads it
+    /// again before each change ([`CredentialStore::refresh`]) and commits with
+    /// [`commit_if`](CredentialBackend::commit_if). `false` for a file, which one process
+    /// holds.
+    ///
+    /// [`CredentialStore::refresh`]: crate::CredentialStore::refresh
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// [`commit`](CredentialBackend::commit), only if the set is still `expected` (`None`:
+    /// none was committed): `Ok(false)`, committing nothing, when another process changed it
+    /// first. The default (a backend one process holds) commits unconditionally.
+    fn commit_if(&self, set: &[u8], expected: Option<&[u8]>) -> Result<bool, Error> {
+        let _ = expected;
+        self.commit(set).map(|()| true)
+    }
 }
 
 /// The set in one file (`DATA_DIR/credentials.json`): refused when its group or others may

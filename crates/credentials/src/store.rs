@@ -356,6 +356,8 @@ pub struct CredentialStore {
     by_key: RwLock<HashMap<String, Arc<Credential>>>,
     /// Serializes changes (plan, audit, write, publish).
     change: Mutex<()>,
+    /// The set as last loaded or committed (what a shared backend's `commit_if` expects).
+    loaded: Mutex<Option<SecretBytes>>,
     created: bool,
 }
 
@@ -465,6 +467,7 @@ impl CredentialStore {
             now,
             by_key: RwLock::new(HashMap::new()),
             change: Mutex::new(()),
+            loaded: Mutex::new(None),
             created: false,
         };
         if store.admin_path.exists() {
@@ -474,6 +477,15 @@ impl CredentialStore {
             store.load(&set)?;
             return Ok(store);
         }
+        store.create_first(init, rng)?;
+        Ok(store)
+    }
+
+    /// The first start: the bootstrap administrator (recovered from its file if an earlier
+    /// first start was cut short). With a shared backend another node may make the first set
+    /// at the same moment: then that set is loaded instead.
+    fn create_first(&mut self, init: &InitOptions, rng: &dyn RandomSource) -> Result<(), Error> {
+        let store = self;
         // First start (or a first start cut short after the admin file was written: recover
         // the administrator from it rather than minting a second one).
         let admin = if store.admin_path.exists() {
@@ -517,10 +529,17 @@ impl CredentialStore {
             .map_err(|what| store.invalid(what))?;
         let mut map = HashMap::new();
         map.insert(cred.meta.access_key_id.clone(), Arc::new(cred));
-        store.write_set(&map)?;
+        if !store.try_write_set(&map)? {
+            // Another node made the first set: ours is not used (nor its admin file).
+            let _ = wipe_and_remove(&store.admin_path);
+            let set = store.backend.load()?.ok_or_else(|| {
+                internal("the shared credential set vanished while it was made".into())
+            })?;
+            return store.load(&set);
+        }
         *store.by_key.get_mut() = map;
         store.created = true;
-        Ok(store)
+        Ok(())
     }
 
     fn invalid(&self, what: &'static str) -> Error {
@@ -600,8 +619,68 @@ impl CredentialStore {
             }
             _ => return Err(self.invalid("format")),
         }
+        if format.format == FORMAT {
+            *self.loaded.get_mut() = Some(bytes.clone());
+        }
         *self.by_key.get_mut() = map;
         Ok(())
+    }
+
+    /// Reads the set again from a shared backend (another node may have changed it) and
+    /// makes it current: whether it had changed. A no-op (`false`) for a backend one process
+    /// holds. Only format 3 is read here (an older one is migrated at open).
+    pub fn refresh(&self) -> Result<bool, Error> {
+        if !self.backend.shared() {
+            return Ok(false);
+        }
+        let _guard = self.change.lock();
+        self.refresh_locked()?;
+        self.refresh_locked()
+    }
+
+    /// [`CredentialStore::refresh`] with the change lock held.
+    fn refresh_locked(&self) -> Result<bool, Error> {
+        if !self.backend.shared() {
+            return Ok(false);
+        }
+        let Some(bytes) = self.backend.load()? else {
+            return Err(self.invalid("the shared credential set is missing"));
+        };
+        if self
+            .loaded
+            .lock()
+            .as_ref()
+            .is_some_and(|b| b.expose() == bytes.expose())
+        {
+            return Ok(false);
+        }
+        let path = self.backend.location().to_owned();
+        reject_duplicate_keys(bytes.expose()).map_err(Error::credential_file(&path))?;
+        let format: FormatOnly =
+            serde_json::from_slice(bytes.expose()).map_err(Error::credential_file(&path))?;
+        if format.format != FORMAT {
+            return Err(self.invalid("format"));
+        }
+        let file: StoreFile =
+            serde_json::from_slice(bytes.expose()).map_err(Error::credential_file(&path))?;
+        self.check_region(&file.region)?;
+        let now = (self.now)();
+        let mut map = HashMap::new();
+        for e in file.credentials {
+            let cred = self
+                .open_entry(e, AAD_PREFIX)
+                .map_err(|what| self.invalid(what))?;
+            if cred.expired(now) {
+                continue;
+            }
+            let k = cred.meta.access_key_id.clone();
+            if map.insert(k, Arc::new(cred)).is_some() {
+                return Err(self.invalid("duplicate access_key_id"));
+            }
+        }
+        *self.by_key.write() = map;
+        *self.loaded.lock() = Some(bytes);
+        Ok(true)
     }
 
     /// A format-2 entry as format 3: resealed under the new associated data; an administrator
@@ -699,8 +778,23 @@ impl CredentialStore {
         Ok(caller.with_access_key_id(meta.access_key_id.clone()))
     }
 
-    /// Commits `map` (without expired entries) to the backend, atomically and durably.
+    /// Commits `map` (without expired entries) to the backend, atomically and durably; fails
+    /// if another node changed the shared set since this store read it.
     fn write_set(&self, map: &HashMap<String, Arc<Credential>>) -> Result<(), Error> {
+        if self.try_write_set(map)? {
+            Ok(())
+        } else {
+            Err(internal(
+                "another node changed the credential store at the same moment: nothing was \
+                 changed; retry"
+                    .into(),
+            ))
+        }
+    }
+
+    /// [`CredentialStore::write_set`]: `Ok(false)`, committing nothing, when another node
+    /// changed the shared set first.
+    fn try_write_set(&self, map: &HashMap<String, Arc<Credential>>) -> Result<bool, Error> {
         let now = (self.now)();
         let mut entries: Vec<&Arc<Credential>> = map.values().filter(|c| !c.expired(now)).collect();
         entries.sort_by(|a, b| {
@@ -720,7 +814,14 @@ impl CredentialStore {
         };
         let json = serde_json::to_vec_pretty(&file)
             .map_err(Error::credential_file(self.backend.location()))?;
-        self.backend.commit(&json)
+        let mut loaded = self.loaded.lock();
+        let done = self
+            .backend
+            .commit_if(&json, loaded.as_ref().map(SecretBytes::expose))?;
+        if done {
+            *loaded = Some(SecretBytes::new(json));
+        }
+        Ok(done)
     }
 
     /// The live credential of an access key id: `None` when unknown, revoked or expired.
@@ -856,6 +957,7 @@ impl CredentialStore {
             }
         }
         let _guard = self.change.lock();
+        self.refresh_locked()?;
         let now = (self.now)();
         let mut next = self.live(now);
         if next.len() >= MAX_CREDENTIALS {
@@ -900,6 +1002,7 @@ impl CredentialStore {
             .into());
         }
         let _guard = self.change.lock();
+        self.refresh_locked()?;
         let now = (self.now)();
         let mut next = self.live(now);
         let old = next
@@ -965,6 +1068,7 @@ impl CredentialStore {
         record: &mut dyn FnMut(&Credential) -> Result<(), E>,
     ) -> Result<Arc<Credential>, E> {
         let _guard = self.change.lock();
+        self.refresh_locked()?;
         let now = (self.now)();
         let mut next = self.live(now);
         let old = next
@@ -994,6 +1098,7 @@ impl CredentialStore {
         record: &mut dyn FnMut(Option<&Credential>) -> Result<(), E>,
     ) -> Result<Option<Arc<Credential>>, E> {
         let _guard = self.change.lock();
+        self.refresh_locked()?;
         let now = (self.now)();
         let mut next = self.live(now);
         let boot = next

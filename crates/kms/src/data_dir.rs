@@ -44,6 +44,34 @@ pub const AUDIT_DIR: &str = "audit";
 /// The audit public key (hex), written beside the log for operators to pin elsewhere.
 pub const AUDIT_PUBLIC_KEY_FILE: &str = "audit-public-key.hex";
 
+/// The named values (root-key check value, wrapped service keys) a directory keeps in its
+/// store: the SQLite database of a [`DataDir`], the shared database of a
+/// [`NodeDir`](crate::NodeDir).
+pub(crate) trait MetaValues {
+    /// The value named `name`.
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets `values` (all or none) unless one of them exists: whether they were set. (A
+    /// data directory is locked, so nothing races; a shared database may see another node
+    /// set them first.)
+    fn set_new(&self, values: &[(&str, &[u8])]) -> Result<bool, StoreError>;
+    /// How many keys the store holds.
+    fn key_count(&self) -> Result<u64, StoreError>;
+}
+
+impl MetaValues for SqliteStore {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(name)
+    }
+
+    fn set_new(&self, values: &[(&str, &[u8])]) -> Result<bool, StoreError> {
+        self.set_meta(values).map(|()| true)
+    }
+
+    fn key_count(&self) -> Result<u64, StoreError> {
+        SqliteStore::key_count(self)
+    }
+}
+
 /// Where the root key of a data directory comes from.
 pub enum RootKeySource {
     /// A key file of 32 random bytes, created (mode 0600) when the directory is first opened.
@@ -127,6 +155,11 @@ impl fmt::Debug for DataDirOptions {
 }
 
 impl DataDirOptions {
+    /// The random source and audit settings (for [`NodeDir`](crate::NodeDir)).
+    pub(crate) fn into_parts(self) -> (Arc<dyn RandomSource>, coffer_audit::FileSinkOptions) {
+        (self.rng, self.audit)
+    }
+
     /// The random source (default: the system's).
     #[must_use]
     pub fn random(mut self, rng: Arc<dyn RandomSource>) -> Self {
@@ -181,14 +214,14 @@ impl fmt::Debug for DataDir {
 }
 
 /// An error at open time, with a message for the operator and the typed cause kept.
-fn fail(path: &Path, what: impl fmt::Display, cause: Option<InternalCause>) -> Error {
+pub(crate) fn fail(path: &Path, what: impl fmt::Display, cause: Option<InternalCause>) -> Error {
     Error::Internal {
         message: format!("data directory {}: {what}", path.display()),
         source: cause,
     }
 }
 
-fn store_fail(path: &Path, e: StoreError) -> Error {
+pub(crate) fn store_fail(path: &Path, e: StoreError) -> Error {
     let what = match &e {
         StoreError::Locked { .. } => {
             "in use by another coffer (another process, or another open in this one)".to_owned()
@@ -272,45 +305,16 @@ impl DataDir {
         // the directory 0700 and its files 0600, and tightens looser ones it finds.
         let store = SqliteStore::open(&path).map_err(|e| store_fail(&path, e))?;
         let mut tightened = store.tightened_permissions().to_vec();
-        let meta = |name| store.meta(name).map_err(|e| store_fail(&path, e));
         check_complete(&path, &store, &parts)?;
-        let (root, marker) = match meta(META_CHECK)? {
-            None => {
-                let keys = store.key_count().map_err(|e| store_fail(&path, e))?;
-                if keys > 0 {
-                    return Err(fail(
-                        &path,
-                        "the root-key check value is missing from a database that holds keys (damaged)",
-                        None,
-                    ));
-                }
-                initialize(&path, &store, source, &rng)?
-            }
-            Some(check) => {
-                let kind = meta(META_KIND)?.unwrap_or_default();
-                if kind != source.kind() {
-                    return Err(fail(
-                        &path,
-                        format_args!(
-                            "it was created with a {} root key, not a {}",
-                            String::from_utf8_lossy(&kind),
-                            String::from_utf8_lossy(source.kind())
-                        ),
-                        None,
-                    ));
-                }
-                let root = existing_root(&path, source, &rng, meta(META_PASSPHRASE)?)?;
-                verify(&path, root.as_ref(), &check)?;
-                let wrapped = meta(META_MARKER)?.ok_or_else(|| {
-                    fail(&path, "the stored marker key is missing (damaged)", None)
-                })?;
-                let marker = root.unwrap(AAD_MARKER, &wrapped).map_err(|e| {
-                    fail(&path, "the stored marker key is damaged", Some(Box::new(e)))
-                })?;
-                (root, marker)
-            }
-        };
-        let audit = open_audit(&path, &store, root.as_ref(), rng.as_ref(), audit)?;
+        let (root, marker) = open_root(&path, &store, source, &rng)?;
+        let audit = open_audit(
+            &path,
+            &store,
+            META_AUDIT,
+            root.as_ref(),
+            rng.as_ref(),
+            audit,
+        )?;
         tightened.extend_from_slice(audit.tightened_permissions());
         if private_file(&path.join(AUDIT_PUBLIC_KEY_FILE))? {
             tightened.push(path.join(AUDIT_PUBLIC_KEY_FILE));
@@ -370,40 +374,15 @@ impl DataDir {
     /// the root key in the database, so it is as safe as the backing keys and opens only with
     /// the root key. `purpose` is 1 to 64 ASCII letters, digits, `-` or `.`.
     pub fn sealing_key(&self, purpose: &str) -> Result<SymmetricKey, Error> {
-        let valid = !purpose.is_empty()
-            && purpose.len() <= 64
-            && purpose
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !valid {
-            return Err(Error::validation(format!(
-                "a sealing key purpose is 1 to 64 letters, digits, '-' or '.'; got {} characters",
-                purpose.len()
-            )));
-        }
-        let path = &self.inner.path;
-        let name = format!("{META_SEALING}{purpose}");
-        let mut aad = AAD_SEALING.to_vec();
-        aad.extend_from_slice(purpose.as_bytes());
-        let wrap_fail = |e: coffer_keys::KeyError| fail(path, "a sealing key", Some(Box::new(e)));
-        let root = self.inner.root.as_ref();
         // One sealing key per purpose even when two threads ask at once.
         let _guard = self.inner.sealing.lock();
-        if let Some(wrapped) = self
-            .inner
-            .store
-            .meta(&name)
-            .map_err(|e| store_fail(path, e))?
-        {
-            return root.unwrap(&aad, &wrapped).map_err(wrap_fail);
-        }
-        let key = SymmetricKey::generate(self.inner.rng.as_ref())?;
-        let wrapped = root.wrap(&aad, &key).map_err(wrap_fail)?;
-        self.inner
-            .store
-            .set_meta(&[(&name, &wrapped)])
-            .map_err(|e| store_fail(path, e))?;
-        Ok(key)
+        sealing_key_in(
+            &self.inner.path,
+            self.inner.store.as_ref(),
+            self.inner.root.as_ref(),
+            self.inner.rng.as_ref(),
+            purpose,
+        )
     }
 
     /// Records that the program has made its part `name` (a file it keeps in the directory,
@@ -942,9 +921,97 @@ impl Kms {
 
 /// A new directory: make (or take) the root key, then record kind, parameters, check value and
 /// marker key in one transaction.
+/// The sealing key for `purpose` kept wrapped in `store` (made on first use): see
+/// [`DataDir::sealing_key`]. The caller keeps two threads of its own from racing; another node
+/// making it at the same moment is handled (its key is the one kept).
+pub(crate) fn sealing_key_in(
+    path: &Path,
+    store: &dyn MetaValues,
+    root: &dyn RootKey,
+    rng: &dyn RandomSource,
+    purpose: &str,
+) -> Result<SymmetricKey, Error> {
+    let valid = !purpose.is_empty()
+        && purpose.len() <= 64
+        && purpose
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !valid {
+        return Err(Error::validation(format!(
+            "a sealing key purpose is 1 to 64 letters, digits, '-' or '.'; got {} characters",
+            purpose.len()
+        )));
+    }
+    let name = format!("{META_SEALING}{purpose}");
+    let mut aad = AAD_SEALING.to_vec();
+    aad.extend_from_slice(purpose.as_bytes());
+    let wrap_fail = |e: coffer_keys::KeyError| fail(path, "a sealing key", Some(Box::new(e)));
+    for _ in 0..2 {
+        if let Some(wrapped) = store.get(&name).map_err(|e| store_fail(path, e))? {
+            return root.unwrap(&aad, &wrapped).map_err(wrap_fail);
+        }
+        let key = SymmetricKey::generate(rng)?;
+        let wrapped = root.wrap(&aad, &key).map_err(wrap_fail)?;
+        if store
+            .set_new(&[(&name, &wrapped)])
+            .map_err(|e| store_fail(path, e))?
+        {
+            return Ok(key);
+        }
+        // Another node made it first: use theirs.
+    }
+    Err(fail(path, "a sealing key could not be made", None))
+}
+
+/// The root key and marker key of `store`: recorded on first open (a fresh store), verified
+/// against the check value on every later one.
+pub(crate) fn open_root(
+    path: &Path,
+    store: &dyn MetaValues,
+    source: RootKeySource,
+    rng: &Arc<dyn RandomSource>,
+) -> Result<(Arc<dyn RootKey>, SymmetricKey), Error> {
+    let meta = |name| store.get(name).map_err(|e| store_fail(path, e));
+    match meta(META_CHECK)? {
+        None => {
+            let keys = store.key_count().map_err(|e| store_fail(path, e))?;
+            if keys > 0 {
+                return Err(fail(
+                    path,
+                    "the root-key check value is missing from a database that holds keys (damaged)",
+                    None,
+                ));
+            }
+            initialize(path, store, source, rng)
+        }
+        Some(check) => {
+            let kind = meta(META_KIND)?.unwrap_or_default();
+            if kind != source.kind() {
+                return Err(fail(
+                    path,
+                    format_args!(
+                        "it was created with a {} root key, not a {}",
+                        String::from_utf8_lossy(&kind),
+                        String::from_utf8_lossy(source.kind())
+                    ),
+                    None,
+                ));
+            }
+            let root = existing_root(path, source, rng, meta(META_PASSPHRASE)?)?;
+            verify(path, root.as_ref(), &check)?;
+            let wrapped = meta(META_MARKER)?
+                .ok_or_else(|| fail(path, "the stored marker key is missing (damaged)", None))?;
+            let marker = root
+                .unwrap(AAD_MARKER, &wrapped)
+                .map_err(|e| fail(path, "the stored marker key is damaged", Some(Box::new(e))))?;
+            Ok((root, marker))
+        }
+    }
+}
+
 fn initialize(
     path: &Path,
-    store: &SqliteStore,
+    store: &dyn MetaValues,
     source: RootKeySource,
     rng: &Arc<dyn RandomSource>,
 ) -> Result<(Arc<dyn RootKey>, SymmetricKey), Error> {
@@ -994,7 +1061,14 @@ fn initialize(
     if let Some(p) = &passphrase_record {
         values.push((META_PASSPHRASE, p));
     }
-    store.set_meta(&values).map_err(|e| store_fail(path, e))?;
+    if !store.set_new(&values).map_err(|e| store_fail(path, e))? {
+        return Err(fail(
+            path,
+            "another node recorded the root key in the database at the same moment: start \
+             again (the root key is then checked against the one recorded; nothing was changed)",
+            None,
+        ));
+    }
     Ok((root, marker))
 }
 
@@ -1053,23 +1127,31 @@ fn verify(path: &Path, root: &dyn RootKey, check: &[u8]) -> Result<(), Error> {
 
 /// The audit log of a directory: its Ed25519 signing key is kept wrapped under the root key in
 /// the database (made on first open), its public key written beside the log.
-fn open_audit(
+pub(crate) fn open_audit(
     path: &Path,
-    store: &SqliteStore,
+    store: &dyn MetaValues,
+    meta_name: &str,
     root: &dyn RootKey,
     rng: &dyn RandomSource,
     options: coffer_audit::FileSinkOptions,
 ) -> Result<Arc<coffer_audit::FileSink>, Error> {
     let wrap_fail =
         |e: coffer_keys::KeyError| fail(path, "the audit signing key", Some(Box::new(e)));
-    let (seed, fresh) = match store.meta(META_AUDIT).map_err(|e| store_fail(path, e))? {
+    let (seed, fresh) = match store.get(meta_name).map_err(|e| store_fail(path, e))? {
         Some(wrapped) => (root.unwrap(AAD_AUDIT, &wrapped).map_err(wrap_fail)?, false),
         None => {
             let seed = SymmetricKey::generate(rng)?;
             let wrapped = root.wrap(AAD_AUDIT, &seed).map_err(wrap_fail)?;
-            store
-                .set_meta(&[(META_AUDIT, &wrapped)])
-                .map_err(|e| store_fail(path, e))?;
+            if !store
+                .set_new(&[(meta_name, &wrapped)])
+                .map_err(|e| store_fail(path, e))?
+            {
+                return Err(fail(
+                    path,
+                    "the audit signing key was made twice at once",
+                    None,
+                ));
+            }
             (seed, true)
         }
     };
@@ -1181,7 +1263,7 @@ fn check_complete(path: &Path, store: &SqliteStore, parts: &[String]) -> Result<
 }
 
 /// Writes `bytes` to `file`, creating it 0600 (owner only, whatever the umask).
-fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
@@ -1195,7 +1277,7 @@ fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Restricts an existing `file` to its owner (0600) if group or others have any access;
 /// returns whether it did.
-fn private_file(file: &Path) -> Result<bool, Error> {
+pub(crate) fn private_file(file: &Path) -> Result<bool, Error> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -205,6 +205,16 @@ impl KeyCache {
         aliases.retain(|_, k| k != id);
     }
 
+    pub(crate) fn invalidate_all(&self) {
+        let mut keys = self.keys.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        keys.clear();
+        drop(keys);
+        let mut aliases = self.aliases.write();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        aliases.clear();
+    }
+
     pub(crate) fn invalidate_alias(&self, account: &AccountId, name: &str) {
         let mut aliases = self.aliases.write();
         self.epoch.fetch_add(1, Ordering::AcqRel);

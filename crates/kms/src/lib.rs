@@ -48,6 +48,7 @@ mod audit_shapes;
 mod authz;
 mod builder;
 mod caller;
+mod coherence;
 mod crypto_ops;
 mod data_dir;
 mod data_keys;
@@ -63,6 +64,7 @@ mod lifecycle;
 mod managed;
 mod marker;
 pub mod model;
+mod node_dir;
 mod operation;
 mod validate;
 #[cfg(feature = "wire")]
@@ -88,6 +90,7 @@ pub use data_dir::{
 };
 pub use data_keys::KmsDataKeys;
 pub use envelope_asym::KmsPrivateKeys;
+pub use node_dir::{NodeDir, SharedStore, NODE_ID_FILE, NODE_LOCK_FILE};
 
 /// The full integrity check of a data directory's database (`cofferd check`): SQLite's
 /// `integrity_check` and every row against its digest, damaged rows named by key.

@@ -63,6 +63,9 @@ pub struct Config {
     pub audit: AuditSettings,
     /// The deletion and rotation sweep.
     pub maintenance: Maintenance,
+    /// Where keys, aliases, grants and credentials live: SQLite in `data_dir` (default), or a
+    /// PostgreSQL database shared by several nodes.
+    pub store: StoreSettings,
     /// Log format and filter.
     pub log: LogSettings,
     /// Identity policies and tags per principal.
@@ -146,6 +149,153 @@ impl Default for Maintenance {
             interval: Duration::from_secs(60),
         }
     }
+}
+
+/// The `[store]` table: the shared database of a cluster of nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreSettings {
+    /// `postgres://user@host:port/dbname?sslmode=require` (or libpq's `key=value` form):
+    /// keys, aliases, grants, policies and credentials in that database, shared with every
+    /// node that names it; `data_dir` then holds only this node's lock, id and audit log.
+    /// `None` (default): SQLite in `data_dir`. A password in it is never logged or printed,
+    /// but prefer `password_file` or `password_env`.
+    pub url: Option<StoreUrl>,
+    /// The database password, read from this file (the owner's alone; one trailing newline
+    /// ignored); overrides one in the URL.
+    pub password_file: Option<PathBuf>,
+    /// The database password, read from this environment variable; overrides one in the URL.
+    pub password_env: Option<String>,
+    /// Connections this node keeps open to the database at most.
+    pub max_connections: usize,
+    /// Cache-coherence bound: a node that cannot confirm within this time that it has seen
+    /// every change committed by the other nodes refuses requests (retryable, 500) rather than
+    /// serve what may be stale. Milliseconds, 200 to 60000.
+    pub coherence_bound_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            password_file: None,
+            password_env: None,
+            max_connections: 16,
+            coherence_bound_ms: 1000,
+        }
+    }
+}
+
+/// A database URL: printed (`Debug`, the serialized form `--check-config` shows) with any
+/// password replaced by `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// The URL as given (with its password, if any): for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl From<String> for StoreUrl {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl Serialize for StoreUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+/// `url` with the password of a `scheme://user:password@host` URL, and the value of a
+/// `password=` pair of the `key=value` form (and of a `password=` query parameter), replaced
+/// by `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        // The authority ends at the first '/', '?' or '#'; its user info at the last '@'.
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let authority = match authority.rsplit_once('@') {
+            Some((user, host)) => match user.split_once(':') {
+                Some((name, _)) => format!("{name}:***@{host}"),
+                None => format!("{user}@{host}"),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let params: Vec<String> = query
+                    .split('&')
+                    .map(|p| match p.split_once('=') {
+                        Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                        _ => p.to_owned(),
+                    })
+                    .collect();
+                format!("{path}?{}", params.join("&"))
+            }
+            None => tail.to_owned(),
+        };
+        return format!("{scheme}://{authority}{tail}");
+    }
+    // key=value form: values may be quoted; a quoted password is replaced whole.
+    let mut out = String::new();
+    let mut rest = url;
+    while let Some(i) = rest.find("password") {
+        let (before, after) = rest.split_at(i);
+        out.push_str(before);
+        let after_key = after.get("password".len()..).unwrap_or_default();
+        let trimmed = after_key.trim_start();
+        if let Some(value) = trimmed.strip_prefix('=') {
+            out.push_str("password=***");
+            let value = value.trim_start();
+            let skip = if let Some(q) = value.strip_prefix('\'') {
+                let mut escaped = false;
+                let mut end = q.len();
+                for (j, c) in q.char_indices() {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '\'' {
+                        end = j + 1;
+                        break;
+                    }
+                }
+                1 + end
+            } else {
+                value.find(char::is_whitespace).unwrap_or(value.len())
+            };
+            rest = value.get(skip..).unwrap_or_default();
+        } else {
+            out.push_str("password");
+            rest = after_key;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The `[log]` table.
@@ -412,6 +562,7 @@ impl Config {
             quotas: coffer::QuotaConfig::default(),
             audit: AuditSettings::default(),
             maintenance: Maintenance::default(),
+            store: StoreSettings::default(),
             log: LogSettings::default(),
             principals: Vec::new(),
         }
@@ -699,6 +850,55 @@ mod account_id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_url_never_shows_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://coffer:hunter2@db:5432/coffer?sslmode=require",
+                "postgres://coffer:***@db:5432/coffer?sslmode=require",
+            ),
+            (
+                "postgresql://coffer:p%40ss@db/coffer",
+                "postgresql://coffer:***@db/coffer",
+            ),
+            // An '@' in the password (unencoded): the last '@' ends the user info.
+            ("postgres://u:a@b@db/x", "postgres://u:***@db/x"),
+            ("postgres://coffer@db/coffer", "postgres://coffer@db/coffer"),
+            (
+                "postgres://db/coffer?user=u&password=hunter2&sslmode=require",
+                "postgres://db/coffer?user=u&password=***&sslmode=require",
+            ),
+            (
+                "host=db user=coffer password=hunter2 dbname=coffer",
+                "host=db user=coffer password=*** dbname=coffer",
+            ),
+            (
+                "host=db password = 'hunter2 \\' x' dbname=coffer",
+                "host=db password=*** dbname=coffer",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let mut c = Config::new("/srv/coffer");
+        c.store.url = Some(StoreUrl::from(
+            "postgres://coffer:hunter2@db/coffer".to_owned(),
+        ));
+        c.store.password_env = Some("DB_PASSWORD".into());
+        let summary = c.summary();
+        assert!(
+            summary.contains("store.url = \"postgres://coffer:***@db/coffer\"\n"),
+            "{summary}"
+        );
+        assert!(summary.contains("store.password_env = \"DB_PASSWORD\"\n"));
+        assert!(summary.contains("store.coherence_bound_ms = 1000\n"));
+        assert!(!summary.contains("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(
+            c.store.url.as_ref().map(StoreUrl::expose),
+            Some("postgres://coffer:hunter2@db/coffer")
+        );
+    }
 
     #[test]
     fn the_summary_lists_every_setting_in_the_files_terms() {

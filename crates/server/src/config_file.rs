@@ -127,6 +127,9 @@ fn resolve_paths(c: &mut Config, base: &Path, data_dir: bool) {
     if let Some(dir) = &mut c.audit.anchor_dir {
         resolve(dir);
     }
+    if let Some(file) = &mut c.store.password_file {
+        resolve(file);
+    }
     for p in &mut c.principals {
         p.policy_files.iter_mut().for_each(resolve);
     }
@@ -191,6 +194,32 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
     }
     if c.data_dir.as_os_str().is_empty() {
         return Err("data_dir (--data-dir): missing");
+    }
+    if let Some(url) = &c.store.url {
+        let url = url.expose();
+        let postgres = url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || (!url.contains("://") && url.contains('='));
+        if !postgres {
+            return Err(
+                "store.url (--store-url): a postgres:// or postgresql:// URL, or a \
+                        key=value connection string",
+            );
+        }
+    } else if c.store.password_file.is_some() || c.store.password_env.is_some() {
+        return Err(
+            "store.password_file / store.password_env (--store-password-file, \
+                    --store-password-env): only with store.url (--store-url)",
+        );
+    }
+    if c.store.password_file.is_some() && c.store.password_env.is_some() {
+        return Err("store.password_file and store.password_env: one or the other");
+    }
+    if c.store.max_connections == 0 || c.store.max_connections > 1000 {
+        return Err("store.max_connections: 1 to 1000");
+    }
+    if !(200..=60_000).contains(&c.store.coherence_bound_ms) {
+        return Err("store.coherence_bound_ms: 200 to 60000");
     }
     // A host name is checked once resolved (`check_start_files`, and again at bind).
     if let Some(ip) = c.listen.ip() {

@@ -49,6 +49,14 @@ impl Health {
         )
     }
 
+    /// The health of `audit` and of a store probed by `store` (a shared database).
+    pub(crate) fn with_store_probe(audit: Arc<FileSink>, store: Probe) -> Self {
+        Self::with_probes(
+            Box::new(move || audit.durable_through().map(drop).map_err(Cause::from)),
+            store,
+        )
+    }
+
     /// Health from two probes (tests inject failing ones).
     pub(crate) fn with_probes(audit: Probe, store: Probe) -> Self {
         Self {

@@ -37,6 +37,7 @@ pub mod audit_cli;
 mod auth;
 pub mod backup_cli;
 pub mod check_cli;
+mod cluster;
 mod config;
 mod config_file;
 mod conn;
@@ -61,13 +62,14 @@ mod tls;
 pub use admin::{dispatch as admin_dispatch, OPERATIONS as ADMIN_OPERATIONS};
 pub use api_error::ApiError;
 pub use auth::{ADMIN_TARGET_PREFIX, CONTENT_TYPE, SERVICE, TARGET_PREFIX};
+pub use cluster::CREDENTIALS_META;
 pub use coffer_credentials::{
     ConfiguredPrincipal, Credential, CredentialStore, InitOptions, ADMIN_CREDENTIALS_FILE,
     CREDENTIALS_FILE, SEALING_PURPOSE,
 };
 pub use config::{
     AuditSettings, Config, Limits, LogFormat, LogSettings, Maintenance, PrincipalEntry,
-    RootKeyProvider, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
+    RootKeyProvider, StoreSettings, StoreUrl, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
     DEFAULT_REFUSAL_SUMMARY_INTERVAL,
 };
 pub use config_file::{

@@ -23,6 +23,7 @@ impl Server {
         let maintenance = tokio::spawn(maintain(
             self.state.kms.clone(),
             self.state.audit.clone(),
+            self.state.cluster.clone(),
             self.maintenance_interval,
         ));
         let (stop_summaries, stopped) = tokio::sync::oneshot::channel();

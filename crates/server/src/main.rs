@@ -142,6 +142,19 @@ struct Flags {
     /// sync (default), periodic:MS or buffered:MS
     #[arg(long, value_name = "MODE", value_parser = durability)]
     audit_durability: Option<Durability>,
+    /// Keys, aliases, grants and credentials in this PostgreSQL database, shared with the
+    /// other nodes naming it (postgres://USER@HOST:PORT/DB?sslmode=require); --data-dir then
+    /// holds this node's lock, id and audit log only. Give the password with
+    /// --store-password-file or --store-password-env, not in the URL (command lines are
+    /// visible to other users)
+    #[arg(long, value_name = "URL")]
+    store_url: Option<cofferd::StoreUrl>,
+    /// The database password, from FILE (mode 0600)
+    #[arg(long, value_name = "FILE", group = "store_password")]
+    store_password_file: Option<PathBuf>,
+    /// The database password, from variable VAR
+    #[arg(long, value_name = "VAR", group = "store_password")]
+    store_password_env: Option<String>,
     /// Deletion and rotation sweep interval (default 60)
     #[arg(long, value_name = "N", value_parser = secs)]
     maintenance_secs: Option<Duration>,
@@ -233,6 +246,15 @@ impl Flags {
         set(&mut l.refusal_summary_interval, self.refusal_summary_secs);
         set(&mut c.audit.durability, self.audit_durability);
         set(&mut c.maintenance.interval, self.maintenance_secs);
+        set(&mut c.store.url, self.store_url.map(Some));
+        if let Some(file) = self.store_password_file {
+            c.store.password_file = Some(file);
+            c.store.password_env = None;
+        }
+        if let Some(var) = self.store_password_env {
+            c.store.password_env = Some(var);
+            c.store.password_file = None;
+        }
         set(&mut c.log.format, self.log_format);
         set(&mut c.log.level, self.log_level);
         // One of the two beside a file's [tls] replaces that one.
@@ -396,7 +418,9 @@ async fn serve(cfg: Config, seed: Option<cofferd::seed::Seed>) -> Result<(), cof
                 .ok_or(cofferd::Error::Config(
                     "--seed needs the administrator's account (--account-id)",
                 ))?;
-        let report = cofferd::seed::apply(server.kms(), &account, &seed)?;
+        // The store may block (PostgreSQL's client): off the reactor.
+        let report =
+            tokio::task::block_in_place(|| cofferd::seed::apply(server.kms(), &account, &seed))?;
         tracing::info!(created = ?report.created, existing = ?report.existing, aliases = ?report.aliases, grants = report.grants, "seeded");
     }
     let addr = server.local_addr()?;

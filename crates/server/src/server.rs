@@ -47,7 +47,41 @@ pub fn open_service(config: &Config) -> Result<Service, Error> {
 /// The data dir of `config` opened (created on first start), with its audit log.
 pub(crate) fn open_data_dir(config: &Config) -> Result<coffer::DataDir, Error> {
     let data_dir = &config.data_dir;
-    let source = match &config.root_key {
+    let source = root_source(config)?;
+    let audit = audit_options(config);
+    make_private_dir(data_dir)?;
+    let dir = coffer::DataDir::open_with_options(
+        data_dir,
+        source,
+        // credentials.json is part of the directory: once made, an open without it is refused.
+        coffer::DataDirOptions::default()
+            .audit(audit)
+            .part(coffer_credentials::CREDENTIALS_FILE),
+    )
+    .map_err(Error::Kms)?;
+    for path in dir.tightened_permissions() {
+        tracing::warn!(
+            path = %path.display(),
+            "was readable by others: restricted to its owner"
+        );
+    }
+    Ok(dir)
+}
+
+/// Creates `dir` owner-only if it does not exist.
+fn make_private_dir(dir: &std::path::Path) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(Error::io(dir))
+}
+
+/// Where the root key comes from, as `config.root_key` says.
+fn root_source(config: &Config) -> Result<coffer::RootKeySource, Error> {
+    let data_dir = &config.data_dir;
+    Ok(match &config.root_key {
         RootKeyProvider::KeyFile(file) => coffer::RootKeySource::key_file(
             file.clone().unwrap_or_else(|| data_dir.join("root.key")),
         ),
@@ -82,8 +116,12 @@ pub(crate) fn open_data_dir(config: &Config) -> Result<coffer::DataDir, Error> {
             }
             coffer::RootKeySource::passphrase(passphrase)
         }
-    };
-    let audit = coffer::audit_log::FileSinkOptions::default()
+    })
+}
+
+/// The audit log's options, as `config.audit` says.
+fn audit_options(config: &Config) -> coffer::audit_log::FileSinkOptions {
+    coffer::audit_log::FileSinkOptions::default()
         .durability(config.audit.durability)
         .max_file_bytes(config.audit.max_file_bytes)
         .max_total_bytes(config.audit.max_total_bytes)
@@ -93,32 +131,66 @@ pub(crate) fn open_data_dir(config: &Config) -> Result<coffer::DataDir, Error> {
             coffer::audit_log::FailureMode::FailOpen
         } else {
             coffer::audit_log::FailureMode::FailClosed
-        });
-    // Owner-only from the start (the store would tighten a looser one, and say so).
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .map_err(Error::io(data_dir))?;
-    }
-    let dir = coffer::DataDir::open_with_options(
-        data_dir,
-        source,
-        // credentials.json is part of the directory: once made, an open without it is refused.
-        coffer::DataDirOptions::default()
-            .audit(audit)
-            .part(coffer_credentials::CREDENTIALS_FILE),
-    )
-    .map_err(Error::Kms)?;
-    for path in dir.tightened_permissions() {
+        })
+}
+
+/// What serving needs, opened from a data dir (SQLite) or a node directory (PostgreSQL).
+struct Opened {
+    kms: Arc<Kms>,
+    audit: Arc<coffer::audit_log::FileSink>,
+    creds: Arc<CredentialStore>,
+    health: crate::health::Health,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
+}
+
+/// Opens this node's directory over the shared database, its key management service, the
+/// shared credentials and the watcher.
+fn open_cluster_node(config: &Config, init: &InitOptions) -> Result<Opened, Error> {
+    make_private_dir(&config.data_dir)?;
+    let node = crate::cluster::open_node(
+        config,
+        root_source(config)?,
+        coffer::DataDirOptions::default().audit(audit_options(config)),
+    )?;
+    for path in node.dir.tightened_permissions() {
         tracing::warn!(
             path = %path.display(),
             "was readable by others: restricted to its owner"
         );
     }
-    Ok(dir)
+    let creds = crate::cluster::open_credentials(&node, &config.data_dir, init)?;
+    if creds.created() {
+        tracing::info!(
+            file = %config.data_dir.join(coffer_credentials::ADMIN_CREDENTIALS_FILE).display(),
+            "created the bootstrap administrator credential (shared by every node)"
+        );
+    }
+    let audit = node.dir.audit_log();
+    let kms = node
+        .dir
+        .builder()
+        .region(&config.region)
+        .quotas(config.quotas.clone())
+        .audit_sink(Arc::new(crate::deferred::DeferringSink::new(audit.clone())))
+        .build()
+        .map_err(|e| Error::Kms(e.into()))?;
+    let kms = Arc::new(kms);
+    let creds = Arc::new(creds);
+    let cluster = Arc::new(crate::cluster::Cluster::start(
+        node.db.clone(),
+        kms.clone(),
+        creds.clone(),
+        Duration::from_millis(config.store.coherence_bound_ms),
+    ));
+    let health =
+        crate::health::Health::with_store_probe(audit.clone(), cluster.probe(node.dir.node_id()));
+    Ok(Opened {
+        kms,
+        audit,
+        creds,
+        health,
+        cluster: Some(cluster),
+    })
 }
 
 /// The key management service of an open data dir, serving `region`.
@@ -137,6 +209,35 @@ pub(crate) fn build_kms(
         .map_err(|e| Error::Kms(e.into()))
 }
 
+/// Opens the SQLite data dir, its key management service and `credentials.json`.
+fn open_local(config: &Config, init: &InitOptions) -> Result<Opened, Error> {
+    let service = open_service(config)?;
+    let sealing = service
+        .data_dir
+        .sealing_key(coffer_credentials::SEALING_PURPOSE)
+        .map_err(Error::Kms)?;
+    let creds = CredentialStore::open(&config.data_dir, init, &SystemRandom::new(), sealing)?;
+    service
+        .data_dir
+        .record_part(coffer_credentials::CREDENTIALS_FILE)
+        .map_err(Error::Kms)?;
+    if creds.created() {
+        tracing::info!(
+            file = %config.data_dir.join(coffer_credentials::ADMIN_CREDENTIALS_FILE).display(),
+            "created the bootstrap administrator credential"
+        );
+    }
+    let audit = service.data_dir.audit_log();
+    let health = crate::health::Health::new(audit.clone(), service.data_dir.store());
+    Ok(Opened {
+        kms: Arc::new(service.kms),
+        audit,
+        creds: Arc::new(creds),
+        health,
+        cluster: None,
+    })
+}
+
 /// Buckets kept per limiter before full ones are dropped.
 const LIMITER_KEYS: usize = 10_000;
 
@@ -144,6 +245,8 @@ pub(crate) struct State {
     pub(crate) kms: Arc<Kms>,
     pub(crate) audit: Arc<coffer::audit_log::FileSink>,
     pub(crate) creds: Arc<CredentialStore>,
+    /// On a shared database: the watcher (coherence bound) and the maintenance lock.
+    pub(crate) cluster: Option<Arc<crate::cluster::Cluster>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) region: String,
     pub(crate) max_skew_secs: i64,
@@ -243,7 +346,6 @@ impl Server {
         let listener = bound?;
         let mut config = config;
         config.read_policy_files()?;
-        let service = open_service(&config)?;
         let init = InitOptions {
             region: config.region.clone(),
             account_id: config.account_id,
@@ -253,39 +355,38 @@ impl Server {
                 .map(PrincipalEntry::settings)
                 .collect(),
         };
-        let sealing = service
-            .data_dir
-            .sealing_key(coffer_credentials::SEALING_PURPOSE)
-            .map_err(Error::Kms)?;
-        let creds = CredentialStore::open(&config.data_dir, &init, &SystemRandom::new(), sealing)?;
-        service
-            .data_dir
-            .record_part(coffer_credentials::CREDENTIALS_FILE)
-            .map_err(Error::Kms)?;
-        if creds.created() {
-            tracing::info!(
-                file = %config.data_dir.join(coffer_credentials::ADMIN_CREDENTIALS_FILE).display(),
-                "created the bootstrap administrator credential"
-            );
-        }
+        let opened = if config.store.url.is_some() {
+            // The PostgreSQL client blocks (on a runtime of its own): off the reactor.
+            tokio::task::block_in_place(|| open_cluster_node(&config, &init))?
+        } else {
+            open_local(&config, &init)?
+        };
+        let Opened {
+            kms,
+            audit,
+            creds,
+            health,
+            cluster,
+        } = opened;
         if creds.bootstrap_active() {
             tracing::warn!(
                 "the bootstrap administrator credential is active: create an administrator \
                  credential of your own and retire it (`coffer credentials retire-bootstrap`)"
             );
         }
-        let audit = service.data_dir.audit_log();
-        let health = crate::health::Health::new(audit.clone(), service.data_dir.store());
-        let kms = service.kms;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
-        let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
+        // Not on a shared database either: a cache miss there blocks on the PostgreSQL
+        // client, which must not run on the reactor.
+        let deferral = (!config.audit.fail_open && cluster.is_none())
+            .then(|| DurableWaiter::new(audit.clone()));
         let limits = config.limits;
         Ok(Self {
             listener,
             state: Arc::new(State {
-                kms: Arc::new(kms),
+                kms,
                 audit,
-                creds: Arc::new(creds),
+                creds,
+                cluster,
                 metrics: Arc::new(Metrics::new()),
                 region: config.region,
                 max_skew_secs: i64::try_from(limits.max_skew.as_secs()).unwrap_or(i64::MAX),
@@ -370,6 +471,7 @@ async fn write_summaries(state: Arc<State>, summaries: Vec<crate::refusals::Summ
 pub(crate) async fn maintain(
     kms: Arc<Kms>,
     audit: Arc<coffer::audit_log::FileSink>,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     every: Duration,
 ) {
     let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
@@ -378,8 +480,17 @@ pub(crate) async fn maintain(
         tick.tick().await;
         let kms = kms.clone();
         let audit = audit.clone();
+        let cluster = cluster.clone();
         let swept = tokio::task::spawn_blocking(move || {
-            let swept = kms.run_maintenance();
+            // On a shared database one node sweeps at a time; the others skip their turn.
+            let swept = match &cluster {
+                None => kms.run_maintenance().map(Some),
+                Some(c) => match c.exclusively(|| kms.run_maintenance()) {
+                    Ok(Some(r)) => r.map(Some),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(coffer::Error::internal(crate::error_chain(&e))),
+                },
+            };
             // A signed digest on the same timer bounds what an undetected cut can remove.
             (swept, audit.write_digest())
         })
@@ -529,6 +640,17 @@ async fn serve(
     req: Request<Incoming>,
     label: &mut OpLabel,
 ) -> Result<Vec<u8>, ApiError> {
+    if let Some(cluster) = &state.cluster {
+        if !cluster.fresh() {
+            // Not sure to have seen every change the other nodes made within the bound:
+            // refuse (a 500, which the SDKs retry) rather than serve stale keys, policies or
+            // credentials.
+            return Err(ApiError::from(coffer::Error::internal(format!(
+                "this node cannot confirm it is current with the shared database (bound {} ms); retry",
+                cluster.bound().as_millis()
+            ))));
+        }
+    }
     let (parts, body) = req.into_parts();
     let Admitted {
         cred,

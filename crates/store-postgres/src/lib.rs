@@ -18,6 +18,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! What several nodes need beyond the trait: [`PostgresStore::insert_meta`] (first values set
+//! once, whoever races), [`PostgresStore::swap_meta`] (compare-and-swap of a named value: the
+//! shared credential set), [`PostgresStore::with_exclusive`] (a cluster-wide advisory lock:
+//! maintenance on one node at a time) and [`PostgresStore::watch`] (LISTEN/NOTIFY of every
+//! committed change, with a heartbeat that bounds how stale a node can be: [`Watcher`]).
+//!
 //! The URL may hold a password: it is never printed (the store's `Debug` shows host, port,
 //! database and user only; errors name what failed, not the URL).
 //!
@@ -31,9 +37,11 @@ mod schema;
 mod store;
 mod tls;
 mod txn;
+mod watch;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use schema::SCHEMA_VERSION;
 pub use store::{PostgresOptions, PostgresStore};
+pub use watch::{Change, Watcher};

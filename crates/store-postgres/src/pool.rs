@@ -16,6 +16,9 @@ use postgres::{Client, Config, Statement};
 
 use crate::tls::Connector;
 
+/// Opens a connection outside the pool.
+pub(crate) type ConnectFn = Box<dyn Fn() -> Result<Client, StoreError> + Send>;
+
 /// One open connection and the statements prepared on it.
 pub(crate) struct Conn {
     pub(crate) client: Client,
@@ -141,6 +144,12 @@ impl Pool {
     /// Opens a connection outside the pool (migrations); [`Pool::adopt`] takes it in after.
     pub(crate) fn connect_one(&self) -> Result<Client, StoreError> {
         self.connector.connect(&self.config)
+    }
+
+    /// A function opening connections outside the pool, as the pool does (the watcher's).
+    pub(crate) fn connect_fn(&self) -> ConnectFn {
+        let (config, connector) = (self.config.clone(), self.connector.clone());
+        Box::new(move || connector.connect(&config))
     }
 
     /// Makes `client` an idle connection of the pool, if there is room (else closes it).

@@ -79,6 +79,42 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX grants_by_retiring ON grants (account, retiring, grant_id);
     "#,
+    // 2: every committed change to a key, its versions, aliases or grants, and to the shared
+    // credential set, is announced on channel `coffer_changes` (NOTIFY is delivered at commit,
+    // only if the transaction commits): `key:<hex key id>`, `alias:<hex key id>`,
+    // `meta:<name>`. Nodes listen and drop what they cached (see `watch.rs`).
+    r#"
+    CREATE FUNCTION coffer_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_TABLE_NAME = 'meta' THEN
+            PERFORM pg_notify('coffer_changes', 'meta:' || NEW.name);
+        ELSIF TG_TABLE_NAME = 'aliases' THEN
+            IF TG_OP <> 'INSERT' THEN
+                PERFORM pg_notify('coffer_changes', 'alias:' || encode(OLD.target, 'hex'));
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                PERFORM pg_notify('coffer_changes', 'alias:' || encode(NEW.target, 'hex'));
+            END IF;
+        ELSIF TG_OP = 'DELETE' THEN
+            PERFORM pg_notify('coffer_changes', 'key:' || encode(OLD.key_id, 'hex'));
+        ELSE
+            PERFORM pg_notify('coffer_changes', 'key:' || encode(NEW.key_id, 'hex'));
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER keys_changed AFTER INSERT OR UPDATE OR DELETE ON keys
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify_change();
+    CREATE TRIGGER versions_changed AFTER INSERT OR UPDATE OR DELETE ON versions
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify_change();
+    CREATE TRIGGER aliases_changed AFTER INSERT OR UPDATE OR DELETE ON aliases
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify_change();
+    CREATE TRIGGER grants_changed AFTER INSERT OR UPDATE OR DELETE ON grants
+        FOR EACH ROW EXECUTE FUNCTION coffer_notify_change();
+    CREATE TRIGGER credentials_changed AFTER INSERT OR UPDATE ON meta
+        FOR EACH ROW WHEN (NEW.name LIKE 'credentials%')
+        EXECUTE FUNCTION coffer_notify_change();
+    "#,
 ];
 
 /// The schema version this build of [`PostgresStore`](crate::PostgresStore) writes.

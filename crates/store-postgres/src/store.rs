@@ -14,6 +14,7 @@ use crate::pool::Pool;
 use crate::schema;
 use crate::tls::Connector;
 use crate::txn::PgTxn;
+use crate::watch::{Change, Watcher};
 
 /// How a [`PostgresStore`] connects. `Default` gives 8 connections, a 30 s wait for a free
 /// one, a 10 s connect timeout unless the URL sets `connect_timeout`, and the system's root
@@ -31,6 +32,9 @@ pub struct PostgresOptions {
     /// The TLS client configuration for `sslmode=require` (its roots are what the server's
     /// certificate is verified against); `None`: rustls with the system's root certificates.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The password, overriding one in the URL (read from a file or the environment by the
+    /// caller, so that it need not be in the URL). Never printed.
+    pub password: Option<String>,
 }
 
 impl Default for PostgresOptions {
@@ -40,6 +44,7 @@ impl Default for PostgresOptions {
             pool_wait: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             tls: None,
+            password: None,
         }
     }
 }
@@ -51,6 +56,7 @@ impl fmt::Debug for PostgresOptions {
             .field("pool_wait", &self.pool_wait)
             .field("connect_timeout", &self.connect_timeout)
             .field("tls", &self.tls.as_ref().map(|_| "custom"))
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -122,6 +128,9 @@ impl PostgresStore {
                 context: "parsing the PostgreSQL URL",
                 source: "the URL names no user".into(),
             });
+        }
+        if let Some(p) = &options.password {
+            config.password(p.as_bytes());
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
@@ -197,7 +206,125 @@ impl PostgresStore {
         }
         tx.commit().map_err(err)
     }
+
+    /// Sets named values, all in one transaction, only if none of them exists yet: `true` if
+    /// they were written, `false` (nothing written) if one was there. Nodes racing to set the
+    /// same first values (two first starts at once) serialize on an advisory lock; one writes,
+    /// the others find its values.
+    pub fn insert_meta(&self, values: &[(&str, &[u8])]) -> Result<bool, StoreError> {
+        for (name, _) in values {
+            crate::codec::text(name, "writing a named value")?;
+        }
+        let mut lent = self.pool.get()?;
+        let conn = lent.conn()?;
+        let err = |e| classify("writing a named value", e);
+        let mut tx = conn.client.transaction().map_err(err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&META_LOCK])
+            .map_err(err)?;
+        for (name, _) in values {
+            let found = tx
+                .query_opt("SELECT 1 FROM meta WHERE name = $1", &[name])
+                .map_err(err)?;
+            if found.is_some() {
+                tx.rollback().map_err(err)?;
+                return Ok(false);
+            }
+        }
+        for (name, value) in values {
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ($1, $2)",
+                &[name, value],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Replaces the named value `name` with `value` only if it is still `expected` (`None`:
+    /// absent), in one transaction: `true` if written, `false` (nothing written) if another
+    /// node changed it first.
+    pub fn swap_meta(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        crate::codec::text(name, "writing a named value")?;
+        let mut lent = self.pool.get()?;
+        let conn = lent.conn()?;
+        let err = |e| classify("writing a named value", e);
+        let mut tx = conn.client.transaction().map_err(err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&META_LOCK])
+            .map_err(err)?;
+        let current: Option<Vec<u8>> = tx
+            .query_opt("SELECT value FROM meta WHERE name = $1", &[&name])
+            .map_err(err)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(err)?;
+        if current.as_deref() != expected {
+            tx.rollback().map_err(err)?;
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO meta (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &[&name, &value],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// How many keys the database holds (all accounts).
+    pub fn key_count(&self) -> Result<u64, StoreError> {
+        let mut lent = self.pool.get()?;
+        let conn = lent.conn()?;
+        let n: i64 = conn
+            .client
+            .query_one("SELECT count(*) FROM keys", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| classify("counting keys", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Runs `f` if this process holds the cluster-wide advisory lock `lock` (a session lock on
+    /// a connection of its own, taken without waiting), releasing it after: `Ok(None)` when
+    /// another node holds it. If the process dies while `f` runs its connection closes and the
+    /// lock is released by the server.
+    pub fn with_exclusive<T>(
+        &self,
+        lock: i64,
+        f: impl FnOnce() -> T,
+    ) -> Result<Option<T>, StoreError> {
+        let mut client = self.pool.connect_one()?;
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&lock])
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| classify("taking an advisory lock", e))?;
+        if !got {
+            return Ok(None);
+        }
+        let out = f();
+        // Closing the connection releases the lock too; unlock explicitly all the same.
+        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&lock]);
+        Ok(Some(out))
+    }
+
+    /// Starts watching the database for changes other nodes commit: see [`Watcher`].
+    pub fn watch(
+        &self,
+        heartbeat: Duration,
+        on_change: Box<dyn Fn(Change) -> bool + Send + Sync>,
+    ) -> Watcher {
+        Watcher::start(self.pool.connect_fn(), heartbeat, on_change)
+    }
 }
+
+/// The advisory lock [`PostgresStore::insert_meta`] and [`PostgresStore::swap_meta`] take
+/// (ASCII `coffer-n`).
+const META_LOCK: i64 = 0x636f_6666_6572_2d6e;
 
 impl Store for PostgresStore {
     fn begin(&self) -> Result<Box<dyn Txn + '_>, StoreError> {

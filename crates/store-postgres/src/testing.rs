@@ -54,6 +54,8 @@ pub struct TestCluster {
     port: u16,
     as_postgres: bool,
     tls: bool,
+    /// The server options `pg_ctl start` was given (for [`TestCluster::start_again`]).
+    opts: String,
     databases: AtomicU64,
     /// Closing this pipe (drop, or the end of the process) makes the guard stop the cluster.
     guard_pipe: Option<ChildStdin>,
@@ -186,6 +188,7 @@ impl TestCluster {
             port: 0,
             as_postgres,
             tls,
+            opts: String::new(),
             databases: AtomicU64::new(0),
             guard_pipe: None,
             guard: None,
@@ -253,6 +256,7 @@ impl TestCluster {
             ) {
                 Ok(_) => {
                     self.port = port;
+                    self.opts = opts;
                     run(
                         self.command("pg_isready").args([
                             "-h",
@@ -375,6 +379,35 @@ impl TestCluster {
         self.guard_pipe = child.stdin.take();
         self.guard = Some(child);
         Ok(())
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: sessions are ended, as by a database
+    /// restart or failover); [`TestCluster::start_again`] brings it back on the same port.
+    pub fn stop(&self) -> Result<(), HarnessError> {
+        run(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-w", "-t", "120", "-m", "fast", "stop"]),
+            "pg_ctl stop",
+        )
+        .map(drop)
+    }
+
+    /// Starts the server again after [`TestCluster::stop`], on the same port with the same
+    /// options.
+    pub fn start_again(&self) -> Result<(), HarnessError> {
+        let log = self.dir.join("server.log");
+        run(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "120", "-o", &self.opts, "start"]),
+            "pg_ctl start",
+        )
+        .map(drop)
     }
 
     /// The port the server listens on (127.0.0.1).
