@@ -52,7 +52,11 @@ struct Entry {
 }
 
 fn manifest() -> Vec<Entry> {
-    let text = std::fs::read_to_string(vectors_dir().join("manifest.txt")).unwrap();
+    read_manifest(&vectors_dir().join("manifest.txt"))
+}
+
+fn read_manifest(path: &std::path::Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(path).unwrap();
     text.lines()
         .filter(|l| !l.is_empty())
         .map(|line| {
@@ -525,4 +529,103 @@ fn encrypt_refuses_reserved_context_and_bad_frame_length() {
         ),
         Err(EsdkError::InvalidArgument(_))
     ));
+}
+
+// ---- Coffer-written messages for the Python ESDK (tests/clients/esdk_check.py). ----
+
+fn pangram() -> Vec<u8> {
+    b"The quick brown fox jumps over the lazy dog. ".repeat(7)
+}
+
+/// name, suite, frame length, keys, context pairs, plaintext.
+#[allow(clippy::type_complexity)]
+fn coffer_vector_specs() -> Vec<(&'static str, EsdkSuite, u32, &'static [&'static str], Vec<(&'static str, &'static str)>, Vec<u8>)> {
+    use EsdkSuite::{Aes256GcmHkdfSha512CommitKey as S0478, Aes256GcmHkdfSha512CommitKeyEcdsaP384 as S0578};
+    vec![
+        ("coffer_framed_0478", S0478, 128, &["key-a"], vec![("purpose", "coffer"), ("tenant", "t1")], pangram()),
+        ("coffer_exact_0478", S0478, 128, &["key-a"], vec![("purpose", "exact")], pangram()[..256].to_vec()),
+        ("coffer_odd_frames_0478", S0478, 7, &["key-a"], vec![("purpose", "odd frames")], pangram()),
+        ("coffer_empty_0478", S0478, 4096, &["key-a"], vec![], Vec::new()),
+        ("coffer_two_keys_0478", S0478, 4096, &["key-a", "key-b"], vec![("\u{e9}t\u{e9}", "\u{2603}"), ("purpose", "two")], pangram()),
+        ("coffer_framed_0578", S0578, 128, &["key-a"], vec![("purpose", "signed")], pangram()),
+        ("coffer_two_keys_0578", S0578, 64, &["key-a", "key-b"], vec![], pangram()),
+    ]
+}
+
+fn write_coffer_vectors(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut manifest = String::new();
+    for (name, suite, frame, keys, pairs, plaintext) in coffer_vector_specs() {
+        let ctx: EncryptionContext = pairs.iter().copied().collect();
+        let mut ring = MultiKeyring::new(keyring(keys[0]));
+        for k in &keys[1..] {
+            ring = ring.with_child(keyring(k));
+        }
+        let o = EsdkEncryptOptions::new().with_suite(suite).with_frame_len(frame);
+        let message = esdk::encrypt(&ring, &ctx, &plaintext, &o).unwrap();
+        std::fs::write(dir.join(format!("{name}.esdk")), &message).unwrap();
+        std::fs::write(dir.join(format!("{name}.txt")), &plaintext).unwrap();
+        let pairs: Vec<String> = ctx.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let pairs = if pairs.is_empty() { "-".to_owned() } else { pairs.join(",") };
+        manifest.push_str(&format!(
+            "{name} {:04x} {frame} {} {pairs}\n",
+            suite.id(),
+            keys.join("+")
+        ));
+    }
+    std::fs::write(dir.join("coffer_manifest.txt"), manifest).unwrap();
+}
+
+/// Regenerates the committed coffer-written vectors:
+/// `cargo test -p coffer-envelope --test esdk -- --ignored write_coffer_vectors`.
+#[test]
+#[ignore = "writes the committed vectors; run by hand"]
+fn write_coffer_vectors_into_tree() {
+    write_coffer_vectors(&vectors_dir());
+}
+
+#[test]
+fn committed_coffer_vectors_open_here() {
+    let entries = read_manifest(&vectors_dir().join("coffer_manifest.txt"));
+    assert_eq!(entries.len(), coffer_vector_specs().len());
+    for e in &entries {
+        let message = vector(&e.name);
+        let plaintext = std::fs::read(vectors_dir().join(format!("{}.txt", e.name))).unwrap();
+        for key in &e.keys {
+            let opened = esdk::decrypt(&keyring(key), &message, &opts()).unwrap();
+            assert_eq!(opened.plaintext().expose(), &plaintext[..], "{}", e.name);
+            assert_eq!(opened.header().suite.id(), e.suite);
+            assert_eq!(opened.header().frame_len, e.frame);
+        }
+    }
+}
+
+/// With the Python ESDK at hand (`COFFER_ESDK_PYTHON`, or the venv at /tmp/esdkvenv), fresh
+/// coffer-written messages are opened by it through tests/clients/esdk_check.py. Without one
+/// the test says so and passes: the committed vectors are the CI's path.
+#[test]
+fn python_esdk_opens_fresh_coffer_messages() {
+    let python = std::env::var_os("COFFER_ESDK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/esdkvenv/bin/python"));
+    if !python.exists() {
+        eprintln!("skipped: no Python ESDK at {}", python.display());
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("coffer-esdk-check-{}", std::process::id()));
+    write_coffer_vectors(&dir);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/esdk_check.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "esdk_check.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("7 coffer-written messages opened"));
 }
