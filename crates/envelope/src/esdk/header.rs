@@ -46,7 +46,7 @@ impl ContentType {
 }
 
 /// A parsed message header.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EsdkHeader {
     /// The algorithm suite.
     pub suite: EsdkSuite,
@@ -74,6 +74,32 @@ impl fmt::Debug for EsdkHeader {
             .field("content_type", &self.content_type)
             .field("frame_len", &self.frame_len)
             .finish_non_exhaustive()
+    }
+}
+
+impl EsdkHeader {
+    /// Parses the header body at the start of `message` (everything before the header tag)
+    /// under the bounds of `options`; returns the header and its length in bytes. Nothing is
+    /// authenticated: that needs the data key ([`decrypt`](super::decrypt) does it).
+    pub fn parse(
+        message: &[u8],
+        options: &super::EsdkDecryptOptions,
+    ) -> Result<(Self, usize), EsdkError> {
+        let mut c = Cursor::new(message);
+        let header = parse_header(
+            &mut c,
+            HeaderLimits {
+                max_encrypted_data_keys: options.max_encrypted_data_keys,
+                max_frame_len: options.max_frame_len,
+            },
+        )?;
+        Ok((header, c.pos()))
+    }
+
+    /// Serializes the header body (without the tag, which needs the data key). The context is
+    /// written in the ESDK's order (sorted by key bytes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EsdkError> {
+        serialize_header(self)
     }
 }
 

@@ -297,15 +297,9 @@ pub fn decrypt(
     message: &[u8],
     options: &EsdkDecryptOptions,
 ) -> Result<EsdkDecrypted, EsdkError> {
+    let (header, header_len) = EsdkHeader::parse(message, options)?;
     let mut c = Cursor::new(message);
-    let header = header::parse_header(
-        &mut c,
-        header::HeaderLimits {
-            max_encrypted_data_keys: options.max_encrypted_data_keys,
-            max_frame_len: options.max_frame_len,
-        },
-    )?;
-    let header_len = c.pos();
+    c.take(header_len)?;
     let tag = c.array::<ESDK_TAG_LEN>()?;
     if header.suite.is_signed() && options.unsigned_only {
         return Err(EsdkError::UnsupportedSuite(header.suite.id()));
@@ -414,7 +408,8 @@ impl EsdkEncryptOptions {
         self
     }
 
-    /// The random source for message ids and signing keys (tests use a deterministic one).
+    /// The random source for message ids (tests use a deterministic one). Signing keys of
+    /// 0x0578 always come from the operating system.
     #[must_use]
     pub fn with_rng(mut self, rng: Arc<dyn RandomSource>) -> Self {
         self.rng = rng;
@@ -442,7 +437,7 @@ pub fn encrypt(
     }
     let mut context = context.clone();
     let signer = if options.suite.is_signed() {
-        let signer = sign::Signer::generate(options.rng.as_ref())?;
+        let signer = sign::Signer::generate()?;
         context.insert(PUBLIC_KEY_CONTEXT_KEY, signer.public_key_base64());
         Some(signer)
     } else {
@@ -484,7 +479,7 @@ pub fn encrypt(
     body::seal_header_tag(&cipher, &mut out)?;
     body::encrypt_framed(&cipher, &header, plaintext, &mut out)?;
     if let Some(signer) = signer {
-        let sig = signer.sign(options.rng.as_ref(), &out)?;
+        let sig = signer.sign(&out)?;
         let len = u16::try_from(sig.len()).map_err(|_| EsdkError::Crypto)?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&sig);

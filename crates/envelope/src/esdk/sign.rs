@@ -52,9 +52,9 @@ pub(crate) struct Signer {
 }
 
 impl Signer {
-    pub(crate) fn generate(_rng: &dyn coffer_crypto::RandomSource) -> Result<Self, EsdkError> {
-        // The signing key is secret: it comes from the operating system, never from a
-        // (possibly deterministic, test) public random source.
+    pub(crate) fn generate() -> Result<Self, EsdkError> {
+        // The signing key is secret: it comes from the operating system, never from the
+        // (possibly deterministic, test) random source of the options.
         let rng = ring::rand::SystemRandom::new();
         let alg = &signature::ECDSA_P384_SHA384_ASN1_SIGNING;
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|_| EsdkError::Crypto)?;
@@ -73,11 +73,7 @@ impl Signer {
         base64::engine::general_purpose::STANDARD.encode(compressed)
     }
 
-    pub(crate) fn sign(
-        &self,
-        _rng: &dyn coffer_crypto::RandomSource,
-        msg: &[u8],
-    ) -> Result<Vec<u8>, EsdkError> {
+    pub(crate) fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, EsdkError> {
         let sig = self.pair.sign(&self.rng, msg).map_err(|_| EsdkError::Crypto)?;
         Ok(sig.as_ref().to_vec())
     }
