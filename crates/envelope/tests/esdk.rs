@@ -629,3 +629,125 @@ fn python_esdk_opens_fresh_coffer_messages() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("7 coffer-written messages opened"));
 }
+
+// ---- The AWS KMS keyring over a DataKeyProvider. ----
+
+mod kms {
+    use super::*;
+    use coffer_crypto::aead;
+    use coffer_envelope::esdk::{KmsKeyring, AWS_KMS_PROVIDER_ID};
+    use coffer_envelope::{DataKeyProvider, EncryptedDataKey, GeneratedDataKey, ProviderError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A toy KMS: each key id has its own wrapping key; the "ARN" is `arn:<id>`; ciphertexts
+    /// are bound to the key id and the context; calls are counted.
+    #[derive(Default)]
+    struct ToyKms {
+        decrypts: AtomicUsize,
+    }
+
+    fn wrapping_key(id: &str) -> SymmetricKey {
+        let mut k = [0u8; 32];
+        for (i, b) in id.bytes().enumerate() {
+            k[i % 32] ^= b;
+        }
+        SymmetricKey::from_bytes(k)
+    }
+
+    fn aad(arn: &str, ctx: &EncryptionContext) -> Vec<u8> {
+        let mut a = arn.as_bytes().to_vec();
+        a.extend_from_slice(&ctx.canonical_bytes());
+        a
+    }
+
+    impl DataKeyProvider for ToyKms {
+        fn generate_data_key(
+            &self,
+            key_id: &str,
+            ctx: &EncryptionContext,
+        ) -> Result<GeneratedDataKey, ProviderError> {
+            let data_key = SymmetricKey::from_bytes([0x5a; 32]);
+            let encrypted = self.encrypt_data_key(key_id, &data_key, ctx)?;
+            Ok(GeneratedDataKey {
+                data_key,
+                encrypted,
+            })
+        }
+        fn encrypt_data_key(
+            &self,
+            key_id: &str,
+            data_key: &SymmetricKey,
+            ctx: &EncryptionContext,
+        ) -> Result<EncryptedDataKey, ProviderError> {
+            let arn = format!("arn:{}", key_id.trim_start_matches("arn:"));
+            let ct = aead::seal(
+                &wrapping_key(&arn),
+                &aead::Nonce::from_bytes([0; 12]),
+                &aad(&arn, ctx),
+                data_key.expose(),
+            )
+            .map_err(|e| ProviderError::new("KMSInternalException", "").with_source(e))?;
+            Ok(EncryptedDataKey::new(arn, ct))
+        }
+        fn decrypt_data_key(
+            &self,
+            key_id: &str,
+            ct: &[u8],
+            ctx: &EncryptionContext,
+        ) -> Result<SymmetricKey, ProviderError> {
+            self.decrypts.fetch_add(1, Ordering::SeqCst);
+            let pt = aead::open(
+                &wrapping_key(key_id),
+                &aead::Nonce::from_bytes([0; 12]),
+                &aad(key_id, ctx),
+                ct,
+            )
+            .map_err(|e| ProviderError::new("InvalidCiphertextException", "").with_source(e))?;
+            SymmetricKey::from_slice(pt.expose())
+                .map_err(|e| ProviderError::new("InvalidCiphertextException", "").with_source(e))
+        }
+    }
+
+    #[test]
+    fn kms_keyring_writes_aws_kms_edks_and_strict_mode_filters() {
+        let kms = std::sync::Arc::new(ToyKms::default());
+        let mut ctx = EncryptionContext::new();
+        ctx.insert("purpose", "kms");
+        let ring = KmsKeyring::new(&kms, ["k1", "arn:k2"]);
+        let m = esdk::encrypt(&ring, &ctx, b"through the kms", &EsdkEncryptOptions::new()).unwrap();
+        let opened = esdk::decrypt(&KmsKeyring::discovery(&kms), &m, &opts()).unwrap();
+        assert_eq!(opened.plaintext().expose(), b"through the kms");
+        let edks = &opened.header().encrypted_data_keys;
+        assert_eq!(edks.len(), 2);
+        for (edk, arn) in edks.iter().zip(["arn:k1", "arn:k2"]) {
+            assert_eq!(edk.provider_id, AWS_KMS_PROVIDER_ID);
+            assert_eq!(edk.provider_info, arn.as_bytes());
+        }
+        // Strict mode: only the named ARN is attempted (one Decrypt call, on the second key).
+        let before = kms.decrypts.load(Ordering::SeqCst);
+        let only_k2 = KmsKeyring::new(&kms, ["arn:k2"]);
+        esdk::decrypt(&only_k2, &m, &opts()).unwrap();
+        assert_eq!(kms.decrypts.load(Ordering::SeqCst) - before, 1);
+        // A key the message was not encrypted under attempts nothing.
+        assert!(matches!(
+            esdk::decrypt(&KmsKeyring::new(&kms, ["arn:k3"]), &m, &opts()),
+            Err(EsdkError::NoDecryptableDataKey { attempted: 0, .. })
+        ));
+        // A discovery keyring cannot encrypt.
+        assert!(matches!(
+            esdk::encrypt(&KmsKeyring::discovery(&kms), &ctx, b"x", &EsdkEncryptOptions::new()),
+            Err(EsdkError::InvalidArgument(_))
+        ));
+        // KMS and raw AES keyrings mix in one message.
+        let mixed = MultiKeyring::new(KmsKeyring::new(kms.clone(), ["k1"])).with_child(key_a());
+        let m = esdk::encrypt(&mixed, &ctx, b"mixed", &EsdkEncryptOptions::new()).unwrap();
+        assert_eq!(esdk::decrypt(&key_a(), &m, &opts()).unwrap().plaintext().expose(), b"mixed");
+        assert_eq!(
+            esdk::decrypt(&KmsKeyring::discovery(&kms), &m, &opts())
+                .unwrap()
+                .plaintext()
+                .expose(),
+            b"mixed"
+        );
+    }
+}
