@@ -71,6 +71,37 @@ fn open_into(
     Ok(())
 }
 
+/// Which body AAD content string a ciphertext is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A regular frame.
+    Regular,
+    /// The final frame.
+    Final,
+    /// A non-framed body.
+    Single,
+}
+
+/// Authenticates and decrypts one frame (or a non-framed body) of content length `len`.
+pub(crate) fn open_frame(
+    cipher: &Aes256Gcm,
+    message_id: &[u8],
+    kind: Kind,
+    seq: u32,
+    len: u64,
+    ct_and_tag: &[u8],
+) -> Result<SecretBytes, EsdkError> {
+    let label = match kind {
+        Kind::Regular => FRAME_LABEL,
+        Kind::Final => FINAL_FRAME_LABEL,
+        Kind::Single => SINGLE_BLOCK_LABEL,
+    };
+    let aad = body_aad(message_id, label, seq, len);
+    cipher
+        .open(&Nonce::from_bytes(frame_iv(seq)), &aad, ct_and_tag)
+        .map_err(|_| EsdkError::BodyAuthentication { sequence: seq })
+}
+
 fn check_iv(c: &mut Cursor<'_>, seq: u32) -> Result<(), EsdkError> {
     if c.array::<ESDK_IV_LEN>()? != frame_iv(seq) {
         return Err(EsdkMalformed::Iv.into());

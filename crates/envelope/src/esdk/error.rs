@@ -78,6 +78,23 @@ pub enum EsdkError {
     /// Randomness or a primitive failed outside of authentication.
     #[error("cryptographic primitive failed")]
     Crypto,
+    /// The underlying reader failed.
+    #[error("I/O error")]
+    Io(#[source] std::io::Error),
+}
+
+impl From<EsdkError> for std::io::Error {
+    /// Wraps the error for `io::Read` (recover it with `get_ref()` and `downcast_ref`); an
+    /// [`EsdkError::Io`] gives back the original error.
+    fn from(e: EsdkError) -> Self {
+        use std::io::ErrorKind;
+        match e {
+            EsdkError::Io(inner) => inner,
+            EsdkError::Truncated => Self::new(ErrorKind::UnexpectedEof, e),
+            EsdkError::Provider { .. } | EsdkError::Crypto => Self::other(e),
+            other => Self::new(ErrorKind::InvalidData, other),
+        }
+    }
 }
 
 /// What is malformed about an ESDK message.

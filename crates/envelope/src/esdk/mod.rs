@@ -30,6 +30,7 @@ mod error;
 mod header;
 mod keyring;
 mod sign;
+mod stream;
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use header::{
 };
 pub use keyring::{Keyring, KmsKeyring, MultiKeyring, RawAesKeyring, AWS_KMS_PROVIDER_ID};
 pub use sign::PUBLIC_KEY_CONTEXT_KEY;
+pub use stream::EsdkDecryptingReader;
 
 /// The ESDK's default frame length (4096 bytes).
 pub const ESDK_DEFAULT_FRAME_LEN: u32 = 4096;

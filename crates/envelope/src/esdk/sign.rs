@@ -15,6 +15,20 @@ pub const PUBLIC_KEY_CONTEXT_KEY: &str = "aws-crypto-public-key";
 pub(crate) const MAX_SIGNATURE_LEN: usize = 104;
 const COMPRESSED_LEN: usize = 49;
 
+/// The compressed point of the signing key named in `ctx`.
+pub(crate) fn public_key_bytes(ctx: &EncryptionContext) -> Result<Vec<u8>, EsdkError> {
+    let b64 = ctx
+        .get(PUBLIC_KEY_CONTEXT_KEY)
+        .ok_or(EsdkMalformed::PublicKey)?;
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| EsdkMalformed::PublicKey)?;
+    if compressed.len() != COMPRESSED_LEN || !matches!(compressed[0], 0x02 | 0x03) {
+        return Err(EsdkMalformed::PublicKey.into());
+    }
+    Ok(compressed)
+}
+
 /// A verifier for the key named in a message's context.
 pub(crate) struct Verifier {
     uncompressed: Vec<u8>,
@@ -22,15 +36,7 @@ pub(crate) struct Verifier {
 
 impl Verifier {
     pub(crate) fn from_context(ctx: &EncryptionContext) -> Result<Self, EsdkError> {
-        let b64 = ctx
-            .get(PUBLIC_KEY_CONTEXT_KEY)
-            .ok_or(EsdkMalformed::PublicKey)?;
-        let compressed = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|_| EsdkMalformed::PublicKey)?;
-        if compressed.len() != COMPRESSED_LEN || !matches!(compressed[0], 0x02 | 0x03) {
-            return Err(EsdkMalformed::PublicKey.into());
-        }
+        let compressed = public_key_bytes(ctx)?;
         let point =
             p384::PublicKey::from_sec1_bytes(&compressed).map_err(|_| EsdkMalformed::PublicKey)?;
         Ok(Self {
