@@ -1,6 +1,7 @@
 //! The AWS Encryption SDK message format v2: messages made by the Python ESDK 4.0.7
 //! (tests/vectors/esdk, from tests/clients/esdk_vectors.py) open here; messages made here
 //! round-trip; every kind of tampering is refused with its own error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 
@@ -64,7 +65,12 @@ fn read_manifest(path: &std::path::Path) -> Vec<Entry> {
             let name = parts.next().unwrap().to_owned();
             let suite = u16::from_str_radix(parts.next().unwrap(), 16).unwrap();
             let frame = parts.next().unwrap().parse().unwrap();
-            let keys = parts.next().unwrap().split('+').map(str::to_owned).collect();
+            let keys = parts
+                .next()
+                .unwrap()
+                .split('+')
+                .map(str::to_owned)
+                .collect();
             let pairs = parts.next().unwrap();
             let mut context = EncryptionContext::new();
             if pairs != "-" {
@@ -217,7 +223,10 @@ fn trailing_data_is_refused() {
 fn swapped_frames_are_refused() {
     let message = vector("framed_0478");
     let body = body_offset(&message);
-    let (f1, f2) = (body..body + REGULAR_FRAME, body + REGULAR_FRAME..body + 2 * REGULAR_FRAME);
+    let (f1, f2) = (
+        body..body + REGULAR_FRAME,
+        body + REGULAR_FRAME..body + 2 * REGULAR_FRAME,
+    );
     let mut swapped = message[..body].to_vec();
     swapped.extend_from_slice(&message[f2.clone()]);
     swapped.extend_from_slice(&message[f1]);
@@ -387,24 +396,30 @@ fn non_framed_edits_are_refused() {
 fn too_many_data_keys_is_refused_before_unwrapping() {
     let message = vector("two_keys_0478");
     assert!(matches!(
-        esdk::decrypt(
-            &key_a(),
-            &message,
-            &opts().with_max_encrypted_data_keys(1)
-        ),
-        Err(EsdkError::LimitExceeded { max: 1, found: 2, .. })
+        esdk::decrypt(&key_a(), &message, &opts().with_max_encrypted_data_keys(1)),
+        Err(EsdkError::LimitExceeded {
+            max: 1,
+            found: 2,
+            ..
+        })
     ));
     // A header claiming 65535 keys fails on the limit, not on memory.
     let mut m = vector("framed_0478");
-    let edk_count_at = 1 + 2 + 32 + 2 + esdk::serialize_context(
-        esdk::decrypt(&key_a(), &m, &opts()).unwrap().context(),
-    )
-    .unwrap()
-    .len();
+    let edk_count_at = 1
+        + 2
+        + 32
+        + 2
+        + esdk::serialize_context(esdk::decrypt(&key_a(), &m, &opts()).unwrap().context())
+            .unwrap()
+            .len();
     m[edk_count_at..edk_count_at + 2].copy_from_slice(&u16::MAX.to_be_bytes());
     assert!(matches!(
         esdk::decrypt(&key_a(), &m, &opts()),
-        Err(EsdkError::LimitExceeded { max: 10, found: 65535, .. })
+        Err(EsdkError::LimitExceeded {
+            max: 10,
+            found: 65535,
+            ..
+        })
     ));
     m[edk_count_at..edk_count_at + 2].copy_from_slice(&0u16.to_be_bytes());
     assert!(matches!(
@@ -421,7 +436,11 @@ fn frame_length_limit_applies() {
             &vector("framed_0478"),
             &opts().with_max_frame_len(64)
         ),
-        Err(EsdkError::LimitExceeded { max: 64, found: 128, .. })
+        Err(EsdkError::LimitExceeded {
+            max: 64,
+            found: 128,
+            ..
+        })
     ));
 }
 
@@ -472,7 +491,14 @@ fn coffer_written_messages_round_trip() {
         EsdkSuite::Aes256GcmHkdfSha512CommitKey,
         EsdkSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
     ] {
-        for (len, frame) in [(0, 4096), (1, 1), (128, 128), (1000, 128), (1000, 4096), (1000, 7)] {
+        for (len, frame) in [
+            (0, 4096),
+            (1, 1),
+            (128, 128),
+            (1000, 128),
+            (1000, 4096),
+            (1000, 7),
+        ] {
             let o = EsdkEncryptOptions::new()
                 .with_suite(suite)
                 .with_frame_len(frame);
@@ -539,16 +565,74 @@ fn pangram() -> Vec<u8> {
 
 /// name, suite, frame length, keys, context pairs, plaintext.
 #[allow(clippy::type_complexity)]
-fn coffer_vector_specs() -> Vec<(&'static str, EsdkSuite, u32, &'static [&'static str], Vec<(&'static str, &'static str)>, Vec<u8>)> {
-    use EsdkSuite::{Aes256GcmHkdfSha512CommitKey as S0478, Aes256GcmHkdfSha512CommitKeyEcdsaP384 as S0578};
+fn coffer_vector_specs() -> Vec<(
+    &'static str,
+    EsdkSuite,
+    u32,
+    &'static [&'static str],
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+)> {
+    use EsdkSuite::{
+        Aes256GcmHkdfSha512CommitKey as S0478, Aes256GcmHkdfSha512CommitKeyEcdsaP384 as S0578,
+    };
     vec![
-        ("coffer_framed_0478", S0478, 128, &["key-a"], vec![("purpose", "coffer"), ("tenant", "t1")], pangram()),
-        ("coffer_exact_0478", S0478, 128, &["key-a"], vec![("purpose", "exact")], pangram()[..256].to_vec()),
-        ("coffer_odd_frames_0478", S0478, 7, &["key-a"], vec![("purpose", "odd frames")], pangram()),
-        ("coffer_empty_0478", S0478, 4096, &["key-a"], vec![], Vec::new()),
-        ("coffer_two_keys_0478", S0478, 4096, &["key-a", "key-b"], vec![("\u{e9}t\u{e9}", "\u{2603}"), ("purpose", "two")], pangram()),
-        ("coffer_framed_0578", S0578, 128, &["key-a"], vec![("purpose", "signed")], pangram()),
-        ("coffer_two_keys_0578", S0578, 64, &["key-a", "key-b"], vec![], pangram()),
+        (
+            "coffer_framed_0478",
+            S0478,
+            128,
+            &["key-a"],
+            vec![("purpose", "coffer"), ("tenant", "t1")],
+            pangram(),
+        ),
+        (
+            "coffer_exact_0478",
+            S0478,
+            128,
+            &["key-a"],
+            vec![("purpose", "exact")],
+            pangram()[..256].to_vec(),
+        ),
+        (
+            "coffer_odd_frames_0478",
+            S0478,
+            7,
+            &["key-a"],
+            vec![("purpose", "odd frames")],
+            pangram(),
+        ),
+        (
+            "coffer_empty_0478",
+            S0478,
+            4096,
+            &["key-a"],
+            vec![],
+            Vec::new(),
+        ),
+        (
+            "coffer_two_keys_0478",
+            S0478,
+            4096,
+            &["key-a", "key-b"],
+            vec![("\u{e9}t\u{e9}", "\u{2603}"), ("purpose", "two")],
+            pangram(),
+        ),
+        (
+            "coffer_framed_0578",
+            S0578,
+            128,
+            &["key-a"],
+            vec![("purpose", "signed")],
+            pangram(),
+        ),
+        (
+            "coffer_two_keys_0578",
+            S0578,
+            64,
+            &["key-a", "key-b"],
+            vec![],
+            pangram(),
+        ),
     ]
 }
 
@@ -561,12 +645,18 @@ fn write_coffer_vectors(dir: &std::path::Path) {
         for k in &keys[1..] {
             ring = ring.with_child(keyring(k));
         }
-        let o = EsdkEncryptOptions::new().with_suite(suite).with_frame_len(frame);
+        let o = EsdkEncryptOptions::new()
+            .with_suite(suite)
+            .with_frame_len(frame);
         let message = esdk::encrypt(&ring, &ctx, &plaintext, &o).unwrap();
         std::fs::write(dir.join(format!("{name}.esdk")), &message).unwrap();
         std::fs::write(dir.join(format!("{name}.txt")), &plaintext).unwrap();
         let pairs: Vec<String> = ctx.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let pairs = if pairs.is_empty() { "-".to_owned() } else { pairs.join(",") };
+        let pairs = if pairs.is_empty() {
+            "-".to_owned()
+        } else {
+            pairs.join(",")
+        };
         manifest.push_str(&format!(
             "{name} {:04x} {frame} {} {pairs}\n",
             suite.id(),
@@ -614,7 +704,8 @@ fn python_esdk_opens_fresh_coffer_messages() {
     }
     let dir = std::env::temp_dir().join(format!("coffer-esdk-check-{}", std::process::id()));
     write_coffer_vectors(&dir);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/esdk_check.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/esdk_check.py");
     let out = std::process::Command::new(&python)
         .arg(&script)
         .arg(&dir)
@@ -735,13 +826,24 @@ mod kms {
         ));
         // A discovery keyring cannot encrypt.
         assert!(matches!(
-            esdk::encrypt(&KmsKeyring::discovery(&kms), &ctx, b"x", &EsdkEncryptOptions::new()),
+            esdk::encrypt(
+                &KmsKeyring::discovery(&kms),
+                &ctx,
+                b"x",
+                &EsdkEncryptOptions::new()
+            ),
             Err(EsdkError::InvalidArgument(_))
         ));
         // KMS and raw AES keyrings mix in one message.
         let mixed = MultiKeyring::new(KmsKeyring::new(kms.clone(), ["k1"])).with_child(key_a());
         let m = esdk::encrypt(&mixed, &ctx, b"mixed", &EsdkEncryptOptions::new()).unwrap();
-        assert_eq!(esdk::decrypt(&key_a(), &m, &opts()).unwrap().plaintext().expose(), b"mixed");
+        assert_eq!(
+            esdk::decrypt(&key_a(), &m, &opts())
+                .unwrap()
+                .plaintext()
+                .expose(),
+            b"mixed"
+        );
         assert_eq!(
             esdk::decrypt(&KmsKeyring::discovery(&kms), &m, &opts())
                 .unwrap()

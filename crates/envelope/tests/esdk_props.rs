@@ -1,6 +1,7 @@
 //! Properties of the ESDK message format: every single-byte change to a valid message (made by
 //! the Python ESDK or by coffer) is refused; arbitrary bytes never panic the parser or the
 //! decryptor (the body of fuzz/fuzz_targets/esdk_message.rs); any plaintext round-trips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 
@@ -13,7 +14,11 @@ use proptest::prelude::*;
 
 fn key_a() -> RawAesKeyring {
     let bytes: [u8; 32] = std::array::from_fn(|i| i as u8);
-    RawAesKeyring::new("coffer-esdk-vectors", "key-a", SymmetricKey::from_bytes(bytes))
+    RawAesKeyring::new(
+        "coffer-esdk-vectors",
+        "key-a",
+        SymmetricKey::from_bytes(bytes),
+    )
 }
 
 /// Every committed message (all open with key-a).
@@ -64,7 +69,7 @@ fn flipping_the_low_bit_of_any_byte_is_refused() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn any_single_byte_change_is_refused(which in 0usize..16, at in any::<prop::sample::Index>(), x in 1u8..=255) {

@@ -2,6 +2,7 @@
 //! the Python ESDK and by coffer) streams to its plaintext through tiny reads; truncation,
 //! trailing bytes, reordering and a forged signature are errors from `read`; a signed message's
 //! final frame is withheld until the signature verified.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -13,7 +14,11 @@ use coffer_envelope::esdk::{
 
 fn key_a() -> RawAesKeyring {
     let bytes: [u8; 32] = std::array::from_fn(|i| i as u8);
-    RawAesKeyring::new("coffer-esdk-vectors", "key-a", SymmetricKey::from_bytes(bytes))
+    RawAesKeyring::new(
+        "coffer-esdk-vectors",
+        "key-a",
+        SymmetricKey::from_bytes(bytes),
+    )
 }
 
 fn dir() -> PathBuf {
@@ -108,8 +113,13 @@ fn every_committed_message_streams_to_its_plaintext() {
 
 #[test]
 fn truncation_is_an_error_never_a_short_plaintext() {
-    for name in ["framed_0478", "nonframed_0478", "framed_0578", "coffer_odd_frames_0478"] {
-        let (message, _) = vector(&name);
+    for name in [
+        "framed_0478",
+        "nonframed_0478",
+        "framed_0578",
+        "coffer_odd_frames_0478",
+    ] {
+        let (message, _) = vector(name);
         for len in 0..message.len() {
             let (_, result) = stream(&message[..len], 64, 64);
             assert!(
@@ -123,7 +133,7 @@ fn truncation_is_an_error_never_a_short_plaintext() {
 #[test]
 fn trailing_byte_is_an_error() {
     for name in ["framed_0478", "nonframed_0478", "framed_0578"] {
-        let (mut message, _) = vector(&name);
+        let (mut message, _) = vector(name);
         message.push(0);
         assert!(matches!(
             stream(&message, 100, 100).1,
@@ -161,11 +171,14 @@ fn reordered_frames_are_an_error_before_any_plaintext() {
 #[test]
 fn forged_signature_withholds_the_final_frame_and_fails() {
     for name in ["framed_0578", "coffer_framed_0578", "nonframed_0578"] {
-        let (mut message, plaintext) = vector(&name);
+        let (mut message, plaintext) = vector(name);
         let last = message.len() - 1;
         message[last] ^= 1;
         let (out, result) = stream(&message, 4096, 4096);
-        assert!(matches!(result, Err(EsdkError::Signature)), "{name}: {result:?}");
+        assert!(
+            matches!(result, Err(EsdkError::Signature)),
+            "{name}: {result:?}"
+        );
         // The ESDK streaming caveat: earlier frames were released; the final frame was not.
         assert!(out.len() < plaintext.len(), "{name}");
         assert_eq!(out, plaintext[..out.len()], "{name}");
@@ -192,7 +205,14 @@ fn options_and_limits_apply_at_the_header() {
         &EsdkDecryptOptions::new().with_max_encrypted_data_keys(1),
     )
     .unwrap_err();
-    assert!(matches!(err, EsdkError::LimitExceeded { max: 1, found: 2, .. }));
+    assert!(matches!(
+        err,
+        EsdkError::LimitExceeded {
+            max: 1,
+            found: 2,
+            ..
+        }
+    ));
     // A streamed non-framed body is held whole, so it is bounded by the frame-length limit.
     let (message, _) = vector("nonframed_0478");
     let mut reader = EsdkDecryptingReader::new(
@@ -202,7 +222,14 @@ fn options_and_limits_apply_at_the_header() {
     )
     .unwrap();
     let e = reader.read_to_end(&mut Vec::new()).unwrap_err();
-    assert!(matches!(esdk_err(&e), EsdkError::LimitExceeded { max: 100, found: 315, .. }));
+    assert!(matches!(
+        esdk_err(&e),
+        EsdkError::LimitExceeded {
+            max: 100,
+            found: 315,
+            ..
+        }
+    ));
     // After an error the reader stays failed.
     let e = reader.read(&mut [0u8; 8]).unwrap_err();
     assert!(matches!(esdk_err(&e), EsdkError::InvalidArgument(_)));

@@ -130,7 +130,11 @@ pub(crate) fn decrypt_body(
                 });
             }
             let len_usize = usize::try_from(len).map_err(|_| EsdkError::Truncated)?;
-            let ct = c.take(len_usize.checked_add(ESDK_TAG_LEN).ok_or(EsdkError::Truncated)?)?;
+            let ct = c.take(
+                len_usize
+                    .checked_add(ESDK_TAG_LEN)
+                    .ok_or(EsdkError::Truncated)?,
+            )?;
             let aad = body_aad(&header.message_id, SINGLE_BLOCK_LABEL, 1, len);
             open_into(cipher, 1, &aad, ct, &mut out)?;
         }
@@ -170,14 +174,11 @@ pub(crate) fn decrypt_body(
                 let aad = body_aad(&header.message_id, FRAME_LABEL, seq, frame_len.into());
                 open_into(cipher, seq, &aad, ct, &mut out)?;
                 // A regular frame can never be number 2^32 - 1: that is the final-frame marker.
-                seq = seq
-                    .checked_add(1)
-                    .filter(|s| *s <= ESDK_MAX_FRAMES)
-                    .ok_or(EsdkError::LimitExceeded {
-                        what: "number of frames",
-                        max: u64::from(ESDK_MAX_FRAMES),
-                        found: u64::from(ESDK_MAX_FRAMES) + 1,
-                    })?;
+                seq = seq.checked_add(1).ok_or(EsdkError::LimitExceeded {
+                    what: "number of frames",
+                    max: u64::from(ESDK_MAX_FRAMES),
+                    found: u64::from(ESDK_MAX_FRAMES) + 1,
+                })?;
             }
         }
     }

@@ -258,11 +258,12 @@ pub(crate) fn serialize_header(h: &EsdkHeader) -> Result<Vec<u8>, EsdkError> {
     out.extend_from_slice(&h.suite.id().to_be_bytes());
     out.extend_from_slice(&h.message_id);
     put_short_bytes(&mut out, &aad, "serialized encryption context length")?;
-    let count = u16::try_from(h.encrypted_data_keys.len()).map_err(|_| EsdkError::LimitExceeded {
-        what: "number of encrypted data keys",
-        max: u64::from(u16::MAX),
-        found: h.encrypted_data_keys.len() as u64,
-    })?;
+    let count =
+        u16::try_from(h.encrypted_data_keys.len()).map_err(|_| EsdkError::LimitExceeded {
+            what: "number of encrypted data keys",
+            max: u64::from(u16::MAX),
+            found: h.encrypted_data_keys.len() as u64,
+        })?;
     out.extend_from_slice(&count.to_be_bytes());
     for edk in &h.encrypted_data_keys {
         put_short_bytes(&mut out, edk.provider_id.as_bytes(), "provider id length")?;
@@ -288,7 +289,9 @@ mod tests {
         let bytes = serialize_context(&ctx).unwrap();
         assert_eq!(&bytes[..8], &[0, 3, 0, 1, b'a', 0, 1, b'1']);
         assert_eq!(parse_context(&bytes).unwrap(), ctx);
-        assert!(serialize_context(&EncryptionContext::new()).unwrap().is_empty());
+        assert!(serialize_context(&EncryptionContext::new())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

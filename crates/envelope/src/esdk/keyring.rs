@@ -142,7 +142,11 @@ impl<P: DataKeyProvider> Keyring for KmsKeyring<P> {
                 "provider returned unusable materials",
             ));
         }
-        let edks = materials.encrypted_data_keys.into_iter().map(kms_edk).collect();
+        let edks = materials
+            .encrypted_data_keys
+            .into_iter()
+            .map(kms_edk)
+            .collect();
         Ok((materials.data_key, edks))
     }
 
@@ -183,7 +187,10 @@ impl<P: DataKeyProvider> Keyring for KmsKeyring<P> {
                 continue;
             }
             *attempted += 1;
-            match self.provider.decrypt_data_key(arn, &edk.ciphertext, context) {
+            match self
+                .provider
+                .decrypt_data_key(arn, &edk.ciphertext, context)
+            {
                 Ok(key) => return Some(key),
                 Err(e) => *last = Some(e),
             }
@@ -236,8 +243,8 @@ impl RawAesKeyring {
     ) -> Result<EsdkEncryptedDataKey, EsdkError> {
         let aad = serialize_context(context)?;
         let nonce = Nonce::random(self.rng.as_ref()).map_err(|_| EsdkError::Crypto)?;
-        let ciphertext =
-            aead::seal(&self.key, &nonce, &aad, data_key.expose()).map_err(|_| EsdkError::Crypto)?;
+        let ciphertext = aead::seal(&self.key, &nonce, &aad, data_key.expose())
+            .map_err(|_| EsdkError::Crypto)?;
         let mut provider_info = Vec::with_capacity(self.name.len() + 8 + ESDK_IV_LEN);
         provider_info.extend_from_slice(self.name.as_bytes());
         provider_info.extend_from_slice(&((ESDK_TAG_LEN * 8) as u32).to_be_bytes());
@@ -358,10 +365,9 @@ impl Keyring for MultiKeyring {
         &self,
         context: &EncryptionContext,
     ) -> Result<(SymmetricKey, Vec<EsdkEncryptedDataKey>), EsdkError> {
-        let generator = self
-            .generator
-            .as_ref()
-            .ok_or(EsdkError::InvalidArgument("a multi-keyring without generator cannot encrypt"))?;
+        let generator = self.generator.as_ref().ok_or(EsdkError::InvalidArgument(
+            "a multi-keyring without generator cannot encrypt",
+        ))?;
         let (key, mut edks) = generator.generate(context)?;
         for child in &self.children {
             edks.extend(child.wrap(&key, context)?);

@@ -80,7 +80,10 @@ impl Signer {
     }
 
     pub(crate) fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, EsdkError> {
-        let sig = self.pair.sign(&self.rng, msg).map_err(|_| EsdkError::Crypto)?;
+        let sig = self
+            .pair
+            .sign(&self.rng, msg)
+            .map_err(|_| EsdkError::Crypto)?;
         Ok(sig.as_ref().to_vec())
     }
 }

@@ -106,7 +106,11 @@ impl<R> fmt::Debug for EsdkDecryptingReader<R> {
 impl<R: Read> EsdkDecryptingReader<R> {
     /// Reads and authenticates the header (data key from `keyring`, commitment, header tag,
     /// required context); the body is decrypted as it is read.
-    pub fn new(keyring: &dyn Keyring, mut inner: R, options: &EsdkDecryptOptions) -> Result<Self, EsdkError> {
+    pub fn new(
+        keyring: &dyn Keyring,
+        mut inner: R,
+        options: &EsdkDecryptOptions,
+    ) -> Result<Self, EsdkError> {
         let mut raw = read_header(&mut inner, options)?;
         let (header, len) = EsdkHeader::parse(&raw, options)?;
         if len != raw.len() {
@@ -132,7 +136,12 @@ impl<R: Read> EsdkDecryptingReader<R> {
         let mut attempted = 0;
         let mut last = None;
         let data_key = keyring
-            .unwrap(&header.encrypted_data_keys, &header.context, &mut attempted, &mut last)
+            .unwrap(
+                &header.encrypted_data_keys,
+                &header.context,
+                &mut attempted,
+                &mut last,
+            )
             .ok_or(EsdkError::NoDecryptableDataKey { attempted, last })?;
         let (key, commitment) = derive(&data_key, header.suite, &header.message_id)?;
         drop(data_key);
@@ -213,7 +222,11 @@ impl<R: Read> EsdkDecryptingReader<R> {
                 let (len, kind) = if first == FINAL_FRAME_MARKER {
                     let found = self.u32()?;
                     if found != seq {
-                        return Err(EsdkMalformed::SequenceNumber { expected: seq, found }.into());
+                        return Err(EsdkMalformed::SequenceNumber {
+                            expected: seq,
+                            found,
+                        }
+                        .into());
                     }
                     self.check_iv(seq)?;
                     let len = self.u32()?;
@@ -223,7 +236,11 @@ impl<R: Read> EsdkDecryptingReader<R> {
                     (len, body::Kind::Final)
                 } else {
                     if first != seq {
-                        return Err(EsdkMalformed::SequenceNumber { expected: seq, found: first }.into());
+                        return Err(EsdkMalformed::SequenceNumber {
+                            expected: seq,
+                            found: first,
+                        }
+                        .into());
                     }
                     self.check_iv(seq)?;
                     (self.header.frame_len, body::Kind::Regular)
@@ -231,14 +248,11 @@ impl<R: Read> EsdkDecryptingReader<R> {
                 let ct = self.take(len as usize + ESDK_TAG_LEN)?;
                 self.frame = body::open_frame(&self.cipher, &id, kind, seq, len.into(), &ct)?;
                 if kind == body::Kind::Regular {
-                    self.seq = seq
-                        .checked_add(1)
-                        .filter(|s| *s <= ESDK_MAX_FRAMES)
-                        .ok_or(EsdkError::LimitExceeded {
-                            what: "number of frames",
-                            max: u64::from(ESDK_MAX_FRAMES),
-                            found: u64::from(ESDK_MAX_FRAMES) + 1,
-                        })?;
+                    self.seq = seq.checked_add(1).ok_or(EsdkError::LimitExceeded {
+                        what: "number of frames",
+                        max: u64::from(ESDK_MAX_FRAMES),
+                        found: u64::from(ESDK_MAX_FRAMES) + 1,
+                    })?;
                 }
                 kind == body::Kind::Final
             }
