@@ -633,6 +633,22 @@ fn coffer_vector_specs() -> Vec<(
             vec![],
             pangram(),
         ),
+        (
+            "coffer_nonframed_0478",
+            S0478,
+            0,
+            &["key-a"],
+            vec![("purpose", "non-framed")],
+            pangram(),
+        ),
+        (
+            "coffer_nonframed_0578",
+            S0578,
+            0,
+            &["key-a", "key-b"],
+            vec![("purpose", "signed non-framed")],
+            pangram(),
+        ),
     ]
 }
 
@@ -645,9 +661,12 @@ fn write_coffer_vectors(dir: &std::path::Path) {
         for k in &keys[1..] {
             ring = ring.with_child(keyring(k));
         }
-        let o = EsdkEncryptOptions::new()
-            .with_suite(suite)
-            .with_frame_len(frame);
+        let mut o = EsdkEncryptOptions::new().with_suite(suite);
+        o = if frame == 0 {
+            o.non_framed()
+        } else {
+            o.with_frame_len(frame)
+        };
         let message = esdk::encrypt(&ring, &ctx, &plaintext, &o).unwrap();
         std::fs::write(dir.join(format!("{name}.esdk")), &message).unwrap();
         std::fs::write(dir.join(format!("{name}.txt")), &plaintext).unwrap();
@@ -718,7 +737,7 @@ fn python_esdk_opens_fresh_coffer_messages() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("7 coffer-written messages opened"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("9 coffer-written messages opened"));
 }
 
 // ---- The AWS KMS keyring over a DataKeyProvider. ----

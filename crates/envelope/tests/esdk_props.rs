@@ -36,7 +36,7 @@ fn messages() -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     out.sort();
-    assert_eq!(out.len(), 16);
+    assert_eq!(out.len(), 18);
     out
 }
 
@@ -72,7 +72,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_single_byte_change_is_refused(which in 0usize..16, at in any::<prop::sample::Index>(), x in 1u8..=255) {
+    fn any_single_byte_change_is_refused(which in 0usize..18, at in any::<prop::sample::Index>(), x in 1u8..=255) {
         let all = messages();
         let (name, m) = &all[which];
         let i = at.index(m.len());

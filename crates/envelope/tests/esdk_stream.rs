@@ -100,7 +100,7 @@ fn names() -> Vec<String> {
 #[test]
 fn every_committed_message_streams_to_its_plaintext() {
     let all = names();
-    assert_eq!(all.len(), 16);
+    assert_eq!(all.len(), 18);
     for name in all {
         let (message, plaintext) = vector(&name);
         for (step, chunk) in [(1, 1), (7, 13), (4096, 4096)] {

@@ -226,3 +226,20 @@ pub(crate) fn encrypt_framed(
     }
     Ok(())
 }
+
+/// Appends a non-framed body: IV of sequence number 1, content length (8), ciphertext, tag.
+pub(crate) fn encrypt_non_framed(
+    cipher: &Aes256Gcm,
+    header: &EsdkHeader,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), EsdkError> {
+    let len = plaintext.len() as u64;
+    out.reserve(plaintext.len() + ESDK_IV_LEN + 8 + ESDK_TAG_LEN);
+    out.extend_from_slice(&frame_iv(1));
+    out.extend_from_slice(&len.to_be_bytes());
+    let aad = body_aad(&header.message_id, SINGLE_BLOCK_LABEL, 1, len);
+    cipher
+        .seal_append(&Nonce::from_bytes(frame_iv(1)), &aad, plaintext, out)
+        .map_err(|_| EsdkError::Crypto)
+}

@@ -4,8 +4,8 @@
 //!
 //! Suites: `0x0478` (AES-256-GCM, HKDF-SHA512, key commitment) and `0x0578` (the same with an
 //! ECDSA P-384 signature in the footer and the `aws-crypto-public-key` context entry). Version 1
-//! messages (the non-committing suites) are refused. Bodies: framed and non-framed on
-//! decryption; framed on encryption. The data key is wrapped and unwrapped by [`Keyring`]s:
+//! messages (the non-committing suites) are refused. Bodies: framed and non-framed, both ways.
+//! Streaming decryption: [`EsdkDecryptingReader`]. The data key is wrapped and unwrapped by [`Keyring`]s:
 //! [`KmsKeyring`] over any [`DataKeyProvider`](crate::DataKeyProvider) (`aws-kms` encrypted data
 //! keys, provider info = key ARN), [`RawAesKeyring`] (the ESDK's raw AES keyring) and
 //! [`MultiKeyring`]. See `docs/ESDK.md`.
@@ -361,6 +361,7 @@ pub fn decrypt(
 pub struct EsdkEncryptOptions {
     pub(crate) suite: EsdkSuite,
     pub(crate) frame_len: u32,
+    pub(crate) non_framed: bool,
     pub(crate) max_encrypted_data_keys: usize,
     pub(crate) rng: Arc<dyn RandomSource>,
 }
@@ -370,6 +371,7 @@ impl fmt::Debug for EsdkEncryptOptions {
         f.debug_struct("EsdkEncryptOptions")
             .field("suite", &self.suite)
             .field("frame_len", &self.frame_len)
+            .field("non_framed", &self.non_framed)
             .field("max_encrypted_data_keys", &self.max_encrypted_data_keys)
             .finish_non_exhaustive()
     }
@@ -380,6 +382,7 @@ impl Default for EsdkEncryptOptions {
         Self {
             suite: EsdkSuite::Aes256GcmHkdfSha512CommitKey,
             frame_len: ESDK_DEFAULT_FRAME_LEN,
+            non_framed: false,
             max_encrypted_data_keys: ESDK_DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
             rng: Arc::new(SystemRandom::new()),
         }
@@ -406,6 +409,15 @@ impl EsdkEncryptOptions {
         self
     }
 
+    /// Writes a non-framed body (content type 0x01, one AES-GCM ciphertext of at most
+    /// [`ESDK_MAX_NON_FRAMED_LEN`] bytes) instead of frames; the frame length is ignored.
+    /// Streaming readers must hold such a body whole: prefer frames.
+    #[must_use]
+    pub fn non_framed(mut self) -> Self {
+        self.non_framed = true;
+        self
+    }
+
     /// The most encrypted data keys the keyring may produce.
     #[must_use]
     pub fn with_max_encrypted_data_keys(mut self, n: usize) -> Self {
@@ -422,7 +434,7 @@ impl EsdkEncryptOptions {
     }
 }
 
-/// Encrypts `plaintext` as a framed ESDK message v2 under a data key from `keyring`, bound to
+/// Encrypts `plaintext` as an ESDK message v2 (framed unless [`EsdkEncryptOptions::non_framed`]) under a data key from `keyring`, bound to
 /// `context`. Context keys starting `aws-crypto-` are reserved and refused.
 pub fn encrypt(
     keyring: &dyn Keyring,
@@ -430,7 +442,15 @@ pub fn encrypt(
     plaintext: &[u8],
     options: &EsdkEncryptOptions,
 ) -> Result<Vec<u8>, EsdkError> {
-    if options.frame_len == 0 || options.frame_len > ESDK_MAX_FRAME_LEN {
+    if options.non_framed {
+        if plaintext.len() as u64 > ESDK_MAX_NON_FRAMED_LEN {
+            return Err(EsdkError::LimitExceeded {
+                what: "non-framed content length",
+                max: ESDK_MAX_NON_FRAMED_LEN,
+                found: plaintext.len() as u64,
+            });
+        }
+    } else if options.frame_len == 0 || options.frame_len > ESDK_MAX_FRAME_LEN {
         return Err(EsdkError::InvalidArgument(
             "frame length must be between 1 and 2^31 - 1",
         ));
@@ -475,14 +495,26 @@ pub fn encrypt(
         message_id,
         context,
         encrypted_data_keys: edks,
-        content_type: ContentType::Framed,
-        frame_len: options.frame_len,
+        content_type: if options.non_framed {
+            ContentType::NonFramed
+        } else {
+            ContentType::Framed
+        },
+        frame_len: if options.non_framed {
+            0
+        } else {
+            options.frame_len
+        },
         commitment,
     };
     let mut out = header::serialize_header(&header)?;
     let cipher = coffer_crypto::aead::Aes256Gcm::new(&key).map_err(|_| EsdkError::Crypto)?;
     body::seal_header_tag(&cipher, &mut out)?;
-    body::encrypt_framed(&cipher, &header, plaintext, &mut out)?;
+    if options.non_framed {
+        body::encrypt_non_framed(&cipher, &header, plaintext, &mut out)?;
+    } else {
+        body::encrypt_framed(&cipher, &header, plaintext, &mut out)?;
+    }
     if let Some(signer) = signer {
         let sig = signer.sign(&out)?;
         let len = u16::try_from(sig.len()).map_err(|_| EsdkError::Crypto)?;
