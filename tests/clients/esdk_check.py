@@ -7,7 +7,8 @@ DIR (default crates/envelope/tests/vectors/esdk) holds coffer_manifest.txt, one 
 message: NAME SUITE FRAME KEYS CONTEXT (KEYS joined by '+', CONTEXT as k=v,k=v or '-'), and
 NAME.esdk / NAME.txt for each. The raw AES keyrings are those of esdk_vectors.py. Each message is
 opened with each of its keys alone, under the strict REQUIRE_ENCRYPT_REQUIRE_DECRYPT policy, and
-a copy with one flipped bit must be refused. Exits non-zero on the first failure.
+a copy with one flipped bit must be refused. Messages named *unstored* keep their `tenant` pair
+out of the header: they open through the required-encryption-context CMM given that pair. Exits non-zero on the first failure.
 """
 
 import logging
@@ -18,7 +19,7 @@ import aws_encryption_sdk
 from aws_encryption_sdk import CommitmentPolicy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from esdk_vectors import keyring  # noqa: E402  (same keys and namespace)
+from esdk_vectors import UNSTORED_KEYS, keyring, required_ec_cmm  # noqa: E402  (same keys)
 
 logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL)
 
@@ -47,9 +48,19 @@ def main(directory):
             message = f.read()
         with open(os.path.join(directory, name + ".txt"), "rb") as f:
             plaintext = f.read()
+        unstored = "unstored" in name
         for key in keys.split("+"):
             try:
-                back, header = client.decrypt(source=message, keyring=keyring([key]))
+                if unstored:
+                    # Written with the tenant pair authenticated but not stored: supply it
+                    # through the required-encryption-context CMM, as an ESDK reader must.
+                    back, header = client.decrypt(
+                        source=message,
+                        materials_manager=required_ec_cmm([key]),
+                        encryption_context={k: expected_ctx[k] for k in UNSTORED_KEYS},
+                    )
+                else:
+                    back, header = client.decrypt(source=message, keyring=keyring([key]))
             except Exception as e:  # noqa: BLE001 - report any SDK failure as a test failure
                 fail(f"{name} with {key}: {type(e).__name__}: {e}")
             if back != plaintext:
@@ -62,6 +73,10 @@ def main(directory):
             if (PUBLIC_KEY in ctx) != (suite == "0578"):
                 fail(f"{name}: {PUBLIC_KEY} presence")
             ctx.pop(PUBLIC_KEY, None)
+            if unstored:
+                if any(k in ctx for k in UNSTORED_KEYS):
+                    fail(f"{name}: an unstored pair is in the header")
+                ctx.update({k: expected_ctx[k] for k in UNSTORED_KEYS})
             if ctx != expected_ctx:
                 fail(f"{name}: context {ctx} != {expected_ctx}")
             checked += 1

@@ -8,7 +8,9 @@ Run with the AWS Encryption SDK for Python 4.x and the material providers librar
 Every message is made by the SDK itself under raw AES-256 keyrings (no KMS needed) whose
 wrapping keys are fixed below, so the Rust test can hold the same keys. Each vector is a pair:
 NAME.esdk (the message, binary) and NAME.txt (the plaintext). manifest.txt lists each vector
-with its suite, frame length and encryption context as one line: NAME SUITE FRAME k=v,k=v.
+with its suite, frame length, keys and encryption context as one line:
+NAME SUITE FRAME KEYS k=v,k=v. Vectors named unstored_* were made through the
+required-encryption-context CMM: their `tenant` pair is authenticated but not stored.
 The messages are random (message ids, data keys, IVs, signing keys); regenerating changes the
 bytes, never the expectations.
 """
@@ -23,8 +25,10 @@ from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialPro
 from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
 from aws_cryptographic_material_providers.mpl.models import (
     AesWrappingAlg,
+    CreateDefaultCryptographicMaterialsManagerInput,
     CreateMultiKeyringInput,
     CreateRawAesKeyringInput,
+    CreateRequiredEncryptionContextCMMInput,
 )
 
 # The raw AES keyrings' wrapping keys, shared with the Rust tests.
@@ -55,6 +59,22 @@ def keyring(names):
     return mpl.create_multi_keyring(input=CreateMultiKeyringInput(generator=rings[0], child_keyrings=rings[1:]))
 
 
+# Vectors named unstored_*: the required-encryption-context CMM keeps these context keys out of
+# the message (only the header tag covers them); the reader must supply their pairs.
+UNSTORED_KEYS = ["tenant"]
+
+
+def required_ec_cmm(names):
+    return mpl.create_required_encryption_context_cmm(
+        input=CreateRequiredEncryptionContextCMMInput(
+            underlying_cmm=mpl.create_default_cryptographic_materials_manager(
+                input=CreateDefaultCryptographicMaterialsManagerInput(keyring=keyring(names))
+            ),
+            required_encryption_context_keys=UNSTORED_KEYS,
+        )
+    )
+
+
 SUITES = {
     "0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
     "0578": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
@@ -73,6 +93,8 @@ VECTORS = [
     ("framed_0578", "0578", 128, ["key-a"], {"purpose": "signed"}, PANGRAM),
     ("nonframed_0578", "0578", 0, ["key-a"], {"purpose": "signed non-framed"}, PANGRAM),
     ("two_keys_0578", "0578", 128, ["key-a", "key-b"], {}, PANGRAM),
+    ("unstored_0478", "0478", 128, ["key-a"], {"purpose": "stored", "tenant": "unstored"}, PANGRAM),
+    ("unstored_0578", "0578", 128, ["key-a"], {"purpose": "stored", "tenant": "unstored"}, PANGRAM),
 ]
 
 
@@ -83,13 +105,23 @@ def main(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     manifest = []
     for name, suite, frame, names, ctx, plaintext in VECTORS:
-        ring = keyring(names)
-        kwargs = dict(source=plaintext, keyring=ring, encryption_context=ctx, algorithm=SUITES[suite])
-        kwargs["frame_length"] = frame
+        unstored = name.startswith("unstored_")
+        kwargs = dict(source=plaintext, encryption_context=ctx, algorithm=SUITES[suite], frame_length=frame)
+        if unstored:
+            kwargs["materials_manager"] = required_ec_cmm(names)
+        else:
+            kwargs["keyring"] = keyring(names)
         message, _ = client.encrypt(**kwargs)
         # Round trip here first, with each key alone: a vector that does not open is useless.
         for n in names:
-            back, header = client.decrypt(source=message, keyring=keyring([n]))
+            if unstored:
+                reproduced = {k: ctx[k] for k in UNSTORED_KEYS}
+                back, header = client.decrypt(
+                    source=message, materials_manager=required_ec_cmm([n]), encryption_context=reproduced
+                )
+                assert all(k not in header.encryption_context for k in UNSTORED_KEYS), name
+            else:
+                back, header = client.decrypt(source=message, keyring=keyring([n]))
             assert back == plaintext, name
         with open(os.path.join(out_dir, name + ".esdk"), "wb") as f:
             f.write(message)

@@ -44,6 +44,16 @@ fn opts() -> EsdkDecryptOptions {
     EsdkDecryptOptions::new()
 }
 
+/// The options a committed vector needs: `*unstored*` vectors were written with the pair
+/// `tenant=unstored` authenticated but not stored.
+fn opts_for(name: &str) -> EsdkDecryptOptions {
+    if name.contains("unstored") {
+        opts().with_unstored_context([("tenant", "unstored")].into_iter().collect())
+    } else {
+        opts()
+    }
+}
+
 struct Entry {
     name: String,
     suite: u16,
@@ -93,13 +103,19 @@ fn read_manifest(path: &std::path::Path) -> Vec<Entry> {
 #[test]
 fn python_esdk_vectors_decrypt_with_each_key() {
     let entries = manifest();
-    assert_eq!(entries.len(), 9);
+    assert_eq!(entries.len(), 11);
     for e in &entries {
         let message = vector(&e.name);
         let plaintext = std::fs::read(vectors_dir().join(format!("{}.txt", e.name))).unwrap();
         for key in &e.keys {
-            let opened = esdk::decrypt(&keyring(key), &message, &opts())
+            let opened = esdk::decrypt(&keyring(key), &message, &opts_for(&e.name))
                 .unwrap_or_else(|err| panic!("{} with {key}: {err}", e.name));
+            assert_eq!(
+                opened.header().context.get("tenant").is_some(),
+                e.context.get("tenant").is_some() && !e.name.contains("unstored"),
+                "{}",
+                e.name
+            );
             assert_eq!(opened.plaintext().expose(), &plaintext[..], "{}", e.name);
             assert_eq!(opened.header().suite.id(), e.suite, "{}", e.name);
             assert_eq!(opened.header().frame_len, e.frame, "{}", e.name);
@@ -123,7 +139,7 @@ fn python_esdk_vectors_decrypt_with_each_key() {
             esdk::decrypt(
                 &keyring(key),
                 &message,
-                &opts().require_context(e.context.clone()),
+                &opts_for(&e.name).require_context(e.context.clone()),
             )
             .unwrap();
         }
@@ -649,6 +665,14 @@ fn coffer_vector_specs() -> Vec<(
             vec![("purpose", "signed non-framed")],
             pangram(),
         ),
+        (
+            "coffer_unstored_0578",
+            S0578,
+            128,
+            &["key-a"],
+            vec![("purpose", "stored"), ("tenant", "unstored")],
+            pangram(),
+        ),
     ]
 }
 
@@ -667,6 +691,9 @@ fn write_coffer_vectors(dir: &std::path::Path) {
         } else {
             o.with_frame_len(frame)
         };
+        if name.contains("unstored") {
+            o = o.with_unstored_context_keys(["tenant"]);
+        }
         let message = esdk::encrypt(&ring, &ctx, &plaintext, &o).unwrap();
         std::fs::write(dir.join(format!("{name}.esdk")), &message).unwrap();
         std::fs::write(dir.join(format!("{name}.txt")), &plaintext).unwrap();
@@ -701,7 +728,7 @@ fn committed_coffer_vectors_open_here() {
         let message = vector(&e.name);
         let plaintext = std::fs::read(vectors_dir().join(format!("{}.txt", e.name))).unwrap();
         for key in &e.keys {
-            let opened = esdk::decrypt(&keyring(key), &message, &opts()).unwrap();
+            let opened = esdk::decrypt(&keyring(key), &message, &opts_for(&e.name)).unwrap();
             assert_eq!(opened.plaintext().expose(), &plaintext[..], "{}", e.name);
             assert_eq!(opened.header().suite.id(), e.suite);
             assert_eq!(opened.header().frame_len, e.frame);
@@ -737,7 +764,7 @@ fn python_esdk_opens_fresh_coffer_messages() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("9 coffer-written messages opened"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("10 coffer-written messages opened"));
 }
 
 // ---- The AWS KMS keyring over a DataKeyProvider. ----
@@ -871,4 +898,51 @@ mod kms {
             b"mixed"
         );
     }
+}
+
+#[test]
+fn unstored_context_must_be_supplied_exactly() {
+    for name in ["unstored_0478", "unstored_0578", "coffer_unstored_0578"] {
+        let message = vector(name);
+        // Without the pair the keyring's context differs: the data key does not open.
+        assert!(
+            matches!(
+                esdk::decrypt(&key_a(), &message, &opts()),
+                Err(EsdkError::NoDecryptableDataKey { attempted: 1, .. })
+            ),
+            "{name}"
+        );
+        // A wrong value likewise.
+        let wrong = opts().with_unstored_context([("tenant", "other")].into_iter().collect());
+        assert!(matches!(
+            esdk::decrypt(&key_a(), &message, &wrong),
+            Err(EsdkError::NoDecryptableDataKey { .. })
+        ));
+        // A pair that is stored cannot be supplied again.
+        let dup = opts().with_unstored_context(
+            [("tenant", "unstored"), ("purpose", "stored")]
+                .into_iter()
+                .collect(),
+        );
+        assert!(matches!(
+            esdk::decrypt(&key_a(), &message, &dup),
+            Err(EsdkError::ContextMismatch)
+        ));
+        let opened = esdk::decrypt(&key_a(), &message, &opts_for(name)).unwrap();
+        assert_eq!(opened.context().get("tenant"), Some("unstored"));
+        assert_eq!(opened.header().context.get("tenant"), None);
+    }
+}
+
+#[test]
+fn unstored_keys_must_be_in_the_context() {
+    assert!(matches!(
+        esdk::encrypt(
+            &key_a(),
+            &EncryptionContext::new(),
+            b"x",
+            &EsdkEncryptOptions::new().with_unstored_context_keys(["tenant"])
+        ),
+        Err(EsdkError::InvalidArgument(_))
+    ));
 }

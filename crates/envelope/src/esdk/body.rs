@@ -36,22 +36,35 @@ fn body_aad(message_id: &[u8], label: &[u8], seq: u32, len: u64) -> Vec<u8> {
     aad
 }
 
-/// Verifies the header tag: AES-GCM over no plaintext, the header body as AAD, a zero IV.
+/// Verifies the header tag: AES-GCM over no plaintext, a zero IV, and as AAD the header body
+/// followed by the serialized unstored context (empty unless the encrypter kept pairs out of
+/// the message).
 pub(crate) fn check_header_tag(
     cipher: &Aes256Gcm,
     header: &[u8],
+    unstored: &[u8],
     tag: &[u8; ESDK_TAG_LEN],
 ) -> Result<(), EsdkError> {
+    let mut aad = Vec::with_capacity(header.len() + unstored.len());
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(unstored);
     cipher
-        .open(&Nonce::from_bytes(frame_iv(0)), header, tag)
+        .open(&Nonce::from_bytes(frame_iv(0)), &aad, tag)
         .map(drop)
         .map_err(|_| EsdkError::HeaderAuthentication)
 }
 
-/// Appends the header tag of the header body `out`.
-pub(crate) fn seal_header_tag(cipher: &Aes256Gcm, out: &mut Vec<u8>) -> Result<(), EsdkError> {
+/// Appends the header tag of the header body `out` (see [`check_header_tag`]).
+pub(crate) fn seal_header_tag(
+    cipher: &Aes256Gcm,
+    unstored: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), EsdkError> {
+    let mut aad = Vec::with_capacity(out.len() + unstored.len());
+    aad.extend_from_slice(out);
+    aad.extend_from_slice(unstored);
     let tag = cipher
-        .seal_slice(&Nonce::from_bytes(frame_iv(0)), out, &mut [])
+        .seal_slice(&Nonce::from_bytes(frame_iv(0)), &aad, &mut [])
         .map_err(|_| EsdkError::Crypto)?;
     out.extend_from_slice(&tag);
     Ok(())

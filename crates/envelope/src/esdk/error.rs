@@ -78,6 +78,9 @@ pub enum EsdkError {
     /// Randomness or a primitive failed outside of authentication.
     #[error("cryptographic primitive failed")]
     Crypto,
+    /// An earlier error left the streaming reader unusable.
+    #[error("stream is unusable after an earlier error")]
+    Poisoned,
     /// The underlying reader failed.
     #[error("I/O error")]
     Io(#[source] std::io::Error),

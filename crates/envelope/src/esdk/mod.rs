@@ -205,6 +205,7 @@ pub struct EsdkDecryptOptions {
     pub(crate) max_encrypted_data_keys: usize,
     pub(crate) max_frame_len: u32,
     pub(crate) required_context: EncryptionContext,
+    pub(crate) unstored_context: EncryptionContext,
     pub(crate) unsigned_only: bool,
 }
 
@@ -214,6 +215,7 @@ impl Default for EsdkDecryptOptions {
             max_encrypted_data_keys: ESDK_DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
             max_frame_len: ESDK_DEFAULT_MAX_FRAME_LEN,
             required_context: EncryptionContext::new(),
+            unstored_context: EncryptionContext::new(),
             unsigned_only: false,
         }
     }
@@ -248,6 +250,17 @@ impl EsdkDecryptOptions {
         self
     }
 
+    /// Supplies the pairs the encrypter authenticated without storing them in the message (the
+    /// ESDK's required-encryption-context CMM; coffer's
+    /// [`EsdkEncryptOptions::with_unstored_context_keys`]): they join the stored context for
+    /// the keyrings and the required-context check, and the header tag covers them. Keys also
+    /// stored in the message are refused ([`EsdkError::ContextMismatch`]).
+    #[must_use]
+    pub fn with_unstored_context(mut self, ctx: EncryptionContext) -> Self {
+        self.unstored_context = ctx;
+        self
+    }
+
     /// Refuses signed suites (the ESDK's `decrypt-unsigned` mode).
     #[must_use]
     pub fn unsigned_only(mut self) -> Self {
@@ -260,6 +273,7 @@ impl EsdkDecryptOptions {
 pub struct EsdkDecrypted {
     plaintext: SecretBytes,
     header: EsdkHeader,
+    context: EncryptionContext,
 }
 
 impl fmt::Debug for EsdkDecrypted {
@@ -282,9 +296,11 @@ impl EsdkDecrypted {
         self.plaintext
     }
 
-    /// The message's encryption context (with `aws-crypto-public-key` for 0x0578).
+    /// The message's encryption context: the stored pairs (with `aws-crypto-public-key` for
+    /// 0x0578) and any unstored pairs supplied with
+    /// [`EsdkDecryptOptions::with_unstored_context`].
     pub fn context(&self) -> &EncryptionContext {
-        &self.header.context
+        &self.context
     }
 
     /// The header.
@@ -315,28 +331,7 @@ pub fn decrypt(
         None
     };
 
-    let mut attempted = 0;
-    let mut last = None;
-    let data_key = keyring
-        .unwrap(
-            &header.encrypted_data_keys,
-            &header.context,
-            &mut attempted,
-            &mut last,
-        )
-        .ok_or(EsdkError::NoDecryptableDataKey { attempted, last })?;
-    let (key, commitment) = derive(&data_key, header.suite, &header.message_id)?;
-    drop(data_key);
-    if !constant_time_eq(&commitment, &header.commitment) {
-        return Err(EsdkError::Commitment);
-    }
-    let cipher = coffer_crypto::aead::Aes256Gcm::new(&key).map_err(|_| EsdkError::Crypto)?;
-    body::check_header_tag(&cipher, &message[..header_len], &tag)?;
-    for (k, v) in options.required_context.iter() {
-        if header.context.get(k) != Some(v) {
-            return Err(EsdkError::ContextMismatch);
-        }
-    }
+    let (cipher, context) = open_header(keyring, &header, &message[..header_len], &tag, options)?;
 
     let plaintext = body::decrypt_body(&mut c, &header, &cipher)?;
     if let Some(verifier) = verifier {
@@ -353,7 +348,55 @@ pub fn decrypt(
     } else if !c.is_empty() {
         return Err(EsdkError::TrailingData);
     }
-    Ok(EsdkDecrypted { plaintext, header })
+    Ok(EsdkDecrypted {
+        plaintext,
+        header,
+        context,
+    })
+}
+
+/// The common part of one-shot and streaming decryption once the header is parsed: the full
+/// context (stored and unstored pairs), a data key from `keyring`, the commitment (constant
+/// time), the header tag (over the header and the serialized unstored pairs), the required
+/// context. Returns the body cipher and the full context.
+pub(crate) fn open_header(
+    keyring: &dyn Keyring,
+    header: &EsdkHeader,
+    header_bytes: &[u8],
+    tag: &[u8; ESDK_TAG_LEN],
+    options: &EsdkDecryptOptions,
+) -> Result<(coffer_crypto::aead::Aes256Gcm, EncryptionContext), EsdkError> {
+    let mut context = header.context.clone();
+    for (k, v) in options.unstored_context.iter() {
+        if context.get(k).is_some() {
+            return Err(EsdkError::ContextMismatch);
+        }
+        context.insert(k, v);
+    }
+    let mut attempted = 0;
+    let mut last = None;
+    let data_key = keyring
+        .unwrap(
+            &header.encrypted_data_keys,
+            &context,
+            &mut attempted,
+            &mut last,
+        )
+        .ok_or(EsdkError::NoDecryptableDataKey { attempted, last })?;
+    let (key, commitment) = derive(&data_key, header.suite, &header.message_id)?;
+    drop(data_key);
+    if !constant_time_eq(&commitment, &header.commitment) {
+        return Err(EsdkError::Commitment);
+    }
+    let cipher = coffer_crypto::aead::Aes256Gcm::new(&key).map_err(|_| EsdkError::Crypto)?;
+    let unstored = serialize_context(&options.unstored_context)?;
+    body::check_header_tag(&cipher, header_bytes, &unstored, tag)?;
+    for (k, v) in options.required_context.iter() {
+        if context.get(k) != Some(v) {
+            return Err(EsdkError::ContextMismatch);
+        }
+    }
+    Ok((cipher, context))
 }
 
 /// How to encrypt: suite, frame length, randomness.
@@ -362,6 +405,7 @@ pub struct EsdkEncryptOptions {
     pub(crate) suite: EsdkSuite,
     pub(crate) frame_len: u32,
     pub(crate) non_framed: bool,
+    pub(crate) unstored_keys: Vec<String>,
     pub(crate) max_encrypted_data_keys: usize,
     pub(crate) rng: Arc<dyn RandomSource>,
 }
@@ -372,6 +416,7 @@ impl fmt::Debug for EsdkEncryptOptions {
             .field("suite", &self.suite)
             .field("frame_len", &self.frame_len)
             .field("non_framed", &self.non_framed)
+            .field("unstored_keys", &self.unstored_keys)
             .field("max_encrypted_data_keys", &self.max_encrypted_data_keys)
             .finish_non_exhaustive()
     }
@@ -383,6 +428,7 @@ impl Default for EsdkEncryptOptions {
             suite: EsdkSuite::Aes256GcmHkdfSha512CommitKey,
             frame_len: ESDK_DEFAULT_FRAME_LEN,
             non_framed: false,
+            unstored_keys: Vec::new(),
             max_encrypted_data_keys: ESDK_DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
             rng: Arc::new(SystemRandom::new()),
         }
@@ -415,6 +461,18 @@ impl EsdkEncryptOptions {
     #[must_use]
     pub fn non_framed(mut self) -> Self {
         self.non_framed = true;
+        self
+    }
+
+    /// Context keys whose pairs are authenticated (keyrings and header tag) but not stored in
+    /// the message, as the ESDK's required-encryption-context CMM does: the reader must supply
+    /// them ([`EsdkDecryptOptions::with_unstored_context`]). Each must be in the context.
+    #[must_use]
+    pub fn with_unstored_context_keys(
+        mut self,
+        keys: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.unstored_keys = keys.into_iter().map(Into::into).collect();
         self
     }
 
@@ -460,6 +518,15 @@ pub fn encrypt(
             "encryption context keys starting aws-crypto- are reserved",
         ));
     }
+    if options
+        .unstored_keys
+        .iter()
+        .any(|k| context.get(k).is_none())
+    {
+        return Err(EsdkError::InvalidArgument(
+            "an unstored context key is not in the encryption context",
+        ));
+    }
     let mut context = context.clone();
     let signer = if options.suite.is_signed() {
         let signer = sign::Signer::generate()?;
@@ -490,10 +557,16 @@ pub fn encrypt(
         .map_err(|_| EsdkError::Crypto)?;
     let (key, commitment) = derive(&data_key, options.suite, &message_id)?;
     drop(data_key);
+    // The stored context lacks the unstored pairs; the header tag covers them.
+    let (stored, unstored): (Vec<(&str, &str)>, Vec<(&str, &str)>) = context
+        .iter()
+        .partition(|(k, _)| !options.unstored_keys.iter().any(|u| u == k));
+    let stored: EncryptionContext = stored.into_iter().collect();
+    let unstored: EncryptionContext = unstored.into_iter().collect();
     let header = EsdkHeader {
         suite: options.suite,
         message_id,
-        context,
+        context: stored,
         encrypted_data_keys: edks,
         content_type: if options.non_framed {
             ContentType::NonFramed
@@ -509,7 +582,7 @@ pub fn encrypt(
     };
     let mut out = header::serialize_header(&header)?;
     let cipher = coffer_crypto::aead::Aes256Gcm::new(&key).map_err(|_| EsdkError::Crypto)?;
-    body::seal_header_tag(&cipher, &mut out)?;
+    body::seal_header_tag(&cipher, &serialize_context(&unstored)?, &mut out)?;
     if options.non_framed {
         body::encrypt_non_framed(&cipher, &header, plaintext, &mut out)?;
     } else {

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::io::{self, Read};
 
+use coffer_core::EncryptionContext;
 use coffer_crypto::aead::Aes256Gcm;
-use coffer_crypto::{constant_time_eq, SecretBytes};
+use coffer_crypto::SecretBytes;
 use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
 
 use super::body::{self, FINAL_FRAME_MARKER};
 use super::error::{EsdkError, EsdkMalformed};
 use super::header::{ContentType, EsdkHeader, ESDK_IV_LEN, ESDK_TAG_LEN, ESDK_VERSION};
-use super::{derive, sign, EsdkDecryptOptions, Keyring, ESDK_MAX_FRAMES};
+use super::{open_header, sign, EsdkDecryptOptions, Keyring, ESDK_MAX_FRAMES};
 
 /// Reads exactly `n` more bytes of `inner` onto `buf`; the end of input is
 /// [`EsdkError::Truncated`].
@@ -85,6 +86,7 @@ struct StreamVerifier {
 pub struct EsdkDecryptingReader<R> {
     inner: R,
     header: EsdkHeader,
+    context: EncryptionContext,
     cipher: Aes256Gcm,
     verifier: Option<StreamVerifier>,
     max_frame_len: u32,
@@ -133,31 +135,11 @@ impl<R: Read> EsdkDecryptingReader<R> {
         } else {
             None
         };
-        let mut attempted = 0;
-        let mut last = None;
-        let data_key = keyring
-            .unwrap(
-                &header.encrypted_data_keys,
-                &header.context,
-                &mut attempted,
-                &mut last,
-            )
-            .ok_or(EsdkError::NoDecryptableDataKey { attempted, last })?;
-        let (key, commitment) = derive(&data_key, header.suite, &header.message_id)?;
-        drop(data_key);
-        if !constant_time_eq(&commitment, &header.commitment) {
-            return Err(EsdkError::Commitment);
-        }
-        let cipher = Aes256Gcm::new(&key).map_err(|_| EsdkError::Crypto)?;
-        body::check_header_tag(&cipher, &raw[..header_len], &tag)?;
-        for (k, v) in options.required_context.iter() {
-            if header.context.get(k) != Some(v) {
-                return Err(EsdkError::ContextMismatch);
-            }
-        }
+        let (cipher, context) = open_header(keyring, &header, &raw[..header_len], &tag, options)?;
         Ok(Self {
             inner,
             header,
+            context,
             cipher,
             verifier,
             max_frame_len: options.max_frame_len,
@@ -171,6 +153,11 @@ impl<R: Read> EsdkDecryptingReader<R> {
     /// The authenticated header.
     pub fn header(&self) -> &EsdkHeader {
         &self.header
+    }
+
+    /// The authenticated encryption context: stored and unstored pairs.
+    pub fn context(&self) -> &EncryptionContext {
+        &self.context
     }
 
     fn take(&mut self, n: usize) -> Result<Vec<u8>, EsdkError> {
@@ -312,11 +299,7 @@ impl<R: Read> Read for EsdkDecryptingReader<R> {
             }
             match self.state {
                 State::Done => return Ok(0),
-                State::Failed => {
-                    return Err(io::Error::other(EsdkError::InvalidArgument(
-                        "stream is unusable after an earlier error",
-                    )))
-                }
+                State::Failed => return Err(io::Error::other(EsdkError::Poisoned)),
                 State::Body => {}
             }
             if let Err(e) = self.next_frame() {
