@@ -558,11 +558,9 @@ pub fn encrypt(
     let (key, commitment) = derive(&data_key, options.suite, &message_id)?;
     drop(data_key);
     // The stored context lacks the unstored pairs; the header tag covers them.
-    let (stored, unstored): (Vec<(&str, &str)>, Vec<(&str, &str)>) = context
-        .iter()
-        .partition(|(k, _)| !options.unstored_keys.iter().any(|u| u == k));
-    let stored: EncryptionContext = stored.into_iter().collect();
-    let unstored: EncryptionContext = unstored.into_iter().collect();
+    let is_unstored = |k: &str| options.unstored_keys.iter().any(|u| u == k);
+    let stored: EncryptionContext = context.iter().filter(|(k, _)| !is_unstored(k)).collect();
+    let unstored: EncryptionContext = context.iter().filter(|(k, _)| is_unstored(k)).collect();
     let header = EsdkHeader {
         suite: options.suite,
         message_id,
