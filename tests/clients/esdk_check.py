@@ -3,7 +3,7 @@ wrote (crates/envelope/src/esdk), and checks plaintext and encryption context.
 
     python tests/clients/esdk_check.py [DIR]
 
-DIR (default crates/envelope/tests/vectors/esdk) holds coffer_manifest.txt, one line per
+DIR (default crates/envelope/tests/esdk_vectors) holds coffer_manifest.txt, one line per
 message: NAME SUITE FRAME KEYS CONTEXT (KEYS joined by '+', CONTEXT as k=v,k=v or '-'), and
 NAME.esdk / NAME.txt for each. The raw AES keyrings are those of esdk_vectors.py. Each message is
 opened with each of its keys alone, under the strict REQUIRE_ENCRYPT_REQUIRE_DECRYPT policy, and
@@ -93,4 +93,4 @@ def main(directory):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "crates/envelope/tests/vectors/esdk")
+    main(sys.argv[1] if len(sys.argv) > 1 else "crates/envelope/tests/esdk_vectors")

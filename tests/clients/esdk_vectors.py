@@ -3,7 +3,7 @@
 
 Run with the AWS Encryption SDK for Python 4.x and the material providers library installed:
 
-    python tests/clients/esdk_vectors.py crates/envelope/tests/vectors/esdk
+    python tests/clients/esdk_vectors.py crates/envelope/tests/esdk_vectors
 
 Every message is made by the SDK itself under raw AES-256 keyrings (no KMS needed) whose
 wrapping keys are fixed below, so the Rust test can hold the same keys. Each vector is a pair:
@@ -135,4 +135,4 @@ def main(out_dir):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "crates/envelope/tests/vectors/esdk")
+    main(sys.argv[1] if len(sys.argv) > 1 else "crates/envelope/tests/esdk_vectors")

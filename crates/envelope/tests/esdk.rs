@@ -1,5 +1,5 @@
 //! The AWS Encryption SDK message format v2: messages made by the Python ESDK 4.0.7
-//! (tests/vectors/esdk, from tests/clients/esdk_vectors.py) open here; messages made here
+//! (tests/esdk_vectors/, from tests/clients/esdk_vectors.py) open here; messages made here
 //! round-trip; every kind of tampering is refused with its own error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -33,7 +33,7 @@ fn keyring(name: &str) -> RawAesKeyring {
 }
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/esdk")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/esdk_vectors")
 }
 
 fn vector(name: &str) -> Vec<u8> {

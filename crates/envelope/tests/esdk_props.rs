@@ -33,7 +33,7 @@ fn key_a() -> RawAesKeyring {
 
 /// Every committed message (all open with key-a).
 fn messages() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/esdk");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/esdk_vectors");
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -97,7 +97,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_after_a_valid_prefix_never_panic(cut in any::<prop::sample::Index>(), tail in prop::collection::vec(any::<u8>(), 0..200)) {
-        let m = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/esdk/framed_0478.esdk")).unwrap();
+        let m = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/esdk_vectors/framed_0478.esdk")).unwrap();
         let mut data = m[..cut.index(m.len())].to_vec();
         data.extend_from_slice(&tail);
         fuzz_body(&data);

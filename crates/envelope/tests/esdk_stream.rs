@@ -32,7 +32,7 @@ fn key_a() -> RawAesKeyring {
 }
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/esdk")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/esdk_vectors")
 }
 
 fn vector(name: &str) -> (Vec<u8>, Vec<u8>) {
