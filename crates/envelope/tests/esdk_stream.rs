@@ -253,3 +253,36 @@ fn options_and_limits_apply_at_the_header() {
     let e = reader.read(&mut [0u8; 8]).unwrap_err();
     assert!(matches!(esdk_err(&e), EsdkError::Poisoned));
 }
+
+#[test]
+fn header_length_limit_applies_before_reading_on() {
+    let (message, _) = vector("two_keys_0478");
+    let (_, header_len) =
+        coffer_envelope::esdk::EsdkHeader::parse(&message, &EsdkDecryptOptions::new()).unwrap();
+    let tight = EsdkDecryptOptions::new().with_max_header_len(header_len - 1);
+    let err = EsdkDecryptingReader::new(&key_a(), &message[..], &tight).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EsdkError::LimitExceeded {
+                what: "header length",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(matches!(
+        coffer_envelope::esdk::decrypt(&key_a(), &message, &tight),
+        Err(EsdkError::LimitExceeded {
+            what: "header length",
+            ..
+        })
+    ));
+    let exact = EsdkDecryptOptions::new().with_max_header_len(header_len);
+    let mut out = Vec::new();
+    EsdkDecryptingReader::new(&key_a(), &message[..], &exact)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out.len(), 315);
+}

@@ -91,6 +91,7 @@ impl EsdkHeader {
             HeaderLimits {
                 max_encrypted_data_keys: options.max_encrypted_data_keys,
                 max_frame_len: options.max_frame_len,
+                max_header_len: options.max_header_len,
             },
         )?;
         Ok((header, c.pos()))
@@ -177,6 +178,7 @@ fn parse_context(aad: &[u8]) -> Result<EncryptionContext, EsdkError> {
 pub(crate) struct HeaderLimits {
     pub max_encrypted_data_keys: usize,
     pub max_frame_len: u32,
+    pub max_header_len: usize,
 }
 
 /// Parses the header body (everything before the header tag) from the start of `c`.
@@ -204,8 +206,19 @@ pub(crate) fn parse_header(
             found: u64::from(edk_count),
         });
     }
+    let too_long = |found: usize| EsdkError::LimitExceeded {
+        what: "header length",
+        max: limits.max_header_len as u64,
+        found: found as u64,
+    };
+    if c.pos() > limits.max_header_len {
+        return Err(too_long(c.pos()));
+    }
     let mut encrypted_data_keys = Vec::with_capacity(usize::from(edk_count));
     for _ in 0..edk_count {
+        if c.pos() > limits.max_header_len {
+            return Err(too_long(c.pos()));
+        }
         let len = c.u16()?;
         let provider_id = std::str::from_utf8(c.take(usize::from(len))?)
             .map_err(|_| EsdkMalformed::InvalidUtf8)?
@@ -239,6 +252,9 @@ pub(crate) fn parse_header(
         });
     }
     let commitment = c.array::<ESDK_COMMITMENT_LEN>()?;
+    if c.pos() > limits.max_header_len {
+        return Err(too_long(c.pos()));
+    }
     Ok(EsdkHeader {
         suite,
         message_id,

@@ -57,6 +57,8 @@ pub const ESDK_MAX_FRAMES: u32 = u32::MAX;
 pub const ESDK_MAX_NON_FRAMED_LEN: u64 = (1 << 36) - 32;
 /// Default bound on encrypted data keys per message on decryption (as coffer's own format).
 pub const ESDK_DEFAULT_MAX_ENCRYPTED_DATA_KEYS: usize = 10;
+/// Default bound on the header length accepted on decryption (1 MiB).
+pub const ESDK_DEFAULT_MAX_HEADER_LEN: usize = 1 << 20;
 /// Default bound on the frame length accepted on decryption (64 MiB).
 pub const ESDK_DEFAULT_MAX_FRAME_LEN: u32 = 1 << 26;
 
@@ -204,6 +206,7 @@ pub(crate) fn derive(
 pub struct EsdkDecryptOptions {
     pub(crate) max_encrypted_data_keys: usize,
     pub(crate) max_frame_len: u32,
+    pub(crate) max_header_len: usize,
     pub(crate) required_context: EncryptionContext,
     pub(crate) unstored_context: EncryptionContext,
     pub(crate) unsigned_only: bool,
@@ -214,6 +217,7 @@ impl Default for EsdkDecryptOptions {
         Self {
             max_encrypted_data_keys: ESDK_DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
             max_frame_len: ESDK_DEFAULT_MAX_FRAME_LEN,
+            max_header_len: ESDK_DEFAULT_MAX_HEADER_LEN,
             required_context: EncryptionContext::new(),
             unstored_context: EncryptionContext::new(),
             unsigned_only: false,
@@ -239,6 +243,14 @@ impl EsdkDecryptOptions {
     #[must_use]
     pub fn with_max_frame_len(mut self, n: u32) -> Self {
         self.max_frame_len = n;
+        self
+    }
+
+    /// The longest header body accepted (default [`ESDK_DEFAULT_MAX_HEADER_LEN`]); a streaming
+    /// reader holds the header whole, so this bounds its memory before the body.
+    #[must_use]
+    pub fn with_max_header_len(mut self, n: usize) -> Self {
+        self.max_header_len = n;
         self
     }
 

@@ -33,6 +33,19 @@ fn be16(b: &[u8]) -> usize {
 
 /// Reads the header body, bounding every length before reading it.
 fn read_header<R: Read>(inner: &mut R, options: &EsdkDecryptOptions) -> Result<Vec<u8>, EsdkError> {
+    let max = options.max_header_len;
+    // Before each read: would the header grow past the limit?
+    let fits = |have: usize, n: usize| {
+        if have.saturating_add(n) > max {
+            Err(EsdkError::LimitExceeded {
+                what: "header length",
+                max: max as u64,
+                found: have.saturating_add(n) as u64,
+            })
+        } else {
+            Ok(())
+        }
+    };
     let mut h = Vec::with_capacity(256);
     read_onto(inner, &mut h, 1)?;
     if h[0] != ESDK_VERSION {
@@ -40,6 +53,7 @@ fn read_header<R: Read>(inner: &mut R, options: &EsdkDecryptOptions) -> Result<V
     }
     read_onto(inner, &mut h, 2 + 32 + 2)?;
     let aad_len = be16(&h[35..37]);
+    fits(h.len(), aad_len)?;
     read_onto(inner, &mut h, aad_len)?;
     let at = h.len();
     read_onto(inner, &mut h, 2)?;
@@ -55,8 +69,10 @@ fn read_header<R: Read>(inner: &mut R, options: &EsdkDecryptOptions) -> Result<V
         let at = h.len();
         read_onto(inner, &mut h, 2)?;
         let n = be16(&h[at..]);
+        fits(h.len(), n)?;
         read_onto(inner, &mut h, n)?;
     }
+    fits(h.len(), 1 + 4 + 32)?;
     read_onto(inner, &mut h, 1 + 4 + 32)?;
     Ok(h)
 }
