@@ -67,6 +67,7 @@
 mod asymmetric;
 mod cache;
 mod error;
+pub mod esdk;
 mod header;
 mod inplace;
 mod message;
