@@ -25,6 +25,18 @@ pub struct RotationSchedule {
     pub next_rotation: SystemTime,
 }
 
+/// A multi-Region key's configuration as its record in one region keeps it: which region holds
+/// the primary key and which hold its replicas (all of them sharing the key id and material).
+/// The key in this record's region is the primary when `primary_region` is its region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegion {
+    /// The region of the primary key.
+    pub primary_region: Region,
+    /// The regions holding replicas, in the order they were made.
+    #[serde(default)]
+    pub replica_regions: Vec<Region>,
+}
+
 /// Everything the store keeps about a key except its wrapped material.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -79,6 +91,10 @@ pub struct KeyRecord {
         skip_serializing_if = "KeyManager::is_customer"
     )]
     pub manager: KeyManager,
+    /// A multi-Region key's configuration (absent for single-Region keys, and in records
+    /// written before multi-Region keys existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region: Option<MultiRegion>,
 }
 
 /// Records written before AWS managed keys existed are customer managed.
@@ -122,6 +138,7 @@ impl KeyRecord {
             valid_to: None,
             imported_material: None,
             manager: KeyManager::Customer,
+            multi_region: None,
         }
     }
 
@@ -131,6 +148,20 @@ impl KeyRecord {
             "arn:aws:kms:{}:{}:key/{}",
             self.region, self.account, self.key_id
         )
+    }
+
+    /// Whether this is the primary key of a multi-Region key.
+    pub fn is_primary(&self) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|m| m.primary_region == self.region)
+    }
+
+    /// Whether this is a replica of a multi-Region key.
+    pub fn is_replica(&self) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|m| m.primary_region != self.region)
     }
 
     /// The earliest time at which maintenance has something to do for this key: its deletion
@@ -175,6 +206,7 @@ mod tests {
         // A customer key's record is what it was before the field existed, and reads back.
         let customer = serde_json::to_string(&r).expect("json");
         assert!(!customer.contains("manager"), "{customer}");
+        assert!(!customer.contains("multi_region"), "{customer}");
         let back: KeyRecord = serde_json::from_str(&customer).expect("parse");
         assert_eq!(back.manager, KeyManager::Customer);
         r.manager = KeyManager::Aws;

@@ -220,8 +220,7 @@ impl Kms {
         ctx.key_usage = Some(key.record.key_usage.as_str());
         ctx.key_origin = Some(key.record.origin.as_str());
         ctx.resource_aliases = Some(&key.aliases);
-        // Multi-Region keys are not served yet: every key is single-Region.
-        ctx.multi_region = Some(false);
+        ctx.multi_region = Some(key.record.multi_region.is_some());
         let auth = coffer_policy::authorize(
             &key.policy,
             key.record.account.as_str(),

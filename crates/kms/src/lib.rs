@@ -62,6 +62,7 @@ mod last_usage;
 mod lifecycle;
 mod managed;
 mod marker;
+mod multi_region;
 pub mod model;
 mod operation;
 mod validate;

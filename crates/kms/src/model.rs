@@ -21,6 +21,9 @@ pub use asym::*;
 #[path = "model_import.rs"]
 mod import;
 pub use import::*;
+#[path = "multi_region_model.rs"]
+mod multi_region;
+pub use multi_region::*;
 
 /// A key's description, as DescribeKey and CreateKey return it.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,6 +139,9 @@ pub struct KeyMetadata {
     pub valid_to: Option<SystemTime>,
     /// Whether it is a multi-region key.
     pub multi_region: bool,
+    /// A multi-Region key's primary and replicas (absent for single-Region keys).
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
     /// The waiting period, while pending deletion.
     #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub pending_deletion_window_in_days: Option<u32>,
