@@ -327,6 +327,7 @@ impl Operation {
             | ListRetirableGrants
             | PutKeyPolicy
             | ReEncrypt
+            | ReplicateKey
             | RetireGrant
             | RevokeGrant
             | RotateKeyOnDemand
@@ -343,7 +344,6 @@ impl Operation {
             | DeleteCustomKeyStore
             | DescribeCustomKeyStores
             | DisconnectCustomKeyStore
-            | ReplicateKey
             | UpdateCustomKeyStore
             | UpdatePrimaryRegion => false,
         }

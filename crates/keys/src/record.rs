@@ -35,6 +35,10 @@ pub struct MultiRegion {
     /// The regions holding replicas, in the order they were made.
     #[serde(default)]
     pub replica_regions: Vec<Region>,
+    /// On the primary: replica regions that have yet to learn of a change (a rotation,
+    /// another replica). Maintenance retries them until they answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_sync: Vec<Region>,
 }
 
 /// Everything the store keeps about a key except its wrapped material.
@@ -179,10 +183,13 @@ impl KeyRecord {
             KeyState::PendingImport => None,
             _ => self.valid_to,
         };
-        match (lifecycle, expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // A primary whose replicas have yet to learn of a change is due at once.
+        let sync = self
+            .multi_region
+            .as_ref()
+            .filter(|m| !m.pending_sync.is_empty())
+            .map(|_| self.creation_date);
+        [lifecycle, expiry, sync].into_iter().flatten().min()
     }
 }
 

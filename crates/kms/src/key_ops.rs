@@ -83,6 +83,7 @@ impl Kms {
             record.multi_region = Some(coffer_keys::MultiRegion {
                 primary_region: self.region.clone(),
                 replica_regions: Vec::new(),
+                pending_sync: Vec::new(),
             });
         }
         record.tags = dedup_tags(req.tags);
@@ -198,7 +199,7 @@ impl Kms {
     }
 
     /// Parses a key policy and applies the lockout safety check.
-    fn check_policy(
+    pub(crate) fn check_policy(
         &self,
         caller: &Caller,
         text: &str,

@@ -63,6 +63,7 @@ mod lifecycle;
 mod managed;
 mod marker;
 mod multi_region;
+mod multi_region_replicate;
 pub mod model;
 mod operation;
 mod validate;
@@ -88,6 +89,10 @@ pub use data_dir::{
     AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;
+pub use multi_region_replicate::{
+    ReplicaAttributes, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage, ReplicaTransport,
+    SealedVersion, ACCEPT_REPLICA_ACTION,
+};
 pub use envelope_asym::KmsPrivateKeys;
 
 /// The full integrity check of a data directory's database (`cofferd check`): SQLite's

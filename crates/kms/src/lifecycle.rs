@@ -329,6 +329,8 @@ impl Kms {
             r.on_demand_rotations += 1;
             Ok(())
         })?;
+        // The replicas learn of the new version now if they answer, else from maintenance.
+        let _ = self.sync_replicas(&record.key_id);
         Ok(KeyIdResponse {
             key_id: record.arn(),
         })
@@ -430,6 +432,16 @@ impl Kms {
                 txn.commit()?;
                 self.cache.invalidate_key(id);
                 report.keys_rotated.push(r.arn());
+                let _ = self.sync_replicas(id);
+            }
+            _ if r
+                .multi_region
+                .as_ref()
+                .is_some_and(|m| !m.pending_sync.is_empty()) =>
+            {
+                // A replica region that was down: try again (it stays due until it answers).
+                drop(txn);
+                let _ = self.sync_replicas(id);
             }
             _ => {
                 // Imported material past its ValidTo is deleted, on time, whatever the state.
@@ -458,12 +470,24 @@ impl Kms {
         let wrapped = v.wrap(&r.key_id, &*self.root).map_err(Error::internal)?;
         txn.add_version(&r.key_id, &wrapped)?;
         r.current_version = v.id;
+        // A multi-Region primary's replicas must learn of the new version.
+        if r.is_primary() {
+            if let Some(m) = r.multi_region.as_mut() {
+                m.pending_sync = m.replica_regions.clone();
+            }
+        }
         Ok(())
     }
 }
 
 /// Rotation applies to symmetric keys whose material coffer generated.
 fn rotatable(r: &KeyRecord) -> Result<(), Error> {
+    if r.is_replica() {
+        return Err(Error::unsupported(format!(
+            "{} is a multi-Region replica key: rotate its primary key.",
+            r.arn()
+        )));
+    }
     if r.key_spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
         return Err(Error::unsupported(format!(
             "{} does not support automatic or on-demand rotation.",

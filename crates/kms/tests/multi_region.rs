@@ -224,3 +224,479 @@ fn kms_multi_region_condition_key_sees_the_key_kind() {
     kms.create_key(&limited, CreateKeyRequest::default())
         .unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Replication between two regions in one process: each its own Kms (store, root key), the
+// transport serializes every message as JSON the way cofferd sends it.
+// ---------------------------------------------------------------------------------------------
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use coffer::{Region, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage, ReplicaTransport};
+
+const PEER: &str = "arn:aws:iam::111122223333:user/replicator";
+const ACCEPT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"coffer:AcceptReplica","Resource":"*"}]}"#;
+
+/// Region B as region A reaches it: B's Kms, the caller A's credential is in B, and a switch
+/// that takes B down.
+struct Peer {
+    region: Region,
+    kms: Arc<Kms>,
+    caller: Caller,
+    down: AtomicBool,
+}
+
+impl Peer {
+    fn reach(&self, region: &Region) -> Result<(), coffer::Error> {
+        if *region != self.region {
+            return Err(coffer::Error::unsupported(format!("no peer region {region}")));
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(coffer::Error::dependency_timeout(format!("{region} did not answer")));
+        }
+        Ok(())
+    }
+}
+
+impl ReplicaTransport for Peer {
+    fn offer(
+        &self,
+        region: &Region,
+        request: &ReplicaOfferRequest,
+    ) -> Result<ReplicaOffer, coffer::Error> {
+        self.reach(region)?;
+        let wire: ReplicaOfferRequest =
+            serde_json::from_slice(&serde_json::to_vec(request).unwrap()).unwrap();
+        let offer = self.kms.replica_offer(&self.caller, wire)?;
+        Ok(serde_json::from_slice(&serde_json::to_vec(&offer).unwrap()).unwrap())
+    }
+
+    fn install(&self, region: &Region, package: &ReplicaPackage) -> Result<(), coffer::Error> {
+        self.reach(region)?;
+        let wire: ReplicaPackage =
+            serde_json::from_slice(&serde_json::to_vec(package).unwrap()).unwrap();
+        self.kms.install_replica(&self.caller, wire)
+    }
+}
+
+struct Pair {
+    a: Kms,
+    b: Arc<Kms>,
+    peer: Arc<Peer>,
+}
+
+fn pair_with(peer_arn: &str, peer_policy: &str) -> Pair {
+    let a = kms("us-east-1");
+    let b = Arc::new(kms("eu-west-1"));
+    let peer = Arc::new(Peer {
+        region: Region::parse("eu-west-1").unwrap(),
+        kms: b.clone(),
+        caller: Caller::new(peer_arn)
+            .unwrap()
+            .with_identity_policy_json(peer_policy)
+            .unwrap(),
+        down: AtomicBool::new(false),
+    });
+    a.set_replica_transport(peer.clone());
+    Pair { a, b, peer }
+}
+
+fn pair() -> Pair {
+    pair_with(PEER, ACCEPT)
+}
+
+fn replicate(pair: &Pair, caller: &Caller, key_id: &str) -> Result<ReplicateKeyResponse, coffer::Error> {
+    pair.a.replicate_key(
+        caller,
+        ReplicateKeyRequest {
+            key_id: key_id.into(),
+            replica_region: "eu-west-1".into(),
+            description: Some("the replica".into()),
+            tags: vec![Tag {
+                tag_key: "site".into(),
+                tag_value: "dublin".into(),
+            }],
+            ..Default::default()
+        },
+    )
+}
+
+fn enc(kms: &Kms, caller: &Caller, key_id: &str, text: &[u8]) -> Vec<u8> {
+    kms.encrypt(
+        caller,
+        EncryptRequest {
+            key_id: key_id.into(),
+            plaintext: SecretBytes::copy_from(text),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .ciphertext_blob
+}
+
+fn dec(kms: &Kms, caller: &Caller, blob: Vec<u8>) -> Result<Vec<u8>, coffer::Error> {
+    kms.decrypt(
+        caller,
+        DecryptRequest {
+            ciphertext_blob: blob,
+            ..Default::default()
+        },
+    )
+    .map(|r| r.plaintext.expose().to_vec())
+}
+
+fn describe(kms: &Kms, caller: &Caller, key_id: &str) -> KeyMetadata {
+    kms.describe_key(
+        caller,
+        DescribeKeyRequest {
+            key_id: key_id.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .key_metadata
+}
+
+#[test]
+fn replicate_key_makes_a_replica_that_decrypts_the_primarys_ciphertexts() {
+    let p = pair();
+    let alice = alice();
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let blob = enc(&p.a, &alice, &m.key_id, b"made in us-east-1");
+
+    let r = replicate(&p, &alice, &m.key_id).unwrap();
+    let rm = &r.replica_key_metadata;
+    assert_eq!(rm.key_id, m.key_id);
+    assert_eq!(rm.arn, format!("arn:aws:kms:eu-west-1:111122223333:key/{}", m.key_id));
+    assert_eq!(rm.key_state, KeyState::Enabled);
+    assert_eq!(rm.description, "the replica");
+    assert_eq!(r.replica_tags.len(), 1);
+    assert!(r.replica_policy.contains("Statement"));
+    let conf = rm.multi_region_configuration.clone().unwrap();
+    assert_eq!(conf.multi_region_key_type, MultiRegionKeyType::Replica);
+
+    // Region B describes its replica: same id, REPLICA, the primary in us-east-1, same version.
+    let b = describe(&p.b, &alice, &m.key_id);
+    assert_eq!(b.key_state, KeyState::Enabled);
+    assert_eq!(b.description, "the replica");
+    assert_eq!(b.current_key_material_id, m.current_key_material_id);
+    let conf = b.multi_region_configuration.unwrap();
+    assert_eq!(conf.multi_region_key_type, MultiRegionKeyType::Replica);
+    assert_eq!(conf.primary_key.region, "us-east-1");
+    assert_eq!(conf.primary_key.arn, m.arn);
+    assert_eq!(conf.replica_keys.len(), 1);
+    assert_eq!(conf.replica_keys[0].region, "eu-west-1");
+    assert_eq!(conf.replica_keys[0].arn, rm.arn);
+
+    // The primary lists its replica.
+    let a = describe(&p.a, &alice, &m.key_id);
+    let conf = a.multi_region_configuration.unwrap();
+    assert_eq!(conf.multi_region_key_type, MultiRegionKeyType::Primary);
+    assert_eq!(conf.replica_keys.len(), 1);
+    assert_eq!(conf.replica_keys[0].region, "eu-west-1");
+
+    // A ciphertext made in A decrypts in B, and one made in B decrypts in A.
+    assert_eq!(dec(&p.b, &alice, blob).unwrap(), b"made in us-east-1");
+    let back = enc(&p.b, &alice, &m.key_id, b"made in eu-west-1");
+    assert_eq!(dec(&p.a, &alice, back).unwrap(), b"made in eu-west-1");
+
+    // Its own tags and policy, not the primary's.
+    let tags = p
+        .b
+        .list_resource_tags(
+            &alice,
+            ListResourceTagsRequest {
+                key_id: m.key_id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(tags.tags.len(), 1);
+    assert_eq!(tags.tags[0].tag_value, "dublin");
+
+    // Again: AlreadyExistsException; the replica cannot be replicated or rotated itself.
+    assert_eq!(
+        replicate(&p, &alice, &m.key_id).unwrap_err().code(),
+        "AlreadyExistsException"
+    );
+    let e = p
+        .b
+        .rotate_key_on_demand(
+            &alice,
+            KeyIdRequest {
+                key_id: m.key_id.clone(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "UnsupportedOperationException");
+}
+
+#[test]
+fn hmac_and_asymmetric_keys_replicate() {
+    let p = pair();
+    let alice = alice();
+    let mac = create(&p.a, &alice, KeySpec::Hmac384, KeyUsage::GenerateVerifyMac);
+    replicate(&p, &alice, &mac.key_id).unwrap();
+    let made = p
+        .a
+        .generate_mac(
+            &alice,
+            GenerateMacRequest {
+                key_id: mac.key_id.clone(),
+                message: b"m".to_vec(),
+                mac_algorithm: Some(MacAlgorithmSpec::HmacSha384),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let checked = p
+        .b
+        .verify_mac(
+            &alice,
+            VerifyMacRequest {
+                key_id: mac.key_id.clone(),
+                message: b"m".to_vec(),
+                mac_algorithm: Some(MacAlgorithmSpec::HmacSha384),
+                mac: made.mac.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(checked.mac_valid);
+
+    let ec = create(&p.a, &alice, KeySpec::EccNistP256, KeyUsage::SignVerify);
+    replicate(&p, &alice, &ec.key_id).unwrap();
+    let pk = |k: &Kms| {
+        k.get_public_key(
+            &alice,
+            GetPublicKeyRequest {
+                key_id: ec.key_id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .public_key
+    };
+    assert_eq!(pk(&p.a), pk(&p.b));
+}
+
+#[test]
+fn only_a_multi_region_primary_replicates() {
+    let p = pair();
+    let alice = alice();
+    let single = p
+        .a
+        .create_key(&alice, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
+    let e = replicate(&p, &alice, &single.key_id).unwrap_err();
+    assert_eq!(e.code(), "UnsupportedOperationException");
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    // To its own region, or to a region with no peer, or a malformed region.
+    for (region, code) in [
+        ("us-east-1", "ValidationException"),
+        ("ap-south-1", "UnsupportedOperationException"),
+        ("EU_WEST", "ValidationException"),
+    ] {
+        let e = p
+            .a
+            .replicate_key(
+                &alice,
+                ReplicateKeyRequest {
+                    key_id: m.key_id.clone(),
+                    replica_region: region.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{region}");
+    }
+    // Aliases are not accepted (AWS: key id or key ARN).
+    p.a.create_alias(
+        &alice,
+        AliasRequest {
+            alias_name: "alias/m".into(),
+            target_key_id: m.key_id.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        replicate(&p, &alice, "alias/m").unwrap_err().code(),
+        "NotFoundException"
+    );
+}
+
+#[test]
+fn attackers_cannot_replicate() {
+    let p = pair();
+    let alice = alice();
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    // Another account, however permissive its own policies.
+    let mallory = Caller::new("arn:aws:iam::444455556666:user/mallory")
+        .unwrap()
+        .with_identity_policy_json(KMS_ALL)
+        .unwrap();
+    assert_eq!(
+        replicate(&p, &mallory, &m.arn).unwrap_err().code(),
+        "AccessDeniedException"
+    );
+    assert_eq!(
+        replicate(&p, &mallory, &m.key_id).unwrap_err().code(),
+        "NotFoundException"
+    );
+    // A principal of the account without kms:ReplicateKey.
+    let no_replicate = Caller::new("arn:aws:iam::111122223333:user/bob")
+        .unwrap()
+        .with_identity_policy_json(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},
+                {"Effect":"Deny","Action":"kms:ReplicateKey","Resource":"*"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        replicate(&p, &no_replicate, &m.key_id).unwrap_err().code(),
+        "AccessDeniedException"
+    );
+    // kms:ReplicateKey but not kms:CreateKey.
+    let no_create = Caller::new("arn:aws:iam::111122223333:user/carol")
+        .unwrap()
+        .with_identity_policy_json(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},
+                {"Effect":"Deny","Action":"kms:CreateKey","Resource":"*"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        replicate(&p, &no_create, &m.key_id).unwrap_err().code(),
+        "AccessDeniedException"
+    );
+    // Nothing reached region B.
+    let e = p
+        .b
+        .describe_key(
+            &alice,
+            DescribeKeyRequest {
+                key_id: m.key_id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "NotFoundException");
+}
+
+#[test]
+fn the_replica_region_refuses_peers_without_permission_or_of_another_account() {
+    let alice = alice();
+    for (peer, policy) in [
+        // The peer's credential is not allowed coffer:AcceptReplica.
+        (PEER, KMS_ALL),
+        // The peer's credential is of another account.
+        ("arn:aws:iam::444455556666:user/replicator", ACCEPT),
+    ] {
+        let p = pair_with(peer, policy);
+        let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+        let e = replicate(&p, &alice, &m.key_id).unwrap_err();
+        assert_eq!(e.code(), "AccessDeniedException", "{peer}");
+        assert!(p
+            .b
+            .describe_key(
+                &alice,
+                DescribeKeyRequest {
+                    key_id: m.key_id.clone(),
+                    ..Default::default()
+                }
+            )
+            .is_err());
+        // The primary lists no replica.
+        let conf = describe(&p.a, &alice, &m.key_id)
+            .multi_region_configuration
+            .unwrap();
+        assert!(conf.replica_keys.is_empty());
+    }
+}
+
+#[test]
+fn a_package_tampered_with_or_for_another_key_does_not_open() {
+    let p = pair();
+    let alice = alice();
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    // Take B down after the offer: the replica stays Creating, A lists nothing.
+    struct Half(Arc<Peer>);
+    impl ReplicaTransport for Half {
+        fn offer(
+            &self,
+            region: &Region,
+            request: &ReplicaOfferRequest,
+        ) -> Result<ReplicaOffer, coffer::Error> {
+            self.0.offer(region, request)
+        }
+        fn install(&self, _: &Region, package: &ReplicaPackage) -> Result<(), coffer::Error> {
+            // A flipped bit in a sealed version, then the token of another key.
+            let mut bad = package.clone();
+            let last = bad.versions[0].sealed.len() - 1;
+            bad.versions[0].sealed[last] ^= 1;
+            let e = self.0.kms.install_replica(&self.0.caller, bad).unwrap_err();
+            assert_eq!(e.code(), "ValidationException");
+            let mut other = package.clone();
+            other.key_id = coffer::KeyId::parse("mrk-1234abcd12ab34cde6ef1234567890ab").unwrap();
+            assert!(self.0.kms.install_replica(&self.0.caller, other).is_err());
+            Err(coffer::Error::dependency_timeout("down after the offer"))
+        }
+    }
+    p.a.set_replica_transport(Arc::new(Half(p.peer.clone())));
+    let e = replicate(&p, &alice, &m.key_id).unwrap_err();
+    assert_eq!(e.code(), "DependencyTimeoutException");
+    assert_eq!(e.http_status(), 503);
+    assert_eq!(describe(&p.b, &alice, &m.key_id).key_state, KeyState::Creating);
+    assert!(describe(&p.a, &alice, &m.key_id)
+        .multi_region_configuration
+        .unwrap()
+        .replica_keys
+        .is_empty());
+    // The real transport again: ReplicateKey is retried and completes.
+    p.a.set_replica_transport(p.peer.clone());
+    replicate(&p, &alice, &m.key_id).unwrap();
+    assert_eq!(describe(&p.b, &alice, &m.key_id).key_state, KeyState::Enabled);
+}
+
+#[test]
+fn rotation_of_the_primary_reaches_the_replica_and_a_region_down_converges() {
+    let p = pair();
+    let alice = alice();
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    replicate(&p, &alice, &m.key_id).unwrap();
+    let rotate = || {
+        p.a.rotate_key_on_demand(
+            &alice,
+            KeyIdRequest {
+                key_id: m.key_id.clone(),
+            },
+        )
+        .unwrap()
+    };
+    rotate();
+    let after = enc(&p.a, &alice, &m.key_id, b"after rotation");
+    assert_eq!(dec(&p.b, &alice, after).unwrap(), b"after rotation");
+    assert_eq!(
+        describe(&p.b, &alice, &m.key_id).current_key_material_id,
+        describe(&p.a, &alice, &m.key_id).current_key_material_id
+    );
+
+    // B is down: the rotation succeeds in A and waits for B.
+    p.peer.down.store(true, Ordering::SeqCst);
+    rotate();
+    let while_down = enc(&p.a, &alice, &m.key_id, b"while down");
+    let e = dec(&p.b, &alice, while_down.clone()).unwrap_err();
+    assert_eq!(e.code(), "InvalidCiphertextException");
+    assert_eq!(p.a.sync_replicas(&coffer::KeyId::parse(&m.key_id).unwrap()).unwrap_err().code(), "DependencyTimeoutException");
+    p.a.run_maintenance().unwrap();
+    assert!(dec(&p.b, &alice, while_down.clone()).is_err());
+
+    // B is back: maintenance brings it up to date, and it is no longer due.
+    p.peer.down.store(false, Ordering::SeqCst);
+    p.a.run_maintenance().unwrap();
+    assert_eq!(dec(&p.b, &alice, while_down).unwrap(), b"while down");
+    assert_eq!(
+        p.a.sync_replicas(&coffer::KeyId::parse(&m.key_id).unwrap())
+            .unwrap(),
+        0
+    );
+}
