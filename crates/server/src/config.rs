@@ -67,6 +67,8 @@ pub struct Config {
     pub log: LogSettings,
     /// Identity policies and tags per principal.
     pub principals: Vec<PrincipalEntry>,
+    /// Peer regions for multi-Region keys (`[[peers]]`; docs/MULTI_REGION.md).
+    pub peers: Vec<crate::replication::PeerConfig>,
 }
 
 /// The `[limits]` table.
@@ -414,6 +416,7 @@ impl Config {
             maintenance: Maintenance::default(),
             log: LogSettings::default(),
             principals: Vec::new(),
+            peers: Vec::new(),
         }
     }
 

@@ -277,6 +277,7 @@ impl Server {
         let audit = service.data_dir.audit_log();
         let health = crate::health::Health::new(audit.clone(), service.data_dir.store());
         let kms = service.kms;
+        crate::replication::install(&kms, &config.region, &config.peers)?;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
         let deferral = (!config.audit.fail_open).then(|| DurableWaiter::new(audit.clone()));
         let limits = config.limits;
