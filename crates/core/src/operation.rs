@@ -337,6 +337,7 @@ impl Operation {
             | UntagResource
             | UpdateAlias
             | UpdateKeyDescription
+            | UpdatePrimaryRegion
             | Verify
             | VerifyMac => true,
             ConnectCustomKeyStore
@@ -344,8 +345,7 @@ impl Operation {
             | DeleteCustomKeyStore
             | DescribeCustomKeyStores
             | DisconnectCustomKeyStore
-            | UpdateCustomKeyStore
-            | UpdatePrimaryRegion => false,
+            | UpdateCustomKeyStore => false,
         }
     }
 

@@ -77,7 +77,7 @@ kms_errors! {
     /// The key is disabled.
     Disabled => "DisabledException",
     /// A service the request depends on (another region of a multi-Region key) did not
-    /// answer; the request can be retried (HTTP 503).
+    /// answer; the request can be retried (HTTP 500, a fault of the service).
     DependencyTimeout => "DependencyTimeoutException",
     /// A dry run would have succeeded.
     DryRunOperation => "DryRunOperationException",
@@ -185,8 +185,7 @@ impl Error {
     /// 400 for everything the client can correct.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::Internal { .. } => 500,
-            Self::DependencyTimeout { .. } => 503,
+            Self::Internal { .. } | Self::DependencyTimeout { .. } => 500,
             _ => 400,
         }
     }

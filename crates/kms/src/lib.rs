@@ -90,7 +90,7 @@ pub use data_dir::{
 };
 pub use data_keys::KmsDataKeys;
 pub use multi_region_replicate::{
-    ReplicaAttributes, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage, ReplicaTransport,
+    MultiRegionNotice, ReplicaAttributes, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage, ReplicaTransport,
     SealedVersion, ACCEPT_REPLICA_ACTION,
 };
 pub use envelope_asym::KmsPrivateKeys;

@@ -191,15 +191,26 @@ impl Kms {
                 ..Access::default()
             },
             |r, _| {
-                r.state = KeyState::PendingDeletion;
-                r.deletion_date = Some(deletion_date);
+                // A multi-Region primary with replicas waits for them to be deleted; its
+                // waiting period begins then (AWS).
+                let waits_for_replicas = r.is_primary()
+                    && r.multi_region
+                        .as_ref()
+                        .is_some_and(|m| !m.replica_regions.is_empty());
+                if waits_for_replicas {
+                    r.state = KeyState::PendingReplicaDeletion;
+                    r.deletion_date = None;
+                } else {
+                    r.state = KeyState::PendingDeletion;
+                    r.deletion_date = Some(deletion_date);
+                }
                 r.pending_deletion_window_days = Some(window);
                 Ok(())
             },
         )?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: record.arn(),
-            deletion_date,
+            deletion_date: record.deletion_date,
             key_state: record.state,
             pending_window_in_days: window,
         })
@@ -411,6 +422,19 @@ impl Kms {
         };
         match (r.state, r.deletion_date, r.rotation.clone()) {
             (KeyState::PendingDeletion, Some(when), _) if when <= now => {
+                // A replica's primary learns of its deletion first; until it has, the
+                // replica waits (and is tried again at the next sweep).
+                if r.is_replica() {
+                    drop(txn);
+                    if self.notify_replica_deleted(&r).is_err() {
+                        return Ok(());
+                    }
+                    txn = self.store.begin()?;
+                    match txn.key(id)? {
+                        Some(fresh) if fresh.state == KeyState::PendingDeletion => r = fresh,
+                        _ => return Ok(()),
+                    }
+                }
                 txn.delete_key(id)?;
                 self.service_event("DeleteKey", &r)?;
                 txn.commit()?;

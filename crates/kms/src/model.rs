@@ -550,10 +550,17 @@ pub struct ScheduleKeyDeletionRequest {
 pub struct ScheduleKeyDeletionResponse {
     /// The key ARN.
     pub key_id: String,
-    /// When the key will be deleted.
-    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
-    pub deletion_date: SystemTime,
-    /// `PendingDeletion`.
+    /// When the key will be deleted (absent while a multi-Region primary waits for its
+    /// replicas to be deleted, in `PendingReplicaDeletion`).
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_opt_time",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub deletion_date: Option<SystemTime>,
+    /// `PendingDeletion`, or `PendingReplicaDeletion`.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_state: KeyState,
     /// The waiting period.

@@ -59,6 +59,36 @@ pub trait ReplicaTransport: Send + Sync {
     fn offer(&self, region: &Region, request: &ReplicaOfferRequest) -> Result<ReplicaOffer, Error>;
     /// Step 2 in `region`: [`Kms::install_replica`] there.
     fn install(&self, region: &Region, package: &ReplicaPackage) -> Result<(), Error>;
+    /// A change of the key set another region must apply: [`Kms::receive_notice`] there.
+    fn notify(&self, region: &Region, notice: &MultiRegionNotice) -> Result<(), Error>;
+}
+
+/// A change of a multi-Region key set, sent from one of its regions to another.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum MultiRegionNotice {
+    /// To the primary's region: the replica in `replica_region` is being deleted.
+    ReplicaDeleted {
+        /// The multi-Region key id.
+        key_id: KeyId,
+        /// The owning account.
+        account: AccountId,
+        /// The region of the replica deleted.
+        replica_region: Region,
+    },
+    /// To a replica's region (UpdatePrimaryRegion): this replica is now the primary, the
+    /// former primary in `old_primary` a replica; `replica_regions` is the new set's replicas.
+    Promote {
+        /// The multi-Region key id.
+        key_id: KeyId,
+        /// The owning account.
+        account: AccountId,
+        /// The former primary's region.
+        old_primary: Region,
+        /// The replicas of the new primary.
+        replica_regions: Vec<Region>,
+        /// The former primary's automatic rotation, which the new primary takes over.
+        rotation: Option<coffer_keys::RotationSchedule>,
+    },
 }
 
 /// What a new replica is made with (ReplicateKey's own members).
@@ -185,6 +215,12 @@ impl AuditParams for ReplicateKeyRequest {
             "bypassPolicyLockoutSafetyCheck": self.bypass_policy_lockout_safety_check,
             "tags": self.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
         })
+    }
+}
+
+impl AuditParams for UpdatePrimaryRegionRequest {
+    fn params(&self) -> serde_json::Value {
+        json!({ "keyId": self.key_id, "primaryRegion": self.primary_region })
     }
 }
 
@@ -483,13 +519,9 @@ impl Kms {
             }
             let mut txn = self.store.begin()?;
             let existing = txn.key(&req.key_id)?;
-            let same_set = |r: &KeyRecord| {
-                r.account == req.account
-                    && r.is_replica()
-                    && r.multi_region
-                        .as_ref()
-                        .is_some_and(|m| m.primary_region == req.primary_region)
-            };
+            // A replica of this key and account (after UpdatePrimaryRegion it may still name the
+            // former primary until this update tells it otherwise).
+            let same_set = |r: &KeyRecord| r.account == req.account && r.is_replica();
             match (existing, &req.create) {
                 (None, Some(attributes)) => {
                     let record = replica_record(
@@ -562,13 +594,7 @@ impl Kms {
             let mut txn = self.store.begin()?;
             let mut record = txn
                 .key(&package.key_id)?
-                .filter(|r| {
-                    r.account == package.account
-                        && r.is_replica()
-                        && r.multi_region
-                            .as_ref()
-                            .is_some_and(|m| m.primary_region == package.primary_region)
-                })
+                .filter(|r| r.account == package.account && r.is_replica())
                 .ok_or_else(|| self.key_not_found(&package.account, &package.key_id))?;
             let kind = MaterialKind::of(record.key_spec, record.key_usage)
                 .ok_or_else(|| Error::unsupported("This key's spec cannot be replicated."))?;
@@ -593,6 +619,7 @@ impl Kms {
             }
             record.current_version = package.current_version;
             if let Some(m) = record.multi_region.as_mut() {
+                m.primary_region = package.primary_region.clone();
                 m.replica_regions = package.replica_regions.clone();
             }
             if record.state == KeyState::Creating {
@@ -606,6 +633,215 @@ impl Kms {
             self.cache.invalidate_key(&record.key_id);
             Ok(())
         })
+    }
+
+    /// Tells the primary's region that the replica `record` is being deleted (maintenance calls
+    /// it when the replica's waiting period is over; the replica is deleted only once the
+    /// primary has been told).
+    pub(crate) fn notify_replica_deleted(&self, record: &KeyRecord) -> Result<(), Error> {
+        let Some(m) = &record.multi_region else {
+            return Ok(());
+        };
+        let transport = self.transport().ok_or_else(|| {
+            Error::dependency_timeout("No peer is configured for the primary's region.")
+        })?;
+        transport.notify(
+            &m.primary_region,
+            &MultiRegionNotice::ReplicaDeleted {
+                key_id: record.key_id,
+                account: record.account,
+                replica_region: self.region.clone(),
+            },
+        )
+    }
+
+    /// A notice from another region of a multi-Region key set, for `peer` (that region's
+    /// credential, allowed `coffer:AcceptReplica`). Audited as ReplicateKey by the peer.
+    pub fn receive_notice(&self, peer: &Caller, notice: MultiRegionNotice) -> Result<(), Error> {
+        let (key_id, account, step) = match &notice {
+            MultiRegionNotice::ReplicaDeleted {
+                key_id, account, ..
+            } => (*key_id, *account, "replica-deleted"),
+            MultiRegionNotice::Promote {
+                key_id, account, ..
+            } => (*key_id, *account, "promote"),
+        };
+        let params = json!({ "keyId": key_id.to_string(), "step": step });
+        let changed = self.audited(peer, Operation::ReplicateKey, params, |call| {
+            let arn = self.key_arn(&account, &key_id);
+            self.check_peer(call, peer, &account, &arn)?;
+            let now = self.clock.now();
+            let mut txn = self.store.begin()?;
+            let mut record = txn
+                .key(&key_id)?
+                .filter(|r| r.account == account && r.multi_region.is_some())
+                .ok_or_else(|| self.key_not_found(&account, &key_id))?;
+            match notice {
+                MultiRegionNotice::ReplicaDeleted { replica_region, .. } => {
+                    if !record.is_primary() {
+                        return Err(Error::invalid_state(format!(
+                            "{arn} is not the primary key in this region."
+                        )));
+                    }
+                    let window = record.pending_deletion_window_days.unwrap_or(30);
+                    let state = record.state;
+                    if let Some(m) = record.multi_region.as_mut() {
+                        m.replica_regions.retain(|r| *r != replica_region);
+                        m.pending_sync.retain(|r| *r != replica_region);
+                        // The others learn that the set lost a replica.
+                        for r in m.replica_regions.clone() {
+                            if !m.pending_sync.contains(&r) {
+                                m.pending_sync.push(r);
+                            }
+                        }
+                        if state == KeyState::PendingReplicaDeletion && m.replica_regions.is_empty()
+                        {
+                            record.state = KeyState::PendingDeletion;
+                            record.deletion_date =
+                                Some(now + Duration::from_secs(u64::from(window) * 86_400));
+                        }
+                    }
+                }
+                MultiRegionNotice::Promote {
+                    old_primary,
+                    replica_regions,
+                    rotation,
+                    ..
+                } => {
+                    if !record.is_replica() {
+                        return Err(Error::invalid_state(format!(
+                            "{arn} is not a replica key in this region."
+                        )));
+                    }
+                    if let Some(m) = record.multi_region.as_mut() {
+                        m.primary_region = self.region.clone();
+                        m.replica_regions = replica_regions;
+                        // The other replicas (not the former primary, which promoted this
+                        // one) learn of their new primary from it.
+                        m.pending_sync = m
+                            .replica_regions
+                            .iter()
+                            .filter(|r| **r != old_primary)
+                            .cloned()
+                            .collect();
+                    }
+                    record.rotation = rotation;
+                }
+            }
+            record.revision += 1;
+            txn.update_key(&record)?;
+            call.resource(&arn, account.as_str());
+            call.before_commit()?;
+            txn.commit()?;
+            self.cache.invalidate_key(&key_id);
+            Ok(())
+        });
+        changed?;
+        let _ = self.sync_replicas(&key_id);
+        Ok(())
+    }
+
+    /// UpdatePrimaryRegion: the replica in `primary_region` becomes the primary key and this
+    /// one a replica. Both are `Updating` meanwhile in AWS; here this key is `Updating` until
+    /// the other region has taken the role.
+    pub(crate) fn update_primary_region_op(
+        &self,
+        caller: &Caller,
+        req: UpdatePrimaryRegionRequest,
+        call: &Call<'_>,
+    ) -> Result<(), Error> {
+        let region = parse_region("primaryRegion", &req.primary_region)?;
+        let extra = [("kms:PrimaryRegion", region.as_str())];
+        let access = Access {
+            extra: &extra,
+            ..Access::default()
+        };
+        let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
+        let record = key.record.clone();
+        let Some(mr) = record.multi_region.clone() else {
+            return Err(Error::unsupported(format!(
+                "{} is not a multi-Region key.",
+                key.arn
+            )));
+        };
+        if !record.is_primary() {
+            return Err(Error::unsupported(format!(
+                "{} is not the primary key: call UpdatePrimaryRegion in {}.",
+                key.arn, mr.primary_region
+            )));
+        }
+        if region == self.region {
+            // Already the primary: nothing to do (AWS answers success).
+            return Ok(());
+        }
+        if !mr.replica_regions.contains(&region) {
+            return Err(Error::not_found(format!(
+                "{} has no replica in {region}.",
+                key.arn
+            )));
+        }
+        let transport = self.transport().ok_or_else(|| {
+            Error::unsupported(format!(
+                "This coffer has no peer regions configured; it cannot reach {region}."
+            ))
+        })?;
+        // 1. This key is Updating (no use, no change) while the other region takes the role.
+        let before = self.set_state(&record.key_id, KeyState::Updating)?;
+        let mut replicas: Vec<Region> = mr
+            .replica_regions
+            .iter()
+            .filter(|r| **r != region)
+            .cloned()
+            .collect();
+        replicas.push(self.region.clone());
+        let promoted = transport.notify(
+            &region,
+            &MultiRegionNotice::Promote {
+                key_id: record.key_id,
+                account: record.account,
+                old_primary: self.region.clone(),
+                replica_regions: replicas.clone(),
+                rotation: record.rotation.clone(),
+            },
+        );
+        // 2. Roles swapped, or (the other region did not answer) back as it was.
+        let mut txn = self.store.begin()?;
+        let mut fresh = txn
+            .key(&record.key_id)?
+            .ok_or_else(|| self.key_not_found(&record.account, &record.key_id))?;
+        fresh.state = before;
+        if promoted.is_ok() {
+            if let Some(m) = fresh.multi_region.as_mut() {
+                m.primary_region = region.clone();
+                m.replica_regions = replicas;
+                m.pending_sync.clear();
+            }
+            // Automatic rotation belongs to the primary.
+            fresh.rotation = None;
+        }
+        fresh.revision += 1;
+        txn.update_key(&fresh)?;
+        if promoted.is_ok() {
+            call.before_commit()?;
+        }
+        txn.commit()?;
+        self.cache.invalidate_key(&record.key_id);
+        promoted
+    }
+
+    /// Sets a key's state in its own transaction; the state it had.
+    fn set_state(&self, id: &KeyId, state: KeyState) -> Result<KeyState, Error> {
+        let mut txn = self.store.begin()?;
+        let mut r = txn
+            .key(id)?
+            .ok_or_else(|| Error::not_found("The key no longer exists."))?;
+        let before = r.state;
+        r.state = state;
+        r.revision += 1;
+        txn.update_key(&r)?;
+        txn.commit()?;
+        self.cache.invalidate_key(id);
+        Ok(before)
     }
 
     /// A peer acts for the key's account, with `coffer:AcceptReplica` on the replica's ARN.

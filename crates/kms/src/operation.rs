@@ -28,7 +28,7 @@ impl CheckState for Operation {
         };
         match (self.key_state_row(), state) {
             (Row::Any | Row::NoKey, _) => Ok(()),
-            (Row::Cancel, PendingDeletion) => Ok(()),
+            (Row::Cancel, PendingDeletion | PendingReplicaDeletion) => Ok(()),
             (Row::Cancel, _) => Err(Error::invalid_state(format!(
                 "{arn} is not pending deletion."
             ))),

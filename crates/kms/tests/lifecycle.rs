@@ -397,7 +397,7 @@ fn deletion_window_cancel_and_purge() {
         .unwrap();
     assert_eq!(s.pending_window_in_days, 30);
     assert_eq!(s.key_state, KeyState::PendingDeletion);
-    assert_eq!(s.deletion_date, w.now() + DAY * 30);
+    assert_eq!(s.deletion_date, Some(w.now() + DAY * 30));
     assert_eq!(s.key_id, key.arn);
     let d = w.describe(&k);
     assert_eq!(d.deletion_date, Some(w.now() + DAY * 30));

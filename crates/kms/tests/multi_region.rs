@@ -14,9 +14,16 @@ const KMS_ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
 fn kms(region: &str) -> Kms {
-    let clock = Arc::new(ManualClock::new(
+    kms_on(region, clock())
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
         std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-    ));
+    ))
+}
+
+fn kms_on(region: &str, clock: Arc<ManualClock>) -> Kms {
     Kms::builder()
         .quotas(coffer::QuotaConfig {
             enabled: false,
@@ -232,7 +239,9 @@ fn kms_multi_region_condition_key_sees_the_key_kind() {
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use coffer::{Region, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage, ReplicaTransport};
+use coffer::{
+    MultiRegionNotice, Region, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage, ReplicaTransport,
+};
 
 const PEER: &str = "arn:aws:iam::111122223333:user/replicator";
 const ACCEPT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"coffer:AcceptReplica","Resource":"*"}]}"#;
@@ -277,28 +286,57 @@ impl ReplicaTransport for Peer {
             serde_json::from_slice(&serde_json::to_vec(package).unwrap()).unwrap();
         self.kms.install_replica(&self.caller, wire)
     }
+
+    fn notify(&self, region: &Region, notice: &MultiRegionNotice) -> Result<(), coffer::Error> {
+        self.reach(region)?;
+        let wire: MultiRegionNotice =
+            serde_json::from_slice(&serde_json::to_vec(notice).unwrap()).unwrap();
+        self.kms.receive_notice(&self.caller, wire)
+    }
 }
 
 struct Pair {
-    a: Kms,
+    a: Arc<Kms>,
     b: Arc<Kms>,
+    /// How A reaches B.
     peer: Arc<Peer>,
+    /// How B reaches A.
+    back: Arc<Peer>,
+    /// The clock both regions read.
+    clock: Arc<ManualClock>,
 }
 
 fn pair_with(peer_arn: &str, peer_policy: &str) -> Pair {
-    let a = kms("us-east-1");
-    let b = Arc::new(kms("eu-west-1"));
+    let clock = clock();
+    let a = Arc::new(kms_on("us-east-1", clock.clone()));
+    let b = Arc::new(kms_on("eu-west-1", clock.clone()));
+    let caller = || {
+        Caller::new(peer_arn)
+            .unwrap()
+            .with_identity_policy_json(peer_policy)
+            .unwrap()
+    };
     let peer = Arc::new(Peer {
         region: Region::parse("eu-west-1").unwrap(),
         kms: b.clone(),
-        caller: Caller::new(peer_arn)
-            .unwrap()
-            .with_identity_policy_json(peer_policy)
-            .unwrap(),
+        caller: caller(),
+        down: AtomicBool::new(false),
+    });
+    let back = Arc::new(Peer {
+        region: Region::parse("us-east-1").unwrap(),
+        kms: a.clone(),
+        caller: caller(),
         down: AtomicBool::new(false),
     });
     a.set_replica_transport(peer.clone());
-    Pair { a, b, peer }
+    b.set_replica_transport(back.clone());
+    Pair {
+        a,
+        b,
+        peer,
+        back,
+        clock,
+    }
 }
 
 fn pair() -> Pair {
@@ -628,6 +666,9 @@ fn a_package_tampered_with_or_for_another_key_does_not_open() {
         ) -> Result<ReplicaOffer, coffer::Error> {
             self.0.offer(region, request)
         }
+        fn notify(&self, region: &Region, notice: &MultiRegionNotice) -> Result<(), coffer::Error> {
+            self.0.notify(region, notice)
+        }
         fn install(&self, _: &Region, package: &ReplicaPackage) -> Result<(), coffer::Error> {
             // A flipped bit in a sealed version, then the token of another key.
             let mut bad = package.clone();
@@ -644,7 +685,7 @@ fn a_package_tampered_with_or_for_another_key_does_not_open() {
     p.a.set_replica_transport(Arc::new(Half(p.peer.clone())));
     let e = replicate(&p, &alice, &m.key_id).unwrap_err();
     assert_eq!(e.code(), "DependencyTimeoutException");
-    assert_eq!(e.http_status(), 503);
+    assert_eq!(e.http_status(), 500);
     assert_eq!(describe(&p.b, &alice, &m.key_id).key_state, KeyState::Creating);
     assert!(describe(&p.a, &alice, &m.key_id)
         .multi_region_configuration
@@ -698,5 +739,161 @@ fn rotation_of_the_primary_reaches_the_replica_and_a_region_down_converges() {
         p.a.sync_replicas(&coffer::KeyId::parse(&m.key_id).unwrap())
             .unwrap(),
         0
+    );
+}
+
+fn schedule(kms: &Kms, caller: &Caller, key_id: &str) -> ScheduleKeyDeletionResponse {
+    kms.schedule_key_deletion(
+        caller,
+        ScheduleKeyDeletionRequest {
+            key_id: key_id.into(),
+            pending_window_in_days: Some(7),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_primary_with_replicas_waits_for_them_to_be_deleted() {
+    let p = pair();
+    let alice = alice();
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    replicate(&p, &alice, &m.key_id).unwrap();
+
+    // The primary: PendingReplicaDeletion, no deletion date, unusable.
+    let s = schedule(&p.a, &alice, &m.key_id);
+    assert_eq!(s.key_state, KeyState::PendingReplicaDeletion);
+    assert_eq!(s.deletion_date, None);
+    assert_eq!(s.pending_window_in_days, 7);
+    let d = describe(&p.a, &alice, &m.key_id);
+    assert_eq!(d.key_state, KeyState::PendingReplicaDeletion);
+    assert_eq!(d.deletion_date, None);
+    let e = p
+        .a
+        .encrypt(
+            &alice,
+            EncryptRequest {
+                key_id: m.key_id.clone(),
+                plaintext: SecretBytes::copy_from(b"x"),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "KMSInvalidStateException");
+    // It can be cancelled, and scheduled again.
+    p.a.cancel_key_deletion(
+        &alice,
+        KeyIdRequest {
+            key_id: m.key_id.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(describe(&p.a, &alice, &m.key_id).key_state, KeyState::Disabled);
+    schedule(&p.a, &alice, &m.key_id);
+
+    // The replica deletes normally: PendingDeletion with a date.
+    let r = schedule(&p.b, &alice, &m.key_id);
+    assert_eq!(r.key_state, KeyState::PendingDeletion);
+    assert!(r.deletion_date.is_some());
+
+    // Its waiting period ends while the primary's region is down: it waits to tell it.
+    p.back.down.store(true, Ordering::SeqCst);
+    p.clock.advance(Duration::from_secs(8 * 86_400));
+    p.b.run_maintenance().unwrap();
+    assert_eq!(describe(&p.b, &alice, &m.key_id).key_state, KeyState::PendingDeletion);
+    assert_eq!(
+        describe(&p.a, &alice, &m.key_id).key_state,
+        KeyState::PendingReplicaDeletion
+    );
+    // Back: the replica is deleted and the primary's own waiting period begins.
+    p.back.down.store(false, Ordering::SeqCst);
+    let report = p.b.run_maintenance().unwrap();
+    assert_eq!(report.keys_deleted.len(), 1);
+    assert_eq!(
+        p.b.describe_key(
+            &alice,
+            DescribeKeyRequest {
+                key_id: m.key_id.clone(),
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .code(),
+        "NotFoundException"
+    );
+    let d = describe(&p.a, &alice, &m.key_id);
+    assert_eq!(d.key_state, KeyState::PendingDeletion);
+    assert!(d.deletion_date.is_some());
+    assert!(d.multi_region_configuration.unwrap().replica_keys.is_empty());
+}
+
+#[test]
+fn update_primary_region_swaps_the_roles() {
+    let p = pair();
+    let alice = alice();
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    replicate(&p, &alice, &m.key_id).unwrap();
+    let update = |kms: &Kms, region: &str| {
+        kms.update_primary_region(
+            &alice,
+            UpdatePrimaryRegionRequest {
+                key_id: m.key_id.clone(),
+                primary_region: region.into(),
+            },
+        )
+    };
+    // Only the primary's region can move the primary, and only to a replica's region.
+    assert_eq!(
+        update(&p.b, "eu-west-1").unwrap_err().code(),
+        "UnsupportedOperationException"
+    );
+    assert_eq!(
+        update(&p.a, "ap-south-1").unwrap_err().code(),
+        "NotFoundException"
+    );
+    // B down: the call fails, retryable, and A is the primary again, Enabled.
+    p.peer.down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        update(&p.a, "eu-west-1").unwrap_err().code(),
+        "DependencyTimeoutException"
+    );
+    let a = describe(&p.a, &alice, &m.key_id);
+    assert_eq!(a.key_state, KeyState::Enabled);
+    assert_eq!(
+        a.multi_region_configuration.unwrap().multi_region_key_type,
+        MultiRegionKeyType::Primary
+    );
+    p.peer.down.store(false, Ordering::SeqCst);
+
+    update(&p.a, "eu-west-1").unwrap();
+    let a = describe(&p.a, &alice, &m.key_id);
+    let b = describe(&p.b, &alice, &m.key_id);
+    assert_eq!(a.key_state, KeyState::Enabled);
+    assert_eq!(b.key_state, KeyState::Enabled);
+    let (ca, cb) = (
+        a.multi_region_configuration.unwrap(),
+        b.multi_region_configuration.unwrap(),
+    );
+    assert_eq!(ca.multi_region_key_type, MultiRegionKeyType::Replica);
+    assert_eq!(cb.multi_region_key_type, MultiRegionKeyType::Primary);
+    assert_eq!(ca.primary_key.region, "eu-west-1");
+    assert_eq!(cb.primary_key.region, "eu-west-1");
+    assert_eq!(cb.replica_keys.len(), 1);
+    assert_eq!(cb.replica_keys[0].region, "us-east-1");
+
+    // The new primary rotates, and its new version reaches the former primary.
+    p.b.rotate_key_on_demand(
+        &alice,
+        KeyIdRequest {
+            key_id: m.key_id.clone(),
+        },
+    )
+    .unwrap();
+    let blob = enc(&p.b, &alice, &m.key_id, b"from the new primary");
+    assert_eq!(dec(&p.a, &alice, blob).unwrap(), b"from the new primary");
+    // The former primary cannot rotate or replicate any more.
+    assert_eq!(
+        replicate(&p, &alice, &m.key_id).unwrap_err().code(),
+        "UnsupportedOperationException"
     );
 }
