@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use coffer::{Caller, Kms, Region, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage};
+use coffer::{
+    Caller, Kms, MultiRegionNotice, Region, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::admin_client::{Client, ClientError, ClientOptions};
@@ -18,6 +20,8 @@ use crate::{ApiError, Error};
 pub const OFFER_OPERATION: &str = "ReplicaOffer";
 /// The admin operation of step 2 (in the replica region).
 pub const INSTALL_OPERATION: &str = "InstallReplica";
+/// The admin operation of a change of the key set (replica deleted, primary moved).
+pub const NOTICE_OPERATION: &str = "MultiRegionNotice";
 
 /// One peer region: where its cofferd listens and the credential (of that cofferd) this one
 /// signs with. The secret is read from `credentials_file`, never given on a command line.
@@ -183,6 +187,11 @@ impl coffer::ReplicaTransport for PeerTransport {
         let body = serde_json::to_value(package).map_err(coffer::Error::internal)?;
         self.call(region, INSTALL_OPERATION, &body).map(|_| ())
     }
+
+    fn notify(&self, region: &Region, notice: &MultiRegionNotice) -> Result<(), coffer::Error> {
+        let body = serde_json::to_value(notice).map_err(coffer::Error::internal)?;
+        self.call(region, NOTICE_OPERATION, &body).map(|_| ())
+    }
 }
 
 /// The replica region's side: `CofferAdmin.ReplicaOffer` and `CofferAdmin.InstallReplica`,
@@ -209,6 +218,10 @@ pub(crate) fn dispatch(
         INSTALL_OPERATION => serde_json::from_slice::<ReplicaPackage>(body)
             .map_err(bad)
             .and_then(|p| kms.install_replica(caller, p).map_err(ApiError::from))
+            .map(|()| b"{}".to_vec()),
+        NOTICE_OPERATION => serde_json::from_slice::<MultiRegionNotice>(body)
+            .map_err(bad)
+            .and_then(|n| kms.receive_notice(caller, n).map_err(ApiError::from))
             .map(|()| b"{}".to_vec()),
         _ => return None,
     })

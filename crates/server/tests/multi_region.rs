@@ -439,3 +439,97 @@ async fn attackers_cannot_replicate_or_reach_the_replication_endpoint() {
     let e = cb.describe_key().key_id(&id).send().await;
     assert_eq!(code(e), "NotFoundException");
 }
+
+/// A pair whose regions reach each other (each configured with the other as its peer).
+fn both_ways(name: &str) -> Pair {
+    let mut p = pair(name);
+    let to_a = p
+        .a
+        .credential("arn:aws:iam::111122223333:role/replicator", ACCEPT);
+    let file = credentials_file(p._secrets.path(), "us-east-1", &to_a);
+    p.b.extra = vec![
+        "--peer".into(),
+        format!("us-east-1=http://{},credentials={}", p.a.addr(), file.display()),
+    ];
+    p.b.stop();
+    p.b.restart();
+    p
+}
+
+#[tokio::test]
+async fn update_primary_region_swaps_roles_and_a_primary_waits_for_its_replicas() {
+    let p = both_ways("mrk-promote");
+    let alice = (p.a.credential(ALICE, KMS_ALL), p.b.credential(ALICE, KMS_ALL));
+    let (ca, cb) = (p.a.client(&alice.0), p.b.client(&alice.1));
+    let key = create_mrk(&ca).await;
+    let id = key.key_id().to_owned();
+    ca.replicate_key()
+        .key_id(&id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+
+    // A replica cannot move the primary; the primary moves it to the replica's region.
+    let e = cb
+        .update_primary_region()
+        .key_id(&id)
+        .primary_region("eu-west-1")
+        .send()
+        .await;
+    assert_eq!(code(e), "UnsupportedOperationException");
+    ca.update_primary_region()
+        .key_id(&id)
+        .primary_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let kind = |m: &aws_sdk_kms::types::KeyMetadata| {
+        m.multi_region_configuration()
+            .unwrap()
+            .multi_region_key_type()
+            .cloned()
+            .unwrap()
+    };
+    let a = ca.describe_key().key_id(&id).send().await.unwrap();
+    let b = cb.describe_key().key_id(&id).send().await.unwrap();
+    let (a, b) = (a.key_metadata().unwrap(), b.key_metadata().unwrap());
+    assert_eq!(kind(a), MultiRegionKeyType::Replica);
+    assert_eq!(kind(b), MultiRegionKeyType::Primary);
+    assert_eq!(a.key_state(), Some(&KeyState::Enabled));
+    assert_eq!(b.key_state(), Some(&KeyState::Enabled));
+    let conf = b.multi_region_configuration().unwrap();
+    assert_eq!(conf.primary_key().unwrap().region(), Some("eu-west-1"));
+    assert_eq!(conf.replica_keys().len(), 1);
+    assert_eq!(conf.replica_keys()[0].region(), Some("us-east-1"));
+
+    // The new primary rotates; its new version reaches the former primary.
+    cb.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+    let blob = encrypt(&cb, &id, b"from eu-west-1").await;
+    assert_eq!(decrypt(&ca, blob).await.unwrap(), b"from eu-west-1");
+
+    // Deletion: the primary waits for its replicas (no date); the replica deletes normally.
+    let s = cb
+        .schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.key_state(), Some(&KeyState::PendingReplicaDeletion));
+    assert!(s.deletion_date().is_none());
+    assert_eq!(s.pending_window_in_days(), Some(7));
+    let s = ca
+        .schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.key_state(), Some(&KeyState::PendingDeletion));
+    assert!(s.deletion_date().is_some());
+    // The waiting primary can be cancelled like any key pending deletion.
+    cb.cancel_key_deletion().key_id(&id).send().await.unwrap();
+    let b = cb.describe_key().key_id(&id).send().await.unwrap();
+    assert_eq!(b.key_metadata().unwrap().key_state(), Some(&KeyState::Disabled));
+}
