@@ -897,3 +897,34 @@ fn update_primary_region_swaps_the_roles() {
         "UnsupportedOperationException"
     );
 }
+
+#[test]
+fn kms_multi_region_key_type_tells_primary_from_replica() {
+    let p = pair();
+    let alice = alice();
+    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    replicate(&p, &alice, &m.key_id).unwrap();
+    // Carol may encrypt only with primary keys.
+    let carol = Caller::new("arn:aws:iam::111122223333:user/carol")
+        .unwrap()
+        .with_identity_policy_json(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*",
+                "Condition":{"StringEquals":{"kms:MultiRegionKeyType":"PRIMARY"}}}]}"#,
+        )
+        .unwrap();
+    let try_encrypt = |kms: &Kms| {
+        kms.encrypt(
+            &carol,
+            EncryptRequest {
+                key_id: m.key_id.clone(),
+                plaintext: SecretBytes::copy_from(b"x"),
+                ..Default::default()
+            },
+        )
+    };
+    try_encrypt(&p.a).unwrap();
+    assert_eq!(
+        try_encrypt(&p.b).unwrap_err().code(),
+        "AccessDeniedException"
+    );
+}
