@@ -234,7 +234,10 @@ mod tests {
             assert_eq!(s, s.to_lowercase());
             assert!(id.is_multi_region());
             assert_eq!(KeyId::parse(&s).unwrap(), id);
-            assert_eq!(KeyId::parse(&s.to_uppercase().replace("MRK-", "mrk-")).unwrap(), id);
+            assert_eq!(
+                KeyId::parse(&s.to_uppercase().replace("MRK-", "mrk-")).unwrap(),
+                id
+            );
             assert_eq!(KeyId::from_bytes(*id.as_bytes()), id);
             assert_eq!(KeyId::from_bytes(*id.as_bytes()).to_string(), s);
             let ordinary = KeyId::generate(&rng).unwrap();
@@ -246,7 +249,10 @@ mod tests {
         assert!(!id.is_multi_region());
         assert_eq!(
             id.as_bytes(),
-            &[0x5a, 0x95, 0xd1, 0x87, 0x41, 0xc0, 0x46, 0x49, 0xb8, 0xd3, 0xa3, 0x96, 0x12, 0x41, 0x6e, 0x08]
+            &[
+                0x5a, 0x95, 0xd1, 0x87, 0x41, 0xc0, 0x46, 0x49, 0xb8, 0xd3, 0xa3, 0x96, 0x12, 0x41,
+                0x6e, 0x08
+            ]
         );
         assert_eq!(KeyId::from_bytes(*id.as_bytes()).to_string(), old);
         // Forms that name no key coffer can have.
@@ -262,7 +268,10 @@ mod tests {
         }
         let marked = KeyId::parse("mrk-1234abcd12ab34cde6ef1234567890ab").unwrap();
         assert_eq!(marked.to_string(), "mrk-1234abcd12ab34cde6ef1234567890ab");
-        assert_eq!(format!("{marked:?}"), "KeyId(mrk-1234abcd12ab34cde6ef1234567890ab)");
+        assert_eq!(
+            format!("{marked:?}"),
+            "KeyId(mrk-1234abcd12ab34cde6ef1234567890ab)"
+        );
     }
 
     #[test]

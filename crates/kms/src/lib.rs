@@ -62,9 +62,9 @@ mod last_usage;
 mod lifecycle;
 mod managed;
 mod marker;
+pub mod model;
 mod multi_region;
 mod multi_region_replicate;
-pub mod model;
 mod operation;
 mod validate;
 #[cfg(feature = "wire")]
@@ -89,11 +89,11 @@ pub use data_dir::{
     AUDIT_PUBLIC_KEY_FILE,
 };
 pub use data_keys::KmsDataKeys;
-pub use multi_region_replicate::{
-    MultiRegionNotice, ReplicaAttributes, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage, ReplicaTransport,
-    SealedVersion, ACCEPT_REPLICA_ACTION,
-};
 pub use envelope_asym::KmsPrivateKeys;
+pub use multi_region_replicate::{
+    MultiRegionNotice, ReplicaAttributes, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage,
+    ReplicaTransport, SealedVersion, ACCEPT_REPLICA_ACTION,
+};
 
 /// The full integrity check of a data directory's database (`cofferd check`): SQLite's
 /// `integrity_check` and every row against its digest, damaged rows named by key.

@@ -451,11 +451,14 @@ impl Kms {
         let kind = MaterialKind::of(record.key_spec, record.key_usage)
             .ok_or_else(|| Error::unsupported("This key's spec cannot be replicated."))?;
         let content = SymmetricKey::generate(self.rng.as_ref())?;
-        let wrapped_key =
-            coffer_crypto::asym::encrypt_oaep(&offer.public_key, OaepHash::Sha256, content.expose())
-                .map_err(|_| {
-                    Error::internal("the replica region's wrapping key is not a usable RSA key")
-                })?;
+        let wrapped_key = coffer_crypto::asym::encrypt_oaep(
+            &offer.public_key,
+            OaepHash::Sha256,
+            content.expose(),
+        )
+        .map_err(|_| {
+            Error::internal("the replica region's wrapping key is not a usable RSA key")
+        })?;
         let wrapped = self.store.begin()?.versions(&record.key_id)?;
         let mut versions = Vec::with_capacity(wrapped.len());
         for w in &wrapped {
@@ -899,7 +902,12 @@ impl Kms {
         Ok(token)
     }
 
-    fn open_offer(&self, key_id: &KeyId, token: &[u8], now: SystemTime) -> Result<PrivateKey, Error> {
+    fn open_offer(
+        &self,
+        key_id: &KeyId,
+        token: &[u8],
+        now: SystemTime,
+    ) -> Result<PrivateKey, Error> {
         let invalid = || Error::validation("The replica token is not valid for this key.");
         if token.len() <= NONCE_LEN {
             return Err(invalid());
@@ -973,7 +981,12 @@ fn token_aad(key_id: &KeyId) -> Vec<u8> {
 }
 
 fn seal_aad(key_id: &KeyId, version: &VersionId) -> Vec<u8> {
-    [SEAL_LABEL, key_id.as_bytes().as_slice(), version.0.as_slice()].concat()
+    [
+        SEAL_LABEL,
+        key_id.as_bytes().as_slice(),
+        version.0.as_slice(),
+    ]
+    .concat()
 }
 
 fn open_sealed(content: &SymmetricKey, key_id: &KeyId, v: &SealedVersion) -> Option<SecretBytes> {
@@ -983,5 +996,11 @@ fn open_sealed(content: &SymmetricKey, key_id: &KeyId, v: &SealedVersion) -> Opt
     let (n, sealed) = v.sealed.split_at(NONCE_LEN);
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(n);
-    aead::open(content, &Nonce::from_bytes(nonce), &seal_aad(key_id, &v.id), sealed).ok()
+    aead::open(
+        content,
+        &Nonce::from_bytes(nonce),
+        &seal_aad(key_id, &v.id),
+        sealed,
+    )
+    .ok()
 }

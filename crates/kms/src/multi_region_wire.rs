@@ -36,12 +36,14 @@ struct UpdatePrimaryRegionIn {
     primary_region: Option<String>,
 }
 
-request!(UpdatePrimaryRegionRequest, UpdatePrimaryRegionIn, |_, i| Ok(
-    UpdatePrimaryRegionRequest {
+request!(
+    UpdatePrimaryRegionRequest,
+    UpdatePrimaryRegionIn,
+    |_, i| Ok(UpdatePrimaryRegionRequest {
         key_id: required("keyId", i.key_id)?,
         primary_region: required("primaryRegion", i.primary_region)?,
-    }
-));
+    })
+);
 
 impl WireResponse for ReplicateKeyResponse {
     fn to_wire(&self) -> Result<Vec<u8>, Error> {

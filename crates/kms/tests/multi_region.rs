@@ -130,7 +130,12 @@ fn single_region_keys_are_as_before() {
 fn an_mrk_key_encrypts_and_decrypts_by_alias_and_its_blob_names_it() {
     let kms = kms("us-east-1");
     let alice = alice();
-    let m = create(&kms, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &kms,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     kms.create_alias(
         &alice,
         AliasRequest {
@@ -258,10 +263,14 @@ struct Peer {
 impl Peer {
     fn reach(&self, region: &Region) -> Result<(), coffer::Error> {
         if *region != self.region {
-            return Err(coffer::Error::unsupported(format!("no peer region {region}")));
+            return Err(coffer::Error::unsupported(format!(
+                "no peer region {region}"
+            )));
         }
         if self.down.load(Ordering::SeqCst) {
-            return Err(coffer::Error::dependency_timeout(format!("{region} did not answer")));
+            return Err(coffer::Error::dependency_timeout(format!(
+                "{region} did not answer"
+            )));
         }
         Ok(())
     }
@@ -343,7 +352,11 @@ fn pair() -> Pair {
     pair_with(PEER, ACCEPT)
 }
 
-fn replicate(pair: &Pair, caller: &Caller, key_id: &str) -> Result<ReplicateKeyResponse, coffer::Error> {
+fn replicate(
+    pair: &Pair,
+    caller: &Caller,
+    key_id: &str,
+) -> Result<ReplicateKeyResponse, coffer::Error> {
     pair.a.replicate_key(
         caller,
         ReplicateKeyRequest {
@@ -399,13 +412,21 @@ fn describe(kms: &Kms, caller: &Caller, key_id: &str) -> KeyMetadata {
 fn replicate_key_makes_a_replica_that_decrypts_the_primarys_ciphertexts() {
     let p = pair();
     let alice = alice();
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     let blob = enc(&p.a, &alice, &m.key_id, b"made in us-east-1");
 
     let r = replicate(&p, &alice, &m.key_id).unwrap();
     let rm = &r.replica_key_metadata;
     assert_eq!(rm.key_id, m.key_id);
-    assert_eq!(rm.arn, format!("arn:aws:kms:eu-west-1:111122223333:key/{}", m.key_id));
+    assert_eq!(
+        rm.arn,
+        format!("arn:aws:kms:eu-west-1:111122223333:key/{}", m.key_id)
+    );
     assert_eq!(rm.key_state, KeyState::Enabled);
     assert_eq!(rm.description, "the replica");
     assert_eq!(r.replica_tags.len(), 1);
@@ -439,9 +460,8 @@ fn replicate_key_makes_a_replica_that_decrypts_the_primarys_ciphertexts() {
     assert_eq!(dec(&p.a, &alice, back).unwrap(), b"made in eu-west-1");
 
     // Its own tags and policy, not the primary's.
-    let tags = p
-        .b
-        .list_resource_tags(
+    let tags =
+        p.b.list_resource_tags(
             &alice,
             ListResourceTagsRequest {
                 key_id: m.key_id.clone(),
@@ -457,9 +477,8 @@ fn replicate_key_makes_a_replica_that_decrypts_the_primarys_ciphertexts() {
         replicate(&p, &alice, &m.key_id).unwrap_err().code(),
         "AlreadyExistsException"
     );
-    let e = p
-        .b
-        .rotate_key_on_demand(
+    let e =
+        p.b.rotate_key_on_demand(
             &alice,
             KeyIdRequest {
                 key_id: m.key_id.clone(),
@@ -475,9 +494,8 @@ fn hmac_and_asymmetric_keys_replicate() {
     let alice = alice();
     let mac = create(&p.a, &alice, KeySpec::Hmac384, KeyUsage::GenerateVerifyMac);
     replicate(&p, &alice, &mac.key_id).unwrap();
-    let made = p
-        .a
-        .generate_mac(
+    let made =
+        p.a.generate_mac(
             &alice,
             GenerateMacRequest {
                 key_id: mac.key_id.clone(),
@@ -487,9 +505,8 @@ fn hmac_and_asymmetric_keys_replicate() {
             },
         )
         .unwrap();
-    let checked = p
-        .b
-        .verify_mac(
+    let checked =
+        p.b.verify_mac(
             &alice,
             VerifyMacRequest {
                 key_id: mac.key_id.clone(),
@@ -522,23 +539,26 @@ fn hmac_and_asymmetric_keys_replicate() {
 fn only_a_multi_region_primary_replicates() {
     let p = pair();
     let alice = alice();
-    let single = p
-        .a
-        .create_key(&alice, CreateKeyRequest::default())
-        .unwrap()
-        .key_metadata;
+    let single =
+        p.a.create_key(&alice, CreateKeyRequest::default())
+            .unwrap()
+            .key_metadata;
     let e = replicate(&p, &alice, &single.key_id).unwrap_err();
     assert_eq!(e.code(), "UnsupportedOperationException");
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     // To its own region, or to a region with no peer, or a malformed region.
     for (region, code) in [
         ("us-east-1", "ValidationException"),
         ("ap-south-1", "UnsupportedOperationException"),
         ("EU_WEST", "ValidationException"),
     ] {
-        let e = p
-            .a
-            .replicate_key(
+        let e =
+            p.a.replicate_key(
                 &alice,
                 ReplicateKeyRequest {
                     key_id: m.key_id.clone(),
@@ -568,7 +588,12 @@ fn only_a_multi_region_primary_replicates() {
 fn attackers_cannot_replicate() {
     let p = pair();
     let alice = alice();
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     // Another account, however permissive its own policies.
     let mallory = Caller::new("arn:aws:iam::444455556666:user/mallory")
         .unwrap()
@@ -607,9 +632,8 @@ fn attackers_cannot_replicate() {
         "AccessDeniedException"
     );
     // Nothing reached region B.
-    let e = p
-        .b
-        .describe_key(
+    let e =
+        p.b.describe_key(
             &alice,
             DescribeKeyRequest {
                 key_id: m.key_id.clone(),
@@ -630,7 +654,12 @@ fn the_replica_region_refuses_peers_without_permission_or_of_another_account() {
         ("arn:aws:iam::444455556666:user/replicator", ACCEPT),
     ] {
         let p = pair_with(peer, policy);
-        let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+        let m = create(
+            &p.a,
+            &alice,
+            KeySpec::SymmetricDefault,
+            KeyUsage::EncryptDecrypt,
+        );
         let e = replicate(&p, &alice, &m.key_id).unwrap_err();
         assert_eq!(e.code(), "AccessDeniedException", "{peer}");
         assert!(p
@@ -655,7 +684,12 @@ fn the_replica_region_refuses_peers_without_permission_or_of_another_account() {
 fn a_package_tampered_with_or_for_another_key_does_not_open() {
     let p = pair();
     let alice = alice();
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     // Take B down after the offer: the replica stays Creating, A lists nothing.
     struct Half(Arc<Peer>);
     impl ReplicaTransport for Half {
@@ -686,7 +720,10 @@ fn a_package_tampered_with_or_for_another_key_does_not_open() {
     let e = replicate(&p, &alice, &m.key_id).unwrap_err();
     assert_eq!(e.code(), "DependencyTimeoutException");
     assert_eq!(e.http_status(), 500);
-    assert_eq!(describe(&p.b, &alice, &m.key_id).key_state, KeyState::Creating);
+    assert_eq!(
+        describe(&p.b, &alice, &m.key_id).key_state,
+        KeyState::Creating
+    );
     assert!(describe(&p.a, &alice, &m.key_id)
         .multi_region_configuration
         .unwrap()
@@ -695,14 +732,22 @@ fn a_package_tampered_with_or_for_another_key_does_not_open() {
     // The real transport again: ReplicateKey is retried and completes.
     p.a.set_replica_transport(p.peer.clone());
     replicate(&p, &alice, &m.key_id).unwrap();
-    assert_eq!(describe(&p.b, &alice, &m.key_id).key_state, KeyState::Enabled);
+    assert_eq!(
+        describe(&p.b, &alice, &m.key_id).key_state,
+        KeyState::Enabled
+    );
 }
 
 #[test]
 fn rotation_of_the_primary_reaches_the_replica_and_a_region_down_converges() {
     let p = pair();
     let alice = alice();
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     replicate(&p, &alice, &m.key_id).unwrap();
     let rotate = || {
         p.a.rotate_key_on_demand(
@@ -727,7 +772,12 @@ fn rotation_of_the_primary_reaches_the_replica_and_a_region_down_converges() {
     let while_down = enc(&p.a, &alice, &m.key_id, b"while down");
     let e = dec(&p.b, &alice, while_down.clone()).unwrap_err();
     assert_eq!(e.code(), "InvalidCiphertextException");
-    assert_eq!(p.a.sync_replicas(&coffer::KeyId::parse(&m.key_id).unwrap()).unwrap_err().code(), "DependencyTimeoutException");
+    assert_eq!(
+        p.a.sync_replicas(&coffer::KeyId::parse(&m.key_id).unwrap())
+            .unwrap_err()
+            .code(),
+        "DependencyTimeoutException"
+    );
     p.a.run_maintenance().unwrap();
     assert!(dec(&p.b, &alice, while_down.clone()).is_err());
 
@@ -757,7 +807,12 @@ fn schedule(kms: &Kms, caller: &Caller, key_id: &str) -> ScheduleKeyDeletionResp
 fn a_primary_with_replicas_waits_for_them_to_be_deleted() {
     let p = pair();
     let alice = alice();
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     replicate(&p, &alice, &m.key_id).unwrap();
 
     // The primary: PendingReplicaDeletion, no deletion date, unusable.
@@ -768,9 +823,8 @@ fn a_primary_with_replicas_waits_for_them_to_be_deleted() {
     let d = describe(&p.a, &alice, &m.key_id);
     assert_eq!(d.key_state, KeyState::PendingReplicaDeletion);
     assert_eq!(d.deletion_date, None);
-    let e = p
-        .a
-        .encrypt(
+    let e =
+        p.a.encrypt(
             &alice,
             EncryptRequest {
                 key_id: m.key_id.clone(),
@@ -788,7 +842,10 @@ fn a_primary_with_replicas_waits_for_them_to_be_deleted() {
         },
     )
     .unwrap();
-    assert_eq!(describe(&p.a, &alice, &m.key_id).key_state, KeyState::Disabled);
+    assert_eq!(
+        describe(&p.a, &alice, &m.key_id).key_state,
+        KeyState::Disabled
+    );
     schedule(&p.a, &alice, &m.key_id);
 
     // The replica deletes normally: PendingDeletion with a date.
@@ -800,7 +857,10 @@ fn a_primary_with_replicas_waits_for_them_to_be_deleted() {
     p.back.down.store(true, Ordering::SeqCst);
     p.clock.advance(Duration::from_secs(8 * 86_400));
     p.b.run_maintenance().unwrap();
-    assert_eq!(describe(&p.b, &alice, &m.key_id).key_state, KeyState::PendingDeletion);
+    assert_eq!(
+        describe(&p.b, &alice, &m.key_id).key_state,
+        KeyState::PendingDeletion
+    );
     assert_eq!(
         describe(&p.a, &alice, &m.key_id).key_state,
         KeyState::PendingReplicaDeletion
@@ -824,14 +884,23 @@ fn a_primary_with_replicas_waits_for_them_to_be_deleted() {
     let d = describe(&p.a, &alice, &m.key_id);
     assert_eq!(d.key_state, KeyState::PendingDeletion);
     assert!(d.deletion_date.is_some());
-    assert!(d.multi_region_configuration.unwrap().replica_keys.is_empty());
+    assert!(d
+        .multi_region_configuration
+        .unwrap()
+        .replica_keys
+        .is_empty());
 }
 
 #[test]
 fn update_primary_region_swaps_the_roles() {
     let p = pair();
     let alice = alice();
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     replicate(&p, &alice, &m.key_id).unwrap();
     let update = |kms: &Kms, region: &str| {
         kms.update_primary_region(
@@ -902,7 +971,12 @@ fn update_primary_region_swaps_the_roles() {
 fn kms_multi_region_key_type_tells_primary_from_replica() {
     let p = pair();
     let alice = alice();
-    let m = create(&p.a, &alice, KeySpec::SymmetricDefault, KeyUsage::EncryptDecrypt);
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
     replicate(&p, &alice, &m.key_id).unwrap();
     // Carol may encrypt only with primary keys.
     let carol = Caller::new("arn:aws:iam::111122223333:user/carol")

@@ -114,7 +114,10 @@ pub fn install(kms: &Kms, own_region: &str, peers: &[PeerConfig]) -> Result<(), 
     for p in peers {
         Region::parse(&p.region).map_err(|_| peer_error(&p.region, "not a region name"))?;
         if p.region == own_region {
-            return Err(peer_error(&p.region, "a peer cannot be this cofferd's own region"));
+            return Err(peer_error(
+                &p.region,
+                "a peer cannot be this cofferd's own region",
+            ));
         }
         if plain_off_loopback(&p.endpoint) {
             return Err(peer_error(
@@ -122,11 +125,12 @@ pub fn install(kms: &Kms, own_region: &str, peers: &[PeerConfig]) -> Result<(), 
                 "plain http:// is allowed to a loopback address only: use https:// and ca_file",
             ));
         }
-        let mut opts = ClientOptions::default();
-        opts.endpoint = Some(p.endpoint.clone());
-        opts.ca_file = p.ca_file.clone();
-        opts.credentials_file = Some(p.credentials_file.clone());
-        opts.region = Some(p.region.clone());
+        let opts = ClientOptions {
+            endpoint: Some(p.endpoint.clone()),
+            ca_file: p.ca_file.clone(),
+            credentials_file: Some(p.credentials_file.clone()),
+            region: Some(p.region.clone()),
+        };
         let client = Client::new(&opts).map_err(|e| peer_error(&p.region, e))?;
         if clients.insert(p.region.clone(), client).is_some() {
             return Err(peer_error(&p.region, "the region is given twice"));
@@ -141,7 +145,12 @@ pub fn install(kms: &Kms, own_region: &str, peers: &[PeerConfig]) -> Result<(), 
 }
 
 impl PeerTransport {
-    fn call(&self, region: &Region, op: &str, body: &serde_json::Value) -> Result<Vec<u8>, coffer::Error> {
+    fn call(
+        &self,
+        region: &Region,
+        op: &str,
+        body: &serde_json::Value,
+    ) -> Result<Vec<u8>, coffer::Error> {
         let client = self.peers.get(region.as_str()).ok_or_else(|| {
             coffer::Error::unsupported(format!(
                 "No peer is configured for region {region}: this cofferd cannot reach it."
@@ -156,13 +165,15 @@ impl PeerTransport {
             // credential is this cofferd's misconfiguration: AccessDenied says so).
             Err(ClientError::Refused { code, message }) => {
                 tracing::warn!(%region, %code, "peer region refused a replication call");
-                Err(coffer::Error::from_code(&code, format!("{region}: {message}"))
-                    .filter(|e| e.http_status() < 500 && code != "KMSInternalException")
-                    .unwrap_or_else(|| {
-                        coffer::Error::dependency_timeout(format!(
-                            "{region} could not complete the request; retry."
-                        ))
-                    }))
+                Err(
+                    coffer::Error::from_code(&code, format!("{region}: {message}"))
+                        .filter(|e| e.http_status() < 500 && code != "KMSInternalException")
+                        .unwrap_or_else(|| {
+                            coffer::Error::dependency_timeout(format!(
+                                "{region} could not complete the request; retry."
+                            ))
+                        }),
+                )
             }
             Err(e) => {
                 tracing::warn!(%region, error = %e, "peer region did not answer");
@@ -175,7 +186,11 @@ impl PeerTransport {
 }
 
 impl coffer::ReplicaTransport for PeerTransport {
-    fn offer(&self, region: &Region, request: &ReplicaOfferRequest) -> Result<ReplicaOffer, coffer::Error> {
+    fn offer(
+        &self,
+        region: &Region,
+        request: &ReplicaOfferRequest,
+    ) -> Result<ReplicaOffer, coffer::Error> {
         let body = serde_json::to_value(request).map_err(coffer::Error::internal)?;
         let out = self.call(region, OFFER_OPERATION, &body)?;
         serde_json::from_slice(&out).map_err(|_| {
@@ -212,8 +227,7 @@ pub(crate) fn dispatch(
             .map_err(bad)
             .and_then(|req| kms.replica_offer(caller, req).map_err(ApiError::from))
             .and_then(|offer| {
-                serde_json::to_vec(&offer)
-                    .map_err(|e| ApiError::from(coffer::Error::internal(e)))
+                serde_json::to_vec(&offer).map_err(|e| ApiError::from(coffer::Error::internal(e)))
             }),
         INSTALL_OPERATION => serde_json::from_slice::<ReplicaPackage>(body)
             .map_err(bad)
@@ -233,8 +247,9 @@ mod tests {
 
     #[test]
     fn peer_flags() {
-        let p = parse_peer_flag("eu-west-1=https://b.example:4000,credentials=/s/b.json,ca=/s/ca.pem")
-            .unwrap();
+        let p =
+            parse_peer_flag("eu-west-1=https://b.example:4000,credentials=/s/b.json,ca=/s/ca.pem")
+                .unwrap();
         assert_eq!(p.region, "eu-west-1");
         assert_eq!(p.endpoint, "https://b.example:4000");
         assert_eq!(p.credentials_file, PathBuf::from("/s/b.json"));
@@ -259,7 +274,11 @@ mod tests {
         ] {
             assert!(!plain_off_loopback(ok), "{ok}");
         }
-        for bad in ["http://10.0.0.2:4000", "http://b.example:4000", "http://[fe80::1]:1"] {
+        for bad in [
+            "http://10.0.0.2:4000",
+            "http://b.example:4000",
+            "http://[fe80::1]:1",
+        ] {
             assert!(plain_off_loopback(bad), "{bad}");
         }
     }

@@ -104,7 +104,9 @@ impl RegionNode {
                 "1",
             ]);
             cmd.args(&self.extra);
-            cmd.arg("--data-dir").arg(self.dir.path()).stderr(Stdio::null());
+            cmd.arg("--data-dir")
+                .arg(self.dir.path())
+                .stderr(Stdio::null());
             match Server::try_spawn(cmd) {
                 Ok(s) => {
                     self.server = Some(s);
@@ -238,7 +240,10 @@ async fn decrypt(c: &Client, blob: Blob) -> Result<Vec<u8>, String> {
 #[tokio::test]
 async fn replicate_decrypt_across_regions_rotate_and_survive_a_region_down() {
     let mut p = pair("mrk");
-    let alice = (p.a.credential(ALICE, KMS_ALL), p.b.credential(ALICE, KMS_ALL));
+    let alice = (
+        p.a.credential(ALICE, KMS_ALL),
+        p.b.credential(ALICE, KMS_ALL),
+    );
     let (ca, cb) = (p.a.client(&alice.0), p.b.client(&alice.1));
 
     // CreateKey MultiRegion: an mrk- id, PRIMARY, no replicas yet.
@@ -261,7 +266,13 @@ async fn replicate_decrypt_across_regions_rotate_and_survive_a_region_down() {
         .key_id(&id)
         .replica_region("eu-west-1")
         .description("the Dublin copy")
-        .tags(Tag::builder().tag_key("site").tag_value("dub").build().unwrap())
+        .tags(
+            Tag::builder()
+                .tag_key("site")
+                .tag_value("dub")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -287,11 +298,18 @@ async fn replicate_decrypt_across_regions_rotate_and_survive_a_region_down() {
     assert_eq!(conf.primary_key().unwrap().region(), Some("us-east-1"));
     assert_eq!(conf.primary_key().unwrap().arn(), key.arn());
     let a = ca.describe_key().key_id(&id).send().await.unwrap();
-    let conf = a.key_metadata().unwrap().multi_region_configuration().unwrap();
+    let conf = a
+        .key_metadata()
+        .unwrap()
+        .multi_region_configuration()
+        .unwrap();
     assert_eq!(conf.replica_keys().len(), 1);
     assert_eq!(conf.replica_keys()[0].region(), Some("eu-west-1"));
     let listed = cb.list_keys().send().await.unwrap();
-    assert!(listed.keys().iter().any(|k| k.key_id() == Some(id.as_str())));
+    assert!(listed
+        .keys()
+        .iter()
+        .any(|k| k.key_id() == Some(id.as_str())));
 
     // A ciphertext made in us-east-1 decrypts in eu-west-1.
     assert_eq!(decrypt(&cb, before).await.unwrap(), b"before replication");
@@ -399,7 +417,8 @@ async fn attackers_cannot_replicate_or_reach_the_replication_endpoint() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("MissingAuthenticationToken"), "{answer}");
     // Signed with a wrong secret.
-    let peer = p.b.credential("arn:aws:iam::111122223333:role/other", ACCEPT);
+    let peer =
+        p.b.credential("arn:aws:iam::111122223333:role/other", ACCEPT);
     let (status, v) = signed_call(
         &p.b.addr(),
         &peer.0,
@@ -409,9 +428,13 @@ async fn attackers_cannot_replicate_or_reach_the_replication_endpoint() {
         &body,
     );
     assert_eq!(status, 400, "{v}");
-    assert!(v["__type"].as_str().unwrap().contains("InvalidSignature"), "{v}");
+    assert!(
+        v["__type"].as_str().unwrap().contains("InvalidSignature"),
+        "{v}"
+    );
     // Correctly signed, by a credential of the region that is not allowed coffer:AcceptReplica.
-    let mallory = p.b.credential("arn:aws:iam::111122223333:user/mallory", KMS_ALL);
+    let mallory =
+        p.b.credential("arn:aws:iam::111122223333:user/mallory", KMS_ALL);
     let (status, v) = signed_call(
         &p.b.addr(),
         &mallory.0,
@@ -421,9 +444,13 @@ async fn attackers_cannot_replicate_or_reach_the_replication_endpoint() {
         &body,
     );
     assert_eq!(status, 400, "{v}");
-    assert!(v["__type"].as_str().unwrap().contains("AccessDenied"), "{v}");
+    assert!(
+        v["__type"].as_str().unwrap().contains("AccessDenied"),
+        "{v}"
+    );
     // Allowed, but of another account than the key's.
-    let outsider = p.b.credential("arn:aws:iam::444455556666:role/replicator", ACCEPT);
+    let outsider =
+        p.b.credential("arn:aws:iam::444455556666:role/replicator", ACCEPT);
     let (status, v) = signed_call(
         &p.b.addr(),
         &outsider.0,
@@ -433,7 +460,10 @@ async fn attackers_cannot_replicate_or_reach_the_replication_endpoint() {
         &body,
     );
     assert_eq!(status, 400, "{v}");
-    assert!(v["__type"].as_str().unwrap().contains("AccessDenied"), "{v}");
+    assert!(
+        v["__type"].as_str().unwrap().contains("AccessDenied"),
+        "{v}"
+    );
     // None of it made a replica.
     let cb = p.b.client(&p.b.credential(ALICE, KMS_ALL));
     let e = cb.describe_key().key_id(&id).send().await;
@@ -443,13 +473,16 @@ async fn attackers_cannot_replicate_or_reach_the_replication_endpoint() {
 /// A pair whose regions reach each other (each configured with the other as its peer).
 fn both_ways(name: &str) -> Pair {
     let mut p = pair(name);
-    let to_a = p
-        .a
-        .credential("arn:aws:iam::111122223333:role/replicator", ACCEPT);
+    let to_a =
+        p.a.credential("arn:aws:iam::111122223333:role/replicator", ACCEPT);
     let file = credentials_file(p._secrets.path(), "us-east-1", &to_a);
     p.b.extra = vec![
         "--peer".into(),
-        format!("us-east-1=http://{},credentials={}", p.a.addr(), file.display()),
+        format!(
+            "us-east-1=http://{},credentials={}",
+            p.a.addr(),
+            file.display()
+        ),
     ];
     p.b.stop();
     p.b.restart();
@@ -459,7 +492,10 @@ fn both_ways(name: &str) -> Pair {
 #[tokio::test]
 async fn update_primary_region_swaps_roles_and_a_primary_waits_for_its_replicas() {
     let p = both_ways("mrk-promote");
-    let alice = (p.a.credential(ALICE, KMS_ALL), p.b.credential(ALICE, KMS_ALL));
+    let alice = (
+        p.a.credential(ALICE, KMS_ALL),
+        p.b.credential(ALICE, KMS_ALL),
+    );
     let (ca, cb) = (p.a.client(&alice.0), p.b.client(&alice.1));
     let key = create_mrk(&ca).await;
     let id = key.key_id().to_owned();
@@ -531,5 +567,8 @@ async fn update_primary_region_swaps_roles_and_a_primary_waits_for_its_replicas(
     // The waiting primary can be cancelled like any key pending deletion.
     cb.cancel_key_deletion().key_id(&id).send().await.unwrap();
     let b = cb.describe_key().key_id(&id).send().await.unwrap();
-    assert_eq!(b.key_metadata().unwrap().key_state(), Some(&KeyState::Disabled));
+    assert_eq!(
+        b.key_metadata().unwrap().key_state(),
+        Some(&KeyState::Disabled)
+    );
 }
