@@ -244,6 +244,7 @@ pub(crate) fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn peer_flags() {
@@ -262,6 +263,49 @@ mod tests {
         ] {
             assert!(parse_peer_flag(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn peers_from_a_configuration_file_and_what_install_refuses() {
+        let dir = std::env::temp_dir().join(format!("cofferd-peers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let creds = dir.join("peer.json");
+        std::fs::write(
+            &creds,
+            r#"{"access_key_id":"AKIAPEER","secret_access_key":"s","region":"eu-west-1"}"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let text = format!(
+            "data_dir = \"/tmp/x\"\n[[peers]]\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:4001\"\ncredentials_file = {:?}\n",
+            creds.display().to_string()
+        );
+        let config = crate::parse_config(&text, Path::new("c.toml"), Path::new("/")).unwrap();
+        assert_eq!(config.peers.len(), 1);
+        assert_eq!(config.peers[0].region, "eu-west-1");
+        let kms = Kms::builder().region("us-east-1").build().unwrap();
+        install(&kms, "us-east-1", &config.peers).unwrap();
+        // Refused: plain http off loopback, the server's own region, a region twice, no file.
+        let mut off = config.peers[0].clone();
+        off.endpoint = "http://10.1.2.3:4001".into();
+        let mut own = config.peers[0].clone();
+        own.region = "us-east-1".into();
+        let mut missing = config.peers[0].clone();
+        missing.credentials_file = dir.join("absent.json");
+        for bad in [
+            vec![off],
+            vec![own],
+            vec![config.peers[0].clone(), config.peers[0].clone()],
+            vec![missing],
+        ] {
+            let e = install(&kms, "us-east-1", &bad).unwrap_err();
+            assert!(!e.to_string().contains("\"s\""), "{e}");
+        }
+        // An unknown member is refused, as everywhere in the file.
+        let bad = text.replace("credentials_file", "secret");
+        assert!(crate::parse_config(&bad, Path::new("c.toml"), Path::new("/")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
