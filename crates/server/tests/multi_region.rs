@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{sdk_code as code, signed_call, Admin, Server, TempDir};
+use common::{audit_lines, sdk_code as code, signed_call, Admin, Server, TempDir};
 
 const ACCOUNT: &str = "111122223333";
 const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
@@ -310,6 +310,30 @@ async fn replicate_decrypt_across_regions_rotate_and_survive_a_region_down() {
         .keys()
         .iter()
         .any(|k| k.key_id() == Some(id.as_str())));
+
+    // Region B audited the peer's two steps as ReplicateKey by the peer principal, naming the
+    // replica, with nothing of the token, the wrapped key or the sealed versions.
+    let events: Vec<Value> = audit_lines(p.b.dir.path())
+        .into_iter()
+        .map(|l| l["event"].clone())
+        .filter(|e| e["eventName"] == "ReplicateKey")
+        .collect();
+    let steps: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["requestParameters"]["step"].as_str())
+        .collect();
+    assert_eq!(steps, ["offer", "install"], "{events:?}");
+    for e in &events {
+        let text = e.to_string();
+        assert!(text.contains("role/replicator"), "{text}");
+        assert!(
+            text.contains(&format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{id}")),
+            "{text}"
+        );
+        for secret in ["token", "wrapped_key", "sealed", "public_key"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
 
     // A ciphertext made in us-east-1 decrypts in eu-west-1.
     assert_eq!(decrypt(&cb, before).await.unwrap(), b"before replication");
