@@ -1002,3 +1002,127 @@ fn kms_multi_region_key_type_tells_primary_from_replica() {
         "AccessDeniedException"
     );
 }
+
+/// Three regions, each reaching the other two.
+struct Mesh {
+    regions: std::collections::BTreeMap<String, (Arc<Kms>, Caller)>,
+}
+
+impl Mesh {
+    fn target(&self, region: &Region) -> Result<&(Arc<Kms>, Caller), coffer::Error> {
+        self.regions
+            .get(region.as_str())
+            .ok_or_else(|| coffer::Error::unsupported(format!("no peer region {region}")))
+    }
+}
+
+impl ReplicaTransport for Mesh {
+    fn offer(
+        &self,
+        region: &Region,
+        request: &ReplicaOfferRequest,
+    ) -> Result<ReplicaOffer, coffer::Error> {
+        let (kms, caller) = self.target(region)?;
+        kms.replica_offer(caller, request.clone())
+    }
+    fn install(&self, region: &Region, package: &ReplicaPackage) -> Result<(), coffer::Error> {
+        let (kms, caller) = self.target(region)?;
+        kms.install_replica(caller, package.clone())
+    }
+    fn notify(&self, region: &Region, notice: &MultiRegionNotice) -> Result<(), coffer::Error> {
+        let (kms, caller) = self.target(region)?;
+        kms.receive_notice(caller, notice.clone())
+    }
+}
+
+#[test]
+fn three_regions_a_new_primary_takes_the_other_replicas_along() {
+    let clock = clock();
+    let names = ["us-east-1", "eu-west-1", "ap-south-1"];
+    let all: Vec<Arc<Kms>> = names
+        .iter()
+        .map(|n| Arc::new(kms_on(n, clock.clone())))
+        .collect();
+    let peer = || {
+        Caller::new(PEER)
+            .unwrap()
+            .with_identity_policy_json(ACCEPT)
+            .unwrap()
+    };
+    let mesh = Arc::new(Mesh {
+        regions: names
+            .iter()
+            .zip(&all)
+            .map(|(n, k)| (n.to_string(), (k.clone(), peer())))
+            .collect(),
+    });
+    for k in &all {
+        k.set_replica_transport(mesh.clone());
+    }
+    let (a, b, c) = (&all[0], &all[1], &all[2]);
+    let alice = alice();
+    let m = create(
+        a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
+    for region in ["eu-west-1", "ap-south-1"] {
+        a.replicate_key(
+            &alice,
+            ReplicateKeyRequest {
+                key_id: m.key_id.clone(),
+                replica_region: region.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    // The first replica learnt of the second.
+    let regions = |k: &Kms| {
+        let conf = describe(k, &alice, &m.key_id)
+            .multi_region_configuration
+            .unwrap();
+        let mut r: Vec<String> = conf.replica_keys.into_iter().map(|k| k.region).collect();
+        r.sort();
+        (conf.primary_key.region, r)
+    };
+    let expect = |p: &str, r: [&str; 2]| (p.to_owned(), r.map(str::to_owned).to_vec());
+    for k in [a, b, c] {
+        assert_eq!(regions(k), expect("us-east-1", ["ap-south-1", "eu-west-1"]));
+    }
+    // eu-west-1 becomes the primary: all three agree, and its rotation reaches both others.
+    a.update_primary_region(
+        &alice,
+        UpdatePrimaryRegionRequest {
+            key_id: m.key_id.clone(),
+            primary_region: "eu-west-1".into(),
+        },
+    )
+    .unwrap();
+    for k in [a, b, c] {
+        assert_eq!(regions(k), expect("eu-west-1", ["ap-south-1", "us-east-1"]));
+    }
+    b.rotate_key_on_demand(
+        &alice,
+        KeyIdRequest {
+            key_id: m.key_id.clone(),
+        },
+    )
+    .unwrap();
+    let blob = enc(b, &alice, &m.key_id, b"from eu-west-1");
+    assert_eq!(dec(a, &alice, blob.clone()).unwrap(), b"from eu-west-1");
+    assert_eq!(dec(c, &alice, blob).unwrap(), b"from eu-west-1");
+    // The former primary refuses rotation now.
+    assert_eq!(
+        a.rotate_key_on_demand(
+            &alice,
+            KeyIdRequest {
+                key_id: m.key_id.clone()
+            }
+        )
+        .unwrap_err()
+        .code(),
+        "UnsupportedOperationException"
+    );
+}
