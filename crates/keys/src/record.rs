@@ -174,7 +174,10 @@ impl KeyRecord {
     pub fn due_at(&self) -> Option<SystemTime> {
         let lifecycle = match self.state {
             KeyState::PendingDeletion => self.deletion_date,
-            KeyState::Enabled => self.rotation.as_ref().map(|r| r.next_rotation),
+            // A replica shows its primary's rotation schedule; the primary rotates for it.
+            KeyState::Enabled if !self.is_replica() => {
+                self.rotation.as_ref().map(|r| r.next_rotation)
+            }
             _ => None,
         };
         // Imported material that expires is deleted at its ValidTo, whatever the state (a

@@ -279,9 +279,14 @@ impl Kms {
                     period_days: period,
                     next_rotation,
                 });
+                mark_replicas_for_sync(r);
                 Ok(())
             },
         )?;
+        // Replicas share the automatic rotation status (AWS).
+        if let Ok(id) = coffer_core::KeyIdentifier::parse(&req.key_id) {
+            self.sync_named(&id);
+        }
         Ok(())
     }
 
@@ -292,11 +297,13 @@ impl Kms {
         req: KeyIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        self.change_key(caller, call, &req.key_id, |r, _| {
+        let (record, ()) = self.change_key(caller, call, &req.key_id, |r, _| {
             rotatable(r)?;
             r.rotation = None;
+            mark_replicas_for_sync(r);
             Ok(())
         })?;
+        let _ = self.sync_replicas(&record.key_id);
         Ok(())
     }
 
@@ -308,7 +315,7 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<GetKeyRotationStatusResponse, Error> {
         let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
-        rotatable(&key.record)?;
+        rotation_readable(&key.record)?;
         let r = &key.record.rotation;
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: r.is_some(),
@@ -356,7 +363,7 @@ impl Kms {
     ) -> Result<ListKeyRotationsResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
-        rotatable(&key.record)?;
+        rotation_readable(&key.record)?;
         let scope = [b"rotations:".as_slice(), key.record.key_id.as_bytes()].concat();
         let start = match &req.marker {
             Some(m) => {
@@ -448,7 +455,10 @@ impl Kms {
                 self.cache.invalidate_key(id);
                 report.keys_deleted.push(r.arn());
             }
-            (KeyState::Enabled, _, Some(schedule)) if schedule.next_rotation <= now => {
+            // A replica shows its primary's schedule; the primary rotates for it.
+            (KeyState::Enabled, _, Some(schedule))
+                if schedule.next_rotation <= now && !r.is_replica() =>
+            {
                 self.add_version(&mut r, &mut *txn, now, RotationType::Automatic)?;
                 // The next rotation is a period after this one, as AWS counts it (a rotation that
                 // waited while the key was disabled restarts the rhythm).
@@ -502,13 +512,28 @@ impl Kms {
         txn.add_version(&r.key_id, &wrapped)?;
         r.current_version = v.id;
         // A multi-Region primary's replicas must learn of the new version.
-        if r.is_primary() {
-            if let Some(m) = r.multi_region.as_mut() {
-                m.pending_sync = m.replica_regions.clone();
-            }
-        }
+        mark_replicas_for_sync(r);
         Ok(())
     }
+}
+
+/// A multi-Region primary's replicas must learn of a change of the shared properties (a new
+/// version, the automatic rotation status): each is marked pending.
+fn mark_replicas_for_sync(r: &mut KeyRecord) {
+    if r.is_primary() {
+        if let Some(m) = r.multi_region.as_mut() {
+            m.pending_sync = m.replica_regions.clone();
+        }
+    }
+}
+
+/// GetKeyRotationStatus and ListKeyRotations: a replica answers with the status it shares
+/// with its primary.
+fn rotation_readable(r: &KeyRecord) -> Result<(), Error> {
+    if r.is_replica() && r.key_spec == KeySpec::SymmetricDefault {
+        return Ok(());
+    }
+    rotatable(r)
 }
 
 /// Rotation applies to symmetric keys whose material coffer generated.

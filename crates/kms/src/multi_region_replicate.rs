@@ -173,6 +173,9 @@ pub struct ReplicaPackage {
     pub replica_regions: Vec<Region>,
     /// The version new ciphertext uses.
     pub current_version: VersionId,
+    /// The primary's automatic rotation (replicas share the status).
+    #[serde(default)]
+    pub rotation: Option<coffer_keys::RotationSchedule>,
     /// The offer's token, returned.
     pub token: Vec<u8>,
     /// The AES-256 key sealing the versions, RSA-OAEP-SHA-256-wrapped to the offer.
@@ -441,6 +444,18 @@ impl Kms {
         }
     }
 
+    /// [`Kms::sync_replicas`] of the key a request named by id or ARN (best effort).
+    pub(crate) fn sync_named(&self, id: &coffer_core::KeyIdentifier) {
+        let key_id = match id {
+            coffer_core::KeyIdentifier::KeyId(k) => *k,
+            coffer_core::KeyIdentifier::KeyArn { key_id, .. } => *key_id,
+            _ => return,
+        };
+        if key_id.is_multi_region() {
+            let _ = self.sync_replicas(&key_id);
+        }
+    }
+
     /// The package of every version of `record`, sealed to `offer`.
     fn replica_package(
         &self,
@@ -489,6 +504,7 @@ impl Kms {
             primary_region: self.region.clone(),
             replica_regions: replicas.to_vec(),
             current_version: record.current_version,
+            rotation: record.rotation.clone(),
             token: offer.token.clone(),
             wrapped_key,
             versions,
@@ -621,6 +637,7 @@ impl Kms {
                 return Err(invalid());
             }
             record.current_version = package.current_version;
+            record.rotation = package.rotation.clone();
             if let Some(m) = record.multi_region.as_mut() {
                 m.primary_region = package.primary_region.clone();
                 m.replica_regions = package.replica_regions.clone();
@@ -714,6 +731,13 @@ impl Kms {
                     if !record.is_replica() {
                         return Err(Error::invalid_state(format!(
                             "{arn} is not a replica key in this region."
+                        )));
+                    }
+                    // Both keys must be Enabled when the update starts (AWS).
+                    if record.state != KeyState::Enabled {
+                        return Err(Error::invalid_state(format!(
+                            "{arn} is {} in {}; it must be Enabled.",
+                            record.state, self.region
                         )));
                     }
                     if let Some(m) = record.multi_region.as_mut() {
@@ -819,8 +843,7 @@ impl Kms {
                 m.replica_regions = replicas;
                 m.pending_sync.clear();
             }
-            // Automatic rotation belongs to the primary.
-            fresh.rotation = None;
+            // The rotation status stays (replicas share it); only the primary rotates.
         }
         fresh.revision += 1;
         txn.update_key(&fresh)?;

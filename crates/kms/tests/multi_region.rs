@@ -1126,3 +1126,132 @@ fn three_regions_a_new_primary_takes_the_other_replicas_along() {
         "UnsupportedOperationException"
     );
 }
+
+#[test]
+fn replicas_share_the_rotation_status_and_updating_keys_stay_usable() {
+    let p = pair();
+    let alice = alice();
+    let m = create(
+        &p.a,
+        &alice,
+        KeySpec::SymmetricDefault,
+        KeyUsage::EncryptDecrypt,
+    );
+    replicate(&p, &alice, &m.key_id).unwrap();
+    let status = |k: &Kms| {
+        k.get_key_rotation_status(
+            &alice,
+            KeyIdRequest {
+                key_id: m.key_id.clone(),
+            },
+        )
+        .unwrap()
+    };
+    assert!(!status(&p.b).key_rotation_enabled);
+    p.a.enable_key_rotation(
+        &alice,
+        EnableKeyRotationRequest {
+            key_id: m.key_id.clone(),
+            rotation_period_in_days: Some(180),
+        },
+    )
+    .unwrap();
+    let (a, b) = (status(&p.a), status(&p.b));
+    assert!(b.key_rotation_enabled);
+    assert_eq!(b.rotation_period_in_days, Some(180));
+    assert_eq!(b.next_rotation_date, a.next_rotation_date);
+    // A replica cannot change it.
+    let e =
+        p.b.disable_key_rotation(
+            &alice,
+            KeyIdRequest {
+                key_id: m.key_id.clone(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "UnsupportedOperationException");
+    // When it is due, the primary rotates (once) and the replica follows; the replica does not
+    // rotate by itself.
+    p.clock.advance(Duration::from_secs(181 * 86_400));
+    let rb = p.b.run_maintenance().unwrap();
+    assert!(rb.keys_rotated.is_empty());
+    let ra = p.a.run_maintenance().unwrap();
+    assert_eq!(ra.keys_rotated.len(), 1);
+    let blob = enc(&p.a, &alice, &m.key_id, b"rotated automatically");
+    assert_eq!(dec(&p.b, &alice, blob).unwrap(), b"rotated automatically");
+    assert_eq!(
+        status(&p.b).next_rotation_date,
+        status(&p.a).next_rotation_date
+    );
+    p.a.disable_key_rotation(
+        &alice,
+        KeyIdRequest {
+            key_id: m.key_id.clone(),
+        },
+    )
+    .unwrap();
+    assert!(!status(&p.b).key_rotation_enabled);
+
+    // While the primary Region is being updated, the old primary (Updating) still encrypts
+    // but is not managed.
+    struct Watch(Arc<Peer>, Arc<Kms>, String);
+    impl ReplicaTransport for Watch {
+        fn offer(
+            &self,
+            region: &Region,
+            request: &ReplicaOfferRequest,
+        ) -> Result<ReplicaOffer, coffer::Error> {
+            self.0.offer(region, request)
+        }
+        fn install(&self, region: &Region, package: &ReplicaPackage) -> Result<(), coffer::Error> {
+            self.0.install(region, package)
+        }
+        fn notify(&self, region: &Region, notice: &MultiRegionNotice) -> Result<(), coffer::Error> {
+            let alice = Caller::new(ALICE)
+                .unwrap()
+                .with_identity_policy_json(KMS_ALL)
+                .unwrap();
+            let d = self
+                .1
+                .describe_key(
+                    &alice,
+                    DescribeKeyRequest {
+                        key_id: self.2.clone(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .key_metadata;
+            assert_eq!(d.key_state, KeyState::Updating);
+            enc(&self.1, &alice, &self.2, b"while updating");
+            let e = self
+                .1
+                .disable_key(
+                    &alice,
+                    KeyIdRequest {
+                        key_id: self.2.clone(),
+                    },
+                )
+                .unwrap_err();
+            assert_eq!(e.code(), "KMSInvalidStateException");
+            self.0.notify(region, notice)
+        }
+    }
+    p.a.set_replica_transport(Arc::new(Watch(
+        p.peer.clone(),
+        p.a.clone(),
+        m.key_id.clone(),
+    )));
+    p.a.update_primary_region(
+        &alice,
+        UpdatePrimaryRegionRequest {
+            key_id: m.key_id.clone(),
+            primary_region: "eu-west-1".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        describe(&p.a, &alice, &m.key_id).key_state,
+        KeyState::Enabled
+    );
+}
