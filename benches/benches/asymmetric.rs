@@ -21,7 +21,9 @@
 //! admin identity policy on the caller. Target: at most 1.1× the primitive.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a bench may panic on setup failure
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use coffer_benches::paired;
 
 use coffer::model::*;
 use coffer::{Caller, Kms, SecretBytes};
@@ -30,7 +32,7 @@ use coffer_crypto::asym::{
     self, AsymmetricAlgorithm, KeyRole, OaepHash, PrivateKey, SignedMessage,
 };
 use coffer_crypto::{hkdf_sha256, RandomSource, SymmetricKey, SystemRandom};
-use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 /// An identity policy allowing every KMS action (the principal still needs the key policy).
 const KMS_ADMIN: &str =
@@ -98,92 +100,6 @@ fn create(kms: &Kms, caller: &Caller, spec: KeySpec, usage: KeyUsage) -> String 
     .unwrap()
     .key_metadata
     .key_id
-}
-
-/// One side of a paired benchmark: builds an input (untimed), then makes the call (timed).
-trait Side {
-    fn call(&mut self) -> Duration;
-}
-
-impl<I, O, S: FnMut() -> I, R: FnMut(I) -> O> Side for (S, R) {
-    fn call(&mut self) -> Duration {
-        let input = (self.0)();
-        let start = Instant::now();
-        let output = black_box((self.1)(black_box(input)));
-        let elapsed = start.elapsed();
-        drop(output);
-        elapsed
-    }
-}
-
-/// Benchmarks `primitive` and `coffer` in group `name`, each benchmark alternating one call of
-/// each side and timing its own (see the module comment); slow operations get 10 flat samples.
-/// Every pair of calls of both benchmarks is also kept, and the group ends with one line on
-/// stdout: the median time of each side over all pairs and the median of the per-pair ratios
-/// (coffer ÷ primitive, robust to a call preempted by another process).
-#[allow(clippy::print_stdout)] // the paired summary is this bench's output
-fn paired(
-    c: &mut Criterion,
-    name: &str,
-    slow: Option<Duration>,
-    primitive: &mut dyn Side,
-    coffer: &mut dyn Side,
-) {
-    let mut pairs: Vec<(Duration, Duration)> = Vec::new();
-    let mut g = c.benchmark_group(name);
-    if let Some(t) = slow {
-        g.sampling_mode(SamplingMode::Flat);
-        g.sample_size(10);
-        g.measurement_time(t);
-    }
-    g.bench_function("primitive", |b| {
-        b.iter_custom(|iters| {
-            let mut own = Duration::ZERO;
-            for _ in 0..iters {
-                let p = primitive.call();
-                let k = coffer.call();
-                own += p;
-                pairs.push((p, k));
-            }
-            own
-        })
-    });
-    g.bench_function("coffer", |b| {
-        b.iter_custom(|iters| {
-            let mut own = Duration::ZERO;
-            for _ in 0..iters {
-                let p = primitive.call();
-                let k = coffer.call();
-                own += k;
-                pairs.push((p, k));
-            }
-            own
-        })
-    });
-    g.finish();
-    if pairs.is_empty() {
-        return; // filtered out
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let p = median(pairs.iter().map(|(p, _)| p.as_secs_f64()).collect());
-    let k = median(pairs.iter().map(|(_, k)| k.as_secs_f64()).collect());
-    let r = median(
-        pairs
-            .iter()
-            .map(|(p, k)| k.as_secs_f64() / p.as_secs_f64().max(1e-12))
-            .collect(),
-    );
-    println!(
-        "paired {name}: {} pairs, median primitive {:.2} µs, median coffer {:.2} µs, ratio of medians {:.3}, median ratio {:.3}",
-        pairs.len(),
-        p * 1e6,
-        k * 1e6,
-        k / p,
-        r
-    );
 }
 
 fn sign_verify(c: &mut Criterion) {

@@ -1,14 +1,15 @@
 //! Encrypt, Decrypt and GenerateDataKey through the facade, each beside a baseline of the
 //! primitives the operation cannot avoid, measured in the same run: drawing a random salt and
 //! nonce, deriving the per-message key with HKDF-SHA256, and an AES-256-GCM seal (or open) of
-//! the same size with ring.
+//! the same size with ring. Paired: both sides alternate, batch by batch (`coffer_benches`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may panic on setup failure
 
 use coffer::model::*;
 use coffer::{Caller, EncryptionContext, Kms};
+use coffer_benches::{paired, Batched};
 use coffer_crypto::aead::{Aes256Gcm, Nonce};
 use coffer_crypto::{hkdf_sha256, RandomSource, SymmetricKey, SystemRandom};
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 /// An identity policy allowing every KMS action (the principal still needs the key policy).
 const KMS_ADMIN: &str =
@@ -31,10 +32,12 @@ fn setup() -> (Kms, Caller, String, EncryptionContext) {
     (kms, caller, key, ctx)
 }
 
-/// The floor: what any implementation of this blob format must do per Encrypt.
+/// The floor: what any implementation of this blob format must do per Encrypt. The salt and
+/// nonce come from the same source coffer draws them from (`fill_public`: the system CSPRNG
+/// through a per-thread buffer), so the ratio is what coffer adds around the primitives.
 fn baseline_seal(rng: &SystemRandom, backing: &SymmetricKey, pt: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut salt_nonce = [0u8; 44];
-    rng.fill(&mut salt_nonce).unwrap();
+    rng.fill_public(&mut salt_nonce).unwrap();
     let key = hkdf_sha256(backing, &salt_nonce[..32], &[b"info"]).unwrap();
     let mut n = [0u8; 12];
     n.copy_from_slice(&salt_nonce[32..]);
@@ -46,6 +49,9 @@ fn baseline_seal(rng: &SystemRandom, backing: &SymmetricKey, pt: &[u8], aad: &[u
     out
 }
 
+/// Inputs per timed batch: calls of a few microseconds are timed sixteen at a time.
+const BATCH: usize = 16;
+
 fn symmetric(c: &mut Criterion) {
     let (kms, caller, key, ctx) = setup();
     let rng = SystemRandom::new();
@@ -54,20 +60,19 @@ fn symmetric(c: &mut Criterion) {
 
     for size in [1024usize, 4096] {
         let pt = vec![0x42u8; size];
-        let mut g = c.benchmark_group(format!("encrypt_{size}"));
-        g.throughput(Throughput::Bytes(size as u64));
-        // Same harness for both: the input is built outside the timed routine, consumed inside
-        // (a plaintext buffer, wiped when dropped, as coffer wipes every secret).
-        g.bench_function(BenchmarkId::new("baseline", size), |b| {
-            b.iter_batched(
+        // Both sides take a wiped-on-drop plaintext built outside the timed call (coffer wipes
+        // every secret); the request is the caller's work, built outside too.
+        paired(
+            c,
+            &format!("encrypt_{size}"),
+            None,
+            &mut Batched::new(
+                BATCH,
                 || coffer::SecretBytes::copy_from(&pt),
-                |p| baseline_seal(&rng, &backing, p.expose(), &aad),
-                BatchSize::SmallInput,
-            )
-        });
-        // The request is built outside the timed routine: that is the caller's work.
-        g.bench_function(BenchmarkId::new("coffer", size), |b| {
-            b.iter_batched(
+                |p: coffer::SecretBytes| baseline_seal(&rng, &backing, p.expose(), &aad),
+            ),
+            &mut Batched::new(
+                BATCH,
                 || EncryptRequest {
                     key_id: key.clone(),
                     plaintext: pt.clone().into(),
@@ -75,10 +80,8 @@ fn symmetric(c: &mut Criterion) {
                     ..Default::default()
                 },
                 |req| kms.encrypt(&caller, req).unwrap(),
-                BatchSize::SmallInput,
-            )
-        });
-        g.finish();
+            ),
+        );
 
         let blob = kms
             .encrypt(
@@ -93,47 +96,51 @@ fn symmetric(c: &mut Criterion) {
             .unwrap()
             .ciphertext_blob;
         let sealed = baseline_seal(&rng, &backing, &pt, &aad);
-        let mut g = c.benchmark_group(format!("decrypt_{size}"));
-        g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function(BenchmarkId::new("baseline", size), |b| {
-            // Derive the message key, open: what any Decrypt of this format must do.
-            b.iter(|| {
-                let key = hkdf_sha256(&backing, &[7u8; 32], &[b"info"]).unwrap();
-                let opened = Aes256Gcm::new(&key).unwrap().open(
-                    &Nonce::from_bytes([0u8; 12]),
-                    &aad,
-                    &sealed,
-                );
-                assert!(opened.is_err()); // wrong derived key: same work as a success
-            })
-        });
-        g.bench_function(BenchmarkId::new("coffer", size), |b| {
-            b.iter_batched(
+        paired(
+            c,
+            &format!("decrypt_{size}"),
+            None,
+            // Derive the message key, open: what any Decrypt of this format must do (a wrong
+            // derived key: the same work as a success).
+            &mut Batched::new(
+                BATCH,
+                || (),
+                |()| {
+                    let key = hkdf_sha256(&backing, &[7u8; 32], &[b"info"]).unwrap();
+                    let opened = Aes256Gcm::new(&key).unwrap().open(
+                        &Nonce::from_bytes([0u8; 12]),
+                        &aad,
+                        &sealed,
+                    );
+                    assert!(opened.is_err());
+                },
+            ),
+            &mut Batched::new(
+                BATCH,
                 || DecryptRequest {
                     ciphertext_blob: blob.clone(),
                     encryption_context: ctx.clone(),
                     ..Default::default()
                 },
                 |req| kms.decrypt(&caller, req).unwrap(),
-                BatchSize::SmallInput,
-            )
-        });
-        g.finish();
+            ),
+        );
     }
 
-    let mut g = c.benchmark_group("generate_data_key");
-    g.bench_function("baseline", |b| {
-        b.iter_batched(
+    paired(
+        c,
+        "generate_data_key",
+        None,
+        &mut Batched::new(
+            BATCH,
             || (),
             |()| {
                 let dk = coffer::SecretBytes::random(&rng, 32).unwrap();
                 (baseline_seal(&rng, &backing, dk.expose(), &aad), dk)
             },
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("coffer", |b| {
-        b.iter_batched(
+        ),
+        &mut Batched::new(
+            BATCH,
             || GenerateDataKeyRequest {
                 key_id: key.clone(),
                 key_spec: Some(DataKeySpec::Aes256),
@@ -141,10 +148,8 @@ fn symmetric(c: &mut Criterion) {
                 ..Default::default()
             },
             |req| kms.generate_data_key(&caller, req).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
-    g.finish();
+        ),
+    );
 }
 
 /// AWS's default quotas would throttle a bench within milliseconds: lift the classes it uses so

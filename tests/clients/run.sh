@@ -6,8 +6,8 @@ cofferd=$1
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" "${dev_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-if ! { python3 -m venv "$work/venv" && "$work/venv/bin/pip" install -q awscli boto3 cryptography; }; then
-    echo "clients: could not install awscli and boto3 from PyPI; the client suite did not run"
+if ! { python3 -m venv "$work/venv" && "$work/venv/bin/pip" install -q awscli boto3 cryptography "aws-encryption-sdk[MPL]==4.0.7"; }; then
+    echo "clients: could not install awscli, boto3 and aws-encryption-sdk from PyPI; the client suite did not run"
     exit 0
 fi
 
@@ -47,6 +47,7 @@ echo "clients: aws CLI round trip byte for byte, wrong context refused"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_asym.py"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_import.py" "$cofferd"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_managed.py"
+"$work/venv/bin/python" "$(dirname "$0")/esdk_suite.py"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_multi_region.py" "$cofferd"
 
 # Developer mode with a seed: `cofferd --dev --seed FILE`, then the aws CLI and `coffer` use the
@@ -93,4 +94,4 @@ dev_endpoint=${first#cofferd listening on }
 )
 echo "clients: cofferd --dev --seed: the aws CLI and coffer use the seeded aliases; the seeded MAC is reproducible"
 
-echo "clients: 7 passed, 0 failed (aws CLI, boto3_suite, boto3_asym, boto3_import, boto3_managed, boto3_multi_region, dev seed)"
+echo "clients: 8 passed, 0 failed (aws CLI, boto3_suite, boto3_asym, boto3_import, boto3_managed, esdk_suite, boto3_multi_region, dev seed)"

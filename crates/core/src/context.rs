@@ -76,6 +76,40 @@ impl EncryptionContext {
         Ok(())
     }
 
+    /// Length of the canonical encoding ([`write_canonical`](Self::write_canonical)).
+    pub fn canonical_len(&self) -> usize {
+        2 + self
+            .0
+            .iter()
+            .map(|(k, v)| 4 + k.len() + v.len())
+            .sum::<usize>()
+    }
+
+    /// Writes the canonical encoding to the front of `out`, which must be at least
+    /// [`canonical_len`](Self::canonical_len) long; returns the length written. The same bytes
+    /// as [`write_canonical`](Self::write_canonical), without a `Vec`.
+    pub fn write_canonical_into(&self, out: &mut [u8]) -> Result<usize, CoreError> {
+        fn put(out: &mut [u8], at: &mut usize, bytes: &[u8]) -> Result<(), CoreError> {
+            let end = at
+                .checked_add(bytes.len())
+                .filter(|e| *e <= out.len())
+                .ok_or(CoreError::EncryptionContextTooLarge)?;
+            out[*at..end].copy_from_slice(bytes);
+            *at = end;
+            Ok(())
+        }
+        let len = |n: usize| u16::try_from(n).map_err(|_| CoreError::EncryptionContextTooLarge);
+        let mut at = 0;
+        put(out, &mut at, &len(self.0.len())?.to_be_bytes())?;
+        for (k, v) in &self.0 {
+            for s in [k, v] {
+                put(out, &mut at, &len(s.len())?.to_be_bytes())?;
+                put(out, &mut at, s.as_bytes())?;
+            }
+        }
+        Ok(at)
+    }
+
     /// The canonical encoding (see [`write_canonical`](Self::write_canonical)); a context too
     /// large to encode yields an encoding no valid context has, so it can never match one.
     pub fn canonical_bytes(&self) -> Vec<u8> {
@@ -201,6 +235,22 @@ mod tests {
             }
             let parsed = EncryptionContext::from_canonical_bytes(&forward.canonical_bytes()).unwrap();
             prop_assert_eq!(parsed, forward);
+        }
+
+        #[test]
+        fn encoding_into_a_slice_is_the_same(
+            pairs in proptest::collection::vec((".{0,8}", ".{0,8}"), 0..8),
+            short in 1usize..4,
+        ) {
+            let ctx: EncryptionContext = pairs.into_iter().collect();
+            let want = ctx.canonical_bytes();
+            prop_assert_eq!(ctx.canonical_len(), want.len());
+            let mut buf = vec![0xaa; want.len() + 3];
+            let n = ctx.write_canonical_into(&mut buf).unwrap();
+            prop_assert_eq!(&buf[..n], &want[..]);
+            // A buffer too short is an error, never a panic or a partial encoding used.
+            let mut small = vec![0u8; want.len().saturating_sub(short)];
+            prop_assert!(ctx.write_canonical_into(&mut small).is_err());
         }
 
         #[test]

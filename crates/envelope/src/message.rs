@@ -265,7 +265,7 @@ pub(crate) fn seal_header(
     let mut message_id = [0u8; MESSAGE_ID_LEN];
     options
         .rng
-        .fill(&mut message_id)
+        .fill_public(&mut message_id)
         .map_err(EnvelopeError::Crypto)?;
     let (frame_key, commitment) = derive(&materials.data_key, suite, &message_id)?;
     drop(materials.data_key);

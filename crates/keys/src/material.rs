@@ -506,7 +506,7 @@ impl KeyMaterial {
             .ok_or(KeyError::NoCurrentVersion(self.key_id))?;
         let key = backing.symmetric()?;
         let mut salt_nonce = [0u8; SALT_LEN + NONCE_LEN];
-        rng.fill(&mut salt_nonce)?;
+        rng.fill_public(&mut salt_nonce)?;
         let (salt, nonce) = salt_nonce.split_at(SALT_LEN);
         let mut nonce_bytes = [0u8; NONCE_LEN];
         nonce_bytes.copy_from_slice(nonce);
@@ -514,18 +514,19 @@ impl KeyMaterial {
 
         let mut out = Vec::with_capacity(blob::OVERHEAD + plaintext.len());
         blob::write_header(&mut out, &self.key_id, &backing.id, salt, &nonce);
-        let mut aad = Vec::with_capacity(blob::HEADER_LEN + 2 + 16 * context.len());
-        aad.extend_from_slice(&out);
-        context
-            .write_canonical(&mut aad)
-            .map_err(KeyError::Context)?;
-
         let derived = hkdf_sha256(
             key,
             salt,
             &[BLOB_KDF_INFO, self.key_id.as_bytes(), &backing.id.0],
         )?;
-        Aes256Gcm::new(&derived)?.seal_append(&nonce, &aad, plaintext, &mut out)?;
+        let cipher = Aes256Gcm::new(&derived)?;
+        let header: [u8; blob::HEADER_LEN] = out
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::Crypto(coffer_crypto::CryptoError))?;
+        with_aad(&header, context, KeyError::Context, |aad| {
+            Ok(cipher.seal_append(&nonce, aad, plaintext, &mut out)?)
+        })?;
         Ok(out)
     }
 
@@ -543,11 +544,6 @@ impl KeyMaterial {
             .versions
             .get(&blob.version)
             .ok_or(KeyError::UnknownVersion)?;
-        let mut aad = Vec::with_capacity(blob::HEADER_LEN + 2 + 16 * context.len());
-        aad.extend_from_slice(blob.header);
-        context
-            .write_canonical(&mut aad)
-            .map_err(|_| KeyError::InvalidCiphertext)?;
         let derived = hkdf_sha256(
             backing
                 .symmetric()
@@ -555,10 +551,44 @@ impl KeyMaterial {
             blob.salt,
             &[BLOB_KDF_INFO, self.key_id.as_bytes(), &backing.id.0],
         )?;
-        Aes256Gcm::new(&derived)?
-            .open(&blob.nonce, &aad, blob.ciphertext_and_tag)
-            .map_err(|_| KeyError::InvalidCiphertext)
+        let cipher = Aes256Gcm::new(&derived)?;
+        with_aad(
+            blob.header,
+            context,
+            |_| KeyError::InvalidCiphertext,
+            |aad| {
+                cipher
+                    .open(&blob.nonce, aad, blob.ciphertext_and_tag)
+                    .map_err(|_| KeyError::InvalidCiphertext)
+            },
+        )
     }
+}
+
+/// Associated data this long or shorter is built on the stack (a blob header and a context of a
+/// few pairs); longer, in a `Vec`.
+const STACK_AAD_LEN: usize = 512;
+
+/// Runs `f` with a blob's associated data: its header, then the context's canonical encoding.
+fn with_aad<T>(
+    header: &[u8],
+    context: &EncryptionContext,
+    too_large: impl FnOnce(coffer_core::CoreError) -> KeyError,
+    f: impl FnOnce(&[u8]) -> Result<T, KeyError>,
+) -> Result<T, KeyError> {
+    let need = header.len() + context.canonical_len();
+    let mut stack = [0u8; STACK_AAD_LEN];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if need <= STACK_AAD_LEN {
+        &mut stack[..need]
+    } else {
+        heap.resize(need, 0);
+        &mut heap
+    };
+    let (head, rest) = buf.split_at_mut(header.len());
+    head.copy_from_slice(header);
+    let n = context.write_canonical_into(rest).map_err(too_large)?;
+    f(&buf[..header.len() + n])
 }
 
 impl fmt::Debug for KeyMaterial {

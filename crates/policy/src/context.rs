@@ -122,7 +122,9 @@ impl<'a> RequestContext<'a> {
 
     /// Whether the caller is its account's root user (`arn:PARTITION:iam::ACCOUNT:root`).
     pub fn caller_is_account_root(&self) -> bool {
-        root_account_of(self.principal_arn) == Some(self.principal_account)
+        // Every root ARN ends so; the full parse runs only for those that do.
+        self.principal_arn.ends_with(":root")
+            && root_account_of(self.principal_arn) == Some(self.principal_account)
     }
 
     pub(crate) fn lookup<'k>(&self, key: &'k KeyRef) -> Found<'a, 'k> {
