@@ -83,9 +83,22 @@ impl fmt::Debug for Region {
     }
 }
 
-/// A key id: a random (version 4) UUID.
+/// A key id: a random (version 4) UUID, or a multi-Region key id, `mrk-` and 32 lowercase hex
+/// digits.
+///
+/// Both are 16 bytes wherever they are stored or bound (ciphertext blobs, store rows, wrapping
+/// bindings). An ordinary id's bytes are its UUID's, exactly as before multi-Region keys existed.
+/// A multi-Region id's bytes carry a mark no UUID coffer makes has: the top three bits of byte 8
+/// (the UUID variant field) are `111`, the variant RFC 9562 reserves for future definition, while
+/// coffer's version 4 UUIDs have the variant `10`. So [`KeyId::from_bytes`] is total and tells
+/// the two kinds apart, and an old blob or database row reads back as the same id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(uuid::Uuid);
+
+/// The prefix of a multi-Region key id.
+pub const MRK_PREFIX: &str = "mrk-";
+/// Byte 8's top three bits marking a multi-Region key id.
+const MRK_MARK: u8 = 0b1110_0000;
 
 impl KeyId {
     /// A fresh random key id.
@@ -95,14 +108,47 @@ impl KeyId {
         Ok(Self(uuid::Builder::from_random_bytes(b).into_uuid()))
     }
 
-    /// Parses the hyphenated form (case-insensitive, as AWS accepts).
+    /// A fresh random multi-Region key id (`mrk-…`): 125 random bits and the mark.
+    pub fn generate_multi_region(rng: &dyn RandomSource) -> Result<Self, CoreError> {
+        let mut b = [0u8; 16];
+        rng.fill(&mut b).map_err(CoreError::Random)?;
+        b[8] |= MRK_MARK;
+        Ok(Self(uuid::Uuid::from_bytes(b)))
+    }
+
+    /// Whether this is a multi-Region key id.
+    pub fn is_multi_region(&self) -> bool {
+        self.0.as_bytes()[8] & MRK_MARK == MRK_MARK
+    }
+
+    /// Parses the hyphenated UUID form (case-insensitive, as AWS accepts) or the multi-Region
+    /// form `mrk-` + 32 hex digits. A string of either form whose bytes are not of its kind
+    /// (a UUID with the reserved variant `111`, an `mrk-` id without it) names no key coffer
+    /// can have and is refused.
     pub fn parse(s: &str) -> Result<Self, CoreError> {
+        if let Some(hex) = s.strip_prefix(MRK_PREFIX) {
+            let ok = hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit());
+            let id = ok
+                .then(|| uuid::Uuid::try_parse(hex).ok())
+                .flatten()
+                .map(Self)
+                .ok_or(CoreError::InvalidKeyId)?;
+            return if id.is_multi_region() {
+                Ok(id)
+            } else {
+                Err(CoreError::InvalidKeyId)
+            };
+        }
         if s.len() != 36 {
             return Err(CoreError::InvalidKeyId);
         }
-        uuid::Uuid::try_parse(s)
+        let id = uuid::Uuid::try_parse(s)
             .map(Self)
-            .map_err(|_| CoreError::InvalidKeyId)
+            .map_err(|_| CoreError::InvalidKeyId)?;
+        if id.is_multi_region() {
+            return Err(CoreError::InvalidKeyId);
+        }
+        Ok(id)
     }
 
     /// The 16 raw bytes (as they appear in ciphertext blobs).
@@ -110,7 +156,7 @@ impl KeyId {
         self.0.as_bytes()
     }
 
-    /// A key id from its 16 raw bytes.
+    /// A key id from its 16 raw bytes (either kind; see the type's documentation).
     pub fn from_bytes(b: [u8; 16]) -> Self {
         Self(uuid::Uuid::from_bytes(b))
     }
@@ -125,13 +171,17 @@ impl FromStr for KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
+        if self.is_multi_region() {
+            write!(f, "{MRK_PREFIX}{}", self.0.simple())
+        } else {
+            fmt::Display::fmt(&self.0.hyphenated(), f)
+        }
     }
 }
 
 impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({})", self.0.hyphenated())
+        write!(f, "KeyId({self})")
     }
 }
 
@@ -172,6 +222,56 @@ mod tests {
         assert_eq!(KeyId::from_bytes(*id.as_bytes()), id);
         assert!(KeyId::parse("1234abcd12ab34cd56ef1234567890ab").is_err());
         assert!(KeyId::parse("not-a-key").is_err());
+    }
+
+    #[test]
+    fn multi_region_ids_round_trip_and_keep_ordinary_ids_as_they_were() {
+        let rng = SystemRandom::new();
+        for _ in 0..64 {
+            let id = KeyId::generate_multi_region(&rng).unwrap();
+            let s = id.to_string();
+            assert!(s.starts_with("mrk-") && s.len() == 36, "{s}");
+            assert_eq!(s, s.to_lowercase());
+            assert!(id.is_multi_region());
+            assert_eq!(KeyId::parse(&s).unwrap(), id);
+            assert_eq!(
+                KeyId::parse(&s.to_uppercase().replace("MRK-", "mrk-")).unwrap(),
+                id
+            );
+            assert_eq!(KeyId::from_bytes(*id.as_bytes()), id);
+            assert_eq!(KeyId::from_bytes(*id.as_bytes()).to_string(), s);
+            let ordinary = KeyId::generate(&rng).unwrap();
+            assert!(!ordinary.is_multi_region());
+        }
+        // An id written before multi-Region keys existed: the same 16 bytes, the same text.
+        let old = "5a95d187-41c0-4649-b8d3-a39612416e08";
+        let id = KeyId::parse(old).unwrap();
+        assert!(!id.is_multi_region());
+        assert_eq!(
+            id.as_bytes(),
+            &[
+                0x5a, 0x95, 0xd1, 0x87, 0x41, 0xc0, 0x46, 0x49, 0xb8, 0xd3, 0xa3, 0x96, 0x12, 0x41,
+                0x6e, 0x08
+            ]
+        );
+        assert_eq!(KeyId::from_bytes(*id.as_bytes()).to_string(), old);
+        // Forms that name no key coffer can have.
+        for bad in [
+            "mrk-1234abcd12ab34cd56ef1234567890ab", // no mark: not an id coffer makes
+            "mrk-1234abcd12ab34cde6ef1234567890a",  // 31 digits
+            "mrk-1234abcd12ab34cde6ef1234567890ag",
+            "mrk-1234abcd-12ab-34cd-e6ef-1234567890",
+            "1234abcd-12ab-34cd-e6ef-1234567890ab", // a UUID with the reserved variant
+            "mrk-",
+        ] {
+            assert_eq!(KeyId::parse(bad), Err(CoreError::InvalidKeyId), "{bad}");
+        }
+        let marked = KeyId::parse("mrk-1234abcd12ab34cde6ef1234567890ab").unwrap();
+        assert_eq!(marked.to_string(), "mrk-1234abcd12ab34cde6ef1234567890ab");
+        assert_eq!(
+            format!("{marked:?}"),
+            "KeyId(mrk-1234abcd12ab34cde6ef1234567890ab)"
+        );
     }
 
     #[test]

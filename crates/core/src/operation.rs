@@ -327,6 +327,7 @@ impl Operation {
             | ListRetirableGrants
             | PutKeyPolicy
             | ReEncrypt
+            | ReplicateKey
             | RetireGrant
             | RevokeGrant
             | RotateKeyOnDemand
@@ -336,6 +337,7 @@ impl Operation {
             | UntagResource
             | UpdateAlias
             | UpdateKeyDescription
+            | UpdatePrimaryRegion
             | Verify
             | VerifyMac => true,
             ConnectCustomKeyStore
@@ -343,9 +345,7 @@ impl Operation {
             | DeleteCustomKeyStore
             | DescribeCustomKeyStores
             | DisconnectCustomKeyStore
-            | ReplicateKey
-            | UpdateCustomKeyStore
-            | UpdatePrimaryRegion => false,
+            | UpdateCustomKeyStore => false,
         }
     }
 

@@ -34,7 +34,7 @@ pub use error::KeyError;
 pub use material::{
     imported_version_id, BackingKey, KeyMaterial, MaterialKind, VersionId, WrappedVersion,
 };
-pub use record::{KeyRecord, RotationSchedule, Tag};
+pub use record::{KeyRecord, MultiRegion, RotationSchedule, Tag};
 pub use root::{LocalRootKey, RootKey, MAX_SECRET_LEN};
 pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{

@@ -195,6 +195,48 @@ impl BackingKey {
         }
     }
 
+    /// The version's material as bytes (a symmetric key's 32 bytes, an HMAC key, or a private
+    /// key's PKCS #8), for sealing to another region of a multi-Region key. Zeroized on drop.
+    pub fn export_material(&self) -> SecretBytes {
+        match &self.key {
+            Secret::Symmetric(k) => SecretBytes::copy_from(k.expose()),
+            Secret::Mac(k) => k.clone(),
+            Secret::Private(k) => k.encoded().clone(),
+        }
+    }
+
+    /// A version of a multi-Region replica: the material [`BackingKey::export_material`] gave
+    /// in the primary's region, with the same version id, date and rotation type, checked for
+    /// `kind`.
+    pub fn from_replicated(
+        id: VersionId,
+        kind: MaterialKind,
+        material: SecretBytes,
+        created: SystemTime,
+        rotation_type: Option<RotationType>,
+    ) -> Result<Self, KeyError> {
+        let key = match kind {
+            MaterialKind::Symmetric => {
+                Secret::Symmetric(SymmetricKey::from_slice(material.expose())?)
+            }
+            MaterialKind::Mac => {
+                if material.is_empty() || material.len() > 64 {
+                    return Err(KeyError::Crypto(coffer_crypto::CryptoError));
+                }
+                Secret::Mac(material)
+            }
+            MaterialKind::Private(algorithm, role) => Secret::Private(Arc::new(
+                PrivateKey::from_encoded(algorithm, role, material)?,
+            )),
+        };
+        Ok(Self {
+            id,
+            key,
+            created,
+            rotation_type,
+        })
+    }
+
     /// Wraps the material under the root key, bound to `key_id` and this version's id.
     pub fn wrap(&self, key_id: &KeyId, root: &dyn RootKey) -> Result<WrappedVersion, KeyError> {
         let wrapped = match &self.key {

@@ -25,6 +25,22 @@ pub struct RotationSchedule {
     pub next_rotation: SystemTime,
 }
 
+/// A multi-Region key's configuration as its record in one region keeps it: which region holds
+/// the primary key and which hold its replicas (all of them sharing the key id and material).
+/// The key in this record's region is the primary when `primary_region` is its region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegion {
+    /// The region of the primary key.
+    pub primary_region: Region,
+    /// The regions holding replicas, in the order they were made.
+    #[serde(default)]
+    pub replica_regions: Vec<Region>,
+    /// On the primary: replica regions that have yet to learn of a change (a rotation,
+    /// another replica). Maintenance retries them until they answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_sync: Vec<Region>,
+}
+
 /// Everything the store keeps about a key except its wrapped material.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -79,6 +95,10 @@ pub struct KeyRecord {
         skip_serializing_if = "KeyManager::is_customer"
     )]
     pub manager: KeyManager,
+    /// A multi-Region key's configuration (absent for single-Region keys, and in records
+    /// written before multi-Region keys existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region: Option<MultiRegion>,
 }
 
 /// Records written before AWS managed keys existed are customer managed.
@@ -122,6 +142,7 @@ impl KeyRecord {
             valid_to: None,
             imported_material: None,
             manager: KeyManager::Customer,
+            multi_region: None,
         }
     }
 
@@ -133,13 +154,30 @@ impl KeyRecord {
         )
     }
 
+    /// Whether this is the primary key of a multi-Region key.
+    pub fn is_primary(&self) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|m| m.primary_region == self.region)
+    }
+
+    /// Whether this is a replica of a multi-Region key.
+    pub fn is_replica(&self) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|m| m.primary_region != self.region)
+    }
+
     /// The earliest time at which maintenance has something to do for this key: its deletion
     /// date while pending deletion, or its next automatic rotation while enabled (a disabled
     /// key's rotation waits, and happens at the first sweep after it is enabled again).
     pub fn due_at(&self) -> Option<SystemTime> {
         let lifecycle = match self.state {
             KeyState::PendingDeletion => self.deletion_date,
-            KeyState::Enabled => self.rotation.as_ref().map(|r| r.next_rotation),
+            // A replica shows its primary's rotation schedule; the primary rotates for it.
+            KeyState::Enabled if !self.is_replica() => {
+                self.rotation.as_ref().map(|r| r.next_rotation)
+            }
             _ => None,
         };
         // Imported material that expires is deleted at its ValidTo, whatever the state (a
@@ -148,10 +186,13 @@ impl KeyRecord {
             KeyState::PendingImport => None,
             _ => self.valid_to,
         };
-        match (lifecycle, expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // A primary whose replicas have yet to learn of a change is due at once.
+        let sync = self
+            .multi_region
+            .as_ref()
+            .filter(|m| !m.pending_sync.is_empty())
+            .map(|_| self.creation_date);
+        [lifecycle, expiry, sync].into_iter().flatten().min()
     }
 }
 
@@ -175,6 +216,7 @@ mod tests {
         // A customer key's record is what it was before the field existed, and reads back.
         let customer = serde_json::to_string(&r).expect("json");
         assert!(!customer.contains("manager"), "{customer}");
+        assert!(!customer.contains("multi_region"), "{customer}");
         let back: KeyRecord = serde_json::from_str(&customer).expect("parse");
         assert_eq!(back.manager, KeyManager::Customer);
         r.manager = KeyManager::Aws;

@@ -145,6 +145,11 @@ operations! {
     list_retirable_grants(ListRetirableGrantsRequest) -> ListGrantsResponse = ListRetirableGrants, list_retirable_grants_op;
     /// Retires a grant, by its token or by key ARN and grant id.
     retire_grant(RetireGrantRequest) -> () = RetireGrant, retire_grant_op;
+    /// Makes a replica of a multi-Region primary key in another region (through the peer
+    /// transport set with `set_replica_transport`).
+    replicate_key(ReplicateKeyRequest) -> ReplicateKeyResponse = ReplicateKey, replicate_key_op;
+    /// Makes the replica in another region the primary key, and this key a replica.
+    update_primary_region(UpdatePrimaryRegionRequest) -> () = UpdatePrimaryRegion, update_primary_region_op;
     /// Revokes a grant; the caller needs kms:RevokeGrant on the key.
     revoke_grant(RevokeGrantRequest) -> () = RevokeGrant, revoke_grant_op;
 }

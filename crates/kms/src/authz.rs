@@ -214,14 +214,28 @@ impl Kms {
                 .verify(t)
                 .map_err(|_| Error::invalid_grant_token("The grant token is not valid."))?;
         }
+        // kms:MultiRegionKeyType, on operations on a multi-Region key (an allocation only for
+        // those keys).
+        let mut with_type: Vec<(&str, &str)> = Vec::new();
+        if key.record.multi_region.is_some() {
+            with_type.extend_from_slice(access.extra);
+            let kind = if key.record.is_primary() {
+                "PRIMARY"
+            } else {
+                "REPLICA"
+            };
+            with_type.push(("kms:MultiRegionKeyType", kind));
+        }
         let mut ctx = self.context(caller, action, &key.arn, access);
+        if !with_type.is_empty() {
+            ctx.extra = &with_type;
+        }
         ctx.resource_tags = Some(&key.tags);
         ctx.key_spec = Some(key.record.key_spec.as_str());
         ctx.key_usage = Some(key.record.key_usage.as_str());
         ctx.key_origin = Some(key.record.origin.as_str());
         ctx.resource_aliases = Some(&key.aliases);
-        // Multi-Region keys are not served yet: every key is single-Region.
-        ctx.multi_region = Some(false);
+        ctx.multi_region = Some(key.record.multi_region.is_some());
         let auth = coffer_policy::authorize(
             &key.policy,
             key.record.account.as_str(),

@@ -76,6 +76,9 @@ kms_errors! {
     Conflict => "ConflictException",
     /// The key is disabled.
     Disabled => "DisabledException",
+    /// A service the request depends on (another region of a multi-Region key) did not
+    /// answer; the request can be retried (HTTP 500, a fault of the service).
+    DependencyTimeout => "DependencyTimeoutException",
     /// A dry run would have succeeded.
     DryRunOperation => "DryRunOperationException",
     /// The key given is not the key that made the ciphertext.
@@ -142,6 +145,7 @@ ctor! {
     access_denied => AccessDenied,
     already_exists => AlreadyExists,
     disabled => Disabled,
+    dependency_timeout => DependencyTimeout,
     dry_run => DryRunOperation,
     incorrect_key => IncorrectKey,
     expired_import_token => ExpiredImportToken,
@@ -181,7 +185,7 @@ impl Error {
     /// 400 for everything the client can correct.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::Internal { .. } => 500,
+            Self::Internal { .. } | Self::DependencyTimeout { .. } => 500,
             _ => 400,
         }
     }

@@ -24,9 +24,10 @@ impl Kms {
         validate::tags(&req.tags)?;
         let (spec, usage, origin, kind) = key_type(&req)?;
         let description = req.description.unwrap_or_default();
-        if req.multi_region == Some(true) {
+        let multi_region = req.multi_region == Some(true);
+        if multi_region && origin != Origin::AwsKms {
             return Err(Error::unsupported(
-                "Multi-Region keys are not supported by this coffer release.",
+                "Multi-Region keys with imported key material are not supported by this coffer release.",
             ));
         }
         let request_tags: std::collections::BTreeMap<String, String> = req
@@ -44,14 +45,18 @@ impl Kms {
             key_spec: Some(spec.as_str()),
             key_usage: Some(usage.as_str()),
             key_origin: Some(origin.as_str()),
-            multi_region: Some(false),
+            multi_region: Some(multi_region),
             extra: &[("kms:BypassPolicyLockoutSafetyCheck", bypass)],
             ..Access::default()
         };
         self.admit_without_key(call, caller, Gate::with(access))?;
 
         let now = self.clock.now();
-        let key_id = KeyId::generate(self.rng.as_ref())?;
+        let key_id = if multi_region {
+            KeyId::generate_multi_region(self.rng.as_ref())?
+        } else {
+            KeyId::generate(self.rng.as_ref())?
+        };
         let version = self.first_version(origin, kind, spec, now)?;
         let wrapped = version
             .as_ref()
@@ -73,6 +78,13 @@ impl Kms {
         );
         if origin == Origin::External {
             record.state = KeyState::PendingImport;
+        }
+        if multi_region {
+            record.multi_region = Some(coffer_keys::MultiRegion {
+                primary_region: self.region.clone(),
+                replica_regions: Vec::new(),
+                pending_sync: Vec::new(),
+            });
         }
         record.tags = dedup_tags(req.tags);
         record.policy = Some(match req.policy {
@@ -187,7 +199,7 @@ impl Kms {
     }
 
     /// Parses a key policy and applies the lockout safety check.
-    fn check_policy(
+    pub(crate) fn check_policy(
         &self,
         caller: &Caller,
         text: &str,
@@ -336,7 +348,8 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         encapsulation_algorithms: r.key_spec.encapsulation_algorithms(r.key_usage).to_vec(),
         expiration_model: r.expiration_model,
         valid_to: r.valid_to,
-        multi_region: false,
+        multi_region: r.multi_region.is_some(),
+        multi_region_configuration: crate::multi_region::configuration(r),
         pending_deletion_window_in_days: r.pending_deletion_window_days,
         // Only symmetric encryption keys report it (AWS), and a key pending import has none.
         current_key_material_id: (r.key_spec == KeySpec::SymmetricDefault

@@ -36,6 +36,8 @@ pub struct Kms {
     pub(crate) audit: Option<Arc<dyn coffer_audit::AuditSink>>,
     pub(crate) event_ids: crate::audit::EventIds,
     pub(crate) last_usage: crate::last_usage::LastUsage,
+    /// How multi-Region keys reach their replica regions.
+    pub(crate) replication: crate::multi_region_replicate::Replication,
 }
 
 impl fmt::Debug for Kms {
@@ -165,6 +167,7 @@ impl KmsBuilder {
             rng,
             region,
             cache: KeyCache::default(),
+            replication: Default::default(),
         })
     }
 }

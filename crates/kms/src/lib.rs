@@ -64,6 +64,8 @@ mod lifecycle;
 mod managed;
 mod marker;
 pub mod model;
+mod multi_region;
+mod multi_region_replicate;
 mod node_dir;
 mod operation;
 mod validate;
@@ -90,6 +92,10 @@ pub use data_dir::{
 };
 pub use data_keys::KmsDataKeys;
 pub use envelope_asym::KmsPrivateKeys;
+pub use multi_region_replicate::{
+    MultiRegionNotice, ReplicaAttributes, ReplicaOffer, ReplicaOfferRequest, ReplicaPackage,
+    ReplicaTransport, SealedVersion, ACCEPT_REPLICA_ACTION,
+};
 pub use node_dir::{NodeDir, SharedStore, NODE_ID_FILE, NODE_LOCK_FILE};
 
 /// The full integrity check of a data directory's database (`cofferd check`): SQLite's

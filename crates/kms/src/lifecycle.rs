@@ -191,15 +191,26 @@ impl Kms {
                 ..Access::default()
             },
             |r, _| {
-                r.state = KeyState::PendingDeletion;
-                r.deletion_date = Some(deletion_date);
+                // A multi-Region primary with replicas waits for them to be deleted; its
+                // waiting period begins then (AWS).
+                let waits_for_replicas = r.is_primary()
+                    && r.multi_region
+                        .as_ref()
+                        .is_some_and(|m| !m.replica_regions.is_empty());
+                if waits_for_replicas {
+                    r.state = KeyState::PendingReplicaDeletion;
+                    r.deletion_date = None;
+                } else {
+                    r.state = KeyState::PendingDeletion;
+                    r.deletion_date = Some(deletion_date);
+                }
                 r.pending_deletion_window_days = Some(window);
                 Ok(())
             },
         )?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: record.arn(),
-            deletion_date,
+            deletion_date: record.deletion_date,
             key_state: record.state,
             pending_window_in_days: window,
         })
@@ -268,9 +279,14 @@ impl Kms {
                     period_days: period,
                     next_rotation,
                 });
+                mark_replicas_for_sync(r);
                 Ok(())
             },
         )?;
+        // Replicas share the automatic rotation status (AWS).
+        if let Ok(id) = coffer_core::KeyIdentifier::parse(&req.key_id) {
+            self.sync_named(&id);
+        }
         Ok(())
     }
 
@@ -281,11 +297,13 @@ impl Kms {
         req: KeyIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        self.change_key(caller, call, &req.key_id, |r, _| {
+        let (record, ()) = self.change_key(caller, call, &req.key_id, |r, _| {
             rotatable(r)?;
             r.rotation = None;
+            mark_replicas_for_sync(r);
             Ok(())
         })?;
+        let _ = self.sync_replicas(&record.key_id);
         Ok(())
     }
 
@@ -297,7 +315,7 @@ impl Kms {
         call: &Call<'_>,
     ) -> Result<GetKeyRotationStatusResponse, Error> {
         let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
-        rotatable(&key.record)?;
+        rotation_readable(&key.record)?;
         let r = &key.record.rotation;
         Ok(GetKeyRotationStatusResponse {
             key_rotation_enabled: r.is_some(),
@@ -329,6 +347,8 @@ impl Kms {
             r.on_demand_rotations += 1;
             Ok(())
         })?;
+        // The replicas learn of the new version now if they answer, else from maintenance.
+        let _ = self.sync_replicas(&record.key_id);
         Ok(KeyIdResponse {
             key_id: record.arn(),
         })
@@ -343,7 +363,7 @@ impl Kms {
     ) -> Result<ListKeyRotationsResponse, Error> {
         let limit = marker::limit(req.limit, DEFAULT_LIMIT, 1000)?;
         let key = self.admit(call, caller, Gate::default(), Target::Named(&req.key_id))?;
-        rotatable(&key.record)?;
+        rotation_readable(&key.record)?;
         let scope = [b"rotations:".as_slice(), key.record.key_id.as_bytes()].concat();
         let start = match &req.marker {
             Some(m) => {
@@ -385,15 +405,22 @@ impl Kms {
     pub fn run_maintenance(&self) -> Result<MaintenanceReport, Error> {
         const BATCH: usize = 100;
         let mut report = MaintenanceReport::default();
+        let mut previous: Vec<KeyId> = Vec::new();
         loop {
             let now = self.clock.now();
             let due = self.store.begin()?.keys_due(now, BATCH)?;
+            // Keys that stay due (a multi-Region primary whose replica region is down) come
+            // back in the next batch: a batch that is the last one again ends the sweep.
+            if due == previous {
+                return Ok(report);
+            }
             for id in &due {
                 self.maintain(id, now, &mut report)?;
             }
             if due.len() < BATCH {
                 return Ok(report);
             }
+            previous = due;
         }
     }
 
@@ -409,13 +436,29 @@ impl Kms {
         };
         match (r.state, r.deletion_date, r.rotation.clone()) {
             (KeyState::PendingDeletion, Some(when), _) if when <= now => {
+                // A replica's primary learns of its deletion first; until it has, the
+                // replica waits (and is tried again at the next sweep).
+                if r.is_replica() {
+                    drop(txn);
+                    if self.notify_replica_deleted(&r).is_err() {
+                        return Ok(());
+                    }
+                    txn = self.store.begin()?;
+                    match txn.key(id)? {
+                        Some(fresh) if fresh.state == KeyState::PendingDeletion => r = fresh,
+                        _ => return Ok(()),
+                    }
+                }
                 txn.delete_key(id)?;
                 self.service_event("DeleteKey", &r)?;
                 txn.commit()?;
                 self.cache.invalidate_key(id);
                 report.keys_deleted.push(r.arn());
             }
-            (KeyState::Enabled, _, Some(schedule)) if schedule.next_rotation <= now => {
+            // A replica shows its primary's schedule; the primary rotates for it.
+            (KeyState::Enabled, _, Some(schedule))
+                if schedule.next_rotation <= now && !r.is_replica() =>
+            {
                 self.add_version(&mut r, &mut *txn, now, RotationType::Automatic)?;
                 // The next rotation is a period after this one, as AWS counts it (a rotation that
                 // waited while the key was disabled restarts the rhythm).
@@ -430,6 +473,16 @@ impl Kms {
                 txn.commit()?;
                 self.cache.invalidate_key(id);
                 report.keys_rotated.push(r.arn());
+                let _ = self.sync_replicas(id);
+            }
+            _ if r
+                .multi_region
+                .as_ref()
+                .is_some_and(|m| !m.pending_sync.is_empty()) =>
+            {
+                // A replica region that was down: try again (it stays due until it answers).
+                drop(txn);
+                let _ = self.sync_replicas(id);
             }
             _ => {
                 // Imported material past its ValidTo is deleted, on time, whatever the state.
@@ -458,12 +511,39 @@ impl Kms {
         let wrapped = v.wrap(&r.key_id, &*self.root).map_err(Error::internal)?;
         txn.add_version(&r.key_id, &wrapped)?;
         r.current_version = v.id;
+        // A multi-Region primary's replicas must learn of the new version.
+        mark_replicas_for_sync(r);
         Ok(())
     }
 }
 
+/// A multi-Region primary's replicas must learn of a change of the shared properties (a new
+/// version, the automatic rotation status): each is marked pending.
+fn mark_replicas_for_sync(r: &mut KeyRecord) {
+    if r.is_primary() {
+        if let Some(m) = r.multi_region.as_mut() {
+            m.pending_sync = m.replica_regions.clone();
+        }
+    }
+}
+
+/// GetKeyRotationStatus and ListKeyRotations: a replica answers with the status it shares
+/// with its primary.
+fn rotation_readable(r: &KeyRecord) -> Result<(), Error> {
+    if r.is_replica() && r.key_spec == KeySpec::SymmetricDefault {
+        return Ok(());
+    }
+    rotatable(r)
+}
+
 /// Rotation applies to symmetric keys whose material coffer generated.
 fn rotatable(r: &KeyRecord) -> Result<(), Error> {
+    if r.is_replica() {
+        return Err(Error::unsupported(format!(
+            "{} is a multi-Region replica key: rotate its primary key.",
+            r.arn()
+        )));
+    }
     if r.key_spec != KeySpec::SymmetricDefault || r.origin != Origin::AwsKms {
         return Err(Error::unsupported(format!(
             "{} does not support automatic or on-demand rotation.",

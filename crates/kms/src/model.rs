@@ -21,6 +21,9 @@ pub use asym::*;
 #[path = "model_import.rs"]
 mod import;
 pub use import::*;
+#[path = "multi_region_model.rs"]
+mod multi_region;
+pub use multi_region::*;
 
 /// A key's description, as DescribeKey and CreateKey return it.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,6 +139,9 @@ pub struct KeyMetadata {
     pub valid_to: Option<SystemTime>,
     /// Whether it is a multi-region key.
     pub multi_region: bool,
+    /// A multi-Region key's primary and replicas (absent for single-Region keys).
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
     /// The waiting period, while pending deletion.
     #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub pending_deletion_window_in_days: Option<u32>,
@@ -544,10 +550,17 @@ pub struct ScheduleKeyDeletionRequest {
 pub struct ScheduleKeyDeletionResponse {
     /// The key ARN.
     pub key_id: String,
-    /// When the key will be deleted.
-    #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_time"))]
-    pub deletion_date: SystemTime,
-    /// `PendingDeletion`.
+    /// When the key will be deleted (absent while a multi-Region primary waits for its
+    /// replicas to be deleted, in `PendingReplicaDeletion`).
+    #[cfg_attr(
+        feature = "wire",
+        serde(
+            serialize_with = "crate::wire::ser_opt_time",
+            skip_serializing_if = "Option::is_none"
+        )
+    )]
+    pub deletion_date: Option<SystemTime>,
+    /// `PendingDeletion`, or `PendingReplicaDeletion`.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_state: KeyState,
     /// The waiting period.

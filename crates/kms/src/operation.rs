@@ -28,13 +28,23 @@ impl CheckState for Operation {
         };
         match (self.key_state_row(), state) {
             (Row::Any | Row::NoKey, _) => Ok(()),
-            (Row::Cancel, PendingDeletion) => Ok(()),
+            (Row::Cancel, PendingDeletion | PendingReplicaDeletion) => Ok(()),
             (Row::Cancel, _) => Err(Error::invalid_state(format!(
                 "{arn} is not pending deletion."
             ))),
             (Row::RotationRead, Enabled | Disabled | PendingDeletion) => Ok(()),
             (_, PendingDeletion | PendingReplicaDeletion) => Err(pending_deletion()),
             (Row::Use, Enabled) => Ok(()),
+            // A multi-Region key whose primary Region is being updated is still usable in
+            // cryptographic operations (AWS); management waits.
+            (Row::Use, Updating)
+                if !matches!(
+                    self,
+                    Operation::ReplicateKey | Operation::UpdatePrimaryRegion
+                ) =>
+            {
+                Ok(())
+            }
             (Row::Use, Disabled) => Err(disabled()),
             (Row::Use, PendingImport) => Err(pending_import()),
             (Row::Manage, Enabled | Disabled | PendingImport) => Ok(()),

@@ -891,6 +891,8 @@ responses! {
 mod asym;
 #[path = "wire_import.rs"]
 mod import;
+#[path = "multi_region_wire.rs"]
+mod multi_region;
 
 #[cfg(test)]
 mod tests {

@@ -353,14 +353,24 @@ fn state_table_covers_unreachable_states_too() {
         code(Operation::CancelKeyDeletion, pi),
         "KMSInvalidStateException"
     );
-    for s in [
-        KeyState::Unavailable,
-        KeyState::Creating,
-        KeyState::Updating,
-    ] {
+    for s in [KeyState::Unavailable, KeyState::Creating] {
         assert_eq!(code(Operation::Decrypt, s), "KMSInvalidStateException");
         assert_eq!(code(Operation::DescribeKey, s), "ok");
     }
+    // Updating (a multi-Region key's primary Region changing): still usable in cryptographic
+    // operations, as AWS documents; not replicated again or managed meanwhile.
+    let up = KeyState::Updating;
+    assert_eq!(code(Operation::Decrypt, up), "ok");
+    assert_eq!(code(Operation::DescribeKey, up), "ok");
+    assert_eq!(code(Operation::EnableKey, up), "KMSInvalidStateException");
+    assert_eq!(
+        code(Operation::ReplicateKey, up),
+        "KMSInvalidStateException"
+    );
+    assert_eq!(
+        code(Operation::UpdatePrimaryRegion, up),
+        "KMSInvalidStateException"
+    );
     // Every operation has a row, and every (operation, state) cell gives an answer.
     for op in Operation::ALL {
         for s in KeyState::ALL {
@@ -397,7 +407,7 @@ fn deletion_window_cancel_and_purge() {
         .unwrap();
     assert_eq!(s.pending_window_in_days, 30);
     assert_eq!(s.key_state, KeyState::PendingDeletion);
-    assert_eq!(s.deletion_date, w.now() + DAY * 30);
+    assert_eq!(s.deletion_date, Some(w.now() + DAY * 30));
     assert_eq!(s.key_id, key.arn);
     let d = w.describe(&k);
     assert_eq!(d.deletion_date, Some(w.now() + DAY * 30));

@@ -137,6 +137,11 @@ pub fn dispatch(
     op: &str,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
+    // A peer region's replication calls (multi-Region keys): authorized and audited by the
+    // facade.
+    if let Some(r) = crate::replication::dispatch(kms, caller, op, body) {
+        return r;
+    }
     let Some(op) = OPERATIONS.iter().copied().find(|o| *o == op) else {
         let name = if op.len() <= 64 && op.bytes().all(|b| b.is_ascii_alphanumeric()) {
             op

@@ -70,6 +70,8 @@ pub struct Config {
     pub log: LogSettings,
     /// Identity policies and tags per principal.
     pub principals: Vec<PrincipalEntry>,
+    /// Peer regions for multi-Region keys (`[[peers]]`; docs/MULTI_REGION.md).
+    pub peers: Vec<crate::replication::PeerConfig>,
 }
 
 /// The `[limits]` table.
@@ -565,6 +567,7 @@ impl Config {
             store: StoreSettings::default(),
             log: LogSettings::default(),
             principals: Vec::new(),
+            peers: Vec::new(),
         }
     }
 

@@ -54,6 +54,7 @@ mod logging;
 mod metrics;
 mod protocol;
 mod refusals;
+pub mod replication;
 pub mod seed;
 mod server;
 mod sigv4;

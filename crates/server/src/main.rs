@@ -164,6 +164,10 @@ struct Flags {
     /// Tracing filter directive (default info)
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// A peer region for multi-Region keys: REGION=URL,credentials=FILE[,ca=FILE] (repeatable;
+    /// the secret stays in FILE)
+    #[arg(long, value_name = "PEER", value_parser = cofferd::replication::parse_peer_flag)]
+    peer: Vec<cofferd::replication::PeerConfig>,
 }
 
 fn whole(v: &str) -> Result<u64, String> {
@@ -257,6 +261,7 @@ impl Flags {
         }
         set(&mut c.log.format, self.log_format);
         set(&mut c.log.level, self.log_level);
+        c.peers.extend(self.peer);
         // One of the two beside a file's [tls] replaces that one.
         c.tls = match (self.tls_cert, self.tls_key, c.tls.take()) {
             (None, None, file) => file,

@@ -374,6 +374,7 @@ impl Server {
                  credential of your own and retire it (`coffer credentials retire-bootstrap`)"
             );
         }
+        crate::replication::install(&kms, &config.region, &config.peers)?;
         // Fail-open logs keep the synchronous path: a lost record must not fail the call.
         // Not on a shared database either: a cache miss there blocks on the PostgreSQL
         // client, which must not run on the reactor.

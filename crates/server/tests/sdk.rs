@@ -905,9 +905,15 @@ async fn protocol_errors_have_aws_codes() {
 
     let r = call(&srv, &a, "NoSuchOperation", "{}").await;
     assert_eq!((r.status, r.code()), (400, "UnknownOperationException"));
-    let r = call(&srv, &a, "ReplicateKey", r#"{"KeyId":"x"}"#).await;
+    let r = call(
+        &srv,
+        &a,
+        "CreateCustomKeyStore",
+        r#"{"CustomKeyStoreName":"x"}"#,
+    )
+    .await;
     assert_eq!((r.status, r.code()), (400, "UnsupportedOperationException"));
-    assert!(r.message().contains("ReplicateKey"));
+    assert!(r.message().contains("CreateCustomKeyStore"));
     let r = call(&srv, &a, "ListKeys", "{not json").await;
     assert_eq!((r.status, r.code()), (400, "SerializationException"));
     let r = call(&srv, &a, "ListKeys", r#"{"Limit": "five"}"#).await;
