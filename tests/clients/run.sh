@@ -48,6 +48,7 @@ echo "clients: aws CLI round trip byte for byte, wrong context refused"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_import.py" "$cofferd"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_managed.py"
 "$work/venv/bin/python" "$(dirname "$0")/esdk_suite.py"
+"$work/venv/bin/python" "$(dirname "$0")/esdk_check.py" "$(dirname "$0")/../../crates/envelope/tests/esdk_vectors"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_multi_region.py" "$cofferd"
 
 # Developer mode with a seed: `cofferd --dev --seed FILE`, then the aws CLI and `coffer` use the
@@ -94,4 +95,4 @@ dev_endpoint=${first#cofferd listening on }
 )
 echo "clients: cofferd --dev --seed: the aws CLI and coffer use the seeded aliases; the seeded MAC is reproducible"
 
-echo "clients: 8 passed, 0 failed (aws CLI, boto3_suite, boto3_asym, boto3_import, boto3_managed, esdk_suite, boto3_multi_region, dev seed)"
+echo "clients: 9 passed, 0 failed (aws CLI, boto3_suite, boto3_asym, boto3_import, boto3_managed, esdk_suite, esdk_check, boto3_multi_region, dev seed)"
