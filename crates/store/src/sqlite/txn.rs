@@ -54,8 +54,8 @@ type KeyRow = (Vec<u8>, Vec<u8>, Vec<u8>);
 /// An account's aliases after a name: a range of the primary key `(account, name)`.
 const LIST_ALIASES: &str = "SELECT account, name, body, digest FROM aliases
      WHERE account = ?1 AND name > ?2 ORDER BY name LIMIT ?3";
-/// The aliases of one key (at most `MAX_ALIASES_PER_KEY` of the facade): found by
-/// `aliases_by_target`, then sorted.
+/// The aliases of one key: a range of `aliases_by_target`, whose entries (of a table without
+/// rowid) end with the primary key, so `(target, account, name)` in name order.
 const LIST_ALIASES_OF_KEY: &str = "SELECT account, name, body, digest FROM aliases
      WHERE target = ?3 AND account = ?1 AND name > ?2 ORDER BY name LIMIT ?4";
 type AliasRow = (String, String, Vec<u8>, Vec<u8>);
@@ -487,8 +487,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::schema::migrate(&mut conn).unwrap();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
         let rows = stmt
-            .query_map([], |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
@@ -503,6 +504,10 @@ mod tests {
         assert!(all.contains("PRIMARY KEY (account=? AND name>?)"), "{all}");
         assert!(!all.contains("TEMP B-TREE"), "{all}");
         let of_key = plan(LIST_ALIASES_OF_KEY);
-        assert!(of_key.contains("aliases_by_target (target=?)"), "{of_key}");
+        assert!(
+            of_key.contains("aliases_by_target (target=? AND account=? AND name>?)"),
+            "{of_key}"
+        );
+        assert!(!of_key.contains("TEMP B-TREE"), "{of_key}");
     }
 }
