@@ -27,7 +27,7 @@ fn rotation(c: &mut Criterion) {
         .with_identity_policy_json(KMS_ADMIN)
         .unwrap();
     let mut g = c.benchmark_group("by_versions");
-    for versions in [1usize, 10, 100] {
+    for versions in [1usize, 10, 100, 1000] {
         let key = kms
             .create_key(&caller, CreateKeyRequest::default())
             .unwrap()

@@ -306,12 +306,37 @@ pub fn aliases_round_trip(store: &dyn Store) {
     moved.last_updated = at(9);
     t.update_alias(&moved).expect("update");
     t.commit().expect("commit");
+    // Listing by key follows the move, in the account only.
+    let of_key = |t: &mut Box<dyn crate::Txn + '_>, k: &KeyRecord| {
+        t.list_aliases(&acct(1), Some(&k.key_id), None, 10)
+            .expect("list")
+            .into_iter()
+            .map(|a| a.name)
+            .collect::<Vec<_>>()
+    };
     let mut t = store.begin().expect("begin");
+    assert!(of_key(&mut t, &k1).is_empty());
+    assert_eq!(of_key(&mut t, &k2), ["alias/app"]);
     assert_eq!(t.alias(&acct(1), "alias/app").expect("get"), Some(moved));
+    t.delete_alias(&acct(1), "alias/app").expect("delete");
+    assert!(of_key(&mut t, &k2).is_empty());
+    // A rolled-back move and a rolled-back delete leave the listing as it was.
+    drop(t);
+    let mut t = store.begin().expect("begin");
+    assert_eq!(of_key(&mut t, &k2), ["alias/app"]);
+    let mut back = a.clone();
+    back.last_updated = at(10);
+    t.update_alias(&back).expect("update");
+    assert_eq!(of_key(&mut t, &k1), ["alias/app"]);
+    drop(t);
+    let mut t = store.begin().expect("begin");
+    assert!(of_key(&mut t, &k1).is_empty());
+    assert_eq!(of_key(&mut t, &k2), ["alias/app"]);
     t.delete_alias(&acct(1), "alias/app").expect("delete");
     t.commit().expect("commit");
     let mut t = store.begin().expect("begin");
     assert_eq!(t.alias(&acct(1), "alias/app").expect("get"), None);
+    assert!(of_key(&mut t, &k2).is_empty());
     assert!(t.alias(&acct(2), "alias/app").expect("get").is_some());
 }
 
@@ -353,6 +378,20 @@ pub fn alias_listing(store: &dyn Store) {
                 .expect("list")
         ),
         ["alias/b", "alias/c"]
+    );
+    assert_eq!(
+        names(
+            t.list_aliases(&acct(1), Some(&k1.key_id), Some("alias/b"), 10)
+                .expect("list")
+        ),
+        ["alias/c"]
+    );
+    assert_eq!(
+        names(
+            t.list_aliases(&acct(1), Some(&k1.key_id), None, 1)
+                .expect("list")
+        ),
+        ["alias/b"]
     );
     assert!(t
         .list_aliases(&acct(2), None, None, 10)

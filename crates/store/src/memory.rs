@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::time::SystemTime;
 
@@ -14,7 +14,37 @@ struct State {
     keys: BTreeMap<KeyId, KeyRecord>,
     versions: HashMap<KeyId, Vec<WrappedVersion>>,
     aliases: BTreeMap<(AccountId, String), AliasRecord>,
+    /// `aliases` by target: a key's aliases without a scan of its account's.
+    aliases_by_target: HashMap<KeyId, BTreeSet<(AccountId, String)>>,
     grants: BTreeMap<(KeyId, String), Grant>,
+}
+
+impl State {
+    /// Sets or removes an alias, keeping `aliases_by_target` in step; returns the old one.
+    fn put_alias(&mut self, k: (AccountId, String), a: Option<AliasRecord>) -> Option<AliasRecord> {
+        let old = match a {
+            Some(a) => {
+                self.aliases_by_target
+                    .entry(a.target)
+                    .or_default()
+                    .insert(k.clone());
+                self.aliases.insert(k.clone(), a)
+            }
+            None => self.aliases.remove(&k),
+        };
+        if let Some(o) = &old {
+            let now = self.aliases.get(&k).map(|a| a.target);
+            if now != Some(o.target) {
+                if let Some(names) = self.aliases_by_target.get_mut(&o.target) {
+                    names.remove(&k);
+                    if names.is_empty() {
+                        self.aliases_by_target.remove(&o.target);
+                    }
+                }
+            }
+        }
+        old
+    }
 }
 
 /// A store in process memory: the test double, and the default when nothing needs to outlive the
@@ -82,10 +112,7 @@ impl MemoryTxn<'_> {
     }
 
     fn set_alias(&mut self, k: (AccountId, String), a: Option<AliasRecord>) {
-        let old = match a {
-            Some(a) => self.state.aliases.insert(k.clone(), a),
-            None => self.state.aliases.remove(&k),
-        };
+        let old = self.state.put_alias(k.clone(), a);
         self.undo.push(Undo::Alias(k, old));
     }
 }
@@ -106,11 +133,8 @@ impl Drop for MemoryTxn<'_> {
                 Undo::Versions(id, None) => {
                     self.state.versions.remove(&id);
                 }
-                Undo::Alias(k, Some(a)) => {
-                    self.state.aliases.insert(k, a);
-                }
-                Undo::Alias(k, None) => {
-                    self.state.aliases.remove(&k);
+                Undo::Alias(k, a) => {
+                    self.state.put_alias(k, a);
                 }
                 Undo::Grant(k, Some(g)) => {
                     self.state.grants.insert(k, g);
@@ -170,11 +194,10 @@ impl Txn for MemoryTxn<'_> {
         self.set_versions(*id, None);
         let doomed: Vec<_> = self
             .state
-            .aliases
-            .iter()
-            .filter(|(_, a)| a.target == *id)
-            .map(|(k, _)| k.clone())
-            .collect();
+            .aliases_by_target
+            .get(id)
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default();
         for k in doomed {
             self.set_alias(k, None);
         }
@@ -293,13 +316,25 @@ impl Txn for MemoryTxn<'_> {
         } else {
             Bound::Included(start)
         };
-        Ok(self
-            .state
+        let state = &*self.state;
+        if let Some(k) = key {
+            // A key's aliases from the index, not a scan of the account's.
+            let Some(names) = state.aliases_by_target.get(k) else {
+                return Ok(Vec::new());
+            };
+            return Ok(names
+                .range((lower, Bound::Unbounded))
+                .take_while(|(acct, _)| acct == account)
+                .filter_map(|n| state.aliases.get(n))
+                .take(limit)
+                .cloned()
+                .collect());
+        }
+        Ok(state
             .aliases
             .range((lower, Bound::Unbounded))
             .take_while(|((acct, _), _)| acct == account)
             .map(|(_, a)| a)
-            .filter(|a| key.is_none_or(|k| a.target == *k))
             .take(limit)
             .cloned()
             .collect())

@@ -50,6 +50,14 @@ impl Drop for SqliteTxn<'_> {
 }
 
 type KeyRow = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// An account's aliases after a name: a range of the primary key `(account, name)`.
+const LIST_ALIASES: &str = "SELECT account, name, body, digest FROM aliases
+     WHERE account = ?1 AND name > ?2 ORDER BY name LIMIT ?3";
+/// The aliases of one key: a range of `aliases_by_target`, whose entries (of a table without
+/// rowid) end with the primary key, so `(target, account, name)` in name order.
+const LIST_ALIASES_OF_KEY: &str = "SELECT account, name, body, digest FROM aliases
+     WHERE target = ?3 AND account = ?1 AND name > ?2 ORDER BY name LIMIT ?4";
 type AliasRow = (String, String, Vec<u8>, Vec<u8>);
 
 impl SqliteTxn<'_> {
@@ -331,21 +339,34 @@ impl Txn for SqliteTxn<'_> {
         after: Option<&str>,
         limit_n: usize,
     ) -> Result<Vec<AliasRecord>, StoreError> {
-        let key: Option<&[u8]> = key.map(|k| k.as_bytes().as_slice());
-        let rows: Vec<AliasRow> = self
-            .conn
-            .prepare_cached(
-                "SELECT account, name, body, digest FROM aliases
-                 WHERE account = ?1 AND (?2 IS NULL OR name > ?2) AND (?3 IS NULL OR target = ?3)
-                 ORDER BY name LIMIT ?4",
-            )
-            .and_then(|mut s| {
-                s.query_map(params![account.as_str(), after, key, limit(limit_n)], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?
-                .collect()
-            })
-            .map_err(sql_err("listing aliases"))?;
+        // One statement per shape, so each is a range of an index: an `(?2 IS NULL OR …)`
+        // term leaves SQLite only `account = ?`, a scan of every alias of the account (which a
+        // cache miss paid for its key's aliases). Alias names are never empty, so `name > ''`
+        // is the whole account.
+        let after = after.unwrap_or("");
+        let map = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
+        let rows: Vec<AliasRow> = match key {
+            Some(k) => self
+                .conn
+                .prepare_cached(LIST_ALIASES_OF_KEY)
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![
+                            account.as_str(),
+                            after,
+                            k.as_bytes().as_slice(),
+                            limit(limit_n)
+                        ],
+                        map,
+                    )?
+                    .collect()
+                }),
+            None => self.conn.prepare_cached(LIST_ALIASES).and_then(|mut s| {
+                s.query_map(params![account.as_str(), after, limit(limit_n)], map)?
+                    .collect()
+            }),
+        }
+        .map_err(sql_err("listing aliases"))?;
         rows.iter()
             .map(|(a, n, b, d)| decode_alias(a, n, b, d))
             .collect()
@@ -455,5 +476,38 @@ impl Txn for SqliteTxn<'_> {
             let _ = checkpoint_truncate(&self.conn);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(sql: &str) -> String {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("; ")
+    }
+
+    /// Listing aliases after a marker, and a key's aliases (every cache miss reads them), are
+    /// index ranges, not scans of the account's aliases.
+    #[test]
+    fn alias_listings_are_index_ranges() {
+        let all = plan(LIST_ALIASES);
+        assert!(all.contains("PRIMARY KEY (account=? AND name>?)"), "{all}");
+        assert!(!all.contains("TEMP B-TREE"), "{all}");
+        let of_key = plan(LIST_ALIASES_OF_KEY);
+        assert!(
+            of_key.contains("aliases_by_target (target=? AND account=? AND name>?)"),
+            "{of_key}"
+        );
+        assert!(!of_key.contains("TEMP B-TREE"), "{of_key}");
     }
 }
