@@ -464,16 +464,31 @@ impl Txn for PgTxn<'_> {
         after: Option<&str>,
         limit_n: usize,
     ) -> Result<Vec<AliasRecord>, StoreError> {
-        let after = after.map(|a| text(a, "listing aliases")).transpose()?;
-        let key: Option<&[u8]> = key.map(|k| k.as_bytes().as_slice());
-        let rows = self.query(
-            "listing aliases",
-            "SELECT account, name, body, digest FROM aliases
-             WHERE account = $1 AND ($2::text IS NULL OR name > $2::text)
-               AND ($3::bytea IS NULL OR target = $3::bytea)
-             ORDER BY name LIMIT $4",
-            &[&account.as_str(), &after, &key, &limit(limit_n)],
-        )?;
+        // One statement per shape: an `$n IS NULL OR …` filter would leave a prepared
+        // statement's generic plan only `account = $1`, a scan of every alias of the account.
+        // The empty string sorts before every alias name, so "no marker" is `name > ''`.
+        let after = text(after.unwrap_or(""), "listing aliases")?;
+        let rows = match key {
+            // A key's aliases: the `aliases_by_target` index, then the few rows it finds.
+            Some(k) => {
+                let k: &[u8] = k.as_bytes();
+                self.query(
+                    "listing aliases",
+                    "SELECT account, name, body, digest FROM aliases
+                     WHERE target = $3 AND account = $1 AND name > $2
+                     ORDER BY name LIMIT $4",
+                    &[&account.as_str(), &after, &k, &limit(limit_n)],
+                )?
+            }
+            // A page of the account's aliases: a range of the primary key.
+            None => self.query(
+                "listing aliases",
+                "SELECT account, name, body, digest FROM aliases
+                 WHERE account = $1 AND name > $2
+                 ORDER BY name LIMIT $3",
+                &[&account.as_str(), &after, &limit(limit_n)],
+            )?,
+        };
         aliases_from(&rows)
     }
 
