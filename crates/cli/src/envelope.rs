@@ -1,14 +1,19 @@
 //! `coffer envelope encrypt|decrypt`: data of any size in coffer's envelope format
 //! (docs/ENVELOPE.md), streamed in bounded memory through the remote keyring
 //! (`coffer-kms-keyring`): one GenerateDataKey (and one Encrypt per further key) to encrypt, one
-//! Decrypt to decrypt, whatever the size.
+//! Decrypt to decrypt, whatever the size. `--format esdk` writes the AWS Encryption SDK's
+//! message format v2 instead (docs/ESDK.md); decrypt tells the two formats apart by their first
+//! bytes.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use coffer_core::EncryptionContext;
+use coffer_envelope::esdk::{
+    self, EsdkDecryptOptions, EsdkDecryptingReader, EsdkEncryptOptions, EsdkError, EsdkSuite,
+};
 use coffer_envelope::{
     DecryptOptions, DecryptingReader, EncryptOptions, EncryptingWriter, EnvelopeError,
     ProviderError,
@@ -59,16 +64,35 @@ pub(crate) struct EncryptArgs {
     /// stdout (which must not be a terminal)
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+    /// The message format: coffer's (streamed in bounded memory), or the AWS Encryption SDK's
+    /// message format v2 with the ESDK's default suite 0x0578 (ECDSA P-384 signed; the input
+    /// is read whole into memory) or its unsigned suite 0x0478
+    #[arg(long, value_enum, default_value_t = Format::Coffer)]
+    pub(crate) format: Format,
     /// The plaintext: a file, or - for stdin
     #[arg(value_name = "FILE|-")]
     pub(crate) input: String,
 }
 
+/// The message formats `coffer envelope encrypt` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// coffer's envelope format (docs/ENVELOPE.md)
+    Coffer,
+    /// the AWS Encryption SDK's message format v2, suite 0x0578 (signed)
+    Esdk,
+    /// the AWS Encryption SDK's message format v2, suite 0x0478 (unsigned)
+    EsdkUnsigned,
+}
+
+/// The largest plaintext `--format esdk` takes (read whole into memory).
+const MAX_ESDK_INPUT: u64 = 1 << 30;
+
 /// `coffer envelope decrypt`.
 #[derive(Debug, Args)]
 pub(crate) struct DecryptArgs {
     /// The encryption context given to encrypt (repeat for more); the message's must be
-    /// exactly this
+    /// exactly this (an ESDK message's must contain these pairs, as the ESDK checks it)
     #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub(crate) context: Vec<(String, String)>,
     /// Write the plaintext to FILE (created mode 0600, replaced only once the whole message
@@ -103,8 +127,11 @@ pub(crate) fn run(
     let reader = progress.wrap_read(reader);
     let mut sink = Sink::open(out.as_deref())?;
     let r = match cmd {
-        EnvelopeCmd::Encrypt(a) => encrypt(&keyring, a, reader, &mut sink),
-        EnvelopeCmd::Decrypt(a) => decrypt(&keyring, a, reader, &mut sink),
+        EnvelopeCmd::Encrypt(a) if a.format == Format::Coffer => {
+            encrypt(&keyring, a, reader, &mut sink)
+        }
+        EnvelopeCmd::Encrypt(a) => encrypt_esdk(&keyring, a, reader, &mut sink),
+        EnvelopeCmd::Decrypt(a) => decrypt_any(&keyring, a, reader, &mut sink),
     };
     progress.finish_and_clear();
     r?;
@@ -136,6 +163,122 @@ fn encrypt(
     }
     w.finish().map_err(|e| refused(e, &out))?;
     Ok(())
+}
+
+/// An ESDK message: the whole plaintext read (bounded), sealed under the keys, written.
+fn encrypt_esdk(
+    keyring: &BlockingKmsKeyring,
+    a: &EncryptArgs,
+    reader: impl Read,
+    sink: &mut Sink,
+) -> Result<(), Failure> {
+    let what = format!("reading {}", name(&a.input));
+    let mut plaintext = Zeroizing::new(Vec::new());
+    reader
+        .take(MAX_ESDK_INPUT + 1)
+        .read_to_end(&mut plaintext)
+        .map_err(|e| Failure::io(&what, &e))?;
+    if plaintext.len() as u64 > MAX_ESDK_INPUT {
+        return Err(Failure::Usage(format!(
+            "--format esdk reads the whole input into memory: at most {MAX_ESDK_INPUT} bytes"
+        )));
+    }
+    let suite = match a.format {
+        Format::EsdkUnsigned => EsdkSuite::Aes256GcmHkdfSha512CommitKey,
+        _ => EsdkSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+    };
+    let ring = esdk::KmsKeyring::new(keyring, a.key_ids.iter().cloned());
+    let message = esdk::encrypt(
+        &ring,
+        &context_of(&a.context),
+        &plaintext,
+        &EsdkEncryptOptions::new().with_suite(suite),
+    )
+    .map_err(|e| esdk_refused(e, &format!("writing {}", sink.name())))?;
+    sink.write_all(&message)
+        .map_err(|e| Failure::io(&format!("writing {}", sink.name()), &e))
+}
+
+/// Decrypts either format, told apart by the first bytes: coffer's starts with its magic,
+/// an ESDK v2 message with the version byte 0x02.
+fn decrypt_any(
+    keyring: &BlockingKmsKeyring,
+    a: &DecryptArgs,
+    mut reader: impl Read,
+    sink: &mut Sink,
+) -> Result<(), Failure> {
+    let mut first = [0u8; 1];
+    let n = loop {
+        match reader.read(&mut first) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r.map_err(|e| Failure::io(&format!("reading {}", name(&a.input)), &e))?,
+        }
+    };
+    let reader = io::Cursor::new(first[..n].to_vec()).chain(reader);
+    if n == 1 && first[0] == esdk::ESDK_VERSION {
+        decrypt_esdk(keyring, a, reader, sink)
+    } else {
+        decrypt(keyring, a, reader, sink)
+    }
+}
+
+fn decrypt_esdk(
+    keyring: &BlockingKmsKeyring,
+    a: &DecryptArgs,
+    reader: impl Read,
+    sink: &mut Sink,
+) -> Result<(), Failure> {
+    let input = format!("reading {}", name(&a.input));
+    // Any `aws-kms` data key the service lets this caller decrypt, as coffer's own format.
+    let ring = esdk::KmsKeyring::discovery(keyring);
+    let options = EsdkDecryptOptions::new().require_context(context_of(&a.context));
+    let mut r =
+        EsdkDecryptingReader::new(&ring, reader, &options).map_err(|e| esdk_refused(e, &input))?;
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let e = match e.get_ref().and_then(|i| i.downcast_ref::<EsdkError>()) {
+                    Some(_) => e
+                        .into_inner()
+                        .and_then(|i| i.downcast::<EsdkError>().ok())
+                        .map_or(EsdkError::Poisoned, |b| *b),
+                    None => EsdkError::Io(e),
+                };
+                return Err(esdk_refused(e, &input));
+            }
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        sink.write_all(chunk)
+            .map_err(|e| Failure::io(&format!("writing {}", sink.name()), &e))?;
+    }
+}
+
+/// An ESDK failure as the CLI reports it, as [`refused`] does for coffer's format.
+fn esdk_refused(e: EsdkError, io: &str) -> Failure {
+    match e {
+        EsdkError::Provider { key_id, source } => provider(&source, Some(&key_id)),
+        EsdkError::NoDecryptableDataKey {
+            last: Some(source), ..
+        } => provider(&source, None),
+        EsdkError::NoDecryptableDataKey { last: None, .. } => Failure::Service {
+            code: "NoDecryptableDataKey".into(),
+            message: "no encrypted data key of the message could be tried".into(),
+        },
+        EsdkError::ContextMismatch => Failure::Service {
+            code: "ContextMismatch".into(),
+            message: "the message's encryption context lacks a pair given with --context".into(),
+        },
+        EsdkError::Io(e) => Failure::io(io, &e),
+        EsdkError::InvalidArgument(what) => Failure::Usage(what.to_owned()),
+        other => Failure::Service {
+            code: "InvalidMessage".into(),
+            message: other.to_string(),
+        },
+    }
 }
 
 fn decrypt(

@@ -338,3 +338,103 @@ fn service_refusals_and_connection_errors_keep_their_exit_codes() {
     assert!(stderr(&o).starts_with("InvalidMessage: "), "{}", stderr(&o));
     assert_eq!(names(&dir), Vec::<String>::new());
 }
+
+#[test]
+fn esdk_messages_round_trip_through_cofferd_and_are_told_apart_from_coffers() {
+    let srv = Cofferd::start("envelope-esdk");
+    let first = create_key(&srv);
+    let second = create_key(&srv);
+    let dir = srv.dir().join("esdk");
+    std::fs::create_dir(&dir).unwrap();
+    let plaintext = data(3 * 4096 + 77);
+    let pt = dir.join("plain.bin");
+    std::fs::write(&pt, &plaintext).unwrap();
+    for (format, suite) in [("esdk", [0x05u8, 0x78]), ("esdk-unsigned", [0x04, 0x78])] {
+        let ct = dir.join(format!("{format}.msg"));
+        let back = dir.join(format!("{format}.back"));
+        ok(&srv.run(
+            &[
+                "envelope",
+                "encrypt",
+                "--format",
+                format,
+                "--key-id",
+                &first,
+                "--key-id",
+                &second,
+                "--context",
+                "app=web",
+                "--out",
+                &p(&ct),
+                &p(&pt),
+            ],
+            b"",
+        ));
+        let message = std::fs::read(&ct).unwrap();
+        // Message format v2 and the suite asked for; the data key wrapped under both keys.
+        assert_eq!(message[0], 0x02);
+        assert_eq!(message[1..3], suite);
+        // The same `decrypt` reads it (the format told by its first byte).
+        ok(&srv.run(
+            &[
+                "envelope",
+                "decrypt",
+                "--context",
+                "app=web",
+                "-o",
+                &p(&back),
+                &p(&ct),
+            ],
+            b"",
+        ));
+        assert_eq!(std::fs::read(&back).unwrap(), plaintext);
+        // A pair the message lacks: refused, and no output file.
+        let o = srv.run(
+            &[
+                "envelope",
+                "decrypt",
+                "--context",
+                "app=api",
+                "-o",
+                &p(&back),
+                &p(&ct),
+            ],
+            b"",
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("ContextMismatch"), "{}", stderr(&o));
+        // One flipped bit in the body: refused as an invalid message.
+        let mut bad = message.clone();
+        let at = bad.len() - 200;
+        bad[at] ^= 1;
+        let bad_path = dir.join(format!("{format}.bad"));
+        std::fs::write(&bad_path, &bad).unwrap();
+        let gone = dir.join(format!("{format}.gone"));
+        let o = srv.run(
+            &["envelope", "decrypt", "-o", &p(&gone), &p(&bad_path)],
+            b"",
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("InvalidMessage"), "{}", stderr(&o));
+        assert!(!gone.exists());
+    }
+    // A disabled key cannot make an ESDK message: the service's code, exit 1.
+    ok(&srv.run(&["key", "disable", &first], b""));
+    let o = srv.run(
+        &[
+            "envelope",
+            "encrypt",
+            "--format",
+            "esdk",
+            "--key-id",
+            &first,
+            "-o",
+            &p(&dir.join("never.msg")),
+            &p(&pt),
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("DisabledException"), "{}", stderr(&o));
+    assert!(!dir.join("never.msg").exists());
+}
