@@ -1721,21 +1721,21 @@ impl Inner {
 impl AuditSink for FileSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
         let result = with_event_json(event, |json| {
-                let mut st = self.inner.state.lock();
-                let seq = self.inner.push_event(&mut st, json)?;
-                match self.inner.opts.durability {
-                    Durability::Sync => return self.inner.wait_durable(st, seq),
-                    Durability::Buffered(_) => {
-                        let queued: usize = st.pending.iter().map(|s| s.data.len()).sum();
-                        if queued <= BUFFERED_MAX_PENDING_BYTES {
-                            return Ok(());
-                        }
+            let mut st = self.inner.state.lock();
+            let seq = self.inner.push_event(&mut st, json)?;
+            match self.inner.opts.durability {
+                Durability::Sync => return self.inner.wait_durable(st, seq),
+                Durability::Buffered(_) => {
+                    let queued: usize = st.pending.iter().map(|s| s.data.len()).sum();
+                    if queued <= BUFFERED_MAX_PENDING_BYTES {
+                        return Ok(());
                     }
-                    Durability::Periodic(_) => {}
                 }
-                drop(st);
-                self.inner.commit(seq + 1, false)
-            });
+                Durability::Periodic(_) => {}
+            }
+            drop(st);
+            self.inner.commit(seq + 1, false)
+        });
         match (result, self.inner.opts.failure_mode) {
             (Err(_), FailureMode::FailOpen) => {
                 self.inner.lost.fetch_add(1, Ordering::Relaxed);

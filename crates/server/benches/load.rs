@@ -1177,8 +1177,7 @@ fn print_phase(p: &Phase, floor: Option<&Phase>) {
         show(p.generator_cpu)
     );
     if let Some((busy, ncpu)) = p.machine {
-        let others =
-            busy - (p.server_cpu.unwrap_or(0.0) + p.generator_cpu.unwrap_or(0.0)) / p.secs;
+        let others = busy - (p.server_cpu.unwrap_or(0.0) + p.generator_cpu.unwrap_or(0.0)) / p.secs;
         cpu_line.push_str(&format!(
             ", machine {busy:.2} of {ncpu:.0} cores busy (others {:.2})",
             others.max(0.0)
@@ -1197,7 +1196,10 @@ fn print_phase(p: &Phase, floor: Option<&Phase>) {
         );
     }
     if p.errors() > 0 {
-        println!("    !!! {} ERRORS — these figures are not valid !!!", p.errors());
+        println!(
+            "    !!! {} ERRORS — these figures are not valid !!!",
+            p.errors()
+        );
         for (k, v) in p.stats.errors.iter().chain(&p.stats.io_errors) {
             println!("      {v:>10}  {k}");
         }
@@ -1318,7 +1320,9 @@ fn run(opts: &Options) -> Result<bool, String> {
                 "  server        spawned {} (pid {}), data dir under {}",
                 opts.server_bin
                     .as_ref()
-                    .map_or(env!("CARGO_BIN_EXE_cofferd").to_owned(), |b| b.display().to_string()),
+                    .map_or(env!("CARGO_BIN_EXE_cofferd").to_owned(), |b| b
+                        .display()
+                        .to_string()),
                 s.pid(),
                 s.data_dir.display()
             );
