@@ -1013,17 +1013,29 @@ impl Phase {
     }
 }
 
+/// The server under load: its address, the credential to sign with, its pid (for its CPU
+/// time) and the clock tick of `/proc`.
+struct Target<'a> {
+    addr: &'a str,
+    credentials: &'a (String, String, String),
+    server_pid: Option<u32>,
+    tick: f64,
+}
+
 /// Runs `op` on `connections` connections for the warm-up and the measured window.
 async fn measure(
     opts: &Options,
-    addr: &str,
-    credentials: &(String, String, String),
-    server_pid: Option<u32>,
-    tick: f64,
+    target: &Target<'_>,
     op: Op,
     connections: usize,
     body: Vec<u8>,
 ) -> Result<Phase, String> {
+    let Target {
+        addr,
+        credentials,
+        server_pid,
+        tick,
+    } = *target;
     let start = Instant::now();
     let plan = Arc::new(Plan {
         addr: addr.to_owned(),
@@ -1400,20 +1412,16 @@ fn run(opts: &Options) -> Result<bool, String> {
         drop(conn);
         println!();
 
+        let target = Target {
+            addr: &addr,
+            credentials: &credentials,
+            server_pid,
+            tick,
+        };
         let mut phases: Vec<Phase> = Vec::new();
         for &c in &conns {
             let floor = if opts.floor && !ops.contains(&Op::Healthz) {
-                let p = measure(
-                    opts,
-                    &addr,
-                    &credentials,
-                    server_pid,
-                    tick,
-                    Op::Healthz,
-                    c,
-                    Vec::new(),
-                )
-                .await?;
+                let p = measure(opts, &target, Op::Healthz, c, Vec::new()).await?;
                 print_phase(&p, None);
                 phases.push(p);
                 phases.len() - 1
@@ -1421,17 +1429,7 @@ fn run(opts: &Options) -> Result<bool, String> {
                 usize::MAX
             };
             for (op, body) in ops.iter().zip(&bodies) {
-                let p = measure(
-                    opts,
-                    &addr,
-                    &credentials,
-                    server_pid,
-                    tick,
-                    *op,
-                    c,
-                    body.clone(),
-                )
-                .await?;
+                let p = measure(opts, &target, *op, c, body.clone()).await?;
                 print_phase(&p, phases.get(floor));
                 phases.push(p);
             }
