@@ -203,14 +203,37 @@ pub struct Resource {
     pub kind: String,
 }
 
+thread_local! {
+    /// The last second formatted on this thread, and its text: events come many to a second.
+    static LAST_SECOND: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+/// `time` as RFC 3339 to the second ([`time::rfc3339`]), formatted once per second per thread.
+fn event_time(time: SystemTime) -> String {
+    let Ok(since) = time.duration_since(std::time::UNIX_EPOCH) else {
+        return time::rfc3339(time);
+    };
+    let secs = since.as_secs();
+    LAST_SECOND.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, time::rfc3339(time));
+        }
+        last.1.clone()
+    })
+}
+
 /// A random (version 4) UUID in its hyphenated text form, for event and request ids.
 pub fn uuid_v4(rng: &dyn RandomSource) -> Result<String, AuditError> {
     let mut b = [0u8; 16];
     rng.fill(&mut b).map_err(AuditError::Random)?;
+    let mut text = uuid::Uuid::encode_buffer();
     Ok(uuid::Builder::from_random_bytes(b)
         .into_uuid()
         .hyphenated()
-        .to_string())
+        .encode_lower(&mut text)
+        .to_owned())
 }
 
 /// Whether CloudTrail marks a call `readOnly`: for a KMS operation, its row in the operation
@@ -254,7 +277,7 @@ impl AuditEvent {
         Ok(Self {
             event_version: EVENT_VERSION.to_owned(),
             user_identity: user,
-            event_time: time::rfc3339(time),
+            event_time: event_time(time),
             event_source: EVENT_SOURCE.to_owned(),
             event_name: event_name.to_owned(),
             aws_region: region.as_str().to_owned(),
@@ -387,10 +410,7 @@ fn scrubbed(mut v: Value) -> Option<Value> {
 fn scrub(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            map.retain(|k, _| {
-                let lower = k.to_ascii_lowercase();
-                !REDACTED_FIELDS.contains(&lower.as_str())
-            });
+            map.retain(|k, _| !REDACTED_FIELDS.iter().any(|f| k.eq_ignore_ascii_case(f)));
             map.values_mut().for_each(scrub);
         }
         Value::Array(items) => items.iter_mut().for_each(scrub),
@@ -486,6 +506,30 @@ mod tests {
         }
         assert!(s.contains("\"keep\":1"));
         assert!(!e.read_only);
+    }
+
+    #[test]
+    fn event_time_is_rfc3339_whatever_the_cache_holds() {
+        for t in [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::from_millis(1_594_757_862_999),
+            UNIX_EPOCH + Duration::from_millis(1_594_757_863_000),
+            UNIX_EPOCH + Duration::from_secs(1_594_757_862),
+            UNIX_EPOCH - Duration::from_secs(5),
+            UNIX_EPOCH + Duration::from_secs(4_102_444_800),
+        ] {
+            assert_eq!(event_time(t), time::rfc3339(t));
+            assert_eq!(event_time(t), time::rfc3339(t));
+        }
+    }
+
+    #[test]
+    fn event_ids_are_lowercase_hyphenated_v4() {
+        let rng = DeterministicRandom::new(b"id");
+        let id = uuid_v4(&rng).unwrap();
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.hyphenated().to_string(), id);
     }
 
     #[test]

@@ -322,12 +322,46 @@ struct Inner {
     publisher: Mutex<Option<Publisher>>,
     /// The newest durable digest.
     latest: Mutex<Option<SignedDigest>>,
+    /// What [`FileSink::durable_through`] answers while the sink works, readable without the
+    /// state lock: `State::durable` in [`Durability::Sync`], `State::written` in
+    /// [`Durability::Periodic`] (in [`Durability::Buffered`] it answers `next_seq`, under the
+    /// lock). Stored after the state changes, under the lock ([`Inner::publish_marks`]).
+    mark: AtomicU64,
+    /// `State::failed.is_some()`, readable without the lock (the kind is read under it).
+    failed: AtomicBool,
 }
 
 /// Why a batch failed: before its records were durable, or after (publishing its digests).
 enum BatchError {
     Unwritten(AuditError),
     Unpublished(AuditError),
+}
+
+thread_local! {
+    /// Each thread's buffer for serializing events: an event is serialized here, outside the
+    /// state lock, and copied into the chain's buffer under it, so neither allocates per event.
+    static EVENT_JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Largest serialization buffer a thread keeps between events.
+const EVENT_JSON_KEEP: usize = 64 * 1024;
+
+/// Serializes `event` into the thread's buffer and hands the bytes to `then`.
+fn with_event_json<T>(
+    event: &AuditEvent,
+    then: impl FnOnce(&[u8]) -> Result<T, AuditError>,
+) -> Result<T, AuditError> {
+    // Taken out of the cell (not borrowed), so a `then` that records again on this thread
+    // serializes into a fresh buffer instead of finding this one borrowed.
+    let mut buf = EVENT_JSON.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    buf.clear();
+    let result = serde_json::to_writer(&mut buf, event)
+        .map_err(AuditError::Encode)
+        .and_then(|()| then(&buf));
+    if buf.capacity() <= EVENT_JSON_KEEP {
+        EVENT_JSON.with(|b| *b.borrow_mut() = buf);
+    }
+    result
 }
 
 /// A function [`FileSink`] calls when records become durable or the sink fails.
@@ -845,6 +879,8 @@ impl FileSink {
             tightened,
             publisher: Mutex::new(publisher),
             latest: Mutex::new(r.last_digest),
+            mark: AtomicU64::new(r.next_seq),
+            failed: AtomicBool::new(false),
             opts,
         });
         let seq = {
@@ -950,9 +986,12 @@ impl FileSink {
     /// modes this is [`AuditSink::record`]'s promise. Errors are returned even when the sink
     /// fails open: the caller decides.
     pub fn append(&self, event: &AuditEvent) -> Result<u64, AuditError> {
-        let json = serde_json::to_vec(event).map_err(AuditError::Encode)?;
+        with_event_json(event, |json| self.append_json(json))
+    }
+
+    fn append_json(&self, json: &[u8]) -> Result<u64, AuditError> {
         let mut st = self.inner.state.lock();
-        let seq = self.inner.push_event(&mut st, &json)?;
+        let seq = self.inner.push_event(&mut st, json)?;
         match self.inner.opts.durability {
             Durability::Sync => {
                 if st.flusher_waiting {
@@ -970,16 +1009,27 @@ impl FileSink {
 
     /// How many records are durable (records `0..n` are fsynced, or in the modes that do not
     /// fsync per record, written as promised); an error once the sink has failed.
+    ///
+    /// In [`Durability::Sync`] and [`Durability::Periodic`] this reads two atomics and takes
+    /// no lock unless the sink has failed: callers waiting for their records (woken together
+    /// by [`FileSink::on_durable`]) do not queue on the lock that appends take.
     pub fn durable_through(&self) -> Result<u64, AuditError> {
-        let st = self.inner.state.lock();
-        if let Some(kind) = st.failed {
-            return Err(AuditError::Failed { kind });
+        if let Durability::Buffered(_) = self.inner.opts.durability {
+            let st = self.inner.state.lock();
+            if let Some(kind) = st.failed {
+                return Err(AuditError::Failed { kind });
+            }
+            return Ok(st.next_seq);
         }
-        Ok(match self.inner.opts.durability {
-            Durability::Sync => st.durable,
-            Durability::Periodic(_) => st.written,
-            Durability::Buffered(_) => st.next_seq,
-        })
+        // The flag first: the mark is only ever a count of records really durable, so a
+        // failure that lands between the two loads cannot make the answer wrong.
+        if self.inner.failed.load(Ordering::Acquire) {
+            let st = self.inner.state.lock();
+            if let Some(kind) = st.failed {
+                return Err(AuditError::Failed { kind });
+            }
+        }
+        Ok(self.inner.mark.load(Ordering::Acquire))
     }
 
     /// After a write or fsync failed, tries at once to write again instead of waiting for the
@@ -1000,7 +1050,7 @@ impl FileSink {
 
     /// Whether the sink has failed and not yet recovered (see [`FileSink::retry`]).
     pub fn is_failed(&self) -> bool {
-        self.inner.state.lock().failed.is_some()
+        self.inner.failed.load(Ordering::Acquire)
     }
 
     /// Sets the function called (from the flusher thread, quickly please) each time records
@@ -1011,6 +1061,18 @@ impl FileSink {
 }
 
 impl Inner {
+    /// Mirrors the durability watermark and the failure flag into the atomics that
+    /// [`FileSink::durable_through`] reads; called, under the state lock, after every change
+    /// of `durable`, `written` or `failed`.
+    fn publish_marks(&self, st: &State) {
+        let mark = match self.opts.durability {
+            Durability::Sync => st.durable,
+            Durability::Periodic(_) | Durability::Buffered(_) => st.written,
+        };
+        self.mark.store(mark, Ordering::Release);
+        self.failed.store(st.failed.is_some(), Ordering::Release);
+    }
+
     fn digest_now(&self, reason: DigestReason) -> Result<SignedDigest, AuditError> {
         let d = {
             let mut st = self.state.lock();
@@ -1234,6 +1296,7 @@ impl Inner {
                     if sync {
                         st.durable = upto;
                     }
+                    self.publish_marks(&st);
                     if let Some(cv) = self.durable_cv.get((number % 2) as usize) {
                         cv.notify_all();
                     }
@@ -1258,6 +1321,7 @@ impl Inner {
                     if sync {
                         st.durable = upto;
                     }
+                    self.publish_marks(&st);
                     return Err(self.batch_failed(&mut st, digests, e));
                 }
             }
@@ -1416,6 +1480,7 @@ impl Inner {
         o.failures += 1;
         o.last = now;
         o.last_attempt = Instant::now();
+        self.publish_marks(st);
     }
 
     /// If the sink has failed, tries to write again: cuts the log back to the end of the last
@@ -1488,6 +1553,7 @@ impl Inner {
                 st.batches += 1;
                 st.written = st.next_seq;
                 st.durable = st.next_seq;
+                self.publish_marks(&st);
                 for cv in &self.durable_cv {
                     cv.notify_all();
                 }
@@ -1654,24 +1720,22 @@ impl Inner {
 
 impl AuditSink for FileSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let result = serde_json::to_vec(event)
-            .map_err(AuditError::Encode)
-            .and_then(|json| {
-                let mut st = self.inner.state.lock();
-                let seq = self.inner.push_event(&mut st, &json)?;
-                match self.inner.opts.durability {
-                    Durability::Sync => return self.inner.wait_durable(st, seq),
-                    Durability::Buffered(_) => {
-                        let queued: usize = st.pending.iter().map(|s| s.data.len()).sum();
-                        if queued <= BUFFERED_MAX_PENDING_BYTES {
-                            return Ok(());
-                        }
+        let result = with_event_json(event, |json| {
+            let mut st = self.inner.state.lock();
+            let seq = self.inner.push_event(&mut st, json)?;
+            match self.inner.opts.durability {
+                Durability::Sync => return self.inner.wait_durable(st, seq),
+                Durability::Buffered(_) => {
+                    let queued: usize = st.pending.iter().map(|s| s.data.len()).sum();
+                    if queued <= BUFFERED_MAX_PENDING_BYTES {
+                        return Ok(());
                     }
-                    Durability::Periodic(_) => {}
                 }
-                drop(st);
-                self.inner.commit(seq + 1, false)
-            });
+                Durability::Periodic(_) => {}
+            }
+            drop(st);
+            self.inner.commit(seq + 1, false)
+        });
         match (result, self.inner.opts.failure_mode) {
             (Err(_), FailureMode::FailOpen) => {
                 self.inner.lost.fetch_add(1, Ordering::Relaxed);

@@ -452,3 +452,31 @@ fn concurrent_callers_through_repeated_faults_lose_no_acknowledged_record() {
         assert!(logged.contains(id), "{id} acknowledged but not in the log");
     }
 }
+
+/// The watermark `durable_through` reads without the lock follows each mode's promise: in
+/// `Periodic` an appended record counts once written, and a failed fsync makes it an error
+/// (the failure flag) until a retry writes again.
+#[test]
+fn the_lock_free_watermark_follows_periodic_writes_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Arc::new(Script::default());
+    let sink = FileSink::open(
+        dir.path(),
+        key(),
+        opts(&script).durability(Durability::Periodic(Duration::from_secs(3600))),
+    )
+    .unwrap();
+    let rng = DeterministicRandom::new(b"watermark");
+    let first = sink.append(&event(&rng, 0)).unwrap();
+    assert!(sink.durable_through().unwrap() > first);
+    assert!(!sink.is_failed());
+    script.fail_syncs(1, ErrorKind::StorageFull);
+    assert!(sink.flush().is_err());
+    assert!(sink.is_failed());
+    assert!(sink.durable_through().is_err());
+    sink.retry().unwrap();
+    assert!(!sink.is_failed());
+    let second = sink.append(&event(&rng, 1)).unwrap();
+    assert!(second > first);
+    assert!(sink.durable_through().unwrap() > second);
+}

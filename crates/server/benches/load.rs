@@ -11,6 +11,7 @@
 //! ```text
 //! cargo bench -p cofferd --bench load                       # Encrypt, 1 KiB, 8 connections, 10 s
 //! cargo bench -p cofferd --bench load -- --connections 16 --duration 20 --op Decrypt
+//! cargo bench -p cofferd --bench load -- --quota-rate 1000000 --matrix   # the issue-22 table
 //! cargo bench -p cofferd --bench load -- --endpoint http://127.0.0.1:4000 \
 //!     --access-key-id AKIA... --secret ... --region us-east-1
 //! ```
@@ -27,6 +28,16 @@
 //! - `--endpoint URL --access-key-id ID --secret SECRET --region REGION`: load a running
 //!   server instead of starting one; `--server-pid PID` adds its CPU time to the report;
 //!   `--key-id ID` uses an existing key instead of creating one
+//! - `--matrix`: Encrypt, Decrypt and GenerateDataKey at 8 and 32 connections, one after the
+//!   other against one server, then a table (the issue-22 targets: each ≥ 0.5 × the floor,
+//!   p99 < 5 ms, ≤ 20 µs of server CPU per request)
+//! - the **floor**: before the operations at each connection count, the same connections
+//!   ask `GET /healthz` (the server's own HTTP stack: no signature, no operation, no audit
+//!   record) for the same warm-up and duration; every operation is reported as a ratio to it,
+//!   with p50/p99 and the server's CPU per request (utime + stime from `/proc/PID/stat`, so a
+//!   spawned server or `--server-pid`). `--no-floor` skips it; `--op healthz` measures only it
+//! - `--server-bin PATH`: spawn another `cofferd` binary (say, a copy built from an earlier
+//!   commit) instead of this build's, for a before/after in one sitting
 //! - `--server-arg ARG` (repeatable): one more argument for the spawned `cofferd`
 //!   (e.g. `--server-arg --config --server-arg quotas.toml`)
 //! - `--quota-rate R`: the spawned server's `SymmetricCryptographic` request quota per
@@ -77,6 +88,9 @@ const HIST_MAX_US: u64 = 60_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
+    /// `GET /healthz`: the floor, the server's own HTTP stack with nothing behind it (no
+    /// signature, no operation, no audit record).
+    Healthz,
     Encrypt,
     Decrypt,
     GenerateDataKey,
@@ -88,6 +102,7 @@ impl Op {
             "encrypt" => Ok(Self::Encrypt),
             "decrypt" => Ok(Self::Decrypt),
             "generatedatakey" | "gdk" => Ok(Self::GenerateDataKey),
+            "healthz" => Ok(Self::Healthz),
             _ => Err(format!(
                 "unknown operation {s} (Encrypt, Decrypt or GenerateDataKey)"
             )),
@@ -96,6 +111,7 @@ impl Op {
 
     fn name(self) -> &'static str {
         match self {
+            Self::Healthz => "healthz",
             Self::Encrypt => "Encrypt",
             Self::Decrypt => "Decrypt",
             Self::GenerateDataKey => "GenerateDataKey",
@@ -105,6 +121,7 @@ impl Op {
     /// A field every successful response of the operation has.
     fn response_field(self) -> &'static str {
         match self {
+            Self::Healthz => "ok",
             Self::Encrypt => "CiphertextBlob",
             Self::Decrypt => "Plaintext",
             Self::GenerateDataKey => "CiphertextBlob",
@@ -128,9 +145,15 @@ struct Options {
     key_id: Option<String>,
     server_args: Vec<String>,
     data_dir_parent: Option<PathBuf>,
+    /// Another `cofferd` binary to spawn (a build of an earlier commit, for before/after).
+    server_bin: Option<PathBuf>,
     quota_rate: Option<f64>,
     /// Whether the spawned server's pre-authentication budgets are lifted.
     raise_limits: bool,
+    /// Encrypt, Decrypt and GenerateDataKey at 8 and 32 connections.
+    matrix: bool,
+    /// Measure `GET /healthz` before the operation at each connection count.
+    floor: bool,
 }
 
 impl Default for Options {
@@ -150,13 +173,16 @@ impl Default for Options {
             key_id: None,
             server_args: Vec::new(),
             data_dir_parent: None,
+            server_bin: None,
             quota_rate: None,
             raise_limits: true,
+            matrix: false,
+            floor: true,
         }
     }
 }
 
-const VALUED: [&str; 16] = [
+const VALUED: [&str; 17] = [
     "connections",
     "duration",
     "warmup",
@@ -171,6 +197,7 @@ const VALUED: [&str; 16] = [
     "key-id",
     "server-arg",
     "data-dir-parent",
+    "server-bin",
     "quota-rate",
     "limits",
 ];
@@ -212,6 +239,7 @@ impl Options {
             "key-id" => self.key_id = Some(v.to_owned()),
             "server-arg" => self.server_args.push(v.to_owned()),
             "data-dir-parent" => self.data_dir_parent = Some(PathBuf::from(v)),
+            "server-bin" => self.server_bin = Some(PathBuf::from(v)),
             "quota-rate" => {
                 let r: f64 = v
                     .parse()
@@ -258,6 +286,14 @@ impl Options {
             };
             if flag == "help" {
                 return Err(String::new());
+            }
+            if flag == "matrix" {
+                o.matrix = true;
+                continue;
+            }
+            if flag == "no-floor" {
+                o.floor = false;
+                continue;
             }
             if !VALUED.contains(&name) {
                 if name != "bench" {
@@ -336,7 +372,11 @@ impl ServerProcess {
             config_args.push("--config".into());
             config_args.push(path.into_os_string());
         }
-        let bin = env!("CARGO_BIN_EXE_cofferd");
+        let bin = opts
+            .server_bin
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cofferd")));
+        let bin = bin.display().to_string();
         let raised: &[&str] = if opts.raise_limits {
             &[
                 "--ip-rate",
@@ -351,7 +391,7 @@ impl ServerProcess {
         } else {
             &[]
         };
-        let mut child = Command::new(bin)
+        let mut child = Command::new(&bin)
             .args(&config_args)
             .arg("--data-dir")
             .arg(&data_dir)
@@ -854,6 +894,7 @@ async fn worker(plan: Arc<Plan>) -> WorkerResult {
     let mut hist = Histogram::<u64>::new_with_bounds(1, HIST_MAX_US, 3).unwrap();
     let mut stats = WorkerStats::default();
     let field = format!("\"{}\"", plan.op.response_field());
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", plan.addr).into_bytes();
     let mut conn: Option<Conn> = None;
     let mut checked_first = false;
     while Instant::now() < plan.end {
@@ -868,7 +909,11 @@ async fn worker(plan: Arc<Plan>) -> WorkerResult {
                 }
             },
         };
-        let request = builder.build(plan.op.name(), &plan.body);
+        let request = if plan.op == Op::Healthz {
+            &healthz[..]
+        } else {
+            builder.build(plan.op.name(), &plan.body)
+        };
         let t0 = Instant::now();
         let result = c.round_trip(request).await;
         let t1 = Instant::now();
@@ -878,7 +923,9 @@ async fn worker(plan: Arc<Plan>) -> WorkerResult {
                 let body = c.body(&reply);
                 if reply.status == 200 {
                     // A full check of the first response, a cheap one of the rest.
-                    let good = if checked_first {
+                    let good = if plan.op == Op::Healthz {
+                        body.starts_with(b"ok")
+                    } else if checked_first {
                         body.first() == Some(&b'{') && body.last() == Some(&b'}')
                     } else {
                         checked_first = true;
@@ -930,6 +977,301 @@ fn fmt_us(us: u64) -> String {
     }
 }
 
+/// One measured phase: an operation (or the floor) at a number of connections.
+struct Phase {
+    op: Op,
+    connections: usize,
+    hist: Histogram<u64>,
+    stats: WorkerStats,
+    /// Server CPU seconds (utime + stime) over the measured window.
+    server_cpu: Option<f64>,
+    generator_cpu: Option<f64>,
+    /// Busy cores of the whole machine over the window, and the number of cores.
+    machine: Option<(f64, f64)>,
+    secs: f64,
+}
+
+impl Phase {
+    fn rps(&self) -> f64 {
+        self.stats.ok as f64 / self.secs
+    }
+
+    fn errors(&self) -> u64 {
+        self.stats.errors.values().sum::<u64>()
+            + self.stats.io_errors.values().sum::<u64>()
+            + self.stats.bad_bodies
+    }
+
+    /// Server CPU per successful request, in µs.
+    fn cpu_per_request(&self) -> Option<f64> {
+        let c = self.server_cpu?;
+        (self.stats.ok > 0).then(|| c / self.secs * 1e6 / self.rps())
+    }
+
+    fn quantile(&self, q: f64) -> Option<u64> {
+        (!self.hist.is_empty()).then(|| self.hist.value_at_quantile(q))
+    }
+}
+
+/// The server under load: its address, the credential to sign with, its pid (for its CPU
+/// time) and the clock tick of `/proc`.
+struct Target<'a> {
+    addr: &'a str,
+    credentials: &'a (String, String, String),
+    server_pid: Option<u32>,
+    tick: f64,
+}
+
+/// Runs `op` on `connections` connections for the warm-up and the measured window.
+async fn measure(
+    opts: &Options,
+    target: &Target<'_>,
+    op: Op,
+    connections: usize,
+    body: Vec<u8>,
+) -> Result<Phase, String> {
+    let Target {
+        addr,
+        credentials,
+        server_pid,
+        tick,
+    } = *target;
+    let start = Instant::now();
+    let plan = Arc::new(Plan {
+        addr: addr.to_owned(),
+        op,
+        body,
+        measure_start: start + opts.warmup,
+        end: start + opts.warmup + opts.duration,
+        credentials: credentials.clone(),
+    });
+    let snapshots = tokio::spawn({
+        let plan = plan.clone();
+        async move {
+            tokio::time::sleep_until(plan.measure_start).await;
+            let a = cpu_snapshot(server_pid, tick);
+            tokio::time::sleep_until(plan.end).await;
+            let b = cpu_snapshot(server_pid, tick);
+            (a, b)
+        }
+    });
+    let workers: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(worker(plan.clone())))
+        .collect();
+    let mut results = Vec::new();
+    let all = async {
+        for w in workers {
+            results.push(w.await.map_err(|e| format!("worker failed: {e}"))?);
+        }
+        Ok::<_, String>(())
+    };
+    // A hung server must not hang the bench.
+    tokio::time::timeout(opts.warmup + opts.duration + Duration::from_secs(30), all)
+        .await
+        .map_err(|_| "requests did not complete 30 s after the end: server hung?".to_owned())??;
+    let (a, b) = snapshots.await.map_err(|e| format!("snapshot task: {e}"))?;
+
+    let mut hist = Histogram::<u64>::new_with_bounds(1, HIST_MAX_US, 3).unwrap();
+    let mut total = WorkerStats::default();
+    for r in &results {
+        hist.add(&r.hist).unwrap();
+        total.ok += r.stats.ok;
+        total.throttled += r.stats.throttled;
+        total.reconnects += r.stats.reconnects;
+        total.bad_bodies += r.stats.bad_bodies;
+        total.outside += r.stats.outside;
+        for (k, v) in &r.stats.errors {
+            *total.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &r.stats.io_errors {
+            *total.io_errors.entry(k.clone()).or_default() += v;
+        }
+    }
+    let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+    let machine = a.machine.zip(b.machine).map(|((ba, ta), (bb, tb))| {
+        let busy = bb.saturating_sub(ba) as f64;
+        let total = tb.saturating_sub(ta).max(1) as f64;
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        (busy / total * ncpu, ncpu)
+    });
+    Ok(Phase {
+        op,
+        connections,
+        hist,
+        stats: total,
+        server_cpu: delta(a.server, b.server),
+        generator_cpu: delta(a.generator, b.generator),
+        machine,
+        secs: opts.duration.as_secs_f64(),
+    })
+}
+
+/// The request body of `op` against `key_id` (Decrypt's needs an Encrypt first).
+async fn body_for(
+    op: Op,
+    opts: &Options,
+    conn: &mut Conn,
+    builder: &mut RequestBuilder,
+    key_id: &str,
+) -> Result<Vec<u8>, String> {
+    let mut plaintext = vec![0u8; opts.payload];
+    SystemRandom::new()
+        .fill(&mut plaintext)
+        .map_err(|e| format!("random: {e}"))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = match op {
+        Op::Healthz => return Ok(Vec::new()),
+        Op::Encrypt => {
+            serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(&plaintext)})
+        }
+        Op::GenerateDataKey => serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+        Op::Decrypt => {
+            let enc = call(
+                conn,
+                builder,
+                "Encrypt",
+                &serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(&plaintext)}),
+            )
+            .await?;
+            let blob = enc
+                .get("CiphertextBlob")
+                .and_then(|v| v.as_str())
+                .ok_or("Encrypt: no CiphertextBlob")?
+                .to_owned();
+            let body = serde_json::json!({"KeyId": key_id, "CiphertextBlob": blob});
+            let dec = call(conn, builder, "Decrypt", &body).await?;
+            if dec.get("Plaintext").and_then(|v| v.as_str())
+                != Some(b64.encode(&plaintext).as_str())
+            {
+                return Err("Decrypt did not return the plaintext".into());
+            }
+            body
+        }
+    };
+    Ok(serde_json::to_vec(&body).unwrap())
+}
+
+fn print_phase(p: &Phase, floor: Option<&Phase>) {
+    let label = match p.op {
+        Op::Healthz => "GET /healthz (the floor)".to_owned(),
+        op => op.name().to_owned(),
+    };
+    println!("  {label}, {} connections", p.connections);
+    println!(
+        "    requests    {} ok, {} throttled, {} errors ({} warm-up/edge requests not counted)",
+        p.stats.ok,
+        p.stats.throttled,
+        p.errors(),
+        p.stats.outside
+    );
+    let ratio = floor
+        .filter(|f| f.rps() > 0.0)
+        .map(|f| format!(" = {:.2} x the floor ({:.0}/s)", p.rps() / f.rps(), f.rps()))
+        .unwrap_or_default();
+    println!("    throughput  {:.0} requests/s{ratio}", p.rps());
+    if p.hist.is_empty() {
+        println!("    latency     no successful requests");
+    } else {
+        println!(
+            "    latency     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {:.0} µs; client-side)",
+            fmt_us(p.hist.value_at_quantile(0.50)),
+            fmt_us(p.hist.value_at_quantile(0.90)),
+            fmt_us(p.hist.value_at_quantile(0.99)),
+            fmt_us(p.hist.value_at_quantile(0.999)),
+            fmt_us(p.hist.max()),
+            p.hist.mean()
+        );
+    }
+    let show = |c: Option<f64>| c.map_or("?".to_owned(), |c| format!("{:.2}", c / p.secs));
+    let mut cpu_line = format!(
+        "    cpu         server {} cores, generator {} cores",
+        show(p.server_cpu),
+        show(p.generator_cpu)
+    );
+    if let Some((busy, ncpu)) = p.machine {
+        let others = busy - (p.server_cpu.unwrap_or(0.0) + p.generator_cpu.unwrap_or(0.0)) / p.secs;
+        cpu_line.push_str(&format!(
+            ", machine {busy:.2} of {ncpu:.0} cores busy (others {:.2})",
+            others.max(0.0)
+        ));
+    }
+    println!("{cpu_line}");
+    if let Some(c) = p.cpu_per_request() {
+        println!("    server cost {c:.1} µs CPU per ok request");
+    }
+    if p.stats.throttled > 0 {
+        println!(
+            "    WARNING: {} requests were throttled (ThrottlingException): a quota (AWS's \
+             default 10,000/s for symmetric cryptographic operations) or a limiter capped the \
+             load; their latencies are not in the histogram.",
+            p.stats.throttled
+        );
+    }
+    if p.errors() > 0 {
+        println!(
+            "    !!! {} ERRORS — these figures are not valid !!!",
+            p.errors()
+        );
+        for (k, v) in p.stats.errors.iter().chain(&p.stats.io_errors) {
+            println!("      {v:>10}  {k}");
+        }
+        if p.stats.bad_bodies > 0 {
+            println!("      {:>10}  malformed 200 responses", p.stats.bad_bodies);
+        }
+    }
+    if p.stats.reconnects > 0 {
+        println!("    note: {} reconnects", p.stats.reconnects);
+    }
+}
+
+/// The summary: each operation beside the floor measured just before it, with the targets of
+/// issue 22 (≥ 0.5 × the floor, p99 < 5 ms, ≤ 20 µs of server CPU per request).
+fn print_table(phases: &[Phase]) {
+    println!();
+    println!(
+        "| op | conns | floor /s | op /s | op/floor | p50 | p99 | server CPU/req (floor) | targets |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut floor: Option<&Phase> = None;
+    for p in phases {
+        if p.op == Op::Healthz {
+            floor = Some(p);
+            continue;
+        }
+        let f = floor.filter(|f| f.connections == p.connections);
+        let ratio = f.filter(|f| f.rps() > 0.0).map(|f| p.rps() / f.rps());
+        let cpu = p.cpu_per_request();
+        let p99 = p.quantile(0.99);
+        let met = |ok: Option<bool>| match ok {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "?",
+        };
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} ({}) | ratio {}, p99 {}, CPU {}{} |",
+            p.op.name(),
+            p.connections,
+            f.map_or("-".to_owned(), |f| format!("{:.0}", f.rps())),
+            p.rps(),
+            ratio.map_or("-".to_owned(), |r| format!("{r:.2}")),
+            p.quantile(0.5).map_or("-".to_owned(), fmt_us),
+            p99.map_or("-".to_owned(), fmt_us),
+            cpu.map_or("?".to_owned(), |c| format!("{c:.1} µs")),
+            f.and_then(Phase::cpu_per_request)
+                .map_or("?".to_owned(), |c| format!("{c:.1} µs")),
+            met(ratio.map(|r| r >= 0.5)),
+            met(p99.map(|v| v < 5_000)),
+            met(cpu.map(|c| c <= 20.0)),
+            if p.errors() > 0 || p.stats.throttled > 0 {
+                ", ERRORS/THROTTLES: invalid"
+            } else {
+                ""
+            }
+        );
+    }
+    println!();
+}
+
 fn run(opts: &Options) -> Result<bool, String> {
     let tick = clock_tick();
     let load_before = loadavg();
@@ -972,8 +1314,66 @@ fn run(opts: &Options) -> Result<bool, String> {
     }
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
 
+    // The phases: at each connection count, the floor first, then each operation.
+    let (ops, conns): (Vec<Op>, Vec<usize>) = if opts.matrix {
+        (
+            vec![Op::Encrypt, Op::Decrypt, Op::GenerateDataKey],
+            vec![8, 32],
+        )
+    } else {
+        (vec![opts.op], vec![opts.connections])
+    };
+
+    println!();
+    println!("cofferd load generator");
+    match &server {
+        Some(s) => {
+            println!(
+                "  server        spawned {} (pid {}), data dir under {}",
+                opts.server_bin
+                    .as_ref()
+                    .map_or(env!("CARGO_BIN_EXE_cofferd").to_owned(), |b| b
+                        .display()
+                        .to_string()),
+                s.pid(),
+                s.data_dir.display()
+            );
+            println!(
+                "  server config audit log on ({}), SymmetricCryptographic quota {}, \
+                 pre-authentication budgets {}{}",
+                if opts.server_args.iter().any(|a| a.contains("durability")) {
+                    "durability from --server-arg"
+                } else {
+                    "default durability: sync, group commit"
+                },
+                opts.quota_rate
+                    .map_or("10000/s (AWS default)".to_owned(), |r| format!("{r}/s")),
+                if opts.raise_limits {
+                    "raised"
+                } else {
+                    "cofferd's defaults"
+                },
+                if opts.server_args.is_empty() {
+                    String::new()
+                } else {
+                    format!(", extra args: {}", opts.server_args.join(" "))
+                }
+            );
+        }
+        None => println!("  server        {addr} (external)"),
+    }
+    println!(
+        "  load          keep-alive connections, 1 request in flight each, {} generator \
+         thread(s), {:.1} s measured after {:.1} s warm-up per phase; payload {} bytes \
+         (GenerateDataKey: AES_256)",
+        opts.threads,
+        opts.duration.as_secs_f64(),
+        opts.warmup.as_secs_f64(),
+        opts.payload
+    );
+
     let result = runtime.block_on(async {
-        // Setup: the signer against cofferd's own, a key, and the request body.
+        // Setup: the signer against cofferd's own, a key, and the request bodies.
         let (akid, secret, region) = &credentials;
         let mut builder = RequestBuilder::new(Signer::new(akid, secret, region), &addr);
         let mut headers = builder.headers.clone();
@@ -1004,81 +1404,39 @@ fn run(opts: &Options) -> Result<bool, String> {
                     .to_owned()
             }
         };
-        let mut plaintext = vec![0u8; opts.payload];
-        SystemRandom::new()
-            .fill(&mut plaintext)
-            .map_err(|e| format!("random: {e}"))?;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let body = match opts.op {
-            Op::Encrypt => {
-                serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(&plaintext)})
-            }
-            Op::GenerateDataKey => serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256"}),
-            Op::Decrypt => {
-                let enc = call(
-                    &mut conn,
-                    &mut builder,
-                    "Encrypt",
-                    &serde_json::json!({"KeyId": key_id, "Plaintext": b64.encode(&plaintext)}),
-                )
-                .await?;
-                let blob = enc
-                    .get("CiphertextBlob")
-                    .and_then(|v| v.as_str())
-                    .ok_or("Encrypt: no CiphertextBlob")?
-                    .to_owned();
-                let body = serde_json::json!({"KeyId": key_id, "CiphertextBlob": blob});
-                let dec = call(&mut conn, &mut builder, "Decrypt", &body).await?;
-                if dec.get("Plaintext").and_then(|v| v.as_str())
-                    != Some(b64.encode(&plaintext).as_str())
-                {
-                    return Err("Decrypt did not return the plaintext".into());
-                }
-                body
-            }
-        };
+        println!("  key           {key_id}");
+        let mut bodies = Vec::new();
+        for op in &ops {
+            bodies.push(body_for(*op, opts, &mut conn, &mut builder, &key_id).await?);
+        }
         drop(conn);
-        let body = serde_json::to_vec(&body).unwrap();
+        println!();
 
-        let start = Instant::now();
-        let plan = Arc::new(Plan {
-            addr: addr.clone(),
-            op: opts.op,
-            body,
-            measure_start: start + opts.warmup,
-            end: start + opts.warmup + opts.duration,
-            credentials: credentials.clone(),
-        });
-        let snapshots = tokio::spawn({
-            let plan = plan.clone();
-            async move {
-                tokio::time::sleep_until(plan.measure_start).await;
-                let a = cpu_snapshot(server_pid, tick);
-                tokio::time::sleep_until(plan.end).await;
-                let b = cpu_snapshot(server_pid, tick);
-                (a, b)
-            }
-        });
-        let workers: Vec<_> = (0..opts.connections)
-            .map(|_| tokio::spawn(worker(plan.clone())))
-            .collect();
-        let mut results = Vec::new();
-        let all = async {
-            for w in workers {
-                results.push(w.await.map_err(|e| format!("worker failed: {e}"))?);
-            }
-            Ok::<_, String>(())
+        let target = Target {
+            addr: &addr,
+            credentials: &credentials,
+            server_pid,
+            tick,
         };
-        // A hung server must not hang the bench.
-        tokio::time::timeout(opts.warmup + opts.duration + Duration::from_secs(30), all)
-            .await
-            .map_err(|_| {
-                "requests did not complete 30 s after the end: server hung?".to_owned()
-            })??;
-        let (a, b) = snapshots.await.map_err(|e| format!("snapshot task: {e}"))?;
-        Ok((results, a, b, key_id))
+        let mut phases: Vec<Phase> = Vec::new();
+        for &c in &conns {
+            let floor = if opts.floor && !ops.contains(&Op::Healthz) {
+                let p = measure(opts, &target, Op::Healthz, c, Vec::new()).await?;
+                print_phase(&p, None);
+                phases.push(p);
+                phases.len() - 1
+            } else {
+                usize::MAX
+            };
+            for (op, body) in ops.iter().zip(&bodies) {
+                let p = measure(opts, &target, *op, c, body.clone()).await?;
+                print_phase(&p, phases.get(floor));
+                phases.push(p);
+            }
+        }
+        Ok(phases)
     });
-    let (results, cpu_a, cpu_b, key_id) = match result {
+    let phases = match result {
         Ok(r) => r,
         Err(e) => {
             if let Some(s) = &server {
@@ -1091,178 +1449,23 @@ fn run(opts: &Options) -> Result<bool, String> {
         }
     };
     let load_after = loadavg();
-
-    let mut hist = Histogram::<u64>::new_with_bounds(1, HIST_MAX_US, 3).unwrap();
-    let mut total = WorkerStats::default();
-    for r in &results {
-        hist.add(&r.hist).unwrap();
-        total.ok += r.stats.ok;
-        total.throttled += r.stats.throttled;
-        total.reconnects += r.stats.reconnects;
-        total.bad_bodies += r.stats.bad_bodies;
-        total.outside += r.stats.outside;
-        for (k, v) in &r.stats.errors {
-            *total.errors.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &r.stats.io_errors {
-            *total.io_errors.entry(k.clone()).or_default() += v;
-        }
-    }
     let audit_bytes = server.as_ref().map(ServerProcess::audit_bytes);
     let stderr_tail = server.as_ref().map(ServerProcess::stderr_tail);
     if let Some(s) = server.as_mut() {
         s.stop();
     }
-
-    let secs = opts.duration.as_secs_f64();
-    let errors: u64 = total.errors.values().sum::<u64>()
-        + total.io_errors.values().sum::<u64>()
-        + total.bad_bodies;
-    let rps = total.ok as f64 / secs;
-
-    println!();
-    println!("cofferd load generator");
-    println!(
-        "  operation     {} ({}), key {key_id}",
-        opts.op.name(),
-        match opts.op {
-            Op::GenerateDataKey => "AES_256 data key".to_owned(),
-            _ => format!("{}-byte plaintext", opts.payload),
-        }
-    );
-    match &server {
-        Some(s) => {
-            println!(
-                "  server        spawned {} (pid {}), data dir under {}",
-                env!("CARGO_BIN_EXE_cofferd"),
-                s.pid(),
-                s.data_dir.display()
-            );
-            println!(
-                "  server config audit log on ({}), SymmetricCryptographic quota {}, \
-                 pre-authentication budgets {}{}",
-                if opts.server_args.iter().any(|a| a.contains("durability")) {
-                    "durability from --server-arg"
-                } else {
-                    "default durability: sync, group commit"
-                },
-                opts.quota_rate
-                    .map_or("10000/s (AWS default)".to_owned(), |r| format!("{r}/s")),
-                if opts.raise_limits {
-                    "raised"
-                } else {
-                    "cofferd's defaults"
-                },
-                if opts.server_args.is_empty() {
-                    String::new()
-                } else {
-                    format!(", extra args: {}", opts.server_args.join(" "))
-                }
-            );
-        }
-        None => println!("  server        {addr} (external)"),
-    }
-    println!(
-        "  load          {} keep-alive connections, 1 request in flight each, {} generator thread(s), {:.1} s measured after {:.1} s warm-up",
-        opts.connections,
-        opts.threads,
-        secs,
-        opts.warmup.as_secs_f64()
-    );
-    println!(
-        "  requests      {} ok, {} throttled, {} errors ({} warm-up/edge requests not counted)",
-        total.ok, total.throttled, errors, total.outside
-    );
-    println!("  throughput    {rps:.0} requests/s (ok responses)");
-    if hist.is_empty() {
-        println!("  latency       no successful requests");
-    } else {
-        println!(
-            "  latency       p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {:.0} µs; ok responses, client-side, excluding signing)",
-            fmt_us(hist.value_at_quantile(0.50)),
-            fmt_us(hist.value_at_quantile(0.90)),
-            fmt_us(hist.value_at_quantile(0.99)),
-            fmt_us(hist.value_at_quantile(0.999)),
-            fmt_us(hist.max()),
-            hist.mean()
-        );
-    }
-    let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (b - a) / secs);
-    let server_cores = delta(cpu_a.server, cpu_b.server);
-    let gen_cores = delta(cpu_a.generator, cpu_b.generator);
-    let machine = cpu_a
-        .machine
-        .zip(cpu_b.machine)
-        .map(|((ba, ta), (bb, tb))| {
-            let busy = bb.saturating_sub(ba) as f64;
-            let total = tb.saturating_sub(ta).max(1) as f64;
-            let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-            (busy / total * ncpu, ncpu)
-        });
-    let show = |c: Option<f64>| c.map_or("?".to_owned(), |c| format!("{c:.2}"));
-    let mut cpu_line = format!(
-        "  cpu           server {} cores, generator {} cores",
-        show(server_cores),
-        show(gen_cores)
-    );
-    if let Some((busy, ncpu)) = machine {
-        let others = busy - server_cores.unwrap_or(0.0) - gen_cores.unwrap_or(0.0);
-        cpu_line.push_str(&format!(
-            ", machine {busy:.2} of {ncpu:.0} cores busy (others{} {:.2})",
-            if server_cores.is_none() {
-                " incl. the server"
-            } else {
-                ""
-            },
-            others.max(0.0)
-        ));
-    }
-    println!("{cpu_line}");
-    if let (Some(c), true) = (server_cores, total.ok > 0) {
-        println!(
-            "  server cost   {:.1} µs CPU per ok request",
-            c * 1e6 / rps.max(f64::MIN_POSITIVE)
-        );
-    }
     if let Some(b) = audit_bytes {
         println!("  audit log     {:.1} MiB written", b as f64 / 1048576.0);
     }
     println!("  load average  {load_before} before, {load_after} after");
-    if opts.op == Op::Encrypt && opts.payload == 1024 && opts.connections == 8 {
-        let met = errors == 0
-            && total.throttled == 0
-            && rps >= 10_000.0
-            && !hist.is_empty()
-            && hist.value_at_quantile(0.99) < 5_000;
-        println!(
-            "  target        >= 10000 requests/s and p99 < 5 ms, no errors or throttles: {}",
-            if met { "MET" } else { "MISSED" }
-        );
-    }
-    if total.throttled > 0 {
-        println!(
-            "\n  WARNING: {} requests were throttled (ThrottlingException): a quota (AWS's default \
-             10,000/s for symmetric cryptographic operations) or a limiter capped the load; their \
-             latencies are not in the histogram.",
-            total.throttled
-        );
-    }
+    print_table(&phases);
+    let errors: u64 = phases.iter().map(Phase::errors).sum();
     if errors > 0 {
-        println!("\n  !!! THE RUN HAD {errors} ERRORS — the figures above are not valid !!!");
-        for (k, v) in total.errors.iter().chain(&total.io_errors) {
-            println!("      {v:>10}  {k}");
-        }
-        if total.bad_bodies > 0 {
-            println!("      {:>10}  malformed 200 responses", total.bad_bodies);
-        }
+        println!("!!! THE RUN HAD {errors} ERRORS — the figures above are not valid !!!");
         if let Some(t) = stderr_tail.filter(|t| !t.is_empty()) {
-            println!("  cofferd's stderr (tail):\n{t}");
+            println!("cofferd's stderr (tail):\n{t}");
         }
     }
-    if total.reconnects > 0 {
-        println!("  note: {} reconnects", total.reconnects);
-    }
-    println!();
     Ok(errors == 0)
 }
 
@@ -1276,7 +1479,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo bench -p cofferd --bench load -- [--connections N] [--duration S] \
                  [--warmup S] [--threads N] [--op Encrypt|Decrypt|GenerateDataKey] \
-                 [--payload BYTES] [--endpoint URL --access-key-id ID --secret S --region R \
+                 [--payload BYTES] [--matrix] [--no-floor] [--server-bin PATH] [--endpoint URL --access-key-id ID --secret S --region R \
                  [--server-pid PID] [--key-id ID]] [--server-arg ARG]... [--data-dir-parent DIR]"
             );
             return if e.is_empty() {

@@ -22,7 +22,7 @@ use crate::deferred::{run_deferred, DurableWaiter, DEFERRED_OPERATIONS};
 use crate::limiter::{Limiter, Source, SourceKey};
 use crate::metrics::{Metrics, OpLabel, ThrottleStage};
 use crate::refusals::RefusalLog;
-use crate::{protocol, sigv4, ApiError, Error};
+use crate::{protocol, ApiError, Error};
 use coffer_credentials::{CredentialStore, InitOptions};
 
 /// The key management service of a data dir, opened as a [`Config`] says.
@@ -256,7 +256,7 @@ pub(crate) struct State {
     pub(crate) ip_limiter: Limiter<Source>,
     pub(crate) key_limiter: Limiter<SourceKey>,
     pub(crate) refusals: RefusalLog,
-    pub(crate) rng: SystemRandom,
+    pub(crate) rng: RequestIds,
     /// What `/healthz` answers: whether the audit log and the store can be written.
     pub(crate) health: crate::health::Health,
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
@@ -400,7 +400,7 @@ impl Server {
                     limits.refusal_summary_interval,
                     crate::refusals::MAX_SOURCES,
                 ),
-                rng: SystemRandom::new(),
+                rng: RequestIds::new(),
                 health,
                 deferral,
             }),
@@ -522,18 +522,57 @@ impl Drop for WipeOnDrop {
     }
 }
 
-fn request_id(rng: &SystemRandom) -> String {
-    let mut b = [0u8; 16];
-    let _ = coffer::RandomSource::fill(rng, &mut b);
-    let h = sigv4::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        h.get(0..8).unwrap_or_default(),
-        h.get(8..12).unwrap_or_default(),
-        h.get(12..16).unwrap_or_default(),
-        h.get(16..20).unwrap_or_default(),
-        h.get(20..32).unwrap_or_default()
-    )
+/// Randomness for request ids, drawn from the system 1 KiB at a time: an id names a request,
+/// it protects nothing, and one system call per request cost more than the rest of the id.
+pub(crate) struct RequestIds {
+    rng: SystemRandom,
+    buf: parking_lot::Mutex<(Box<[u8; 1024]>, usize)>,
+}
+
+impl RequestIds {
+    pub(crate) fn new() -> Self {
+        Self {
+            rng: SystemRandom::new(),
+            buf: parking_lot::Mutex::new((Box::new([0u8; 1024]), 1024)),
+        }
+    }
+
+    /// 16 random bytes (zeros if the system source failed: ids are then not unique, which
+    /// costs only the ability to tell requests apart in logs).
+    fn next(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        let mut guard = self.buf.lock();
+        let (buf, pos) = &mut *guard;
+        if *pos + out.len() > buf.len() {
+            if coffer::RandomSource::fill(&self.rng, &mut buf[..]).is_err() {
+                return out;
+            }
+            *pos = 0;
+        }
+        if let Some(b) = buf.get(*pos..*pos + out.len()) {
+            out.copy_from_slice(b);
+        }
+        *pos += out.len();
+        out
+    }
+}
+
+/// A request id: 16 random bytes as 8-4-4-4-12 lowercase hex.
+fn request_id(ids: &RequestIds) -> String {
+    format_request_id(&ids.next())
+}
+
+fn format_request_id(b: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(byte >> 4)]));
+        s.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    s
 }
 
 fn respond(status: u16, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
@@ -709,4 +748,28 @@ async fn serve(
     })
     .await
     .map_err(|e| ApiError::from(coffer::Error::internal(e)))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id keeps the form it had when each was hex-encoded and formatted with `format!`.
+    #[test]
+    fn request_ids_are_hyphenated_lowercase_hex() {
+        let b: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(3));
+        let h = crate::sigv4::hex(&b);
+        let old = format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        );
+        assert_eq!(format_request_id(&b), old);
+        let ids = RequestIds::new();
+        let seen: std::collections::HashSet<String> = (0..200).map(|_| request_id(&ids)).collect();
+        assert_eq!(seen.len(), 200);
+    }
 }
