@@ -8,12 +8,17 @@ AWS_ENDPOINT_URL_KMS points every KMS client the SDK builds itself at cofferd. C
 - the keyring API (aws-cryptographic-material-providers): an AWS KMS keyring, and a multi-keyring
   of two coffer keys whose message opens with either key alone (two encrypted data keys);
 - the caching materials manager: N messages cost one GenerateDataKey, counted on the wire;
-- a key disabled in cofferd: the SDK's encrypt fails with cofferd's DisabledException.
+- a key disabled in cofferd: the SDK's encrypt fails with cofferd's DisabledException;
+- with the `coffer` CLI's path as argument: `coffer envelope encrypt --format esdk` messages
+  (both suites, two keys) open with the Python ESDK through cofferd, and the Python ESDK's
+  messages open with `coffer envelope decrypt` — both directions of the remote keyring.
 """
 
 import logging
 import os
+import subprocess
 import sys
+import tempfile
 
 import boto3
 import botocore.session
@@ -186,5 +191,48 @@ except GenerateKeyError as e:
     code = getattr(cause, "response", {}).get("Error", {}).get("Code")
     check("disabled key: the SDK's encrypt fails with DisabledException", code == "DisabledException", repr(cause))
 kms.enable_key(KeyId=arn2)
+
+# --- coffer's ESDK messages and the Python ESDK, through cofferd, both ways -------------
+if len(sys.argv) > 1:
+    coffer = sys.argv[1]
+    env = dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT)
+    both = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[arn1, arn2])
+    only2 = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[arn2])
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "plain.bin")
+        with open(src, "wb") as f:
+            f.write(plaintext)
+        for fmt in ("esdk", "esdk-unsigned"):
+            out = os.path.join(tmp, f"{fmt}.msg")
+            subprocess.run(
+                [coffer, "envelope", "encrypt", "--format", fmt, "--key-id", arn1, "--key-id", arn2,
+                 "--context", "tenant=acme", "--out", out, src],
+                env=env, check=True,
+            )
+            with open(out, "rb") as f:
+                message = f.read()
+            back, hdr = client.decrypt(source=message, key_provider=only2)
+            check(f"coffer {fmt} message opens with the Python ESDK (second key alone)", back == plaintext)
+            check(f"coffer {fmt} message: two aws-kms data keys", len(hdr.encrypted_data_keys) == 2)
+            check(f"coffer {fmt} message: context", hdr.encryption_context.get("tenant") == "acme")
+        # The other way: the Python ESDK's message, framed and signed (its default suite).
+        esdk_msg, _ = client.encrypt(source=plaintext, key_provider=both,
+                                     encryption_context={"tenant": "acme"}, frame_length=1024)
+        msg_path = os.path.join(tmp, "python.msg")
+        with open(msg_path, "wb") as f:
+            f.write(esdk_msg)
+        back_path = os.path.join(tmp, "python.back")
+        subprocess.run(
+            [coffer, "envelope", "decrypt", "--context", "tenant=acme", "--out", back_path, msg_path],
+            env=env, check=True,
+        )
+        with open(back_path, "rb") as f:
+            check("the Python ESDK's message opens with coffer envelope decrypt", f.read() == plaintext)
+        wrong = subprocess.run(
+            [coffer, "envelope", "decrypt", "--context", "tenant=other", "--out", back_path + "2", msg_path],
+            env=env, capture_output=True,
+        )
+        check("coffer refuses the Python ESDK's message with a wrong context",
+              wrong.returncode == 1 and b"ContextMismatch" in wrong.stderr, wrong.stderr.decode())
 
 print(f"esdk: {len(passed)} passed, 0 failed (aws-encryption-sdk {aws_encryption_sdk.__version__})")

@@ -47,7 +47,7 @@ echo "clients: aws CLI round trip byte for byte, wrong context refused"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_asym.py"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_import.py" "$cofferd"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_managed.py"
-"$work/venv/bin/python" "$(dirname "$0")/esdk_suite.py"
+"$work/venv/bin/python" "$(dirname "$0")/esdk_suite.py" "$(dirname "$cofferd")/coffer"
 "$work/venv/bin/python" "$(dirname "$0")/esdk_check.py" "$(dirname "$0")/../../crates/envelope/tests/esdk_vectors"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_multi_region.py" "$cofferd"
 
