@@ -83,6 +83,10 @@ pub struct AuditEvent {
     /// The request id the caller was given.
     #[serde(rename = "requestID", default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The cofferd node that served the call, when several share one database (each keeps its
+    /// own log; `cofferd audit verify --node-dir` checks them together). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
     /// This event's unique id (UUID v4).
     #[serde(rename = "eventID")]
     pub event_id: String,
@@ -289,6 +293,7 @@ impl AuditEvent {
             response_elements: None,
             additional_event_data: None,
             request_id: None,
+            node_id: None,
             event_id: uuid_v4(rng)?,
             read_only: is_read_only_operation(event_name),
             resources: Vec::new(),

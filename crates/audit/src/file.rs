@@ -63,6 +63,7 @@ pub struct FileSinkOptions {
     anchor_dir: Option<PathBuf>,
     on_digest: Option<DigestHook>,
     retry_interval: Duration,
+    node_id: Option<String>,
     /// Tests: faults to inject in writes and fsyncs.
     #[cfg(test)]
     faults: Option<fault::Hook>,
@@ -83,6 +84,7 @@ impl Default for FileSinkOptions {
             anchor_dir: None,
             on_digest: None,
             retry_interval: DEFAULT_RETRY_INTERVAL,
+            node_id: None,
             #[cfg(test)]
             faults: None,
         }
@@ -98,6 +100,7 @@ impl fmt::Debug for FileSinkOptions {
             .field("failure_mode", &self.failure_mode)
             .field("anchor_dir", &self.anchor_dir)
             .field("retry_interval", &self.retry_interval)
+            .field("node_id", &self.node_id)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +155,14 @@ impl FileSinkOptions {
     #[must_use]
     pub fn anchor_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.anchor_dir = dir;
+        self
+    }
+
+    /// Stamps every event this log records with `node_id` (its `nodeId` field), for a node
+    /// of several sharing one database; an event that already names a node keeps it.
+    #[must_use]
+    pub fn node_id(mut self, node_id: impl Into<String>) -> Self {
+        self.node_id = Some(node_id.into());
         self
     }
 
@@ -349,8 +360,20 @@ const EVENT_JSON_KEEP: usize = 64 * 1024;
 /// Serializes `event` into the thread's buffer and hands the bytes to `then`.
 fn with_event_json<T>(
     event: &AuditEvent,
+    node_id: Option<&str>,
     then: impl FnOnce(&[u8]) -> Result<T, AuditError>,
 ) -> Result<T, AuditError> {
+    // A node of several stamps its id (a copy of the event, only in that mode).
+    let stamped;
+    let event = match node_id {
+        Some(id) if event.node_id.is_none() => {
+            let mut e = event.clone();
+            e.node_id = Some(id.to_owned());
+            stamped = e;
+            &stamped
+        }
+        _ => event,
+    };
     // Taken out of the cell (not borrowed), so a `then` that records again on this thread
     // serializes into a fresh buffer instead of finding this one borrowed.
     let mut buf = EVENT_JSON.with(|b| std::mem::take(&mut *b.borrow_mut()));
@@ -986,7 +1009,9 @@ impl FileSink {
     /// modes this is [`AuditSink::record`]'s promise. Errors are returned even when the sink
     /// fails open: the caller decides.
     pub fn append(&self, event: &AuditEvent) -> Result<u64, AuditError> {
-        with_event_json(event, |json| self.append_json(json))
+        with_event_json(event, self.inner.opts.node_id.as_deref(), |json| {
+            self.append_json(json)
+        })
     }
 
     fn append_json(&self, json: &[u8]) -> Result<u64, AuditError> {
@@ -1720,7 +1745,7 @@ impl Inner {
 
 impl AuditSink for FileSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let result = with_event_json(event, |json| {
+        let result = with_event_json(event, self.inner.opts.node_id.as_deref(), |json| {
             let mut st = self.inner.state.lock();
             let seq = self.inner.push_event(&mut st, json)?;
             match self.inner.opts.durability {

@@ -1684,3 +1684,42 @@ fn after_a_rollover_the_tail_chains_from_the_rollover_digest_of_the_file_before(
     let t = rejected_at_open(dir.path(), opts());
     assert_eq!(t.file, f[1]);
 }
+
+#[test]
+fn a_node_stamps_its_id_on_every_event_and_the_log_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FileSink::open(dir.path(), key(), opts().node_id("node-7f3a")).unwrap();
+    let rng = DeterministicRandom::new(b"node");
+    for i in 0..5 {
+        sink.record(&event(&rng, i)).unwrap();
+    }
+    // An event that already names a node keeps it.
+    let mut named = event(&rng, 99);
+    named.node_id = Some("other".to_owned());
+    sink.record(&named).unwrap();
+    sink.close().unwrap();
+    let vk = sink.verifying_key();
+    drop(sink);
+    let r = verify(dir.path(), &vk).unwrap();
+    assert_eq!(r.events, 6);
+    let mut ids = Vec::new();
+    for f in files(dir.path()) {
+        for l in lines(&f) {
+            if let AuditRecord::Event { event: e, .. } = AuditRecord::parse_line(&l).unwrap() {
+                ids.push(e.node_id.clone());
+            }
+        }
+    }
+    let want: Vec<Option<String>> = (0..5)
+        .map(|_| Some("node-7f3a".to_owned()))
+        .chain([Some("other".to_owned())])
+        .collect();
+    assert_eq!(ids, want);
+    // A log without a node id writes no such field (single-node logs are unchanged).
+    let (plain, _) = build_log(3);
+    for f in files(plain.path()) {
+        for l in lines(&f) {
+            assert!(!l.contains("nodeId"), "{l}");
+        }
+    }
+}

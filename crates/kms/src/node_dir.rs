@@ -157,7 +157,9 @@ impl NodeDir {
             &audit_name,
             root.as_ref(),
             rng.as_ref(),
-            audit,
+            // Every event names the node that served it: logs of several nodes verify apart
+            // and read together.
+            audit.node_id(node_id.clone()),
         )?;
         let mut tightened = audit.tightened_permissions().to_vec();
         if private_file(&path.join(AUDIT_PUBLIC_KEY_FILE))? {

@@ -51,6 +51,11 @@ pub struct VerifyArgs {
     /// replaced too)
     #[arg(long, value_name = "HEX|FILE")]
     pub public_key: Option<String>,
+    /// Another node's directory, for cofferd nodes sharing one PostgreSQL database (repeat for
+    /// each): every node's log is verified with its own key, and the report lists each node's
+    /// completeness and which node each event names
+    #[arg(long = "node-dir", value_name = "DIR")]
+    pub node_dirs: Vec<PathBuf>,
 }
 
 impl VerifyArgs {
@@ -60,6 +65,7 @@ impl VerifyArgs {
             data_dir: data_dir.into(),
             anchors: None,
             public_key: None,
+            node_dirs: Vec::new(),
         }
     }
 }
@@ -146,6 +152,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 /// Verifies the log `args` name: the report for a person, and the exit status ([`VERIFIED`],
 /// [`FAILED`], [`USAGE_ERROR`]).
 pub fn verify(args: &VerifyArgs) -> (String, u8) {
+    if !args.node_dirs.is_empty() {
+        return verify_nodes(args);
+    }
     let mut s = String::new();
     let log = args.data_dir.join(AUDIT_DIR);
     let _ = writeln!(s, "audit log:   {}", log.display());
@@ -222,6 +231,103 @@ pub fn verify(args: &VerifyArgs) -> (String, u8) {
             (s, FAILED)
         }
     }
+}
+
+/// Several nodes' logs (`--node-dir`): each verified on its own, with its own key file, then a
+/// summary. Every node must verify, and each event of a node's log must name that node.
+fn verify_nodes(args: &VerifyArgs) -> (String, u8) {
+    let mut s = String::new();
+    if args.public_key.is_some() || args.anchors.is_some() {
+        let _ = writeln!(
+            s,
+            "ERROR: --public-key and --anchors name one log: verify nodes one at a time to use them"
+        );
+        return (s, USAGE_ERROR);
+    }
+    let dirs: Vec<&PathBuf> = std::iter::once(&args.data_dir)
+        .chain(args.node_dirs.iter())
+        .collect();
+    let mut worst = VERIFIED;
+    let mut verified = 0usize;
+    for dir in &dirs {
+        let node = std::fs::read_to_string(dir.join(coffer::NODE_ID_FILE))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default();
+        let label = if node.is_empty() {
+            "(no node id: not a cluster node's directory)".to_owned()
+        } else {
+            node.clone()
+        };
+        let _ = writeln!(s, "== node {label} ({})", dir.display());
+        let (report, code) = verify(&VerifyArgs::new(dir.as_path()));
+        for line in report.lines() {
+            let _ = writeln!(s, "   {line}");
+        }
+        let mut code = code;
+        if code == VERIFIED {
+            match events_by_node(&dir.join(AUDIT_DIR)) {
+                Ok(counts) => {
+                    let foreign: usize = counts
+                        .iter()
+                        .filter(|(k, _)| k.as_deref() != Some(node.as_str()))
+                        .map(|(_, n)| n)
+                        .sum();
+                    let own = counts.get(&Some(node.clone())).copied().unwrap_or(0);
+                    let _ = writeln!(s, "   events naming this node: {own}");
+                    if node.is_empty() || foreign > 0 {
+                        let _ =
+                            writeln!(s, "   FAILED: {foreign} events name another node or none");
+                        code = FAILED;
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(s, "   ERROR: {e}");
+                    code = USAGE_ERROR;
+                }
+            }
+        }
+        if code == VERIFIED {
+            verified += 1;
+        }
+        worst = worst.max(code);
+    }
+    let _ = writeln!(
+        s,
+        "nodes:       {} of {} verify{}",
+        verified,
+        dirs.len(),
+        if worst == VERIFIED {
+            ": OK, every node's log verifies"
+        } else {
+            ""
+        }
+    );
+    (s, worst)
+}
+
+/// How many events of the log in `log` name each node (`None`: no node).
+fn events_by_node(log: &Path) -> Result<std::collections::BTreeMap<Option<String>, usize>, String> {
+    let mut counts = std::collections::BTreeMap::new();
+    let entries =
+        std::fs::read_dir(log).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read {}: {e}", log.display()))?
+            .path();
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for line in text.lines() {
+            if let Ok(coffer::audit_log::AuditRecord::Event { event, .. }) =
+                coffer::audit_log::AuditRecord::parse_line(line)
+            {
+                *counts.entry(event.node_id.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 fn describe(s: &mut String, r: &VerifyReport, anchors: Option<usize>) {

@@ -203,6 +203,47 @@ fn a_key_created_on_one_node_decrypts_on_the_other() {
     }
     let id = |n| std::fs::read_to_string(f.node_dir(n).join(coffer::NODE_ID_FILE)).unwrap();
     assert_ne!(id("a"), id("b"));
+    // Every event names the node that served it, and the nodes' logs verify together (beside
+    // the running nodes: each answered request's record is durable).
+    let out = Server::command(&["audit", "verify", "--data-dir"])
+        .arg(f.node_dir("a"))
+        .arg("--node-dir")
+        .arg(f.node_dir("b"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    for n in ["a", "b"] {
+        assert!(
+            report.contains(&format!("== node {}", id(n).trim())),
+            "{report}"
+        );
+    }
+    assert!(report.contains("nodes:       2 of 2 verify"), "{report}");
+    // B served the Decrypts and the CreateAlias, A the CreateKey and the Encrypts: each log
+    // holds events, all naming its own node.
+    assert_eq!(
+        report.matches("events naming this node: 0").count(),
+        0,
+        "{report}"
+    );
+    drop((a, b));
+    // A log whose events name another node is refused: swap the two node ids.
+    let (ida, idb) = (id("a"), id("b"));
+    std::fs::write(f.node_dir("a").join(coffer::NODE_ID_FILE), &idb).unwrap();
+    std::fs::write(f.node_dir("b").join(coffer::NODE_ID_FILE), &ida).unwrap();
+    let out = Server::command(&["audit", "verify", "--data-dir"])
+        .arg(f.node_dir("a"))
+        .arg("--node-dir")
+        .arg(f.node_dir("b"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("events name another node or none"),
+        "{report}"
+    );
 }
 
 #[test]
