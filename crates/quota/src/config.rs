@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::limit::Limit;
 use crate::{QuotaClass, QuotaError};
 
+/// The most nodes [`QuotaConfig::nodes`] may name.
+pub const MAX_NODES: u32 = 1024;
+
 /// The default bound on the number of buckets kept in memory.
 pub const DEFAULT_MAX_BUCKETS: usize = 1 << 18;
 
@@ -39,6 +42,12 @@ pub struct QuotaConfig {
     pub defaults: BTreeMap<QuotaClass, LimitOverride>,
     /// Per-class settings for one account, keyed by the 12-digit account id.
     pub accounts: BTreeMap<String, BTreeMap<QuotaClass, LimitOverride>>,
+    /// How many nodes share these quotas (default 1). Several cofferd nodes on one database
+    /// each enforce their share: every effective rate divided by `nodes`, every burst divided
+    /// and rounded up (at least 1). With requests spread evenly over the nodes the cluster
+    /// admits the account's rate; with them on `k` of the nodes, `k / nodes` of it
+    /// (docs/QUOTAS.md, "Several nodes").
+    pub nodes: u32,
 }
 
 impl Default for QuotaConfig {
@@ -48,6 +57,7 @@ impl Default for QuotaConfig {
             max_buckets: DEFAULT_MAX_BUCKETS,
             defaults: BTreeMap::new(),
             accounts: BTreeMap::new(),
+            nodes: 1,
         }
     }
 }
@@ -99,14 +109,18 @@ impl LimitTable {
         if config.max_buckets == 0 {
             return Err(QuotaError::InvalidMaxBuckets);
         }
-        let defaults = resolve_layer(&config.defaults, None, &BTreeMap::new())?;
+        if config.nodes == 0 || config.nodes > MAX_NODES {
+            return Err(QuotaError::InvalidNodes(config.nodes));
+        }
+        let nodes = config.nodes;
+        let defaults = resolve_layer(&config.defaults, None, &BTreeMap::new(), nodes)?;
         let mut accounts = HashMap::with_capacity(config.accounts.len());
         for (id, overrides) in &config.accounts {
             let account = AccountId::parse(id).map_err(|source| QuotaError::InvalidAccountId {
                 account: id.clone(),
                 source,
             })?;
-            let limits = resolve_layer(overrides, Some(account), &config.defaults)?;
+            let limits = resolve_layer(overrides, Some(account), &config.defaults, nodes)?;
             accounts.insert(crate::quotas::account_bits(&account), limits);
         }
         Ok(Self { defaults, accounts })
@@ -130,6 +144,7 @@ fn resolve_layer(
     top: &BTreeMap<QuotaClass, LimitOverride>,
     account: Option<AccountId>,
     below: &BTreeMap<QuotaClass, LimitOverride>,
+    nodes: u32,
 ) -> Result<ClassLimits, QuotaError> {
     let mut out = Vec::with_capacity(QuotaClass::ALL.len());
     for &class in QuotaClass::ALL {
@@ -152,6 +167,18 @@ fn resolve_layer(
             account,
             burst,
         })?;
+        // This node's share: the account's limit as configured was checked above.
+        let limit = if nodes > 1 {
+            let share_rate = rate / f64::from(nodes);
+            let share_burst = burst.div_ceil(u64::from(nodes)).max(1);
+            Limit::new(share_rate, share_burst).ok_or(QuotaError::InvalidRate {
+                class,
+                account,
+                rate: share_rate,
+            })?
+        } else {
+            limit
+        };
         out.push(limit);
     }
     Ok(out.into_boxed_slice())

@@ -76,6 +76,9 @@ pub enum QuotaError {
     /// `max_buckets` is zero.
     #[error("quota configuration: max_buckets must be at least 1")]
     InvalidMaxBuckets,
+    /// `nodes` is zero or above [`MAX_NODES`](crate::MAX_NODES).
+    #[error("quota configuration: nodes must be between 1 and 1024, not {0}")]
+    InvalidNodes(u32),
 }
 
 fn for_account(account: &Option<AccountId>) -> String {

@@ -35,7 +35,7 @@ mod limit;
 mod quotas;
 
 pub use class::{QuotaClass, UnknownQuotaClass};
-pub use config::{LimitOverride, QuotaConfig, DEFAULT_MAX_BUCKETS};
+pub use config::{LimitOverride, QuotaConfig, DEFAULT_MAX_BUCKETS, MAX_NODES};
 pub use error::{QuotaError, Throttled, THROTTLING_MESSAGE};
 pub use limit::{Bucket, Limit, MAX_BURST, MAX_RATE, MIN_RATE};
 pub use quotas::{Quotas, SHARDS};

@@ -511,3 +511,55 @@ fn check_at_uses_the_given_time() {
     assert!(q.check_at(&a, QuotaClass::CreateKey, later).is_err());
     assert!(q.check(&a, QuotaClass::CreateKey).is_err());
 }
+
+/// Several nodes, each enforcing its share (`nodes`): what the cluster admits against one
+/// node holding the whole quota, measured by simulation on one manual clock over 10 s of
+/// traffic at four times the rate.
+#[test]
+fn a_per_node_share_admits_the_account_rate_when_spread_and_its_share_when_not() {
+    let sym = QuotaClass::SymmetricCryptographic;
+    let account = acct(111_122_223_333);
+    let mut whole = config_with(sym, Some(1000.0), Some(1000));
+    let mut share = whole.clone();
+    share.nodes = 2;
+    whole.nodes = 1;
+    // Offered: 4 requests per millisecond for 10 s; `route(i)` says which node the i-th of a
+    // millisecond goes to (Some(0) or Some(1)), or None for the single node.
+    let run = |config: &QuotaConfig, nodes: usize, route: &dyn Fn(usize) -> usize| -> u64 {
+        let clock = Arc::new(ManualClock::at_epoch_seconds(START));
+        let quotas: Vec<Quotas> = (0..nodes)
+            .map(|_| Quotas::new(config, clock.clone()).unwrap())
+            .collect();
+        let mut admitted = 0;
+        for _ in 0..10_000 {
+            for i in 0..4 {
+                if quotas[route(i)].check(&account, sym).is_ok() {
+                    admitted += 1;
+                }
+            }
+            clock.advance(Duration::from_millis(1));
+        }
+        admitted
+    };
+    let single = run(&whole, 1, &|_| 0);
+    let spread = run(&share, 2, &|i| i % 2);
+    let skewed = run(&share, 2, &|_| 0);
+    let error = |n: u64| (n as f64 - single as f64) / single as f64;
+    eprintln!(
+        "one node: {single}; two nodes, half the quota each: spread {spread} ({:+.2}%), all on one node {skewed} ({:+.2}%)",
+        100.0 * error(spread),
+        100.0 * error(skewed)
+    );
+    // The whole quota: the burst, then 1,000 per second for 10 s (within a token of rounding).
+    assert!((10_999..=11_001).contains(&single), "{single}");
+    // Spread evenly, the cluster admits what one node would: no error beyond rounding.
+    assert!(error(spread).abs() < 0.001, "{spread} vs {single}");
+    // All on one node: that node's share, half of it.
+    assert!((error(skewed) + 0.5).abs() < 0.001, "{skewed} vs {single}");
+    // A share's burst is rounded up, never zero; zero nodes is refused.
+    let mut odd = config_with(sym, Some(3.0), Some(1));
+    odd.nodes = 4;
+    Quotas::new(&odd, Arc::new(ManualClock::at_epoch_seconds(START))).unwrap();
+    odd.nodes = 0;
+    assert!(matches!(odd.validate(), Err(QuotaError::InvalidNodes(0))));
+}
