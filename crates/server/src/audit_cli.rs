@@ -249,6 +249,9 @@ fn verify_nodes(args: &VerifyArgs) -> (String, u8) {
         .collect();
     let mut worst = VERIFIED;
     let mut verified = 0usize;
+    // The nodes' events taken together: how many, and the span of their eventTimes.
+    let mut merged_events = 0usize;
+    let mut span: Option<(String, String)> = None;
     for dir in &dirs {
         let node = std::fs::read_to_string(dir.join(coffer::NODE_ID_FILE))
             .map(|t| t.trim().to_owned())
@@ -266,7 +269,14 @@ fn verify_nodes(args: &VerifyArgs) -> (String, u8) {
         let mut code = code;
         if code == VERIFIED {
             match events_by_node(&dir.join(AUDIT_DIR)) {
-                Ok(counts) => {
+                Ok((counts, first_last)) => {
+                    merged_events += counts.values().sum::<usize>();
+                    if let Some((first, last)) = first_last {
+                        span = Some(match span.take() {
+                            None => (first, last),
+                            Some((f, l)) => (f.min(first), l.max(last)),
+                        });
+                    }
                     let foreign: usize = counts
                         .iter()
                         .filter(|(k, _)| k.as_deref() != Some(node.as_str()))
@@ -291,6 +301,13 @@ fn verify_nodes(args: &VerifyArgs) -> (String, u8) {
         }
         worst = worst.max(code);
     }
+    if let Some((first, last)) = &span {
+        let _ = writeln!(
+            s,
+            "merged:      {merged_events} events from {} nodes, {first} to {last}",
+            dirs.len()
+        );
+    }
     let _ = writeln!(
         s,
         "nodes:       {} of {} verify{}",
@@ -305,9 +322,17 @@ fn verify_nodes(args: &VerifyArgs) -> (String, u8) {
     (s, worst)
 }
 
-/// How many events of the log in `log` name each node (`None`: no node).
-fn events_by_node(log: &Path) -> Result<std::collections::BTreeMap<Option<String>, usize>, String> {
+/// Events per node (`None`: no node) and the earliest and latest eventTime.
+type NodeCounts = (
+    std::collections::BTreeMap<Option<String>, usize>,
+    Option<(String, String)>,
+);
+
+/// How many events of the log in `log` name each node (`None`: no node), and their time span
+/// (eventTime is `YYYY-MM-DDTHH:MM:SSZ`: text order is time order).
+fn events_by_node(log: &Path) -> Result<NodeCounts, String> {
     let mut counts = std::collections::BTreeMap::new();
+    let mut span: Option<(String, String)> = None;
     let entries =
         std::fs::read_dir(log).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
     for entry in entries {
@@ -324,10 +349,15 @@ fn events_by_node(log: &Path) -> Result<std::collections::BTreeMap<Option<String
                 coffer::audit_log::AuditRecord::parse_line(line)
             {
                 *counts.entry(event.node_id.clone()).or_insert(0) += 1;
+                let t = event.event_time.clone();
+                span = Some(match span.take() {
+                    None => (t.clone(), t),
+                    Some((f, l)) => (f.min(t.clone()), l.max(t)),
+                });
             }
         }
     }
-    Ok(counts)
+    Ok((counts, span))
 }
 
 fn describe(s: &mut String, r: &VerifyReport, anchors: Option<usize>) {

@@ -220,6 +220,7 @@ fn a_key_created_on_one_node_decrypts_on_the_other() {
         );
     }
     assert!(report.contains("nodes:       2 of 2 verify"), "{report}");
+    assert!(report.contains("merged:      "), "{report}");
     // B served the Decrypts and the CreateAlias, A the CreateKey and the Encrypts: each log
     // holds events, all naming its own node.
     assert_eq!(
