@@ -57,6 +57,28 @@ enum Secret {
     Private(Arc<PrivateKey>),
 }
 
+impl Secret {
+    /// Material of `kind` given as bytes (imported, or replicated from another region),
+    /// checked: a 32-byte symmetric key, an HMAC key of 1–64 bytes, or a PKCS #8 private key of
+    /// the algorithm and role.
+    fn checked(kind: MaterialKind, material: SecretBytes) -> Result<Self, KeyError> {
+        Ok(match kind {
+            MaterialKind::Symmetric => {
+                Self::Symmetric(SymmetricKey::from_slice(material.expose())?)
+            }
+            MaterialKind::Mac => {
+                if material.is_empty() || material.len() > 64 {
+                    return Err(KeyError::Crypto(coffer_crypto::CryptoError));
+                }
+                Self::Mac(material)
+            }
+            MaterialKind::Private(algorithm, role) => Self::Private(Arc::new(
+                PrivateKey::from_encoded(algorithm, role, material)?,
+            )),
+        })
+    }
+}
+
 /// What kind of material a wrapped version holds, which decides its wrapping binding and how it
 /// is parsed after unwrapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,20 +180,7 @@ impl BackingKey {
         created: SystemTime,
     ) -> Result<Self, KeyError> {
         let id = imported_version_id(key_id, material.expose());
-        let key = match kind {
-            MaterialKind::Symmetric => {
-                Secret::Symmetric(SymmetricKey::from_slice(material.expose())?)
-            }
-            MaterialKind::Mac => {
-                if material.is_empty() || material.len() > 64 {
-                    return Err(KeyError::Crypto(coffer_crypto::CryptoError));
-                }
-                Secret::Mac(material)
-            }
-            MaterialKind::Private(algorithm, role) => Secret::Private(Arc::new(
-                PrivateKey::from_encoded(algorithm, role, material)?,
-            )),
-        };
+        let key = Secret::checked(kind, material)?;
         Ok(Self {
             id,
             key,
@@ -215,20 +224,7 @@ impl BackingKey {
         created: SystemTime,
         rotation_type: Option<RotationType>,
     ) -> Result<Self, KeyError> {
-        let key = match kind {
-            MaterialKind::Symmetric => {
-                Secret::Symmetric(SymmetricKey::from_slice(material.expose())?)
-            }
-            MaterialKind::Mac => {
-                if material.is_empty() || material.len() > 64 {
-                    return Err(KeyError::Crypto(coffer_crypto::CryptoError));
-                }
-                Secret::Mac(material)
-            }
-            MaterialKind::Private(algorithm, role) => Secret::Private(Arc::new(
-                PrivateKey::from_encoded(algorithm, role, material)?,
-            )),
-        };
+        let key = Secret::checked(kind, material)?;
         Ok(Self {
             id,
             key,
