@@ -24,6 +24,7 @@
 
 pub mod blob;
 mod error;
+pub mod hsm;
 mod material;
 mod record;
 mod root;
@@ -35,6 +36,7 @@ pub use material::{
     imported_version_id, BackingKey, KeyMaterial, MaterialKind, VersionId, WrappedVersion,
 };
 pub use record::{KeyRecord, MultiRegion, RotationSchedule, Tag};
+pub use hsm::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
 pub use root::{LocalRootKey, RootKey, MAX_SECRET_LEN};
 pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{
