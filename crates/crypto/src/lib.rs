@@ -35,7 +35,7 @@ pub use argon::{derive_key_argon2id, Argon2Params};
 pub use ct::constant_time_eq;
 pub use error::CryptoError;
 pub use hash::{sha256, Sha256, SHA256_LEN};
-pub use kdf::{hkdf_sha256, hkdf_sha256_each};
+pub use kdf::{hkdf_sha256, hkdf_sha256_each, HkdfPrk};
 pub use mac::{hmac_sha256, hmac_sha256_bytes, hmac_sign, HmacAlgorithm};
 pub use random::{RandomSource, SystemRandom, PUBLIC_POOL_LEN};
 pub use secret::{wipe, SecretBytes, SymmetricKey, SYMMETRIC_KEY_LEN};

@@ -12,8 +12,8 @@ use coffer_crypto::SymmetricKey;
 use parking_lot::Mutex;
 
 use crate::{
-    DataKeyProvider, EncryptedDataKey, EncryptionMaterials, EnvelopeError, GeneratedDataKey,
-    MaterialsRequest, ProviderError,
+    DataKeyProvider, DerivationKey, EncryptedDataKey, EncryptionMaterials, EnvelopeError,
+    GeneratedDataKey, MaterialsRequest, MessageMaterials, ProviderError,
 };
 
 /// The limits of a [`CachingProvider`].
@@ -118,6 +118,8 @@ fn push_context(out: &mut Vec<u8>, context: &EncryptionContext) {
 
 struct EncEntry {
     materials: EncryptionMaterials,
+    /// The data key's extract, made once when the entry is filled.
+    derivation_key: DerivationKey,
     created: SystemTime,
     messages: u64,
     bytes: u64,
@@ -125,6 +127,8 @@ struct EncEntry {
 
 struct DecEntry {
     data_key: SymmetricKey,
+    /// Made on the first request for it, then kept.
+    derivation_key: Option<DerivationKey>,
     created: SystemTime,
 }
 
@@ -207,6 +211,57 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
         ciphertext: &[u8],
         context: &EncryptionContext,
     ) -> Result<SymmetricKey, ProviderError> {
+        self.unwrap_cached(key_id, ciphertext, context, |e| e.data_key.clone())
+    }
+
+    fn decrypt_derivation_key(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<DerivationKey, ProviderError> {
+        self.unwrap_cached(key_id, ciphertext, context, |e| {
+            e.derivation_key
+                .get_or_insert_with(|| DerivationKey::of(&e.data_key))
+                .clone()
+        })
+    }
+
+    fn encryption_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<EncryptionMaterials, EnvelopeError> {
+        match self.materials_cached(request, |e| e.materials.clone())? {
+            Some(m) => Ok(m),
+            None => self.inner.encryption_materials(request),
+        }
+    }
+
+    fn message_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<MessageMaterials, EnvelopeError> {
+        let cached = self.materials_cached(request, |e| MessageMaterials {
+            derivation_key: e.derivation_key.clone(),
+            encrypted_data_keys: e.materials.encrypted_data_keys.clone(),
+        })?;
+        match cached {
+            Some(m) => Ok(m),
+            None => self.inner.message_materials(request),
+        }
+    }
+}
+
+impl<P: DataKeyProvider> CachingProvider<P> {
+    /// A data key by key identifier, wrapped key and context, from the cache or the inner
+    /// provider (then cached); `take` reads what the caller wants from the entry.
+    fn unwrap_cached<T>(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        take: impl Fn(&mut DecEntry) -> T,
+    ) -> Result<T, ProviderError> {
         let mut key: DecKey = Vec::with_capacity(key_id.len() + ciphertext.len() + 64);
         push_field(&mut key, key_id.as_bytes());
         push_field(&mut key, ciphertext);
@@ -217,7 +272,7 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
             let state = &mut *s;
             match state.dec.get(&key) {
                 Some(e) if self.fresh(e.created, now) => {
-                    let k = e.data_key.clone();
+                    let k = take(e);
                     state.stats.decrypt_hits = state.stats.decrypt_hits.saturating_add(1);
                     return Ok(k);
                 }
@@ -231,25 +286,28 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
         }
         // The inner provider is called without the lock held.
         let data_key = self.inner.decrypt_data_key(key_id, ciphertext, context)?;
+        let mut entry = DecEntry {
+            data_key,
+            derivation_key: None,
+            created: now,
+        };
+        let out = take(&mut entry);
         if self.limits.capacity > 0 {
             let mut s = self.state.lock();
-            let evicted = s.dec.insert(
-                key,
-                DecEntry {
-                    data_key: data_key.clone(),
-                    created: now,
-                },
-                self.limits.capacity,
-            );
+            let evicted = s.dec.insert(key, entry, self.limits.capacity);
             s.stats.evictions = s.stats.evictions.saturating_add(evicted);
         }
-        Ok(data_key)
+        Ok(out)
     }
 
-    fn encryption_materials(
+    /// The materials for `request` from the cache, or from the inner provider (then cached);
+    /// `take` reads what the caller wants from the entry. `None`: the request may not be cached
+    /// (unknown length, too long, caching off) and the caller asks the inner provider itself.
+    fn materials_cached<T>(
         &self,
         request: &MaterialsRequest<'_>,
-    ) -> Result<EncryptionMaterials, EnvelopeError> {
+        take: impl Fn(&EncEntry) -> T,
+    ) -> Result<Option<T>, EnvelopeError> {
         let len = match request.plaintext_len {
             Some(len)
                 if len <= self.limits.max_bytes
@@ -261,8 +319,7 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
             _ => {
                 let mut s = self.state.lock();
                 s.stats.encrypt_bypassed = s.stats.encrypt_bypassed.saturating_add(1);
-                drop(s);
-                return self.inner.encryption_materials(request);
+                return Ok(None);
             }
         };
         let mut key: EncKey = Vec::with_capacity(128);
@@ -284,9 +341,9 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
                 if self.fresh(e.created, now) && within {
                     e.messages = e.messages.saturating_add(1);
                     e.bytes = e.bytes.saturating_add(len);
-                    let m = e.materials.clone();
+                    let m = take(e);
                     state.stats.encrypt_hits = state.stats.encrypt_hits.saturating_add(1);
-                    return Ok(m);
+                    return Ok(Some(m));
                 }
                 stale = true;
             }
@@ -297,19 +354,18 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
             state.stats.encrypt_misses = state.stats.encrypt_misses.saturating_add(1);
         }
         let materials = self.inner.encryption_materials(request)?;
+        let entry = EncEntry {
+            derivation_key: DerivationKey::of(&materials.data_key),
+            materials,
+            created: now,
+            messages: 1,
+            bytes: len,
+        };
+        let out = take(&entry);
         let mut s = self.state.lock();
-        let evicted = s.enc.insert(
-            key,
-            EncEntry {
-                materials: materials.clone(),
-                created: now,
-                messages: 1,
-                bytes: len,
-            },
-            self.limits.capacity,
-        );
+        let evicted = s.enc.insert(key, entry, self.limits.capacity);
         s.stats.evictions = s.stats.evictions.saturating_add(evicted);
-        Ok(materials)
+        Ok(Some(out))
     }
 }
 

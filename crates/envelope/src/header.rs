@@ -45,6 +45,10 @@ pub enum AlgorithmSuite {
     /// Suite `0x0001`: AES-256-GCM frames under a key derived with HKDF-SHA256 from the data key
     /// and the message id, with an HKDF-SHA256 key commitment.
     Aes256GcmHkdfSha256Committing,
+    /// Suite `0x0002`, what this crate writes: as `0x0001`, but HKDF's extract runs once per
+    /// *data key* (a fixed salt), and the message id goes into each expand's `info`: four
+    /// SHA-256 compressions per message instead of ten when the data key is cached.
+    Aes256GcmHkdfSha256CommittingKeyExtract,
 }
 
 impl AlgorithmSuite {
@@ -52,6 +56,7 @@ impl AlgorithmSuite {
     pub const fn id(self) -> u16 {
         match self {
             Self::Aes256GcmHkdfSha256Committing => 0x0001,
+            Self::Aes256GcmHkdfSha256CommittingKeyExtract => 0x0002,
         }
     }
 
@@ -59,6 +64,7 @@ impl AlgorithmSuite {
     pub const fn from_id(id: u64) -> Option<Self> {
         match id {
             0x0001 => Some(Self::Aes256GcmHkdfSha256Committing),
+            0x0002 => Some(Self::Aes256GcmHkdfSha256CommittingKeyExtract),
             _ => None,
         }
     }

@@ -90,6 +90,7 @@ pub use header::{
 pub use inplace::{decrypt_in_place, encrypt_in_place, OpenedInPlace, SealedInPlace};
 pub use message::{decrypt, encrypt, DecryptOptions, Decrypted, EncryptOptions};
 pub use provider::{
-    DataKeyProvider, EncryptedDataKey, EncryptionMaterials, GeneratedDataKey, MaterialsRequest,
+    DataKeyProvider, DerivationKey, EncryptedDataKey, EncryptionMaterials, GeneratedDataKey,
+    MaterialsRequest, MessageMaterials,
 };
 pub use stream::{DecryptingReader, EncryptingWriter};

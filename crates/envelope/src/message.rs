@@ -19,7 +19,8 @@ use crate::header::{
 };
 use crate::stream::{FrameCipher, FRAME_FINAL, FRAME_REGULAR};
 use crate::{
-    DataKeyProvider, DecryptingReader, EncryptedDataKey, EnvelopeError, Header, MaterialsRequest,
+    DataKeyProvider, DecryptingReader, DerivationKey, EncryptedDataKey, EnvelopeError, Header,
+    MaterialsRequest,
 };
 
 /// The HKDF `info` prefix of every derivation; followed by the suite id and a label.
@@ -29,9 +30,18 @@ const DERIVE_LABEL: &[u8] = b"DERIVEKEY";
 /// Label of the key-commitment derivation.
 const COMMIT_LABEL: &[u8] = b"COMMITKEY";
 
-/// The frame key and the key commitment of a message: HKDF-SHA256 with the message id as salt
-/// and the data key as input keying material, under two labels.
-fn derive(
+/// Suite `0x0002`'s extract salt. Fixed, so the extract depends on the data key alone and is
+/// made once per data key ([`DerivationKey`]).
+pub(crate) const PRK_SALT: &[u8] = b"coffer-envelope v1 suite 0x0002";
+/// Suite `0x0002`'s expand label of the frame key, before the message id. Label, message id
+/// and HKDF's counter byte (35 bytes) fit in the one block an HMAC over a kept key hashes.
+const FRAME_KEY_INFO: &[u8] = b"FK";
+/// Suite `0x0002`'s expand label of the key commitment, before the message id.
+const COMMIT_INFO: &[u8] = b"CK";
+
+/// Suite `0x0001`: the frame key and the key commitment of a message by HKDF-SHA256 with the
+/// message id as salt and the data key as input keying material, under two labels.
+fn derive_per_message(
     data_key: &SymmetricKey,
     suite: AlgorithmSuite,
     message_id: &[u8; MESSAGE_ID_LEN],
@@ -50,6 +60,45 @@ fn derive(
     Ok((frame_key, *commit.expose()))
 }
 
+/// Suite `0x0002`: the frame key and the key commitment of a message, expanded from the data
+/// key's [`DerivationKey`] with the message id in each `info`.
+fn derive_from_key(
+    derivation_key: &DerivationKey,
+    message_id: &[u8; MESSAGE_ID_LEN],
+) -> Result<(SymmetricKey, [u8; COMMITMENT_LEN]), EnvelopeError> {
+    let frame_key = derivation_key
+        .0
+        .expand(&[FRAME_KEY_INFO, message_id])
+        .map_err(EnvelopeError::Crypto)?;
+    let mut commitment = [0u8; COMMITMENT_LEN];
+    derivation_key
+        .0
+        .expand_into(&[COMMIT_INFO, message_id], &mut commitment)
+        .map_err(EnvelopeError::Crypto)?;
+    Ok((frame_key, commitment))
+}
+
+/// A message's data key in the form its suite derives from.
+enum MessageKey {
+    /// Suite `0x0001`: the data key itself.
+    DataKey(SymmetricKey),
+    /// Suite `0x0002`: the data key's extract.
+    Derivation(DerivationKey),
+}
+
+impl MessageKey {
+    fn derive(
+        &self,
+        suite: AlgorithmSuite,
+        message_id: &[u8; MESSAGE_ID_LEN],
+    ) -> Result<(SymmetricKey, [u8; COMMITMENT_LEN]), EnvelopeError> {
+        match self {
+            Self::DataKey(k) => derive_per_message(k, suite, message_id),
+            Self::Derivation(d) => derive_from_key(d, message_id),
+        }
+    }
+}
+
 /// How to encrypt: frame length, randomness, bounds, and (for caching) the plaintext length.
 #[derive(Clone)]
 pub struct EncryptOptions {
@@ -58,11 +107,13 @@ pub struct EncryptOptions {
     pub(crate) plaintext_len: Option<u64>,
     pub(crate) rng: Arc<dyn RandomSource>,
     pub(crate) threads: usize,
+    pub(crate) suite: AlgorithmSuite,
 }
 
 impl Default for EncryptOptions {
     fn default() -> Self {
         Self {
+            suite: AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract,
             frame_len: FRAME_LEN,
             max_encrypted_data_keys: DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
             plaintext_len: None,
@@ -79,6 +130,7 @@ impl fmt::Debug for EncryptOptions {
             .field("max_encrypted_data_keys", &self.max_encrypted_data_keys)
             .field("plaintext_len", &self.plaintext_len)
             .field("threads", &self.threads)
+            .field("suite", &self.suite)
             .finish_non_exhaustive()
     }
 }
@@ -114,6 +166,14 @@ impl EncryptOptions {
     #[must_use]
     pub fn with_plaintext_len(mut self, len: u64) -> Self {
         self.plaintext_len = Some(len);
+        self
+    }
+
+    /// The algorithm suite to write: `0x0002` by default; `0x0001` for readers older than it
+    /// (every reader of this crate opens both).
+    #[must_use]
+    pub fn with_suite(mut self, suite: AlgorithmSuite) -> Self {
+        self.suite = suite;
         self
     }
 
@@ -248,27 +308,39 @@ pub(crate) fn seal_header(
         return Err(EnvelopeError::InvalidArgument(InvalidArgument::FrameLength));
     }
     context.validate().map_err(EnvelopeError::InvalidContext)?;
-    let materials = provider.encryption_materials(&MaterialsRequest {
+    let request = MaterialsRequest {
         key_ids,
         context,
         plaintext_len,
-    })?;
-    let fits = materials.encrypted_data_keys.len() == key_ids.len()
-        && materials
-            .encrypted_data_keys
+    };
+    let suite = options.suite;
+    let (key, encrypted_data_keys) = match suite {
+        AlgorithmSuite::Aes256GcmHkdfSha256Committing => {
+            let m = provider.encryption_materials(&request)?;
+            (MessageKey::DataKey(m.data_key), m.encrypted_data_keys)
+        }
+        AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract => {
+            let m = provider.message_materials(&request)?;
+            (
+                MessageKey::Derivation(m.derivation_key),
+                m.encrypted_data_keys,
+            )
+        }
+    };
+    let fits = encrypted_data_keys.len() == key_ids.len()
+        && encrypted_data_keys
             .iter()
             .all(|e| e.key_id.len() <= MAX_KEY_ID_LEN && e.ciphertext.len() <= MAX_WRAPPED_KEY_LEN);
     if !fits {
         return Err(EnvelopeError::InvalidArgument(InvalidArgument::Materials));
     }
-    let suite = AlgorithmSuite::Aes256GcmHkdfSha256Committing;
     let mut message_id = [0u8; MESSAGE_ID_LEN];
     options
         .rng
         .fill_public(&mut message_id)
         .map_err(EnvelopeError::Crypto)?;
-    let (frame_key, commitment) = derive(&materials.data_key, suite, &message_id)?;
-    drop(materials.data_key);
+    let (frame_key, commitment) = key.derive(suite, &message_id)?;
+    drop(key);
     let start = out.len();
     out.extend_from_slice(&prefix(0));
     encode_header(
@@ -276,7 +348,7 @@ pub(crate) fn seal_header(
         suite,
         &message_id,
         context,
-        &materials.encrypted_data_keys,
+        &encrypted_data_keys,
         options.frame_len,
         &commitment,
     );
@@ -298,7 +370,7 @@ pub(crate) fn seal_header(
     Ok(SealedHeader {
         suite,
         message_id,
-        encrypted_data_keys: materials.encrypted_data_keys,
+        encrypted_data_keys,
         frame_len: options.frame_len,
         commitment,
         cipher,
@@ -355,7 +427,15 @@ pub(crate) fn open_header<R: Read>(
             }
         }
         attempted = attempted.saturating_add(1);
-        match provider.decrypt_data_key(&edk.key_id, &edk.ciphertext, &header.context) {
+        let unwrapped = match header.suite {
+            AlgorithmSuite::Aes256GcmHkdfSha256Committing => provider
+                .decrypt_data_key(&edk.key_id, &edk.ciphertext, &header.context)
+                .map(MessageKey::DataKey),
+            AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract => provider
+                .decrypt_derivation_key(&edk.key_id, &edk.ciphertext, &header.context)
+                .map(MessageKey::Derivation),
+        };
+        match unwrapped {
             Ok(k) => {
                 data_key = Some(k);
                 break;
@@ -364,7 +444,7 @@ pub(crate) fn open_header<R: Read>(
         }
     }
     let data_key = data_key.ok_or(EnvelopeError::NoDecryptableDataKey { attempted, last })?;
-    let (frame_key, commitment) = derive(&data_key, header.suite, &header.message_id)?;
+    let (frame_key, commitment) = data_key.derive(header.suite, &header.message_id)?;
     drop(data_key);
     if !constant_time_eq(&commitment, &header.commitment) {
         return Err(EnvelopeError::Authentication);
@@ -487,4 +567,51 @@ pub fn decrypt(
         plaintext: SecretBytes::new(std::mem::take(&mut *out)),
         header,
     })
+}
+
+#[cfg(test)]
+mod suite_tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        coffer_crypto::hex::decode(s).unwrap()
+    }
+
+    /// Suite 0x0002's derivation against values computed outside Rust (Python's `hmac` and
+    /// `hashlib`, HKDF written out by hand) for the data key and message id of docs/ENVELOPE.md's
+    /// `hello` vector.
+    #[test]
+    fn suite_2_known_answer() {
+        let dk = SymmetricKey::from_slice(&unhex(
+            "5fa8606352bf9d2aae610544e4c4bf1a9b17a6347c641ae44df0e24804dbb603",
+        ))
+        .unwrap();
+        let mut id = [0u8; MESSAGE_ID_LEN];
+        id.copy_from_slice(&unhex(
+            "e1d96bb979c4b94f144faf9a315c64b815f4164e0af4cc9ab3ed266b13c01eb3",
+        ));
+        let (frame_key, commitment) = MessageKey::Derivation(DerivationKey::of(&dk))
+            .derive(AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract, &id)
+            .unwrap();
+        assert_eq!(
+            frame_key.expose().to_vec(),
+            unhex("59e907a242e4a536a21c4930c8fe0b3917c1a72da7e27f9d697faafc37065bf9")
+        );
+        assert_eq!(
+            commitment.to_vec(),
+            unhex("95d3a1b3d3be6f992be7d7e276ee6e85f60c48751e0dfa15ffbd75e688d35e5b")
+        );
+        // Suite 0x0001 from the same inputs gives the vector's published keys.
+        let (v1_frame, v1_commit) = MessageKey::DataKey(dk)
+            .derive(AlgorithmSuite::Aes256GcmHkdfSha256Committing, &id)
+            .unwrap();
+        assert_eq!(
+            v1_frame.expose().to_vec(),
+            unhex("16220807383fcaad17b98fe2cb3c9663fe4dc5ab73c41422ecdd619a082e6273")
+        );
+        assert_eq!(
+            v1_commit.to_vec(),
+            unhex("4bab474a2709217396f60a8ffc3ec70c20a652e4426805c65aece19d70f28d11")
+        );
+    }
 }

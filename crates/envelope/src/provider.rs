@@ -1,7 +1,7 @@
 use std::fmt;
 
 use coffer_core::EncryptionContext;
-use coffer_crypto::SymmetricKey;
+use coffer_crypto::{HkdfPrk, SymmetricKey};
 
 use crate::{EnvelopeError, InvalidArgument, ProviderError};
 
@@ -148,6 +148,67 @@ pub trait DataKeyProvider: Send + Sync {
             encrypted_data_keys,
         })
     }
+
+    /// The materials for one message in the form the writer uses: the wrapped data keys and
+    /// the data key's [`DerivationKey`]. Caching providers override this to keep the derivation
+    /// key beside the cached materials, so a cached data key costs no extract per message; the
+    /// default derives it from [`encryption_materials`](Self::encryption_materials).
+    fn message_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<MessageMaterials, EnvelopeError> {
+        let m = self.encryption_materials(request)?;
+        Ok(MessageMaterials {
+            derivation_key: DerivationKey::of(&m.data_key),
+            encrypted_data_keys: m.encrypted_data_keys,
+        })
+    }
+
+    /// Unwraps a data key (as [`decrypt_data_key`](Self::decrypt_data_key)) and returns its
+    /// [`DerivationKey`]. Caching providers override this to keep the derivation key beside
+    /// the cached data key.
+    fn decrypt_derivation_key(
+        &self,
+        key_id: &str,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<DerivationKey, ProviderError> {
+        Ok(DerivationKey::of(
+            &self.decrypt_data_key(key_id, ciphertext, context)?,
+        ))
+    }
+}
+
+/// What suite `0x0002` derives every message's keys from: HKDF-SHA256's extract of the data key
+/// with the suite's fixed salt, made once per data key (docs/FORMATS.md). Opaque; prints as
+/// `[redacted]`.
+#[derive(Clone, Debug)]
+pub struct DerivationKey(pub(crate) HkdfPrk);
+
+impl DerivationKey {
+    /// The derivation key of `data_key`.
+    pub fn of(data_key: &SymmetricKey) -> Self {
+        Self(HkdfPrk::extract(data_key, crate::message::PRK_SALT))
+    }
+}
+
+/// The wrapped data keys of one message and the data key's [`DerivationKey`] (the plaintext
+/// data key itself is not needed once the derivation key exists).
+#[derive(Clone)]
+pub struct MessageMaterials {
+    /// Derives the message's frame key and commitment.
+    pub derivation_key: DerivationKey,
+    /// The data key wrapped under each requested key.
+    pub encrypted_data_keys: Vec<EncryptedDataKey>,
+}
+
+impl fmt::Debug for MessageMaterials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageMaterials")
+            .field("derivation_key", &self.derivation_key)
+            .field("encrypted_data_keys", &self.encrypted_data_keys)
+            .finish()
+    }
 }
 
 /// A provider behind a pointer is the provider: every method, the defaults included, forwards.
@@ -185,6 +246,22 @@ macro_rules! forward_provider {
                 request: &MaterialsRequest<'_>,
             ) -> Result<EncryptionMaterials, EnvelopeError> {
                 (**self).encryption_materials(request)
+            }
+
+            fn message_materials(
+                &self,
+                request: &MaterialsRequest<'_>,
+            ) -> Result<MessageMaterials, EnvelopeError> {
+                (**self).message_materials(request)
+            }
+
+            fn decrypt_derivation_key(
+                &self,
+                key_id: &str,
+                ciphertext: &[u8],
+                context: &EncryptionContext,
+            ) -> Result<DerivationKey, ProviderError> {
+                (**self).decrypt_derivation_key(key_id, ciphertext, context)
             }
         }
     )+};

@@ -17,9 +17,10 @@ use coffer_crypto::aead::{self, Aes256Gcm, Nonce};
 use coffer_crypto::testing::DeterministicRandom;
 use coffer_crypto::{hkdf_sha256, RandomSource, SymmetricKey, SystemRandom};
 use coffer_envelope::{
-    decrypt, decrypt_in_place, encrypt, encrypt_in_place, CacheLimits, CachingProvider,
-    DataKeyProvider, DecryptOptions, DecryptingReader, EncryptOptions, EncryptedDataKey,
-    EncryptingWriter, EnvelopeError, GeneratedDataKey, Header, Limit, Limits, ProviderError,
+    decrypt, decrypt_in_place, encrypt, encrypt_in_place, AlgorithmSuite, CacheLimits,
+    CachingProvider, DataKeyProvider, DecryptOptions, DecryptingReader, EncryptOptions,
+    EncryptedDataKey, EncryptingWriter, EnvelopeError, GeneratedDataKey, Header, Limit, Limits,
+    ProviderError,
 };
 use proptest::prelude::*;
 
@@ -562,24 +563,40 @@ fn provider_errors_pass_through() {
     }
 }
 
-/// Recomputes a header tag from the specification (docs/ENVELOPE.md), outside the crate.
-fn spec_frame_key(data_key: &SymmetricKey, message_id: &[u8]) -> SymmetricKey {
-    hkdf_sha256(
-        data_key,
-        message_id,
-        &[b"coffer-envelope v1", &[0, 1], b"DERIVEKEY"],
-    )
-    .unwrap()
+/// Recomputes a message's keys from the specification (docs/ENVELOPE.md), outside the crate:
+/// suite 0x0001 extracts with the message id as salt; suite 0x0002 extracts the data key once
+/// with a fixed salt and puts the message id in each expand.
+fn spec_derive(data_key: &SymmetricKey, message_id: &[u8], suite: u16, label: &str) -> [u8; 32] {
+    let k = match suite {
+        0x0001 => hkdf_sha256(
+            data_key,
+            message_id,
+            &[
+                b"coffer-envelope v1",
+                &[0, 1],
+                if label == "frame" {
+                    b"DERIVEKEY"
+                } else {
+                    b"COMMITKEY"
+                },
+            ],
+        ),
+        0x0002 => hkdf_sha256(
+            data_key,
+            b"coffer-envelope v1 suite 0x0002",
+            &[if label == "frame" { b"FK" } else { b"CK" }, message_id],
+        ),
+        other => panic!("suite {other:#06x}"),
+    };
+    *k.unwrap().expose()
 }
 
-fn spec_commitment(data_key: &SymmetricKey, message_id: &[u8]) -> [u8; 32] {
-    *hkdf_sha256(
-        data_key,
-        message_id,
-        &[b"coffer-envelope v1", &[0, 1], b"COMMITKEY"],
-    )
-    .unwrap()
-    .expose()
+fn spec_frame_key(data_key: &SymmetricKey, message_id: &[u8], suite: u16) -> SymmetricKey {
+    SymmetricKey::from_bytes(spec_derive(data_key, message_id, suite, "frame"))
+}
+
+fn spec_commitment(data_key: &SymmetricKey, message_id: &[u8], suite: u16) -> [u8; 32] {
+    spec_derive(data_key, message_id, suite, "commit")
 }
 
 fn spec_header_tag(frame_key: &SymmetricKey, prefix_and_header: &[u8]) -> Vec<u8> {
@@ -595,22 +612,25 @@ fn spec_header_tag(frame_key: &SymmetricKey, prefix_and_header: &[u8]) -> Vec<u8
 
 /// A message sealed under `d2` whose header commits to `d1`, with a header tag that verifies
 /// under `d2`: only the key commitment stands between it and a recipient holding `d2`.
-fn forge_commitment(d1: &SymmetricKey, d2: &SymmetricKey) -> Vec<u8> {
+fn forge_commitment(d1: &SymmetricKey, d2: &SymmetricKey, suite: AlgorithmSuite) -> Vec<u8> {
     let p2 = FixedKeyProvider(d2.clone());
-    let msg = encrypt(&p2, &["k"], &EncryptionContext::new(), b"secret", &opts(16)).unwrap();
+    let o = opts(16).with_suite(suite);
+    let msg = encrypt(&p2, &["k"], &EncryptionContext::new(), b"secret", &o).unwrap();
     let hdr_end = body_start(&msg) - 16;
     let header = Header::decode(&msg[8..hdr_end], &Limits::default()).unwrap();
+    assert_eq!(header.suite(), suite);
+    let suite = suite.id();
     let id = header.message_id().to_vec();
     // The spec reproduces the real tag exactly...
     assert_eq!(
-        spec_header_tag(&spec_frame_key(d2, &id), &msg[..hdr_end]),
+        spec_header_tag(&spec_frame_key(d2, &id, suite), &msg[..hdr_end]),
         &msg[hdr_end..hdr_end + 16]
     );
-    assert_eq!(&spec_commitment(d2, &id), header.commitment());
+    assert_eq!(&spec_commitment(d2, &id, suite), header.commitment());
     // ...so swap in d1's commitment (the last 32 bytes of the CBOR) and re-tag under d2.
     let mut forged = msg.clone();
-    forged[hdr_end - 32..hdr_end].copy_from_slice(&spec_commitment(d1, &id));
-    let tag = spec_header_tag(&spec_frame_key(d2, &id), &forged[..hdr_end]);
+    forged[hdr_end - 32..hdr_end].copy_from_slice(&spec_commitment(d1, &id, suite));
+    let tag = spec_header_tag(&spec_frame_key(d2, &id, suite), &forged[..hdr_end]);
     forged[hdr_end..hdr_end + 16].copy_from_slice(&tag);
     forged
 }
@@ -619,19 +639,82 @@ fn forge_commitment(d1: &SymmetricKey, d2: &SymmetricKey) -> Vec<u8> {
 fn wrapped_key_opening_to_another_key_is_refused() {
     let d1 = SymmetricKey::from_bytes([1; 32]);
     let d2 = SymmetricKey::from_bytes([2; 32]);
-    let forged = forge_commitment(&d1, &d2);
-    assert!(matches!(
-        decrypt(
-            &FixedKeyProvider(d2.clone()),
-            &forged,
-            &DecryptOptions::new()
-        ),
-        Err(EnvelopeError::Authentication)
-    ));
-    assert!(matches!(
-        decrypt(&FixedKeyProvider(d1), &forged, &DecryptOptions::new()),
-        Err(EnvelopeError::Authentication)
-    ));
+    for suite in SUITES {
+        let forged = forge_commitment(&d1, &d2, suite);
+        assert!(matches!(
+            decrypt(
+                &FixedKeyProvider(d2.clone()),
+                &forged,
+                &DecryptOptions::new()
+            ),
+            Err(EnvelopeError::Authentication)
+        ));
+        assert!(matches!(
+            decrypt(
+                &FixedKeyProvider(d1.clone()),
+                &forged,
+                &DecryptOptions::new()
+            ),
+            Err(EnvelopeError::Authentication)
+        ));
+    }
+}
+
+const SUITES: [AlgorithmSuite; 2] = [
+    AlgorithmSuite::Aes256GcmHkdfSha256Committing,
+    AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract,
+];
+
+#[test]
+fn both_suites_round_trip_direct_and_through_a_cache_and_suite_2_is_the_default() {
+    let default = encrypt(
+        &FixedKeyProvider(SymmetricKey::from_bytes([5; 32])),
+        &["k"],
+        &EncryptionContext::new(),
+        b"x",
+        &opts(16),
+    )
+    .unwrap();
+    let hdr_end = body_start(&default) - 16;
+    assert_eq!(
+        Header::decode(&default[8..hdr_end], &Limits::default())
+            .unwrap()
+            .suite(),
+        AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract
+    );
+    let mut c = EncryptionContext::new();
+    c.insert("purpose", "suites");
+    let pt: Vec<u8> = (0..100u8).collect();
+    for suite in SUITES {
+        let direct = TestProvider::new(&["k1", "k2"]);
+        let (cached, _clock) =
+            cached(CacheLimits::new(8, Duration::from_secs(60)).with_max_messages(100));
+        for p in [&direct as &dyn DataKeyProvider, &cached] {
+            let o = opts(16).with_suite(suite);
+            let a = encrypt(p, &["k1", "k2"], &c, &pt, &o).unwrap();
+            let b = encrypt(p, &["k1", "k2"], &c, &pt, &o).unwrap();
+            assert_ne!(a, b, "fresh message ids");
+            for m in [&a, &b] {
+                let out = decrypt(p, m, &DecryptOptions::new()).unwrap();
+                assert_eq!(out.plaintext().expose(), &pt[..]);
+                assert_eq!(out.header().suite(), suite);
+                // Twice: the second opening is served from the cache's kept derivation key.
+                assert!(decrypt(p, m, &DecryptOptions::new()).is_ok());
+                assert_eq!(stream_decrypt(p, m, 7).unwrap(), pt);
+            }
+            // A message's suite id edited to the other suite fails (the header tag and the
+            // commitment are derived differently), never opens.
+            // The CBOR header starts after the 8-byte prefix: array(7), version 1, then the
+            // suite id as a one-byte unsigned integer.
+            let mut other = a.clone();
+            assert_eq!(other[8..11], [0x87, 0x01, suite.id() as u8]);
+            other[10] = if suite.id() == 1 { 2 } else { 1 };
+            assert!(decrypt(p, &other, &DecryptOptions::new()).is_err());
+        }
+        let stats = cached.stats();
+        assert_eq!(stats.encrypt_hits, 1, "{stats:?}");
+        assert!(stats.decrypt_hits >= 3, "{stats:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -883,7 +966,11 @@ fn unhex(s: &str) -> Vec<u8> {
 fn make_message(key_ids: &[&str], c: &EncryptionContext, frame_len: u32, pt: &[u8]) -> Vec<u8> {
     let rng: Arc<dyn RandomSource> = Arc::new(DeterministicRandom::new(VECTOR_SEED));
     let p = vector_provider(rng.clone());
-    encrypt(&p, key_ids, c, pt, &opts(frame_len).with_rng(rng)).unwrap()
+    // The committed vectors are suite 0x0001 (what every reader of this crate still opens).
+    let o = opts(frame_len)
+        .with_rng(rng)
+        .with_suite(AlgorithmSuite::Aes256GcmHkdfSha256Committing);
+    encrypt(&p, key_ids, c, pt, &o).unwrap()
 }
 
 fn write_vector(name: &str, v: &Vector, about: &str) {
@@ -1142,7 +1229,10 @@ fn regenerate() {
         .unwrap();
     let mut evil = m.clone();
     evil[at..at + other_edk.ciphertext.len()].copy_from_slice(&other_edk.ciphertext);
-    let tag = spec_header_tag(&spec_frame_key(&d1, header.message_id()), &evil[..hdr_end]);
+    let tag = spec_header_tag(
+        &spec_frame_key(&d1, header.message_id(), header.suite().id()),
+        &evil[..hdr_end],
+    );
     evil[hdr_end..hdr_end + 16].copy_from_slice(&tag);
     assert!(decrypt(&vp.only("key-1"), &evil, &DecryptOptions::new()).is_ok());
     let v = Vector {
