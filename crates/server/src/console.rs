@@ -101,10 +101,8 @@ pub(crate) async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming
         redirect("/console/")
     } else if let Some(api) = path.strip_prefix("/console/api/") {
         let mut r = api_call(state, ip, api, req).await;
-        r.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
     } else {
         page(req.method(), path.strip_prefix("/console/").unwrap_or(""))
@@ -427,11 +425,7 @@ fn console_caller(state: &State, cred: &Credential, ip: IpAddr, id: &str) -> cof
 }
 
 /// Reads the body within the body timeout and size limit.
-async fn body(
-    state: &State,
-    headers: &HeaderMap,
-    body: Incoming,
-) -> Result<Vec<u8>, ApiError> {
+async fn body(state: &State, headers: &HeaderMap, body: Incoming) -> Result<Vec<u8>, ApiError> {
     match tokio::time::timeout(
         state.body_timeout,
         auth::read_body(body, headers, state.max_body),
@@ -461,13 +455,8 @@ async fn sign_in(state: &Arc<State>, ip: IpAddr, id: &str, req: Request<Incoming
             query: parts.uri.query().unwrap_or(""),
             headers: &parts.headers,
         };
-        let cred = auth::authenticate(
-            state,
-            Source::of(ip),
-            &request,
-            &body,
-            amz_date::now_secs(),
-        )?;
+        let cred =
+            auth::authenticate(state, Source::of(ip), &request, &body, amz_date::now_secs())?;
         let json_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -666,8 +655,7 @@ async fn audit_lookup(
     let caller = console_caller(state, cred, ip, id);
     if !allowed(state, &caller, LOOKUP_AUDIT_EVENTS) {
         let e = access_denied(&caller, LOOKUP_AUDIT_EVENTS);
-        if let Err(e) = audit_read(state, caller, "LookupAuditEvents", json!({}), Err(&e)).await
-        {
+        if let Err(e) = audit_read(state, caller, "LookupAuditEvents", json!({}), Err(&e)).await {
             return json_answer(e.status(), e.body(), JSON, id);
         }
         return json_answer(403, e.body(), JSON, id);
@@ -688,7 +676,11 @@ async fn audit_lookup(
     let answer = match found {
         Ok(answer) => answer,
         Err(e) => {
-            tracing::error!(request_id = id, cause = e.cause().unwrap_or(""), "audit lookup failed");
+            tracing::error!(
+                request_id = id,
+                cause = e.cause().unwrap_or(""),
+                "audit lookup failed"
+            );
             return json_answer(e.status(), e.body(), JSON, id);
         }
     };
@@ -709,8 +701,11 @@ async fn metrics(state: &Arc<State>, ip: IpAddr, id: &str, cred: &Credential) ->
         }
         return json_answer(403, e.body(), JSON, id);
     }
-    let answer =
-        crate::console_metrics::answer(&state.console.sampler, &state.metrics, amz_date::now_secs());
+    let answer = crate::console_metrics::answer(
+        &state.console.sampler,
+        &state.metrics,
+        amz_date::now_secs(),
+    );
     json_answer(200, answer.to_string().into_bytes(), JSON, id)
 }
 
@@ -720,7 +715,12 @@ mod tests {
 
     #[test]
     fn console_paths() {
-        for p in ["/console", "/console/", "/console/api/kms", "/console/keys/x"] {
+        for p in [
+            "/console",
+            "/console/",
+            "/console/api/kms",
+            "/console/keys/x",
+        ] {
             assert!(is_console_path(p), "{p}");
         }
         for p in ["/", "/consoles", "/console.html", "/healthz", "/metrics"] {
@@ -736,7 +736,10 @@ mod tests {
             HeaderValue::from_static("a=1; coffer_console=abc; b=2"),
         );
         assert_eq!(cookie(&h), Some("abc"));
-        h.insert(header::COOKIE, HeaderValue::from_static("xcoffer_console=abc"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xcoffer_console=abc"),
+        );
         assert_eq!(cookie(&h), None);
         h.insert(header::COOKIE, HeaderValue::from_static("coffer_console="));
         assert_eq!(cookie(&h), None);

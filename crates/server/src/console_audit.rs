@@ -241,7 +241,7 @@ fn files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
         };
         out.push((index, entry.path()));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|f| std::cmp::Reverse(f.0));
     Ok(out)
 }
 
@@ -384,12 +384,8 @@ fn matches(q: &Query, v: &Value, account: &str) -> bool {
         }
     }
     if let Some(k) = &q.key_id {
-        let hit = key_arns(v).any(|arn| {
-            arn == k
-                || arn
-                    .rsplit_once('/')
-                    .is_some_and(|(_, id)| id == k.as_str())
-        });
+        let hit = key_arns(v)
+            .any(|arn| arn == k || arn.rsplit_once('/').is_some_and(|(_, id)| id == k.as_str()));
         if !hit {
             return false;
         }
@@ -445,7 +441,8 @@ pub(crate) fn lookup(
         if q.cursor.is_some_and(|c| *index > c.file) {
             continue;
         }
-        if scanned > 0 && scanned >= MAX_SCAN_BYTES {
+        // At least one file is read whatever its size (MAX_SCAN_BYTES is positive).
+        if scanned >= MAX_SCAN_BYTES {
             capped = true;
             next = Some(Cursor {
                 file: *index,
