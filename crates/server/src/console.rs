@@ -239,6 +239,12 @@ const JSON: &str = "application/json";
 async fn api_call(state: &Arc<State>, ip: IpAddr, api: &str, req: Request<Incoming>) -> Answer {
     let id = request_id(&state.rng);
     let method = req.method().clone();
+    // A source that has spent its failure budget is refused before anything is looked up.
+    if !state.ip_limiter.allows(&Source::of(ip), Instant::now()) {
+        state.metrics.throttled(ThrottleStage::SourceIp);
+        let e = auth::throttled();
+        return json_answer(e.status(), e.body(), JSON, &id);
+    }
     if let Err(refusal) = same_origin(state, req.headers()) {
         return refuse(state, ip, &id, req.headers(), refusal, true).await;
     }
@@ -246,8 +252,18 @@ async fn api_call(state: &Arc<State>, ip: IpAddr, api: &str, req: Request<Incomi
         ("session", &Method::POST) => sign_in(state, ip, &id, req).await,
         ("session", &Method::GET) => match session(state, req.headers(), false) {
             Ok((view, cred)) => json_answer(200, session_json(state, &view, &cred), JSON, &id),
-            // A page asking whether it is signed in: not charged to the source's budget.
-            Err(refusal) => refuse(state, ip, &id, req.headers(), refusal, false).await,
+            // A page asking whether it is signed in: not charged to the source's budget. The
+            // answer names the region (public: it is in every ARN) for the sign-in form.
+            Err(refusal) => {
+                let mut body = json!({
+                    "__type": refusal.error.code(),
+                    "message": refusal.error.message(),
+                });
+                if refusal.status == 401 {
+                    body["region"] = json!(state.region);
+                }
+                json_answer(refusal.status, body.to_string().into_bytes(), JSON, &id)
+            }
         },
         ("session", &Method::DELETE) => match session(state, req.headers(), true) {
             Ok((_, cred)) => {
@@ -444,10 +460,6 @@ async fn body(state: &State, headers: &HeaderMap, body: Incoming) -> Result<Vec<
 async fn sign_in(state: &Arc<State>, ip: IpAddr, id: &str, req: Request<Incoming>) -> Answer {
     let (parts, incoming) = req.into_parts();
     let result = async {
-        if !state.ip_limiter.allows(&Source::of(ip), Instant::now()) {
-            state.metrics.throttled(ThrottleStage::SourceIp);
-            return Err(auth::throttled());
-        }
         let body = body(state, &parts.headers, incoming).await?;
         let request = sigv4::RequestParts {
             method: parts.method.as_str(),
