@@ -660,7 +660,14 @@ fn every_console_answer_carries_the_security_headers() {
     assert_api_headers(&unknown, "unknown api");
     let no_session = http(&node.addr, "GET", "/console/api/session", &[], b"");
     assert_eq!(no_session.status, 401);
+    assert_eq!(no_session.code(), "MissingAuthenticationTokenException");
+    // The sign-in form learns the region to sign for.
+    assert_eq!(no_session.json()["region"], json!(REGION));
     assert_api_headers(&no_session, "no session");
+    let head = http(&node.addr, "HEAD", "/console/", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_console_headers(&head, "HEAD");
     // The API itself is untouched: no console headers on `/`.
     let (status, _) = common::signed_call(
         &node.addr,
