@@ -460,6 +460,8 @@ async fn body(state: &State, headers: &HeaderMap, body: Incoming) -> Result<Vec<
 async fn sign_in(state: &Arc<State>, ip: IpAddr, id: &str, req: Request<Incoming>) -> Answer {
     let (parts, incoming) = req.into_parts();
     let result = async {
+        // On a shared database: not with credentials that may be stale.
+        crate::server::check_fresh(state)?;
         let body = body(state, &parts.headers, incoming).await?;
         let request = sigv4::RequestParts {
             method: parts.method.as_str(),
