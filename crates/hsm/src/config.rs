@@ -127,7 +127,10 @@ fn read_private(path: &Path) -> Result<SecretBytes, PinError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(PinError::Io)?.permissions().mode();
+        let mode = std::fs::metadata(path)
+            .map_err(PinError::Io)?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             return Err(PinError::Permissions(mode & 0o777));
         }

@@ -41,8 +41,11 @@ impl std::fmt::Debug for Module {
     }
 }
 
-fn registry() -> &'static Mutex<Vec<(PathBuf, Weak<Module>)>> {
-    static MODULES: OnceLock<Mutex<Vec<(PathBuf, Weak<Module>)>>> = OnceLock::new();
+/// The loaded modules, by absolute path.
+type Registry = Mutex<Vec<(PathBuf, Weak<Module>)>>;
+
+fn registry() -> &'static Registry {
+    static MODULES: OnceLock<Registry> = OnceLock::new();
     MODULES.get_or_init(|| Mutex::new(Vec::new()))
 }
 
@@ -134,7 +137,10 @@ impl Module {
     }
 
     /// The slot holding the token `selector` names, if present.
-    pub(crate) fn find_slot(ctx: &Pkcs11, selector: &TokenSelector) -> Result<Option<Slot>, HsmError> {
+    pub(crate) fn find_slot(
+        ctx: &Pkcs11,
+        selector: &TokenSelector,
+    ) -> Result<Option<Slot>, HsmError> {
         let slots = ctx.get_slots_with_token().map_err(|e| classify(&e))?;
         for slot in slots {
             match selector {

@@ -125,8 +125,8 @@ impl Pkcs11RootKey {
             token: config.token.token.to_string(),
             source,
         };
-        let token = Token::connect(module, config.token.clone(), pin, rng.clone())
-            .map_err(token_err)?;
+        let token =
+            Token::connect(module, config.token.clone(), pin, rng.clone()).map_err(token_err)?;
         let found = token.find_by_label(&config.key_label).map_err(token_err)?;
         let root_err = |what: String| Error::RootKey {
             module: config.token.module.clone(),

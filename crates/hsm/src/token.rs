@@ -145,6 +145,7 @@ impl Token {
             let taken = self.take(ctx, generation)?;
             let handles = Handles {
                 token: self,
+                ctx,
                 generation,
             };
             let mut result = f(&taken.session, &handles);
@@ -246,7 +247,12 @@ impl Token {
     }
 
     /// The handle of the secret key object with `CKA_ID` `id`.
-    fn handle(&self, session: &Session, generation: u64, id: &[u8]) -> Result<ObjectHandle, HsmError> {
+    fn handle(
+        &self,
+        session: &Session,
+        generation: u64,
+        id: &[u8],
+    ) -> Result<ObjectHandle, HsmError> {
         {
             let pool = self.pool.lock();
             if pool.generation == generation {
@@ -286,12 +292,12 @@ impl Token {
     fn with_key<R>(
         &self,
         id: &[u8],
-        f: impl Fn(&Session, ObjectHandle) -> Result<R, HsmError>,
+        f: impl Fn(&Session, ObjectHandle, &Handles<'_>) -> Result<R, HsmError>,
     ) -> Result<R, HsmError> {
         let once = || {
             self.call(|s, handles| {
                 let h = handles.get(s, id)?;
-                f(s, h)
+                f(s, h, handles)
             })
         };
         match once() {
@@ -362,7 +368,7 @@ impl Token {
         key: &HsmKeyRef,
         kinds: &[AttributeType],
     ) -> Result<Vec<Attribute>, HsmError> {
-        self.with_key(&key.0, |s, h| s.get_attributes(h, kinds).map_err(ck))
+        self.with_key(&key.0, |s, h, _| s.get_attributes(h, kinds).map_err(ck))
     }
 
     pub(crate) fn seal(
@@ -375,10 +381,10 @@ impl Token {
         if plaintext.len() > MAX_SEAL_LEN {
             return Err(HsmError::Failed("the plaintext is too long".into()));
         }
-        let out = self.with_key(&key.0, |s, h| {
+        let out = self.with_key(&key.0, |s, h, _| {
             let mut iv = *nonce;
-            let params = GcmParams::new(&mut iv, aad, ((HSM_TAG_LEN * 8) as u64).into())
-                .map_err(ck)?;
+            let params =
+                GcmParams::new(&mut iv, aad, ((HSM_TAG_LEN * 8) as u64).into()).map_err(ck)?;
             s.encrypt(&Mechanism::AesGcm(params), h, plaintext)
                 .map_err(ck)
         })?;
@@ -402,13 +408,20 @@ impl Token {
         {
             return Err(HsmError::Authentication);
         }
-        let plain = self.with_key(&key.0, |s, h| {
+        let plain = self.with_key(&key.0, |s, h, handles| {
             let mut iv = *nonce;
-            let params = GcmParams::new(&mut iv, aad, ((HSM_TAG_LEN * 8) as u64).into())
-                .map_err(ck)?;
-            s.decrypt(&Mechanism::AesGcm(params), h, ciphertext_and_tag)
-                .map(SecretBytes::new)
-                .map_err(ck)
+            let params =
+                GcmParams::new(&mut iv, aad, ((HSM_TAG_LEN * 8) as u64).into()).map_err(ck)?;
+            match s.decrypt(&Mechanism::AesGcm(params), h, ciphertext_and_tag) {
+                Ok(plain) => Ok(SecretBytes::new(plain)),
+                // Some modules (SoftHSM2) report a failed tag check as a general error: it is
+                // one only if the token no longer answers.
+                Err(CkError::Pkcs11(RvError::GeneralError | RvError::FunctionFailed, _)) => {
+                    handles.probe(s)?;
+                    Err(HsmError::Authentication)
+                }
+                Err(e) => Err(ck(e)),
+            }
         })?;
         if plain.len() + HSM_TAG_LEN != ciphertext_and_tag.len() {
             return Err(HsmError::Authentication);
@@ -417,13 +430,13 @@ impl Token {
     }
 
     pub(crate) fn destroy(&self, key: &HsmKeyRef) -> Result<(), HsmError> {
-        let r = self.with_key(&key.0, |s, h| s.destroy_object(h).map_err(ck));
+        let r = self.with_key(&key.0, |s, h, _| s.destroy_object(h).map_err(ck));
         self.forget_handle(&key.0);
         r
     }
 
     pub(crate) fn key_exists(&self, key: &HsmKeyRef) -> Result<bool, HsmError> {
-        match self.with_key(&key.0, |_, _| Ok(())) {
+        match self.with_key(&key.0, |_, _, _| Ok(())) {
             Ok(()) => Ok(true),
             Err(HsmError::KeyNotFound) => Ok(false),
             Err(e) => Err(e),
@@ -435,7 +448,8 @@ impl Token {
         self.call(|s, _| {
             let info = s.get_session_info().map_err(ck)?;
             match info.session_state() {
-                cryptoki::session::SessionState::RwUser | cryptoki::session::SessionState::RoUser => Ok(()),
+                cryptoki::session::SessionState::RwUser
+                | cryptoki::session::SessionState::RoUser => Ok(()),
                 _ => Err(HsmError::Unavailable("the session is not logged in".into())),
             }
         })
@@ -475,6 +489,7 @@ impl Drop for Token {
 /// generation.
 pub(crate) struct Handles<'a> {
     token: &'a Token,
+    ctx: &'a Pkcs11,
     generation: u64,
 }
 
@@ -482,6 +497,11 @@ impl Handles<'_> {
     /// The handle of the secret key object with `CKA_ID` `id`.
     pub(crate) fn get(&self, session: &Session, id: &[u8]) -> Result<ObjectHandle, HsmError> {
         self.token.handle(session, self.generation, id)
+    }
+
+    /// Whether the token of `session` still answers.
+    pub(crate) fn probe(&self, session: &Session) -> Result<(), HsmError> {
+        probe(self.ctx, session)
     }
 }
 
@@ -502,10 +522,11 @@ impl From<HsmError> for Attempt {
 /// Whether the token of `session` still answers (`C_GetTokenInfo` fails once it is gone).
 fn probe(ctx: &Pkcs11, session: &Session) -> Result<(), HsmError> {
     let info = session.get_session_info().map_err(ck)?;
-    ctx.get_token_info(info.slot_id()).map_err(|e| match classify(&e) {
-        HsmError::Unavailable(m) => HsmError::Unavailable(m),
-        other => HsmError::Unavailable(format!("the token does not answer: {other}")),
-    })?;
+    ctx.get_token_info(info.slot_id())
+        .map_err(|e| match classify(&e) {
+            HsmError::Unavailable(m) => HsmError::Unavailable(m),
+            other => HsmError::Unavailable(format!("the token does not answer: {other}")),
+        })?;
     Ok(())
 }
 

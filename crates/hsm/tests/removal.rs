@@ -6,6 +6,8 @@
 //! such object", and after a re-initialization no longer lists the token; renamed back, a
 //! re-initialization finds it again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
+
 mod common;
 
 use coffer_crypto::{SecretBytes, SymmetricKey, SystemRandom};
@@ -75,10 +77,7 @@ fn a_token_that_goes_away_fails_retryably_and_recovers_without_restart() {
     std::fs::rename(&away, &dir).unwrap();
     std::fs::rename(&root_away, &root_dir).unwrap();
     // The first call after the return succeeds: no restart, no new connection.
-    assert_eq!(
-        s.open(&k, &n, b"aad", &sealed).unwrap().expose(),
-        b"hello"
-    );
+    assert_eq!(s.open(&k, &n, b"aad", &sealed).unwrap().expose(), b"hello");
     s.check().unwrap();
     assert!(s.key_exists(&k).unwrap());
     assert_eq!(

@@ -9,18 +9,18 @@ use std::sync::OnceLock;
 
 use coffer_hsm::{TokenConfig, TokenSelector};
 
-pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-pub const PIN: &str = "4321-user";
-pub const SO_PIN: &str = "8765-so";
+pub(crate) const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub(crate) const PIN: &str = "4321-user";
+pub(crate) const SO_PIN: &str = "8765-so";
 
-pub struct SoftHsm {
-    pub dir: PathBuf,
-    pub conf: PathBuf,
-    pub tokens: PathBuf,
+pub(crate) struct SoftHsm {
+    pub(crate) dir: PathBuf,
+    pub(crate) conf: PathBuf,
+    pub(crate) tokens: PathBuf,
 }
 
 /// The binary's SoftHSM, with one token per label in `labels` (the first call decides).
-pub fn softhsm(labels: &[&str]) -> &'static SoftHsm {
+pub(crate) fn softhsm(labels: &[&str]) -> &'static SoftHsm {
     static HSM: OnceLock<SoftHsm> = OnceLock::new();
     HSM.get_or_init(|| {
         assert!(
@@ -54,10 +54,19 @@ pub fn softhsm(labels: &[&str]) -> &'static SoftHsm {
     })
 }
 
-pub fn init_token(conf: &Path, label: &str, pin: &str) {
+pub(crate) fn init_token(conf: &Path, label: &str, pin: &str) {
     let out = Command::new("softhsm2-util")
         .env("SOFTHSM2_CONF", conf)
-        .args(["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", SO_PIN])
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--pin",
+            pin,
+            "--so-pin",
+            SO_PIN,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "softhsm2-util: {out:?}");
@@ -70,21 +79,18 @@ fn which(cmd: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-pub fn token(label: &str) -> TokenConfig {
+pub(crate) fn token(label: &str) -> TokenConfig {
     TokenConfig::new(MODULE, TokenSelector::Label(label.into()))
 }
 
 impl SoftHsm {
     /// The directory holding the token labelled `label`.
-    pub fn token_dir(&self, label: &str) -> PathBuf {
+    pub(crate) fn token_dir(&self, label: &str) -> PathBuf {
         for entry in std::fs::read_dir(&self.tokens).unwrap() {
             let p = entry.unwrap().path();
             let object = std::fs::read(p.join("token.object")).unwrap_or_default();
             let padded = format!("{label:<32}");
-            if object
-                .windows(padded.len())
-                .any(|w| w == padded.as_bytes())
-            {
+            if object.windows(padded.len()).any(|w| w == padded.as_bytes()) {
                 return p;
             }
         }
