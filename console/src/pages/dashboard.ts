@@ -1,0 +1,76 @@
+// The dashboard: request, error and throttle rates over time from cofferd's metrics history
+// (cumulative counters sampled every 10 s), and the totals per operation.
+
+import { explain, metrics, Metrics } from '../api';
+import { alertBox, fmtTime, h, render } from '../dom';
+import { lineChart, rates } from '../chart';
+
+const REFRESH_MS = 10_000;
+
+export function dashboardPage(): void {
+  const charts = h('div', { class: 'charts' });
+  const errors = h('div', { class: 'errors' });
+  const updated = h('p', { class: 'summary' });
+  const tbody = h('tbody');
+  const refresh = h('button', { type: 'button', class: 'secondary' }, 'Refresh');
+  const table = h(
+    'table',
+    { class: 'data ops' },
+    h('caption', {}, 'Requests per operation since cofferd started'),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Operation'), h('th', { scope: 'col', class: 'num' }, 'Requests'), h('th', { scope: 'col', class: 'num' }, 'Errors'), h('th', { scope: 'col', class: 'num' }, 'Throttled'))),
+    tbody,
+  );
+  const root = render(
+    'Dashboard',
+    h('div', { class: 'page-head' }, h('h1', {}, 'Dashboard'), refresh),
+    errors,
+    updated,
+    charts,
+    h('div', { class: 'table-wrap' }, table),
+  );
+
+  function draw(m: Metrics): void {
+    const hist = m.history ?? [];
+    const series: [string, string, (x: Metrics['history'][number]) => number][] = [
+      ['Requests', 'requests', (x) => x.requests],
+      ['Errors', 'errors', (x) => x.errors],
+      ['Throttled requests', 'throttles', (x) => x.throttles],
+    ];
+    charts.replaceChildren(
+      ...series.map(([title, cls, pick]) => {
+        const pts = rates(hist, pick);
+        const latest = pts.length ? pts[pts.length - 1].v : 0;
+        return h(
+          'figure',
+          { class: 'card chart-card' },
+          h('figcaption', {}, h('span', { class: 'chart-title' }, `${title} per second`), h('span', { class: 'chart-latest' }, `now ${latest.toFixed(2)}/s`)),
+          lineChart(`${title} per second`, 'per second', pts, cls),
+        );
+      }),
+    );
+    const ops = [...(m.operations ?? [])].sort((a, b) => b.requests - a.requests);
+    tbody.replaceChildren(
+      ...(ops.length
+        ? ops.map((o) => h('tr', {}, h('th', { scope: 'row' }, o.operation), h('td', { class: 'num' }, o.requests), h('td', { class: 'num' }, o.errors), h('td', { class: 'num' }, o.throttles)))
+        : [h('tr', {}, h('td', { colspan: 4, class: 'empty' }, 'No requests yet.'))]),
+    );
+    updated.textContent = `Updated ${fmtTime(m.now)}; ${hist.length} samples, one every 10 seconds.`;
+  }
+
+  async function load(): Promise<void> {
+    try {
+      draw(await metrics());
+      errors.replaceChildren();
+    } catch (e) {
+      const { title, detail } = explain(e);
+      errors.replaceChildren(alertBox(`The metrics could not be read. ${title}`, h('p', { class: 'detail' }, detail)));
+    }
+  }
+  refresh.addEventListener('click', () => void load());
+  // Refresh while this page is shown; stop once it has been left.
+  const timer = window.setInterval(() => {
+    if (!root.contains(charts)) window.clearInterval(timer);
+    else if (!document.hidden) void load();
+  }, REFRESH_MS);
+  void load();
+}
