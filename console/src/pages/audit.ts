@@ -30,7 +30,7 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
   const ops = h(
     'datalist',
     { id: 'audit-ops' },
-    ['CreateKey', 'PutKeyPolicy', 'RotateKeyOnDemand', 'EnableKeyRotation', 'DisableKey', 'EnableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion', 'Encrypt', 'Decrypt', 'CreateAlias', 'TagResource', 'CreateGrant', 'RevokeGrant', 'ConsoleSignIn'].map((o) => h('option', { value: o })),
+    ['CreateKey', 'PutKeyPolicy', 'RotateKeyOnDemand', 'EnableKeyRotation', 'DisableKey', 'EnableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion', 'Encrypt', 'Decrypt', 'CreateAlias', 'TagResource', 'CreateGrant', 'RevokeGrant', 'ConsoleLogin'].map((o) => h('option', { value: o })),
   );
   const outcome = h('select', { name: 'outcome' }, h('option', { value: '' }, 'Any outcome'), Object.entries(OUTCOME).map(([v, o]) => h('option', { value: v }, o.text)));
   outcome.value = initial.get('outcome') ?? '';

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The web console in a real Chromium against a real cofferd.
+# Usage: console/run-browser-tests.sh          (COFFERD=path/to/cofferd, default target/debug/cofferd)
+# Screenshots of every page are written to docs/console/*.png (SCREENSHOT_DIR to change it).
+# cofferd embeds console/dist when it is built: build cofferd after `npm run build`.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+cofferd=${COFFERD:-$root/target/debug/cofferd}
+case $cofferd in /*) ;; *) cofferd=$PWD/$cofferd ;; esac
+[ -x "$cofferd" ] || { echo "console: $cofferd is missing (cargo build -p cofferd, or set COFFERD)" >&2; exit 1; }
+
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    # CI runs as root on a fresh Debian machine.
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+fi
+export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+
+cd "$here"
+npm ci --no-audit --no-fund --loglevel=error
+[ -f dist/index.html ] || npm run build
+
+work=$(mktemp -d)
+trap 'kill "${pid:-0}" 2>/dev/null || true; wait "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# cofferd prints its address on the first line of stdout: read it from a pipe, no polling.
+mkfifo "$work/out"
+"$cofferd" --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/out" 2> "$work/cofferd.log" &
+pid=$!
+exec 3< "$work/out"
+read -r first <&3 || { echo "console: cofferd did not start:" >&2; cat "$work/cofferd.log" >&2; exit 1; }
+cat <&3 > /dev/null &
+endpoint=${first#cofferd listening on }
+[ "$endpoint" != "$first" ] || { echo "console: unexpected first line: $first" >&2; exit 1; }
+node -e 'fetch(process.argv[1]).then(r => r.text()).then(t => process.exit(t.includes("/console/assets/") ? 0 : 1), () => process.exit(1))' "$endpoint/console/" \
+    || { echo "console: $cofferd does not serve the console (built before console/dist?)" >&2; exit 1; }
+
+export COFFER_ENDPOINT=$endpoint
+export COFFER_ADMIN_CREDENTIALS=$work/data/admin-credentials.json
+start=$(date +%s)
+status=0
+node --test --test-concurrency=1 --test-reporter=spec tests/console.test.mjs || status=$?
+echo "console: browser tests took $(( $(date +%s) - start )) s"
+if [ $status -ne 0 ]; then
+    echo "--- cofferd log (last 40 lines) ---" >&2
+    tail -n 40 "$work/cofferd.log" >&2
+fi
+exit $status
