@@ -9,7 +9,7 @@ export interface Point {
   v: number;
 }
 
-const W = 640;
+const W = 900;
 const H = 200;
 const PAD = { l: 52, r: 12, t: 12, b: 28 };
 
@@ -27,8 +27,8 @@ function fmt(v: number): string {
   return v.toFixed(2);
 }
 
-function clock(t: number): string {
-  return new Date(t * 1000).toISOString().slice(11, 16);
+function clock(t: number, seconds = false): string {
+  return new Date(t * 1000).toISOString().slice(11, seconds ? 19 : 16);
 }
 
 export function lineChart(title: string, unit: string, points: Point[], cls: string): SVGElement {
@@ -55,7 +55,7 @@ export function lineChart(title: string, unit: string, points: Point[], cls: str
   if (points.length) {
     for (let i = 0; i <= 4; i++) {
       const t = t0 + (span * i) / 4;
-      grid.push(s('text', { class: 'axis', x: x(t), y: H - 8, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, clock(t)));
+      grid.push(s('text', { class: 'axis', x: x(t), y: H - 8, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, clock(t, span < 600)));
     }
   }
   const path = points.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');

@@ -10,6 +10,12 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   ...children: (Child | Child[])[]
 ): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
+  if (el instanceof HTMLFormElement) {
+    // The console checks its forms itself (messages in words, in a live region), and a form
+    // never submits natively: the CSP's form-action 'none' would refuse it anyway.
+    el.noValidate = true;
+    el.addEventListener('submit', (ev) => ev.preventDefault());
+  }
   setAttrs(el, attrs);
   append(el, children);
   return el;

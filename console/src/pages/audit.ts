@@ -13,7 +13,7 @@ const VERIFICATION: Record<string, { icon: string; text: string; cls: string; ti
 
 const OUTCOME: Record<string, { icon: string; text: string; cls: string }> = {
   allowed: { icon: '●', text: 'Allowed', cls: 'ok' },
-  denied: { icon: '⛔', text: 'Denied', cls: 'bad' },
+  denied: { icon: '✕', text: 'Denied', cls: 'bad' },
   error: { icon: '▲', text: 'Error', cls: 'warn' },
 };
 

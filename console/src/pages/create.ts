@@ -19,7 +19,6 @@ export function createPage(): void {
   function fillUsages(): void {
     const s = KEY_SPECS.find((x) => x.spec === spec.value)!;
     usage.replaceChildren(...s.usages.map((u) => h('option', { value: u }, `${USAGE_LABELS[u]} — ${u}`)));
-    usage.disabled = s.usages.length === 1;
   }
   spec.addEventListener('change', fillUsages);
   fillUsages();

@@ -149,6 +149,7 @@ export function keysPage(): void {
     errors.replaceChildren();
     summary.textContent = 'Loading keys…';
     prev.disabled = next.disabled = true;
+    table.setAttribute('aria-busy', 'true');
     try {
       const res = await kms('ListKeys', marker ? { Limit: PAGE, Marker: marker } : { Limit: PAGE });
       nextMarker = res.Truncated ? res.NextMarker : undefined;
@@ -171,6 +172,7 @@ export function keysPage(): void {
         }
         drawBody();
       });
+      table.setAttribute('aria-busy', 'false');
       announce(`Loaded ${rows.length} keys.`);
     } catch (e) {
       const { title, detail } = explain(e);
