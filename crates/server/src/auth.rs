@@ -197,14 +197,14 @@ pub(crate) fn throttled() -> ApiError {
     ApiError::from(coffer::Error::throttling("Rate exceeded"))
 }
 
-fn too_large(max: usize) -> ApiError {
+pub(crate) fn too_large(max: usize) -> ApiError {
     ApiError::wire(
         crate::api_error::WireCode::RequestEntityTooLarge,
         format!("The request body exceeds {max} bytes."),
     )
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     mut body: Incoming,
     headers: &HeaderMap,
     max: usize,
@@ -259,7 +259,7 @@ fn target(headers: &HeaderMap) -> Result<(Api, String), ApiError> {
     Ok((api, op.to_owned()))
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let ok = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -292,8 +292,9 @@ fn unrecognized() -> ApiError {
     )
 }
 
-/// Verifies the request's SigV4 signature; returns the credential it was made with.
-fn authenticate(
+/// Verifies the request's SigV4 signature; returns the credential it was made with. The web
+/// console's sign-in (`console.rs`) goes through it too.
+pub(crate) fn authenticate(
     state: &State,
     source: Source,
     req: &sigv4::RequestParts<'_>,

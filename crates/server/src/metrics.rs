@@ -210,6 +210,56 @@ impl Metrics {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// Requests answered, errors and throttles so far, over every operation (the web
+    /// console's history samples these).
+    pub(crate) fn totals(&self) -> Totals {
+        Totals {
+            requests: self
+                .ops
+                .iter()
+                .map(|s| s.count.load(Ordering::Relaxed))
+                .sum(),
+            errors: self.errors.lock().values().sum(),
+            throttles: self
+                .throttled
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum(),
+        }
+    }
+
+    /// Each operation that has been asked for: its label, requests, errors and throttles
+    /// (errors answered ThrottlingException), in label order.
+    pub(crate) fn by_operation(&self) -> Vec<(&str, Totals)> {
+        let throttling = coffer::Error::throttling(String::new()).code();
+        let errors = self.errors.lock();
+        self.ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, stats)| {
+                let requests = stats.count.load(Ordering::Relaxed);
+                (requests > 0).then(|| {
+                    let of_op = errors.range((i, "")..).take_while(|((op, _), _)| *op == i);
+                    let (mut errs, mut throttles) = (0, 0);
+                    for ((_, code), n) in of_op {
+                        errs += n;
+                        if *code == throttling {
+                            throttles += n;
+                        }
+                    }
+                    (
+                        self.label(OpLabel(i)),
+                        Totals {
+                            requests,
+                            errors: errs,
+                            throttles,
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The text exposition, with the audit log's figures read by the caller.
     pub(crate) fn render(&self, audit_unsynced: u64, audit_lost: u64) -> String {
         let mut out = String::with_capacity(16 * 1024);
@@ -359,6 +409,14 @@ impl Metrics {
         );
         out
     }
+}
+
+/// Counts of requests, errors and throttles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) throttles: u64,
 }
 
 /// A metric without labels: its header and its one sample.

@@ -262,6 +262,8 @@ pub(crate) struct State {
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
     /// await their record's durability (see `deferred.rs`).
     pub(crate) deferral: Option<DurableWaiter>,
+    /// The web console's sessions and metrics history (`console.rs`).
+    pub(crate) console: crate::console::Console,
 }
 
 /// A bound, ready server.
@@ -403,6 +405,7 @@ impl Server {
                 rng: RequestIds::new(),
                 health,
                 deferral,
+                console: crate::console::Console::new(),
             }),
             tls,
             limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
@@ -558,7 +561,7 @@ impl RequestIds {
 }
 
 /// A request id: 16 random bytes as 8-4-4-4-12 lowercase hex.
-fn request_id(ids: &RequestIds) -> String {
+pub(crate) fn request_id(ids: &RequestIds) -> String {
     format_request_id(&ids.next())
 }
 
@@ -575,7 +578,7 @@ fn format_request_id(b: &[u8; 16]) -> String {
     s
 }
 
-fn respond(status: u16, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
+pub(crate) fn respond(status: u16, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_owner(WipeOnDrop(body))));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let h = r.headers_mut();
@@ -603,6 +606,11 @@ pub(crate) async fn handle(
     ip: IpAddr,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    // The web console: its pages, and its API over a session cookie (`console.rs`).
+    if crate::console::is_console_path(req.uri().path()) {
+        return crate::console::handle(state, ip, req).await;
+    }
+    state.console.sample(&state.metrics);
     // HEAD answers like GET, without the body (hyper sends none to a HEAD).
     if req.method() == Method::GET || req.method() == Method::HEAD {
         match req.uri().path() {
@@ -680,23 +688,13 @@ async fn serve(
     req: Request<Incoming>,
     label: &mut OpLabel,
 ) -> Result<Vec<u8>, ApiError> {
-    if let Some(cluster) = &state.cluster {
-        if !cluster.fresh() {
-            // Not sure to have seen every change the other nodes made within the bound:
-            // refuse (a 500, which the SDKs retry) rather than serve stale keys, policies or
-            // credentials.
-            return Err(ApiError::from(coffer::Error::internal(format!(
-                "this node cannot confirm it is current with the shared database (bound {} ms); retry",
-                cluster.bound().as_millis()
-            ))));
-        }
-    }
+    check_fresh(state)?;
     let (parts, body) = req.into_parts();
     let Admitted {
         cred,
         api,
         op,
-        mut body,
+        body,
     } = match admit(state, ip, &parts, body, label).await {
         Ok(admitted) => admitted,
         Err(e) => {
@@ -714,6 +712,35 @@ async fn serve(
     if let Some(agent) = user_agent(&parts.headers) {
         caller = caller.with_user_agent(agent);
     }
+    run_admitted(state, cred, api, op, body, caller).await
+}
+
+/// On a shared database: refuses (a 500, which the SDKs retry) when this node is not sure to
+/// have seen every change the other nodes made within the coherence bound, rather than serve
+/// stale keys, policies or credentials.
+pub(crate) fn check_fresh(state: &State) -> Result<(), ApiError> {
+    if let Some(cluster) = &state.cluster {
+        if !cluster.fresh() {
+            return Err(ApiError::from(coffer::Error::internal(format!(
+                "this node cannot confirm it is current with the shared database (bound {} ms); retry",
+                cluster.bound().as_millis()
+            ))));
+        }
+    }
+    Ok(())
+}
+
+/// Runs an admitted request's operation for `caller` (the credential's caller with the
+/// request's facts): what every authenticated call does after admission, whether it came
+/// signed with SigV4 or from a web console session (`console.rs`).
+pub(crate) async fn run_admitted(
+    state: &Arc<State>,
+    cred: Arc<coffer_credentials::Credential>,
+    api: Api,
+    op: String,
+    mut body: Vec<u8>,
+    caller: coffer::Caller,
+) -> Result<Vec<u8>, ApiError> {
     if let (Some(waiter), Api::Kms) = (&state.deferral, api) {
         if coffer::Operation::parse(&op).is_some_and(|o| DEFERRED_OPERATIONS.contains(&o)) {
             let (result, pending) =
