@@ -24,7 +24,14 @@ work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; wait "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 # cofferd prints its address on the first line of stdout: read it from a pipe, no polling.
 mkfifo "$work/out"
-"$cofferd" --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/out" 2> "$work/cofferd.log" &
+# The tests make 53 keys at once (more than one page of the list): CreateKey's burst is raised
+# from its default of 5; every other quota is the default one.
+(umask 077; cat > "$work/cofferd.toml" <<'TOML'
+[quotas.defaults.CreateKey]
+burst = 100
+TOML
+)
+"$cofferd" --config "$work/cofferd.toml" --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/out" 2> "$work/cofferd.log" &
 pid=$!
 exec 3< "$work/out"
 read -r first <&3 || { echo "console: cofferd did not start:" >&2; cat "$work/cofferd.log" >&2; exit 1; }

@@ -93,8 +93,8 @@ before(async () => {
   };
   // More keys than one page holds (50), so that paging is exercised.
   for (let i = 0; i < 52; i++) {
-    const spec = ['SYMMETRIC_DEFAULT', 'HMAC_256', 'ECC_NIST_P256', 'RSA_2048'][i % 4];
-    const usage = { SYMMETRIC_DEFAULT: 'ENCRYPT_DECRYPT', HMAC_256: 'GENERATE_VERIFY_MAC', ECC_NIST_P256: 'SIGN_VERIFY', RSA_2048: 'ENCRYPT_DECRYPT' }[spec];
+    const spec = ['SYMMETRIC_DEFAULT', 'HMAC_256', 'ECC_NIST_P256', 'ECC_NIST_EDWARDS25519'][i % 4];
+    const usage = { SYMMETRIC_DEFAULT: 'ENCRYPT_DECRYPT', HMAC_256: 'GENERATE_VERIFY_MAC', ECC_NIST_P256: 'SIGN_VERIFY', ECC_NIST_EDWARDS25519: 'SIGN_VERIFY' }[spec];
     const k = await awsJson(endpoint, admin, 'TrentService.CreateKey', {
       KeySpec: spec,
       KeyUsage: usage,

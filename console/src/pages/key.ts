@@ -49,7 +49,7 @@ export function keyPage(keyId: string): void {
   const grants = section('Grants');
   render(
     `Key ${keyId}`,
-    h('p', { class: 'crumbs' }, h('a', { href: '#/keys' }, '← All keys')),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/keys' }, '← All keys'), ' · ', h('a', { href: `#/audit?keyId=${encodeURIComponent(keyId)}` }, 'Audit trail of this key')),
     heading,
     details.el,
     status.el,
