@@ -38,8 +38,13 @@ read -r first <&3 || { echo "console: cofferd did not start:" >&2; cat "$work/co
 cat <&3 > /dev/null &
 endpoint=${first#cofferd listening on }
 [ "$endpoint" != "$first" ] || { echo "console: unexpected first line: $first" >&2; exit 1; }
-node -e 'fetch(process.argv[1]).then(r => r.text()).then(t => process.exit(t.includes("/console/assets/") ? 0 : 1), () => process.exit(1))' "$endpoint/console/" \
-    || { echo "console: $cofferd does not serve the console (built before console/dist?)" >&2; exit 1; }
+# cofferd embeds console/dist when it is compiled: a binary older than the bundle would test
+# yesterday's console.
+node -e '
+  const want = require("fs").readFileSync(process.argv[2], "utf8");
+  fetch(process.argv[1]).then(r => r.text()).then(
+    got => process.exit(got === want ? 0 : 1), () => process.exit(1));' "$endpoint/console/" dist/index.html \
+    || { echo "console: $cofferd does not serve this console/dist: rebuild it (cargo build -p cofferd)" >&2; exit 1; }
 
 export COFFER_ENDPOINT=$endpoint
 export COFFER_ADMIN_CREDENTIALS=$work/data/admin-credentials.json

@@ -191,8 +191,7 @@ test('the key policy: a malformed document is caught here, a lockout is refused 
   const text = await box.innerText();
   assert.match(text, /would no longer be allowed kms:PutKeyPolicy/);
   assert.match(text, /will not allow you to update the key policy/, "the server's own message is shown");
-  await box.scrollIntoViewIfNeeded();
-  await shot(page, 'policy-lockout');
+  await page.getByRole('region', { name: 'Key policy' }).screenshot({ path: join(shots, 'policy-lockout.png'), animations: 'disabled', caret: 'hide' });
 
   // A valid policy: the original plus a statement for the second principal.
   original.Statement.push({
@@ -337,6 +336,8 @@ test('the dashboard draws request, error and throttle rates', async () => {
   for (const name of ['Requests per second', 'Errors per second', 'Throttled requests per second']) {
     await page.getByRole('img', { name: new RegExp(name) }).waitFor();
   }
+  await page.getByLabel('Show').selectOption('300');
+  await page.getByText(/samples shown/).waitFor();
   await shot(page, 'dashboard');
 });
 

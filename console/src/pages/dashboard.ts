@@ -2,10 +2,14 @@
 // (cumulative counters sampled every 10 s), and the totals per operation.
 
 import { explain, metrics, Metrics } from '../api';
-import { alertBox, fmtTime, h, render } from '../dom';
+import { alertBox, field, fmtTime, h, render } from '../dom';
 import { lineChart, rates } from '../chart';
 
 const REFRESH_MS = 10_000;
+
+function seconds(t: number): number {
+  return t > 1e12 ? t / 1000 : t;
+}
 
 export function dashboardPage(): void {
   const charts = h('div', { class: 'charts' });
@@ -13,6 +17,16 @@ export function dashboardPage(): void {
   const updated = h('p', { class: 'summary' });
   const tbody = h('tbody');
   const refresh = h('button', { type: 'button', class: 'secondary' }, 'Refresh');
+  const windowSel = h(
+    'select',
+    { name: 'window' },
+    h('option', { value: '300' }, 'last 5 minutes'),
+    h('option', { value: '900' }, 'last 15 minutes'),
+    h('option', { value: '1800' }, 'last 30 minutes'),
+    h('option', { value: '0' }, 'everything kept'),
+  );
+  windowSel.value = '900';
+  let last: Metrics | null = null;
   const table = h(
     'table',
     { class: 'data ops' },
@@ -22,7 +36,7 @@ export function dashboardPage(): void {
   );
   const root = render(
     'Dashboard',
-    h('div', { class: 'page-head' }, h('h1', {}, 'Dashboard'), refresh),
+    h('div', { class: 'page-head' }, h('h1', {}, 'Dashboard'), h('div', { class: 'head-tools' }, field('Show', windowSel), refresh)),
     errors,
     updated,
     charts,
@@ -30,7 +44,11 @@ export function dashboardPage(): void {
   );
 
   function draw(m: Metrics): void {
-    const hist = m.history ?? [];
+    last = m;
+    const span = Number(windowSel.value);
+    const all = m.history ?? [];
+    const end = all.length ? seconds(all[all.length - 1].t) : 0;
+    const hist = span ? all.filter((x) => seconds(x.t) >= end - span) : all;
     const series: [string, string, (x: Metrics['history'][number]) => number][] = [
       ['Requests', 'requests', (x) => x.requests],
       ['Errors', 'errors', (x) => x.errors],
@@ -51,10 +69,10 @@ export function dashboardPage(): void {
     const ops = [...(m.operations ?? [])].sort((a, b) => b.requests - a.requests);
     tbody.replaceChildren(
       ...(ops.length
-        ? ops.map((o) => h('tr', {}, h('th', { scope: 'row' }, o.operation), h('td', { class: 'num' }, o.requests), h('td', { class: 'num' }, o.errors), h('td', { class: 'num' }, o.throttles)))
+        ? ops.map((o) => h('tr', {}, h('th', { scope: 'row' }, o.operation === 'none' ? 'Other (refused before an operation was known)' : o.operation), h('td', { class: 'num' }, o.requests), h('td', { class: 'num' }, o.errors), h('td', { class: 'num' }, o.throttles)))
         : [h('tr', {}, h('td', { colspan: 4, class: 'empty' }, 'No requests yet.'))]),
     );
-    updated.textContent = `Updated ${fmtTime(m.now)}; ${hist.length} samples, one every 10 seconds.`;
+    updated.textContent = `Updated ${fmtTime(m.now)}; ${hist.length} samples shown, one every 10 seconds.`;
   }
 
   async function load(): Promise<void> {
@@ -67,6 +85,9 @@ export function dashboardPage(): void {
     }
   }
   refresh.addEventListener('click', () => void load());
+  windowSel.addEventListener('change', () => {
+    if (last) draw(last);
+  });
   // Refresh while this page is shown; stop once it has been left.
   const timer = window.setInterval(() => {
     if (!root.contains(charts)) window.clearInterval(timer);
