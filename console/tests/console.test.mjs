@@ -11,6 +11,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { awsJson } from './sigv4.mjs';
+import { createRequire } from 'node:module';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const a11yProblems = [];
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shots = process.env.SCREENSHOT_DIR ?? join(here, '../../docs/console');
@@ -41,7 +45,18 @@ async function newTab() {
   return { ctx, p };
 }
 
+/** axe-core's WCAG 2.1 A/AA checks on the page as it stands (injected through the DevTools protocol, not a script tag: the CSP stays on). */
+async function a11y(p, name) {
+  if (!(await p.evaluate(() => 'axe' in window))) await p.evaluate(axeSource);
+  const found = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  for (const f of found) a11yProblems.push(`${name}: ${f}`);
+}
+
 async function shot(p, name, fullPage = true) {
+  await a11y(p, name);
   await p.screenshot({ path: join(shots, `${name}.png`), fullPage, animations: 'disabled', caret: 'hide' });
 }
 
@@ -191,6 +206,7 @@ test('the key policy: a malformed document is caught here, a lockout is refused 
   const text = await box.innerText();
   assert.match(text, /would no longer be allowed kms:PutKeyPolicy/);
   assert.match(text, /will not allow you to update the key policy/, "the server's own message is shown");
+  await a11y(page, 'policy-lockout');
   await page.getByRole('region', { name: 'Key policy' }).screenshot({ path: join(shots, 'policy-lockout.png'), animations: 'disabled', caret: 'hide' });
 
   // A valid policy: the original plus a statement for the second principal.
@@ -364,4 +380,8 @@ test('sign out: the session is over and the API refuses it', async () => {
 
 test('no Content-Security-Policy violation or script error on any page', () => {
   assert.deepEqual(cspViolations, []);
+});
+
+test('no WCAG 2.1 A/AA violation found by axe-core on any page', () => {
+  assert.deepEqual(a11yProblems, []);
 });
