@@ -146,6 +146,13 @@ test('sign-in signs in the browser and keeps no secret', async () => {
   await page.getByRole('heading', { name: 'Sign in to coffer' }).waitFor();
   await page.getByLabel('Access key id').fill(admin.access_key_id);
   await shot(page, 'sign-in');
+  // A wrong secret: refused by cofferd, said in words, and the field is emptied.
+  await page.getByLabel('Secret access key').fill('not-the-secret-access-key-0000000000000000');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const refused = page.getByRole('alert').filter({ hasText: 'Sign-in failed.' });
+  await refused.waitFor();
+  assert.match(await refused.innerText(), /secret access key does not match|InvalidSignature|SignatureDoesNotMatch/);
+  assert.equal(await page.getByLabel('Secret access key').inputValue(), '');
   await signIn(page, admin);
   await page.getByRole('heading', { name: 'Keys', level: 1 }).waitFor();
   const kept = await page.evaluate(() => ({
