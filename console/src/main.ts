@@ -7,7 +7,7 @@ import { currentSession, resume, setSignedOutHandler, signOut } from './api';
 import { h, render, announce } from './dom';
 import { go } from './nav';
 import { signInPage } from './pages/signin';
-import { keysPage } from './pages/keys';
+import { keysPage, resetKeysPaging } from './pages/keys';
 import { keyPage } from './pages/key';
 import { createPage } from './pages/create';
 import { auditPage } from './pages/audit';
@@ -30,7 +30,9 @@ function banner(route: string): void {
   }
   const links = NAV.map(([href, label]) => {
     const current = route.split('?')[0] === href || (href === '#/keys' && route.startsWith('#/keys/'));
-    return h('li', {}, h('a', { href, 'aria-current': current ? 'page' : null }, label));
+    const a = h('a', { href, 'aria-current': current ? 'page' : null }, label);
+    if (href === '#/keys') a.addEventListener('click', resetKeysPaging);
+    return h('li', {}, a);
   });
   const out = h('button', { type: 'button', class: 'secondary', onclick: onSignOut }, 'Sign out');
   el.replaceChildren(

@@ -142,7 +142,8 @@ after(async () => {
 });
 
 test('sign-in signs in the browser and keeps no secret', async () => {
-  await page.goto(consoleUrl);
+  const served = await page.goto(consoleUrl);
+  assert.match(served.headers()['content-security-policy'] ?? '', /script-src 'self'.*style-src 'self'/, 'the page is served under the CSP');
   await page.getByRole('heading', { name: 'Sign in to coffer' }).waitFor();
   await page.getByLabel('Access key id').fill(admin.access_key_id);
   await shot(page, 'sign-in');

@@ -17,6 +17,12 @@ const OUTCOME: Record<string, { icon: string; text: string; cls: string }> = {
   error: { icon: '▲', text: 'Error', cls: 'warn' },
 };
 
+function keyCell(arn: string | null | undefined): Node | string {
+  if (!arn) return '—';
+  const m = /^arn:[^:]+:kms:[^:]*:\d+:key\/(.+)$/.exec(arn);
+  return m ? h('a', { href: `#/keys/${encodeURIComponent(m[1])}`, title: arn }, m[1]) : arn;
+}
+
 function toEpoch(v: string): string {
   if (!v) return '';
   const t = new Date(v).getTime();
@@ -65,7 +71,7 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
       h('td', { class: 'nowrap' }, fmtTime(e.eventTime)),
       h('th', { scope: 'row' }, e.eventName),
       h('td', { class: 'mono wrap' }, e.principal),
-      h('td', { class: 'mono wrap' }, e.keyArn ? e.keyArn.replace(/^arn:[^:]+:kms:[^:]*:\d+:key\//, '') : '—'),
+      h('td', { class: 'mono wrap' }, keyCell(e.keyArn)),
       h('td', {}, h('span', { class: `badge ${o.cls}` }, h('span', { 'aria-hidden': 'true' }, o.icon + ' '), o.text), e.errorCode ? h('span', { class: 'sub mono' }, e.errorCode) : null),
       h('td', {}, h('span', { class: `badge ${v.cls}`, title: v.title }, h('span', { 'aria-hidden': 'true' }, v.icon + ' '), v.text), h('span', { class: 'visually-hidden' }, `: ${v.title}`)),
       h(

@@ -209,7 +209,7 @@ export function keysPage(): void {
     h('div', { class: 'table-wrap' }, table),
     h('nav', { class: 'pager', 'aria-label': 'Pages of keys' }, prev, pageNo, next),
   );
-  // A fresh visit starts from the first page; "Back" from a key keeps the page it was on.
+  // Coming back from a key shows the page it was on; the Keys link in the banner starts again.
   void load(markers[markers.length - 1]);
 }
 
