@@ -277,6 +277,10 @@ test('a principal without kms:PutKeyPolicy cannot save a policy', async () => {
     const box = alertIn(p, 'Key policy', 'You are not allowed to do this');
     await box.waitFor();
     assert.match(await box.innerText(), /AccessDeniedException/);
+    // A session that is gone (here: its cookie dropped) brings the sign-in page back at the next call.
+    await ctx.clearCookies();
+    await p.getByRole('link', { name: 'Dashboard' }).click();
+    await p.getByRole('heading', { name: 'Sign in to coffer' }).waitFor();
   } finally {
     await ctx.close();
   }
