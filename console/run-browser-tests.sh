@@ -25,10 +25,15 @@ trap 'kill "${pid:-0}" 2>/dev/null || true; wait "${pid:-0}" 2>/dev/null || true
 # cofferd prints its address on the first line of stdout: read it from a pipe, no polling.
 mkfifo "$work/out"
 # The tests make 53 keys at once (more than one page of the list): CreateKey's burst is raised
-# from its default of 5; every other quota is the default one.
+# from its default of 5. UpdateKeyDescription gets one call and then (practically) none, so that
+# the dashboard has throttled requests to show. Every other quota is the default one.
 (umask 077; cat > "$work/cofferd.toml" <<'TOML'
 [quotas.defaults.CreateKey]
 burst = 100
+
+[quotas.defaults.UpdateKeyDescription]
+rate = 0.000001
+burst = 1
 TOML
 )
 "$cofferd" --config "$work/cofferd.toml" --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/out" 2> "$work/cofferd.log" &

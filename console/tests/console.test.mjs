@@ -129,6 +129,13 @@ before(async () => {
     });
     assert.equal(k.status, 200, JSON.stringify(k.body));
   }
+  // Throttled requests for the dashboard: UpdateKeyDescription allows one call (run-browser-tests.sh).
+  const some = (await awsJson(endpoint, admin, 'TrentService.ListKeys', { Limit: 1 })).body.Keys[0].KeyId;
+  const throttled = [];
+  for (let i = 0; i < 6; i++) {
+    throttled.push((await awsJson(endpoint, admin, 'TrentService.UpdateKeyDescription', { KeyId: some, Description: 'service 00' })).body.__type ?? 'ok');
+  }
+  assert.deepEqual(throttled, ['ok', ...Array(5).fill('ThrottlingException')]);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -374,6 +381,8 @@ test('the dashboard draws request, error and throttle rates', async () => {
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
   await page.getByRole('table', { name: /Requests per operation/ }).getByRole('rowheader', { name: 'CreateKey' }).waitFor();
   assert.equal(await page.locator('svg.chart[role=img]').count(), 3);
+  const updates = page.getByRole('row', { name: /^UpdateKeyDescription/ });
+  assert.deepEqual(await updates.getByRole('cell').allInnerTexts(), ['6', '5', '5'], 'requests, errors, throttled');
   for (const name of ['Requests per second', 'Errors per second', 'Throttled requests per second']) {
     await page.getByRole('img', { name: new RegExp(name) }).waitFor();
   }
