@@ -661,7 +661,7 @@ async fn audit_lookup(
     ip: IpAddr,
     id: &str,
     cred: &Credential,
-    _query: Option<&str>,
+    query: Option<&str>,
 ) -> Answer {
     let caller = console_caller(state, cred, ip, id);
     if !allowed(state, &caller, LOOKUP_AUDIT_EVENTS) {
@@ -672,7 +672,30 @@ async fn audit_lookup(
         }
         return json_answer(403, e.body(), JSON, id);
     }
-    let answer = crate::console_audit::lookup();
+    let q = match crate::console_audit::parse_query(query) {
+        Ok(q) => q,
+        Err(e) => return json_answer(e.status(), e.body(), JSON, id),
+    };
+    let params = q.params();
+    let audit = state.audit.clone();
+    let account = cred.account_id().to_owned();
+    let found = tokio::task::spawn_blocking(move || {
+        crate::console_audit::lookup(audit.dir(), &audit.verifying_key(), &account, &q)
+    })
+    .await
+    .map_err(|e| ApiError::from(coffer::Error::internal(e)))
+    .and_then(|r| r);
+    let answer = match found {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!(request_id = id, cause = e.cause().unwrap_or(""), "audit lookup failed");
+            return json_answer(e.status(), e.body(), JSON, id);
+        }
+    };
+    // The lookup is itself recorded, after the page it read; no record, no answer.
+    if let Err(e) = audit_read(state, caller, "LookupAuditEvents", params, Ok(())).await {
+        return json_answer(e.status(), e.body(), JSON, id);
+    }
     json_answer(200, answer.to_string().into_bytes(), JSON, id)
 }
 

@@ -22,33 +22,65 @@ connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-
 
 /// A cofferd on a fresh data dir, with its bootstrap administrator.
 struct Node {
-    _server: Server,
+    server: Option<Server>,
     addr: String,
     boot: Admin,
     dir: TempDir,
+    conf: TempDir,
+}
+
+fn spawn(dir: &Path, config: &Path) -> Server {
+    let mut cmd = Server::command(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--region",
+        REGION,
+        "--account-id",
+        ACCOUNT,
+    ]);
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .arg("--config")
+        .arg(config)
+        .stderr(Stdio::null());
+    Server::spawn(cmd)
 }
 
 impl Node {
     fn start(name: &str) -> Self {
+        Self::start_with(name, "")
+    }
+
+    /// A node whose configuration file holds `config`.
+    fn start_with(name: &str, config: &str) -> Self {
         let dir = TempDir::new(name);
-        let mut cmd = Server::command(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--region",
-            REGION,
-            "--account-id",
-            ACCOUNT,
-        ]);
-        cmd.arg("--data-dir").arg(dir.path()).stderr(Stdio::null());
-        let server = Server::spawn(cmd);
+        let conf = TempDir::new(&format!("{name}-conf"));
+        let file = conf.path().join("cofferd.toml");
+        std::fs::write(&file, config).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let server = spawn(dir.path(), &file);
         let addr = server.addr.clone();
         let boot = Admin::of(dir.path());
         Self {
-            _server: server,
+            server: Some(server),
             addr,
             boot,
             dir,
+            conf,
         }
+    }
+
+    /// Kills the server (as a crash would) and runs `between` before starting it again on the
+    /// same data dir (the audit log's open digest then covers what was logged before).
+    fn restart(&mut self, between: impl FnOnce(&Path)) {
+        if let Some(s) = self.server.take() {
+            s.stop();
+        }
+        between(self.dir.path());
+        let server = spawn(self.dir.path(), &self.conf.path().join("cofferd.toml"));
+        self.addr = server.addr.clone();
+        self.server = Some(server);
     }
 
     /// A new credential for `principal` with `policies`: (access key id, secret).
@@ -695,4 +727,246 @@ fn authorization_is_the_apis_and_revoked_credentials_end_their_sessions() {
     );
     assert_eq!(r.code(), "UnrecognizedClientException");
     assert_eq!(root.kms("ListKeys", &json!({})).status, 200);
+}
+
+const ALL_KMS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","coffer:LookupAuditEvents","coffer:GetMetrics"],"Resource":"*"}]}"#;
+
+fn events(r: &Resp) -> Vec<Value> {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["events"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_audit_trail_filters_pages_and_keeps_accounts_apart() {
+    let node = Node::start("console-audit");
+    let b = &node.boot;
+    let root = Session::open(&node.addr, &b.access_key_id, &b.secret);
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let r = root.kms("CreateKey", &json!({}));
+        keys.push(r.json()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned());
+    }
+    for k in &keys {
+        assert_eq!(root.kms("DescribeKey", &json!({"KeyId": k})).status, 200);
+    }
+    assert_eq!(
+        root.kms("DescribeKey", &json!({"KeyId": "alias/missing"}))
+            .code(),
+        "NotFoundException"
+    );
+    // Another account, with its own key and calls.
+    let other_arn = format!("arn:aws:iam::{OTHER_ACCOUNT}:user/other");
+    let (oid, osecret) = node.credential(&other_arn, &[ALL_KMS]);
+    let other = Session::open(&node.addr, &oid, &osecret);
+    let okey = other.kms("CreateKey", &json!({}));
+    assert_eq!(okey.status, 200, "{}", okey.text());
+    let okey_arn = okey.json()["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+    // Its attempt on our key is denied (no key policy names it).
+    let denied = other.kms("DescribeKey", &json!({"KeyId": format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", keys[0])}));
+    assert_eq!(denied.code(), "AccessDeniedException");
+
+    // Our trail: newest first, only our account's events.
+    let all = events(&root.get("/console/api/audit?limit=200"));
+    assert!(!all.is_empty());
+    for e in &all {
+        let rec = &e["record"];
+        let ours = rec["recipientAccountId"] == json!(ACCOUNT)
+            || rec["userIdentity"]["accountId"] == json!(ACCOUNT);
+        assert!(ours, "{e}");
+        assert_ne!(e["keyArn"], json!(okey_arn));
+        for f in ["eventId", "eventTime", "eventName", "outcome", "verification", "requestId"] {
+            assert!(!e[f].is_null(), "{f} in {e}");
+        }
+        assert_no_secret_value(e, &[&b.secret, &osecret]);
+    }
+    let times: Vec<&str> = all.iter().map(|e| e["eventTime"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    // The other account's denied call on our key is ours too (the key is ours), as CloudTrail
+    // gives it to both; its own key's events are not.
+    assert!(all.iter().any(|e| e["principal"] == json!(other_arn)
+        && e["outcome"] == json!("denied")));
+    // The other account sees its own, never ours.
+    let theirs = events(&other.get("/console/api/audit?limit=200"));
+    assert!(theirs.iter().any(|e| e["keyArn"] == json!(okey_arn)));
+    for e in &theirs {
+        let rec = &e["record"];
+        assert!(
+            rec["userIdentity"]["accountId"] == json!(OTHER_ACCOUNT)
+                || rec["recipientAccountId"] == json!(OTHER_ACCOUNT),
+            "{e}"
+        );
+        assert_ne!(e["principal"], json!(b.principal_arn), "{e}");
+    }
+
+    // Filters.
+    let by_key = events(&root.get(&format!("/console/api/audit?keyId={}", keys[0])));
+    assert_eq!(
+        by_key.iter().filter(|e| e["eventName"] == json!("DescribeKey") && e["outcome"] == json!("allowed")).count(),
+        1
+    );
+    assert!(by_key.iter().all(|e| e["keyArn"].as_str().unwrap().ends_with(&keys[0])));
+    let by_op = events(&root.get("/console/api/audit?operation=CreateKey"));
+    assert_eq!(by_op.len(), 2);
+    let principal = b.principal_arn.replace(':', "%3A").replace('/', "%2F");
+    let by_principal = events(&root.get(&format!("/console/api/audit?principal={principal}")));
+    assert!(!by_principal.is_empty());
+    assert!(by_principal.iter().all(|e| e["principal"] == json!(b.principal_arn)));
+    let errors = events(&root.get("/console/api/audit?outcome=error&operation=DescribeKey"));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["errorCode"], json!("NotFoundException"));
+    let allowed = events(&root.get("/console/api/audit?outcome=allowed&operation=DescribeKey"));
+    assert_eq!(allowed.len(), 2);
+    assert!(events(&root.get("/console/api/audit?from=4102444800")).is_empty());
+    assert!(events(&root.get("/console/api/audit?to=946684800")).is_empty());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let window = events(&root.get(&format!(
+        "/console/api/audit?operation=CreateKey&from={}&to={}",
+        now - 3600,
+        now + 3600
+    )));
+    assert_eq!(window.len(), 2);
+
+    // Pages of 3 walk the same events, without overlap.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/console/api/audit?limit=3&operation=DescribeKey&cursor={c}"),
+            None => "/console/api/audit?limit=3&operation=DescribeKey".to_owned(),
+        };
+        let r = root.get(&path);
+        paged.extend(events(&r));
+        match r.json()["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let ids: Vec<&Value> = paged.iter().map(|e| &e["eventId"]).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids.len(), unique.len());
+    assert_eq!(paged.len(), 4, "two allowed, one missing alias, one of the other account");
+
+    // Bad queries are ValidationExceptions.
+    for q in ["limit=0", "limit=201", "outcome=maybe", "from=x", "cursor=zz", "bogus=1"] {
+        let r = root.get(&format!("/console/api/audit?{q}"));
+        assert_eq!(r.status, 400, "{q}");
+        assert_eq!(r.code(), "ValidationException", "{q}");
+        assert_api_headers(&r, q);
+    }
+    // The lookups are themselves in the trail.
+    let lookups = events(&root.get("/console/api/audit?operation=LookupAuditEvents&limit=1"));
+    assert_eq!(lookups.len(), 1);
+}
+
+fn assert_no_secret_value(v: &Value, secrets: &[&str]) {
+    let text = v.to_string();
+    for s in secrets {
+        assert!(!text.contains(s), "a secret in {text}");
+    }
+}
+
+#[test]
+fn the_audit_trail_says_what_the_signed_digests_vouch_for() {
+    // Small log files: each ends with its signed rollover digest after a few records.
+    let mut node = Node::start_with("console-audit-verify", "[audit]\nmax_file_bytes = 4096\n");
+    let (kid, ksecret) = (node.boot.access_key_id.clone(), node.boot.secret.clone());
+    let s = Session::open(&node.addr, &kid, &ksecret);
+    let key = s.kms("CreateKey", &json!({}));
+    let key_id = key.json()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    for _ in 0..12 {
+        assert_eq!(s.kms("DescribeKey", &json!({"KeyId": key_id})).status, 200);
+    }
+    // Edit one DescribeKey record of an older file by hand, server stopped.
+    let mut edited_id = String::new();
+    node.restart(|dir| {
+        let audit = dir.join(coffer::AUDIT_DIR);
+        let mut files: Vec<_> = std::fs::read_dir(&audit)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 3, "{files:?}");
+        for path in &files[..files.len() - 1] {
+            let text = std::fs::read_to_string(path).unwrap();
+            let Some(line) = text
+                .lines()
+                .find(|l| l.contains("\"eventName\":\"DescribeKey\""))
+            else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(line).unwrap();
+            edited_id = v["event"]["eventID"].as_str().unwrap().to_owned();
+            let forged = line.replace("\"readOnly\":true", "\"readOnly\":false");
+            assert_ne!(forged, line);
+            std::fs::write(path, text.replace(line, &forged)).unwrap();
+            break;
+        }
+        assert!(!edited_id.is_empty());
+    });
+    let s = Session::open(&node.addr, &kid, &ksecret);
+    assert_eq!(s.kms("ListKeys", &json!({})).status, 200);
+    let all = events(&s.get("/console/api/audit?limit=200"));
+    let of = |pred: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|e| pred(e))
+            .map(|e| e["verification"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(of(&|e| e["eventId"] == json!(edited_id)), ["failed"]);
+    assert_eq!(of(&|e| e["eventName"] == json!("ListKeys")), ["pending"]);
+    assert_eq!(of(&|e| e["eventName"] == json!("CreateKey")).len(), 1);
+    let describes = of(&|e| e["eventName"] == json!("DescribeKey"));
+    assert_eq!(describes.len(), 12);
+    assert!(describes.iter().filter(|v| *v == "verified").count() >= 6, "{describes:?}");
+    assert!(describes.iter().all(|v| v != "pending"), "{describes:?}");
+}
+
+#[test]
+fn the_metrics_endpoint_has_totals_and_a_history() {
+    let node = Node::start("console-metrics");
+    let b = &node.boot;
+    let s = Session::open(&node.addr, &b.access_key_id, &b.secret);
+    for _ in 0..3 {
+        assert_eq!(s.kms("ListKeys", &json!({})).status, 200);
+    }
+    assert_eq!(
+        s.kms("DescribeKey", &json!({"KeyId": "alias/none"})).code(),
+        "NotFoundException"
+    );
+    let r = s.get("/console/api/metrics");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_api_headers(&r, "metrics");
+    let v = r.json();
+    let now = v["now"].as_i64().unwrap();
+    let op = |name: &str| {
+        v["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["operation"] == json!(name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {v}"))
+    };
+    assert_eq!(op("ListKeys")["requests"], json!(3));
+    assert_eq!(op("ListKeys")["errors"], json!(0));
+    assert_eq!(op("DescribeKey")["errors"], json!(1));
+    assert_eq!(op("DescribeKey")["throttles"], json!(0));
+    let history = v["history"].as_array().unwrap();
+    assert_eq!(history.len(), 180);
+    let ts: Vec<i64> = history.iter().map(|h| h["t"].as_i64().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[1] - w[0] == 10));
+    assert!(*ts.last().unwrap() <= now && now - ts.last().unwrap() < 10);
+    let total: u64 = history.iter().map(|h| h["requests"].as_u64().unwrap()).sum();
+    assert!(total >= 4, "{total}");
+    for h in history {
+        for f in ["requests", "errors", "throttles"] {
+            assert!(h[f].is_u64(), "{f}");
+        }
+    }
 }
