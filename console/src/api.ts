@@ -141,7 +141,7 @@ export interface AuditEvent {
   record: unknown;
 }
 
-export async function audit(query: Record<string, string>): Promise<{ events: AuditEvent[]; nextCursor?: string | null }> {
+export async function audit(query: Record<string, string>): Promise<{ events: AuditEvent[]; nextCursor?: string | null; scanCapped?: boolean }> {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== '') q.set(k, v);
   const res = await call(`/console/api/audit?${q}`, { method: 'GET', headers: csrfHeaders() });

@@ -72,18 +72,8 @@ export function lineChart(title: string, unit: string, points: Point[], cls: str
   );
 }
 
-/** Rates per second from cumulative counters sampled over time. A counter that goes down (a restart) restarts from zero. */
-export function rates<T extends { t: number }>(history: T[], pick: (x: T) => number): Point[] {
-  const out: Point[] = [];
-  for (let i = 1; i < history.length; i++) {
-    const a = history[i - 1];
-    const b = history[i];
-    const ta = a.t > 1e12 ? a.t / 1000 : a.t;
-    const tb = b.t > 1e12 ? b.t / 1000 : b.t;
-    const dt = tb - ta;
-    if (dt <= 0) continue;
-    const dv = pick(b) - pick(a);
-    out.push({ t: tb, v: Math.max(0, dv < 0 ? pick(b) : dv) / dt });
-  }
-  return out;
+/** Rates per second from the metrics history: each sample counts what was answered during
+ * `[t, t + 10 s)` (docs/CONSOLE.md), so its rate is its count over its interval. */
+export function rates<T extends { t: number }>(history: T[], pick: (x: T) => number, interval = 10): Point[] {
+  return history.map((x) => ({ t: x.t > 1e12 ? x.t / 1000 : x.t, v: Math.max(0, pick(x)) / interval }));
 }

@@ -107,7 +107,9 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
       cursor = res.nextCursor;
       more.hidden = !cursor;
       if (!count) tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No event matches these filters.')));
-      summary.textContent = `${count} event${count === 1 ? '' : 's'} shown${cursor ? '; older events can be loaded' : ''}.`;
+      summary.textContent =
+        `${count} event${count === 1 ? '' : 's'} shown${cursor ? '; older events can be loaded' : ''}.` +
+        (res.scanCapped ? ' This answer stopped after reading its share of the log (64 MiB); load older events to go on.' : '');
       announce(summary.textContent);
     } catch (e) {
       const { title, detail } = explain(e);

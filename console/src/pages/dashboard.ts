@@ -1,5 +1,5 @@
 // The dashboard: request, error and throttle rates over time from cofferd's metrics history
-// (cumulative counters sampled every 10 s), and the totals per operation.
+// (what was answered in each 10-second interval), and the totals per operation.
 
 import { explain, metrics, Metrics } from '../api';
 import { alertBox, field, fmtTime, h, render } from '../dom';
