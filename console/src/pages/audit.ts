@@ -82,7 +82,7 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
           {},
           h('summary', {}, 'Show', h('span', { class: 'visually-hidden' }, ` the record of ${e.eventName} at ${fmtTime(e.eventTime)}`)),
           h('dl', { class: 'meta small' }, h('dt', {}, 'Request id'), h('dd', { class: 'mono' }, e.requestId ?? '—'), h('dt', {}, 'Source address'), h('dd', { class: 'mono' }, e.sourceIPAddress ?? '—')),
-          h('pre', { class: 'record' }, JSON.stringify(e.record, null, 2)),
+          h('pre', { class: 'record', tabindex: 0, 'aria-label': `The record of ${e.eventName}, as logged` }, JSON.stringify(e.record, null, 2)),
         ),
       ),
     );
