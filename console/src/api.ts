@@ -13,6 +13,15 @@ export interface Session {
 }
 
 let session: Session | null = null;
+// The requests of the page on screen; leaving the page cancels those still running, so a page
+// left early neither keeps cofferd busy nor acts on answers meant for it.
+let page = new AbortController();
+
+/** Cancels the requests of the page being left (the router calls it on every page change). */
+export function leavePage(): void {
+  page.abort();
+  page = new AbortController();
+}
 let onSignedOut: (() => void) | null = null;
 
 export function currentSession(): Session | null {
@@ -53,11 +62,15 @@ async function readError(res: Response): Promise<ApiError> {
 
 async function call(path: string, init: RequestInit): Promise<Response> {
   let res: Response;
+  const signal = page.signal;
+  if (signal.aborted) throw new ApiError('Cancelled', 'The page was left before this request was sent.', 0);
   try {
-    res = await fetch(path, { ...init, credentials: 'same-origin', cache: 'no-store', redirect: 'error' });
+    res = await fetch(path, { ...init, credentials: 'same-origin', cache: 'no-store', redirect: 'error', signal });
   } catch {
+    if (signal.aborted) throw new ApiError('Cancelled', 'The page was left before cofferd answered.', 0);
     throw new ApiError('NetworkError', 'cofferd could not be reached.', 0);
   }
+  if (signal.aborted) throw new ApiError('Cancelled', 'The page was left before cofferd answered.', 0);
   if (res.status === 401 && path !== '/console/api/session') {
     session = null;
     onSignedOut?.();

@@ -80,6 +80,7 @@ export function field(
 /** Replaces the content of the page's main region and sets the document title. */
 export function render(title: string, ...content: Child[]): HTMLElement {
   const main = document.getElementById('main')!;
+  main.removeAttribute('aria-busy');
   main.replaceChildren(...content.filter((c): c is Node | string => c !== null && c !== undefined && c !== false).map((c) => (c instanceof Node ? c : String(c))));
   document.title = `${title} · coffer console`;
   return main;

@@ -3,7 +3,7 @@
 // answers arrive; a page left before its answers come is simply detached.
 
 import './style.css';
-import { currentSession, resume, setSignedOutHandler, signOut } from './api';
+import { currentSession, leavePage, resume, setSignedOutHandler, signOut } from './api';
 import { h, render, announce } from './dom';
 import { go } from './nav';
 import { signInPage } from './pages/signin';
@@ -52,6 +52,7 @@ async function onSignOut(): Promise<void> {
 function route(): void {
   let hash = location.hash || '#/keys';
   if (!hash.startsWith('#/')) return; // e.g. the skip link's #main
+  leavePage();
   if (!currentSession()) {
     banner(hash);
     const next = hash === '#/signin' ? '#/keys' : hash;

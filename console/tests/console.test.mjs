@@ -285,6 +285,7 @@ test('a principal without kms:PutKeyPolicy cannot save a policy', async () => {
     await box.waitFor();
     assert.match(await box.innerText(), /AccessDeniedException/);
     // A session that is gone (here: its cookie dropped) brings the sign-in page back at the next call.
+    await p.locator('main[aria-busy="false"]').waitFor();
     await ctx.clearCookies();
     await p.getByRole('link', { name: 'Dashboard' }).click();
     await p.getByRole('heading', { name: 'Sign in to coffer' }).waitFor();

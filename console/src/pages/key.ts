@@ -47,7 +47,7 @@ export function keyPage(keyId: string): void {
   const aliases = section('Aliases');
   const tags = section('Tags');
   const grants = section('Grants');
-  render(
+  const root = render(
     `Key ${keyId}`,
     h('p', { class: 'crumbs' }, h('a', { href: '#/keys' }, '← All keys'), ' · ', h('a', { href: `#/audit?keyId=${encodeURIComponent(keyId)}` }, 'Audit trail of this key')),
     heading,
@@ -441,8 +441,11 @@ export function keyPage(keyId: string): void {
     grants.body.replaceChildren(h('div', { class: 'table-wrap' }, table));
   }
 
+  // Busy until every section has loaded (assistive technology, and the tests, wait for it).
+  root.setAttribute('aria-busy', 'true');
   void (async () => {
     await loadMeta();
     await Promise.all([loadPolicy(), loadRotation(), loadAliases(), loadTags(), loadGrants()]);
+    if (heading.isConnected) root.setAttribute('aria-busy', 'false');
   })();
 }

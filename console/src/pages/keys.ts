@@ -26,6 +26,9 @@ export function keysPage(): void {
   let rows: Row[] = [];
   let sort: { key: SortKey; dir: 1 | -1 } = { key: 'created', dir: -1 };
   let nextMarker: string | undefined;
+  // Each load is a generation; answers of an older one (the page before "Next") are dropped.
+  let generation = 0;
+  let shownPage = markers.length;
 
   const filter = h('input', { type: 'search', name: 'filter', spellcheck: 'false' });
   const stateFilter = h(
@@ -138,7 +141,7 @@ export function keysPage(): void {
     } else if (!shown.length) {
       tbody.replaceChildren(h('tr', {}, h('td', { colspan: cols.length, class: 'empty' }, 'No key on this page matches the filter.')));
     }
-    const pageIndex = markers.length;
+    const pageIndex = shownPage;
     summary.textContent = rows.length
       ? `Page ${pageIndex}: ${shown.length} of ${rows.length} keys shown${nextMarker ? '; more on the next page' : ''}.`
       : '';
@@ -146,18 +149,23 @@ export function keysPage(): void {
   }
 
   async function load(marker: string | undefined): Promise<void> {
+    const mine = ++generation;
+    const current = (): boolean => mine === generation && table.isConnected;
     errors.replaceChildren();
     summary.textContent = 'Loading keys…';
     prev.disabled = next.disabled = true;
     table.setAttribute('aria-busy', 'true');
     try {
       const res = await kms('ListKeys', marker ? { Limit: PAGE, Marker: marker } : { Limit: PAGE });
+      if (!current()) return;
+      shownPage = markers.length;
       nextMarker = res.Truncated ? res.NextMarker : undefined;
       rows = (res.Keys ?? []).map((k: any) => ({ keyId: k.KeyId }));
       drawBody();
       prev.disabled = markers.length <= 1;
       next.disabled = !nextMarker;
       await mapPool(rows, 6, async (r) => {
+        if (!current()) return;
         try {
           const [d, a, t] = await Promise.all([
             kms('DescribeKey', { KeyId: r.keyId }),
@@ -170,11 +178,13 @@ export function keysPage(): void {
         } catch (e) {
           r.error = explain(e).title;
         }
-        drawBody();
+        if (current()) drawBody();
       });
+      if (!current()) return;
       table.setAttribute('aria-busy', 'false');
       announce(`Loaded ${rows.length} keys.`);
     } catch (e) {
+      if (!current()) return;
       const { title, detail } = explain(e);
       summary.textContent = '';
       errors.replaceChildren(alertBox(`The keys could not be listed. ${title}`, h('p', { class: 'detail' }, detail)));
