@@ -34,6 +34,10 @@ burst = 100
 [quotas.defaults.UpdateKeyDescription]
 rate = 0.000001
 burst = 1
+
+# Audit digests every few seconds, so that the audit trail has verified records to show.
+[maintenance]
+interval_secs = 5
 TOML
 )
 "$cofferd" --config "$work/cofferd.toml" --data-dir "$work/data" --listen 127.0.0.1:0 > "$work/out" 2> "$work/cofferd.log" &

@@ -370,10 +370,20 @@ test('the audit trail holds each action, with its verification status in words',
   assert.ok(rows.some((r) => r.op === 'PutKeyPolicy' && r.outcome === 'denied' && r.text.includes('console-auditor')), "the second principal's refused save is in the audit trail");
   for (const r of rows) assert.match(r.text, /Verified|Pending|Failed/, 'each record says its verification status in words');
   assert.ok(!rows.some((r) => /Failed/.test(r.text)), 'no record fails verification');
-  // One record opened.
-  const refusedRow = table.locator('tr[data-operation="PutKeyPolicy"][data-outcome="error"]').first();
-  await refusedRow.locator('summary').click();
-  await refusedRow.locator('pre.record').waitFor();
+  // The policy saves only, one record opened: the refused lockout.
+  await page.getByLabel('Operation').fill('PutKeyPolicy');
+  const again = page.waitForResponse((r) => r.url().includes('/console/api/audit?') && r.url().includes('operation=PutKeyPolicy'));
+  await page.getByRole('button', { name: 'Show events' }).click();
+  assert.equal((await again).status(), 200);
+  await page.getByText(/^3 events shown/).waitFor();
+  assert.deepEqual(await table.locator('tbody tr[data-operation]').evaluateAll((trs) => trs.map((tr) => tr.dataset.outcome)), ['denied', 'allowed', 'error']);
+  const refusedRow = table.locator('tr[data-operation="PutKeyPolicy"][data-outcome="error"]');
+  const toggle = refusedRow.getByRole('button', { name: /^Show/ });
+  await toggle.click();
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+  const record = table.locator(`#${await toggle.getAttribute('aria-controls')} pre.record`);
+  await record.waitFor();
+  assert.match(await record.innerText(), /MalformedPolicyDocumentException/);
   await shot(page, 'audit');
 });
 

@@ -3,7 +3,7 @@
 // in words as well as colour.
 
 import { audit, AuditEvent, explain } from '../api';
-import { alertBox, announce, field, fmtTime, h, render } from '../dom';
+import { alertBox, announce, field, fmtTime, h, nextId, render } from '../dom';
 
 const VERIFICATION: Record<string, { icon: string; text: string; cls: string; title: string }> = {
   verified: { icon: '✓', text: 'Verified', cls: 'ok', title: 'In the hash chain, covered by a signed digest that checks.' },
@@ -62,10 +62,29 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
     tbody,
   );
 
-  function row(e: AuditEvent): HTMLTableRowElement {
+  /** Two rows per event: the event, and its record (hidden until asked for, spanning the table). */
+  function rows(e: AuditEvent): HTMLTableRowElement[] {
     const o = OUTCOME[e.outcome] ?? { icon: '?', text: e.outcome, cls: 'warn' };
     const v = VERIFICATION[e.verification] ?? { icon: '?', text: e.verification, cls: 'warn', title: '' };
-    return h(
+    const recordId = nextId('record');
+    const detail = h(
+      'tr',
+      { class: 'record-row', id: recordId, hidden: true },
+      h(
+        'td',
+        { colspan: 7 },
+        h('dl', { class: 'meta small' }, h('dt', {}, 'Event id'), h('dd', { class: 'mono' }, e.eventId), h('dt', {}, 'Request id'), h('dd', { class: 'mono' }, e.requestId ?? '—'), h('dt', {}, 'Source address'), h('dd', { class: 'mono' }, e.sourceIPAddress ?? '—')),
+        h('pre', { class: 'record', tabindex: 0, 'aria-label': `The record of ${e.eventName}, as logged` }, JSON.stringify(e.record, null, 2)),
+      ),
+    );
+    const toggle = h('button', { type: 'button', class: 'secondary small', 'aria-expanded': 'false', 'aria-controls': recordId }, 'Show', h('span', { class: 'visually-hidden' }, ` the record of ${e.eventName} at ${fmtTime(e.eventTime)}`));
+    toggle.addEventListener('click', () => {
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      toggle.setAttribute('aria-expanded', String(open));
+      toggle.firstChild!.textContent = open ? 'Hide' : 'Show';
+      detail.hidden = !open;
+    });
+    const main = h(
       'tr',
       { 'data-event-id': e.eventId, 'data-operation': e.eventName, 'data-outcome': e.outcome },
       h('td', { class: 'nowrap' }, fmtTime(e.eventTime)),
@@ -74,18 +93,9 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
       h('td', { class: 'mono wrap' }, keyCell(e.keyArn)),
       h('td', {}, h('span', { class: `badge ${o.cls}` }, h('span', { 'aria-hidden': 'true' }, o.icon + ' '), o.text), e.errorCode ? h('span', { class: 'sub mono' }, e.errorCode) : null),
       h('td', {}, h('span', { class: `badge ${v.cls}`, title: v.title }, h('span', { 'aria-hidden': 'true' }, v.icon + ' '), v.text), h('span', { class: 'visually-hidden' }, `: ${v.title}`)),
-      h(
-        'td',
-        {},
-        h(
-          'details',
-          {},
-          h('summary', {}, 'Show', h('span', { class: 'visually-hidden' }, ` the record of ${e.eventName} at ${fmtTime(e.eventTime)}`)),
-          h('dl', { class: 'meta small' }, h('dt', {}, 'Request id'), h('dd', { class: 'mono' }, e.requestId ?? '—'), h('dt', {}, 'Source address'), h('dd', { class: 'mono' }, e.sourceIPAddress ?? '—')),
-          h('pre', { class: 'record', tabindex: 0, 'aria-label': `The record of ${e.eventName}, as logged` }, JSON.stringify(e.record, null, 2)),
-        ),
-      ),
+      h('td', {}, toggle),
     );
+    return [main, detail];
   }
 
   async function load(append: boolean): Promise<void> {
@@ -100,9 +110,9 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
       const q: Record<string, string> = { ...query, limit: limit.value };
       if (append && cursor) q.cursor = cursor;
       const res = await audit(q);
-      const rows = res.events.map(row);
-      if (append) tbody.append(...rows);
-      else tbody.replaceChildren(...rows);
+      const trs = res.events.flatMap(rows);
+      if (append) tbody.append(...trs);
+      else tbody.replaceChildren(...trs);
       count += res.events.length;
       cursor = res.nextCursor;
       more.hidden = !cursor;
