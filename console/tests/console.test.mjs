@@ -375,7 +375,7 @@ test('the audit trail holds each action, with its verification status in words',
   const again = page.waitForResponse((r) => r.url().includes('/console/api/audit?') && r.url().includes('operation=PutKeyPolicy'));
   await page.getByRole('button', { name: 'Show events' }).click();
   assert.equal((await again).status(), 200);
-  await page.getByText(/^3 events shown/).waitFor();
+  await page.locator('#main').getByText(/^3 events shown/).waitFor();
   assert.deepEqual(await table.locator('tbody tr[data-operation]').evaluateAll((trs) => trs.map((tr) => tr.dataset.outcome)), ['denied', 'allowed', 'error']);
   const refusedRow = table.locator('tr[data-operation="PutKeyPolicy"][data-outcome="error"]');
   const toggle = refusedRow.getByRole('button', { name: /^Show/ });

@@ -47,7 +47,7 @@ export function auditPage(initial: URLSearchParams = new URLSearchParams()): voi
   const apply = h('button', { type: 'submit' }, 'Show events');
   const clear = h('button', { type: 'button', class: 'secondary' }, 'Clear filters');
   const errors = h('div', { class: 'errors' });
-  const summary = h('p', { class: 'summary', 'aria-live': 'polite' });
+  const summary = h('p', { class: 'summary' });
   const tbody = h('tbody');
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load older events');
   let cursor: string | null | undefined;

@@ -196,8 +196,7 @@ export function keyPage(keyId: string): void {
     try {
       await kms('PutKeyPolicy', { KeyId: keyId, PolicyName: 'default', Policy: editor.value });
       loadedPolicy = editor.value;
-      policyNote.replaceChildren(h('p', { class: 'ok-text' }, '✓ Policy saved.'));
-      announce('Key policy saved.');
+      policyNote.replaceChildren(h('p', { class: 'ok-text' }, '✓ Policy saved.')); // a live region: read out
     } catch (e) {
       if (e instanceof ApiError && isLockout(e.type, e.message)) {
         const s = currentSession();

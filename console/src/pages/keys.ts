@@ -42,7 +42,7 @@ export function keysPage(): void {
   const caption = h('caption', {}, 'Keys');
   const table = h('table', { class: 'data keys' }, caption, h('thead', {}, headRow), tbody);
   const errors = h('div', { class: 'errors' });
-  const summary = h('p', { class: 'summary', 'aria-live': 'polite' }, 'Loading keys…');
+  const summary = h('p', { class: 'summary' }, 'Loading keys…');
   const prev = h('button', { type: 'button', class: 'secondary', disabled: true }, 'Previous page');
   const next = h('button', { type: 'button', class: 'secondary', disabled: true }, 'Next page');
   const pageNo = h('span', { class: 'page-no' });
