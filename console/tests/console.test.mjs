@@ -378,7 +378,7 @@ test('the audit trail holds each action, with its verification status in words',
   await page.locator('#main').getByText(/^3 events shown/).waitFor();
   assert.deepEqual(await table.locator('tbody tr[data-operation]').evaluateAll((trs) => trs.map((tr) => tr.dataset.outcome)), ['denied', 'allowed', 'error']);
   const refusedRow = table.locator('tr[data-operation="PutKeyPolicy"][data-outcome="error"]');
-  const toggle = refusedRow.getByRole('button', { name: /^Show/ });
+  const toggle = refusedRow.getByRole('button', { name: /the record of PutKeyPolicy/ });
   await toggle.click();
   assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
   const record = table.locator(`#${await toggle.getAttribute('aria-controls')} pre.record`);
