@@ -6,8 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn main() {
-    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?,
+    );
     let dist = manifest.join("../../console/dist");
     println!("cargo:rerun-if-changed={}", dist.display());
     let mut files = Vec::new();
@@ -21,19 +23,19 @@ fn main() {
     );
     for (rel, path) in &files {
         println!("cargo:rerun-if-changed={}", path.display());
-        let abs = std::fs::canonicalize(path).expect("canonical path of a console file");
+        let abs = std::fs::canonicalize(path)?;
         writeln!(
             out,
             "    ({:?}, {:?}, include_bytes!({:?})),",
             rel,
             content_type(rel),
             abs.display().to_string()
-        )
-        .expect("writing to a String");
+        )?;
     }
     out.push_str("];\n");
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(out_dir.join("console_assets.rs"), out).expect("writing console_assets.rs");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+    std::fs::write(out_dir.join("console_assets.rs"), out)?;
+    Ok(())
 }
 
 /// Every regular file under `dir`, as (path relative to `root` with `/`, path). Hidden files
@@ -72,7 +74,10 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
 
 /// The content type of a bundled file, by its extension.
 fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map_or("", |(_, e)| e).to_ascii_lowercase();
+    let ext = path
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
     match ext.as_str() {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",

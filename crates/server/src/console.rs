@@ -101,10 +101,8 @@ pub(crate) async fn handle(state: &Arc<State>, ip: IpAddr, req: Request<Incoming
         redirect("/console/")
     } else if let Some(api) = path.strip_prefix("/console/api/") {
         let mut r = api_call(state, ip, api, req).await;
-        r.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
     } else {
         page(req.method(), path.strip_prefix("/console/").unwrap_or(""))
@@ -241,6 +239,12 @@ const JSON: &str = "application/json";
 async fn api_call(state: &Arc<State>, ip: IpAddr, api: &str, req: Request<Incoming>) -> Answer {
     let id = request_id(&state.rng);
     let method = req.method().clone();
+    // A source that has spent its failure budget is refused before anything is looked up.
+    if !state.ip_limiter.allows(&Source::of(ip), Instant::now()) {
+        state.metrics.throttled(ThrottleStage::SourceIp);
+        let e = auth::throttled();
+        return json_answer(e.status(), e.body(), JSON, &id);
+    }
     if let Err(refusal) = same_origin(state, req.headers()) {
         return refuse(state, ip, &id, req.headers(), refusal, true).await;
     }
@@ -248,8 +252,18 @@ async fn api_call(state: &Arc<State>, ip: IpAddr, api: &str, req: Request<Incomi
         ("session", &Method::POST) => sign_in(state, ip, &id, req).await,
         ("session", &Method::GET) => match session(state, req.headers(), false) {
             Ok((view, cred)) => json_answer(200, session_json(state, &view, &cred), JSON, &id),
-            // A page asking whether it is signed in: not charged to the source's budget.
-            Err(refusal) => refuse(state, ip, &id, req.headers(), refusal, false).await,
+            // A page asking whether it is signed in: not charged to the source's budget. The
+            // answer names the region (public: it is in every ARN) for the sign-in form.
+            Err(refusal) => {
+                let mut body = json!({
+                    "__type": refusal.error.code(),
+                    "message": refusal.error.message(),
+                });
+                if refusal.status == 401 {
+                    body["region"] = json!(state.region);
+                }
+                json_answer(refusal.status, body.to_string().into_bytes(), JSON, &id)
+            }
         },
         ("session", &Method::DELETE) => match session(state, req.headers(), true) {
             Ok((_, cred)) => {
@@ -427,11 +441,7 @@ fn console_caller(state: &State, cred: &Credential, ip: IpAddr, id: &str) -> cof
 }
 
 /// Reads the body within the body timeout and size limit.
-async fn body(
-    state: &State,
-    headers: &HeaderMap,
-    body: Incoming,
-) -> Result<Vec<u8>, ApiError> {
+async fn body(state: &State, headers: &HeaderMap, body: Incoming) -> Result<Vec<u8>, ApiError> {
     match tokio::time::timeout(
         state.body_timeout,
         auth::read_body(body, headers, state.max_body),
@@ -450,10 +460,8 @@ async fn body(
 async fn sign_in(state: &Arc<State>, ip: IpAddr, id: &str, req: Request<Incoming>) -> Answer {
     let (parts, incoming) = req.into_parts();
     let result = async {
-        if !state.ip_limiter.allows(&Source::of(ip), Instant::now()) {
-            state.metrics.throttled(ThrottleStage::SourceIp);
-            return Err(auth::throttled());
-        }
+        // On a shared database: not with credentials that may be stale.
+        crate::server::check_fresh(state)?;
         let body = body(state, &parts.headers, incoming).await?;
         let request = sigv4::RequestParts {
             method: parts.method.as_str(),
@@ -461,13 +469,8 @@ async fn sign_in(state: &Arc<State>, ip: IpAddr, id: &str, req: Request<Incoming
             query: parts.uri.query().unwrap_or(""),
             headers: &parts.headers,
         };
-        let cred = auth::authenticate(
-            state,
-            Source::of(ip),
-            &request,
-            &body,
-            amz_date::now_secs(),
-        )?;
+        let cred =
+            auth::authenticate(state, Source::of(ip), &request, &body, amz_date::now_secs())?;
         let json_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -666,8 +669,7 @@ async fn audit_lookup(
     let caller = console_caller(state, cred, ip, id);
     if !allowed(state, &caller, LOOKUP_AUDIT_EVENTS) {
         let e = access_denied(&caller, LOOKUP_AUDIT_EVENTS);
-        if let Err(e) = audit_read(state, caller, "LookupAuditEvents", json!({}), Err(&e)).await
-        {
+        if let Err(e) = audit_read(state, caller, "LookupAuditEvents", json!({}), Err(&e)).await {
             return json_answer(e.status(), e.body(), JSON, id);
         }
         return json_answer(403, e.body(), JSON, id);
@@ -688,7 +690,11 @@ async fn audit_lookup(
     let answer = match found {
         Ok(answer) => answer,
         Err(e) => {
-            tracing::error!(request_id = id, cause = e.cause().unwrap_or(""), "audit lookup failed");
+            tracing::error!(
+                request_id = id,
+                cause = e.cause().unwrap_or(""),
+                "audit lookup failed"
+            );
             return json_answer(e.status(), e.body(), JSON, id);
         }
     };
@@ -709,8 +715,11 @@ async fn metrics(state: &Arc<State>, ip: IpAddr, id: &str, cred: &Credential) ->
         }
         return json_answer(403, e.body(), JSON, id);
     }
-    let answer =
-        crate::console_metrics::answer(&state.console.sampler, &state.metrics, amz_date::now_secs());
+    let answer = crate::console_metrics::answer(
+        &state.console.sampler,
+        &state.metrics,
+        amz_date::now_secs(),
+    );
     json_answer(200, answer.to_string().into_bytes(), JSON, id)
 }
 
@@ -720,7 +729,12 @@ mod tests {
 
     #[test]
     fn console_paths() {
-        for p in ["/console", "/console/", "/console/api/kms", "/console/keys/x"] {
+        for p in [
+            "/console",
+            "/console/",
+            "/console/api/kms",
+            "/console/keys/x",
+        ] {
             assert!(is_console_path(p), "{p}");
         }
         for p in ["/", "/consoles", "/console.html", "/healthz", "/metrics"] {
@@ -736,7 +750,10 @@ mod tests {
             HeaderValue::from_static("a=1; coffer_console=abc; b=2"),
         );
         assert_eq!(cookie(&h), Some("abc"));
-        h.insert(header::COOKIE, HeaderValue::from_static("xcoffer_console=abc"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xcoffer_console=abc"),
+        );
         assert_eq!(cookie(&h), None);
         h.insert(header::COOKIE, HeaderValue::from_static("coffer_console="));
         assert_eq!(cookie(&h), None);

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use coffer::audit_log::{line_hash, AuditRecord, ChainHash};
+use coffer::audit_log::{line_hash, AuditRecord, ChainHash, DigestRecord};
 use coffer_crypto::VerifyingKey;
 use serde_json::{json, Value};
 
@@ -241,7 +241,7 @@ fn files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
         };
         out.push((index, entry.path()));
     }
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|f| std::cmp::Reverse(f.0));
     Ok(out)
 }
 
@@ -273,9 +273,42 @@ struct Found {
     cover: Cover,
 }
 
+/// A line of the log as the lookup reads it.
+enum Line {
+    /// An event: its sequence number, the hash of the line before, the event as logged.
+    Event {
+        seq: u64,
+        prev: ChainHash,
+        event: Value,
+    },
+    /// A signed digest.
+    Digest(DigestRecord),
+}
+
+/// Parses a line: as JSON once for an event (which is most lines), and by the audit crate's
+/// own parser for a digest, whose signature is then checked.
+fn parse_line(l: &str) -> Option<Line> {
+    let mut v: Value = serde_json::from_str(l).ok()?;
+    match v.get("type")?.as_str()? {
+        "event" => {
+            let seq = v.get("seq")?.as_u64()?;
+            let prev = coffer_crypto::hex::decode_array(v.get("prev")?.as_str()?)?;
+            let event = v.get_mut("event")?.take();
+            event
+                .is_object()
+                .then_some(Line::Event { seq, prev, event })
+        }
+        "digest" => match AuditRecord::parse_line(l).ok()? {
+            AuditRecord::Digest(d) => Some(Line::Digest(d)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The events of one file's text, newest first, each with its verification (`newest`: the
 /// log's newest file, whose events after its last digest are pending rather than failed).
-fn walk(text: &[u8], key: &VerifyingKey, newest: bool) -> (Vec<Found>, bool) {
+fn walk(text: &[u8], key: &VerifyingKey, newest: bool) -> Vec<Found> {
     let mut lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
     // The piece after the last newline: empty, or a line being written.
     lines.pop();
@@ -285,16 +318,12 @@ fn walk(text: &[u8], key: &VerifyingKey, newest: bool) -> (Vec<Found>, bool) {
         Cover::Failed
     };
     let mut out = Vec::new();
-    let mut any_failed = false;
     for line in lines.iter().rev() {
-        let parsed = std::str::from_utf8(line)
-            .ok()
-            .and_then(|l| AuditRecord::parse_line(l).ok().map(|r| (l, r)));
-        let Some((l, record)) = parsed else {
+        let parsed = std::str::from_utf8(line).ok().and_then(parse_line);
+        let Some(record) = parsed else {
             // Unreadable: it cannot be vouched for, nor can what comes before it until the
             // next good digest.
             cover = Cover::Failed;
-            any_failed = true;
             continue;
         };
         // The link from the line after this one.
@@ -304,40 +333,28 @@ fn walk(text: &[u8], key: &VerifyingKey, newest: bool) -> (Vec<Found>, bool) {
             _ => true,
         };
         match record {
-            AuditRecord::Digest(d) => {
+            Line::Digest(d) => {
                 cover = if d.verify_signature(key) {
                     Cover::Verified(d.prev)
                 } else {
-                    any_failed = true;
                     Cover::Failed
                 };
             }
-            AuditRecord::Event { seq, prev, .. } => {
-                let this = if linked {
-                    cover
-                } else {
-                    any_failed = true;
-                    Cover::Failed
-                };
+            Line::Event { seq, prev, event } => {
+                let this = if linked { cover } else { Cover::Failed };
                 cover = match this {
                     Cover::Verified(_) => Cover::Verified(prev),
                     other => other,
                 };
-                // The event as logged (its own JSON, not a re-encoding).
-                let event = serde_json::from_str::<Value>(l)
-                    .ok()
-                    .and_then(|mut v| v.get_mut("event").map(Value::take))
-                    .unwrap_or(Value::Null);
                 out.push(Found {
                     seq,
                     event,
                     cover: this,
                 });
             }
-            _ => {}
         }
     }
-    (out, any_failed)
+    out
 }
 
 /// `eventTime` (`YYYY-MM-DDTHH:MM:SSZ`) as epoch seconds.
@@ -384,12 +401,8 @@ fn matches(q: &Query, v: &Value, account: &str) -> bool {
         }
     }
     if let Some(k) = &q.key_id {
-        let hit = key_arns(v).any(|arn| {
-            arn == k
-                || arn
-                    .rsplit_once('/')
-                    .is_some_and(|(_, id)| id == k.as_str())
-        });
+        let hit = key_arns(v)
+            .any(|arn| arn == k || arn.rsplit_once('/').is_some_and(|(_, id)| id == k.as_str()));
         if !hit {
             return false;
         }
@@ -435,6 +448,17 @@ pub(crate) fn lookup(
     account: &str,
     q: &Query,
 ) -> Result<Value, ApiError> {
+    lookup_capped(dir, key, account, q, MAX_SCAN_BYTES)
+}
+
+/// [`lookup`] reading at most `max_scan` bytes (and at least one file).
+fn lookup_capped(
+    dir: &Path,
+    key: &VerifyingKey,
+    account: &str,
+    q: &Query,
+    max_scan: u64,
+) -> Result<Value, ApiError> {
     let all = files(dir).map_err(|e| ApiError::from(coffer::Error::internal(e)))?;
     let newest = all.first().map(|(i, _)| *i);
     let mut events = Vec::new();
@@ -445,7 +469,8 @@ pub(crate) fn lookup(
         if q.cursor.is_some_and(|c| *index > c.file) {
             continue;
         }
-        if scanned > 0 && scanned >= MAX_SCAN_BYTES {
+        // At least one file is read whatever its size.
+        if scanned > 0 && scanned >= max_scan {
             capped = true;
             next = Some(Cursor {
                 file: *index,
@@ -458,7 +483,7 @@ pub(crate) fn lookup(
             continue;
         };
         scanned += text.len() as u64;
-        let (found, _) = walk(&text, key, Some(*index) == newest);
+        let found = walk(&text, key, Some(*index) == newest);
         let mut oldest_time = None;
         let mut full = false;
         for f in found {
@@ -549,5 +574,106 @@ mod tests {
             Outcome::Denied
         );
         assert_eq!(Outcome::of(Some("NotFoundException")), Outcome::Error);
+    }
+
+    /// A log of small files written by the real sink: `a` events of account A (Encrypt on one
+    /// key) and `b` of account B, interleaved.
+    fn log(dir: &Path, a: usize, b: usize) -> VerifyingKey {
+        use coffer::audit_log::{AuditEvent, AuditSink, FileSink, FileSinkOptions, UserIdentity};
+        let rng = coffer::SystemRandom::new();
+        let sink = FileSink::open(
+            dir,
+            coffer_crypto::SigningKey::generate(&rng).unwrap(),
+            FileSinkOptions::default().max_file_bytes(4096),
+        )
+        .unwrap();
+        let region = coffer::Region::parse("eu-west-1").unwrap();
+        let event = |account: &str, n: usize| {
+            let caller = coffer::Caller::new(&format!("arn:aws:iam::{account}:user/u")).unwrap();
+            AuditEvent::new(
+                &rng,
+                "Encrypt",
+                std::time::SystemTime::now(),
+                &region,
+                UserIdentity::from_caller(&caller),
+            )
+            .unwrap()
+            .resource(format!("arn:aws:kms:eu-west-1:{account}:key/k{n}"), account)
+        };
+        for n in 0..a.max(b) {
+            if n < a {
+                sink.record(&event("111122223333", n)).unwrap();
+            }
+            if n < b {
+                sink.record(&event("444455556666", n)).unwrap();
+            }
+        }
+        let key = sink.verifying_key();
+        // Left open: the newest records stay after the newest digest (pending).
+        std::mem::forget(sink);
+        key
+    }
+
+    #[test]
+    fn a_capped_scan_pages_through_the_whole_log_once() {
+        let dir = std::env::temp_dir().join(format!(
+            "cofferd-console-audit-{}-{}",
+            std::process::id(),
+            line!()
+        ));
+        let key = log(&dir, 40, 15);
+        assert!(files(&dir).unwrap().len() > 5);
+        let (mut seen, mut cursor, mut capped, mut pages) = (Vec::new(), None, false, 0);
+        loop {
+            let q = Query {
+                limit: 7,
+                cursor,
+                ..Query::default()
+            };
+            // One file per answer at most.
+            let v = lookup_capped(&dir, &key, "111122223333", &q, 1).unwrap();
+            pages += 1;
+            capped |= v["scanCapped"] == json!(true);
+            for e in v["events"].as_array().unwrap() {
+                seen.push(
+                    e["record"]["resources"][0]["ARN"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+                assert_ne!(e["verification"], json!("failed"), "{e}");
+            }
+            match v["nextCursor"].as_str() {
+                Some(c) => cursor = Some(Cursor::parse(c).unwrap()),
+                None => break,
+            }
+            assert!(pages < 200);
+        }
+        assert!(capped);
+        // Every event of account A once, newest first; none of B's.
+        let want: Vec<String> = (0..40)
+            .rev()
+            .map(|n| format!("arn:aws:kms:eu-west-1:111122223333:key/k{n}"))
+            .collect();
+        assert_eq!(seen, want);
+        // Uncapped: the same, in pages of 7, with verified events in the older files and
+        // pending ones at the end.
+        let q = Query {
+            limit: 200,
+            ..Query::default()
+        };
+        let v = lookup(&dir, &key, "111122223333", &q).unwrap();
+        let statuses: Vec<&str> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["verification"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses.len(), 40);
+        assert_eq!(statuses.first(), Some(&"pending"));
+        assert_eq!(statuses.last(), Some(&"verified"));
+        assert_eq!(v["nextCursor"], Value::Null);
+        assert_eq!(v["scanCapped"], json!(false));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

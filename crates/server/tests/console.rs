@@ -3,6 +3,7 @@
 //! authorization and audit, revoked credentials, the security headers of every answer, the
 //! audit-trail endpoint (filters, verification, account isolation) and the metrics endpoint.
 //! Secrets never appear in an answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 mod common;
 
@@ -290,7 +291,11 @@ impl Session {
 
 fn assert_console_headers(r: &Resp, what: &str) {
     assert_eq!(r.header("content-security-policy"), Some(CSP), "{what}");
-    assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
     assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
 }
@@ -434,12 +439,15 @@ fn base64_encode(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+/// A refused sign-in: what it is, its headers, its body, the exception it gets.
+type BadSignIn<'a> = (&'a str, Vec<(String, String)>, &'a [u8], &'a str);
+
 #[test]
 fn bad_sign_ins_are_refused_as_the_api_refuses_them() {
     let node = Node::start("console-bad-signin");
     let b = &node.boot;
     let now = amz_date_now(0);
-    let cases: Vec<(&str, Vec<(String, String)>, &[u8], &str)> = vec![
+    let cases: Vec<BadSignIn<'_>> = vec![
         (
             "wrong secret",
             sign_in_headers(&node.addr, &b.access_key_id, "not-the-secret", &now, b"{}"),
@@ -652,7 +660,14 @@ fn every_console_answer_carries_the_security_headers() {
     assert_api_headers(&unknown, "unknown api");
     let no_session = http(&node.addr, "GET", "/console/api/session", &[], b"");
     assert_eq!(no_session.status, 401);
+    assert_eq!(no_session.code(), "MissingAuthenticationTokenException");
+    // The sign-in form learns the region to sign for.
+    assert_eq!(no_session.json()["region"], json!(REGION));
     assert_api_headers(&no_session, "no session");
+    let head = http(&node.addr, "HEAD", "/console/", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_console_headers(&head, "HEAD");
     // The API itself is untouched: no console headers on `/`.
     let (status, _) = common::signed_call(
         &node.addr,
@@ -729,8 +744,7 @@ fn authorization_is_the_apis_and_revoked_credentials_end_their_sessions() {
     assert_eq!(root.kms("ListKeys", &json!({})).status, 200);
 }
 
-const ALL_KMS: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","coffer:LookupAuditEvents","coffer:GetMetrics"],"Resource":"*"}]}"#;
+const ALL_KMS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","coffer:LookupAuditEvents","coffer:GetMetrics"],"Resource":"*"}]}"#;
 
 fn events(r: &Resp) -> Vec<Value> {
     assert_eq!(r.status, 200, "{}", r.text());
@@ -745,7 +759,12 @@ fn the_audit_trail_filters_pages_and_keeps_accounts_apart() {
     let mut keys = Vec::new();
     for _ in 0..2 {
         let r = root.kms("CreateKey", &json!({}));
-        keys.push(r.json()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned());
+        keys.push(
+            r.json()["KeyMetadata"]["KeyId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     for k in &keys {
         assert_eq!(root.kms("DescribeKey", &json!({"KeyId": k})).status, 200);
@@ -761,9 +780,15 @@ fn the_audit_trail_filters_pages_and_keeps_accounts_apart() {
     let other = Session::open(&node.addr, &oid, &osecret);
     let okey = other.kms("CreateKey", &json!({}));
     assert_eq!(okey.status, 200, "{}", okey.text());
-    let okey_arn = okey.json()["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+    let okey_arn = okey.json()["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Its attempt on our key is denied (no key policy names it).
-    let denied = other.kms("DescribeKey", &json!({"KeyId": format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", keys[0])}));
+    let denied = other.kms(
+        "DescribeKey",
+        &json!({"KeyId": format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", keys[0])}),
+    );
     assert_eq!(denied.code(), "AccessDeniedException");
 
     // Our trail: newest first, only our account's events.
@@ -775,17 +800,28 @@ fn the_audit_trail_filters_pages_and_keeps_accounts_apart() {
             || rec["userIdentity"]["accountId"] == json!(ACCOUNT);
         assert!(ours, "{e}");
         assert_ne!(e["keyArn"], json!(okey_arn));
-        for f in ["eventId", "eventTime", "eventName", "outcome", "verification", "requestId"] {
+        for f in [
+            "eventId",
+            "eventTime",
+            "eventName",
+            "outcome",
+            "verification",
+            "requestId",
+        ] {
             assert!(!e[f].is_null(), "{f} in {e}");
         }
         assert_no_secret_value(e, &[&b.secret, &osecret]);
     }
-    let times: Vec<&str> = all.iter().map(|e| e["eventTime"].as_str().unwrap()).collect();
+    let times: Vec<&str> = all
+        .iter()
+        .map(|e| e["eventTime"].as_str().unwrap())
+        .collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
     // The other account's denied call on our key is ours too (the key is ours), as CloudTrail
     // gives it to both; its own key's events are not.
-    assert!(all.iter().any(|e| e["principal"] == json!(other_arn)
-        && e["outcome"] == json!("denied")));
+    assert!(all
+        .iter()
+        .any(|e| e["principal"] == json!(other_arn) && e["outcome"] == json!("denied")));
     // The other account sees its own, never ours.
     let theirs = events(&other.get("/console/api/audit?limit=200"));
     assert!(theirs.iter().any(|e| e["keyArn"] == json!(okey_arn)));
@@ -802,16 +838,23 @@ fn the_audit_trail_filters_pages_and_keeps_accounts_apart() {
     // Filters.
     let by_key = events(&root.get(&format!("/console/api/audit?keyId={}", keys[0])));
     assert_eq!(
-        by_key.iter().filter(|e| e["eventName"] == json!("DescribeKey") && e["outcome"] == json!("allowed")).count(),
+        by_key
+            .iter()
+            .filter(|e| e["eventName"] == json!("DescribeKey") && e["outcome"] == json!("allowed"))
+            .count(),
         1
     );
-    assert!(by_key.iter().all(|e| e["keyArn"].as_str().unwrap().ends_with(&keys[0])));
+    assert!(by_key
+        .iter()
+        .all(|e| e["keyArn"].as_str().unwrap().ends_with(&keys[0])));
     let by_op = events(&root.get("/console/api/audit?operation=CreateKey"));
     assert_eq!(by_op.len(), 2);
     let principal = b.principal_arn.replace(':', "%3A").replace('/', "%2F");
     let by_principal = events(&root.get(&format!("/console/api/audit?principal={principal}")));
     assert!(!by_principal.is_empty());
-    assert!(by_principal.iter().all(|e| e["principal"] == json!(b.principal_arn)));
+    assert!(by_principal
+        .iter()
+        .all(|e| e["principal"] == json!(b.principal_arn)));
     let errors = events(&root.get("/console/api/audit?outcome=error&operation=DescribeKey"));
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["errorCode"], json!("NotFoundException"));
@@ -849,10 +892,21 @@ fn the_audit_trail_filters_pages_and_keeps_accounts_apart() {
     let mut unique = ids.clone();
     unique.dedup();
     assert_eq!(ids.len(), unique.len());
-    assert_eq!(paged.len(), 4, "two allowed, one missing alias, one of the other account");
+    assert_eq!(
+        paged.len(),
+        4,
+        "two allowed, one missing alias, one of the other account"
+    );
 
     // Bad queries are ValidationExceptions.
-    for q in ["limit=0", "limit=201", "outcome=maybe", "from=x", "cursor=zz", "bogus=1"] {
+    for q in [
+        "limit=0",
+        "limit=201",
+        "outcome=maybe",
+        "from=x",
+        "cursor=zz",
+        "bogus=1",
+    ] {
         let r = root.get(&format!("/console/api/audit?{q}"));
         assert_eq!(r.status, 400, "{q}");
         assert_eq!(r.code(), "ValidationException", "{q}");
@@ -877,7 +931,10 @@ fn the_audit_trail_says_what_the_signed_digests_vouch_for() {
     let (kid, ksecret) = (node.boot.access_key_id.clone(), node.boot.secret.clone());
     let s = Session::open(&node.addr, &kid, &ksecret);
     let key = s.kms("CreateKey", &json!({}));
-    let key_id = key.json()["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    let key_id = key.json()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for _ in 0..12 {
         assert_eq!(s.kms("DescribeKey", &json!({"KeyId": key_id})).status, 200);
     }
@@ -923,7 +980,10 @@ fn the_audit_trail_says_what_the_signed_digests_vouch_for() {
     assert_eq!(of(&|e| e["eventName"] == json!("CreateKey")).len(), 1);
     let describes = of(&|e| e["eventName"] == json!("DescribeKey"));
     assert_eq!(describes.len(), 12);
-    assert!(describes.iter().filter(|v| *v == "verified").count() >= 6, "{describes:?}");
+    assert!(
+        describes.iter().filter(|v| *v == "verified").count() >= 6,
+        "{describes:?}"
+    );
     assert!(describes.iter().all(|v| v != "pending"), "{describes:?}");
 }
 
@@ -962,7 +1022,10 @@ fn the_metrics_endpoint_has_totals_and_a_history() {
     let ts: Vec<i64> = history.iter().map(|h| h["t"].as_i64().unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[1] - w[0] == 10));
     assert!(*ts.last().unwrap() <= now && now - ts.last().unwrap() < 10);
-    let total: u64 = history.iter().map(|h| h["requests"].as_u64().unwrap()).sum();
+    let total: u64 = history
+        .iter()
+        .map(|h| h["requests"].as_u64().unwrap())
+        .sum();
     assert!(total >= 4, "{total}");
     for h in history {
         for f in ["requests", "errors", "throttles"] {
