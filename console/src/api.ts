@@ -39,25 +39,36 @@ export class ApiError extends Error {
     readonly type: string,
     message: string,
     readonly status: number,
+    readonly region?: string,
   ) {
     super(message);
   }
 }
 
+// The server's region, from GET /console/api/session's 401 (public: it is in every ARN), so that
+// the sign-in form signs for the right one.
+let regionHint: string | undefined;
+
+export function serverRegion(): string | undefined {
+  return regionHint;
+}
+
 async function readError(res: Response): Promise<ApiError> {
   let type = `HTTP ${res.status}`;
   let message = res.statusText || 'The request failed.';
+  let region: string | undefined;
   try {
     const body = await res.json();
     if (body && typeof body === 'object') {
       if (typeof body.__type === 'string') type = body.__type.replace(/^.*#/, '');
       if (typeof body.message === 'string') message = body.message;
       else if (typeof body.Message === 'string') message = body.Message;
+      if (typeof body.region === 'string' && /^[a-z0-9-]{1,32}$/.test(body.region)) region = body.region;
     }
   } catch {
     /* not JSON: keep the status line */
   }
-  return new ApiError(type, message, res.status);
+  return new ApiError(type, message, res.status, region);
 }
 
 async function call(path: string, init: RequestInit): Promise<Response> {
@@ -114,7 +125,10 @@ export async function resume(): Promise<Session | null> {
     session = (await res.json()) as Session;
     return session;
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) return null;
+    if (e instanceof ApiError && e.status === 401) {
+      regionHint = e.region ?? regionHint;
+      return null;
+    }
     throw e;
   }
 }

@@ -2,13 +2,13 @@
 // and then forgets the secret: the field is emptied before the request is even sent, and the
 // value is not kept anywhere (no storage, no URL, no log).
 
-import { explain, signIn } from '../api';
+import { explain, serverRegion, signIn } from '../api';
 import { alertBox, announce, field, h, render } from '../dom';
 
 export function signInPage(done: () => void): void {
   const akid = h('input', { name: 'accessKeyId', autocomplete: 'username', spellcheck: 'false', required: true, autocapitalize: 'off' });
   const secret = h('input', { name: 'secretAccessKey', type: 'password', autocomplete: 'current-password', required: true, spellcheck: 'false' });
-  const region = h('input', { name: 'region', value: 'us-east-1', required: true, spellcheck: 'false', autocapitalize: 'off' });
+  const region = h('input', { name: 'region', value: serverRegion() ?? 'us-east-1', required: true, spellcheck: 'false', autocapitalize: 'off' });
   const errors = h('div', { class: 'errors' });
   const submit = h('button', { type: 'submit' }, 'Sign in');
   const form = h(
@@ -16,7 +16,7 @@ export function signInPage(done: () => void): void {
     { class: 'card signin', novalidate: true, 'aria-labelledby': 'signin-title' },
     field('Access key id', akid),
     field('Secret access key', secret, 'Used in this page to sign one request, then forgotten. It is never sent, stored or kept.'),
-    field('Region', region),
+    field('Region', region, serverRegion() ? 'The region cofferd serves, as it says itself.' : undefined),
     errors,
     submit,
   );
