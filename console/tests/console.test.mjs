@@ -152,6 +152,7 @@ test('sign-in signs in the browser and keeps no secret', async () => {
   const served = await page.goto(consoleUrl);
   assert.match(served.headers()['content-security-policy'] ?? '', /script-src 'self'.*style-src 'self'/, 'the page is served under the CSP');
   await page.getByRole('heading', { name: 'Sign in to coffer' }).waitFor();
+  assert.equal(await page.getByLabel('Region').inputValue(), admin.region, "the server's region, from GET session's 401");
   await page.getByLabel('Access key id').fill(admin.access_key_id);
   await shot(page, 'sign-in');
   // A wrong secret: refused by cofferd, said in words, and the field is emptied.
@@ -270,6 +271,43 @@ test('rotation: on demand, then automatic every 180 days', async () => {
   await rotation.getByLabel('Rotation period (days, 90–2560)').fill('180');
 });
 
+test('aliases, tags and grants: add and remove', async () => {
+  // Two grants, made with the API as an application would; the page lists them after a reload.
+  for (const name of ['orders-app', 'orders-batch']) {
+    const g = await awsJson(endpoint, admin, 'TrentService.CreateGrant', {
+      KeyId: keyId,
+      GranteePrincipal: `arn:aws:iam::${admin.account_id}:user/console-auditor`,
+      Operations: ['Encrypt', 'Decrypt'],
+      Name: name,
+    });
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+  }
+  await page.reload();
+  await page.locator('main[aria-busy="false"]').waitFor();
+  const grants = page.getByRole('region', { name: 'Grants' });
+  assert.equal(await grants.locator('tbody tr').count(), 2);
+  await grants.getByRole('button', { name: 'Revoke grant orders-batch' }).click();
+  await grants.getByRole('button', { name: 'Revoke grant orders-batch' }).waitFor({ state: 'detached' });
+  assert.equal(await grants.locator('tbody tr').count(), 1);
+  await grants.getByRole('rowheader', { name: /orders-app/ }).waitFor();
+
+  const tags = page.getByRole('region', { name: 'Tags' });
+  await tags.getByLabel('Tag key').fill('owner');
+  await tags.getByLabel('Tag value').fill('alice');
+  await tags.getByRole('button', { name: 'Add tag' }).click();
+  await tags.getByRole('rowheader', { name: 'owner' }).waitFor();
+  await tags.getByRole('button', { name: 'Remove tag env' }).click();
+  await tags.getByRole('rowheader', { name: 'env' }).waitFor({ state: 'detached' });
+  assert.deepEqual((await tags.getByRole('rowheader').allInnerTexts()).sort(), ['owner', 'team']);
+
+  const aliases = page.getByRole('region', { name: 'Aliases' });
+  await aliases.getByLabel('New alias').fill('alias/orders-old');
+  await aliases.getByRole('button', { name: 'Create alias' }).click();
+  await aliases.getByRole('button', { name: 'Delete alias alias/orders-old' }).click();
+  await aliases.getByText('alias/orders-old', { exact: true }).waitFor({ state: 'detached' });
+  await aliases.getByText('alias/orders', { exact: true }).waitFor();
+});
+
 test('a principal without kms:PutKeyPolicy cannot save a policy', async () => {
   const { ctx, p } = await newTab();
   try {
@@ -330,6 +368,7 @@ test('the keys list: 50 a page, the key with its alias, tags and state; filter a
   }
   await row.getByText('Pending deletion').waitFor();
   await row.getByText('team=payments').waitFor();
+  await row.getByText('owner=alice').waitFor();
   await row.getByRole('link', { name: 'alias/orders' }).waitFor();
   await page.locator('table.keys[aria-busy="false"]').waitFor();
   // Newest first by default: the key just made heads its page.
