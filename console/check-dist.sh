@@ -4,6 +4,9 @@
 # Usage: console/check-dist.sh
 set -euo pipefail
 cd "$(dirname "$0")"
+# Vite 7 needs Node.js 20.19 or later (22.12 on the 22 line).
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) ? 0 : 1)' \
+    || { echo "console: Node.js $(node --version) is too old for Vite 7 (20.19+ or 22.12+)" >&2; exit 1; }
 npm ci --no-audit --no-fund
 npm run build
 if ! git diff --quiet --exit-code -- dist || [ -n "$(git ls-files --others --exclude-standard -- dist)" ]; then
