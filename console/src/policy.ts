@@ -6,8 +6,8 @@ export function checkPolicy(text: string): string[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
-  } catch (e) {
-    return [`This is not valid JSON: ${(e as Error).message}${position(text, e as Error)}`];
+  } catch {
+    return [`This is not valid JSON: ${jsonMistake(text)}`];
   }
   const problems: string[] = [];
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return ['A policy is a JSON object: { "Version": …, "Statement": [ … ] }.'];
@@ -34,13 +34,77 @@ export function checkPolicy(text: string): string[] {
   return problems;
 }
 
-function position(text: string, e: Error): string {
-  const m = /position (\d+)/.exec(e.message);
-  if (!m || /line \d+/.test(e.message)) return '';
-  const before = text.slice(0, Number(m[1]));
-  const line = before.split('\n').length;
-  const col = before.length - before.lastIndexOf('\n');
-  return ` (line ${line}, column ${col})`;
+/** Where a text stops being JSON, said for a person: what was expected, at which line and column. */
+export function jsonMistake(text: string): string {
+  let i = 0;
+  const fail = (what: string): never => {
+    throw new Error(what);
+  };
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const str = (): void => {
+    i++; // the opening quote
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\\') {
+        i++;
+        if (!'"\\/bfnrtu'.includes(text[i] ?? '')) fail('a valid escape after \\');
+      } else if (text.charCodeAt(i) < 0x20) fail('the closing " of the string (a line break is not allowed inside one)');
+      i++;
+    }
+    if (i >= text.length) fail('the closing " of the string');
+    i++;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail(text[i] === '}' ? 'another member after the comma (a trailing comma is not allowed)' : 'a member name in double quotes');
+        str();
+        ws();
+        if (text[i] !== ':') fail('a colon after the member name');
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return void i++;
+        else fail('a comma or a closing }');
+      }
+    } else if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        if (text.slice(i).trimStart().startsWith(']')) fail('another value after the comma (a trailing comma is not allowed)');
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return void i++;
+        else fail('a comma or a closing ]');
+      }
+    } else if (c === '"') str();
+    else {
+      const m = /^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i));
+      if (!m) fail(c === undefined ? 'more text (the document ends too early)' : 'a value (a string in double quotes, a number, true, false, null, an object or an array)');
+      i += m![0].length;
+    }
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail('the end of the document');
+    return 'it could not be read.';
+  } catch (e) {
+    const before = text.slice(0, i);
+    const line = before.split('\n').length;
+    const col = i - before.lastIndexOf('\n');
+    return `expected ${(e as Error).message} at line ${line}, column ${col}.`;
+  }
 }
 
 /** PutKeyPolicy's refusal of a policy that would take kms:PutKeyPolicy away from the caller. */
