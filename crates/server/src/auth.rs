@@ -197,7 +197,7 @@ pub(crate) fn throttled() -> ApiError {
     ApiError::from(coffer::Error::throttling("Rate exceeded"))
 }
 
-pub(crate) fn too_large(max: usize) -> ApiError {
+fn too_large(max: usize) -> ApiError {
     ApiError::wire(
         crate::api_error::WireCode::RequestEntityTooLarge,
         format!("The request body exceeds {max} bytes."),
