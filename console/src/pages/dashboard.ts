@@ -7,6 +7,12 @@ import { lineChart, rates } from '../chart';
 
 const REFRESH_MS = 10_000;
 
+// The two rows that are not operations (docs/CONSOLE.md).
+const OPERATION_LABELS: Record<string, string> = {
+  none: 'Refused before naming an operation',
+  unknown: 'Operations that do not exist',
+};
+
 function seconds(t: number): number {
   return t > 1e12 ? t / 1000 : t;
 }
@@ -69,7 +75,7 @@ export function dashboardPage(): void {
     const ops = [...(m.operations ?? [])].sort((a, b) => b.requests - a.requests);
     tbody.replaceChildren(
       ...(ops.length
-        ? ops.map((o) => h('tr', {}, h('th', { scope: 'row' }, o.operation === 'none' ? 'Other (refused before an operation was known)' : o.operation), h('td', { class: 'num' }, o.requests), h('td', { class: 'num' }, o.errors), h('td', { class: 'num' }, o.throttles)))
+        ? ops.map((o) => h('tr', {}, h('th', { scope: 'row' }, OPERATION_LABELS[o.operation] ?? o.operation), h('td', { class: 'num' }, o.requests), h('td', { class: 'num' }, o.errors), h('td', { class: 'num' }, o.throttles)))
         : [h('tr', {}, h('td', { colspan: 4, class: 'empty' }, 'No requests yet.'))]),
     );
     updated.textContent = `Updated ${fmtTime(m.now)}; ${hist.length} samples shown, one every 10 seconds.`;
