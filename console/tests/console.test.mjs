@@ -3,7 +3,8 @@
 // operator would: every step waits for what the page shows (an element, a text, a response),
 // never for time. Screenshots of each page go to docs/console/.
 //
-//   node --test --test-concurrency=1 tests/
+//   console/run-browser-tests.sh   (node --test --test-concurrency=1 tests/console.test.mjs, with
+//   COFFER_ENDPOINT and COFFER_ADMIN_CREDENTIALS set)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
