@@ -251,6 +251,10 @@ export function keyPage(keyId: string): void {
       rotation.body.replaceChildren(h('p', {}, 'Rotation is available only for symmetric encryption keys whose material coffer generated.'));
       return;
     }
+    if (meta.KeyState === 'PendingDeletion') {
+      rotation.body.replaceChildren(h('p', {}, 'A key pending deletion is not rotated. Cancel the deletion to manage its rotation.'));
+      return;
+    }
     let st: any;
     try {
       st = await kms('GetKeyRotationStatus', { KeyId: keyId });
