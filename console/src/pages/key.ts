@@ -103,7 +103,7 @@ export function keyPage(keyId: string): void {
       const enabling = m.KeyState === 'Disabled';
       const btn = h('button', { type: 'button', class: enabling ? '' : 'secondary' }, enabling ? 'Enable key' : 'Disable key');
       btn.addEventListener('click', async () => {
-        if (await act(btn, status.errors, enabling ? 'Enabling the key' : 'Disabling the key', () => kms(enabling ? 'EnableKey' : 'DisableKey', { KeyId: keyId }), enabling ? 'Key enabled.' : 'Key disabled.')) await loadMeta();
+        if (await act(btn, status.errors, enabling ? 'Enabling the key' : 'Disabling the key', () => kms(enabling ? 'EnableKey' : 'DisableKey', { KeyId: keyId }), enabling ? 'Key enabled.' : 'Key disabled.')) await loadMeta().then(loadRotation);
       });
       parts.push(h('p', { class: 'hint' }, enabling ? 'A disabled key cannot be used for cryptographic operations until enabled again.' : 'Disabling stops every cryptographic use of the key; it can be enabled again.'), btn);
       // Schedule deletion.
@@ -131,14 +131,14 @@ export function keyPage(keyId: string): void {
           confirm.focus();
           return;
         }
-        if (await act(sched, status.errors, 'Scheduling the deletion', () => kms('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: n }), `Deletion scheduled in ${n} days.`)) await loadMeta();
+        if (await act(sched, status.errors, 'Scheduling the deletion', () => kms('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: n }), `Deletion scheduled in ${n} days.`)) await loadMeta().then(loadRotation);
       });
       parts.push(form);
     } else if (m.KeyState === 'PendingDeletion') {
       parts.push(h('p', {}, `It will be deleted on ${fmtTime(m.DeletionDate)}.`));
       const cancel = h('button', { type: 'button' }, 'Cancel deletion');
       cancel.addEventListener('click', async () => {
-        if (await act(cancel, status.errors, 'Cancelling the deletion', () => kms('CancelKeyDeletion', { KeyId: keyId }), 'Deletion cancelled; the key is disabled.')) await loadMeta();
+        if (await act(cancel, status.errors, 'Cancelling the deletion', () => kms('CancelKeyDeletion', { KeyId: keyId }), 'Deletion cancelled; the key is disabled.')) await loadMeta().then(loadRotation);
       });
       parts.push(h('p', { class: 'hint' }, 'Cancelling leaves the key disabled; enable it to use it again.'), cancel);
     }
