@@ -50,6 +50,7 @@ mod builder;
 mod caller;
 mod coherence;
 mod crypto_ops;
+mod custom_key_store;
 mod data_dir;
 mod data_keys;
 mod envelope_asym;
@@ -90,6 +91,8 @@ pub use data_dir::{
     Argon2Params, BackupSummary, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,
     AUDIT_PUBLIC_KEY_FILE,
 };
+pub use coffer_keys::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
+pub use custom_key_store::MAX_CUSTOM_KEY_STORES;
 pub use data_keys::KmsDataKeys;
 pub use envelope_asym::KmsPrivateKeys;
 pub use multi_region_replicate::{
