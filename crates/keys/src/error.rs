@@ -49,6 +49,11 @@ pub enum KeyError {
         /// How many bytes it holds (33 means "more than 32").
         len: usize,
     },
+    /// The root key is held elsewhere (a PKCS#11 token) and cannot be reached now: the token is
+    /// absent, removed, or its session was lost. Retryable: the operation may succeed once the
+    /// token is back. The message names the token, never a PIN or key bytes.
+    #[error("the root key is unavailable: {0}")]
+    RootUnavailable(String),
     /// The encryption context cannot be encoded.
     #[error("invalid encryption context")]
     Context(#[source] coffer_core::CoreError),

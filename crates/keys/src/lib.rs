@@ -32,11 +32,11 @@ mod root_providers;
 mod spec;
 
 pub use error::KeyError;
+pub use hsm::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
 pub use material::{
     imported_version_id, BackingKey, KeyMaterial, MaterialKind, VersionId, WrappedVersion,
 };
 pub use record::{KeyRecord, MultiRegion, RotationSchedule, Tag};
-pub use hsm::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
 pub use root::{LocalRootKey, RootKey, MAX_SECRET_LEN};
 pub use root_providers::{KeyFile, PassphraseRoot};
 pub use spec::{

@@ -311,7 +311,12 @@ impl WrappedVersion {
             key_id: id,
             version,
         };
-        let err = |_: KeyError| unwrap_error();
+        // A root key that cannot be reached says so (retryable); anything else is a failure
+        // of this record.
+        let err = |e: KeyError| match e {
+            KeyError::RootUnavailable(_) => e,
+            _ => unwrap_error(),
+        };
         let key = match kind {
             MaterialKind::Mac => {
                 let aad = wrap_aad(WRAP_MAC, key_id, &self.id);
