@@ -51,6 +51,8 @@ mod caller;
 mod coherence;
 mod crypto_ops;
 mod custom_key_store;
+#[cfg(feature = "testing")]
+mod custom_key_store_testing;
 mod data_dir;
 mod data_keys;
 mod envelope_asym;
@@ -148,4 +150,6 @@ pub mod testing {
     pub use coffer_core::testing::ManualClock;
     pub use coffer_crypto::testing::DeterministicRandom;
     pub use coffer_store::testing::CountingStore;
+    /// A test double of the HSM contract (tokens in process memory) for custom key stores.
+    pub use crate::custom_key_store_testing::{MemoryClusters, MemoryToken};
 }
