@@ -168,6 +168,20 @@ impl TokenKey {
     }
 }
 
+impl Kms {
+    /// Charges the store's own request quota (AWS's CloudHSM key store quota, shared by every
+    /// use of the store's keys).
+    fn charge_store(&self, store_id: &str) -> Result<(), Error> {
+        self.quotas
+            .check_scoped_at(
+                store_id,
+                coffer_quota::QuotaClass::CloudHsmKeyStore,
+                self.clock.now(),
+            )
+            .map_err(|t| Error::throttling(t.to_string()))
+    }
+}
+
 /// The token failure of a cryptographic operation as the caller sees it.
 fn token_failure(arn: &str, e: HsmError) -> Error {
     match e {
@@ -358,6 +372,7 @@ impl Kms {
                 "Custom key store '{store_id}' is not connected. Connect it with ConnectCustomKeyStore and try again."
             )));
         };
+        self.charge_store(store_id)?;
         let label = format!("coffer {key_id}");
         let object = session
             .generate_aes_key(&label)
@@ -392,6 +407,7 @@ impl Kms {
         let session = self.cks.session(&token.store_id).ok_or_else(|| {
             Error::invalid_state(format!("{arn} is unavailable."))
         })?;
+        self.charge_store(&token.store_id)?;
         let object = token
             .versions
             .get(&token.current)
@@ -431,6 +447,7 @@ impl Kms {
         let session = self.cks.session(&token.store_id).ok_or_else(|| {
             Error::invalid_state(format!("{arn} is unavailable."))
         })?;
+        self.charge_store(&token.store_id)?;
         let aad = aad(parsed.header, ctx).map_err(|_| Error::invalid_ciphertext(""))?;
         session
             .open(object, parsed.nonce.as_bytes(), &aad, parsed.ciphertext_and_tag)

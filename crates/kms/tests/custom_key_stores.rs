@@ -755,3 +755,76 @@ fn the_pin_is_stored_only_wrapped_and_never_audited_or_shown() {
     };
     assert!(!format!("{req:?}").contains(PIN));
 }
+
+#[test]
+fn a_store_has_its_own_request_quota_shared_by_its_keys() {
+    let token = MemoryToken::new(CLUSTER, PIN, None);
+    let token2 = MemoryToken::new(CLUSTER2, PIN, None);
+    let mut quotas = coffer::QuotaConfig::default();
+    quotas.defaults.insert(
+        coffer::QuotaClass::CloudHsmKeyStore,
+        coffer::LimitOverride {
+            rate: Some(0.001),
+            burst: Some(3),
+        },
+    );
+    let kms = Kms::builder()
+        .quotas(quotas)
+        .clock(Arc::new(ManualClock::at_epoch_seconds(1_800_000_000)))
+        .hsm_clusters(MemoryClusters::new(&[token, token2]))
+        .build()
+        .unwrap();
+    let me = root(ACCOUNT);
+    let mut keys = Vec::new();
+    for (name, cluster) in [("a", CLUSTER), ("b", CLUSTER2)] {
+        let id = kms
+            .create_custom_key_store(
+                &me,
+                CreateCustomKeyStoreRequest {
+                    custom_key_store_name: name.into(),
+                    cloud_hsm_cluster_id: Some(cluster.into()),
+                    trust_anchor_certificate: Some(ANCHOR.into()),
+                    key_store_password: Some(PIN.as_bytes().to_vec().into()),
+                    custom_key_store_type: None,
+                },
+            )
+            .unwrap()
+            .custom_key_store_id;
+        kms.connect_custom_key_store(
+            &me,
+            CustomKeyStoreIdRequest {
+                custom_key_store_id: id.clone(),
+            },
+        )
+        .unwrap();
+        let key = kms
+            .create_key(
+                &me,
+                CreateKeyRequest {
+                    origin: Some(Origin::AwsCloudHsm),
+                    custom_key_store_id: Some(id),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .key_metadata;
+        keys.push(key.key_id);
+    }
+    let encrypt = |key: &str| {
+        kms.encrypt(
+            &me,
+            EncryptRequest {
+                key_id: key.into(),
+                plaintext: b"x".to_vec().into(),
+                ..Default::default()
+            },
+        )
+        .map(|_| ())
+    };
+    // CreateKey took one of store a's three; two Encrypts take the rest.
+    encrypt(&keys[0]).unwrap();
+    encrypt(&keys[0]).unwrap();
+    assert_eq!(code(encrypt(&keys[0])), "ThrottlingException");
+    // Store b has its own bucket.
+    encrypt(&keys[1]).unwrap();
+}
