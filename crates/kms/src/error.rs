@@ -195,12 +195,28 @@ ctor! {
 }
 
 impl Error {
-    /// An internal error with a cause for the log.
+    /// An internal error with a cause for the log; a root key that cannot be reached now (a
+    /// PKCS#11 token that is absent: [`KeyError::RootUnavailable`](coffer_keys::KeyError)) is
+    /// instead the retryable `DependencyTimeoutException`, whichever path it took here.
     pub fn internal(cause: impl Into<InternalCause>) -> Self {
+        let cause = cause.into();
+        if let Some(coffer_keys::KeyError::RootUnavailable(_)) =
+            cause.downcast_ref::<coffer_keys::KeyError>()
+        {
+            return Self::root_unavailable();
+        }
         Self::Internal {
             message: "An internal error occurred.".into(),
-            source: Some(cause.into()),
+            source: Some(cause),
         }
+    }
+
+    /// `DependencyTimeoutException` for a root key that cannot be reached now: the client's
+    /// SDK retries it. The message names no token (the operator's log has it).
+    fn root_unavailable() -> Self {
+        Self::dependency_timeout(
+            "The key store that holds the root key is unavailable; retry the request.",
+        )
     }
 }
 
@@ -217,6 +233,14 @@ impl Error {
 
 impl From<coffer_store::StoreError> for Error {
     fn from(e: coffer_store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<coffer_keys::KeyError> for Error {
+    /// Failures of the key hierarchy are internal, except a root key that cannot be reached
+    /// now, which is retryable ([`Error::internal`]).
+    fn from(e: coffer_keys::KeyError) -> Self {
         Self::internal(e)
     }
 }
@@ -252,6 +276,20 @@ impl From<coffer_policy::PolicyError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_root_key_is_retryable_and_names_no_token() {
+        let e = Error::internal(coffer_keys::KeyError::RootUnavailable(
+            "token label \"secret-token\" of module /x.so: gone".into(),
+        ));
+        assert_eq!(e.code(), "DependencyTimeoutException");
+        assert_eq!(e.http_status(), 500);
+        assert!(!e.message().contains("secret-token"));
+        let e: Error = coffer_keys::KeyError::RootUnavailable(String::new()).into();
+        assert_eq!(e.code(), "DependencyTimeoutException");
+        let e: Error = coffer_keys::KeyError::InvalidCiphertext.into();
+        assert_eq!(e.code(), "KMSInternalException");
+    }
 
     #[test]
     fn a_caller_built_with_question_marks_gets_aws_codes() {
