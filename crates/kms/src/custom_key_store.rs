@@ -76,8 +76,7 @@ impl Runtime {
     fn state_of(&self, rec: &CustomKeyStoreRecord) -> (ConnectionState, Option<ConnectionErrorCode>) {
         match self.connections.read().get(&rec.id) {
             Some(c) => (c.state, c.error),
-            None if rec.connected_once => (ConnectionState::Disconnected, None),
-            None => (ConnectionState::NeverConnected, None),
+            None => (ConnectionState::Disconnected, None),
         }
     }
 
@@ -552,7 +551,6 @@ impl Kms {
             wrapped_password,
             creation_date: self.clock.now(),
             connect: false,
-            connected_once: false,
         };
         txn.insert_custom_key_store(&rec)?;
         call.before_commit()?;
@@ -589,9 +587,8 @@ impl Kms {
             _ => {}
         }
         let connected = self.connect_store(&rec)?;
-        if connected && !(rec.connect && rec.connected_once) {
+        if connected && !rec.connect {
             rec.connect = true;
-            rec.connected_once = true;
             let mut txn = self.store.begin()?;
             txn.update_custom_key_store(&rec)?;
             call.before_commit()?;
@@ -624,7 +621,6 @@ impl Kms {
             )));
         }
         rec.connect = false;
-        rec.connected_once = true;
         txn.update_custom_key_store(&rec)?;
         call.before_commit()?;
         txn.commit()?;
@@ -653,10 +649,7 @@ impl Kms {
         let mut txn = self.store.begin()?;
         let rec = self.own_store(&mut *txn, &caller.account, &req.custom_key_store_id)?;
         let state = self.cks.state_of(&rec).0;
-        if !matches!(
-            state,
-            ConnectionState::Disconnected | ConnectionState::NeverConnected
-        ) {
+        if state != ConnectionState::Disconnected {
             return Err(Error::store_invalid_state(format!(
                 "Custom key store '{}' is {state}: disconnect it before deleting it.",
                 rec.id
@@ -768,10 +761,7 @@ impl Kms {
             .ok_or_else(|| self.store_not_found(&req.custom_key_store_id))?;
         let state = self.cks.state_of(&rec).0;
         if (req.key_store_password.is_some() || req.cloud_hsm_cluster_id.is_some())
-            && !matches!(
-                state,
-                ConnectionState::Disconnected | ConnectionState::NeverConnected
-            )
+            && state != ConnectionState::Disconnected
         {
             return Err(Error::store_invalid_state(format!(
                 "Custom key store '{}' is {state}: only its name can change while it is not disconnected.",

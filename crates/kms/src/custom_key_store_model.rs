@@ -61,9 +61,8 @@ names!(
         Connected = "CONNECTED",
         /// Being connected.
         Connecting = "CONNECTING",
-        /// Never connected since it was created.
-        NeverConnected = "NEVER_CONNECTED",
-        /// Disconnected.
+        /// Disconnected, or never connected since it was created (AWS has no state of its own
+        /// for that).
         Disconnected = "DISCONNECTED",
         /// Being disconnected.
         Disconnecting = "DISCONNECTING",

@@ -216,7 +216,7 @@ fn a_store_from_creation_to_deletion_with_a_key_sealed_in_the_token() {
     let id = w.create_store(&me, "primary", CLUSTER).unwrap();
     assert!(id.starts_with("cks-") && id.len() == 21, "{id}");
     let e = w.entry(&me, &id);
-    assert_eq!(e.connection_state, ConnectionState::NeverConnected);
+    assert_eq!(e.connection_state, ConnectionState::Disconnected);
     assert_eq!(e.cloud_hsm_cluster_id, CLUSTER);
     assert_eq!(e.trust_anchor_certificate, ANCHOR);
     assert_eq!(e.custom_key_store_type, CustomKeyStoreType::AwsCloudHsm);
@@ -707,7 +707,7 @@ fn a_principal_needs_the_iam_permission_for_each_operation() {
         .describe_custom_key_stores(&describe_only, DescribeCustomKeyStoresRequest::default())
         .unwrap();
     assert_eq!(code(w.connect(&denied, &id)), "AccessDeniedException");
-    assert_eq!(w.state(&id), ConnectionState::NeverConnected);
+    assert_eq!(w.state(&id), ConnectionState::Disconnected);
 }
 
 #[test]

@@ -557,7 +557,6 @@ fn custom_key_store(id: &str, account: AccountId, name: &str) -> CustomKeyStoreR
         wrapped_password: vec![1, 2, 3],
         creation_date: at(5),
         connect: false,
-        connected_once: false,
     }
 }
 
@@ -584,7 +583,6 @@ pub fn custom_key_stores_round_trip(store: &dyn Store) {
     assert_eq!(t.custom_key_stores(None).unwrap().len(), 3);
     let mut a2 = a.clone();
     a2.connect = true;
-    a2.connected_once = true;
     a2.name = "renamed".into();
     t.update_custom_key_store(&a2).unwrap();
     t.delete_custom_key_store(&c.id).unwrap();

@@ -48,9 +48,6 @@ pub struct CustomKeyStoreRecord {
     pub creation_date: SystemTime,
     /// Whether it should be connected (ConnectCustomKeyStore sets it, Disconnect clears it).
     pub connect: bool,
-    /// Whether it was ever connected (DISCONNECTED rather than NEVER_CONNECTED).
-    #[serde(default)]
-    pub connected_once: bool,
 }
 
 impl std::fmt::Debug for CustomKeyStoreRecord {
