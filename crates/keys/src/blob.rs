@@ -122,7 +122,12 @@ fn parse_token(bytes: &[u8]) -> Result<Blob<'_>, KeyError> {
 }
 
 /// Appends a token blob's header to `out`.
-pub fn write_token_header(out: &mut Vec<u8>, key_id: &KeyId, version: &VersionId, nonce: &[u8; NONCE_LEN]) {
+pub fn write_token_header(
+    out: &mut Vec<u8>,
+    key_id: &KeyId,
+    version: &VersionId,
+    nonce: &[u8; NONCE_LEN],
+) {
     out.push(FORMAT_TOKEN);
     out.extend_from_slice(key_id.as_bytes());
     out.extend_from_slice(&version.0);

@@ -73,7 +73,10 @@ impl Runtime {
             .and_then(|c| c.session.clone())
     }
 
-    fn state_of(&self, rec: &CustomKeyStoreRecord) -> (ConnectionState, Option<ConnectionErrorCode>) {
+    fn state_of(
+        &self,
+        rec: &CustomKeyStoreRecord,
+    ) -> (ConnectionState, Option<ConnectionErrorCode>) {
         match self.connections.read().get(&rec.id) {
             Some(c) => (c.state, c.error),
             None => (ConnectionState::Disconnected, None),
@@ -403,9 +406,10 @@ impl Kms {
         plaintext: &[u8],
         ctx: &EncryptionContext,
     ) -> Result<Vec<u8>, Error> {
-        let session = self.cks.session(&token.store_id).ok_or_else(|| {
-            Error::invalid_state(format!("{arn} is unavailable."))
-        })?;
+        let session = self
+            .cks
+            .session(&token.store_id)
+            .ok_or_else(|| Error::invalid_state(format!("{arn} is unavailable.")))?;
         self.charge_store(&token.store_id)?;
         let object = token
             .versions
@@ -413,15 +417,16 @@ impl Kms {
             .ok_or_else(|| Error::internal("a token key without its current version"))?;
         let mut nonce = [0u8; HSM_NONCE_LEN];
         self.rng.fill_public(&mut nonce)?;
-        let mut out =
-            Vec::with_capacity(blob::TOKEN_HEADER_LEN + plaintext.len() + HSM_TAG_LEN);
+        let mut out = Vec::with_capacity(blob::TOKEN_HEADER_LEN + plaintext.len() + HSM_TAG_LEN);
         blob::write_token_header(&mut out, key_id, &token.current, &nonce);
         let aad = aad(&out, ctx)?;
         let sealed = session
             .seal(object, &nonce, &aad, plaintext)
             .map_err(|e| token_failure(arn, e))?;
         if sealed.len() != plaintext.len() + HSM_TAG_LEN {
-            return Err(Error::internal("the token returned a ciphertext of the wrong length"));
+            return Err(Error::internal(
+                "the token returned a ciphertext of the wrong length",
+            ));
         }
         out.extend_from_slice(&sealed);
         Ok(out)
@@ -443,13 +448,19 @@ impl Kms {
             .versions
             .get(&parsed.version)
             .ok_or_else(|| Error::invalid_ciphertext(""))?;
-        let session = self.cks.session(&token.store_id).ok_or_else(|| {
-            Error::invalid_state(format!("{arn} is unavailable."))
-        })?;
+        let session = self
+            .cks
+            .session(&token.store_id)
+            .ok_or_else(|| Error::invalid_state(format!("{arn} is unavailable.")))?;
         self.charge_store(&token.store_id)?;
         let aad = aad(parsed.header, ctx).map_err(|_| Error::invalid_ciphertext(""))?;
         session
-            .open(object, parsed.nonce.as_bytes(), &aad, parsed.ciphertext_and_tag)
+            .open(
+                object,
+                parsed.nonce.as_bytes(),
+                &aad,
+                parsed.ciphertext_and_tag,
+            )
             .map_err(|e| token_failure(arn, e))
     }
 
@@ -690,7 +701,11 @@ impl Kms {
             .begin()?
             .custom_key_stores(Some(&caller.account))?
             .into_iter()
-            .filter(|r| req.custom_key_store_id.as_ref().is_none_or(|id| *id == r.id))
+            .filter(|r| {
+                req.custom_key_store_id
+                    .as_ref()
+                    .is_none_or(|id| *id == r.id)
+            })
             .filter(|r| {
                 req.custom_key_store_name
                     .as_ref()
@@ -708,9 +723,9 @@ impl Kms {
         }
         page.retain(|r| after.as_ref().is_none_or(|a| r.id.as_str() > a.as_str()));
         page.truncate(limit + 1);
-        let (next_marker, truncated) =
-            self.markers
-                .page(&scope, &mut page, limit, |r| r.id.as_bytes());
+        let (next_marker, truncated) = self
+            .markers
+            .page(&scope, &mut page, limit, |r| r.id.as_bytes());
         Ok(DescribeCustomKeyStoresResponse {
             custom_key_stores: page
                 .iter()

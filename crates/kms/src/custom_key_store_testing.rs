@@ -147,7 +147,12 @@ impl HsmSession for Session {
         self.token.check()?;
         let key = SymmetricKey::generate(&SystemRandom::new())
             .map_err(|_| HsmError::Failed("CKR_GENERAL_ERROR".into()))?;
-        let id = self.token.next.fetch_add(1, Ordering::SeqCst).to_be_bytes().to_vec();
+        let id = self
+            .token
+            .next
+            .fetch_add(1, Ordering::SeqCst)
+            .to_be_bytes()
+            .to_vec();
         self.token.objects.lock().insert(id.clone(), key);
         Ok(HsmKeyRef(id))
     }

@@ -57,22 +57,26 @@ struct CreateCustomKeyStoreIn {
     xks_proxy_connectivity: Option<serde_json::Value>,
 }
 
-request!(CreateCustomKeyStoreRequest, CreateCustomKeyStoreIn, |op, i| {
-    let xks = i.xks_proxy_uri_endpoint.is_some()
-        || i.xks_proxy_uri_path.is_some()
-        || i.xks_proxy_vpc_endpoint_service_name.is_some()
-        || i.xks_proxy_vpc_endpoint_service_owner.is_some()
-        || i.xks_proxy_authentication_credential.is_some()
-        || i.xks_proxy_connectivity.is_some();
-    unsupported_member(op, "XksProxy*", xks)?;
-    Ok(CreateCustomKeyStoreRequest {
-        custom_key_store_name: required("customKeyStoreName", i.custom_key_store_name)?,
-        cloud_hsm_cluster_id: i.cloud_hsm_cluster_id,
-        trust_anchor_certificate: i.trust_anchor_certificate,
-        key_store_password: i.key_store_password.map(|p| p.0),
-        custom_key_store_type: enumeration("customKeyStoreType", i.custom_key_store_type)?,
-    })
-});
+request!(
+    CreateCustomKeyStoreRequest,
+    CreateCustomKeyStoreIn,
+    |op, i| {
+        let xks = i.xks_proxy_uri_endpoint.is_some()
+            || i.xks_proxy_uri_path.is_some()
+            || i.xks_proxy_vpc_endpoint_service_name.is_some()
+            || i.xks_proxy_vpc_endpoint_service_owner.is_some()
+            || i.xks_proxy_authentication_credential.is_some()
+            || i.xks_proxy_connectivity.is_some();
+        unsupported_member(op, "XksProxy*", xks)?;
+        Ok(CreateCustomKeyStoreRequest {
+            custom_key_store_name: required("customKeyStoreName", i.custom_key_store_name)?,
+            cloud_hsm_cluster_id: i.cloud_hsm_cluster_id,
+            trust_anchor_certificate: i.trust_anchor_certificate,
+            key_store_password: i.key_store_password.map(|p| p.0),
+            custom_key_store_type: enumeration("customKeyStoreType", i.custom_key_store_type)?,
+        })
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -121,21 +125,25 @@ struct UpdateCustomKeyStoreIn {
     xks_proxy_connectivity: Option<serde_json::Value>,
 }
 
-request!(UpdateCustomKeyStoreRequest, UpdateCustomKeyStoreIn, |op, i| {
-    let xks = i.xks_proxy_uri_endpoint.is_some()
-        || i.xks_proxy_uri_path.is_some()
-        || i.xks_proxy_vpc_endpoint_service_name.is_some()
-        || i.xks_proxy_vpc_endpoint_service_owner.is_some()
-        || i.xks_proxy_authentication_credential.is_some()
-        || i.xks_proxy_connectivity.is_some();
-    unsupported_member(op, "XksProxy*", xks)?;
-    Ok(UpdateCustomKeyStoreRequest {
-        custom_key_store_id: required("customKeyStoreId", i.custom_key_store_id)?,
-        new_custom_key_store_name: i.new_custom_key_store_name,
-        key_store_password: i.key_store_password.map(|p| p.0),
-        cloud_hsm_cluster_id: i.cloud_hsm_cluster_id,
-    })
-});
+request!(
+    UpdateCustomKeyStoreRequest,
+    UpdateCustomKeyStoreIn,
+    |op, i| {
+        let xks = i.xks_proxy_uri_endpoint.is_some()
+            || i.xks_proxy_uri_path.is_some()
+            || i.xks_proxy_vpc_endpoint_service_name.is_some()
+            || i.xks_proxy_vpc_endpoint_service_owner.is_some()
+            || i.xks_proxy_authentication_credential.is_some()
+            || i.xks_proxy_connectivity.is_some();
+        unsupported_member(op, "XksProxy*", xks)?;
+        Ok(UpdateCustomKeyStoreRequest {
+            custom_key_store_id: required("customKeyStoreId", i.custom_key_store_id)?,
+            new_custom_key_store_name: i.new_custom_key_store_name,
+            key_store_password: i.key_store_password.map(|p| p.0),
+            cloud_hsm_cluster_id: i.cloud_hsm_cluster_id,
+        })
+    }
+);
 
 impl WireResponse for CreateCustomKeyStoreResponse {
     fn to_wire(&self) -> Result<Vec<u8>, Error> {
@@ -156,8 +164,8 @@ mod tests {
     #[test]
     fn the_password_is_read_into_a_secret_and_xks_is_refused() {
         let body = br#"{"CustomKeyStoreName":"n","CloudHsmClusterId":"cluster-1234567890a","TrustAnchorCertificate":"pem","KeyStorePassword":"hunter2hunter2"}"#;
-        let req = CreateCustomKeyStoreRequest::from_wire(Operation::CreateCustomKeyStore, body)
-            .unwrap();
+        let req =
+            CreateCustomKeyStoreRequest::from_wire(Operation::CreateCustomKeyStore, body).unwrap();
         assert_eq!(
             req.key_store_password.as_ref().map(|p| p.expose().to_vec()),
             Some(b"hunter2hunter2".to_vec())

@@ -331,7 +331,10 @@ fn key_type(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage, Origin, Materi
         )));
     };
     let origin = req.origin.unwrap_or(Origin::AwsKms);
-    if !matches!(origin, Origin::AwsKms | Origin::External | Origin::AwsCloudHsm) {
+    if !matches!(
+        origin,
+        Origin::AwsKms | Origin::External | Origin::AwsCloudHsm
+    ) {
         return Err(Error::unsupported(format!(
             "Origin {origin} is not supported by this coffer release (external key stores are not)."
         )));

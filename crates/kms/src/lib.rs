@@ -85,16 +85,16 @@ pub use coffer_core::{
 };
 pub use coffer_crypto::{RandomSource, SecretBytes, SymmetricKey, SystemRandom};
 pub use coffer_grants::MAX_GRANTS_PER_KEY;
+pub use coffer_keys::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
 pub use coffer_keys::{KeyError, LocalRootKey, RootKey};
 pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig, QuotaError};
 pub use coffer_store::{MemoryStore, Store, DB_FILE};
+pub use custom_key_store::MAX_CUSTOM_KEY_STORES;
 pub use data_dir::{
     Argon2Params, BackupSummary, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,
     AUDIT_PUBLIC_KEY_FILE,
 };
-pub use coffer_keys::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
-pub use custom_key_store::MAX_CUSTOM_KEY_STORES;
 pub use data_keys::KmsDataKeys;
 pub use envelope_asym::KmsPrivateKeys;
 pub use multi_region_replicate::{
@@ -147,9 +147,9 @@ pub use operation::{CheckState, Operation};
 /// Sharp tools for tests: a settable clock, deterministic randomness, a store that counts reads.
 #[cfg(feature = "testing")]
 pub mod testing {
+    /// A test double of the HSM contract (tokens in process memory) for custom key stores.
+    pub use crate::custom_key_store_testing::{MemoryClusters, MemoryToken};
     pub use coffer_core::testing::ManualClock;
     pub use coffer_crypto::testing::DeterministicRandom;
     pub use coffer_store::testing::CountingStore;
-    /// A test double of the HSM contract (tokens in process memory) for custom key stores.
-    pub use crate::custom_key_store_testing::{MemoryClusters, MemoryToken};
 }

@@ -889,12 +889,12 @@ responses! {
 
 #[path = "wire_asym.rs"]
 mod asym;
+#[path = "custom_key_store_wire.rs"]
+mod custom_key_store;
 #[path = "wire_import.rs"]
 mod import;
 #[path = "multi_region_wire.rs"]
 mod multi_region;
-#[path = "custom_key_store_wire.rs"]
-mod custom_key_store;
 
 #[cfg(test)]
 mod tests {

@@ -11,8 +11,10 @@ use std::time::Duration;
 use coffer::audit_log::MemorySink;
 use coffer::model::*;
 use coffer::testing::{ManualClock, MemoryClusters, MemoryToken};
-use coffer::{AccountId, Caller, EncryptionContext, Kms, LocalRootKey, MemoryStore, RootKey, Store};
 use coffer::SystemRandom;
+use coffer::{
+    AccountId, Caller, EncryptionContext, Kms, LocalRootKey, MemoryStore, RootKey, Store,
+};
 
 const ACCOUNT: &str = "111122223333";
 const OTHER: &str = "444455556666";
@@ -82,7 +84,12 @@ impl World {
         );
     }
 
-    fn create_store(&self, who: &Caller, name: &str, cluster: &str) -> Result<String, coffer::Error> {
+    fn create_store(
+        &self,
+        who: &Caller,
+        name: &str,
+        cluster: &str,
+    ) -> Result<String, coffer::Error> {
         self.kms
             .create_custom_key_store(
                 who,
@@ -156,7 +163,12 @@ impl World {
             .map(|r| r.key_metadata)
     }
 
-    fn encrypt(&self, key: &str, text: &[u8], ctx: &EncryptionContext) -> Result<Vec<u8>, coffer::Error> {
+    fn encrypt(
+        &self,
+        key: &str,
+        text: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<Vec<u8>, coffer::Error> {
         self.kms
             .encrypt(
                 &root(ACCOUNT),
@@ -223,7 +235,10 @@ fn a_store_from_creation_to_deletion_with_a_key_sealed_in_the_token() {
     assert_eq!(e.connection_error_code, None);
 
     // Not connected: no key can be created in it.
-    assert_eq!(code(w.create_key(&me, &id)), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        code(w.create_key(&me, &id)),
+        "CustomKeyStoreInvalidStateException"
+    );
     w.connect(&me, &id).unwrap();
     assert_eq!(w.state(&id), ConnectionState::Connected);
     // Connecting a connected store is a no-op.
@@ -245,11 +260,18 @@ fn a_store_from_creation_to_deletion_with_a_key_sealed_in_the_token() {
     assert_eq!(blob.len(), 45 + 14 + 16);
     assert_eq!(w.decrypt(&blob, &ctx()).unwrap(), b"attack at dawn");
     // Another context, a flipped byte: InvalidCiphertextException.
-    assert_eq!(code(w.decrypt(&blob, &EncryptionContext::new())), "InvalidCiphertextException");
+    assert_eq!(
+        code(w.decrypt(&blob, &EncryptionContext::new())),
+        "InvalidCiphertextException"
+    );
     for i in [0usize, 20, 40, 50, blob.len() - 1] {
         let mut bad = blob.clone();
         bad[i] ^= 1;
-        assert_eq!(code(w.decrypt(&bad, &ctx())), "InvalidCiphertextException", "byte {i}");
+        assert_eq!(
+            code(w.decrypt(&bad, &ctx())),
+            "InvalidCiphertextException",
+            "byte {i}"
+        );
     }
     // GenerateDataKey: its blob opens to its plaintext.
     let dk = w
@@ -264,11 +286,16 @@ fn a_store_from_creation_to_deletion_with_a_key_sealed_in_the_token() {
         )
         .unwrap();
     assert_eq!(
-        w.decrypt(&dk.ciphertext_blob, &EncryptionContext::new()).unwrap(),
+        w.decrypt(&dk.ciphertext_blob, &EncryptionContext::new())
+            .unwrap(),
         dk.plaintext.expose()
     );
     // ReEncrypt from the token key to an ordinary key and back.
-    let plain = w.kms.create_key(&me, CreateKeyRequest::default()).unwrap().key_metadata;
+    let plain = w
+        .kms
+        .create_key(&me, CreateKeyRequest::default())
+        .unwrap()
+        .key_metadata;
     let moved = w
         .kms
         .re_encrypt(
@@ -294,7 +321,10 @@ fn a_store_from_creation_to_deletion_with_a_key_sealed_in_the_token() {
             },
         )
         .unwrap();
-    assert_eq!(w.decrypt(&back.ciphertext_blob, &ctx()).unwrap(), b"attack at dawn");
+    assert_eq!(
+        w.decrypt(&back.ciphertext_blob, &ctx()).unwrap(),
+        b"attack at dawn"
+    );
 
     // Rotation is not offered for keys in a custom key store (AWS).
     let rotate = w.kms.rotate_key_on_demand(
@@ -314,18 +344,30 @@ fn a_store_from_creation_to_deletion_with_a_key_sealed_in_the_token() {
     assert_eq!(code(enable), "UnsupportedOperationException");
 
     // Delete refused while connected, and while it holds a key.
-    assert_eq!(code(w.delete(&me, &id)), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        code(w.delete(&me, &id)),
+        "CustomKeyStoreInvalidStateException"
+    );
 
     // Disconnected: the key is Unavailable and cannot be used, but can be managed.
     w.disconnect(&me, &id).unwrap();
     assert_eq!(w.state(&id), ConnectionState::Disconnected);
-    assert_eq!(code(w.disconnect(&me, &id)), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        code(w.disconnect(&me, &id)),
+        "CustomKeyStoreInvalidStateException"
+    );
     let d = w.describe_key(&key.key_id);
     assert_eq!(d.key_state, KeyState::Unavailable);
     assert!(!d.enabled);
-    assert_eq!(code(w.encrypt(&key.key_id, b"x", &ctx())), "KMSInvalidStateException");
+    assert_eq!(
+        code(w.encrypt(&key.key_id, b"x", &ctx())),
+        "KMSInvalidStateException"
+    );
     assert_eq!(code(w.decrypt(&blob, &ctx())), "KMSInvalidStateException");
-    assert_eq!(code(w.create_key(&me, &id)), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        code(w.create_key(&me, &id)),
+        "CustomKeyStoreInvalidStateException"
+    );
     assert_eq!(code(w.delete(&me, &id)), "CustomKeyStoreHasCMKsException");
     w.kms
         .tag_resource(
@@ -355,14 +397,20 @@ fn a_store_from_creation_to_deletion_with_a_key_sealed_in_the_token() {
             },
         )
         .unwrap();
-    assert_eq!(code(w.encrypt(&key.key_id, b"x", &ctx())), "KMSInvalidStateException");
+    assert_eq!(
+        code(w.encrypt(&key.key_id, b"x", &ctx())),
+        "KMSInvalidStateException"
+    );
     w.clock.advance(Duration::from_secs(8 * 86_400));
     let report = w.kms.run_maintenance().unwrap();
     assert_eq!(report.keys_deleted.len(), 1);
     assert_eq!(w.token.object_count(), 0);
 
     // Now empty: deleted once disconnected.
-    assert_eq!(code(w.delete(&me, &id)), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        code(w.delete(&me, &id)),
+        "CustomKeyStoreInvalidStateException"
+    );
     w.disconnect(&me, &id).unwrap();
     w.delete(&me, &id).unwrap();
     assert_eq!(w.token.open_sessions(), 0);
@@ -389,7 +437,10 @@ fn every_use_goes_to_the_token_and_nothing_is_cached_outside_it() {
     // The token goes away: the warm key can do nothing (a retryable fault, never a wrong
     // answer), and works again when it returns.
     w.token.set_present(false);
-    assert_eq!(code(w.encrypt(&key.key_id, b"x", &ctx())), "DependencyTimeoutException");
+    assert_eq!(
+        code(w.encrypt(&key.key_id, b"x", &ctx())),
+        "DependencyTimeoutException"
+    );
     assert_eq!(code(w.decrypt(&blob, &ctx())), "DependencyTimeoutException");
     w.token.set_present(true);
     assert_eq!(w.decrypt(&blob, &ctx()).unwrap(), b"hello");
@@ -431,9 +482,15 @@ fn connection_failures_show_as_failed_with_their_code() {
     w.connect(&me, &id).unwrap();
     let e = w.entry(&me, &id);
     assert_eq!(e.connection_state, ConnectionState::Failed);
-    assert_eq!(e.connection_error_code, Some(ConnectionErrorCode::InvalidCredentials));
+    assert_eq!(
+        e.connection_error_code,
+        Some(ConnectionErrorCode::InvalidCredentials)
+    );
     // FAILED: connect again only after a disconnect.
-    assert_eq!(code(w.connect(&me, &id)), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        code(w.connect(&me, &id)),
+        "CustomKeyStoreInvalidStateException"
+    );
     // Only the name may change while not disconnected.
     let pin_while_failed = w.kms.update_custom_key_store(
         &me,
@@ -443,7 +500,10 @@ fn connection_failures_show_as_failed_with_their_code() {
             ..Default::default()
         },
     );
-    assert_eq!(code(pin_while_failed), "CustomKeyStoreInvalidStateException");
+    assert_eq!(
+        code(pin_while_failed),
+        "CustomKeyStoreInvalidStateException"
+    );
     w.disconnect(&me, &id).unwrap();
     w.kms
         .update_custom_key_store(
@@ -481,22 +541,40 @@ fn create_refuses_what_aws_refuses() {
         key_store_password: Some(pin.as_bytes().to_vec().into()),
         custom_key_store_type: None,
     };
-    let create = |r| w.kms.create_custom_key_store(&me, r).map(|r| r.custom_key_store_id);
+    let create = |r| {
+        w.kms
+            .create_custom_key_store(&me, r)
+            .map(|r| r.custom_key_store_id)
+    };
     assert_eq!(
         code(create(req("a", "cluster-00000000000", ANCHOR, PIN))),
         "CloudHsmClusterNotFoundException"
     );
-    assert_eq!(code(create(req("a", "short", ANCHOR, PIN))), "ValidationException");
     assert_eq!(
-        code(create(req("a", CLUSTER, "-----BEGIN CERTIFICATE-----\nOTHER", PIN))),
+        code(create(req("a", "short", ANCHOR, PIN))),
+        "ValidationException"
+    );
+    assert_eq!(
+        code(create(req(
+            "a",
+            CLUSTER,
+            "-----BEGIN CERTIFICATE-----\nOTHER",
+            PIN
+        ))),
         "IncorrectTrustAnchorException"
     );
     let short = create(req("a", CLUSTER, ANCHOR, "123456")).unwrap_err();
     assert_eq!(short.code(), "ValidationException");
     assert!(!short.message().contains("123456"), "{}", short.message());
     let long = "x".repeat(33);
-    assert_eq!(code(create(req("a", CLUSTER, ANCHOR, &long))), "ValidationException");
-    assert_eq!(code(create(req("", CLUSTER, ANCHOR, PIN))), "ValidationException");
+    assert_eq!(
+        code(create(req("a", CLUSTER, ANCHOR, &long))),
+        "ValidationException"
+    );
+    assert_eq!(
+        code(create(req("", CLUSTER, ANCHOR, PIN))),
+        "ValidationException"
+    );
     let xks = w.kms.create_custom_key_store(
         &me,
         CreateCustomKeyStoreRequest {
@@ -506,8 +584,14 @@ fn create_refuses_what_aws_refuses() {
     );
     assert_eq!(code(xks), "UnsupportedOperationException");
     let id = create(req("a", CLUSTER, ANCHOR, PIN)).unwrap();
-    assert_eq!(code(create(req("a", CLUSTER2, ANCHOR, PIN))), "CustomKeyStoreNameInUseException");
-    assert_eq!(code(create(req("b", CLUSTER, ANCHOR, PIN))), "CloudHsmClusterInUseException");
+    assert_eq!(
+        code(create(req("a", CLUSTER2, ANCHOR, PIN))),
+        "CustomKeyStoreNameInUseException"
+    );
+    assert_eq!(
+        code(create(req("b", CLUSTER, ANCHOR, PIN))),
+        "CloudHsmClusterInUseException"
+    );
     // A token serves one store, whichever the account.
     let theirs = w.create_store(&root(OTHER), "a", CLUSTER);
     assert_eq!(code(theirs), "CloudHsmClusterInUseException");
@@ -540,7 +624,10 @@ fn create_refuses_what_aws_refuses() {
         },
     );
     assert_eq!(code(no_store), "ValidationException");
-    assert_eq!(code(w.create_key(&me, "cks-00000000000000000")), "CustomKeyStoreNotFoundException");
+    assert_eq!(
+        code(w.create_key(&me, "cks-00000000000000000")),
+        "CustomKeyStoreNotFoundException"
+    );
     let multi = w.kms.create_key(
         &me,
         CreateKeyRequest {
@@ -551,7 +638,11 @@ fn create_refuses_what_aws_refuses() {
         },
     );
     assert_eq!(code(multi), "UnsupportedOperationException");
-    assert_eq!(w.token.object_count(), 0, "a refused CreateKey leaves no object");
+    assert_eq!(
+        w.token.object_count(),
+        0,
+        "a refused CreateKey leaves no object"
+    );
 }
 
 #[test]
@@ -639,9 +730,18 @@ fn another_account_neither_sees_nor_touches_a_store() {
         },
     );
     assert_eq!(code(by_id), "CustomKeyStoreNotFoundException");
-    assert_eq!(code(w.connect(&them, &id)), "CustomKeyStoreNotFoundException");
-    assert_eq!(code(w.disconnect(&them, &id)), "CustomKeyStoreNotFoundException");
-    assert_eq!(code(w.delete(&them, &id)), "CustomKeyStoreNotFoundException");
+    assert_eq!(
+        code(w.connect(&them, &id)),
+        "CustomKeyStoreNotFoundException"
+    );
+    assert_eq!(
+        code(w.disconnect(&them, &id)),
+        "CustomKeyStoreNotFoundException"
+    );
+    assert_eq!(
+        code(w.delete(&them, &id)),
+        "CustomKeyStoreNotFoundException"
+    );
     let rename = w.kms.update_custom_key_store(
         &them,
         UpdateCustomKeyStoreRequest {
@@ -651,7 +751,10 @@ fn another_account_neither_sees_nor_touches_a_store() {
         },
     );
     assert_eq!(code(rename), "CustomKeyStoreNotFoundException");
-    assert_eq!(code(w.create_key(&them, &id)), "CustomKeyStoreNotFoundException");
+    assert_eq!(
+        code(w.create_key(&them, &id)),
+        "CustomKeyStoreNotFoundException"
+    );
     // Nor use the key in it (the default key policy trusts only its own account).
     let arn = key.arn.clone();
     let enc = w.kms.encrypt(
@@ -685,7 +788,10 @@ fn a_principal_needs_the_iam_permission_for_each_operation() {
         )
         .unwrap();
     for who in [&bare, &describe_only] {
-        assert_eq!(code(w.create_store(who, "t", CLUSTER2)), "AccessDeniedException");
+        assert_eq!(
+            code(w.create_store(who, "t", CLUSTER2)),
+            "AccessDeniedException"
+        );
         assert_eq!(code(w.connect(who, &id)), "AccessDeniedException");
         assert_eq!(code(w.disconnect(who, &id)), "AccessDeniedException");
         assert_eq!(code(w.delete(who, &id)), "AccessDeniedException");

@@ -413,11 +413,16 @@ mod tests {
         // Another store, and every account, are untouched.
         q.check_scoped_at("cks-bbbbbbbbbbbbbbbbb", QuotaClass::CloudHsmKeyStore, now)
             .unwrap();
-        q.check_at(&acct(0), QuotaClass::CloudHsmKeyStore, now).unwrap();
+        q.check_at(&acct(0), QuotaClass::CloudHsmKeyStore, now)
+            .unwrap();
         assert_ne!(scope_bits("cks-a") & (1 << 63), 0);
         assert_eq!(account_bits(&acct(999_999_999_999)) & (1 << 63), 0);
         clock.advance(Duration::from_secs(1));
-        q.check_scoped_at("cks-aaaaaaaaaaaaaaaaa", QuotaClass::CloudHsmKeyStore, clock.now())
-            .unwrap();
+        q.check_scoped_at(
+            "cks-aaaaaaaaaaaaaaaaa",
+            QuotaClass::CloudHsmKeyStore,
+            clock.now(),
+        )
+        .unwrap();
     }
 }

@@ -212,7 +212,10 @@ async fn a_custom_key_store_on_softhsm_through_the_sdk() {
         .send()
         .await
         .unwrap();
-    assert_eq!(state(&kms, &id).await, (ConnectionStateType::Connected, None));
+    assert_eq!(
+        state(&kms, &id).await,
+        (ConnectionStateType::Connected, None)
+    );
     let md = kms
         .create_key()
         .origin(OriginType::AwsCloudhsm)
@@ -400,7 +403,10 @@ async fn a_custom_key_store_on_softhsm_through_the_sdk() {
         .unwrap();
     assert_eq!(versions.len(), 1);
     let stored = versions[0].wrapped.clone();
-    assert_eq!(stored[0], 0x80, "a token key reference, not wrapped material");
+    assert_eq!(
+        stored[0], 0x80,
+        "a token key reference, not wrapped material"
+    );
     drop(store);
 
     // In the token: sensitive, never extractable, its value unreadable.

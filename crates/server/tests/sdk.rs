@@ -931,7 +931,10 @@ async fn protocol_errors_have_aws_codes() {
         r#"{"CustomKeyStoreName":"x","CloudHsmClusterId":"cluster-1234567890a","TrustAnchorCertificate":"pem","KeyStorePassword":"secret-pin-1"}"#,
     )
     .await;
-    assert_eq!((r.status, r.code()), (400, "CloudHsmClusterNotFoundException"));
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "CloudHsmClusterNotFoundException")
+    );
     assert!(!r.message().contains("secret-pin-1"));
     let r = call(&srv, &a, "ListKeys", "{not json").await;
     assert_eq!((r.status, r.code()), (400, "SerializationException"));

@@ -18,8 +18,8 @@ use postgres::types::ToSql;
 use postgres::Row;
 
 use crate::codec::{
-    decode_alias, decode_custom_key_store, decode_grant, decode_key, decode_version, digest, encode, key_id_from, limit,
-    nanos, text, version_digest, VersionMeta,
+    decode_alias, decode_custom_key_store, decode_grant, decode_key, decode_version, digest,
+    encode, key_id_from, limit, nanos, text, version_digest, VersionMeta,
 };
 use crate::error::{classify, is_retryable, pg_err, Aborted};
 use crate::pool::{Lent, Pool};

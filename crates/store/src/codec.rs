@@ -170,7 +170,9 @@ pub fn decode_custom_key_store(
     let rec: CustomKeyStoreRecord =
         serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))?;
     if rec.id != id {
-        return Err(damaged(Some("record names another custom key store".into())));
+        return Err(damaged(Some(
+            "record names another custom key store".into(),
+        )));
     }
     Ok(rec)
 }

@@ -11,8 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{checkpoint_truncate, sql_err};
 use crate::codec::{
-    decode_alias, decode_custom_key_store, decode_grant, decode_key, decode_version, digest, encode, key_id_from, limit,
-    nanos, version_digest, VersionMeta,
+    decode_alias, decode_custom_key_store, decode_grant, decode_key, decode_version, digest,
+    encode, key_id_from, limit, nanos, version_digest, VersionMeta,
 };
 use crate::{AliasRecord, CustomKeyStoreRecord, StoreError, Txn};
 
@@ -174,7 +174,9 @@ impl SqliteTxn<'_> {
         };
         self.conn
             .prepare_cached(sql)
-            .and_then(|mut s| s.execute(params![rec.id, rec.account.as_str(), body, dig.as_slice()]))
+            .and_then(|mut s| {
+                s.execute(params![rec.id, rec.account.as_str(), body, dig.as_slice()])
+            })
             .map_err(sql_err("writing a custom key store"))?;
         Ok(())
     }
