@@ -1116,4 +1116,44 @@ mod tests {
         assert_eq!(back.root_key, c.root_key);
         assert_eq!(back.account_id, c.account_id);
     }
+
+    #[test]
+    fn a_pkcs11_root_key_and_clusters_read_back_and_show_no_pin() {
+        let toml_text = "data_dir = \"/d\"\n[root_key]\nprovider = \"pkcs11\"\n\
+             module = \"/usr/lib/softhsm/libsofthsm2.so\"\nslot = 7\npin_env = \"TOKEN_PIN\"\n\
+             [[hsm_clusters]]\nid = \"cluster-1234567abcd\"\nmodule = \"/m.so\"\n\
+             token_label = \"cks\"\ntrust_anchor = \"/a.pem\"\n";
+        let mut c: Config = toml::from_str(toml_text).unwrap();
+        // (A configuration round-trips through JSON with its account id set.)
+        c.account_id = Some("111122223333".parse().unwrap());
+        let RootKeyProvider::Pkcs11(p) = &c.root_key else {
+            panic!("{:?}", c.root_key)
+        };
+        assert_eq!(p.slot, Some(7));
+        assert_eq!(p.key_label, DEFAULT_ROOT_KEY_LABEL);
+        assert_eq!(p.pin_env.as_deref(), Some("TOKEN_PIN"));
+        assert_eq!(c.hsm_clusters.len(), 1);
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Config = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.root_key, c.root_key);
+        assert_eq!(back.hsm_clusters, c.hsm_clusters);
+        let summary = c.summary();
+        assert!(
+            summary.contains(
+                "root_key = pkcs11 module \"/usr/lib/softhsm/libsofthsm2.so\" slot 7 \
+                 key_label \"coffer-root\" pin_env TOKEN_PIN"
+            ),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(
+                "hsm_cluster cluster-1234567abcd: module \"/m.so\" token_label \"cks\" \
+                 trust_anchor \"/a.pem\""
+            ),
+            "{summary}"
+        );
+        // A PIN has no place in the table.
+        let with_pin = toml_text.replace("pin_env = \"TOKEN_PIN\"", "pin = \"1234\"");
+        assert!(toml::from_str::<Config>(&with_pin).is_err());
+    }
 }

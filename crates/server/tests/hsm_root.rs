@@ -250,10 +250,9 @@ async fn create_key(c: &aws_sdk_kms::Client) -> Result<String, String> {
         .map(|o| o.key_metadata.unwrap().key_id)
         .map_err(|e| {
             let e = e.into_service_error();
-            format!(
-                "{}",
-                aws_sdk_kms::error::ProvideErrorMetadata::code(&e).unwrap_or("?")
-            )
+            aws_sdk_kms::error::ProvideErrorMetadata::code(&e)
+                .unwrap_or("?")
+                .to_owned()
         })
 }
 

@@ -31,8 +31,9 @@ pub(crate) fn softhsm(labels: &[&str]) -> &'static SoftHsm {
             .ok()
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "hsm".into());
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("softhsm-{name}-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale(&tmp, &format!("softhsm-{name}-"));
+        let dir = tmp.join(format!("softhsm-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let tokens = dir.join("tokens");
         std::fs::create_dir_all(&tokens).unwrap();
@@ -52,6 +53,25 @@ pub(crate) fn softhsm(labels: &[&str]) -> &'static SoftHsm {
         std::env::set_var("SOFTHSM2_CONF", &conf);
         SoftHsm { dir, conf, tokens }
     })
+}
+
+/// Removes the token directories `prefix` + PID of earlier runs whose process is gone.
+fn remove_stale(tmp: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 pub(crate) fn init_token(conf: &Path, label: &str, pin: &str) {
