@@ -50,6 +50,7 @@ echo "clients: aws CLI round trip byte for byte, wrong context refused"
 "$work/venv/bin/python" "$(dirname "$0")/esdk_suite.py" "$(dirname "$cofferd")/coffer"
 "$work/venv/bin/python" "$(dirname "$0")/esdk_check.py" "$(dirname "$0")/../../crates/envelope/tests/esdk_vectors"
 "$work/venv/bin/python" "$(dirname "$0")/boto3_multi_region.py" "$cofferd"
+"$work/venv/bin/python" "$(dirname "$0")/boto3_custom_key_stores.py" "$cofferd"
 
 # Developer mode with a seed: `cofferd --dev --seed FILE`, then the aws CLI and `coffer` use the
 # seeded aliases with the documented credential, and the seeded HMAC material gives the MAC

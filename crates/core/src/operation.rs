@@ -339,13 +339,13 @@ impl Operation {
             | UpdateKeyDescription
             | UpdatePrimaryRegion
             | Verify
-            | VerifyMac => true,
-            ConnectCustomKeyStore
+            | VerifyMac
+            | ConnectCustomKeyStore
             | CreateCustomKeyStore
             | DeleteCustomKeyStore
             | DescribeCustomKeyStores
             | DisconnectCustomKeyStore
-            | UpdateCustomKeyStore => false,
+            | UpdateCustomKeyStore => true,
         }
     }
 

@@ -538,7 +538,7 @@ impl KeyMaterial {
         blob: &Blob<'_>,
         context: &EncryptionContext,
     ) -> Result<SecretBytes, KeyError> {
-        if blob.key_id != self.key_id {
+        if blob.key_id != self.key_id || blob.format != blob::FORMAT_V1 {
             return Err(KeyError::InvalidCiphertext);
         }
         let backing = self

@@ -99,6 +99,11 @@ pub struct KeyRecord {
     /// written before multi-Region keys existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_region: Option<MultiRegion>,
+    /// The custom key store holding the key (origin `AWS_CLOUDHSM`): its versions hold the ids
+    /// of key objects in that store's token instead of wrapped material. Absent otherwise (and
+    /// in records written before custom key stores existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
 }
 
 /// Records written before AWS managed keys existed are customer managed.
@@ -143,6 +148,7 @@ impl KeyRecord {
             imported_material: None,
             manager: KeyManager::Customer,
             multi_region: None,
+            custom_key_store_id: None,
         }
     }
 
@@ -217,6 +223,7 @@ mod tests {
         let customer = serde_json::to_string(&r).expect("json");
         assert!(!customer.contains("manager"), "{customer}");
         assert!(!customer.contains("multi_region"), "{customer}");
+        assert!(!customer.contains("custom_key_store"), "{customer}");
         let back: KeyRecord = serde_json::from_str(&customer).expect("parse");
         assert_eq!(back.manager, KeyManager::Customer);
         r.manager = KeyManager::Aws;

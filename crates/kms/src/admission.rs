@@ -246,7 +246,14 @@ impl Kms {
         }
         if gate.state {
             if let Some((k, _)) = key {
-                op.check_state(k.record.state, &k.arn)?;
+                // A key in a custom key store that is not connected cannot be used (AWS's
+                // Unavailable); it can still be managed.
+                let state = if op.key_state_row() == coffer_core::KeyStateRow::Use {
+                    self.effective_state(&k.record)
+                } else {
+                    k.record.state
+                };
+                op.check_state(state, &k.arn)?;
             }
         }
         Ok(())

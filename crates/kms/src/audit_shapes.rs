@@ -69,8 +69,15 @@ quiet_response!(
     ListResourceTagsResponse,
     GetKeyPolicyResponse,
     ListKeyPoliciesResponse,
-    ListGrantsResponse
+    ListGrantsResponse,
+    DescribeCustomKeyStoresResponse
 );
+
+impl AuditResponse for CreateCustomKeyStoreResponse {
+    fn elements(&self) -> Value {
+        json!({ "customKeyStoreId": self.custom_key_store_id })
+    }
+}
 
 impl AuditResponse for CreateKeyResponse {
     fn key(&self) -> Option<(&str, &str)> {
@@ -142,6 +149,7 @@ impl AuditParams for CreateKeyRequest {
             "keySpec": self.key_spec.or(self.customer_master_key_spec).map(|s| s.as_str()),
             "keyUsage": self.key_usage.map(|u| u.as_str()),
             "origin": self.origin.map(|o| o.as_str()),
+            "customKeyStoreId": self.custom_key_store_id,
             "bypassPolicyLockoutSafetyCheck": self.bypass_policy_lockout_safety_check,
             "tags": self.tags.iter().map(|t| json!({"tagKey": t.tag_key, "tagValue": t.tag_value})).collect::<Vec<_>>(),
         })
@@ -476,5 +484,45 @@ impl AuditParams for ImportKeyMaterialRequest {
 impl AuditParams for DeleteImportedKeyMaterialRequest {
     fn params(&self) -> Value {
         json!({ "keyId": self.key_id })
+    }
+}
+
+// The custom key store operations: never the KeyStorePassword.
+
+impl AuditParams for CreateCustomKeyStoreRequest {
+    fn params(&self) -> Value {
+        json!({
+            "customKeyStoreName": self.custom_key_store_name,
+            "cloudHsmClusterId": self.cloud_hsm_cluster_id,
+            "trustAnchorCertificate": self.trust_anchor_certificate,
+            "customKeyStoreType": self.custom_key_store_type.unwrap_or(CustomKeyStoreType::AwsCloudHsm).as_str(),
+        })
+    }
+}
+
+impl AuditParams for CustomKeyStoreIdRequest {
+    fn params(&self) -> Value {
+        json!({ "customKeyStoreId": self.custom_key_store_id })
+    }
+}
+
+impl AuditParams for DescribeCustomKeyStoresRequest {
+    fn params(&self) -> Value {
+        json!({
+            "customKeyStoreId": self.custom_key_store_id,
+            "customKeyStoreName": self.custom_key_store_name,
+            "limit": self.limit,
+            "marker": self.marker,
+        })
+    }
+}
+
+impl AuditParams for UpdateCustomKeyStoreRequest {
+    fn params(&self) -> Value {
+        json!({
+            "customKeyStoreId": self.custom_key_store_id,
+            "newCustomKeyStoreName": self.new_custom_key_store_name,
+            "cloudHsmClusterId": self.cloud_hsm_cluster_id,
+        })
     }
 }

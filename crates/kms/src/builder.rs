@@ -25,6 +25,9 @@ pub enum BuildError {
     /// The pagination-marker or grant-token key could not be drawn or derived.
     #[error("cannot make the service's marker and grant token keys")]
     ServiceKeys(#[source] coffer_crypto::CryptoError),
+    /// The custom key stores that were connected could not be read back to reconnect them.
+    #[error("cannot reconnect the custom key stores")]
+    CustomKeyStores(#[source] Box<crate::Error>),
 }
 
 impl From<BuildError> for crate::Error {

@@ -125,7 +125,7 @@ impl Kms {
         if req.dry_run {
             return Err(dry_run());
         }
-        let plaintext = open(&key, &parsed, &req.encryption_context)?;
+        let plaintext = self.open(&key, &parsed, &req.encryption_context)?;
         Ok(DecryptResponse {
             key_id: key.arn.clone(),
             plaintext,
@@ -222,7 +222,7 @@ impl Kms {
             return Err(dry_run());
         }
         let plaintext = match (&parsed, source_oaep) {
-            (Some(p), _) => open(&source, p, &req.source_encryption_context)?,
+            (Some(p), _) => self.open(&source, p, &req.source_encryption_context)?,
             (None, Some(hash)) => decrypt_oaep(&source, hash, &req.ciphertext_blob)?,
             (None, None) => return Err(invalid_ciphertext()),
         };
@@ -463,12 +463,15 @@ impl Kms {
         asym::encrypt_oaep(private.public_key_der(), hash, plaintext).map_err(Error::internal)
     }
 
-    fn seal(
+    pub(crate) fn seal(
         &self,
         key: &CachedKey,
         plaintext: &[u8],
         ctx: &EncryptionContext,
     ) -> Result<Vec<u8>, Error> {
+        if let Some(token) = &key.token {
+            return self.token_seal(&key.arn, &key.record.key_id, token, plaintext, ctx);
+        }
         key.material
             .seal(plaintext, ctx, self.rng.as_ref())
             .map_err(Error::internal)
@@ -601,17 +604,24 @@ fn decrypt_oaep(
         .map_err(|_| invalid_ciphertext())
 }
 
-fn open(
-    key: &CachedKey,
-    parsed: &blob::Blob<'_>,
-    ctx: &EncryptionContext,
-) -> Result<SecretBytes, Error> {
-    key.material.open(parsed, ctx).map_err(|e| match e {
-        KeyError::InvalidCiphertext | KeyError::UnknownVersion | KeyError::Context(_) => {
-            invalid_ciphertext()
+impl Kms {
+    /// Opens a symmetric blob under `key`: in its token for a key in a custom key store.
+    fn open(
+        &self,
+        key: &CachedKey,
+        parsed: &blob::Blob<'_>,
+        ctx: &EncryptionContext,
+    ) -> Result<SecretBytes, Error> {
+        if let Some(token) = &key.token {
+            return self.token_open(&key.arn, token, parsed, ctx);
         }
-        other => Error::internal(other),
-    })
+        key.material.open(parsed, ctx).map_err(|e| match e {
+            KeyError::InvalidCiphertext | KeyError::UnknownVersion | KeyError::Context(_) => {
+                invalid_ciphertext()
+            }
+            other => Error::internal(other),
+        })
+    }
 }
 
 fn invalid_ciphertext() -> Error {

@@ -76,6 +76,22 @@ kms_errors! {
     Conflict => "ConflictException",
     /// The key is disabled.
     Disabled => "DisabledException",
+    /// The CloudHSM cluster (a configured token) is already used by another custom key store.
+    CloudHsmClusterInUse => "CloudHsmClusterInUseException",
+    /// No CloudHSM cluster (configured token) has that id.
+    CloudHsmClusterNotFound => "CloudHsmClusterNotFoundException",
+    /// The new cluster of UpdateCustomKeyStore is not one the store's keys can live in.
+    CloudHsmClusterNotRelated => "CloudHsmClusterNotRelatedException",
+    /// The custom key store still holds keys.
+    CustomKeyStoreHasCmks => "CustomKeyStoreHasCMKsException",
+    /// The custom key store's connection state does not permit the operation.
+    CustomKeyStoreInvalidState => "CustomKeyStoreInvalidStateException",
+    /// Another custom key store of the account has that name.
+    CustomKeyStoreNameInUse => "CustomKeyStoreNameInUseException",
+    /// No custom key store of the account has that id or name.
+    CustomKeyStoreNotFound => "CustomKeyStoreNotFoundException",
+    /// The trust anchor certificate is not the cluster's.
+    IncorrectTrustAnchor => "IncorrectTrustAnchorException",
     /// A service the request depends on (another region of a multi-Region key) did not
     /// answer; the request can be retried (HTTP 500, a fault of the service).
     DependencyTimeout => "DependencyTimeoutException",
@@ -145,6 +161,14 @@ ctor! {
     access_denied => AccessDenied,
     already_exists => AlreadyExists,
     disabled => Disabled,
+    cluster_in_use => CloudHsmClusterInUse,
+    cluster_not_found => CloudHsmClusterNotFound,
+    cluster_not_related => CloudHsmClusterNotRelated,
+    store_has_keys => CustomKeyStoreHasCmks,
+    store_invalid_state => CustomKeyStoreInvalidState,
+    store_name_in_use => CustomKeyStoreNameInUse,
+    store_not_found => CustomKeyStoreNotFound,
+    incorrect_trust_anchor => IncorrectTrustAnchor,
     dependency_timeout => DependencyTimeout,
     dry_run => DryRunOperation,
     incorrect_key => IncorrectKey,

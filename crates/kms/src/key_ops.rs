@@ -25,11 +25,43 @@ impl Kms {
         let (spec, usage, origin, kind) = key_type(&req)?;
         let description = req.description.unwrap_or_default();
         let multi_region = req.multi_region == Some(true);
+        if multi_region && origin == Origin::AwsCloudHsm {
+            return Err(Error::unsupported(
+                "Multi-Region keys cannot be created in a custom key store.",
+            ));
+        }
         if multi_region && origin != Origin::AwsKms {
             return Err(Error::unsupported(
                 "Multi-Region keys with imported key material are not supported by this coffer release.",
             ));
         }
+        let store_id = match (origin, req.custom_key_store_id.as_deref()) {
+            (Origin::AwsCloudHsm, Some(id)) => {
+                if id.is_empty() || id.len() > 64 {
+                    return Err(field_error(
+                        "customKeyStoreId",
+                        "Member must have length between 1 and 64",
+                    ));
+                }
+                if spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt {
+                    return Err(Error::unsupported(
+                        "Keys in a custom key store are symmetric encryption keys: KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT.",
+                    ));
+                }
+                Some(id.to_owned())
+            }
+            (Origin::AwsCloudHsm, None) => {
+                return Err(Error::validation(
+                    "Origin AWS_CLOUDHSM requires a CustomKeyStoreId: the custom key store to create the key in.",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(Error::validation(
+                    "A key in a custom key store (CustomKeyStoreId) must have Origin AWS_CLOUDHSM.",
+                ))
+            }
+            (_, None) => None,
+        };
         let request_tags: std::collections::BTreeMap<String, String> = req
             .tags
             .iter()
@@ -57,8 +89,11 @@ impl Kms {
         } else {
             KeyId::generate(self.rng.as_ref())?
         };
-        let version = self.first_version(origin, kind, spec, now)?;
-        let wrapped = version
+        let version = match store_id {
+            Some(_) => None,
+            None => self.first_version(origin, kind, spec, now)?,
+        };
+        let mut wrapped = version
             .as_ref()
             .map(|v| v.wrap(&key_id, &*self.root))
             .transpose()
@@ -99,16 +134,34 @@ impl Kms {
             }
             None => coffer_policy::default_key_policy_json(&caller.account),
         });
-        let mut txn = self.store.begin()?;
-        match &wrapped {
-            Some(first) => txn.insert_key(&record, first)?,
-            None => txn.insert_pending_key(&record)?,
+        // A key in a custom key store: its AES key is generated in the store's token, last,
+        // once everything else about the request has been checked.
+        if let Some(store) = &store_id {
+            let (first, _) = self.create_token_key(&caller.account, store, &key_id, now)?;
+            record.current_version = first.id;
+            record.custom_key_store_id = Some(store.clone());
+            wrapped = Some(first);
         }
-        call.resource(&record.arn(), record.account.as_str());
-        call.before_commit()?;
-        txn.commit()?;
+        let insert = || -> Result<(), Error> {
+            let mut txn = self.store.begin()?;
+            match &wrapped {
+                Some(first) => txn.insert_key(&record, first)?,
+                None => txn.insert_pending_key(&record)?,
+            }
+            call.resource(&record.arn(), record.account.as_str());
+            call.before_commit()?;
+            txn.commit()?;
+            Ok(())
+        };
+        if let Err(e) = insert() {
+            // The token's object would be an orphan: destroy it (best effort).
+            if let (Some(store), Some(first)) = (&store_id, &wrapped) {
+                self.destroy_token_objects(store, std::slice::from_ref(first));
+            }
+            return Err(e);
+        }
         Ok(CreateKeyResponse {
-            key_metadata: metadata(&record),
+            key_metadata: self.key_metadata(&record),
         })
     }
 
@@ -126,7 +179,7 @@ impl Kms {
         };
         let key = self.admit(call, caller, Gate::with(access), Target::Named(&req.key_id))?;
         Ok(DescribeKeyResponse {
-            key_metadata: metadata(&key.record),
+            key_metadata: self.key_metadata(&key.record),
         })
     }
 
@@ -278,9 +331,12 @@ fn key_type(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage, Origin, Materi
         )));
     };
     let origin = req.origin.unwrap_or(Origin::AwsKms);
-    if !matches!(origin, Origin::AwsKms | Origin::External) {
+    if !matches!(
+        origin,
+        Origin::AwsKms | Origin::External | Origin::AwsCloudHsm
+    ) {
         return Err(Error::unsupported(format!(
-            "Origin {origin} is not supported by this coffer release (custom key stores are not)."
+            "Origin {origin} is not supported by this coffer release (external key stores are not)."
         )));
     }
     if origin == Origin::External
@@ -325,6 +381,20 @@ impl Kms {
     }
 }
 
+impl Kms {
+    /// The `KeyMetadata` DescribeKey shows: a key in a custom key store with its token's id,
+    /// and `Unavailable` while its store is not connected.
+    pub(crate) fn key_metadata(&self, r: &KeyRecord) -> KeyMetadata {
+        let mut m = metadata(r);
+        if let Some(store) = &r.custom_key_store_id {
+            m.key_state = self.effective_state(r);
+            m.enabled = m.key_state == KeyState::Enabled;
+            m.cloud_hsm_cluster_id = self.cluster_of_store(store);
+        }
+        m
+    }
+}
+
 /// The AWS `KeyMetadata` of a record.
 pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
     KeyMetadata {
@@ -355,5 +425,7 @@ pub(crate) fn metadata(r: &KeyRecord) -> KeyMetadata {
         current_key_material_id: (r.key_spec == KeySpec::SymmetricDefault
             && r.state != KeyState::PendingImport)
             .then(|| r.current_version.to_string()),
+        custom_key_store_id: r.custom_key_store_id.clone(),
+        cloud_hsm_cluster_id: None,
     }
 }

@@ -41,7 +41,7 @@ impl Kms {
             public_key: pair.public,
             key_id: pair.key.arn.clone(),
             key_pair_spec: pair.spec,
-            key_material_id: pair.key.material.current_version().to_hex(),
+            key_material_id: pair.key.record.current_version.to_hex(),
         })
     }
 
@@ -58,7 +58,7 @@ impl Kms {
             public_key: pair.public,
             key_id: pair.key.arn.clone(),
             key_pair_spec: pair.spec,
-            key_material_id: pair.key.material.current_version().to_hex(),
+            key_material_id: pair.key.record.current_version.to_hex(),
         })
     }
 
@@ -108,14 +108,8 @@ impl Kms {
             asym::generate_ml_kem_seed_pair(algorithm, self.rng.as_ref())
                 .map_err(Error::internal)?
         };
-        let private_ciphertext = key
-            .material
-            .seal(
-                private_plaintext.expose(),
-                &req.encryption_context,
-                self.rng.as_ref(),
-            )
-            .map_err(Error::internal)?;
+        let private_ciphertext =
+            self.seal(&key, private_plaintext.expose(), &req.encryption_context)?;
         Ok(Pair {
             public,
             key,

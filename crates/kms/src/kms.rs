@@ -38,6 +38,8 @@ pub struct Kms {
     pub(crate) last_usage: crate::last_usage::LastUsage,
     /// How multi-Region keys reach their replica regions.
     pub(crate) replication: crate::multi_region_replicate::Replication,
+    /// The configured tokens and the custom key stores' connections.
+    pub(crate) cks: crate::custom_key_store::Runtime,
 }
 
 impl fmt::Debug for Kms {
@@ -61,6 +63,7 @@ pub struct KmsBuilder {
     quotas: Option<QuotaConfig>,
     skip_authorization: bool,
     audit: Option<Arc<dyn coffer_audit::AuditSink>>,
+    hsm_clusters: Option<Arc<dyn coffer_keys::HsmClusters>>,
 }
 
 impl fmt::Debug for KmsBuilder {
@@ -132,6 +135,15 @@ impl KmsBuilder {
         self
     }
 
+    /// The PKCS#11 tokens the operator configured, which custom key stores name as their
+    /// `CloudHsmClusterId`. Without them, CreateCustomKeyStore answers
+    /// CloudHsmClusterNotFoundException. Stores that were connected when the service last
+    /// stopped are connected again by [`build`](Self::build).
+    pub fn hsm_clusters(mut self, clusters: Arc<dyn coffer_keys::HsmClusters>) -> Self {
+        self.hsm_clusters = Some(clusters);
+        self
+    }
+
     /// Builds the service. A region or quota configuration that is invalid is a
     /// [`BuildError`] of its own variant (and through `?` a `ValidationException`).
     pub fn build(self) -> Result<Kms, BuildError> {
@@ -153,7 +165,7 @@ impl KmsBuilder {
         };
         let token_key = coffer_crypto::hkdf_sha256(&marker_key, b"", &[b"coffer grant tokens v1"])
             .map_err(BuildError::ServiceKeys)?;
-        Ok(Kms {
+        let kms = Kms {
             grant_tokens: coffer_grants::GrantTokens::new(token_key),
             authorization: !self.skip_authorization,
             audit: self.audit,
@@ -168,7 +180,11 @@ impl KmsBuilder {
             region,
             cache: KeyCache::default(),
             replication: Default::default(),
-        })
+            cks: crate::custom_key_store::Runtime::new(self.hsm_clusters),
+        };
+        kms.reconnect_custom_key_stores()
+            .map_err(|e| BuildError::CustomKeyStores(Box::new(e)))?;
+        Ok(kms)
     }
 }
 
@@ -185,6 +201,8 @@ pub(crate) struct CachedKey {
     pub(crate) grants: HashMap<String, Vec<coffer_grants::Grant>>,
     /// The names of the aliases that point at the key, for `kms:ResourceAliases`.
     pub(crate) aliases: Vec<String>,
+    /// A key in a custom key store: its store and key objects (its `material` is empty).
+    pub(crate) token: Option<crate::custom_key_store::TokenKey>,
 }
 
 /// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
@@ -270,8 +288,17 @@ impl Kms {
         };
         let kind = MaterialKind::of(record.key_spec, record.key_usage)
             .ok_or_else(|| Error::internal(format!("key {id} has a spec coffer cannot load")))?;
+        // A key in a custom key store has its material in the token: only its objects' ids.
+        let token = match &record.custom_key_store_id {
+            Some(store) => Some(crate::custom_key_store::TokenKey::new(
+                store.clone(),
+                &versions,
+                record.current_version,
+            )?),
+            None => None,
+        };
         // A key pending import has no material: every use of it is refused by its state.
-        let material = if versions.is_empty() {
+        let material = if versions.is_empty() || token.is_some() {
             KeyMaterial::empty(*id)
         } else {
             KeyMaterial::unwrap_all(*id, kind, &versions, record.current_version, &*self.root)
@@ -301,6 +328,7 @@ impl Kms {
             tags,
             grants,
             aliases: alias_list.into_iter().map(|a| a.name).collect(),
+            token,
         });
         let mut keys = self.cache.keys.write();
         if self.cache.epoch.load(Ordering::Acquire) == epoch {

@@ -50,6 +50,9 @@ mod builder;
 mod caller;
 mod coherence;
 mod crypto_ops;
+mod custom_key_store;
+#[cfg(feature = "testing")]
+mod custom_key_store_testing;
 mod data_dir;
 mod data_keys;
 mod envelope_asym;
@@ -82,10 +85,12 @@ pub use coffer_core::{
 };
 pub use coffer_crypto::{RandomSource, SecretBytes, SymmetricKey, SystemRandom};
 pub use coffer_grants::MAX_GRANTS_PER_KEY;
+pub use coffer_keys::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
 pub use coffer_keys::{KeyError, LocalRootKey, RootKey};
 pub use coffer_policy::{Policy, PolicyError};
 pub use coffer_quota::{LimitOverride, QuotaClass, QuotaConfig, QuotaError};
 pub use coffer_store::{MemoryStore, Store, DB_FILE};
+pub use custom_key_store::MAX_CUSTOM_KEY_STORES;
 pub use data_dir::{
     Argon2Params, BackupSummary, DataDir, DataDirOptions, RootKeySource, SqliteStore, AUDIT_DIR,
     AUDIT_PUBLIC_KEY_FILE,
@@ -142,6 +147,8 @@ pub use operation::{CheckState, Operation};
 /// Sharp tools for tests: a settable clock, deterministic randomness, a store that counts reads.
 #[cfg(feature = "testing")]
 pub mod testing {
+    /// A test double of the HSM contract (tokens in process memory) for custom key stores.
+    pub use crate::custom_key_store_testing::{MemoryClusters, MemoryToken};
     pub use coffer_core::testing::ManualClock;
     pub use coffer_crypto::testing::DeterministicRandom;
     pub use coffer_store::testing::CountingStore;

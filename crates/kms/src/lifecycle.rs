@@ -449,10 +449,18 @@ impl Kms {
                         _ => return Ok(()),
                     }
                 }
+                let token_versions = match &r.custom_key_store_id {
+                    Some(_) => txn.versions(id)?,
+                    None => Vec::new(),
+                };
                 txn.delete_key(id)?;
                 self.service_event("DeleteKey", &r)?;
                 txn.commit()?;
                 self.cache.invalidate_key(id);
+                // The key's objects in its token go too, when its store is connected.
+                if let Some(store) = &r.custom_key_store_id {
+                    self.destroy_token_objects(store, &token_versions);
+                }
                 report.keys_deleted.push(r.arn());
             }
             // A replica shows its primary's schedule; the primary rotates for it.

@@ -24,6 +24,9 @@ pub use import::*;
 #[path = "multi_region_model.rs"]
 mod multi_region;
 pub use multi_region::*;
+#[path = "custom_key_store_model.rs"]
+mod custom_key_store;
+pub use custom_key_store::*;
 
 /// A key's description, as DescribeKey and CreateKey return it.
 #[derive(Clone, Debug, PartialEq)]
@@ -148,6 +151,12 @@ pub struct KeyMetadata {
     /// The id of the current backing-key version.
     #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub current_key_material_id: Option<String>,
+    /// The custom key store holding the key.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
+    pub custom_key_store_id: Option<String>,
+    /// The token (CloudHSM cluster) of the key's custom key store.
+    #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
+    pub cloud_hsm_cluster_id: Option<String>,
 }
 
 /// CreateKey.
@@ -171,6 +180,8 @@ pub struct CreateKeyRequest {
     pub tags: Vec<Tag>,
     /// Whether to make a multi-region primary key.
     pub multi_region: Option<bool>,
+    /// The custom key store to create the key in (with origin `AWS_CLOUDHSM`).
+    pub custom_key_store_id: Option<String>,
 }
 
 /// CreateKey's answer.

@@ -390,7 +390,6 @@ struct CreateKeyIn {
 }
 
 request!(CreateKeyRequest, CreateKeyIn, |op, i| {
-    unsupported_member(op, "CustomKeyStoreId", i.custom_key_store_id.is_some())?;
     unsupported_member(op, "XksKeyId", i.xks_key_id.is_some())?;
     Ok(CreateKeyRequest {
         policy: i.policy,
@@ -402,6 +401,7 @@ request!(CreateKeyRequest, CreateKeyIn, |op, i| {
         bypass_policy_lockout_safety_check: i.bypass_policy_lockout_safety_check.unwrap_or(false),
         tags: tags(i.tags)?,
         multi_region: i.multi_region,
+        custom_key_store_id: i.custom_key_store_id,
     })
 });
 
@@ -889,6 +889,8 @@ responses! {
 
 #[path = "wire_asym.rs"]
 mod asym;
+#[path = "custom_key_store_wire.rs"]
+mod custom_key_store;
 #[path = "wire_import.rs"]
 mod import;
 #[path = "multi_region_wire.rs"]

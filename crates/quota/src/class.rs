@@ -186,6 +186,12 @@ quota_classes! {
     /// Any operation name coffer does not know: one shared class at the most common
     /// management rate.
     Unlisted = "Unlisted", 5.0, false;
+    /// The requests on the keys of one custom key store (CreateKey and the cryptographic
+    /// operations), shared by every account's use of that store: AWS's CloudHSM key store
+    /// request quota (1,800 per second per store). One bucket per store, drawn from by
+    /// [`Quotas::check_scoped_at`](crate::Quotas::check_scoped_at) besides the caller's
+    /// account class.
+    CloudHsmKeyStore = "CloudHsmKeyStore", 1800.0, false;
 }
 
 /// The key family a key spec belongs to, for the cryptographic classes.

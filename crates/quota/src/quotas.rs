@@ -108,9 +108,28 @@ impl Quotas {
         self.take(account, class, epoch_nanos(now))
     }
 
+    /// Takes one token from the bucket of `scope` (not an account: a custom key store's id)
+    /// for `class`, at `now`. Scoped buckets are kept apart from every account's; their limit
+    /// is the class's configured default (per-account overrides do not apply to them).
+    pub fn check_scoped_at(
+        &self,
+        scope: &str,
+        class: QuotaClass,
+        now: SystemTime,
+    ) -> Result<(), Throttled> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.take_bits(scope_bits(scope), class, epoch_nanos(now))
+    }
+
     #[inline]
     fn take(&self, account: &AccountId, class: QuotaClass, now: u64) -> Result<(), Throttled> {
-        let account = account_bits(account);
+        self.take_bits(account_bits(account), class, now)
+    }
+
+    #[inline]
+    fn take_bits(&self, account: u64, class: QuotaClass, now: u64) -> Result<(), Throttled> {
         let key = bucket_key(account, class);
         let hash = mix(key);
         let mut map = self.shard(hash).0.lock();
@@ -250,6 +269,18 @@ fn bucket_key(account: u64, class: QuotaClass) -> u64 {
     account | ((c & 0xf) << 36) | (((c >> 4) & 0xf) << 44)
 }
 
+/// The bits of a scope (a custom key store id) in the positions [`account_bits`] uses, with
+/// bit 63 set, which no account's bits have: a scope never shares an account's bucket. Two
+/// scopes whose hashes agree share a bucket (harmless: the same limit, drawn twice as fast).
+fn scope_bits(scope: &str) -> u64 {
+    const ACCOUNT_POSITIONS: u64 = 0x0f0f_0f0f_ffff_ffff;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in scope.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (mix(h) & ACCOUNT_POSITIONS) | (1 << 63)
+}
+
 /// The 64-bit finalizer of MurmurHash3: every input bit affects every output bit. Keys come
 /// from authenticated account ids; the bound on buckets, not the hash, protects memory.
 #[inline]
@@ -357,5 +388,41 @@ mod tests {
             Arc::new(ManualClock::at_epoch_seconds(0))
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_scope_has_its_own_bucket_apart_from_every_account() {
+        let clock = Arc::new(ManualClock::at_epoch_seconds(1_700_000_000));
+        let mut config = QuotaConfig::default();
+        config.defaults.insert(
+            QuotaClass::CloudHsmKeyStore,
+            crate::LimitOverride {
+                rate: Some(1.0),
+                burst: Some(2),
+            },
+        );
+        let q = Quotas::new(&config, clock.clone()).unwrap();
+        let now = clock.now();
+        q.check_scoped_at("cks-aaaaaaaaaaaaaaaaa", QuotaClass::CloudHsmKeyStore, now)
+            .unwrap();
+        q.check_scoped_at("cks-aaaaaaaaaaaaaaaaa", QuotaClass::CloudHsmKeyStore, now)
+            .unwrap();
+        assert!(q
+            .check_scoped_at("cks-aaaaaaaaaaaaaaaaa", QuotaClass::CloudHsmKeyStore, now)
+            .is_err());
+        // Another store, and every account, are untouched.
+        q.check_scoped_at("cks-bbbbbbbbbbbbbbbbb", QuotaClass::CloudHsmKeyStore, now)
+            .unwrap();
+        q.check_at(&acct(0), QuotaClass::CloudHsmKeyStore, now)
+            .unwrap();
+        assert_ne!(scope_bits("cks-a") & (1 << 63), 0);
+        assert_eq!(account_bits(&acct(999_999_999_999)) & (1 << 63), 0);
+        clock.advance(Duration::from_secs(1));
+        q.check_scoped_at(
+            "cks-aaaaaaaaaaaaaaaaa",
+            QuotaClass::CloudHsmKeyStore,
+            clock.now(),
+        )
+        .unwrap();
     }
 }

@@ -224,9 +224,7 @@ fn with_hsm_clusters(
     config: &Config,
 ) -> Result<coffer::KmsBuilder, Error> {
     let clusters = crate::hsm::hsm_clusters_from_config(config)?;
-    // cks: builder.hsm_clusters(clusters)
-    drop(clusters);
-    Ok(builder)
+    Ok(builder.hsm_clusters(clusters))
 }
 
 /// Opens the SQLite data dir, its key management service and `credentials.json`.

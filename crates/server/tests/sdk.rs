@@ -905,6 +905,17 @@ async fn protocol_errors_have_aws_codes() {
 
     let r = call(&srv, &a, "NoSuchOperation", "{}").await;
     assert_eq!((r.status, r.code()), (400, "UnknownOperationException"));
+    // Custom key stores are served (AWS_CLOUDHSM over configured tokens); external key stores
+    // are not, and a CloudHSM store needs its cluster, trust anchor and password.
+    let r = call(
+        &srv,
+        &a,
+        "CreateCustomKeyStore",
+        r#"{"CustomKeyStoreName":"x","CustomKeyStoreType":"EXTERNAL_KEY_STORE","XksProxyUriEndpoint":"https://xks.example"}"#,
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (400, "UnsupportedOperationException"));
+    assert!(r.message().contains("CreateCustomKeyStore"));
     let r = call(
         &srv,
         &a,
@@ -912,8 +923,19 @@ async fn protocol_errors_have_aws_codes() {
         r#"{"CustomKeyStoreName":"x"}"#,
     )
     .await;
-    assert_eq!((r.status, r.code()), (400, "UnsupportedOperationException"));
-    assert!(r.message().contains("CreateCustomKeyStore"));
+    assert_eq!((r.status, r.code()), (400, "ValidationException"));
+    let r = call(
+        &srv,
+        &a,
+        "CreateCustomKeyStore",
+        r#"{"CustomKeyStoreName":"x","CloudHsmClusterId":"cluster-1234567890a","TrustAnchorCertificate":"pem","KeyStorePassword":"secret-pin-1"}"#,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "CloudHsmClusterNotFoundException")
+    );
+    assert!(!r.message().contains("secret-pin-1"));
     let r = call(&srv, &a, "ListKeys", "{not json").await;
     assert_eq!((r.status, r.code()), (400, "SerializationException"));
     let r = call(&srv, &a, "ListKeys", r#"{"Limit": "five"}"#).await;

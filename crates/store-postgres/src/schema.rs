@@ -115,6 +115,17 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW WHEN (NEW.name LIKE 'credentials%')
         EXECUTE FUNCTION coffer_notify_change();
     "#,
+    // 3: custom key stores. `body` is the CustomKeyStoreRecord (JSON; the PIN only wrapped by
+    // the root key). Their connection state is each node's own.
+    r#"
+    CREATE TABLE custom_key_stores (
+        id      TEXT COLLATE "C" PRIMARY KEY,
+        account TEXT COLLATE "C" NOT NULL,
+        body    BYTEA NOT NULL,
+        digest  BYTEA NOT NULL
+    );
+    CREATE INDEX custom_key_stores_by_account ON custom_key_stores (account, id);
+    "#,
 ];
 
 /// The schema version this build of [`PostgresStore`](crate::PostgresStore) writes.

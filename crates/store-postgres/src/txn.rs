@@ -13,13 +13,13 @@ use std::time::SystemTime;
 use coffer_core::{AccountId, KeyId};
 use coffer_grants::Grant;
 use coffer_keys::{KeyRecord, WrappedVersion};
-use coffer_store::{AliasRecord, StoreError, Txn};
+use coffer_store::{AliasRecord, CustomKeyStoreRecord, StoreError, Txn};
 use postgres::types::ToSql;
 use postgres::Row;
 
 use crate::codec::{
-    decode_alias, decode_grant, decode_key, decode_version, digest, encode, key_id_from, limit,
-    nanos, text, version_digest, VersionMeta,
+    decode_alias, decode_custom_key_store, decode_grant, decode_key, decode_version, digest,
+    encode, key_id_from, limit, nanos, text, version_digest, VersionMeta,
 };
 use crate::error::{classify, is_retryable, pg_err, Aborted};
 use crate::pool::{Lent, Pool};
@@ -281,6 +281,88 @@ fn aliases_from(rows: &[Row]) -> Result<Vec<AliasRecord>, StoreError> {
 }
 
 impl Txn for PgTxn<'_> {
+    fn custom_key_stores(
+        &mut self,
+        account: Option<&AccountId>,
+    ) -> Result<Vec<CustomKeyStoreRecord>, StoreError> {
+        let rows = match account {
+            Some(a) => self.query(
+                "listing custom key stores",
+                "SELECT id, body, digest FROM custom_key_stores WHERE account = $1 ORDER BY id",
+                &[&a.as_str()],
+            )?,
+            None => self.query(
+                "listing custom key stores",
+                "SELECT id, body, digest FROM custom_key_stores ORDER BY id",
+                &[],
+            )?,
+        };
+        rows.iter()
+            .map(|r| {
+                decode_custom_key_store(
+                    col::<&str>(r, 0)?,
+                    col::<&[u8]>(r, 1)?,
+                    col::<&[u8]>(r, 2)?,
+                )
+            })
+            .collect()
+    }
+
+    fn insert_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError> {
+        let id = text(&rec.id, "writing a custom key store")?;
+        let body = encode(rec, "encoding a custom key store")?;
+        let dig = digest(&[&body]);
+        let d: &[u8] = &dig;
+        let n = self.execute(
+            "writing a custom key store",
+            "custom key store",
+            "INSERT INTO custom_key_stores (id, account, body, digest) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO NOTHING",
+            &[&id, &rec.account.as_str(), &body, &d],
+        )?;
+        if n == 0 {
+            return Err(StoreError::AlreadyExists {
+                what: "custom key store",
+            });
+        }
+        Ok(())
+    }
+
+    fn update_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError> {
+        let id = text(&rec.id, "writing a custom key store")?;
+        let body = encode(rec, "encoding a custom key store")?;
+        let dig = digest(&[&body]);
+        let d: &[u8] = &dig;
+        let n = self.execute(
+            "writing a custom key store",
+            "custom key store",
+            "UPDATE custom_key_stores SET account = $2, body = $3, digest = $4 WHERE id = $1",
+            &[&id, &rec.account.as_str(), &body, &d],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "custom key store",
+            });
+        }
+        Ok(())
+    }
+
+    fn delete_custom_key_store(&mut self, id: &str) -> Result<(), StoreError> {
+        let id = text(id, "deleting a custom key store")?;
+        let n = self.execute(
+            "deleting a custom key store",
+            "custom key store",
+            "DELETE FROM custom_key_stores WHERE id = $1",
+            &[&id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "custom key store",
+            });
+        }
+        Ok(())
+    }
+
     fn key(&mut self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         let k: &[u8] = id.as_bytes();
         let rows = self.query(

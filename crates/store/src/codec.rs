@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{AliasRecord, StoreError};
+use crate::{AliasRecord, CustomKeyStoreRecord, StoreError};
 use coffer_core::KeyId;
 use coffer_crypto::{constant_time_eq, Sha256};
 use coffer_grants::Grant;
@@ -152,4 +152,27 @@ pub fn decode_grant(body: &[u8], dig: &[u8]) -> Result<Grant, StoreError> {
         return Err(damaged(Some("digest mismatch".into())));
     }
     serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))
+}
+
+/// A custom key store row, checked against its digest and its key column.
+pub fn decode_custom_key_store(
+    id: &str,
+    body: &[u8],
+    dig: &[u8],
+) -> Result<CustomKeyStoreRecord, StoreError> {
+    let damaged = |source| StoreError::Corrupt {
+        what: "custom key store record",
+        source,
+    };
+    if !constant_time_eq(&digest(&[body]), dig) {
+        return Err(damaged(Some("digest mismatch".into())));
+    }
+    let rec: CustomKeyStoreRecord =
+        serde_json::from_slice(body).map_err(|e| damaged(Some(Box::new(e))))?;
+    if rec.id != id {
+        return Err(damaged(Some(
+            "record names another custom key store".into(),
+        )));
+    }
+    Ok(rec)
 }

@@ -14,7 +14,7 @@ use coffer_crypto::testing::DeterministicRandom;
 use coffer_grants::{Grant, GrantOperation};
 use coffer_keys::{KeyRecord, KeySpec, KeyUsage, Origin, VersionId, WrappedVersion};
 
-use crate::{AliasRecord, Store, StoreError};
+use crate::{AliasRecord, CustomKeyStoreRecord, Store, StoreError};
 
 /// Expands to one `#[test]` per conformance check, each on a fresh store from `$make`.
 #[macro_export]
@@ -24,7 +24,8 @@ macro_rules! store_conformance_tests {
             keys_round_trip, duplicate_key_refused, update_and_delete, rollback_on_drop,
             versions_in_order, list_keys_pages_by_account, keys_due, aliases_round_trip,
             alias_listing, delete_key_removes_its_aliases, missing_rows, grants_round_trip,
-            grants_cascade_and_roll_back, pending_keys_and_deleted_material);
+            grants_cascade_and_roll_back, pending_keys_and_deleted_material,
+            custom_key_stores_round_trip);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -544,4 +545,63 @@ pub fn grants_cascade_and_roll_back(store: &dyn Store) {
     let mut t = store.begin().expect("begin");
     assert!(t.grants(&k1.key_id).expect("grants").is_empty());
     assert_eq!(t.grants(&k2.key_id).expect("grants").len(), 1);
+}
+
+fn custom_key_store(id: &str, account: AccountId, name: &str) -> CustomKeyStoreRecord {
+    CustomKeyStoreRecord {
+        id: id.into(),
+        account,
+        name: name.into(),
+        cluster_id: "cluster-1234567890a".into(),
+        trust_anchor: "-----BEGIN CERTIFICATE-----".into(),
+        wrapped_password: vec![1, 2, 3],
+        creation_date: at(5),
+        connect: false,
+    }
+}
+
+/// Custom key stores: inserted, listed by account in id order (and all of them), updated,
+/// deleted, refused when duplicated or missing, and rolled back with their transaction.
+pub fn custom_key_stores_round_trip(store: &dyn Store) {
+    let a = custom_key_store("cks-00000000000000002", acct(1), "b");
+    let b = custom_key_store("cks-00000000000000001", acct(1), "a");
+    let c = custom_key_store("cks-00000000000000003", acct(2), "a");
+    let mut t = store.begin().unwrap();
+    for r in [&a, &b, &c] {
+        t.insert_custom_key_store(r).unwrap();
+    }
+    assert!(matches!(
+        t.insert_custom_key_store(&a),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    t.commit().unwrap();
+    let mut t = store.begin().unwrap();
+    assert_eq!(
+        t.custom_key_stores(Some(&acct(1))).unwrap(),
+        vec![b.clone(), a.clone()]
+    );
+    assert_eq!(t.custom_key_stores(None).unwrap().len(), 3);
+    let mut a2 = a.clone();
+    a2.connect = true;
+    a2.name = "renamed".into();
+    t.update_custom_key_store(&a2).unwrap();
+    t.delete_custom_key_store(&c.id).unwrap();
+    assert!(matches!(
+        t.delete_custom_key_store(&c.id),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        t.update_custom_key_store(&c),
+        Err(StoreError::NotFound { .. })
+    ));
+    t.commit().unwrap();
+    // A dropped transaction leaves nothing behind.
+    {
+        let mut t = store.begin().unwrap();
+        t.delete_custom_key_store(&a.id).unwrap();
+        t.insert_custom_key_store(&c).unwrap();
+    }
+    let mut t = store.begin().unwrap();
+    assert_eq!(t.custom_key_stores(None).unwrap(), vec![b, a2]);
+    assert!(t.custom_key_stores(Some(&acct(2))).unwrap().is_empty());
 }

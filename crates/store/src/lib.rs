@@ -31,7 +31,7 @@ pub mod testing;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use record::AliasRecord;
+pub use record::{AliasRecord, CustomKeyStoreRecord};
 pub use sqlite::{
     check_data_dir, DamagedRecord, IntegrityReport, SqliteStore, DB_FILE, LOCK_FILE, SCHEMA_VERSION,
 };

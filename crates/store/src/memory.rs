@@ -7,7 +7,7 @@ use coffer_grants::Grant;
 use coffer_keys::{KeyRecord, WrappedVersion};
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::{AliasRecord, Store, StoreError, Txn};
+use crate::{AliasRecord, CustomKeyStoreRecord, Store, StoreError, Txn};
 
 #[derive(Default)]
 struct State {
@@ -17,6 +17,7 @@ struct State {
     /// `aliases` by target: a key's aliases without a scan of its account's.
     aliases_by_target: HashMap<KeyId, BTreeSet<(AccountId, String)>>,
     grants: BTreeMap<(KeyId, String), Grant>,
+    custom_key_stores: BTreeMap<String, CustomKeyStoreRecord>,
 }
 
 impl State {
@@ -79,6 +80,7 @@ enum Undo {
     Versions(KeyId, Option<Vec<WrappedVersion>>),
     Alias((AccountId, String), Option<AliasRecord>),
     Grant((KeyId, String), Option<Grant>),
+    CustomKeyStore(String, Option<CustomKeyStoreRecord>),
 }
 
 struct MemoryTxn<'a> {
@@ -109,6 +111,14 @@ impl MemoryTxn<'_> {
             None => self.state.grants.remove(&k),
         };
         self.undo.push(Undo::Grant(k, old));
+    }
+
+    fn set_custom_key_store(&mut self, id: String, r: Option<CustomKeyStoreRecord>) {
+        let old = match r {
+            Some(r) => self.state.custom_key_stores.insert(id.clone(), r),
+            None => self.state.custom_key_stores.remove(&id),
+        };
+        self.undo.push(Undo::CustomKeyStore(id, old));
     }
 
     fn set_alias(&mut self, k: (AccountId, String), a: Option<AliasRecord>) {
@@ -142,12 +152,61 @@ impl Drop for MemoryTxn<'_> {
                 Undo::Grant(k, None) => {
                     self.state.grants.remove(&k);
                 }
+                Undo::CustomKeyStore(id, Some(r)) => {
+                    self.state.custom_key_stores.insert(id, r);
+                }
+                Undo::CustomKeyStore(id, None) => {
+                    self.state.custom_key_stores.remove(&id);
+                }
             }
         }
     }
 }
 
 impl Txn for MemoryTxn<'_> {
+    fn custom_key_stores(
+        &mut self,
+        account: Option<&AccountId>,
+    ) -> Result<Vec<CustomKeyStoreRecord>, StoreError> {
+        Ok(self
+            .state
+            .custom_key_stores
+            .values()
+            .filter(|r| account.is_none_or(|a| r.account == *a))
+            .cloned()
+            .collect())
+    }
+
+    fn insert_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError> {
+        if self.state.custom_key_stores.contains_key(&rec.id) {
+            return Err(StoreError::AlreadyExists {
+                what: "custom key store",
+            });
+        }
+        self.set_custom_key_store(rec.id.clone(), Some(rec.clone()));
+        Ok(())
+    }
+
+    fn update_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError> {
+        if !self.state.custom_key_stores.contains_key(&rec.id) {
+            return Err(StoreError::NotFound {
+                what: "custom key store",
+            });
+        }
+        self.set_custom_key_store(rec.id.clone(), Some(rec.clone()));
+        Ok(())
+    }
+
+    fn delete_custom_key_store(&mut self, id: &str) -> Result<(), StoreError> {
+        if !self.state.custom_key_stores.contains_key(id) {
+            return Err(StoreError::NotFound {
+                what: "custom key store",
+            });
+        }
+        self.set_custom_key_store(id.to_owned(), None);
+        Ok(())
+    }
+
     fn key(&mut self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         Ok(self.state.keys.get(id).cloned())
     }

@@ -4,7 +4,7 @@ use coffer_core::{AccountId, KeyId};
 use coffer_grants::Grant;
 use coffer_keys::{KeyRecord, WrappedVersion};
 
-use crate::{AliasRecord, StoreError};
+use crate::{AliasRecord, CustomKeyStoreRecord, StoreError};
 
 /// A place where coffer keeps its state.
 ///
@@ -85,6 +85,18 @@ pub trait Txn {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Grant>, StoreError>;
+
+    /// The custom key stores of `account` (of every account if `None`), ordered by id.
+    fn custom_key_stores(
+        &mut self,
+        account: Option<&AccountId>,
+    ) -> Result<Vec<CustomKeyStoreRecord>, StoreError>;
+    /// Inserts a custom key store; `AlreadyExists` if the id is taken.
+    fn insert_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError>;
+    /// Replaces a custom key store; `NotFound` if absent.
+    fn update_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError>;
+    /// Deletes a custom key store; `NotFound` if absent.
+    fn delete_custom_key_store(&mut self, id: &str) -> Result<(), StoreError>;
 
     /// Makes every change durable and visible, atomically.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;

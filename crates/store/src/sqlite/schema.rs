@@ -69,6 +69,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX grants_by_retiring ON grants (account, retiring, grant_id);
     ",
+    // 3: custom key stores. `body` is the CustomKeyStoreRecord (JSON; the PIN only wrapped by
+    // the root key); `account` serves DescribeCustomKeyStores.
+    "
+    CREATE TABLE custom_key_stores (
+        id      TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        body    BLOB NOT NULL,
+        digest  BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX custom_key_stores_by_account ON custom_key_stores (account, id);
+    ",
 ];
 
 /// The schema version this build of [`SqliteStore`](crate::SqliteStore) writes.

@@ -11,10 +11,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{checkpoint_truncate, sql_err};
 use crate::codec::{
-    decode_alias, decode_grant, decode_key, decode_version, digest, encode, key_id_from, limit,
-    nanos, version_digest, VersionMeta,
+    decode_alias, decode_custom_key_store, decode_grant, decode_key, decode_version, digest,
+    encode, key_id_from, limit, nanos, version_digest, VersionMeta,
 };
-use crate::{AliasRecord, StoreError, Txn};
+use crate::{AliasRecord, CustomKeyStoreRecord, StoreError, Txn};
 
 pub(super) struct SqliteTxn<'a> {
     conn: MutexGuard<'a, Connection>,
@@ -152,7 +152,99 @@ impl SqliteTxn<'_> {
     }
 }
 
+impl SqliteTxn<'_> {
+    fn custom_key_store_exists(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM custom_key_stores WHERE id = ?1")
+            .and_then(|mut s| s.exists([id]))
+            .map_err(sql_err("looking up a custom key store"))
+    }
+
+    fn write_custom_key_store(
+        &self,
+        rec: &CustomKeyStoreRecord,
+        insert: bool,
+    ) -> Result<(), StoreError> {
+        let body = encode(rec, "encoding a custom key store")?;
+        let dig = digest(&[&body]);
+        let sql = if insert {
+            "INSERT INTO custom_key_stores (id, account, body, digest) VALUES (?1, ?2, ?3, ?4)"
+        } else {
+            "UPDATE custom_key_stores SET account = ?2, body = ?3, digest = ?4 WHERE id = ?1"
+        };
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.execute(params![rec.id, rec.account.as_str(), body, dig.as_slice()])
+            })
+            .map_err(sql_err("writing a custom key store"))?;
+        Ok(())
+    }
+}
+
 impl Txn for SqliteTxn<'_> {
+    fn custom_key_stores(
+        &mut self,
+        account: Option<&AccountId>,
+    ) -> Result<Vec<CustomKeyStoreRecord>, StoreError> {
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        };
+        let rows: Vec<(String, Vec<u8>, Vec<u8>)> = match account {
+            Some(a) => self
+                .conn
+                .prepare_cached(
+                    "SELECT id, body, digest FROM custom_key_stores WHERE account = ?1 ORDER BY id",
+                )
+                .and_then(|mut s| s.query_map([a.as_str()], map)?.collect()),
+            None => self
+                .conn
+                .prepare_cached("SELECT id, body, digest FROM custom_key_stores ORDER BY id")
+                .and_then(|mut s| s.query_map([], map)?.collect()),
+        }
+        .map_err(sql_err("listing custom key stores"))?;
+        rows.iter()
+            .map(|(id, b, d)| decode_custom_key_store(id, b, d))
+            .collect()
+    }
+
+    fn insert_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError> {
+        if self.custom_key_store_exists(&rec.id)? {
+            return Err(StoreError::AlreadyExists {
+                what: "custom key store",
+            });
+        }
+        self.write_custom_key_store(rec, true)
+    }
+
+    fn update_custom_key_store(&mut self, rec: &CustomKeyStoreRecord) -> Result<(), StoreError> {
+        if !self.custom_key_store_exists(&rec.id)? {
+            return Err(StoreError::NotFound {
+                what: "custom key store",
+            });
+        }
+        self.write_custom_key_store(rec, false)
+    }
+
+    fn delete_custom_key_store(&mut self, id: &str) -> Result<(), StoreError> {
+        if !self.custom_key_store_exists(id)? {
+            return Err(StoreError::NotFound {
+                what: "custom key store",
+            });
+        }
+        self.conn
+            .prepare_cached("DELETE FROM custom_key_stores WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(sql_err("deleting a custom key store"))?;
+        // The wrapped PIN leaves the files too (secure_delete, then the WAL is folded in).
+        self.purged = true;
+        Ok(())
+    }
+
     fn key(&mut self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<KeyRow> = self
             .conn
