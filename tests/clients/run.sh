@@ -96,4 +96,4 @@ dev_endpoint=${first#cofferd listening on }
 )
 echo "clients: cofferd --dev --seed: the aws CLI and coffer use the seeded aliases; the seeded MAC is reproducible"
 
-echo "clients: 9 passed, 0 failed (aws CLI, boto3_suite, boto3_asym, boto3_import, boto3_managed, esdk_suite, esdk_check, boto3_multi_region, dev seed)"
+echo "clients: 10 passed, 0 failed (aws CLI, boto3_suite, boto3_asym, boto3_import, boto3_managed, esdk_suite, esdk_check, boto3_multi_region, boto3_custom_key_stores, dev seed)"
