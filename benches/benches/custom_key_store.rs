@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench may panic on setup failure
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use coffer::model::*;
@@ -26,25 +25,9 @@ fn softhsm() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("cks-bench-softhsm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args(["--init-token", "--free", "--label", "coffer-bench"])
-        .args(["--pin", PIN, "--so-pin", "7654321"])
-        .output()
-        .expect("softhsm2-util (apt-get install softhsm2)");
-    assert!(out.status.success(), "{out:?}");
-    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let hsm = coffer_hsm::softhsm::SoftHsmDir::create(&dir, "").unwrap();
+    hsm.init_token("coffer-bench", PIN, "7654321").unwrap();
+    std::env::set_var("SOFTHSM2_CONF", hsm.conf());
     dir
 }
 

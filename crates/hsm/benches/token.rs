@@ -7,7 +7,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use coffer_crypto::aead::{Aes256Gcm, Nonce};
@@ -27,28 +26,11 @@ fn softhsm(labels: &[&str]) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("softhsm-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("tokens")).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.join("tokens").display()
-        ),
-    )
-    .unwrap();
+    let hsm = coffer_hsm::softhsm::SoftHsmDir::create(&dir, "").unwrap();
     for label in labels {
-        let ok = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &conf)
-            .args(["--init-token", "--free", "--label", label, "--pin", PIN])
-            .args(["--so-pin", "bench-so-pin"])
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(ok, "softhsm2-util --init-token failed");
+        hsm.init_token(label, PIN, "bench-so-pin").unwrap();
     }
-    std::env::set_var("SOFTHSM2_CONF", &conf);
+    std::env::set_var("SOFTHSM2_CONF", hsm.conf());
     dir
 }
 

@@ -34,6 +34,8 @@ mod config;
 mod error;
 mod module;
 mod root;
+#[cfg(feature = "testing")]
+pub mod softhsm;
 mod token;
 
 pub use cluster::{ConfiguredClusters, Pkcs11Cluster, Pkcs11Session};

@@ -40,6 +40,18 @@ impl<'de> Deserialize<'de> for SecretString {
     }
 }
 
+/// Whether a request gave any of the external key store (XKS) members, which coffer refuses.
+macro_rules! xks_given {
+    ($i:ident) => {
+        $i.xks_proxy_uri_endpoint.is_some()
+            || $i.xks_proxy_uri_path.is_some()
+            || $i.xks_proxy_vpc_endpoint_service_name.is_some()
+            || $i.xks_proxy_vpc_endpoint_service_owner.is_some()
+            || $i.xks_proxy_authentication_credential.is_some()
+            || $i.xks_proxy_connectivity.is_some()
+    };
+}
+
 /// The XKS members: present means an external key store, which coffer refuses.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -61,13 +73,7 @@ request!(
     CreateCustomKeyStoreRequest,
     CreateCustomKeyStoreIn,
     |op, i| {
-        let xks = i.xks_proxy_uri_endpoint.is_some()
-            || i.xks_proxy_uri_path.is_some()
-            || i.xks_proxy_vpc_endpoint_service_name.is_some()
-            || i.xks_proxy_vpc_endpoint_service_owner.is_some()
-            || i.xks_proxy_authentication_credential.is_some()
-            || i.xks_proxy_connectivity.is_some();
-        unsupported_member(op, "XksProxy*", xks)?;
+        unsupported_member(op, "XksProxy*", xks_given!(i))?;
         Ok(CreateCustomKeyStoreRequest {
             custom_key_store_name: required("customKeyStoreName", i.custom_key_store_name)?,
             cloud_hsm_cluster_id: i.cloud_hsm_cluster_id,
@@ -129,13 +135,7 @@ request!(
     UpdateCustomKeyStoreRequest,
     UpdateCustomKeyStoreIn,
     |op, i| {
-        let xks = i.xks_proxy_uri_endpoint.is_some()
-            || i.xks_proxy_uri_path.is_some()
-            || i.xks_proxy_vpc_endpoint_service_name.is_some()
-            || i.xks_proxy_vpc_endpoint_service_owner.is_some()
-            || i.xks_proxy_authentication_credential.is_some()
-            || i.xks_proxy_connectivity.is_some();
-        unsupported_member(op, "XksProxy*", xks)?;
+        unsupported_member(op, "XksProxy*", xks_given!(i))?;
         Ok(UpdateCustomKeyStoreRequest {
             custom_key_store_id: required("customKeyStoreId", i.custom_key_store_id)?,
             new_custom_key_store_name: i.new_custom_key_store_name,

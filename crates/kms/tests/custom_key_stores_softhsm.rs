@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use coffer::model::*;
@@ -33,25 +32,9 @@ fn softhsm() -> Dir {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("cks-softhsm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args(["--init-token", "--free", "--label", "coffer-cks"])
-        .args(["--pin", PIN, "--so-pin", "7654321"])
-        .output()
-        .expect("softhsm2-util (apt-get install softhsm2)");
-    assert!(out.status.success(), "{out:?}");
-    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let hsm = coffer_hsm::softhsm::SoftHsmDir::create(&dir, "").unwrap();
+    hsm.init_token("coffer-cks", PIN, "7654321").unwrap();
+    std::env::set_var("SOFTHSM2_CONF", hsm.conf());
     Dir(dir)
 }
 

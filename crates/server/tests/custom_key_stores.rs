@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
@@ -35,27 +35,11 @@ const ANCHOR: &str = include_str!("../../kms/tests/data/trust-anchor.pem");
 
 /// SoftHSM2 tokens `cks-e2e-1` and `cks-e2e-2` under `dir`; the configuration file's path.
 fn softhsm(dir: &Path) -> PathBuf {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    let hsm = coffer_hsm::softhsm::SoftHsmDir::create(dir, "").unwrap();
     for label in ["cks-e2e-1", "cks-e2e-2"] {
-        let out = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &conf)
-            .args(["--init-token", "--free", "--label", label])
-            .args(["--pin", PIN, "--so-pin", "7654321"])
-            .output()
-            .expect("softhsm2-util (apt-get install softhsm2)");
-        assert!(out.status.success(), "{out:?}");
+        hsm.init_token(label, PIN, "7654321").unwrap();
     }
-    conf
+    hsm.conf().to_path_buf()
 }
 
 struct Node {

@@ -32,29 +32,11 @@ struct Token {
 
 impl Token {
     fn new(name: &str) -> Self {
-        assert!(
-            Path::new(MODULE).exists(),
-            "SoftHSM2 is not installed: apt-get install softhsm2"
-        );
         let dir = TempDir::new(name);
-        std::fs::create_dir_all(dir.path().join("tokens")).unwrap();
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.path().join("tokens").display()
-            ),
-        )
-        .unwrap();
-        let t = Self { dir };
-        let out = t
-            .tool("softhsm2-util")
-            .args(["--init-token", "--free", "--label", LABEL, "--pin", PIN])
-            .args(["--so-pin", SO_PIN])
-            .output()
+        coffer_hsm::softhsm::SoftHsmDir::create(dir.path(), "")
+            .and_then(|h| h.init_token(LABEL, PIN, SO_PIN))
             .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        t
+        Self { dir }
     }
 
     fn conf(&self) -> PathBuf {

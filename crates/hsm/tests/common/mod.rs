@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use coffer_hsm::softhsm::SoftHsmDir;
 use coffer_hsm::{TokenConfig, TokenSelector};
 
-pub(crate) const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub(crate) const MODULE: &str = coffer_hsm::softhsm::SOFTHSM_MODULE;
 pub(crate) const PIN: &str = "4321-user";
 pub(crate) const SO_PIN: &str = "8765-so";
 
@@ -35,20 +36,11 @@ pub(crate) fn softhsm(labels: &[&str]) -> &'static SoftHsm {
         remove_stale(&tmp, &format!("softhsm-{name}-"));
         let dir = tmp.join(format!("softhsm-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let tokens = dir.join("tokens");
-        std::fs::create_dir_all(&tokens).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = true\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
+        let hsm = SoftHsmDir::create(&dir, "slots.removable = true\n").unwrap();
         for label in labels {
-            init_token(&conf, label, PIN);
+            hsm.init_token(label, PIN, SO_PIN).unwrap();
         }
+        let (conf, tokens) = (hsm.conf().to_path_buf(), hsm.tokens().to_path_buf());
         // Read by the module at C_Initialize, which happens after this (the first load).
         std::env::set_var("SOFTHSM2_CONF", &conf);
         SoftHsm { dir, conf, tokens }
@@ -72,24 +64,6 @@ fn remove_stale(tmp: &Path, prefix: &str) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-pub(crate) fn init_token(conf: &Path, label: &str, pin: &str) {
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", conf)
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--pin",
-            pin,
-            "--so-pin",
-            SO_PIN,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "softhsm2-util: {out:?}");
 }
 
 fn which(cmd: &str) -> bool {
