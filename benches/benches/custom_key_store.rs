@@ -39,22 +39,10 @@ fn config() -> ClusterConfig {
     }
 }
 
-fn bench_quotas() -> coffer::QuotaConfig {
-    let lifted = coffer::LimitOverride {
-        rate: Some(1e9),
-        burst: Some(1_000_000_000),
-    };
-    let mut config = coffer::QuotaConfig::default();
-    for class in coffer::QuotaClass::ALL {
-        config.defaults.insert(*class, lifted);
-    }
-    config
-}
-
 fn custom_key_store(c: &mut Criterion) {
     let dir = softhsm();
     let kms = Kms::builder()
-        .quotas(bench_quotas())
+        .quotas(coffer_benches::bench_quotas())
         .hsm_clusters(Arc::new(ConfiguredClusters::new(vec![config()]).unwrap()))
         .build()
         .unwrap();

@@ -21,18 +21,6 @@ impl Drop for Tmp {
     }
 }
 
-fn bench_quotas() -> coffer::QuotaConfig {
-    let lifted = coffer::LimitOverride {
-        rate: Some(1e9),
-        burst: Some(1_000_000_000),
-    };
-    let mut config = coffer::QuotaConfig::default();
-    for class in coffer::QuotaClass::ALL {
-        config.defaults.insert(*class, lifted);
-    }
-    config
-}
-
 /// The two services under comparison: in memory, and on a fresh data directory. The data
 /// directory lives under the target directory (a real disk, not a tmpfs), so fsync is real.
 fn services() -> Vec<(&'static str, Kms, Option<Tmp>)> {
@@ -42,13 +30,20 @@ fn services() -> Vec<(&'static str, Kms, Option<Tmp>)> {
         .join(format!("durable-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
-    let memory = Kms::builder().quotas(bench_quotas()).build().unwrap();
+    let memory = Kms::builder()
+        .quotas(coffer_benches::bench_quotas())
+        .build()
+        .unwrap();
     let dir = DataDir::open(
         base.join("data"),
         RootKeySource::key_file(base.join("root.key")),
     )
     .unwrap();
-    let sqlite = dir.builder().quotas(bench_quotas()).build().unwrap();
+    let sqlite = dir
+        .builder()
+        .quotas(coffer_benches::bench_quotas())
+        .build()
+        .unwrap();
     vec![
         ("memory", memory, None),
         ("sqlite", sqlite, Some(Tmp(base))),

@@ -18,7 +18,7 @@ const KMS_ADMIN: &str =
 fn rotation(c: &mut Criterion) {
     let clock = Arc::new(ManualClock::at_epoch_seconds(1_700_000_000));
     let kms = Kms::builder()
-        .quotas(bench_quotas())
+        .quotas(coffer_benches::bench_quotas())
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -111,20 +111,6 @@ fn rotation(c: &mut Criterion) {
         );
     }
     g.finish();
-}
-
-/// AWS's default quotas would throttle a bench within milliseconds: lift the classes it uses so
-/// the quota check still runs (and is measured) but never refuses.
-fn bench_quotas() -> coffer::QuotaConfig {
-    let lifted = coffer::LimitOverride {
-        rate: Some(1e9),
-        burst: Some(1_000_000_000),
-    };
-    let mut config = coffer::QuotaConfig::default();
-    for class in coffer::QuotaClass::ALL {
-        config.defaults.insert(*class, lifted);
-    }
-    config
 }
 
 criterion_group!(benches, rotation);

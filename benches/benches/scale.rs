@@ -42,18 +42,6 @@ fn account() -> AccountId {
     ACCOUNT.parse().unwrap()
 }
 
-fn quotas() -> coffer::QuotaConfig {
-    let lifted = coffer::LimitOverride {
-        rate: Some(1e9),
-        burst: Some(1_000_000_000),
-    };
-    let mut config = coffer::QuotaConfig::default();
-    for class in coffer::QuotaClass::ALL {
-        config.defaults.insert(*class, lifted);
-    }
-    config
-}
-
 /// The bench's fixed root and marker keys, so a store filled by one run serves the next.
 fn root_key() -> Arc<LocalRootKey> {
     Arc::new(
@@ -70,7 +58,7 @@ fn kms_over(store: Arc<dyn Store>, root: Arc<LocalRootKey>) -> Kms {
         .store(store)
         .root_key(root)
         .marker_key(SymmetricKey::from_bytes([9; 32]))
-        .quotas(quotas())
+        .quotas(coffer_benches::bench_quotas())
         .build()
         .unwrap()
 }
@@ -348,7 +336,10 @@ fn policy_of(n: usize) -> String {
 }
 
 fn policy(c: &mut Criterion) {
-    let kms = Kms::builder().quotas(quotas()).build().unwrap();
+    let kms = Kms::builder()
+        .quotas(coffer_benches::bench_quotas())
+        .build()
+        .unwrap();
     let admin = admin();
     let alice = Caller::new(&format!("arn:aws:iam::{ACCOUNT}:user/alice"))
         .unwrap()

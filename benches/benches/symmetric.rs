@@ -16,7 +16,10 @@ const KMS_ADMIN: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
 fn setup() -> (Kms, Caller, String, EncryptionContext) {
-    let kms = Kms::builder().quotas(bench_quotas()).build().unwrap();
+    let kms = Kms::builder()
+        .quotas(coffer_benches::bench_quotas())
+        .build()
+        .unwrap();
     let caller = Caller::new("arn:aws:iam::111122223333:user/bench")
         .unwrap()
         .with_identity_policy_json(KMS_ADMIN)
@@ -150,20 +153,6 @@ fn symmetric(c: &mut Criterion) {
             |req| kms.generate_data_key(&caller, req).unwrap(),
         ),
     );
-}
-
-/// AWS's default quotas would throttle a bench within milliseconds: lift the classes it uses so
-/// the quota check still runs (and is measured) but never refuses.
-fn bench_quotas() -> coffer::QuotaConfig {
-    let lifted = coffer::LimitOverride {
-        rate: Some(1e9),
-        burst: Some(1_000_000_000),
-    };
-    let mut config = coffer::QuotaConfig::default();
-    for class in coffer::QuotaClass::ALL {
-        config.defaults.insert(*class, lifted);
-    }
-    config
 }
 
 criterion_group!(benches, symmetric);

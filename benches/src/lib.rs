@@ -155,3 +155,17 @@ pub fn paired(
         median_ratio: r,
     })
 }
+
+/// AWS's default quotas would throttle a bench within milliseconds: every class lifted, so the
+/// quota check still runs (and is measured) but never refuses.
+pub fn bench_quotas() -> coffer::QuotaConfig {
+    let lifted = coffer::LimitOverride {
+        rate: Some(1e9),
+        burst: Some(1_000_000_000),
+    };
+    let mut config = coffer::QuotaConfig::default();
+    for class in coffer::QuotaClass::ALL {
+        config.defaults.insert(*class, lifted);
+    }
+    config
+}
