@@ -303,7 +303,21 @@ impl<'a> OpenedInPlace<'a> {
     /// whole plaintext) and returns it as one slice; the rest of the buffer, which held the
     /// framing and the end of the ciphertext, is wiped.
     pub fn into_contiguous(self) -> &'a mut [u8] {
-        let Self { buf, frames, .. } = self;
+        self.into_header_and_contiguous_slice().1
+    }
+
+    /// [`into_contiguous`](Self::into_contiguous), keeping the header; the plaintext's length.
+    pub(crate) fn into_header_and_contiguous(self) -> (Header, usize) {
+        let (header, plaintext) = self.into_header_and_contiguous_slice();
+        (header, plaintext.len())
+    }
+
+    fn into_header_and_contiguous_slice(self) -> (Header, &'a mut [u8]) {
+        let Self {
+            header,
+            buf,
+            frames,
+        } = self;
         let mut at = 0usize;
         for r in frames {
             let n = r.len();
@@ -312,7 +326,7 @@ impl<'a> OpenedInPlace<'a> {
         }
         let (plaintext, rest) = buf.split_at_mut(at.min(buf.len()));
         coffer_crypto::wipe(rest);
-        plaintext
+        (header, plaintext)
     }
 }
 

@@ -9,7 +9,6 @@ use coffer_crypto::aead::TAG_LEN;
 use coffer_crypto::{
     constant_time_eq, hkdf_sha256_each, RandomSource, SecretBytes, SymmetricKey, SystemRandom,
 };
-use zeroize::Zeroizing;
 
 use crate::error::{InvalidArgument, Limit};
 use crate::header::{
@@ -19,8 +18,7 @@ use crate::header::{
 };
 use crate::stream::{FrameCipher, FRAME_FINAL, FRAME_REGULAR};
 use crate::{
-    DataKeyProvider, DecryptingReader, DerivationKey, EncryptedDataKey, EnvelopeError, Header,
-    MaterialsRequest,
+    DataKeyProvider, DerivationKey, EncryptedDataKey, EnvelopeError, Header, MaterialsRequest,
 };
 
 /// The HKDF `info` prefix of every derivation; followed by the suite id and a label.
@@ -555,16 +553,16 @@ pub fn decrypt(
     message: &[u8],
     options: &DecryptOptions,
 ) -> Result<Decrypted, EnvelopeError> {
-    let mut reader = DecryptingReader::new(provider, message, options)?;
-    // The plaintext is shorter than the message, so `out` never reallocates (which would leave
-    // a copy behind in freed memory).
-    let mut out = Zeroizing::new(Vec::with_capacity(message.len()));
-    while let Some(chunk) = reader.next_chunk()? {
-        out.extend_from_slice(chunk);
-    }
-    let header = reader.into_header();
+    // One copy of the message, opened where it lies (`decrypt_in_place`: the frame structure
+    // checked whole, every frame authenticated, else the body wiped), the plaintext moved to the
+    // start and the rest wiped. The copy is a `SecretBytes` from the start, so it is wiped
+    // whole (its capacity included) however this returns.
+    let mut buf = SecretBytes::copy_from(message);
+    let (header, len) = crate::inplace::decrypt_in_place(provider, buf.expose_mut(), options)?
+        .into_header_and_contiguous();
+    buf.truncate(len);
     Ok(Decrypted {
-        plaintext: SecretBytes::new(std::mem::take(&mut *out)),
+        plaintext: buf,
         header,
     })
 }

@@ -390,11 +390,6 @@ impl<R: Read> DecryptingReader<R> {
         &self.header
     }
 
-    /// The header, by value.
-    pub(crate) fn into_header(self) -> Header {
-        self.header
-    }
-
     /// Reads, authenticates and decrypts the next frame into `buf`. Returns `false` after the
     /// final frame.
     fn next_frame(&mut self) -> Result<bool, EnvelopeError> {
@@ -450,24 +445,6 @@ impl<R: Read> DecryptingReader<R> {
             self.state = ReadState::Done;
         }
         Ok(true)
-    }
-
-    /// The next authenticated plaintext chunk (one frame's worth, or what is left of it), or
-    /// `None` after the final frame.
-    pub(crate) fn next_chunk(&mut self) -> Result<Option<&[u8]>, EnvelopeError> {
-        while self.pos >= self.buf.len() {
-            match self.next_frame() {
-                Ok(true) => {}
-                Ok(false) => return Ok(None),
-                Err(e) => {
-                    self.fail();
-                    return Err(e);
-                }
-            }
-        }
-        let chunk = self.buf.get(self.pos..).unwrap_or_default();
-        self.pos = self.buf.len();
-        Ok(Some(chunk))
     }
 
     fn fail(&mut self) {
