@@ -72,6 +72,20 @@ trust_anchor = {anchor:?}
 id = "{CLUSTER2}"
 module = "{MODULE}"
 token_label = "cks-e2e-2"
+
+# The test asks for each store's state after every step: more DescribeCustomKeyStores calls in a
+# second than the management quota's default burst, which would answer ThrottlingException.
+[quotas.defaults.DescribeCustomKeyStores]
+rate = 1000.0
+burst = 1000
+
+[quotas.defaults.ConnectCustomKeyStore]
+rate = 1000.0
+burst = 1000
+
+[quotas.defaults.DisconnectCustomKeyStore]
+rate = 1000.0
+burst = 1000
 "#,
         data = data.display().to_string(),
         anchor = anchor.display().to_string(),
