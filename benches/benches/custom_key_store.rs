@@ -19,7 +19,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "bench-user-pin";
 const CLUSTER: &str = "cluster-benchmark001";
-const ANCHOR: &str = include_str!("trust-anchor.pem");
+const ANCHOR: &str = include_str!("../../crates/kms/tests/data/trust-anchor.pem");
 
 fn softhsm() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))

@@ -22,17 +22,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import traceback
-import urllib.error
-import urllib.request
 
 import boto3
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import botocore.exceptions
 from botocore.config import Config
+
+from _common import EVERYTHING, admin_call, spawn_cofferd
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 ACCOUNT = "111122223333"
@@ -41,8 +37,6 @@ REGION = "us-east-1"
 PIN = "boto3-user-pin"
 CLUSTER = "cluster-boto3token001"
 CLUSTER2 = "cluster-boto3token002"
-EVERYTHING = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
 
 
 def trust_anchor():
@@ -101,37 +95,16 @@ class Cofferd:
                     f"[[hsm_clusters]]\nid = {json.dumps(CLUSTER2)}\n"
                     f"module = {json.dumps(MODULE)}\ntoken_label = \"boto3-cks-2\"\n")
         os.chmod(cfg, 0o600)
-        err = open(os.path.join(work, "cofferd.err"), "ab")
-        self.proc = subprocess.Popen([binary, "--config", cfg], stdout=subprocess.PIPE,
-                                     stderr=err, text=True, env=env)
-        first = self.proc.stdout.readline().strip()
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        if not first.startswith("cofferd listening on "):
-            self.proc.kill()
-            raise SystemExit(f"boto3_custom_key_stores: cofferd did not start: {first!r}")
-        self.endpoint = first[len("cofferd listening on "):]
-        with open(os.path.join(self.data, "admin-credentials.json")) as f:
-            c = json.load(f)
-        self.admin_creds = botocore.credentials.Credentials(
-            c["access_key_id"], c["secret_access_key"])
+        self.proc, self.endpoint, self.admin_creds = spawn_cofferd(
+            binary, ["--config", cfg], self.data, os.path.join(work, "cofferd.err"),
+            "boto3_custom_key_stores", env)
 
     def stop(self):
         self.proc.kill()
         self.proc.wait()
 
     def admin(self, op, body):
-        req = botocore.awsrequest.AWSRequest(
-            method="POST", url=self.endpoint + "/", data=json.dumps(body).encode(),
-            headers={"X-Amz-Target": "CofferAdmin." + op,
-                     "Content-Type": "application/x-amz-json-1.1"})
-        botocore.auth.SigV4Auth(self.admin_creds, "kms", REGION).add_auth(req)
-        p = req.prepare()
-        try:
-            with urllib.request.urlopen(urllib.request.Request(
-                    p.url, data=p.body, headers=dict(p.headers), method="POST")) as r:
-                return r.status, json.load(r)
-        except urllib.error.HTTPError as e:
-            return e.code, json.load(e)
+        return admin_call(self.endpoint, self.admin_creds, REGION, op, body)
 
     def client(self, principal=None, policy=EVERYTHING):
         if principal is None:

@@ -6,16 +6,12 @@ principal without the binding may not use it; management calls are refused with 
 Run by tests/clients/run.sh with COFFER_ENDPOINT and the administrator credential in the
 environment.
 """
-import json
 import os
-import urllib.error
-import urllib.request
 
 import boto3
-import botocore.auth
-import botocore.awsrequest
 import botocore.credentials
-import botocore.exceptions
+
+from _common import EVERYTHING, admin_call, error_code
 
 endpoint = os.environ["COFFER_ENDPOINT"]
 region = os.environ["AWS_DEFAULT_REGION"]
@@ -26,24 +22,12 @@ ok = []
 
 def admin(op, body):
     """A SigV4-signed CofferAdmin.<op> call by the administrator: (status, answer)."""
-    req = botocore.awsrequest.AWSRequest(
-        method="POST", url=endpoint + "/", data=json.dumps(body).encode(),
-        headers={"X-Amz-Target": "CofferAdmin." + op,
-                 "Content-Type": "application/x-amz-json-1.1"})
-    botocore.auth.SigV4Auth(admin_creds, "kms", region).add_auth(req)
-    p = req.prepare()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(
-                p.url, data=p.body, headers=dict(p.headers), method="POST")) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
+    return admin_call(endpoint, admin_creds, region, op, body)
 
 
 account = boto3.client("kms", endpoint_url=endpoint, region_name=region) \
     .create_key()["KeyMetadata"]["AWSAccountId"]
-everything = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+everything = EVERYTHING
 
 
 def client_for(principal, via=None):
@@ -57,12 +41,6 @@ def client_for(principal, via=None):
                         aws_secret_access_key=cred["SecretAccessKey"])
 
 
-def error_code(call, **kw):
-    try:
-        call(**kw)
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"]
-    raise SystemExit(f"{call.__name__} succeeded where it should have failed")
 
 
 s3 = f"s3.{region}.amazonaws.com"

@@ -15,26 +15,18 @@ Prints one line per check and `boto3_multi_region: N passed, M failed`; exits 1 
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import traceback
-import urllib.error
-import urllib.request
 
 import boto3
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
-import botocore.exceptions
 from botocore.config import Config
+
+from _common import EVERYTHING, admin_call, error_code, spawn_cofferd
 
 ACCOUNT = "111122223333"
 ACCEPT = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "coffer:AcceptReplica", "Resource": "*"}]})
-EVERYTHING = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
 
 
 class Region:
@@ -62,18 +54,9 @@ class Region:
                         f"endpoint = {json.dumps(endpoint)}\n"
                         f"credentials_file = {json.dumps(creds)}\n")
         os.chmod(cfg, 0o600)
-        err = open(os.path.join(self.dir, "cofferd.err"), "ab")
-        self.proc = subprocess.Popen([self.binary, "--config", cfg], stdout=subprocess.PIPE,
-                                     stderr=err, text=True)
-        first = self.proc.stdout.readline().strip()
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        if not first.startswith("cofferd listening on "):
-            self.proc.kill()
-            raise SystemExit(f"boto3_multi_region: cofferd {self.name} did not start: {first!r}")
-        with open(os.path.join(self.data, "admin-credentials.json")) as f:
-            c = json.load(f)
-        self.admin_creds = botocore.credentials.Credentials(
-            c["access_key_id"], c["secret_access_key"])
+        self.proc, _, self.admin_creds = spawn_cofferd(
+            self.binary, ["--config", cfg], self.data, os.path.join(self.dir, "cofferd.err"),
+            f"boto3_multi_region ({self.name})")
 
     def stop(self):
         if self.proc:
@@ -82,18 +65,7 @@ class Region:
             self.proc = None
 
     def admin(self, op, body):
-        req = botocore.awsrequest.AWSRequest(
-            method="POST", url=self.endpoint + "/", data=json.dumps(body).encode(),
-            headers={"X-Amz-Target": "CofferAdmin." + op,
-                     "Content-Type": "application/x-amz-json-1.1"})
-        botocore.auth.SigV4Auth(self.admin_creds, "kms", self.name).add_auth(req)
-        p = req.prepare()
-        try:
-            with urllib.request.urlopen(urllib.request.Request(
-                    p.url, data=p.body, headers=dict(p.headers), method="POST")) as r:
-                return r.status, json.load(r)
-        except urllib.error.HTTPError as e:
-            return e.code, json.load(e)
+        return admin_call(self.endpoint, self.admin_creds, self.name, op, body)
 
     def credential(self, principal, policy):
         status, cred = self.admin("CreateCredential",
@@ -127,12 +99,6 @@ def free_port():
     return port
 
 
-def error_code(call, **kw):
-    try:
-        call(**kw)
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"]
-    raise AssertionError(f"{call.__name__} succeeded where it should have failed")
 
 
 def main():

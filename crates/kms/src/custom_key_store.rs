@@ -237,6 +237,14 @@ fn validate_password(p: &SecretBytes) -> Result<(), Error> {
     Ok(())
 }
 
+/// A change to one store under way: the guard serializing store changes, the open
+/// transaction, the store as read in it.
+type StoreChange<'k> = (
+    parking_lot::MutexGuard<'k, ()>,
+    Box<dyn Txn + 'k>,
+    CustomKeyStoreRecord,
+);
+
 impl Kms {
     fn store_not_found(&self, id: &str) -> Error {
         Error::store_not_found(format!(
@@ -255,6 +263,23 @@ impl Kms {
             .into_iter()
             .find(|r| r.id == id)
             .ok_or_else(|| self.store_not_found(id))
+    }
+
+    /// The start every change to one existing store shares: the id checked, the caller
+    /// admitted, store changes serialized (the guard is returned: hold it to the end), a
+    /// transaction begun and the caller's own store read in it.
+    fn begin_store_change<'k>(
+        &'k self,
+        caller: &Caller,
+        store_id: &str,
+        call: &Call<'_>,
+    ) -> Result<StoreChange<'k>, Error> {
+        validate_store_id(store_id)?;
+        self.admit_without_key(call, caller, Gate::default())?;
+        let guard = self.cks.changes.lock();
+        let mut txn = self.store.begin()?;
+        let rec = self.own_store(&mut *txn, &caller.account, store_id)?;
+        Ok((guard, txn, rec))
     }
 
     /// Whether any key of the account lives in the store (keys pending deletion count).
@@ -579,14 +604,10 @@ impl Kms {
         req: CustomKeyStoreIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        validate_store_id(&req.custom_key_store_id)?;
-        self.admit_without_key(call, caller, Gate::default())?;
-        let _changes = self.cks.changes.lock();
-        let mut rec = self.own_store(
-            &mut *self.store.begin()?,
-            &caller.account,
-            &req.custom_key_store_id,
-        )?;
+        let (_changes, read, mut rec) =
+            self.begin_store_change(caller, &req.custom_key_store_id, call)?;
+        // Connecting talks to the token: no transaction stays open meanwhile.
+        drop(read);
         match self.cks.state_of(&rec).0 {
             ConnectionState::Connected => return Ok(()),
             s @ (ConnectionState::Failed | ConnectionState::Disconnecting) => {
@@ -618,11 +639,8 @@ impl Kms {
         req: CustomKeyStoreIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        validate_store_id(&req.custom_key_store_id)?;
-        self.admit_without_key(call, caller, Gate::default())?;
-        let _changes = self.cks.changes.lock();
-        let mut txn = self.store.begin()?;
-        let mut rec = self.own_store(&mut *txn, &caller.account, &req.custom_key_store_id)?;
+        let (_changes, mut txn, mut rec) =
+            self.begin_store_change(caller, &req.custom_key_store_id, call)?;
         if let s @ (ConnectionState::Disconnected | ConnectionState::Disconnecting) =
             self.cks.state_of(&rec).0
         {
@@ -654,11 +672,8 @@ impl Kms {
         req: CustomKeyStoreIdRequest,
         call: &Call<'_>,
     ) -> Result<(), Error> {
-        validate_store_id(&req.custom_key_store_id)?;
-        self.admit_without_key(call, caller, Gate::default())?;
-        let _changes = self.cks.changes.lock();
-        let mut txn = self.store.begin()?;
-        let rec = self.own_store(&mut *txn, &caller.account, &req.custom_key_store_id)?;
+        let (_changes, mut txn, rec) =
+            self.begin_store_change(caller, &req.custom_key_store_id, call)?;
         let state = self.cks.state_of(&rec).0;
         if state != ConnectionState::Disconnected {
             return Err(Error::store_invalid_state(format!(

@@ -646,13 +646,13 @@ impl Txn for PgTxn<'_> {
         limit_n: usize,
     ) -> Result<Vec<Grant>, StoreError> {
         let principal = text(principal, "listing retirable grants")?;
-        let after = after
-            .map(|a| text(a, "listing retirable grants"))
-            .transpose()?;
+        // No `$3 IS NULL OR …` (a generic plan could not use it as a range of
+        // `grants_by_retiring`): "no marker" is `grant_id > ''`.
+        let after = text(after.unwrap_or(""), "listing retirable grants")?;
         let rows = self.query(
             "listing retirable grants",
             "SELECT body, digest FROM grants
-             WHERE account = $1 AND retiring = $2 AND ($3::text IS NULL OR grant_id > $3::text)
+             WHERE account = $1 AND retiring = $2 AND grant_id > $3
              ORDER BY grant_id LIMIT $4",
             &[&account.as_str(), &principal, &after, &limit(limit_n)],
         )?;

@@ -58,6 +58,12 @@ const LIST_ALIASES: &str = "SELECT account, name, body, digest FROM aliases
 /// rowid) end with the primary key, so `(target, account, name)` in name order.
 const LIST_ALIASES_OF_KEY: &str = "SELECT account, name, body, digest FROM aliases
      WHERE target = ?3 AND account = ?1 AND name > ?2 ORDER BY name LIMIT ?4";
+
+/// The grants of an account a principal may retire, after a marker (`''` for none).
+const GRANTS_RETIRABLE_BY: &str = "SELECT body, digest FROM grants
+     WHERE account = ?1 AND retiring = ?2 AND grant_id > ?3
+     ORDER BY grant_id LIMIT ?4";
+
 type AliasRow = (String, String, Vec<u8>, Vec<u8>);
 
 impl SqliteTxn<'_> {
@@ -537,13 +543,13 @@ impl Txn for SqliteTxn<'_> {
         after: Option<&str>,
         limit_n: usize,
     ) -> Result<Vec<Grant>, StoreError> {
+        // "No marker" is `grant_id > ''` (every grant id sorts after the empty string), so the
+        // statement stays a range of `grants_by_retiring`, not a scan of the principal's grants
+        // filtered by an `(?3 IS NULL OR …)` the planner cannot use.
+        let after = after.unwrap_or("");
         let rows: Vec<(Vec<u8>, Vec<u8>)> = self
             .conn
-            .prepare_cached(
-                "SELECT body, digest FROM grants
-                 WHERE account = ?1 AND retiring = ?2 AND (?3 IS NULL OR grant_id > ?3)
-                 ORDER BY grant_id LIMIT ?4",
-            )
+            .prepare_cached(GRANTS_RETIRABLE_BY)
             .and_then(|mut s| {
                 s.query_map(
                     params![account.as_str(), principal, after, limit(limit_n)],
@@ -586,6 +592,18 @@ mod tests {
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         rows.join("; ")
+    }
+
+    /// A page of the grants a principal may retire is a range of `grants_by_retiring` after
+    /// the marker, in grant-id order without a sort.
+    #[test]
+    fn retirable_grants_are_an_index_range() {
+        let p = plan(GRANTS_RETIRABLE_BY);
+        assert!(
+            p.contains("grants_by_retiring (account=? AND retiring=? AND grant_id>?)"),
+            "{p}"
+        );
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
     }
 
     /// Listing aliases after a marker, and a key's aliases (every cache miss reads them), are
