@@ -324,12 +324,25 @@ pub(crate) fn encode_header(
     bytes(out, message_id);
     head(out, 5, context.len() as u64);
     // Deterministic map order: by encoded key, i.e. shorter keys first, then bytewise. The
-    // context iterates bytewise, so a stable sort by length alone finishes the job.
-    let mut pairs: Vec<(&str, &str)> = context.iter().collect();
-    pairs.sort_by_key(|(k, _)| k.len());
-    for (k, v) in pairs {
-        text(out, k);
-        text(out, v);
+    // context iterates bytewise, so when its key lengths never decrease (one pair, or keys of
+    // one length, as most contexts) that is already the order; otherwise a stable sort by
+    // length alone finishes the job.
+    let mut lens = context.iter().map(|(k, _)| k.len());
+    let in_order = lens
+        .next()
+        .is_none_or(|first| lens.try_fold(first, |p, l| (l >= p).then_some(l)).is_some());
+    if in_order {
+        for (k, v) in context.iter() {
+            text(out, k);
+            text(out, v);
+        }
+    } else {
+        let mut pairs: Vec<(&str, &str)> = context.iter().collect();
+        pairs.sort_by_key(|(k, _)| k.len());
+        for (k, v) in pairs {
+            text(out, k);
+            text(out, v);
+        }
     }
     head(out, 4, encrypted_data_keys.len() as u64);
     for edk in encrypted_data_keys {

@@ -410,6 +410,42 @@ pub(crate) fn open_header<R: Read>(
     let header = Header::decode(aad.get(PREFIX_LEN..).unwrap_or_default(), limits)?;
     let mut tag = [0u8; TAG_LEN];
     read_exact(r, &mut tag)?;
+    authenticate_header(provider, header, &aad, &tag, options)
+}
+
+/// [`open_header`] over a whole message in memory: the header is parsed and authenticated
+/// where it lies (no copy); also returns where the body starts.
+pub(crate) fn open_header_in(
+    provider: &dyn DataKeyProvider,
+    message: &[u8],
+    options: &DecryptOptions,
+) -> Result<(OpenedHeader, usize), EnvelopeError> {
+    let limits = &options.limits;
+    let pre = message
+        .first_chunk::<PREFIX_LEN>()
+        .ok_or(EnvelopeError::Truncated)?;
+    let len = parse_prefix(pre, limits)? as usize;
+    let header_end = PREFIX_LEN.saturating_add(len);
+    let aad = message.get(..header_end).ok_or(EnvelopeError::Truncated)?;
+    let header = Header::decode(aad.get(PREFIX_LEN..).unwrap_or_default(), limits)?;
+    let body_start = header_end.saturating_add(TAG_LEN);
+    let tag = message
+        .get(header_end..body_start)
+        .and_then(|t| <&[u8; TAG_LEN]>::try_from(t).ok())
+        .ok_or(EnvelopeError::Truncated)?;
+    let opened = authenticate_header(provider, header, aad, tag, options)?;
+    Ok((opened, body_start))
+}
+
+/// Checks a parsed header: the expected context, a data key from the provider, the key
+/// commitment, and the header tag over `aad` (the prefix and CBOR header as read).
+fn authenticate_header(
+    provider: &dyn DataKeyProvider,
+    header: Header,
+    aad: &[u8],
+    tag: &[u8; TAG_LEN],
+    options: &DecryptOptions,
+) -> Result<OpenedHeader, EnvelopeError> {
     if let Some(expected) = &options.expected_context {
         if *expected != header.context {
             return Err(EnvelopeError::ContextMismatch);
@@ -448,7 +484,7 @@ pub(crate) fn open_header<R: Read>(
         return Err(EnvelopeError::Authentication);
     }
     let cipher = FrameCipher::new(frame_key)?;
-    cipher.verify_header(&aad, &tag)?;
+    cipher.verify_header(aad, tag)?;
     Ok(OpenedHeader { header, cipher })
 }
 
@@ -553,16 +589,54 @@ pub fn decrypt(
     message: &[u8],
     options: &DecryptOptions,
 ) -> Result<Decrypted, EnvelopeError> {
-    // One copy of the message, opened where it lies (`decrypt_in_place`: the frame structure
-    // checked whole, every frame authenticated, else the body wiped), the plaintext moved to the
-    // start and the rest wiped. The copy is a `SecretBytes` from the start, so it is wiped
-    // whole (its capacity included) however this returns.
-    let mut buf = SecretBytes::copy_from(message);
-    let (header, len) = crate::inplace::decrypt_in_place(provider, buf.expose_mut(), options)?
-        .into_header_and_contiguous();
-    buf.truncate(len);
+    let (OpenedHeader { header, cipher }, body_start) = open_header_in(provider, message, options)?;
+    let body = message.get(body_start..).unwrap_or_default();
+    let frame_len = header.frame_len as usize;
+    let max_frames = options.limits.max_frames.min(MAX_FRAMES);
+    // The frame structure checked whole (every frame present, the final one last, nothing
+    // after it) before any frame is opened; the plaintext's length counted on the way.
+    let mut frames = 0usize;
+    let mut plaintext_len = 0usize;
+    crate::inplace::walk_frames(body, frame_len, max_frames, |_, sealed, _| {
+        frames = frames.saturating_add(1);
+        plaintext_len = plaintext_len.saturating_add(sealed.len().saturating_sub(TAG_LEN));
+        Ok(())
+    })?;
+    if crate::inplace::threads_for(options.threads, frames) > 1 {
+        // Spread over threads: one copy of the message, opened where it lies
+        // (`decrypt_in_place`: every frame authenticated, else the body wiped), the plaintext
+        // moved to the start and the rest wiped. The copy is a `SecretBytes` from the start,
+        // so it is wiped whole (its capacity included) however this returns.
+        let mut buf = SecretBytes::copy_from(message);
+        let (header, len) = crate::inplace::decrypt_in_place(provider, buf.expose_mut(), options)?
+            .into_header_and_contiguous();
+        buf.truncate(len);
+        return Ok(Decrypted {
+            plaintext: buf,
+            header,
+        });
+    }
+    // On the calling thread: each frame's ciphertext and tag is copied to the end of the
+    // plaintext so far and opened there, so the output is the one allocation and the
+    // plaintext is never moved. Room for the plaintext and one tag: never reallocated. On
+    // any failure the output is dropped, which wipes all of it.
+    let aead = cipher.aead();
+    let mut out = SecretBytes::with_capacity(plaintext_len.saturating_add(TAG_LEN));
+    crate::inplace::walk_frames(body, frame_len, max_frames, |seq, sealed, last| {
+        let at = out.len();
+        out.extend_from_slice(body.get(sealed).unwrap_or_default());
+        let n = aead
+            .open_slice(
+                &crate::stream::frame_nonce(seq, last),
+                &[],
+                out.expose_mut().get_mut(at..).unwrap_or_default(),
+            )
+            .map_err(|_| EnvelopeError::Authentication)?;
+        out.truncate(at.saturating_add(n));
+        Ok(())
+    })?;
     Ok(Decrypted {
-        plaintext: buf,
+        plaintext: out,
         header,
     })
 }
