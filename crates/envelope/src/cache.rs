@@ -1,6 +1,7 @@
 //! A caching [`DataKeyProvider`]: reuses data keys within limits, as the AWS Encryption SDK's
 //! caching cryptographic materials manager does.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -104,16 +105,121 @@ type EncKey = Vec<u8>;
 /// canonical context.
 type DecKey = Vec<u8>;
 
-fn push_field(out: &mut Vec<u8>, field: &[u8]) {
-    out.extend_from_slice(&(field.len() as u64).to_be_bytes());
-    out.extend_from_slice(field);
+/// Bytes of a cache key built on the stack; longer keys go to the heap.
+const STACK_KEY_LEN: usize = 512;
+
+/// A cache key under construction: fields are appended, each length-prefixed, into a stack
+/// buffer while they fit (every lookup of a usual key allocates nothing), then into a `Vec`.
+struct KeyBuf {
+    stack: [u8; STACK_KEY_LEN],
+    len: usize,
+    heap: Option<Vec<u8>>,
 }
 
-fn push_context(out: &mut Vec<u8>, context: &EncryptionContext) {
-    if context.write_canonical(out).is_err() {
-        // Too large to encode: a marker no valid encoding starts with.
-        out.extend_from_slice(&[0xff; 3]);
+impl KeyBuf {
+    /// An empty key that will hold `capacity` bytes.
+    fn new(capacity: usize) -> Self {
+        Self {
+            stack: [0; STACK_KEY_LEN],
+            len: 0,
+            heap: (capacity > STACK_KEY_LEN).then(|| Vec::with_capacity(capacity)),
+        }
     }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if let Some(v) = &mut self.heap {
+            v.extend_from_slice(bytes);
+            return;
+        }
+        let end = self.len.saturating_add(bytes.len());
+        match self.stack.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+            }
+            None => {
+                let mut v = Vec::with_capacity(end.saturating_mul(2));
+                v.extend_from_slice(self.as_slice());
+                v.extend_from_slice(bytes);
+                self.heap = Some(v);
+            }
+        }
+    }
+
+    fn push_field(&mut self, field: &[u8]) {
+        self.push(&(field.len() as u64).to_be_bytes());
+        self.push(field);
+    }
+
+    /// The context's canonical encoding (`EncryptionContext::write_canonical`).
+    fn push_context(&mut self, context: &EncryptionContext) {
+        let n = context.canonical_len();
+        let written = match &mut self.heap {
+            None => self
+                .stack
+                .get_mut(self.len..)
+                .and_then(|rest| context.write_canonical_into(rest).ok()),
+            Some(_) => None,
+        };
+        match written {
+            Some(w) => self.len = self.len.saturating_add(w),
+            None => {
+                let mut enc = Vec::with_capacity(n);
+                if context.write_canonical(&mut enc).is_err() {
+                    // Too large to encode: a marker no valid encoding starts with.
+                    enc.clear();
+                    enc.extend_from_slice(&[0xff; 3]);
+                }
+                self.push(&enc);
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match &self.heap {
+            Some(v) => v,
+            None => self.stack.get(..self.len).unwrap_or_default(),
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self.heap {
+            Some(v) => v,
+            None => self.as_slice().to_vec(),
+        }
+    }
+}
+
+/// The cache key of a data key: key identifier and wrapped key, length-prefixed, then the
+/// canonical context.
+fn dec_key(key_id: &str, ciphertext: &[u8], context: &EncryptionContext) -> KeyBuf {
+    let mut key = KeyBuf::new(
+        key_id
+            .len()
+            .saturating_add(ciphertext.len())
+            .saturating_add(context.canonical_len())
+            .saturating_add(16),
+    );
+    key.push_field(key_id.as_bytes());
+    key.push_field(ciphertext);
+    key.push_context(context);
+    key
+}
+
+/// The cache key of encryption materials: the number of key identifiers, each
+/// length-prefixed, in order, then the canonical context.
+fn enc_key(key_ids: &[&str], context: &EncryptionContext) -> KeyBuf {
+    let ids: usize = key_ids.iter().map(|id| id.len().saturating_add(8)).sum();
+    let mut key = KeyBuf::new(
+        ids.saturating_add(context.canonical_len())
+            .saturating_add(16),
+    );
+    key.push_field(&(key_ids.len() as u64).to_be_bytes());
+    for id in key_ids {
+        key.push_field(id.as_bytes());
+    }
+    key.push_context(context);
+    key
 }
 
 struct EncEntry {
@@ -262,22 +368,19 @@ impl<P: DataKeyProvider> CachingProvider<P> {
         context: &EncryptionContext,
         take: impl Fn(&mut DecEntry) -> T,
     ) -> Result<T, ProviderError> {
-        let mut key: DecKey = Vec::with_capacity(key_id.len() + ciphertext.len() + 64);
-        push_field(&mut key, key_id.as_bytes());
-        push_field(&mut key, ciphertext);
-        push_context(&mut key, context);
+        let key = dec_key(key_id, ciphertext, context);
         let now = self.clock.now();
         {
             let mut s = self.state.lock();
             let state = &mut *s;
-            match state.dec.get(&key) {
+            match state.dec.get(key.as_slice()) {
                 Some(e) if self.fresh(e.created, now) => {
                     let k = take(e);
                     state.stats.decrypt_hits = state.stats.decrypt_hits.saturating_add(1);
                     return Ok(k);
                 }
                 Some(_) => {
-                    state.dec.remove(&key);
+                    state.dec.remove(key.as_slice());
                     state.stats.evictions = state.stats.evictions.saturating_add(1);
                 }
                 None => {}
@@ -294,7 +397,7 @@ impl<P: DataKeyProvider> CachingProvider<P> {
         let out = take(&mut entry);
         if self.limits.capacity > 0 {
             let mut s = self.state.lock();
-            let evicted = s.dec.insert(key, entry, self.limits.capacity);
+            let evicted = s.dec.insert(key.into_vec(), entry, self.limits.capacity);
             s.stats.evictions = s.stats.evictions.saturating_add(evicted);
         }
         Ok(out)
@@ -322,18 +425,13 @@ impl<P: DataKeyProvider> CachingProvider<P> {
                 return Ok(None);
             }
         };
-        let mut key: EncKey = Vec::with_capacity(128);
-        push_field(&mut key, &(request.key_ids.len() as u64).to_be_bytes());
-        for id in request.key_ids {
-            push_field(&mut key, id.as_bytes());
-        }
-        push_context(&mut key, request.context);
+        let key = enc_key(request.key_ids, request.context);
         let now = self.clock.now();
         {
             let mut s = self.state.lock();
             let state = &mut *s;
             let mut stale = false;
-            if let Some(e) = state.enc.get(&key) {
+            if let Some(e) = state.enc.get(key.as_slice()) {
                 let within = e.messages < self.limits.max_messages
                     && e.bytes
                         .checked_add(len)
@@ -348,7 +446,7 @@ impl<P: DataKeyProvider> CachingProvider<P> {
                 stale = true;
             }
             if stale {
-                state.enc.remove(&key);
+                state.enc.remove(key.as_slice());
                 state.stats.evictions = state.stats.evictions.saturating_add(1);
             }
             state.stats.encrypt_misses = state.stats.encrypt_misses.saturating_add(1);
@@ -363,7 +461,7 @@ impl<P: DataKeyProvider> CachingProvider<P> {
         };
         let out = take(&entry);
         let mut s = self.state.lock();
-        let evicted = s.enc.insert(key, entry, self.limits.capacity);
+        let evicted = s.enc.insert(key.into_vec(), entry, self.limits.capacity);
         s.stats.evictions = s.stats.evictions.saturating_add(evicted);
         Ok(Some(out))
     }
@@ -396,12 +494,16 @@ impl<K, V> Default for Lru<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
+    // Lookups take any borrowed form of the key (a cache key built on the stack).
     fn len(&self) -> usize {
         self.map.len()
     }
 
     /// The entry for `k`, marked most recently used.
-    fn get(&mut self, k: &K) -> Option<&mut V> {
+    fn get<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
         self.tick = self.tick.wrapping_add(1);
         let tick = self.tick;
         let (v, t) = self.map.get_mut(k)?;
@@ -409,7 +511,10 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         Some(v)
     }
 
-    fn remove(&mut self, k: &K) {
+    fn remove<Q: Hash + Eq + ?Sized>(&mut self, k: &Q)
+    where
+        K: Borrow<Q>,
+    {
         self.map.remove(k);
     }
 
@@ -440,6 +545,58 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key layout written out the plain way, with `Vec`s.
+    fn reference_key(fields: &[&[u8]], context: &EncryptionContext) -> Vec<u8> {
+        let mut out = Vec::new();
+        for f in fields {
+            out.extend_from_slice(&(f.len() as u64).to_be_bytes());
+            out.extend_from_slice(f);
+        }
+        context.write_canonical(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn cache_keys_on_the_stack_or_the_heap_are_the_same_bytes() {
+        let mut context = EncryptionContext::new();
+        context.insert("purpose", "test");
+        let mut big_context = EncryptionContext::new();
+        big_context.insert("k", "v".repeat(600));
+        for ctx in [&EncryptionContext::new(), &context, &big_context] {
+            // Short, around the stack buffer's size, and well beyond it.
+            for n in [0usize, 1, 100, 400, 470, 480, 490, 500, 511, 512, 513, 2000] {
+                let id = "i".repeat(n / 3);
+                let ct = vec![7u8; n];
+                let k = dec_key(&id, &ct, ctx);
+                assert_eq!(
+                    k.as_slice(),
+                    &reference_key(&[id.as_bytes(), &ct], ctx)[..],
+                    "dec {n}"
+                );
+                assert_eq!(k.into_vec(), reference_key(&[id.as_bytes(), &ct], ctx));
+                let ids = [id.as_str(), "second"];
+                let k = enc_key(&ids, ctx);
+                let count = 2u64.to_be_bytes();
+                assert_eq!(
+                    k.as_slice(),
+                    &reference_key(&[&count, id.as_bytes(), b"second"], ctx)[..],
+                    "enc {n}"
+                );
+            }
+        }
+        // A key longer than the stack buffer although its declared capacity was short: moves
+        // to the heap intact.
+        let mut k = KeyBuf::new(4);
+        k.push(&[1; 300]);
+        k.push(&[2; 300]);
+        let mut expected = vec![1u8; 300];
+        expected.extend_from_slice(&[2; 300]);
+        assert_eq!(k.as_slice(), &expected[..]);
+        k.push_context(&context);
+        context.write_canonical(&mut expected).unwrap();
+        assert_eq!(k.into_vec(), expected);
+    }
 
     #[test]
     fn lru_evicts_least_recently_used() {

@@ -33,7 +33,7 @@ const MIN_FRAMES_PER_THREAD: usize = 4;
 
 /// How many threads to use for `frames` frames when the caller allows `allowed` (0: one per
 /// available core).
-fn threads_for(allowed: usize, frames: usize) -> usize {
+pub(crate) fn threads_for(allowed: usize, frames: usize) -> usize {
     let allowed = match allowed {
         0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
         n => n,
@@ -418,9 +418,30 @@ fn frame_layout(
 ) -> Result<Vec<FrameAt>, EnvelopeError> {
     let regular = frame_len.saturating_add(1 + TAG_LEN);
     let mut frames = Vec::with_capacity((body.len() / regular.max(1)).saturating_add(1));
+    walk_frames(body, frame_len, max_frames, |_, sealed, _| {
+        frames.push(FrameAt { sealed });
+        Ok(())
+    })?;
+    Ok(frames)
+}
+
+/// Walks the frames of `body` (everything after the header) in order, calling
+/// `each(sequence number, where the frame's ciphertext-and-tag lies in body, whether it is the
+/// final frame)`. Fails (and stops) at the first structural fault: a truncated frame or a
+/// missing final frame ([`EnvelopeError::Truncated`]), an unknown type byte, a final frame
+/// longer than `frame_len`, more than `max_frames` frames, or bytes after the final frame
+/// ([`EnvelopeError::TrailingData`], decided before `each` sees the final frame), or at
+/// `each`'s first error. `each` sees frame *i* only once frames 0..*i* were well formed: a
+/// caller that must know the whole structure is sound before acting walks it twice.
+pub(crate) fn walk_frames(
+    body: &[u8],
+    frame_len: usize,
+    max_frames: u64,
+    mut each: impl FnMut(u64, Range<usize>, bool) -> Result<(), EnvelopeError>,
+) -> Result<(), EnvelopeError> {
     let mut at = 0usize;
+    let mut seq = 0u64;
     loop {
-        let seq = frames.len() as u64;
         if seq >= max_frames {
             return Err(EnvelopeError::LimitExceeded {
                 limit: Limit::FrameCount,
@@ -449,16 +470,14 @@ fn frame_layout(
         if end > body.len() {
             return Err(EnvelopeError::Truncated);
         }
-        frames.push(FrameAt {
-            sealed: ct_start..end,
-        });
-        at = end;
-        if last {
-            return if at == body.len() {
-                Ok(frames)
-            } else {
-                Err(EnvelopeError::TrailingData)
-            };
+        if last && end != body.len() {
+            return Err(EnvelopeError::TrailingData);
         }
+        each(seq, ct_start..end, last)?;
+        if last {
+            return Ok(());
+        }
+        at = end;
+        seq = seq.saturating_add(1);
     }
 }

@@ -292,6 +292,59 @@ pub(crate) fn seal_header(
     plaintext_len: Option<u64>,
     out: &mut Vec<u8>,
 ) -> Result<SealedHeader, EnvelopeError> {
+    let start = out.len();
+    let (parts, frame_key) = write_header(provider, key_ids, context, options, plaintext_len, out)?;
+    let cipher = FrameCipher::new(frame_key)?;
+    append_header_tag(&cipher, out, start)?;
+    let WrittenHeader {
+        suite,
+        message_id,
+        encrypted_data_keys,
+        frame_len,
+        commitment,
+    } = parts;
+    Ok(SealedHeader {
+        suite,
+        message_id,
+        encrypted_data_keys,
+        frame_len,
+        commitment,
+        cipher,
+    })
+}
+
+/// Appends the header tag over `out[start..]` (the prefix and CBOR header just written).
+fn append_header_tag(
+    cipher: &FrameCipher,
+    out: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), EnvelopeError> {
+    let tag = cipher.header_tag(out.get(start..).unwrap_or_default())?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// What [`write_header`] wrote: the header's parts but its context.
+pub(crate) struct WrittenHeader {
+    suite: AlgorithmSuite,
+    message_id: [u8; MESSAGE_ID_LEN],
+    encrypted_data_keys: Vec<EncryptedDataKey>,
+    frame_len: u32,
+    commitment: [u8; COMMITMENT_LEN],
+}
+
+/// [`seal_header`] up to the tag: gets a data key, derives the frame key and commitment, and
+/// appends the prefix and CBOR header to `out`; returns the parts and the frame key, from which
+/// the caller expands the body cipher where it keeps it (the expanded key is large: returning
+/// it would copy it) and appends the tag.
+fn write_header(
+    provider: &dyn DataKeyProvider,
+    key_ids: &[&str],
+    context: &EncryptionContext,
+    options: &EncryptOptions,
+    plaintext_len: Option<u64>,
+    out: &mut Vec<u8>,
+) -> Result<(WrittenHeader, SymmetricKey), EnvelopeError> {
     if key_ids.is_empty() {
         return Err(EnvelopeError::InvalidArgument(InvalidArgument::NoKeyIds));
     }
@@ -362,17 +415,16 @@ pub(crate) fn seal_header(
     if let Some(p) = out.get_mut(start..start.saturating_add(PREFIX_LEN)) {
         p.copy_from_slice(&prefix(len));
     }
-    let cipher = FrameCipher::new(frame_key)?;
-    let tag = cipher.header_tag(out.get(start..).unwrap_or_default())?;
-    out.extend_from_slice(&tag);
-    Ok(SealedHeader {
-        suite,
-        message_id,
-        encrypted_data_keys,
-        frame_len: options.frame_len,
-        commitment,
-        cipher,
-    })
+    Ok((
+        WrittenHeader {
+            suite,
+            message_id,
+            encrypted_data_keys,
+            frame_len: options.frame_len,
+            commitment,
+        },
+        frame_key,
+    ))
 }
 
 /// An authenticated header and the body cipher it yields.
@@ -410,6 +462,51 @@ pub(crate) fn open_header<R: Read>(
     let header = Header::decode(aad.get(PREFIX_LEN..).unwrap_or_default(), limits)?;
     let mut tag = [0u8; TAG_LEN];
     read_exact(r, &mut tag)?;
+    authenticate_header(provider, header, &aad, &tag, options)
+}
+
+/// The header of a whole message in memory, parsed where it lies: the header, the bytes its
+/// tag covers (prefix and CBOR header), the tag, and where the body starts.
+fn parse_header_in<'m>(
+    message: &'m [u8],
+    limits: &Limits,
+) -> Result<(Header, &'m [u8], &'m [u8; TAG_LEN], usize), EnvelopeError> {
+    let pre = message
+        .first_chunk::<PREFIX_LEN>()
+        .ok_or(EnvelopeError::Truncated)?;
+    let len = parse_prefix(pre, limits)? as usize;
+    let header_end = PREFIX_LEN.saturating_add(len);
+    let aad = message.get(..header_end).ok_or(EnvelopeError::Truncated)?;
+    let header = Header::decode(aad.get(PREFIX_LEN..).unwrap_or_default(), limits)?;
+    let body_start = header_end.saturating_add(TAG_LEN);
+    let tag = message
+        .get(header_end..body_start)
+        .and_then(|t| <&[u8; TAG_LEN]>::try_from(t).ok())
+        .ok_or(EnvelopeError::Truncated)?;
+    Ok((header, aad, tag, body_start))
+}
+
+/// Checks a parsed header: the expected context, a data key from the provider, the key
+/// commitment, and the header tag over `aad` (the prefix and CBOR header as read).
+fn authenticate_header(
+    provider: &dyn DataKeyProvider,
+    header: Header,
+    aad: &[u8],
+    tag: &[u8; TAG_LEN],
+    options: &DecryptOptions,
+) -> Result<OpenedHeader, EnvelopeError> {
+    let cipher = FrameCipher::new(committed_frame_key(provider, &header, options)?)?;
+    cipher.verify_header(aad, tag)?;
+    Ok(OpenedHeader { header, cipher })
+}
+
+/// The expected context checked, a data key from the provider, the frame key derived and the
+/// key commitment checked: the frame key, whose header tag the caller still has to check.
+fn committed_frame_key(
+    provider: &dyn DataKeyProvider,
+    header: &Header,
+    options: &DecryptOptions,
+) -> Result<SymmetricKey, EnvelopeError> {
     if let Some(expected) = &options.expected_context {
         if *expected != header.context {
             return Err(EnvelopeError::ContextMismatch);
@@ -447,9 +544,7 @@ pub(crate) fn open_header<R: Read>(
     if !constant_time_eq(&commitment, &header.commitment) {
         return Err(EnvelopeError::Authentication);
     }
-    let cipher = FrameCipher::new(frame_key)?;
-    cipher.verify_header(&aad, &tag)?;
-    Ok(OpenedHeader { header, cipher })
+    Ok(frame_key)
 }
 
 /// Encrypts `plaintext` into one message under `key_ids` (the first generates the data key;
@@ -468,7 +563,7 @@ pub fn encrypt(
         .saturating_add(frames.saturating_mul(1 + TAG_LEN))
         .saturating_add(4);
     let mut out = Vec::with_capacity(body.saturating_add(512));
-    let SealedHeader { mut cipher, .. } = seal_header(
+    let (_, frame_key) = write_header(
         provider,
         key_ids,
         context,
@@ -476,6 +571,8 @@ pub fn encrypt(
         Some(plaintext.len() as u64),
         &mut out,
     )?;
+    let mut cipher = FrameCipher::new(frame_key)?;
+    append_header_tag(&cipher, &mut out, 0)?;
     if frames as u64 > MAX_FRAMES {
         return Err(EnvelopeError::LimitExceeded {
             limit: Limit::FrameCount,
@@ -553,16 +650,57 @@ pub fn decrypt(
     message: &[u8],
     options: &DecryptOptions,
 ) -> Result<Decrypted, EnvelopeError> {
-    // One copy of the message, opened where it lies (`decrypt_in_place`: the frame structure
-    // checked whole, every frame authenticated, else the body wiped), the plaintext moved to the
-    // start and the rest wiped. The copy is a `SecretBytes` from the start, so it is wiped
-    // whole (its capacity included) however this returns.
-    let mut buf = SecretBytes::copy_from(message);
-    let (header, len) = crate::inplace::decrypt_in_place(provider, buf.expose_mut(), options)?
-        .into_header_and_contiguous();
-    buf.truncate(len);
+    let (header, aad, tag, body_start) = parse_header_in(message, &options.limits)?;
+    // The body cipher expanded here, where it stays (it is large: no struct carries it back).
+    let cipher = FrameCipher::new(committed_frame_key(provider, &header, options)?)?;
+    cipher.verify_header(aad, tag)?;
+    let body = message.get(body_start..).unwrap_or_default();
+    let frame_len = header.frame_len as usize;
+    let max_frames = options.limits.max_frames.min(MAX_FRAMES);
+    // The frame structure checked whole (every frame present, the final one last, nothing
+    // after it) before any frame is opened; the plaintext's length counted on the way.
+    let mut frames = 0usize;
+    let mut plaintext_len = 0usize;
+    crate::inplace::walk_frames(body, frame_len, max_frames, |_, sealed, _| {
+        frames = frames.saturating_add(1);
+        plaintext_len = plaintext_len.saturating_add(sealed.len().saturating_sub(TAG_LEN));
+        Ok(())
+    })?;
+    if crate::inplace::threads_for(options.threads, frames) > 1 {
+        // Spread over threads: one copy of the message, opened where it lies
+        // (`decrypt_in_place`: every frame authenticated, else the body wiped), the plaintext
+        // moved to the start and the rest wiped. The copy is a `SecretBytes` from the start,
+        // so it is wiped whole (its capacity included) however this returns.
+        let mut buf = SecretBytes::copy_from(message);
+        let (header, len) = crate::inplace::decrypt_in_place(provider, buf.expose_mut(), options)?
+            .into_header_and_contiguous();
+        buf.truncate(len);
+        return Ok(Decrypted {
+            plaintext: buf,
+            header,
+        });
+    }
+    // On the calling thread: each frame's ciphertext and tag is copied to the end of the
+    // plaintext so far and opened there, so the output is the one allocation and the
+    // plaintext is never moved. Room for the plaintext and one tag: never reallocated. On
+    // any failure the output is dropped, which wipes all of it.
+    let aead = cipher.aead();
+    let mut out = SecretBytes::with_capacity(plaintext_len.saturating_add(TAG_LEN));
+    crate::inplace::walk_frames(body, frame_len, max_frames, |seq, sealed, last| {
+        let at = out.len();
+        out.extend_from_slice(body.get(sealed).unwrap_or_default());
+        let n = aead
+            .open_slice(
+                &crate::stream::frame_nonce(seq, last),
+                &[],
+                out.expose_mut().get_mut(at..).unwrap_or_default(),
+            )
+            .map_err(|_| EnvelopeError::Authentication)?;
+        out.truncate(at.saturating_add(n));
+        Ok(())
+    })?;
     Ok(Decrypted {
-        plaintext: buf,
+        plaintext: out,
         header,
     })
 }

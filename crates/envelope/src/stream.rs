@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 
 use coffer_crypto::aead::{Aes256Gcm, Nonce, NONCE_LEN, TAG_LEN};
-use coffer_crypto::{CryptoError, SymmetricKey};
+use coffer_crypto::SymmetricKey;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Limit, Malformed};
@@ -110,23 +110,23 @@ impl FrameCipher {
 
     /// The header tag over `aad` (the prefix and CBOR header).
     pub(crate) fn header_tag(&self, aad: &[u8]) -> Result<[u8; TAG_LEN], EnvelopeError> {
-        let mut tag = Vec::with_capacity(TAG_LEN);
         self.aead
-            .seal_in_place(&FrameNonce::header(), aad, &mut tag)
-            .map_err(EnvelopeError::Crypto)?;
-        <[u8; TAG_LEN]>::try_from(tag).map_err(|_| EnvelopeError::Crypto(CryptoError))
+            .seal_slice(&FrameNonce::header(), aad, &mut [])
+            .map_err(EnvelopeError::Crypto)
     }
 
-    /// Checks the header tag over `aad`.
+    /// Checks the header tag over `aad` (the bytes as read: nothing is re-encoded).
     pub(crate) fn verify_header(
         &self,
         aad: &[u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), EnvelopeError> {
-        let mut t = tag.to_vec();
-        self.aead
-            .open_in_place(&FrameNonce::header(), aad, &mut t)
-            .map_err(|_| EnvelopeError::Authentication)
+        // An empty ciphertext and its tag, opened on the stack.
+        let mut t = *tag;
+        match self.aead.open_slice(&FrameNonce::header(), aad, &mut t) {
+            Ok(0) => Ok(()),
+            _ => Err(EnvelopeError::Authentication),
+        }
     }
 
     /// Seals `buf` (one frame's plaintext) in place, appending the tag, and moves to the next

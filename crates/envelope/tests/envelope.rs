@@ -1479,3 +1479,48 @@ fn large_message_on_every_core_opens_with_the_streaming_reader() {
     let opened = in_place_open(&p, &msg, &DecryptOptions::new().with_threads(0)).unwrap();
     assert_eq!(opened, plaintext);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// One-shot `decrypt` (its own path on one thread, `decrypt_in_place` on several) gives
+    /// exactly what `decrypt_in_place` gives for any message changed anywhere: the same
+    /// plaintext, or the same error; the streaming reader refuses the same messages.
+    #[test]
+    fn one_shot_decrypt_agrees_with_in_place_on_any_change(
+        frame_len in 1u32..40,
+        len in 0usize..200,
+        threads in 1usize..3,
+        edits in proptest::collection::vec((0u8..4, any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        let p = TestProvider::new(&["k"]);
+        let context = ctx(&[("purpose", "test")]);
+        let plaintext: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+        let mut msg = encrypt(&p, &["k"], &context, &plaintext, &opts(frame_len)).unwrap();
+        let unchanged = edits.is_empty();
+        for (kind, at, b) in edits {
+            let i = at.index(msg.len());
+            match kind {
+                0 => msg[i] ^= b | 1,
+                1 => msg.insert(i, b),
+                2 => { msg.remove(i); }
+                _ => msg.truncate(i),
+            }
+        }
+        let o = DecryptOptions::new().with_threads(threads);
+        let one_shot = decrypt(&p, &msg, &o).map(|d| d.plaintext().expose().to_vec());
+        let in_place = in_place_open(&p, &msg, &o);
+        match (&one_shot, &in_place) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(a, &plaintext);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(format!("{a:?}"), format!("{b:?}")),
+            _ => prop_assert!(false, "one-shot {:?} / in place {:?}", one_shot.is_ok(), in_place.is_ok()),
+        }
+        if unchanged {
+            prop_assert!(one_shot.is_ok());
+        }
+        prop_assert_eq!(one_shot.is_ok(), stream_decrypt(&p, &msg, 64).is_ok());
+    }
+}
