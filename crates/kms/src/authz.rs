@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use coffer_core::{AccountId, EncryptionContext};
 use coffer_grants::{GrantConstraints, GrantOperation};
 use coffer_policy::{Authorization, Decision, PolicySource, Reason, RequestContext, StatementRef};
-use parking_lot::RwLock;
+use std::sync::OnceLock;
 
 use crate::kms::CachedKey;
 use crate::{Caller, Error, Kms, Operation};
@@ -108,8 +108,9 @@ pub(crate) enum Verdict {
     Deny(String),
 }
 
-/// How many allows one key entry remembers; a memo that fills up starts over.
-const MEMO_CAPACITY: usize = 64;
+/// How many allows one key entry remembers. A full memo remembers nothing more (later callers
+/// are decided afresh every time) until the entry is replaced.
+const MEMO_CAPACITY: usize = 16;
 
 /// One remembered allow: the caller (its identity-policy set, principal and account) may take
 /// the action on the key whose entry holds it.
@@ -119,6 +120,15 @@ struct MemoEntry {
     account: AccountId,
     action: Action,
     principal: Box<str>,
+}
+
+impl MemoEntry {
+    fn is(&self, caller: &Caller, action: Action) -> bool {
+        self.set == caller.identity_policies.set_id()
+            && self.action == action
+            && self.account == caller.account
+            && *self.principal == *caller.principal_arn
+    }
 }
 
 /// The authorization decision memo of one cached key: allows the key policy and the caller's
@@ -140,48 +150,55 @@ struct MemoEntry {
 ///   and an allow means no statement of these policies denies these inputs. Grants are
 ///   consulted only where no policy allows, so an allow never skips them; grant tokens are
 ///   verified on every call.
+///
+/// Write-once slots, allocated at the first allow: a lookup is plain loads (no lock, no
+/// read-modify-write on the hot path).
 #[derive(Debug, Default)]
 pub(crate) struct AllowMemo {
-    entries: RwLock<Vec<MemoEntry>>,
+    slots: OnceLock<Box<[OnceLock<MemoEntry>; MEMO_CAPACITY]>>,
 }
 
 impl AllowMemo {
-    fn find(entries: &[MemoEntry], caller: &Caller, action: Action) -> bool {
-        let set = caller.identity_policies.set_id();
-        entries.iter().any(|e| {
-            e.set == set
-                && e.action == action
-                && e.account == caller.account
-                && *e.principal == *caller.principal_arn
+    /// Whether an allow of `action` to `caller` is remembered.
+    fn allows(&self, caller: &Caller, action: Action) -> bool {
+        self.slots.get().is_some_and(|slots| {
+            slots
+                .iter()
+                .map_while(OnceLock::get)
+                .any(|e| e.is(caller, action))
         })
     }
 
-    /// Whether an allow of `action` to `caller` is remembered.
-    fn allows(&self, caller: &Caller, action: Action) -> bool {
-        Self::find(&self.entries.read(), caller, action)
-    }
-
-    /// Remembers an allow of `action` to `caller`.
+    /// Remembers an allow of `action` to `caller`, in the first free slot (none: not at all).
     fn remember(&self, caller: &Caller, action: Action) {
-        let mut entries = self.entries.write();
-        if Self::find(&entries, caller, action) {
-            return;
+        let slots = self.slots.get_or_init(Box::default);
+        for slot in slots.iter() {
+            match slot.get() {
+                Some(e) if e.is(caller, action) => return,
+                Some(_) => continue,
+                None => {}
+            }
+            let entry = MemoEntry {
+                set: caller.identity_policies.set_id(),
+                account: caller.account,
+                action,
+                principal: caller.principal_arn.as_str().into(),
+            };
+            // Another thread may have filled the slot meanwhile: then look further.
+            match slot.set(entry) {
+                Ok(()) => return,
+                Err(_) if slot.get().is_some_and(|e| e.is(caller, action)) => return,
+                Err(_) => {}
+            }
         }
-        if entries.len() >= MEMO_CAPACITY {
-            entries.clear();
-        }
-        entries.push(MemoEntry {
-            set: caller.identity_policies.set_id(),
-            account: caller.account,
-            action,
-            principal: caller.principal_arn.as_str().into(),
-        });
     }
 
     /// How many allows are remembered (tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.read().len()
+        self.slots
+            .get()
+            .map_or(0, |s| s.iter().map_while(OnceLock::get).count())
     }
 }
 

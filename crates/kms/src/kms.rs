@@ -214,7 +214,7 @@ pub(crate) struct CachedKey {
 #[derive(Default)]
 pub(crate) struct KeyCache {
     epoch: AtomicU64,
-    keys: RwLock<HashMap<KeyId, Arc<CachedKey>>>,
+    keys: RwLock<HashMap<KeyId, Arc<CachedKey>, coffer_core::KeyIdHash>>,
     aliases: RwLock<HashMap<(AccountId, String), KeyId>>,
 }
 
