@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use coffer_core::EncryptionContext;
+use coffer_core::{AccountId, EncryptionContext};
 use coffer_grants::{GrantConstraints, GrantOperation};
 use coffer_policy::{Authorization, Decision, PolicySource, Reason, RequestContext, StatementRef};
+use std::sync::OnceLock;
 
 use crate::kms::CachedKey;
 use crate::{Caller, Error, Kms, Operation};
@@ -107,6 +108,100 @@ pub(crate) enum Verdict {
     Deny(String),
 }
 
+/// How many allows one key entry remembers. A full memo remembers nothing more (later callers
+/// are decided afresh every time) until the entry is replaced.
+const MEMO_CAPACITY: usize = 16;
+
+/// One remembered allow: the caller (its identity-policy set, principal and account) may take
+/// the action on the key whose entry holds it.
+#[derive(Debug)]
+struct MemoEntry {
+    set: u64,
+    account: AccountId,
+    action: Action,
+    principal: Box<str>,
+}
+
+impl MemoEntry {
+    fn is(&self, caller: &Caller, action: Action) -> bool {
+        self.set == caller.identity_policies.set_id()
+            && self.action == action
+            && self.account == caller.account
+            && *self.principal == *caller.principal_arn
+    }
+}
+
+/// The authorization decision memo of one cached key: allows the key policy and the caller's
+/// identity policies gave, so that the next call with the same inputs skips evaluating them.
+///
+/// Sound because it is kept only where the decision depends on nothing else:
+/// - the key's entry has a memo only if its key policy has no condition, and a caller's allow is
+///   looked up or remembered only if its identity policies have none
+///   ([`IdentityPolicies::condition_free`](crate::IdentityPolicies)). A condition-free
+///   statement reads the action, the resource (this key's ARN), and the principal's ARN, account
+///   and service principal (which the facade never sets); [`coffer_policy::authorize`] reads
+///   the key's account besides. Tags, aliases, encryption context, request alias, source IP,
+///   transport, `kms:ViaService`, time, region and every other condition key are read only by
+///   conditions;
+/// - the entry is keyed by the identity-policy set id (a counter: a changed set has a new one),
+///   the principal ARN, the account and the action; the key's own inputs (policy, account,
+///   ARN) belong to the entry, which any change to the key replaces;
+/// - only allows are remembered: an explicit or implicit deny is decided afresh every time,
+///   and an allow means no statement of these policies denies these inputs. Grants are
+///   consulted only where no policy allows, so an allow never skips them; grant tokens are
+///   verified on every call.
+///
+/// Write-once slots, allocated at the first allow: a lookup is plain loads (no lock, no
+/// read-modify-write on the hot path).
+#[derive(Debug, Default)]
+pub(crate) struct AllowMemo {
+    slots: OnceLock<Box<[OnceLock<MemoEntry>; MEMO_CAPACITY]>>,
+}
+
+impl AllowMemo {
+    /// Whether an allow of `action` to `caller` is remembered.
+    fn allows(&self, caller: &Caller, action: Action) -> bool {
+        self.slots.get().is_some_and(|slots| {
+            slots
+                .iter()
+                .map_while(OnceLock::get)
+                .any(|e| e.is(caller, action))
+        })
+    }
+
+    /// Remembers an allow of `action` to `caller`, in the first free slot (none: not at all).
+    fn remember(&self, caller: &Caller, action: Action) {
+        let slots = self.slots.get_or_init(Box::default);
+        for slot in slots.iter() {
+            match slot.get() {
+                Some(e) if e.is(caller, action) => return,
+                Some(_) => continue,
+                None => {}
+            }
+            let entry = MemoEntry {
+                set: caller.identity_policies.set_id(),
+                account: caller.account,
+                action,
+                principal: caller.principal_arn.as_str().into(),
+            };
+            // Another thread may have filled the slot meanwhile: then look further.
+            match slot.set(entry) {
+                Ok(()) => return,
+                Err(_) if slot.get().is_some_and(|e| e.is(caller, action)) => return,
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// How many allows are remembered (tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots
+            .get()
+            .map_or(0, |s| s.iter().map_while(OnceLock::get).count())
+    }
+}
+
 impl Kms {
     pub(crate) fn context<'a>(
         &'a self,
@@ -169,11 +264,30 @@ impl Kms {
         if !self.authorization {
             return Ok(Verdict::Allow);
         }
+        for t in access.grant_tokens {
+            self.grant_tokens
+                .verify(t)
+                .map_err(|_| Error::invalid_grant_token("The grant token is not valid."))?;
+        }
+        // Where every policy is condition-free, an allow already decided for these inputs
+        // stands (see `AllowMemo`).
+        let memo = key
+            .memo
+            .as_ref()
+            .filter(|_| caller.identity_policies.condition_free());
+        if memo.is_some_and(|m| m.allows(caller, action)) {
+            return Ok(Verdict::Allow);
+        }
         let iam = action.iam();
-        let (decision, why) = self.policy_authorization(caller, iam, key, access)?;
+        let (decision, why) = self.policy_authorization(caller, iam, key, access);
         let why = why.unwrap_or_default();
         Ok(match decision {
-            Decision::Allow => Verdict::Allow,
+            Decision::Allow => {
+                if let Some(m) = memo {
+                    m.remember(caller, action);
+                }
+                Verdict::Allow
+            }
             Decision::ExplicitDeny => Verdict::Deny(why),
             _ => {
                 // No policy allows and none denies: a grant may.
@@ -198,22 +312,16 @@ impl Kms {
         })
     }
 
-    /// Checks the request's grant tokens, then evaluates key and identity policies (grants
-    /// aside): the decision and, unless it allows, why in words for the audit record (which
-    /// statement of which policy denied, or what allowed nothing); an allowed call, the common
-    /// one, builds no text.
+    /// Evaluates key and identity policies (grants aside): the decision and, unless it allows,
+    /// why in words for the audit record (which statement of which policy denied, or what
+    /// allowed nothing); an allowed call, the common one, builds no text.
     fn policy_authorization(
         &self,
         caller: &Caller,
         action: &str,
         key: &CachedKey,
         access: &Access<'_>,
-    ) -> Result<(Decision, Option<String>), Error> {
-        for t in access.grant_tokens {
-            self.grant_tokens
-                .verify(t)
-                .map_err(|_| Error::invalid_grant_token("The grant token is not valid."))?;
-        }
+    ) -> (Decision, Option<String>) {
         // kms:MultiRegionKeyType, on operations on a multi-Region key (an allocation only for
         // those keys).
         let mut with_type: Vec<(&str, &str)> = Vec::new();
@@ -243,7 +351,7 @@ impl Kms {
             &ctx,
         );
         let why = (auth.decision != Decision::Allow).then(|| explain(&auth, action));
-        Ok((auth.decision, why))
+        (auth.decision, why)
     }
 
     /// Authorizes `action` on `resource` by the caller's identity policies alone: actions on no
@@ -331,4 +439,129 @@ pub(crate) fn access_denied(caller: &Caller, action: &str, resource: &str) -> Er
         "User: {} is not authorized to perform: {action} on resource: {resource}",
         caller.principal_arn
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CreateKeyRequest, EncryptRequest};
+
+    const ALLOW: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+    const CONDITIONAL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+
+    fn kms() -> Kms {
+        Kms::builder()
+            .quotas(coffer_quota::QuotaConfig {
+                enabled: false,
+                ..Default::default()
+            })
+            .build()
+            .unwrap()
+    }
+
+    fn encrypt(kms: &Kms, caller: &Caller, key: &str) -> bool {
+        kms.encrypt(
+            caller,
+            EncryptRequest {
+                key_id: key.into(),
+                plaintext: b"x".to_vec().into(),
+                ..Default::default()
+            },
+        )
+        .is_ok()
+    }
+
+    fn memo_len(kms: &Kms, key: &str) -> Option<usize> {
+        let id: coffer_core::KeyId = key.parse().unwrap();
+        kms.load(&id)
+            .unwrap()
+            .unwrap()
+            .memo
+            .as_ref()
+            .map(AllowMemo::len)
+    }
+
+    fn user(name: &str, policy: &str) -> Caller {
+        Caller::new(&format!("arn:aws:iam::111122223333:user/{name}"))
+            .unwrap()
+            .with_identity_policy_json(policy)
+            .unwrap()
+    }
+
+    #[test]
+    fn only_condition_free_allows_are_remembered_and_the_memo_is_bounded() {
+        let kms = kms();
+        let admin = user("admin", ALLOW);
+        let key = kms
+            .create_key(&admin, CreateKeyRequest::default())
+            .unwrap()
+            .key_metadata
+            .key_id;
+        assert!(encrypt(&kms, &admin, &key));
+        assert_eq!(memo_len(&kms, &key), Some(1));
+        // Again: remembered once.
+        assert!(encrypt(&kms, &admin, &key));
+        assert_eq!(memo_len(&kms, &key), Some(1));
+        // An identity policy with a condition: allowed, not remembered.
+        let cond = user("cond", CONDITIONAL);
+        assert!(encrypt(&kms, &cond, &key));
+        assert_eq!(memo_len(&kms, &key), Some(1));
+        // A denied caller: nothing remembered.
+        let bare = Caller::new("arn:aws:iam::111122223333:user/bare").unwrap();
+        assert!(!encrypt(&kms, &bare, &key));
+        assert_eq!(memo_len(&kms, &key), Some(1));
+        // Many principals: the memo never holds more than its capacity.
+        for i in 0..(MEMO_CAPACITY + 10) {
+            assert!(encrypt(&kms, &user(&format!("u{i}"), ALLOW), &key));
+            assert!(memo_len(&kms, &key).unwrap() <= MEMO_CAPACITY);
+        }
+    }
+
+    #[test]
+    fn a_key_policy_with_a_condition_has_no_memo() {
+        let kms = kms();
+        let admin = user("admin", ALLOW);
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+        let key = kms
+            .create_key(
+                &admin,
+                CreateKeyRequest {
+                    policy: Some(policy.into()),
+                    bypass_policy_lockout_safety_check: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .key_metadata
+            .key_id;
+        assert!(encrypt(&kms, &admin, &key));
+        assert_eq!(memo_len(&kms, &key), None);
+        assert!(!encrypt(
+            &kms,
+            &admin.clone().with_secure_transport(false),
+            &key
+        ));
+    }
+
+    #[test]
+    fn a_change_to_the_key_replaces_the_memo() {
+        let kms = kms();
+        let admin = user("admin", ALLOW);
+        let key = kms
+            .create_key(&admin, CreateKeyRequest::default())
+            .unwrap()
+            .key_metadata
+            .key_id;
+        assert!(encrypt(&kms, &admin, &key));
+        assert_eq!(memo_len(&kms, &key), Some(1));
+        kms.update_key_description(
+            &admin,
+            crate::model::UpdateKeyDescriptionRequest {
+                key_id: key.clone(),
+                description: "changed".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(memo_len(&kms, &key), Some(0));
+    }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use coffer_core::{AccountId, CoreError};
@@ -23,7 +24,7 @@ pub struct Caller {
     /// The principal's tags (`aws:PrincipalTag/<key>`).
     pub tags: BTreeMap<String, String>,
     /// The principal's identity (IAM) policies.
-    pub identity_policies: Vec<Arc<Policy>>,
+    pub identity_policies: IdentityPolicies,
     /// The address the request came from (`aws:SourceIp`).
     pub source_ip: Option<IpAddr>,
     /// Whether the request came over TLS (`aws:SecureTransport`); in process: `true`.
@@ -40,6 +41,90 @@ pub struct Caller {
     /// The request's `User-Agent`, at most [`MAX_USER_AGENT_CHARS`] characters, for the audit
     /// record's `userAgent`.
     pub user_agent: Option<String>,
+}
+
+/// A caller's identity policies: a list that can only grow through methods that give it a new
+/// set id (a process-wide counter, never an address), so that two lists with the same id hold the
+/// same policies. Authorization remembers an allow under that id (see `CachedKey`'s memo);
+/// a changed list has a new id and is decided afresh.
+///
+/// Derefs to the slice of policies; grows with [`push`](Self::push) or [`Extend`].
+#[derive(Clone, Debug, Default)]
+pub struct IdentityPolicies {
+    policies: Vec<Arc<Policy>>,
+    /// 0 for the empty list (every empty list holds the same policies: none); else unique.
+    id: u64,
+    /// Whether no statement of any of the policies has a condition.
+    condition_free: bool,
+}
+
+/// The next identity-policy set id (0 is the empty set's).
+static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
+
+impl IdentityPolicies {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a policy; the list gets a new set id.
+    pub fn push(&mut self, policy: Arc<Policy>) {
+        self.policies.push(policy);
+        self.renumber();
+    }
+
+    fn renumber(&mut self) {
+        if self.policies.is_empty() {
+            self.id = 0;
+            self.condition_free = true;
+        } else {
+            self.id = NEXT_SET_ID.fetch_add(1, Ordering::Relaxed);
+            self.condition_free = self.policies.iter().all(|p| p.is_condition_free());
+        }
+    }
+
+    /// The set id: equal ids, equal policies (the converse need not hold).
+    pub(crate) fn set_id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether no statement of any policy has a condition: their decision then depends on the
+    /// action, resource and principal alone.
+    pub(crate) fn condition_free(&self) -> bool {
+        self.condition_free || self.policies.is_empty()
+    }
+}
+
+impl Deref for IdentityPolicies {
+    type Target = [Arc<Policy>];
+
+    fn deref(&self) -> &[Arc<Policy>] {
+        &self.policies
+    }
+}
+
+impl Extend<Arc<Policy>> for IdentityPolicies {
+    fn extend<I: IntoIterator<Item = Arc<Policy>>>(&mut self, iter: I) {
+        self.policies.extend(iter);
+        self.renumber();
+    }
+}
+
+impl FromIterator<Arc<Policy>> for IdentityPolicies {
+    fn from_iter<I: IntoIterator<Item = Arc<Policy>>>(iter: I) -> Self {
+        let mut set = Self::default();
+        set.extend(iter);
+        set
+    }
+}
+
+impl<'a> IntoIterator for &'a IdentityPolicies {
+    type Item = &'a Arc<Policy>;
+    type IntoIter = std::slice::Iter<'a, Arc<Policy>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.policies.iter()
+    }
 }
 
 /// The longest `User-Agent` kept in an audit record, in characters; a longer one is cut there.
@@ -74,7 +159,7 @@ impl Caller {
         Self {
             identity,
             tags: BTreeMap::new(),
-            identity_policies: Vec::new(),
+            identity_policies: IdentityPolicies::new(),
             source_ip: None,
             secure_transport: true,
             via_service: None,
@@ -161,6 +246,44 @@ impl Deref for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALLOW: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+    const CONDITIONAL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+
+    #[test]
+    fn every_change_to_an_identity_policy_set_gives_it_a_new_id() {
+        let empty = IdentityPolicies::new();
+        assert_eq!(empty.set_id(), 0);
+        assert!(empty.condition_free());
+        let c = Caller::new("arn:aws:iam::111122223333:user/u")
+            .unwrap()
+            .with_identity_policy_json(ALLOW)
+            .unwrap();
+        let a = c.identity_policies.set_id();
+        assert_ne!(a, 0);
+        assert!(c.identity_policies.condition_free());
+        // A clone holds the same policies: the same id.
+        let same = c.clone();
+        assert_eq!(same.identity_policies.set_id(), a);
+        // The same document built again is another set.
+        let again = Caller::new("arn:aws:iam::111122223333:user/u")
+            .unwrap()
+            .with_identity_policy_json(ALLOW)
+            .unwrap();
+        assert_ne!(again.identity_policies.set_id(), a);
+        let mut pushed = c.clone();
+        pushed.identity_policies.push(Arc::new(
+            Policy::parse_identity_policy(CONDITIONAL).unwrap(),
+        ));
+        assert_ne!(pushed.identity_policies.set_id(), a);
+        assert!(!pushed.identity_policies.condition_free());
+        let mut extended = c.clone();
+        extended.identity_policies.extend(std::iter::empty());
+        assert_ne!(extended.identity_policies.set_id(), a);
+        let collected: IdentityPolicies = c.identity_policies.iter().cloned().collect();
+        assert_ne!(collected.set_id(), a);
+        assert_eq!(collected.len(), 1);
+    }
 
     #[test]
     fn a_long_user_agent_is_cut_on_a_character_boundary() {

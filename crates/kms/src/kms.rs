@@ -203,6 +203,10 @@ pub(crate) struct CachedKey {
     pub(crate) aliases: Vec<String>,
     /// A key in a custom key store: its store and key objects (its `material` is empty).
     pub(crate) token: Option<crate::custom_key_store::TokenKey>,
+    /// Allows already decided on this entry (`None` when the key policy has a condition: then
+    /// every call is decided afresh). It lives and dies with the entry: any change to the key
+    /// (policy, tags, aliases, grants, state, a reload) replaces the entry and so forgets it.
+    pub(crate) memo: Option<crate::authz::AllowMemo>,
 }
 
 /// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
@@ -210,7 +214,7 @@ pub(crate) struct CachedKey {
 #[derive(Default)]
 pub(crate) struct KeyCache {
     epoch: AtomicU64,
-    keys: RwLock<HashMap<KeyId, Arc<CachedKey>>>,
+    keys: RwLock<HashMap<KeyId, Arc<CachedKey>, coffer_core::KeyIdHash>>,
     aliases: RwLock<HashMap<(AccountId, String), KeyId>>,
 }
 
@@ -320,7 +324,11 @@ impl Kms {
                 .or_default()
                 .push(g);
         }
+        let memo = policy
+            .is_condition_free()
+            .then(crate::authz::AllowMemo::default);
         let cached = Arc::new(CachedKey {
+            memo,
             arn: record.arn(),
             record,
             material,

@@ -36,14 +36,14 @@ pub(crate) struct LastUse {
 /// Per-key last use, and when tracking began.
 pub(crate) struct LastUsage {
     since: SystemTime,
-    uses: Mutex<HashMap<KeyId, LastUse>>,
+    uses: Mutex<HashMap<KeyId, LastUse, coffer_core::KeyIdHash>>,
 }
 
 impl LastUsage {
     pub(crate) fn new(since: SystemTime) -> Self {
         Self {
             since,
-            uses: Mutex::new(HashMap::new()),
+            uses: Mutex::new(HashMap::default()),
         }
     }
 

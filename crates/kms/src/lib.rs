@@ -79,7 +79,7 @@ pub use admin_authz::{IdentityDecision, IdentityRequest};
 pub use alias_ops::MAX_ALIASES_PER_KEY;
 pub use audit::RefusedRequest;
 pub use builder::BuildError;
-pub use caller::{Caller, MAX_USER_AGENT_CHARS};
+pub use caller::{Caller, IdentityPolicies, MAX_USER_AGENT_CHARS};
 pub use coffer_core::{
     AccountId, Clock, CoreError, EncryptionContext, KeyId, Region, SystemClock, UniqueKeys,
 };

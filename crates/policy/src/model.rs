@@ -224,6 +224,13 @@ impl Policy {
         self.statements.is_empty()
     }
 
+    /// Whether no statement has a `Condition`. Then the policy's decision on a request depends
+    /// on nothing but the action, the resource and the principal (its ARN, account and service
+    /// principal): the facade may remember an allow by those alone.
+    pub fn is_condition_free(&self) -> bool {
+        self.statements.iter().all(|s| s.conditions.is_empty())
+    }
+
     /// The `Sid` of each statement, in order.
     pub fn sids(&self) -> impl ExactSizeIterator<Item = Option<&str>> {
         self.statements.iter().map(|s| s.sid.as_deref())
