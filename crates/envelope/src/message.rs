@@ -465,12 +465,18 @@ pub(crate) fn open_header<R: Read>(
     authenticate_header(provider, header, &aad, &tag, options)
 }
 
-/// The header of a whole message in memory, parsed where it lies: the header, the bytes its
-/// tag covers (prefix and CBOR header), the tag, and where the body starts.
-fn parse_header_in<'m>(
-    message: &'m [u8],
-    limits: &Limits,
-) -> Result<(Header, &'m [u8], &'m [u8; TAG_LEN], usize), EnvelopeError> {
+/// The header of a whole message in memory, parsed where it lies.
+struct HeaderIn<'m> {
+    header: Header,
+    /// The bytes the header tag covers: the prefix and the CBOR header.
+    aad: &'m [u8],
+    tag: &'m [u8; TAG_LEN],
+    /// Where the body starts.
+    body_start: usize,
+}
+
+/// Parses the header of a whole message in memory where it lies.
+fn parse_header_in<'m>(message: &'m [u8], limits: &Limits) -> Result<HeaderIn<'m>, EnvelopeError> {
     let pre = message
         .first_chunk::<PREFIX_LEN>()
         .ok_or(EnvelopeError::Truncated)?;
@@ -483,7 +489,12 @@ fn parse_header_in<'m>(
         .get(header_end..body_start)
         .and_then(|t| <&[u8; TAG_LEN]>::try_from(t).ok())
         .ok_or(EnvelopeError::Truncated)?;
-    Ok((header, aad, tag, body_start))
+    Ok(HeaderIn {
+        header,
+        aad,
+        tag,
+        body_start,
+    })
 }
 
 /// Checks a parsed header: the expected context, a data key from the provider, the key
@@ -650,7 +661,12 @@ pub fn decrypt(
     message: &[u8],
     options: &DecryptOptions,
 ) -> Result<Decrypted, EnvelopeError> {
-    let (header, aad, tag, body_start) = parse_header_in(message, &options.limits)?;
+    let HeaderIn {
+        header,
+        aad,
+        tag,
+        body_start,
+    } = parse_header_in(message, &options.limits)?;
     // The body cipher expanded here, where it stays (it is large: no struct carries it back).
     let cipher = FrameCipher::new(committed_frame_key(provider, &header, options)?)?;
     cipher.verify_header(aad, tag)?;
