@@ -3,43 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may panic
 
 use coffer::model::*;
-use coffer::{AccountId, Caller, EncryptionContext, Kms};
+use coffer::{Caller, EncryptionContext, Kms};
 
-const ACCOUNT: &str = "111122223333";
-const OTHER: &str = "444455556666";
-const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
-const BOB: &str = "arn:aws:iam::111122223333:user/bob";
-const MALLORY: &str = "arn:aws:iam::444455556666:user/mallory";
-
-fn kms() -> Kms {
-    Kms::builder()
-        .quotas(coffer::QuotaConfig {
-            enabled: false,
-            ..Default::default()
-        })
-        .build()
-        .unwrap()
-}
-
-fn identity(statements: &str) -> String {
-    format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#)
-}
-
-fn allow_all() -> String {
-    identity(r#"{"Effect":"Allow","Action":"kms:*","Resource":"*"}"#)
-}
-
-fn who(arn: &str, policies: &[String]) -> Caller {
-    let mut c = Caller::new(arn).unwrap();
-    for p in policies {
-        c = c.with_identity_policy_json(p).unwrap();
-    }
-    c
-}
-
-fn root(account: &str) -> Caller {
-    Caller::account_root(AccountId::parse(account).unwrap())
-}
+mod common;
+use common::*;
 
 fn create(kms: &Kms, caller: &Caller, policy: Option<String>) -> KeyMetadata {
     kms.create_key(
