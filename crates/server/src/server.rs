@@ -275,6 +275,8 @@ pub(crate) struct State {
     pub(crate) key_limiter: Limiter<SourceKey>,
     pub(crate) refusals: RefusalLog,
     pub(crate) rng: RequestIds,
+    /// SigV4 signing keys by credential and scope (`signing_keys.rs`).
+    pub(crate) signing_keys: crate::signing_keys::SigningKeys,
     /// What `/healthz` answers: whether the audit log and the store can be written.
     pub(crate) health: crate::health::Health,
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
@@ -421,6 +423,7 @@ impl Server {
                     crate::refusals::MAX_SOURCES,
                 ),
                 rng: RequestIds::new(),
+                signing_keys: crate::signing_keys::SigningKeys::new(),
                 health,
                 deferral,
                 console: crate::console::Console::new(),
