@@ -65,7 +65,6 @@ pub(crate) async fn admit(
             Api::Kms => Metrics::kms_op(op),
             Api::Admin => Metrics::admin_op(op),
         };
-        tracing::Span::current().record("operation", state.metrics.label(*label));
     }
     let mut body = match tokio::time::timeout(
         state.body_timeout,
