@@ -1326,7 +1326,10 @@ impl Inner {
                         cv.notify_all();
                     }
                     if sync {
-                        self.call_hook();
+                        // The hook wakes the tasks awaiting these records (and may unpark a
+                        // runtime worker): outside the lock, so that appends are not held up
+                        // behind the wake-ups. The mark is published already.
+                        MutexGuard::unlocked(&mut st, || self.call_hook());
                         self.delete_pruned(&mut st);
                     }
                 }

@@ -50,7 +50,8 @@
 //! - `--data-dir-parent DIR`: where the spawned server's temporary data dir is created
 //!   (default: the system temp dir; the audit log's fsync cost depends on this file system)
 //!
-//! Unknown flags (cargo passes `--bench`) are ignored. The run exits with status 1 if any
+//! `--bench` (which cargo passes) and a filter are accepted and ignored; `--help` lists the
+//! rest (clap). The run exits with status 1 if any
 //! response was neither 200 nor a throttle, or any connection failed.
 #![allow(
     clippy::unwrap_used,
@@ -156,32 +157,81 @@ struct Options {
     floor: bool,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            connections: 8,
-            duration: Duration::from_secs(10),
-            warmup: Duration::from_secs(2),
-            threads: 1,
-            op: Op::Encrypt,
-            payload: 1024,
-            endpoint: None,
-            access_key_id: None,
-            secret: None,
-            region: None,
-            server_pid: None,
-            key_id: None,
-            server_args: Vec::new(),
-            data_dir_parent: None,
-            server_bin: None,
-            quota_rate: None,
-            raise_limits: true,
-            matrix: false,
-            floor: true,
-        }
-    }
+/// The load generator's command line (see the module documentation). Each option may also
+/// come from a `COFFER_LOAD_<NAME>` environment variable; arguments win.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "load",
+    about = "Signed KMS load against cofferd, beside its /healthz floor",
+    args_override_self = true
+)]
+struct Cli {
+    /// Keep-alive connections, one request in flight each.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// Seconds measured per phase.
+    #[arg(long, default_value = "10", value_parser = secs)]
+    duration: Duration,
+    /// Seconds of warm-up before each phase.
+    #[arg(long, default_value = "2", value_parser = secs)]
+    warmup: Duration,
+    /// The generator's tokio worker threads (1: a current-thread runtime).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: u32,
+    /// Encrypt, Decrypt, GenerateDataKey (or healthz: the floor alone).
+    #[arg(long, default_value = "Encrypt", value_parser = Op::parse)]
+    op: Op,
+    /// Plaintext bytes of Encrypt and of the ciphertext Decrypt decrypts.
+    #[arg(long, default_value_t = 1024)]
+    payload: usize,
+    /// Load a running server instead of spawning one.
+    #[arg(long, requires_all = ["access_key_id", "secret", "region"])]
+    endpoint: Option<String>,
+    /// The running server's access key id (with --endpoint).
+    #[arg(long)]
+    access_key_id: Option<String>,
+    /// Its secret access key (with --endpoint).
+    #[arg(long)]
+    secret: Option<String>,
+    /// Its region (with --endpoint).
+    #[arg(long)]
+    region: Option<String>,
+    /// The running server's pid, for its CPU time.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// An existing key instead of a new one.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// One more argument for the spawned cofferd (repeatable).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// Where the spawned server's temporary data dir is created.
+    #[arg(long)]
+    data_dir_parent: Option<PathBuf>,
+    /// Another cofferd binary to spawn (a build of an earlier commit, for before/after).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// The spawned server's SymmetricCryptographic quota per second (and burst).
+    #[arg(long, value_parser = quota_rate)]
+    quota_rate: Option<f64>,
+    /// raised: lift the spawned server's pre-authentication budgets; default: keep them.
+    #[arg(long, default_value = "raised", value_parser = ["raised", "default"])]
+    limits: String,
+    /// Encrypt, Decrypt and GenerateDataKey at 8 and 32 connections, then a table.
+    #[arg(long)]
+    matrix: bool,
+    /// Skip the GET /healthz floor.
+    #[arg(long)]
+    no_floor: bool,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// A benchmark filter `cargo bench` may pass through; nothing to filter here.
+    #[arg(hide = true)]
+    filter: Vec<String>,
 }
 
+/// The options that take a value, in the order their environment variables are read.
 const VALUED: [&str; 17] = [
     "connections",
     "duration",
@@ -202,127 +252,66 @@ const VALUED: [&str; 17] = [
     "limits",
 ];
 
-fn secs(v: &str, name: &str) -> Result<Duration, String> {
-    let s: f64 = v
-        .parse()
-        .map_err(|_| format!("--{name}: not a number: {v}"))?;
+fn secs(v: &str) -> Result<Duration, String> {
+    let s: f64 = v.parse().map_err(|_| format!("not a number: {v}"))?;
     if !(0.0..=86_400.0).contains(&s) {
-        return Err(format!("--{name}: out of range: {v}"));
+        return Err(format!("out of range: {v}"));
     }
     Ok(Duration::from_secs_f64(s))
 }
 
-fn count(v: &str, name: &str) -> Result<usize, String> {
-    v.parse()
-        .map_err(|_| format!("--{name}: not a whole number: {v}"))
+fn quota_rate(v: &str) -> Result<f64, String> {
+    let r: f64 = v.parse().map_err(|_| format!("not a number: {v}"))?;
+    if !(1.0..=1e9).contains(&r) {
+        return Err(format!("out of range: {v}"));
+    }
+    Ok(r)
 }
 
 impl Options {
-    fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
-        match name {
-            "connections" => self.connections = count(v, name)?,
-            "duration" => self.duration = secs(v, name)?,
-            "warmup" => self.warmup = secs(v, name)?,
-            "threads" => self.threads = count(v, name)?,
-            "op" => self.op = Op::parse(v)?,
-            "payload" => self.payload = count(v, name)?,
-            "endpoint" => self.endpoint = Some(v.to_owned()),
-            "access-key-id" => self.access_key_id = Some(v.to_owned()),
-            "secret" => self.secret = Some(v.to_owned()),
-            "region" => self.region = Some(v.to_owned()),
-            "server-pid" => {
-                self.server_pid = Some(
-                    v.parse()
-                        .map_err(|_| format!("--server-pid: not a pid: {v}"))?,
-                );
-            }
-            "key-id" => self.key_id = Some(v.to_owned()),
-            "server-arg" => self.server_args.push(v.to_owned()),
-            "data-dir-parent" => self.data_dir_parent = Some(PathBuf::from(v)),
-            "server-bin" => self.server_bin = Some(PathBuf::from(v)),
-            "quota-rate" => {
-                let r: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--quota-rate: not a number: {v}"))?;
-                if !(1.0..=1e9).contains(&r) {
-                    return Err(format!("--quota-rate: out of range: {v}"));
-                }
-                self.quota_rate = Some(r);
-            }
-            "limits" => {
-                self.raise_limits = match v {
-                    "raised" => true,
-                    "default" => false,
-                    _ => return Err(format!("--limits: raised or default, not {v}")),
-                };
-            }
-            _ => return Err(format!("unknown option {name}")),
-        }
-        Ok(())
-    }
-
-    fn from_env_and_args() -> Result<Self, String> {
-        let mut o = Self::default();
+    /// The environment's `COFFER_LOAD_*` options first, then the arguments (which win).
+    fn from_env_and_args() -> Result<Self, clap::Error> {
+        let mut argv: Vec<std::ffi::OsString> = std::env::args_os().take(1).collect();
         for name in VALUED {
             let var = format!(
                 "COFFER_LOAD_{}",
                 name.replace('-', "_").to_ascii_uppercase()
             );
-            if let Ok(v) = std::env::var(&var) {
-                o.set(name, &v).map_err(|e| format!("{var}: {e}"))?;
+            if let Some(v) = std::env::var_os(&var) {
+                let mut arg = std::ffi::OsString::from(format!("--{name}="));
+                arg.push(v);
+                argv.push(arg);
             }
         }
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let mut i = 0;
-        while let Some(arg) = args.get(i) {
-            i += 1;
-            let Some(flag) = arg.strip_prefix("--") else {
-                // cargo bench passes a filter string through; nothing to filter here.
-                continue;
-            };
-            let (name, inline) = match flag.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_owned())),
-                None => (flag, None),
-            };
-            if flag == "help" {
-                return Err(String::new());
-            }
-            if flag == "matrix" {
-                o.matrix = true;
-                continue;
-            }
-            if flag == "no-floor" {
-                o.floor = false;
-                continue;
-            }
-            if !VALUED.contains(&name) {
-                if name != "bench" {
-                    eprintln!("load: ignoring unknown flag {arg}");
-                }
-                continue;
-            }
-            let value = match inline {
-                Some(v) => v,
-                None => {
-                    let v = args.get(i).ok_or(format!("--{name} needs a value"))?;
-                    i += 1;
-                    v.clone()
-                }
-            };
-            o.set(name, &value)?;
+        argv.extend(std::env::args_os().skip(1));
+        let cli = <Cli as clap::Parser>::try_parse_from(argv)?;
+        if cli.duration.is_zero() {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                "--duration must be positive\n",
+            ));
         }
-        if o.connections == 0 || o.threads == 0 {
-            return Err("--connections and --threads must be at least 1".into());
-        }
-        if o.duration.is_zero() {
-            return Err("--duration must be positive".into());
-        }
-        if o.endpoint.is_some()
-            && (o.access_key_id.is_none() || o.secret.is_none() || o.region.is_none())
-        {
-            return Err("--endpoint needs --access-key-id, --secret and --region as well".into());
-        }
-        Ok(o)
+        Ok(Self {
+            connections: cli.connections as usize,
+            duration: cli.duration,
+            warmup: cli.warmup,
+            threads: cli.threads as usize,
+            op: cli.op,
+            payload: cli.payload,
+            endpoint: cli.endpoint,
+            access_key_id: cli.access_key_id,
+            secret: cli.secret,
+            region: cli.region,
+            server_pid: cli.server_pid,
+            key_id: cli.key_id,
+            server_args: cli.server_args,
+            data_dir_parent: cli.data_dir_parent,
+            server_bin: cli.server_bin,
+            quota_rate: cli.quota_rate,
+            raise_limits: cli.limits == "raised",
+            matrix: cli.matrix,
+            floor: !cli.no_floor,
+        })
     }
 }
 
@@ -1472,22 +1461,7 @@ fn run(opts: &Options) -> Result<bool, String> {
 fn main() -> ExitCode {
     let opts = match Options::from_env_and_args() {
         Ok(o) => o,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("load: {e}");
-            }
-            eprintln!(
-                "usage: cargo bench -p cofferd --bench load -- [--connections N] [--duration S] \
-                 [--warmup S] [--threads N] [--op Encrypt|Decrypt|GenerateDataKey] \
-                 [--payload BYTES] [--matrix] [--no-floor] [--server-bin PATH] [--endpoint URL --access-key-id ID --secret S --region R \
-                 [--server-pid PID] [--key-id ID]] [--server-arg ARG]... [--data-dir-parent DIR]"
-            );
-            return if e.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
-        }
+        Err(e) => e.exit(),
     };
     match run(&opts) {
         Ok(true) => ExitCode::SUCCESS,

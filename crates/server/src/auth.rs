@@ -65,7 +65,6 @@ pub(crate) async fn admit(
             Api::Kms => Metrics::kms_op(op),
             Api::Admin => Metrics::admin_op(op),
         };
-        tracing::Span::current().record("operation", state.metrics.label(*label));
     }
     let mut body = match tokio::time::timeout(
         state.body_timeout,
@@ -390,8 +389,11 @@ pub(crate) fn authenticate(
     }
     let creq = sigv4::canonical_request(req, &auth.signed_headers, &computed);
     let sts = sigv4::string_to_sign(date, &auth.scope(), &creq);
-    let key = sigv4::signing_key(cred.secret(), auth.date, auth.region, auth.service);
-    let expected = sigv4::signature(&key, &sts);
+    // The signing key is derived once per credential and scope, and cached for the very
+    // credential the store returned above (a rotated or revoked one never matches).
+    let expected = state
+        .signing_keys
+        .signature(&cred, auth.date, auth.region, auth.service, &sts);
     if !coffer_crypto::constant_time_eq(&expected, &auth.signature) {
         return Err(invalid_signature(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",

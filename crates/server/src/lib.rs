@@ -62,6 +62,7 @@ mod refusals;
 pub mod replication;
 pub mod seed;
 mod server;
+mod signing_keys;
 mod sigv4;
 mod tls;
 

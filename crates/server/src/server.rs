@@ -275,6 +275,8 @@ pub(crate) struct State {
     pub(crate) key_limiter: Limiter<SourceKey>,
     pub(crate) refusals: RefusalLog,
     pub(crate) rng: RequestIds,
+    /// SigV4 signing keys by credential and scope (`signing_keys.rs`).
+    pub(crate) signing_keys: crate::signing_keys::SigningKeys,
     /// What `/healthz` answers: whether the audit log and the store can be written.
     pub(crate) health: crate::health::Health,
     /// With a fail-closed audit log: read-only cryptographic calls run on the reactor and
@@ -421,6 +423,7 @@ impl Server {
                     crate::refusals::MAX_SOURCES,
                 ),
                 rng: RequestIds::new(),
+                signing_keys: crate::signing_keys::SigningKeys::new(),
                 health,
                 deferral,
                 console: crate::console::Console::new(),
@@ -659,17 +662,39 @@ pub(crate) async fn handle(
     let _in_flight = state.metrics.in_flight();
     let started = Instant::now();
     let id = request_id(&state.rng);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        source_ip = %ip,
-        operation = tracing::field::Empty,
-        access_key_id = tracing::field::Empty,
-    );
+    // Every log line a request writes is in its span (request id, source, operation, key id).
+    // Building a span costs the log subscriber a slab entry and a formatted copy of its fields
+    // per request (~4 % of the server's CPU under load: docs/perf/README.md), so it is built up
+    // front only when the request's debug lines are on; otherwise the only line a request can
+    // write is `request failed` below, and its span is built then, with the same fields.
+    let eager = tracing::enabled!(tracing::Level::DEBUG);
+    let span = if eager {
+        request_span(&id, ip)
+    } else {
+        tracing::Span::none()
+    };
     let mut label = Metrics::NONE;
-    let result =
-        tracing::Instrument::instrument(serve(state, ip, &id, req, &mut label), span.clone()).await;
+    let mut cred = None;
+    let result = tracing::Instrument::instrument(
+        serve(state, ip, &id, req, &mut label, &mut cred),
+        span.clone(),
+    )
+    .await;
     let elapsed = started.elapsed();
+    let logs = eager || matches!(&result, Err(e) if e.status() >= 500);
+    let span = if logs && span.is_none() {
+        request_span(&id, ip)
+    } else {
+        span
+    };
+    if logs {
+        if label != Metrics::NONE {
+            span.record("operation", state.metrics.label(label));
+        }
+        if let Some(cred) = &cred {
+            span.record("access_key_id", cred.access_key_id());
+        }
+    }
     let _enter = span.enter();
     let response = match result {
         Ok(body) => {
@@ -699,12 +724,26 @@ pub(crate) async fn handle(
     response
 }
 
+/// The span of a request's log lines; `operation` and `access_key_id` are recorded once known.
+fn request_span(id: &str, ip: IpAddr) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        source_ip = %ip,
+        operation = tracing::field::Empty,
+        access_key_id = tracing::field::Empty,
+    )
+}
+
+/// Admits and runs one request; `label` and `signer` say, for its log span and metrics, which
+/// operation it named and which credential signed it, as far as it got.
 async fn serve(
     state: &Arc<State>,
     ip: IpAddr,
     request_id: &str,
     req: Request<Incoming>,
     label: &mut OpLabel,
+    signer: &mut Option<Arc<coffer_credentials::Credential>>,
 ) -> Result<Vec<u8>, ApiError> {
     check_fresh(state)?;
     let (parts, body) = req.into_parts();
@@ -720,7 +759,7 @@ async fn serve(
             return Err(e);
         }
     };
-    tracing::Span::current().record("access_key_id", cred.access_key_id());
+    *signer = Some(cred.clone());
     let mut caller = cred
         .caller()
         .clone()

@@ -371,9 +371,16 @@ fn an_administrator_does_exactly_its_part() {
     );
     assert_eq!(r.0, 200, "{r:?}");
     let app2 = Cred::from_response(&r.1);
+    // `app` signed requests a moment ago (its signing key is cached for today's scope): the
+    // rotation still ends it at once.
     assert_eq!(
         code(&kms(addr, &app, "ListKeys", &json!({}))),
         "UnrecognizedClientException"
+    );
+    // The new key authenticates (its policy allows nothing), warming the cache for it…
+    assert_eq!(
+        code(&kms(addr, &app2, "ListKeys", &json!({}))),
+        "AccessDeniedException"
     );
     let r = admin(
         addr,
@@ -382,6 +389,7 @@ fn an_administrator_does_exactly_its_part() {
         &json!({"AccessKeyId": app2.id}),
     );
     assert_eq!(r.0, 200, "{r:?}");
+    // …and revoking it refuses it at once all the same.
     assert_eq!(
         code(&kms(addr, &app2, "ListKeys", &json!({}))),
         "UnrecognizedClientException"
