@@ -75,14 +75,20 @@ impl Hasher for KeyIdHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        // A final avalanche (the murmur3 finalizer), so the table's low bits see every byte.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        // A final avalanche, so the table's low bits see every byte.
+        avalanche(self.0)
     }
+}
+
+/// The 64-bit finalizer of MurmurHash3: every input bit affects every output bit. Not keyed:
+/// for values no caller chooses (or whose table is bounded by other means).
+#[inline]
+pub fn avalanche(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub use clock::{Clock, SystemClock};
 pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};
 pub use error::CoreError;
 pub use ids::{AccountId, KeyId, Region, MRK_PREFIX};
-pub use key_hash::{KeyIdHash, KeyIdHasher};
+pub use key_hash::{avalanche, KeyIdHash, KeyIdHasher};
 pub use operation::{KeyReferences, KeyStateRow, Operation};
 pub use principal::{PrincipalArn, PrincipalKind, MAX_PRINCIPAL_ARN, PARTITIONS};
 pub use tags::{check_tag, TagError, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};

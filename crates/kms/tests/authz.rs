@@ -20,21 +20,6 @@ fn create(kms: &Kms, caller: &Caller, policy: Option<String>) -> KeyMetadata {
     .key_metadata
 }
 
-fn encrypt(kms: &Kms, caller: &Caller, key: &str, ctx: &EncryptionContext) -> &'static str {
-    match kms.encrypt(
-        caller,
-        EncryptRequest {
-            key_id: key.into(),
-            plaintext: b"x".to_vec().into(),
-            encryption_context: ctx.clone(),
-            ..Default::default()
-        },
-    ) {
-        Ok(_) => "ok",
-        Err(e) => e.code(),
-    }
-}
-
 fn decrypt(kms: &Kms, caller: &Caller, blob: &[u8]) -> &'static str {
     match kms.decrypt(
         caller,

@@ -37,29 +37,14 @@ fn create(kms: &Kms, caller: &Caller, policy: Option<String>) -> String {
     .key_id
 }
 
-fn encrypt_with(kms: &Kms, caller: &Caller, key: &str, ctx: &EncryptionContext) -> &'static str {
-    match kms.encrypt(
-        caller,
-        EncryptRequest {
-            key_id: key.into(),
-            plaintext: b"x".to_vec().into(),
-            encryption_context: ctx.clone(),
-            ..Default::default()
-        },
-    ) {
-        Ok(_) => "ok",
-        Err(e) => e.code(),
-    }
-}
-
-fn encrypt(kms: &Kms, caller: &Caller, key: &str) -> &'static str {
-    encrypt_with(kms, caller, key, &EncryptionContext::new())
+fn encrypt_plain(kms: &Kms, caller: &Caller, key: &str) -> &'static str {
+    encrypt(kms, caller, key, &EncryptionContext::new())
 }
 
 /// The same allowed call twice: the second is answered from the memo (where there is one).
 fn remembered(kms: &Kms, caller: &Caller, key: &str) {
-    assert_eq!(encrypt(kms, caller, key), "ok");
-    assert_eq!(encrypt(kms, caller, key), "ok");
+    assert_eq!(encrypt_plain(kms, caller, key), "ok");
+    assert_eq!(encrypt_plain(kms, caller, key), "ok");
 }
 
 fn put_policy(kms: &Kms, key: &str, policy: String) {
@@ -93,8 +78,8 @@ fn a_second_principal_is_not_let_in_by_anothers_allow() {
     // Bob holds Alice's very identity-policy set (same set id): still refused.
     let mut bob = who(BOB, &[]);
     bob.identity_policies = alice.identity_policies.clone();
-    assert_eq!(encrypt(&kms, &bob, &key), DENIED);
-    assert_eq!(encrypt(&kms, &alice, &key), "ok");
+    assert_eq!(encrypt_plain(&kms, &bob, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), "ok");
 }
 
 #[test]
@@ -108,10 +93,10 @@ fn another_account_is_not_let_in_by_an_allow_in_this_one() {
     // names only the key's account.
     let mut mallory = who(MALLORY, &[]);
     mallory.identity_policies = alice.identity_policies.clone();
-    assert_eq!(encrypt(&kms, &mallory, &arn), DENIED);
+    assert_eq!(encrypt_plain(&kms, &mallory, &arn), DENIED);
     // The other account's root neither.
     remembered(&kms, &root(ACCOUNT), &arn);
-    assert_eq!(encrypt(&kms, &root(OTHER), &arn), DENIED);
+    assert_eq!(encrypt_plain(&kms, &root(OTHER), &arn), DENIED);
 }
 
 #[test]
@@ -126,15 +111,15 @@ fn a_changed_identity_policy_set_is_decided_afresh() {
     denied
         .identity_policies
         .push(Arc::new(Policy::parse_identity_policy(&deny).unwrap()));
-    assert_eq!(encrypt(&kms, &denied, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &denied, &key), DENIED);
     // Extended rather than pushed: likewise.
     let mut extended = alice.clone();
     extended
         .identity_policies
         .extend([Arc::new(Policy::parse_identity_policy(&deny).unwrap())]);
-    assert_eq!(encrypt(&kms, &extended, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &extended, &key), DENIED);
     // The same principal with no identity policy: the default key policy delegates to none.
-    assert_eq!(encrypt(&kms, &who(ALICE, &[]), &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &who(ALICE, &[]), &key), DENIED);
     // A policy allowing only Decrypt, built anew: refused Encrypt.
     let decrypt_only = who(
         ALICE,
@@ -142,8 +127,8 @@ fn a_changed_identity_policy_set_is_decided_afresh() {
             r#"{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}"#,
         )],
     );
-    assert_eq!(encrypt(&kms, &decrypt_only, &key), DENIED);
-    assert_eq!(encrypt(&kms, &alice, &key), "ok");
+    assert_eq!(encrypt_plain(&kms, &decrypt_only, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), "ok");
 }
 
 #[test]
@@ -184,8 +169,8 @@ fn a_deny_added_to_the_key_policy_after_an_allow_wins() {
             root_admin(ACCOUNT)
         )),
     );
-    assert_eq!(encrypt(&kms, &alice, &key), DENIED);
-    assert_eq!(encrypt(&kms, &alice, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), DENIED);
     // And back: allowed again.
     put_policy(&kms, &key, key_policy(&root_admin(ACCOUNT)));
     remembered(&kms, &alice, &key);
@@ -197,7 +182,7 @@ fn a_deny_added_to_the_key_policy_after_an_allow_wins() {
             r#"{{"Effect":"Allow","Principal":{{"AWS":"{BOB}"}},"Action":"kms:*","Resource":"*"}}"#
         )),
     );
-    assert_eq!(encrypt(&kms, &alice, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), DENIED);
 }
 
 #[test]
@@ -213,7 +198,7 @@ fn a_disabled_key_is_refused_after_an_allow() {
         },
     )
     .unwrap();
-    assert_eq!(encrypt(&kms, &alice, &key), "DisabledException");
+    assert_eq!(encrypt_plain(&kms, &alice, &key), "DisabledException");
 }
 
 #[test]
@@ -242,11 +227,11 @@ fn a_condition_on_resource_tags_is_decided_on_every_call() {
         )
         .unwrap();
     };
-    assert_eq!(encrypt(&kms, &alice, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), DENIED);
     tag("prod");
     remembered(&kms, &alice, &key);
     tag("dev");
-    assert_eq!(encrypt(&kms, &alice, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), DENIED);
 }
 
 #[test]
@@ -273,14 +258,14 @@ fn a_condition_in_an_identity_policy_is_decided_on_every_call() {
     );
     let billing: EncryptionContext = [("app", "billing")].into_iter().collect();
     let other: EncryptionContext = [("app", "payroll")].into_iter().collect();
-    assert_eq!(encrypt_with(&kms, &carol, &key, &billing), "ok");
-    assert_eq!(encrypt_with(&kms, &carol, &key, &billing), "ok");
-    assert_eq!(encrypt_with(&kms, &carol, &key, &other), DENIED);
-    assert_eq!(encrypt(&kms, &carol, &key), DENIED);
+    assert_eq!(encrypt(&kms, &carol, &key, &billing), "ok");
+    assert_eq!(encrypt(&kms, &carol, &key, &billing), "ok");
+    assert_eq!(encrypt(&kms, &carol, &key, &other), DENIED);
+    assert_eq!(encrypt_plain(&kms, &carol, &key), DENIED);
     // By the alias: allowed; by the key id right after: refused again.
-    assert_eq!(encrypt(&kms, &carol, "alias/app"), "ok");
-    assert_eq!(encrypt(&kms, &carol, "alias/app"), "ok");
-    assert_eq!(encrypt(&kms, &carol, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &carol, "alias/app"), "ok");
+    assert_eq!(encrypt_plain(&kms, &carol, "alias/app"), "ok");
+    assert_eq!(encrypt_plain(&kms, &carol, &key), DENIED);
 }
 
 #[test]
@@ -297,7 +282,7 @@ fn a_condition_on_aliases_sees_an_alias_change() {
         ))),
     );
     let alice = who(ALICE, &[]);
-    assert_eq!(encrypt(&kms, &alice, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), DENIED);
     kms.create_alias(
         &root(ACCOUNT),
         AliasRequest {
@@ -314,7 +299,7 @@ fn a_condition_on_aliases_sees_an_alias_change() {
         },
     )
     .unwrap();
-    assert_eq!(encrypt(&kms, &alice, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &alice, &key), DENIED);
 }
 
 #[test]
@@ -324,7 +309,7 @@ fn a_grant_still_allows_where_no_policy_does_and_a_revoked_one_stops() {
     let key = create(&kms, &admin, None);
     remembered(&kms, &admin, &key);
     let bob = who(BOB, &[]);
-    assert_eq!(encrypt(&kms, &bob, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &bob, &key), DENIED);
     let grant = kms
         .create_grant(
             &admin,
@@ -336,8 +321,8 @@ fn a_grant_still_allows_where_no_policy_does_and_a_revoked_one_stops() {
             },
         )
         .unwrap();
-    assert_eq!(encrypt(&kms, &bob, &key), "ok");
-    assert_eq!(encrypt(&kms, &bob, &key), "ok");
+    assert_eq!(encrypt_plain(&kms, &bob, &key), "ok");
+    assert_eq!(encrypt_plain(&kms, &bob, &key), "ok");
     kms.revoke_grant(
         &admin,
         RevokeGrantRequest {
@@ -347,7 +332,7 @@ fn a_grant_still_allows_where_no_policy_does_and_a_revoked_one_stops() {
         },
     )
     .unwrap();
-    assert_eq!(encrypt(&kms, &bob, &key), DENIED);
+    assert_eq!(encrypt_plain(&kms, &bob, &key), DENIED);
 }
 
 #[test]

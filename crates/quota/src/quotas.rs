@@ -281,15 +281,11 @@ fn scope_bits(scope: &str) -> u64 {
     (mix(h) & ACCOUNT_POSITIONS) | (1 << 63)
 }
 
-/// The 64-bit finalizer of MurmurHash3: every input bit affects every output bit. Keys come
-/// from authenticated account ids; the bound on buckets, not the hash, protects memory.
+/// Every input bit into every output bit ([`coffer_core::avalanche`]). Keys come from
+/// authenticated account ids; the bound on buckets, not the hash, protects memory.
 #[inline]
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
+fn mix(x: u64) -> u64 {
+    coffer_core::avalanche(x)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! identity policies and callers.
 #![allow(dead_code)] // each test file uses its own part
 
-use coffer::{AccountId, Caller, Kms};
+use coffer::model::EncryptRequest;
+use coffer::{AccountId, Caller, EncryptionContext, Kms};
 
 pub(crate) const ACCOUNT: &str = "111122223333";
 pub(crate) const OTHER: &str = "444455556666";
@@ -38,4 +39,25 @@ pub(crate) fn who(arn: &str, policies: &[String]) -> Caller {
 
 pub(crate) fn root(account: &str) -> Caller {
     Caller::account_root(AccountId::parse(account).unwrap())
+}
+
+/// Encrypts one byte: "ok", or the error's AWS code.
+pub(crate) fn encrypt(
+    kms: &Kms,
+    caller: &Caller,
+    key: &str,
+    ctx: &EncryptionContext,
+) -> &'static str {
+    match kms.encrypt(
+        caller,
+        EncryptRequest {
+            key_id: key.into(),
+            plaintext: b"x".to_vec().into(),
+            encryption_context: ctx.clone(),
+            ..Default::default()
+        },
+    ) {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
 }
