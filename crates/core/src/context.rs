@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::CoreError;
 
@@ -6,12 +7,41 @@ use crate::CoreError;
 /// and values.
 pub const MAX_ENCRYPTION_CONTEXT_BYTES: usize = 8192;
 
+/// The pairs of every empty context.
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+
 /// An encryption context: non-secret string pairs bound to a ciphertext as authenticated data.
 ///
 /// Held sorted, so its [canonical encoding](Self::canonical_bytes) does not depend on the order in
 /// which pairs were given. Keys compare case-sensitively, as AWS KMS does.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct EncryptionContext(BTreeMap<String, String>);
+///
+/// Cloning is cheap: clones share their pairs (copy on write), so a caller that builds one
+/// context and passes a clone with every request allocates, and the call frees, nothing for it.
+/// An empty context holds no allocation at all.
+#[derive(Clone, Default)]
+pub struct EncryptionContext(Option<Arc<BTreeMap<String, String>>>);
+
+impl std::fmt::Debug for EncryptionContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EncryptionContext")
+            .field(self.as_map())
+            .finish()
+    }
+}
+
+impl PartialEq for EncryptionContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_map() == other.as_map()
+    }
+}
+
+impl Eq for EncryptionContext {}
+
+impl std::hash::Hash for EncryptionContext {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_map().hash(state);
+    }
+}
 
 impl EncryptionContext {
     /// An empty context.
@@ -21,37 +51,43 @@ impl EncryptionContext {
 
     /// Adds or replaces a pair.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(key.into(), value.into());
+        let pairs = self.0.get_or_insert_with(Default::default);
+        Arc::make_mut(pairs).insert(key.into(), value.into());
+    }
+
+    /// A context of `pairs` (none: no allocation).
+    fn of(pairs: BTreeMap<String, String>) -> Self {
+        Self((!pairs.is_empty()).then(|| Arc::new(pairs)))
     }
 
     /// The value for `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.as_map().get(key).map(String::as_str)
     }
 
     /// Pairs in canonical (bytewise key) order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.as_map().iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Number of pairs.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_map().len()
     }
 
     /// Whether there are no pairs.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_map().is_empty()
     }
 
     /// The pairs as a map.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
-        &self.0
+        self.0.as_deref().unwrap_or(&EMPTY)
     }
 
     /// Checks the size limit.
     pub fn validate(&self) -> Result<(), CoreError> {
-        let total: usize = self.0.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let total: usize = self.as_map().iter().map(|(k, v)| k.len() + v.len()).sum();
         if total > MAX_ENCRYPTION_CONTEXT_BYTES {
             return Err(CoreError::EncryptionContextTooLarge);
         }
@@ -64,9 +100,9 @@ impl EncryptionContext {
     /// Requires [`validate`](Self::validate) to have passed (every length then fits in a `u16`).
     pub fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), CoreError> {
         let count =
-            u16::try_from(self.0.len()).map_err(|_| CoreError::EncryptionContextTooLarge)?;
+            u16::try_from(self.as_map().len()).map_err(|_| CoreError::EncryptionContextTooLarge)?;
         out.extend_from_slice(&count.to_be_bytes());
-        for (k, v) in &self.0 {
+        for (k, v) in self.as_map() {
             for s in [k, v] {
                 let n = u16::try_from(s.len()).map_err(|_| CoreError::EncryptionContextTooLarge)?;
                 out.extend_from_slice(&n.to_be_bytes());
@@ -79,7 +115,7 @@ impl EncryptionContext {
     /// Length of the canonical encoding ([`write_canonical`](Self::write_canonical)).
     pub fn canonical_len(&self) -> usize {
         2 + self
-            .0
+            .as_map()
             .iter()
             .map(|(k, v)| 4 + k.len() + v.len())
             .sum::<usize>()
@@ -100,8 +136,8 @@ impl EncryptionContext {
         }
         let len = |n: usize| u16::try_from(n).map_err(|_| CoreError::EncryptionContextTooLarge);
         let mut at = 0;
-        put(out, &mut at, &len(self.0.len())?.to_be_bytes())?;
-        for (k, v) in &self.0 {
+        put(out, &mut at, &len(self.as_map().len())?.to_be_bytes())?;
+        for (k, v) in self.as_map() {
             for s in [k, v] {
                 put(out, &mut at, &len(s.len())?.to_be_bytes())?;
                 put(out, &mut at, s.as_bytes())?;
@@ -156,7 +192,7 @@ impl EncryptionContext {
         if !b.is_empty() {
             return Err(CoreError::MalformedEncryptionContext);
         }
-        let ctx = Self(map);
+        let ctx = Self::of(map);
         ctx.validate()?;
         Ok(ctx)
     }
@@ -164,7 +200,7 @@ impl EncryptionContext {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(
+        Self::of(
             iter.into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
@@ -174,13 +210,13 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContex
 
 impl From<BTreeMap<String, String>> for EncryptionContext {
     fn from(m: BTreeMap<String, String>) -> Self {
-        Self(m)
+        Self::of(m)
     }
 }
 
 impl From<std::collections::HashMap<String, String>> for EncryptionContext {
     fn from(m: std::collections::HashMap<String, String>) -> Self {
-        Self(m.into_iter().collect())
+        Self::of(m.into_iter().collect())
     }
 }
 
@@ -188,6 +224,50 @@ impl From<std::collections::HashMap<String, String>> for EncryptionContext {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn clones_share_pairs_and_copy_on_write() {
+        let a: EncryptionContext = [("tenant", "acme")].into_iter().collect();
+        let mut b = a.clone();
+        assert!(
+            std::ptr::eq(a.as_map(), b.as_map()),
+            "a clone shares the pairs"
+        );
+        b.insert("purpose", "x");
+        assert_eq!(
+            a.len(),
+            1,
+            "inserting into a clone leaves the original alone"
+        );
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.get("tenant"), Some("acme"));
+        assert_ne!(a, b);
+        let mut c = a.clone();
+        c.insert("tenant", "acme");
+        assert_eq!(a, c, "equal pairs are equal, shared or not");
+        let hash = |ctx: &EncryptionContext| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(ctx)
+        };
+        assert_eq!(hash(&a), hash(&c));
+        assert_eq!(format!("{a:?}"), r#"EncryptionContext({"tenant": "acme"})"#);
+    }
+
+    #[test]
+    fn every_empty_context_is_the_same() {
+        let built: EncryptionContext = std::iter::empty::<(String, String)>().collect();
+        let from_map = EncryptionContext::from(BTreeMap::new());
+        let parsed = EncryptionContext::from_canonical_bytes(&[0, 0]).unwrap();
+        for ctx in [&built, &from_map, &parsed] {
+            assert_eq!(ctx, &EncryptionContext::new());
+            assert!(ctx.is_empty());
+            assert_eq!(ctx.canonical_bytes(), [0, 0]);
+        }
+        let mut grown = EncryptionContext::new();
+        grown.insert("k", "v");
+        assert_eq!(grown.get("k"), Some("v"));
+        assert_eq!(EncryptionContext::new().get("k"), None);
+    }
 
     #[test]
     fn known_encoding() {
