@@ -5,21 +5,21 @@ const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends the lower-case hex of `bytes` to `out`.
 pub fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
-    out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0x0f)]);
+    let start = out.len();
+    out.resize(start + bytes.len() * 2, 0);
+    for (pair, b) in out[start..].chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
 }
 
 /// The lower-case hex of `bytes`.
 pub fn encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
+    let mut out = Vec::new();
+    encode_into(bytes, &mut out);
+    // Every byte is one of DIGITS (ASCII), so this is always valid UTF-8; the lossy path is
+    // never taken and only avoids a panic path.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn nibble(c: u8) -> Option<u8> {
@@ -95,6 +95,14 @@ mod tests {
         fn rejects_odd_lengths(s in "([0-9a-f]{2}){0,16}[0-9a-f]") {
             prop_assert_eq!(decode(&s), None);
         }
+    }
+
+    #[test]
+    fn encode_into_appends() {
+        let mut out = b"x=".to_vec();
+        encode_into(&[0xab, 0x01, 0xf0], &mut out);
+        assert_eq!(out, b"x=ab01f0");
+        assert_eq!(encode(&[0x00, 0xff]), "00ff");
     }
 
     #[test]
