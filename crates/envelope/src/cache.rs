@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use crate::{
     DataKeyProvider, DerivationKey, EncryptedDataKey, EncryptionMaterials, EnvelopeError,
-    GeneratedDataKey, MaterialsRequest, MessageMaterials, ProviderError,
+    GeneratedDataKey, MaterialsRequest, MessageMaterials, ProviderError, SharedMessageMaterials,
 };
 
 /// The limits of a [`CachingProvider`].
@@ -223,7 +223,9 @@ fn enc_key(key_ids: &[&str], context: &EncryptionContext) -> KeyBuf {
 }
 
 struct EncEntry {
-    materials: EncryptionMaterials,
+    data_key: SymmetricKey,
+    /// Shared with every message that uses the entry (no copy per message).
+    encrypted_data_keys: Arc<[EncryptedDataKey]>,
     /// The data key's extract, made once when the entry is filled.
     derivation_key: DerivationKey,
     created: SystemTime,
@@ -337,7 +339,11 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
         &self,
         request: &MaterialsRequest<'_>,
     ) -> Result<EncryptionMaterials, EnvelopeError> {
-        match self.materials_cached(request, |e| e.materials.clone())? {
+        let cached = self.materials_cached(request, |e| EncryptionMaterials {
+            data_key: e.data_key.clone(),
+            encrypted_data_keys: e.encrypted_data_keys.to_vec(),
+        })?;
+        match cached {
             Some(m) => Ok(m),
             None => self.inner.encryption_materials(request),
         }
@@ -349,11 +355,25 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
     ) -> Result<MessageMaterials, EnvelopeError> {
         let cached = self.materials_cached(request, |e| MessageMaterials {
             derivation_key: e.derivation_key.clone(),
-            encrypted_data_keys: e.materials.encrypted_data_keys.clone(),
+            encrypted_data_keys: e.encrypted_data_keys.to_vec(),
         })?;
         match cached {
             Some(m) => Ok(m),
             None => self.inner.message_materials(request),
+        }
+    }
+
+    fn shared_message_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<SharedMessageMaterials, EnvelopeError> {
+        let cached = self.materials_cached(request, |e| SharedMessageMaterials {
+            derivation_key: e.derivation_key.clone(),
+            encrypted_data_keys: Arc::clone(&e.encrypted_data_keys),
+        })?;
+        match cached {
+            Some(m) => Ok(m),
+            None => self.inner.shared_message_materials(request),
         }
     }
 }
@@ -454,7 +474,8 @@ impl<P: DataKeyProvider> CachingProvider<P> {
         let materials = self.inner.encryption_materials(request)?;
         let entry = EncEntry {
             derivation_key: DerivationKey::of(&materials.data_key),
-            materials,
+            encrypted_data_keys: materials.encrypted_data_keys.into(),
+            data_key: materials.data_key,
             created: now,
             messages: 1,
             bytes: len,

@@ -306,7 +306,7 @@ pub(crate) fn seal_header(
     Ok(SealedHeader {
         suite,
         message_id,
-        encrypted_data_keys,
+        encrypted_data_keys: encrypted_data_keys.into_vec(),
         frame_len,
         commitment,
         cipher,
@@ -324,11 +324,33 @@ fn append_header_tag(
     Ok(())
 }
 
+/// A message's wrapped data keys: owned, or shared with the provider's cache.
+enum WrappedKeys {
+    Owned(Vec<EncryptedDataKey>),
+    Shared(Arc<[EncryptedDataKey]>),
+}
+
+impl WrappedKeys {
+    fn as_slice(&self) -> &[EncryptedDataKey] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(a) => a,
+        }
+    }
+
+    fn into_vec(self) -> Vec<EncryptedDataKey> {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(a) => a.to_vec(),
+        }
+    }
+}
+
 /// What [`write_header`] wrote: the header's parts but its context.
 pub(crate) struct WrittenHeader {
     suite: AlgorithmSuite,
     message_id: [u8; MESSAGE_ID_LEN],
-    encrypted_data_keys: Vec<EncryptedDataKey>,
+    encrypted_data_keys: WrappedKeys,
     frame_len: u32,
     commitment: [u8; COMMITMENT_LEN],
 }
@@ -368,18 +390,23 @@ fn write_header(
     let (key, encrypted_data_keys) = match suite {
         AlgorithmSuite::Aes256GcmHkdfSha256Committing => {
             let m = provider.encryption_materials(&request)?;
-            (MessageKey::DataKey(m.data_key), m.encrypted_data_keys)
+            (
+                MessageKey::DataKey(m.data_key),
+                WrappedKeys::Owned(m.encrypted_data_keys),
+            )
         }
         AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract => {
-            let m = provider.message_materials(&request)?;
+            // Shared with the cache, if there is one: no copy of the wrapped keys per message.
+            let m = provider.shared_message_materials(&request)?;
             (
                 MessageKey::Derivation(m.derivation_key),
-                m.encrypted_data_keys,
+                WrappedKeys::Shared(m.encrypted_data_keys),
             )
         }
     };
-    let fits = encrypted_data_keys.len() == key_ids.len()
+    let fits = encrypted_data_keys.as_slice().len() == key_ids.len()
         && encrypted_data_keys
+            .as_slice()
             .iter()
             .all(|e| e.key_id.len() <= MAX_KEY_ID_LEN && e.ciphertext.len() <= MAX_WRAPPED_KEY_LEN);
     if !fits {
@@ -399,7 +426,7 @@ fn write_header(
         suite,
         &message_id,
         context,
-        &encrypted_data_keys,
+        encrypted_data_keys.as_slice(),
         options.frame_len,
         &commitment,
     );

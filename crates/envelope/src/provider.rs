@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 
 use coffer_core::EncryptionContext;
 use coffer_crypto::{HkdfPrk, SymmetricKey};
@@ -164,6 +165,21 @@ pub trait DataKeyProvider: Send + Sync {
         })
     }
 
+    /// [`message_materials`](Self::message_materials) with the wrapped data keys shared rather
+    /// than copied: what the one-shot [`encrypt`](crate::encrypt) asks for. Caching providers
+    /// override this to hand out the cached keys by reference count (no allocation per
+    /// message); the default wraps [`message_materials`](Self::message_materials).
+    fn shared_message_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<SharedMessageMaterials, EnvelopeError> {
+        let m = self.message_materials(request)?;
+        Ok(SharedMessageMaterials {
+            derivation_key: m.derivation_key,
+            encrypted_data_keys: m.encrypted_data_keys.into(),
+        })
+    }
+
     /// Unwraps a data key (as [`decrypt_data_key`](Self::decrypt_data_key)) and returns its
     /// [`DerivationKey`]. Caching providers override this to keep the derivation key beside
     /// the cached data key.
@@ -205,6 +221,24 @@ pub struct MessageMaterials {
 impl fmt::Debug for MessageMaterials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageMaterials")
+            .field("derivation_key", &self.derivation_key)
+            .field("encrypted_data_keys", &self.encrypted_data_keys)
+            .finish()
+    }
+}
+
+/// [`MessageMaterials`] whose wrapped data keys are shared (with a cache) instead of owned.
+#[derive(Clone)]
+pub struct SharedMessageMaterials {
+    /// Derives the message's frame key and commitment.
+    pub derivation_key: DerivationKey,
+    /// The data key wrapped under each requested key.
+    pub encrypted_data_keys: Arc<[EncryptedDataKey]>,
+}
+
+impl fmt::Debug for SharedMessageMaterials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedMessageMaterials")
             .field("derivation_key", &self.derivation_key)
             .field("encrypted_data_keys", &self.encrypted_data_keys)
             .finish()
@@ -255,6 +289,13 @@ macro_rules! forward_provider {
                 (**self).message_materials(request)
             }
 
+            fn shared_message_materials(
+                &self,
+                request: &MaterialsRequest<'_>,
+            ) -> Result<SharedMessageMaterials, EnvelopeError> {
+                (**self).shared_message_materials(request)
+            }
+
             fn decrypt_derivation_key(
                 &self,
                 key_id: &str,
@@ -267,4 +308,4 @@ macro_rules! forward_provider {
     )+};
 }
 
-forward_provider!(std::sync::Arc<T>, &T);
+forward_provider!(Arc<T>, &T);
