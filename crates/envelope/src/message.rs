@@ -731,24 +731,25 @@ pub fn decrypt(
             header,
         });
     }
-    // On the calling thread: each frame's ciphertext and tag is copied to the end of the
-    // plaintext so far and opened there, so the output is the one allocation and the
-    // plaintext is never moved. Room for the plaintext and one tag: never reallocated. On
-    // any failure the output is dropped, which wipes all of it.
+    // On the calling thread: each frame's ciphertext (without its tag) is copied to the end
+    // of the plaintext so far and opened there under the tag read where it lies, so the
+    // output is the one allocation, exactly the plaintext's size, and the plaintext is never
+    // moved. On any failure the output is dropped, which wipes all of it.
     let aead = cipher.aead();
-    let mut out = SecretBytes::with_capacity(plaintext_len.saturating_add(TAG_LEN));
+    let mut out = SecretBytes::with_capacity(plaintext_len);
     crate::inplace::walk_frames(body, frame_len, max_frames, |seq, sealed, last| {
+        let sealed = body.get(sealed).unwrap_or_default();
+        let (ciphertext, tag) = sealed.split_at(sealed.len().saturating_sub(TAG_LEN));
+        let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| EnvelopeError::Authentication)?;
         let at = out.len();
-        out.extend_from_slice(body.get(sealed).unwrap_or_default());
-        let n = aead
-            .open_slice(
-                &crate::stream::frame_nonce(seq, last),
-                &[],
-                out.expose_mut().get_mut(at..).unwrap_or_default(),
-            )
-            .map_err(|_| EnvelopeError::Authentication)?;
-        out.truncate(at.saturating_add(n));
-        Ok(())
+        out.extend_from_slice(ciphertext);
+        aead.open_detached(
+            &crate::stream::frame_nonce(seq, last),
+            &[],
+            tag,
+            out.expose_mut().get_mut(at..).unwrap_or_default(),
+        )
+        .map_err(|_| EnvelopeError::Authentication)
     })?;
     Ok(Decrypted {
         plaintext: out,
