@@ -96,6 +96,9 @@ fn ring_nonce(nonce: &Nonce) -> RingNonce {
 }
 
 impl FrameAead {
+    // Inlined into the caller, with FrameCipher::new, so the expanded key is not copied
+    // through each constructor's return value.
+    #[inline(always)]
     fn new(key: &SymmetricKey) -> Result<Self, CryptoError> {
         let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| CryptoError)?;
         Ok(Self(LessSafeKey::new(unbound)))
@@ -219,6 +222,7 @@ pub(crate) struct FrameCipher {
 impl FrameCipher {
     /// Takes the message's frame key by value: it is expanded once and the key itself dropped
     /// (zeroized).
+    #[inline(always)]
     pub(crate) fn new(key: SymmetricKey) -> Result<Self, EnvelopeError> {
         let aead = FrameAead::new(&key).map_err(EnvelopeError::Crypto)?;
         drop(key);
