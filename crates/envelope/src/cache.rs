@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use crate::{
     DataKeyProvider, DerivationKey, EncryptedDataKey, EncryptionMaterials, EnvelopeError,
-    GeneratedDataKey, MaterialsRequest, MessageMaterials, ProviderError,
+    GeneratedDataKey, MaterialsRequest, MessageMaterials, ProviderError, SharedMessageMaterials,
 };
 
 /// The limits of a [`CachingProvider`].
@@ -223,7 +223,13 @@ fn enc_key(key_ids: &[&str], context: &EncryptionContext) -> KeyBuf {
 }
 
 struct EncEntry {
-    materials: EncryptionMaterials,
+    /// The request the entry was made for (what its cache key encodes), so that the latest
+    /// entry is recognized without building the key ([`Lru::get_last`]).
+    key_ids: Box<[Box<str>]>,
+    context: EncryptionContext,
+    data_key: SymmetricKey,
+    /// Shared with every message that uses the entry (no copy per message).
+    encrypted_data_keys: Arc<[EncryptedDataKey]>,
     /// The data key's extract, made once when the entry is filled.
     derivation_key: DerivationKey,
     created: SystemTime,
@@ -232,6 +238,11 @@ struct EncEntry {
 }
 
 struct DecEntry {
+    /// What the entry was unwrapped from (what its cache key encodes), so that the latest
+    /// entry is recognized without building the key ([`Lru::get_last`]).
+    key_id: Box<str>,
+    ciphertext: Box<[u8]>,
+    context: EncryptionContext,
     data_key: SymmetricKey,
     /// Made on the first request for it, then kept.
     derivation_key: Option<DerivationKey>,
@@ -243,6 +254,24 @@ struct State {
     enc: Lru<EncKey, EncEntry>,
     dec: Lru<DecKey, DecEntry>,
     stats: CacheStats,
+}
+
+impl EncEntry {
+    /// Whether the entry was made for `key_ids` and `context`: exactly when their cache key is
+    /// the entry's (the key encodes both without loss).
+    fn is_for(&self, key_ids: &[&str], context: &EncryptionContext) -> bool {
+        self.key_ids.len() == key_ids.len()
+            && self.key_ids.iter().zip(key_ids).all(|(a, b)| **a == **b)
+            && self.context == *context
+    }
+}
+
+impl DecEntry {
+    /// Whether the entry was unwrapped from `key_id`, `ciphertext` and `context`: exactly when
+    /// their cache key is the entry's.
+    fn is_for(&self, key_id: &str, ciphertext: &[u8], context: &EncryptionContext) -> bool {
+        *self.key_id == *key_id && *self.ciphertext == *ciphertext && self.context == *context
+    }
 }
 
 impl<P: DataKeyProvider> CachingProvider<P> {
@@ -284,6 +313,15 @@ impl<P: DataKeyProvider> CachingProvider<P> {
     /// The provider this cache wraps.
     pub fn inner(&self) -> &P {
         &self.inner
+    }
+
+    /// Whether `e` may encrypt one more message of `len` bytes at `now`.
+    fn usable(&self, e: &EncEntry, now: SystemTime, len: u64) -> bool {
+        e.messages < self.limits.max_messages
+            && e.bytes
+                .checked_add(len)
+                .is_some_and(|b| b <= self.limits.max_bytes)
+            && self.fresh(e.created, now)
     }
 
     fn fresh(&self, created: SystemTime, now: SystemTime) -> bool {
@@ -337,7 +375,11 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
         &self,
         request: &MaterialsRequest<'_>,
     ) -> Result<EncryptionMaterials, EnvelopeError> {
-        match self.materials_cached(request, |e| e.materials.clone())? {
+        let cached = self.materials_cached(request, |e| EncryptionMaterials {
+            data_key: e.data_key.clone(),
+            encrypted_data_keys: e.encrypted_data_keys.to_vec(),
+        })?;
+        match cached {
             Some(m) => Ok(m),
             None => self.inner.encryption_materials(request),
         }
@@ -349,11 +391,25 @@ impl<P: DataKeyProvider> DataKeyProvider for CachingProvider<P> {
     ) -> Result<MessageMaterials, EnvelopeError> {
         let cached = self.materials_cached(request, |e| MessageMaterials {
             derivation_key: e.derivation_key.clone(),
-            encrypted_data_keys: e.materials.encrypted_data_keys.clone(),
+            encrypted_data_keys: e.encrypted_data_keys.to_vec(),
         })?;
         match cached {
             Some(m) => Ok(m),
             None => self.inner.message_materials(request),
+        }
+    }
+
+    fn shared_message_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<SharedMessageMaterials, EnvelopeError> {
+        let cached = self.materials_cached(request, |e| SharedMessageMaterials {
+            derivation_key: e.derivation_key.clone(),
+            encrypted_data_keys: Arc::clone(&e.encrypted_data_keys),
+        })?;
+        match cached {
+            Some(m) => Ok(m),
+            None => self.inner.shared_message_materials(request),
         }
     }
 }
@@ -368,8 +424,23 @@ impl<P: DataKeyProvider> CachingProvider<P> {
         context: &EncryptionContext,
         take: impl Fn(&mut DecEntry) -> T,
     ) -> Result<T, ProviderError> {
-        let key = dec_key(key_id, ciphertext, context);
         let now = self.clock.now();
+        {
+            // The latest entry, recognized without building its key or hashing.
+            let mut s = self.state.lock();
+            let state = &mut *s;
+            if let Some(e) = state
+                .dec
+                .get_last(|e| e.is_for(key_id, ciphertext, context))
+            {
+                if self.fresh(e.created, now) {
+                    let k = take(e);
+                    state.stats.decrypt_hits = state.stats.decrypt_hits.saturating_add(1);
+                    return Ok(k);
+                }
+            }
+        }
+        let key = dec_key(key_id, ciphertext, context);
         {
             let mut s = self.state.lock();
             let state = &mut *s;
@@ -390,6 +461,9 @@ impl<P: DataKeyProvider> CachingProvider<P> {
         // The inner provider is called without the lock held.
         let data_key = self.inner.decrypt_data_key(key_id, ciphertext, context)?;
         let mut entry = DecEntry {
+            key_id: key_id.into(),
+            ciphertext: ciphertext.into(),
+            context: context.clone(),
             data_key,
             derivation_key: None,
             created: now,
@@ -425,18 +499,32 @@ impl<P: DataKeyProvider> CachingProvider<P> {
                 return Ok(None);
             }
         };
-        let key = enc_key(request.key_ids, request.context);
         let now = self.clock.now();
+        {
+            // The latest entry, recognized without building its key or hashing; if it is
+            // spent or stale, the lookup by key below removes it.
+            let mut s = self.state.lock();
+            let state = &mut *s;
+            if let Some(e) = state
+                .enc
+                .get_last(|e| e.is_for(request.key_ids, request.context))
+            {
+                if self.usable(e, now, len) {
+                    e.messages = e.messages.saturating_add(1);
+                    e.bytes = e.bytes.saturating_add(len);
+                    let m = take(e);
+                    state.stats.encrypt_hits = state.stats.encrypt_hits.saturating_add(1);
+                    return Ok(Some(m));
+                }
+            }
+        }
+        let key = enc_key(request.key_ids, request.context);
         {
             let mut s = self.state.lock();
             let state = &mut *s;
             let mut stale = false;
             if let Some(e) = state.enc.get(key.as_slice()) {
-                let within = e.messages < self.limits.max_messages
-                    && e.bytes
-                        .checked_add(len)
-                        .is_some_and(|b| b <= self.limits.max_bytes);
-                if self.fresh(e.created, now) && within {
+                if self.usable(e, now, len) {
                     e.messages = e.messages.saturating_add(1);
                     e.bytes = e.bytes.saturating_add(len);
                     let m = take(e);
@@ -453,8 +541,11 @@ impl<P: DataKeyProvider> CachingProvider<P> {
         }
         let materials = self.inner.encryption_materials(request)?;
         let entry = EncEntry {
+            key_ids: request.key_ids.iter().map(|id| Box::from(*id)).collect(),
+            context: request.context.clone(),
             derivation_key: DerivationKey::of(&materials.data_key),
-            materials,
+            encrypted_data_keys: materials.encrypted_data_keys.into(),
+            data_key: materials.data_key,
             created: now,
             messages: 1,
             bytes: len,
@@ -479,8 +570,18 @@ impl<P> fmt::Debug for CachingProvider<P> {
 /// A map that evicts its least recently used entry beyond a capacity. A hit only updates a
 /// counter; finding the least recently used entry is a scan, done only when an insertion
 /// overflows the capacity (after a provider call, which costs far more).
+///
+/// Values live in slots and the map gives a key's slot. The slot of the latest hit or insertion
+/// is remembered: [`get_last`](Self::get_last) hands it out, with no cache key built and no
+/// hashing, to a caller that recognizes it as the entry for its request (one data key used
+/// message after message, the common case); any other request takes the map.
 struct Lru<K, V> {
-    map: HashMap<K, (V, u64)>,
+    map: HashMap<K, usize>,
+    /// Each value with the tick of its last use; `None` for a free slot.
+    slots: Vec<Option<(V, u64)>>,
+    free: Vec<usize>,
+    /// The slot of the latest hit or insertion; never a free slot.
+    last: Option<usize>,
     tick: u64,
 }
 
@@ -488,6 +589,9 @@ impl<K, V> Default for Lru<K, V> {
     fn default() -> Self {
         Self {
             map: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            last: None,
             tick: 0,
         }
     }
@@ -499,6 +603,19 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         self.map.len()
     }
 
+    /// The entry of the latest hit or insertion, marked most recently used, if `matches` says
+    /// it is the one the caller looks for (`matches` must agree with a lookup by key).
+    fn get_last(&mut self, matches: impl FnOnce(&V) -> bool) -> Option<&mut V> {
+        let i = self.last?;
+        let (v, t) = self.slots.get_mut(i)?.as_mut()?;
+        if !matches(v) {
+            return None;
+        }
+        self.tick = self.tick.wrapping_add(1);
+        *t = self.tick;
+        Some(v)
+    }
+
     /// The entry for `k`, marked most recently used.
     fn get<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
     where
@@ -506,8 +623,10 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     {
         self.tick = self.tick.wrapping_add(1);
         let tick = self.tick;
-        let (v, t) = self.map.get_mut(k)?;
+        let i = *self.map.get(k)?;
+        let (v, t) = self.slots.get_mut(i)?.as_mut()?;
         *t = tick;
+        self.last = Some(i);
         Some(v)
     }
 
@@ -515,24 +634,61 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     where
         K: Borrow<Q>,
     {
-        self.map.remove(k);
+        if let Some(i) = self.map.remove(k) {
+            self.release(i);
+        }
+    }
+
+    /// Drops the value in slot `i` (its keys are zeroized) and frees the slot.
+    fn release(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = None;
+            self.free.push(i);
+        }
+        if self.last == Some(i) {
+            self.last = None;
+        }
     }
 
     /// Inserts (or replaces) `k`; returns how many entries were evicted to stay within
     /// `capacity`.
     fn insert(&mut self, k: K, v: V, capacity: usize) -> u64 {
         self.tick = self.tick.wrapping_add(1);
-        self.map.insert(k, (v, self.tick));
+        let value = Some((v, self.tick));
+        let i = match self.map.get(&k) {
+            Some(&i) => i,
+            None => {
+                let i = match self.free.pop() {
+                    Some(i) => i,
+                    None => {
+                        self.slots.push(None);
+                        self.slots.len().saturating_sub(1)
+                    }
+                };
+                self.map.insert(k, i);
+                i
+            }
+        };
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = value;
+        }
+        self.last = Some(i);
         let mut evicted = 0u64;
         while self.map.len() > capacity {
+            let slots = &self.slots;
             let oldest = self
                 .map
                 .iter()
-                .min_by_key(|(_, (_, t))| *t)
+                .min_by_key(|(_, i)| {
+                    slots
+                        .get(**i)
+                        .and_then(Option::as_ref)
+                        .map_or(0, |(_, t)| *t)
+                })
                 .map(|(k, _)| k.clone());
             match oldest {
                 Some(old) => {
-                    self.map.remove(&old);
+                    self.remove(&old);
                     evicted = evicted.saturating_add(1);
                 }
                 None => break,
@@ -611,5 +767,39 @@ mod tests {
         assert_eq!(l.len(), 2);
         l.remove(&1);
         assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn lru_last_is_the_latest_entry_and_never_a_removed_one() {
+        let mut l: Lru<u32, u32> = Lru::default();
+        assert!(l.get_last(|_| true).is_none());
+        l.insert(1, 10, 2);
+        assert_eq!(l.get_last(|v| *v == 10).copied(), Some(10));
+        assert!(l.get_last(|v| *v == 20).is_none());
+        l.insert(2, 20, 2);
+        assert_eq!(l.get_last(|_| true).copied(), Some(20));
+        assert!(l.get(&1).is_some());
+        assert_eq!(l.get_last(|_| true).copied(), Some(10));
+        // 2 is the least recently used: evicted.
+        assert_eq!(l.insert(3, 30, 2), 1);
+        assert!(l.get(&2).is_none());
+        assert_eq!(l.get_last(|_| true).copied(), Some(30));
+        l.remove(&1);
+        assert_eq!(l.get_last(|_| true).copied(), Some(30));
+        l.remove(&3);
+        assert!(l.get_last(|_| true).is_none());
+        assert_eq!(l.len(), 0);
+        // A freed slot is reused, and replacing a key keeps one entry.
+        l.insert(5, 50, 2);
+        l.insert(4, 40, 2);
+        l.insert(4, 41, 2);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.slots.len(), 3); // at most capacity + 1: freed slots are reused
+        assert_eq!(l.get_last(|_| true).copied(), Some(41));
+        // With no capacity an insertion evicts itself and leaves no latest entry.
+        let mut z: Lru<u32, u32> = Lru::default();
+        assert_eq!(z.insert(1, 10, 0), 1);
+        assert!(z.get_last(|_| true).is_none());
+        assert_eq!(z.len(), 0);
     }
 }

@@ -19,7 +19,7 @@ use std::num::NonZeroUsize;
 use std::ops::Range;
 
 use coffer_core::EncryptionContext;
-use coffer_crypto::aead::{Aes256Gcm, TAG_LEN};
+use coffer_crypto::aead::TAG_LEN;
 
 use crate::error::{InvalidArgument, Limit, Malformed};
 use crate::header::{malformed, MAX_FRAMES};
@@ -251,7 +251,7 @@ pub fn encrypt_in_place(
 }
 
 fn seal_frame(
-    aead: &Aes256Gcm,
+    aead: &crate::stream::FrameAead,
     seq: usize,
     last: bool,
     frame: &mut [u8],

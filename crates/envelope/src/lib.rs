@@ -91,6 +91,6 @@ pub use inplace::{decrypt_in_place, encrypt_in_place, OpenedInPlace, SealedInPla
 pub use message::{decrypt, encrypt, DecryptOptions, Decrypted, EncryptOptions};
 pub use provider::{
     DataKeyProvider, DerivationKey, EncryptedDataKey, EncryptionMaterials, GeneratedDataKey,
-    MaterialsRequest, MessageMaterials,
+    MaterialsRequest, MessageMaterials, SharedMessageMaterials,
 };
 pub use stream::{DecryptingReader, EncryptingWriter};

@@ -33,9 +33,9 @@ const COMMIT_LABEL: &[u8] = b"COMMITKEY";
 pub(crate) const PRK_SALT: &[u8] = b"coffer-envelope v1 suite 0x0002";
 /// Suite `0x0002`'s expand label of the frame key, before the message id. Label, message id
 /// and HKDF's counter byte (35 bytes) fit in the one block an HMAC over a kept key hashes.
-const FRAME_KEY_INFO: &[u8] = b"FK";
+const FRAME_KEY_INFO: &[u8; 2] = b"FK";
 /// Suite `0x0002`'s expand label of the key commitment, before the message id.
-const COMMIT_INFO: &[u8] = b"CK";
+const COMMIT_INFO: &[u8; 2] = b"CK";
 
 /// Suite `0x0001`: the frame key and the key commitment of a message by HKDF-SHA256 with the
 /// message id as salt and the data key as input keying material, under two labels.
@@ -60,19 +60,27 @@ fn derive_per_message(
 
 /// Suite `0x0002`: the frame key and the key commitment of a message, expanded from the data
 /// key's [`DerivationKey`] with the message id in each `info`.
+///
+/// Each is a 32-byte HKDF-Expand, i.e. the first block `T(1) = HMAC(PRK, info || 0x01)`
+/// (RFC 5869 §2.3), computed as that one HMAC over `label || message id || 0x01` (35 bytes,
+/// on the stack) rather than through HKDF's general output loop.
 fn derive_from_key(
     derivation_key: &DerivationKey,
     message_id: &[u8; MESSAGE_ID_LEN],
 ) -> Result<(SymmetricKey, [u8; COMMITMENT_LEN]), EnvelopeError> {
-    let frame_key = derivation_key
-        .0
-        .expand(&[FRAME_KEY_INFO, message_id])
-        .map_err(EnvelopeError::Crypto)?;
+    let expand = |label: &[u8; 2]| {
+        let mut info = [0u8; 2 + MESSAGE_ID_LEN + 1];
+        let (l, rest) = info.split_at_mut(2);
+        l.copy_from_slice(label);
+        let (id, counter) = rest.split_at_mut(MESSAGE_ID_LEN);
+        id.copy_from_slice(message_id);
+        counter.fill(1);
+        ring::hmac::sign(&derivation_key.0, &info)
+    };
+    let frame = expand(FRAME_KEY_INFO);
+    let frame_key = SymmetricKey::from_slice(frame.as_ref()).map_err(EnvelopeError::Crypto)?;
     let mut commitment = [0u8; COMMITMENT_LEN];
-    derivation_key
-        .0
-        .expand_into(&[COMMIT_INFO, message_id], &mut commitment)
-        .map_err(EnvelopeError::Crypto)?;
+    commitment.copy_from_slice(expand(COMMIT_INFO).as_ref());
     Ok((frame_key, commitment))
 }
 
@@ -306,7 +314,7 @@ pub(crate) fn seal_header(
     Ok(SealedHeader {
         suite,
         message_id,
-        encrypted_data_keys,
+        encrypted_data_keys: encrypted_data_keys.into_vec(),
         frame_len,
         commitment,
         cipher,
@@ -324,11 +332,33 @@ fn append_header_tag(
     Ok(())
 }
 
+/// A message's wrapped data keys: owned, or shared with the provider's cache.
+enum WrappedKeys {
+    Owned(Vec<EncryptedDataKey>),
+    Shared(Arc<[EncryptedDataKey]>),
+}
+
+impl WrappedKeys {
+    fn as_slice(&self) -> &[EncryptedDataKey] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(a) => a,
+        }
+    }
+
+    fn into_vec(self) -> Vec<EncryptedDataKey> {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(a) => a.to_vec(),
+        }
+    }
+}
+
 /// What [`write_header`] wrote: the header's parts but its context.
 pub(crate) struct WrittenHeader {
     suite: AlgorithmSuite,
     message_id: [u8; MESSAGE_ID_LEN],
-    encrypted_data_keys: Vec<EncryptedDataKey>,
+    encrypted_data_keys: WrappedKeys,
     frame_len: u32,
     commitment: [u8; COMMITMENT_LEN],
 }
@@ -368,18 +398,23 @@ fn write_header(
     let (key, encrypted_data_keys) = match suite {
         AlgorithmSuite::Aes256GcmHkdfSha256Committing => {
             let m = provider.encryption_materials(&request)?;
-            (MessageKey::DataKey(m.data_key), m.encrypted_data_keys)
+            (
+                MessageKey::DataKey(m.data_key),
+                WrappedKeys::Owned(m.encrypted_data_keys),
+            )
         }
         AlgorithmSuite::Aes256GcmHkdfSha256CommittingKeyExtract => {
-            let m = provider.message_materials(&request)?;
+            // Shared with the cache, if there is one: no copy of the wrapped keys per message.
+            let m = provider.shared_message_materials(&request)?;
             (
                 MessageKey::Derivation(m.derivation_key),
-                m.encrypted_data_keys,
+                WrappedKeys::Shared(m.encrypted_data_keys),
             )
         }
     };
-    let fits = encrypted_data_keys.len() == key_ids.len()
+    let fits = encrypted_data_keys.as_slice().len() == key_ids.len()
         && encrypted_data_keys
+            .as_slice()
             .iter()
             .all(|e| e.key_id.len() <= MAX_KEY_ID_LEN && e.ciphertext.len() <= MAX_WRAPPED_KEY_LEN);
     if !fits {
@@ -399,7 +434,7 @@ fn write_header(
         suite,
         &message_id,
         context,
-        &encrypted_data_keys,
+        encrypted_data_keys.as_slice(),
         options.frame_len,
         &commitment,
     );
@@ -696,24 +731,25 @@ pub fn decrypt(
             header,
         });
     }
-    // On the calling thread: each frame's ciphertext and tag is copied to the end of the
-    // plaintext so far and opened there, so the output is the one allocation and the
-    // plaintext is never moved. Room for the plaintext and one tag: never reallocated. On
-    // any failure the output is dropped, which wipes all of it.
+    // On the calling thread: each frame's ciphertext (without its tag) is copied to the end
+    // of the plaintext so far and opened there under the tag read where it lies, so the
+    // output is the one allocation, exactly the plaintext's size, and the plaintext is never
+    // moved. On any failure the output is dropped, which wipes all of it.
     let aead = cipher.aead();
-    let mut out = SecretBytes::with_capacity(plaintext_len.saturating_add(TAG_LEN));
+    let mut out = SecretBytes::with_capacity(plaintext_len);
     crate::inplace::walk_frames(body, frame_len, max_frames, |seq, sealed, last| {
+        let sealed = body.get(sealed).unwrap_or_default();
+        let (ciphertext, tag) = sealed.split_at(sealed.len().saturating_sub(TAG_LEN));
+        let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| EnvelopeError::Authentication)?;
         let at = out.len();
-        out.extend_from_slice(body.get(sealed).unwrap_or_default());
-        let n = aead
-            .open_slice(
-                &crate::stream::frame_nonce(seq, last),
-                &[],
-                out.expose_mut().get_mut(at..).unwrap_or_default(),
-            )
-            .map_err(|_| EnvelopeError::Authentication)?;
-        out.truncate(at.saturating_add(n));
-        Ok(())
+        out.extend_from_slice(ciphertext);
+        aead.open_detached(
+            &crate::stream::frame_nonce(seq, last),
+            &[],
+            tag,
+            out.expose_mut().get_mut(at..).unwrap_or_default(),
+        )
+        .map_err(|_| EnvelopeError::Authentication)
     })?;
     Ok(Decrypted {
         plaintext: out,

@@ -1,7 +1,9 @@
 use std::fmt;
+use std::sync::Arc;
 
 use coffer_core::EncryptionContext;
-use coffer_crypto::{HkdfPrk, SymmetricKey};
+use coffer_crypto::SymmetricKey;
+use ring::hmac;
 
 use crate::{EnvelopeError, InvalidArgument, ProviderError};
 
@@ -164,6 +166,21 @@ pub trait DataKeyProvider: Send + Sync {
         })
     }
 
+    /// [`message_materials`](Self::message_materials) with the wrapped data keys shared rather
+    /// than copied: what the one-shot [`encrypt`](crate::encrypt) asks for. Caching providers
+    /// override this to hand out the cached keys by reference count (no allocation per
+    /// message); the default wraps [`message_materials`](Self::message_materials).
+    fn shared_message_materials(
+        &self,
+        request: &MaterialsRequest<'_>,
+    ) -> Result<SharedMessageMaterials, EnvelopeError> {
+        let m = self.message_materials(request)?;
+        Ok(SharedMessageMaterials {
+            derivation_key: m.derivation_key,
+            encrypted_data_keys: m.encrypted_data_keys.into(),
+        })
+    }
+
     /// Unwraps a data key (as [`decrypt_data_key`](Self::decrypt_data_key)) and returns its
     /// [`DerivationKey`]. Caching providers override this to keep the derivation key beside
     /// the cached data key.
@@ -182,13 +199,26 @@ pub trait DataKeyProvider: Send + Sync {
 /// What suite `0x0002` derives every message's keys from: HKDF-SHA256's extract of the data key
 /// with the suite's fixed salt, made once per data key (docs/FORMATS.md). Opaque; prints as
 /// `[redacted]`.
-#[derive(Clone, Debug)]
-pub struct DerivationKey(pub(crate) HkdfPrk);
+///
+/// Held as the HMAC-SHA256 key the expands use (its inner and outer pads already hashed): a
+/// 32-byte expand is one HMAC of `info || 0x01`, computed directly (message.rs).
+#[derive(Clone)]
+pub struct DerivationKey(pub(crate) hmac::Key);
 
 impl DerivationKey {
     /// The derivation key of `data_key`.
     pub fn of(data_key: &SymmetricKey) -> Self {
-        Self(HkdfPrk::extract(data_key, crate::message::PRK_SALT))
+        // HKDF-Extract (RFC 5869 §2.2): PRK = HMAC-SHA256(salt, IKM), then keyed as ring's own
+        // `hkdf::Salt::extract` keys it.
+        let salt = hmac::Key::new(hmac::HMAC_SHA256, crate::message::PRK_SALT);
+        let prk = hmac::sign(&salt, data_key.expose());
+        Self(hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()))
+    }
+}
+
+impl fmt::Debug for DerivationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DerivationKey([redacted])")
     }
 }
 
@@ -205,6 +235,24 @@ pub struct MessageMaterials {
 impl fmt::Debug for MessageMaterials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageMaterials")
+            .field("derivation_key", &self.derivation_key)
+            .field("encrypted_data_keys", &self.encrypted_data_keys)
+            .finish()
+    }
+}
+
+/// [`MessageMaterials`] whose wrapped data keys are shared (with a cache) instead of owned.
+#[derive(Clone)]
+pub struct SharedMessageMaterials {
+    /// Derives the message's frame key and commitment.
+    pub derivation_key: DerivationKey,
+    /// The data key wrapped under each requested key.
+    pub encrypted_data_keys: Arc<[EncryptedDataKey]>,
+}
+
+impl fmt::Debug for SharedMessageMaterials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedMessageMaterials")
             .field("derivation_key", &self.derivation_key)
             .field("encrypted_data_keys", &self.encrypted_data_keys)
             .finish()
@@ -255,6 +303,13 @@ macro_rules! forward_provider {
                 (**self).message_materials(request)
             }
 
+            fn shared_message_materials(
+                &self,
+                request: &MaterialsRequest<'_>,
+            ) -> Result<SharedMessageMaterials, EnvelopeError> {
+                (**self).shared_message_materials(request)
+            }
+
             fn decrypt_derivation_key(
                 &self,
                 key_id: &str,
@@ -267,4 +322,4 @@ macro_rules! forward_provider {
     )+};
 }
 
-forward_provider!(std::sync::Arc<T>, &T);
+forward_provider!(Arc<T>, &T);

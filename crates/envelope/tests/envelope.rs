@@ -911,6 +911,41 @@ fn cache_decryption_keys() {
 }
 
 #[test]
+fn cache_latest_entry_serves_only_its_own_request() {
+    // The cache hands out its latest entry without a lookup by key when the request is the
+    // same: a request that differs in the context only, the key ids only, or (decrypting) the
+    // wrapped key only must not get it.
+    let (p, _clock) = cached(CacheLimits::new(8, Duration::from_secs(3600)));
+    let (a, b) = (ctx(&[("t", "a")]), ctx(&[("t", "b")]));
+    let enc = |ids: &[&str], cx: &EncryptionContext| encrypt(&p, ids, cx, b"x", &opts(16)).unwrap();
+    let m1 = enc(&["k1"], &a);
+    let m2 = enc(&["k1"], &b);
+    let m3 = enc(&["k1", "k2"], &b);
+    let m4 = enc(&["k2"], &b);
+    assert_eq!(p.inner().generates(), 4);
+    let m5 = enc(&["k2"], &b);
+    assert_eq!(p.inner().generates(), 4);
+    assert_eq!(edk_of(&m4), edk_of(&m5));
+    for m in [&m1, &m2, &m3, &m4, &m5, &m1, &m1, &m3, &m2] {
+        assert!(decrypt(&p, m, &DecryptOptions::new()).is_ok());
+    }
+    assert_eq!(p.inner().decrypts(), 4);
+
+    // One message per data key: the same key id and context, a new wrapped key every time.
+    let (p, _clock) = cached(CacheLimits::new(8, Duration::from_secs(3600)).with_max_messages(1));
+    let c = ctx(&[("t", "a")]);
+    let m1 = encrypt(&p, &["k1"], &c, b"one", &opts(16)).unwrap();
+    let m2 = encrypt(&p, &["k1"], &c, b"two", &opts(16)).unwrap();
+    assert_ne!(edk_of(&m1), edk_of(&m2));
+    for (m, pt) in [(&m1, b"one"), (&m2, b"two"), (&m2, b"two"), (&m1, b"one")] {
+        let d = decrypt(&p, m, &DecryptOptions::new()).unwrap();
+        assert_eq!(d.plaintext().expose(), pt);
+    }
+    assert_eq!(p.inner().decrypts(), 2);
+    assert_eq!(p.stats().decrypt_hits, 2);
+}
+
+#[test]
 fn cache_streaming_needs_a_declared_length() {
     let (p, _clock) = cached(CacheLimits::new(4, Duration::from_secs(60)));
     let e = EncryptionContext::new();
