@@ -251,7 +251,7 @@ pub fn encrypt_in_place(
 }
 
 fn seal_frame(
-    aead: &crate::stream::FrameAead,
+    aead: &coffer_crypto::aead::Aes256Gcm,
     seq: usize,
     last: bool,
     frame: &mut [u8],

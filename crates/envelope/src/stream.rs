@@ -5,9 +5,8 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use coffer_crypto::aead::{Nonce, NONCE_LEN, TAG_LEN};
-use coffer_crypto::{CryptoError, SymmetricKey};
-use ring::aead::{Aad, LessSafeKey, Nonce as RingNonce, UnboundKey, AES_256_GCM};
+use coffer_crypto::aead::{Aes256Gcm, Nonce, NONCE_LEN, TAG_LEN};
+use coffer_crypto::SymmetricKey;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Limit, Malformed};
@@ -86,136 +85,8 @@ pub(crate) fn frame_nonce(seq: u64, last: bool) -> Nonce {
 }
 
 /// The body cipher of one message: the expanded frame key and the frame counter.
-/// A message's expanded frame key: ring's AES-256-GCM key held directly (coffer_crypto's
-/// `Aes256Gcm` has the same calls, but one more wrapper to move the ~0.5 KiB schedule through,
-/// and no opening with the tag apart from the ciphertext).
-pub(crate) struct FrameAead(LessSafeKey);
-
-fn ring_nonce(nonce: &Nonce) -> RingNonce {
-    RingNonce::assume_unique_for_key(*nonce.as_bytes())
-}
-
-impl FrameAead {
-    // Inlined into the caller, with FrameCipher::new, so the expanded key is not copied
-    // through each constructor's return value.
-    #[inline(always)]
-    fn new(key: &SymmetricKey) -> Result<Self, CryptoError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| CryptoError)?;
-        Ok(Self(LessSafeKey::new(unbound)))
-    }
-
-    /// Encrypts `in_out` in place and appends the tag.
-    pub(crate) fn seal_in_place(
-        &self,
-        nonce: &Nonce,
-        aad: &[u8],
-        in_out: &mut Vec<u8>,
-    ) -> Result<(), CryptoError> {
-        self.0
-            .seal_in_place_append_tag(ring_nonce(nonce), Aad::from(aad), in_out)
-            .map_err(|_| CryptoError)
-    }
-
-    /// Encrypts `plaintext` and appends ciphertext and tag to `out`.
-    pub(crate) fn seal_append(
-        &self,
-        nonce: &Nonce,
-        aad: &[u8],
-        plaintext: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), CryptoError> {
-        let start = out.len();
-        out.extend_from_slice(plaintext);
-        let tag = self
-            .0
-            .seal_in_place_separate_tag(
-                ring_nonce(nonce),
-                Aad::from(aad),
-                out.get_mut(start..).ok_or(CryptoError)?,
-            )
-            .map_err(|_| CryptoError)?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(())
-    }
-
-    /// Encrypts `in_out` (a frame inside a larger buffer) in place and returns the tag.
-    pub(crate) fn seal_slice(
-        &self,
-        nonce: &Nonce,
-        aad: &[u8],
-        in_out: &mut [u8],
-    ) -> Result<[u8; TAG_LEN], CryptoError> {
-        let tag = self
-            .0
-            .seal_in_place_separate_tag(ring_nonce(nonce), Aad::from(aad), in_out)
-            .map_err(|_| CryptoError)?;
-        <[u8; TAG_LEN]>::try_from(tag.as_ref()).map_err(|_| CryptoError)
-    }
-
-    /// Decrypts `ciphertext_and_tag` in place and returns the plaintext's length (its first
-    /// bytes). On failure the whole slice is wiped.
-    pub(crate) fn open_slice(
-        &self,
-        nonce: &Nonce,
-        aad: &[u8],
-        ciphertext_and_tag: &mut [u8],
-    ) -> Result<usize, CryptoError> {
-        let res = self
-            .0
-            .open_in_place(ring_nonce(nonce), Aad::from(aad), &mut *ciphertext_and_tag)
-            .map(|pt| pt.len());
-        res.map_err(|_| {
-            coffer_crypto::wipe(ciphertext_and_tag);
-            CryptoError
-        })
-    }
-
-    /// Decrypts `in_out` (a ciphertext alone) in place under `tag`. On failure `in_out` is
-    /// wiped.
-    pub(crate) fn open_detached(
-        &self,
-        nonce: &Nonce,
-        aad: &[u8],
-        tag: &[u8; TAG_LEN],
-        in_out: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        let tag = ring::aead::Tag::from(*tag);
-        let res = self.0.open_in_place_separate_tag(
-            ring_nonce(nonce),
-            Aad::from(aad),
-            tag,
-            &mut *in_out,
-            0..,
-        );
-        res.map(|_| ()).map_err(|_| {
-            coffer_crypto::wipe(in_out);
-            CryptoError
-        })
-    }
-
-    /// Decrypts ciphertext-and-tag in place; on success `in_out` is truncated to the
-    /// plaintext, on failure wiped and cleared.
-    pub(crate) fn open_in_place(
-        &self,
-        nonce: &Nonce,
-        aad: &[u8],
-        in_out: &mut Vec<u8>,
-    ) -> Result<(), CryptoError> {
-        match self.open_slice(nonce, aad, in_out) {
-            Ok(n) => {
-                in_out.truncate(n);
-                Ok(())
-            }
-            Err(e) => {
-                in_out.clear();
-                Err(e)
-            }
-        }
-    }
-}
-
 pub(crate) struct FrameCipher {
-    aead: FrameAead,
+    aead: Aes256Gcm,
     nonce: FrameNonce,
 }
 
@@ -224,7 +95,7 @@ impl FrameCipher {
     /// (zeroized).
     #[inline(always)]
     pub(crate) fn new(key: SymmetricKey) -> Result<Self, EnvelopeError> {
-        let aead = FrameAead::new(&key).map_err(EnvelopeError::Crypto)?;
+        let aead = Aes256Gcm::new(&key).map_err(EnvelopeError::Crypto)?;
         drop(key);
         Ok(Self {
             aead,
@@ -234,7 +105,7 @@ impl FrameCipher {
 
     /// The expanded frame key, for sealing or opening frames out of order (in place, on
     /// several threads) with [`frame_nonce`].
-    pub(crate) fn aead(&self) -> &FrameAead {
+    pub(crate) fn aead(&self) -> &Aes256Gcm {
         &self.aead
     }
 
