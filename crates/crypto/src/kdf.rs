@@ -1,4 +1,4 @@
-use ring::hkdf;
+use ring::{hkdf, hmac};
 
 use crate::{CryptoError, SymmetricKey, SYMMETRIC_KEY_LEN};
 
@@ -50,30 +50,54 @@ pub fn hkdf_sha256_each<const N: usize>(
 /// HMAC key state. Held by ring, whose key types are not wiped on drop (as every ring AEAD key
 /// coffer holds); prints as `[redacted]`.
 #[derive(Clone)]
-pub struct HkdfPrk(hkdf::Prk);
+pub struct HkdfPrk(hmac::Key);
 
 impl HkdfPrk {
-    /// HKDF-SHA256 extract of `ikm` with `salt`.
+    /// HKDF-SHA256 extract of `ikm` with `salt`: the PRK, kept as the HMAC key the expands use
+    /// (its pads already hashed).
     pub fn extract(ikm: &SymmetricKey, salt: &[u8]) -> Self {
-        Self(hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm.expose()))
+        let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, salt), ikm.expose());
+        Self(hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()))
     }
 
     /// HKDF-SHA256 expand with the concatenation of `info` into 32 bytes written to `out`.
-    /// `expand(extract(ikm, salt), info)` equals `hkdf_sha256(ikm, salt, info)`.
+    /// `expand(extract(ikm, salt), info)` equals `hkdf_sha256(ikm, salt, info)`: 32 bytes are
+    /// HKDF's first output block, `T(1) = HMAC(PRK, info || 0x01)` (RFC 5869 §2.3), computed as
+    /// that one HMAC without HKDF's general output loop.
     pub fn expand_into(
         &self,
         info: &[&[u8]],
         out: &mut [u8; SYMMETRIC_KEY_LEN],
     ) -> Result<(), CryptoError> {
-        let okm = self.0.expand(info, Len32).map_err(|_| CryptoError)?;
-        okm.fill(out).map_err(|_| CryptoError)
+        // A short `info` (labels and ids: not secret) is joined on the stack and hashed in one
+        // call, which ring does faster than a context fed part by part.
+        let len: usize = info.iter().map(|part| part.len()).sum();
+        let mut joined = [0u8; 64];
+        let tag = match joined.get_mut(..=len) {
+            Some(buf) => {
+                let mut at = 0;
+                for part in info {
+                    buf[at..at + part.len()].copy_from_slice(part);
+                    at += part.len();
+                }
+                buf[len] = 1;
+                hmac::sign(&self.0, buf)
+            }
+            None => {
+                let mut ctx = hmac::Context::with_key(&self.0);
+                info.iter().for_each(|part| ctx.update(part));
+                ctx.update(&[1]);
+                ctx.sign()
+            }
+        };
+        out.copy_from_slice(tag.as_ref());
+        Ok(())
     }
 
     /// HKDF-SHA256 expand with the concatenation of `info` into a 256-bit key.
     pub fn expand(&self, info: &[&[u8]]) -> Result<SymmetricKey, CryptoError> {
         let mut out = SymmetricKey::zeroed();
-        let okm = self.0.expand(info, Len32).map_err(|_| CryptoError)?;
-        okm.fill(out.expose_mut()).map_err(|_| CryptoError)?;
+        self.expand_into(info, out.expose_mut())?;
         Ok(out)
     }
 }

@@ -33,9 +33,9 @@ const COMMIT_LABEL: &[u8] = b"COMMITKEY";
 pub(crate) const PRK_SALT: &[u8] = b"coffer-envelope v1 suite 0x0002";
 /// Suite `0x0002`'s expand label of the frame key, before the message id. Label, message id
 /// and HKDF's counter byte (35 bytes) fit in the one block an HMAC over a kept key hashes.
-const FRAME_KEY_INFO: &[u8; 2] = b"FK";
+const FRAME_KEY_INFO: &[u8] = b"FK";
 /// Suite `0x0002`'s expand label of the key commitment, before the message id.
-const COMMIT_INFO: &[u8; 2] = b"CK";
+const COMMIT_INFO: &[u8] = b"CK";
 
 /// Suite `0x0001`: the frame key and the key commitment of a message by HKDF-SHA256 with the
 /// message id as salt and the data key as input keying material, under two labels.
@@ -60,27 +60,19 @@ fn derive_per_message(
 
 /// Suite `0x0002`: the frame key and the key commitment of a message, expanded from the data
 /// key's [`DerivationKey`] with the message id in each `info`.
-///
-/// Each is a 32-byte HKDF-Expand, i.e. the first block `T(1) = HMAC(PRK, info || 0x01)`
-/// (RFC 5869 §2.3), computed as that one HMAC over `label || message id || 0x01` (35 bytes,
-/// on the stack) rather than through HKDF's general output loop.
 fn derive_from_key(
     derivation_key: &DerivationKey,
     message_id: &[u8; MESSAGE_ID_LEN],
 ) -> Result<(SymmetricKey, [u8; COMMITMENT_LEN]), EnvelopeError> {
-    let expand = |label: &[u8; 2]| {
-        let mut info = [0u8; 2 + MESSAGE_ID_LEN + 1];
-        let (l, rest) = info.split_at_mut(2);
-        l.copy_from_slice(label);
-        let (id, counter) = rest.split_at_mut(MESSAGE_ID_LEN);
-        id.copy_from_slice(message_id);
-        counter.fill(1);
-        ring::hmac::sign(&derivation_key.0, &info)
-    };
-    let frame = expand(FRAME_KEY_INFO);
-    let frame_key = SymmetricKey::from_slice(frame.as_ref()).map_err(EnvelopeError::Crypto)?;
+    let frame_key = derivation_key
+        .0
+        .expand(&[FRAME_KEY_INFO, message_id])
+        .map_err(EnvelopeError::Crypto)?;
     let mut commitment = [0u8; COMMITMENT_LEN];
-    commitment.copy_from_slice(expand(COMMIT_INFO).as_ref());
+    derivation_key
+        .0
+        .expand_into(&[COMMIT_INFO, message_id], &mut commitment)
+        .map_err(EnvelopeError::Crypto)?;
     Ok((frame_key, commitment))
 }
 

@@ -2,8 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use coffer_core::EncryptionContext;
-use coffer_crypto::SymmetricKey;
-use ring::hmac;
+use coffer_crypto::{HkdfPrk, SymmetricKey};
 
 use crate::{EnvelopeError, InvalidArgument, ProviderError};
 
@@ -199,20 +198,13 @@ pub trait DataKeyProvider: Send + Sync {
 /// What suite `0x0002` derives every message's keys from: HKDF-SHA256's extract of the data key
 /// with the suite's fixed salt, made once per data key (docs/FORMATS.md). Opaque; prints as
 /// `[redacted]`.
-///
-/// Held as the HMAC-SHA256 key the expands use (its inner and outer pads already hashed): a
-/// 32-byte expand is one HMAC of `info || 0x01`, computed directly (message.rs).
 #[derive(Clone)]
-pub struct DerivationKey(pub(crate) hmac::Key);
+pub struct DerivationKey(pub(crate) HkdfPrk);
 
 impl DerivationKey {
     /// The derivation key of `data_key`.
     pub fn of(data_key: &SymmetricKey) -> Self {
-        // HKDF-Extract (RFC 5869 §2.2): PRK = HMAC-SHA256(salt, IKM), then keyed as ring's own
-        // `hkdf::Salt::extract` keys it.
-        let salt = hmac::Key::new(hmac::HMAC_SHA256, crate::message::PRK_SALT);
-        let prk = hmac::sign(&salt, data_key.expose());
-        Self(hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()))
+        Self(HkdfPrk::extract(data_key, crate::message::PRK_SALT))
     }
 }
 
