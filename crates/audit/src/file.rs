@@ -387,8 +387,11 @@ fn with_event_json<T>(
     result
 }
 
-/// A function [`FileSink`] calls when records become durable or the sink fails.
-pub type DurableHook = Arc<dyn Fn() + Send + Sync>;
+/// A function [`FileSink`] calls when records become durable or the sink fails, with the new
+/// durability mark (records `0..mark` are durable, as [`FileSink::durable_through`] would
+/// answer) or `None` once the sink has failed. It may run while the sink holds its own lock:
+/// it must not call back into the sink.
+pub type DurableHook = Arc<dyn Fn(Option<u64>) + Send + Sync>;
 
 /// The default audit sink: JSON Lines files in a directory, each record chained to the one
 /// before by SHA-256, signed digests at open, rollover, close and on [`FileSink::write_digest`],
@@ -1079,7 +1082,8 @@ impl FileSink {
     }
 
     /// Sets the function called (from the flusher thread, quickly please) each time records
-    /// become durable in [`Durability::Sync`] mode, and when the sink fails.
+    /// become durable in [`Durability::Sync`] mode, and when the sink fails; it is given the
+    /// mark (see [`DurableHook`]).
     pub fn on_durable(&self, hook: DurableHook) {
         *self.inner.hook.lock() = Some(hook);
     }
@@ -1654,10 +1658,17 @@ impl Inner {
         Ok(())
     }
 
+    /// Runs the durable hook with the mark [`Inner::publish_marks`] published last (every
+    /// caller publishes before it calls).
     fn call_hook(&self) {
         let hook = self.hook.lock().clone();
         if let Some(hook) = hook {
-            hook();
+            let mark = if self.failed.load(Ordering::Acquire) {
+                None
+            } else {
+                Some(self.mark.load(Ordering::Acquire))
+            };
+            hook(mark);
         }
     }
 

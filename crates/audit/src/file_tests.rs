@@ -293,7 +293,7 @@ fn the_flusher_retries_by_itself() {
     .unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = parking_lot::Mutex::new(tx);
-    sink.on_durable(Arc::new(move || {
+    sink.on_durable(Arc::new(move |_| {
         let _ = tx.lock().send(());
     }));
     let rng = DeterministicRandom::new(b"auto");

@@ -436,10 +436,10 @@ fn synchronous_records_are_fsynced_when_record_returns() {
 fn appended_records_become_durable_and_the_hook_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let sink = FileSink::open(dir.path(), key(), FileSinkOptions::default()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel::<Option<u64>>();
     let tx = std::sync::Mutex::new(tx);
-    sink.on_durable(Arc::new(move || {
-        let _ = tx.lock().unwrap().send(());
+    sink.on_durable(Arc::new(move |mark| {
+        let _ = tx.lock().unwrap().send(mark);
     }));
     let rng = DeterministicRandom::new(b"append");
     let mut last = 0;
@@ -448,10 +448,16 @@ fn appended_records_become_durable_and_the_hook_says_so() {
         assert!(i == 0 || seq > last);
         last = seq;
     }
-    // Woken by the hook (no sleeping), until the flusher has fsynced the last one.
-    while sink.durable_through().unwrap() <= last {
-        rx.recv().unwrap();
+    // Woken by the hook (no sleeping), which says how far the log is durable, until the
+    // flusher has fsynced the last one; the marks only grow and never run ahead of the sink.
+    let mut seen = 0;
+    while seen <= last {
+        let mark = rx.recv().unwrap().expect("the sink did not fail");
+        assert!(mark >= seen, "the mark went back from {seen} to {mark}");
+        assert!(mark <= sink.durable_through().unwrap());
+        seen = mark;
     }
+    assert!(sink.durable_through().unwrap() > last);
     assert_eq!(sink.unsynced_records(), 0);
     let vk = sink.verifying_key();
     assert_eq!(verify(dir.path(), &vk).unwrap().events, 50);
