@@ -388,8 +388,9 @@ fn with_event_json<T>(
 }
 
 /// A function [`FileSink`] calls when records become durable or the sink fails, with the new
-/// durability mark (records `0..mark` are durable, as [`FileSink::durable_through`] would
-/// answer) or `None` once the sink has failed. It may run while the sink holds its own lock:
+/// durability mark (records `0..mark` are durable; in [`Durability::Sync`] and
+/// [`Durability::Periodic`] what [`FileSink::durable_through`] answers, and never more) or
+/// `None` once the sink has failed. It may run while the sink holds its own lock:
 /// it must not call back into the sink.
 pub type DurableHook = Arc<dyn Fn(Option<u64>) + Send + Sync>;
 
