@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,12 +19,16 @@ use crate::record::{
     digest_line, event_line, genesis_hash, line_hash, parse_header, ChainHash, Header,
 };
 use crate::{
-    hex, layout, perms, time, AuditError, AuditEvent, AuditRecord, AuditSink, DigestReason,
-    DigestRecord, FailureMode, Gap, Pruned, SignedDigest, TamperKind, Tampering,
+    hex, layout, padding, perms, time, AuditError, AuditEvent, AuditRecord, AuditSink,
+    DigestReason, DigestRecord, FailureMode, Gap, Pruned, SignedDigest, TamperKind, Tampering,
 };
 
 /// Default size at which a log file rolls over: 64 MiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// How far ahead of its records the sink keeps the live file written with zeros, by default:
+/// 256 KiB (see [`FileSinkOptions::preallocate`]).
+pub const DEFAULT_PREALLOCATE_BYTES: u64 = 256 << 10;
 
 /// When [`FileSink::record`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +68,7 @@ pub struct FileSinkOptions {
     on_digest: Option<DigestHook>,
     retry_interval: Duration,
     node_id: Option<String>,
+    preallocate: u64,
     /// Tests: faults to inject in writes and fsyncs.
     #[cfg(test)]
     faults: Option<fault::Hook>,
@@ -85,6 +90,7 @@ impl Default for FileSinkOptions {
             on_digest: None,
             retry_interval: DEFAULT_RETRY_INTERVAL,
             node_id: None,
+            preallocate: DEFAULT_PREALLOCATE_BYTES,
             #[cfg(test)]
             faults: None,
         }
@@ -101,6 +107,7 @@ impl fmt::Debug for FileSinkOptions {
             .field("anchor_dir", &self.anchor_dir)
             .field("retry_interval", &self.retry_interval)
             .field("node_id", &self.node_id)
+            .field("preallocate", &self.preallocate)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +130,21 @@ impl FileSinkOptions {
     #[must_use]
     pub fn max_total_bytes(mut self, bytes: Option<u64>) -> Self {
         self.max_total_bytes = bytes;
+        self
+    }
+
+    /// How far ahead of its records the sink keeps the live file written with zeros (default
+    /// [`DEFAULT_PREALLOCATE_BYTES`]; `0`: append, nothing ahead). Each batch is then written
+    /// over blocks the file already has, so its fsync commits no file size or block
+    /// allocation, only the data: on ext4 that took a 800-byte write-and-`fdatasync` from
+    /// ~180 µs to ~120 µs and its CPU from ~75 µs to ~49 µs. When less than a quarter of the
+    /// zeroed space is left, the batch that crosses the mark writes the next stretch of zeros
+    /// (and its fsync commits the new size). The padding is cut off when the file rolls over,
+    /// when the sink closes and when it next opens; every reader stops at a file's first NUL
+    /// byte, which no record holds (docs/AUDIT.md, "Preallocated tail").
+    #[must_use]
+    pub fn preallocate(mut self, bytes: u64) -> Self {
+        self.preallocate = bytes;
         self
     }
 
@@ -297,8 +319,10 @@ struct PendingPrune {
 struct Writer {
     file: File,
     index: u64,
-    /// The bytes of `index` handed to the file so far.
+    /// The bytes of `index` handed to the file so far: where the next write goes.
     len: u64,
+    /// The file's size: `len` and the zeros written ahead of it.
+    allocated: u64,
     /// The file and its length after the last batch that succeeded: after a failure, the sink
     /// cuts the log back to here (a torn line, a batch written but not fsynced) and writes the
     /// failed batch again.
@@ -412,9 +436,29 @@ impl fmt::Debug for FileSink {
     }
 }
 
-fn open_append(path: &Path) -> Result<File, AuditError> {
+/// Zeros to write ahead of the records ([`FileSinkOptions::preallocate`]), a piece at a time.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+
+/// Writes all of `data` at `offset` of `file`.
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, Write};
+        let mut f = file;
+        f.seek(io::SeekFrom::Start(offset))?;
+        f.write_all(data)
+    }
+}
+
+/// Opens (or creates) a log file for writing at given offsets (not `O_APPEND`: the sink writes
+/// its records over the zeros it wrote ahead of them).
+fn open_log(path: &Path) -> Result<File, AuditError> {
     let mut o = OpenOptions::new();
-    o.create(true).append(true);
+    o.create(true).truncate(false).read(true).write(true);
     perms::private_file(&mut o);
     o.open(path).map_err(|e| AuditError::io(path, e))
 }
@@ -544,6 +588,7 @@ struct Tail {
 /// The last complete line of a file, and its line number.
 fn last_line_of(path: &Path) -> Result<Option<(Vec<u8>, u64)>, AuditError> {
     let data = fs::read(path).map_err(|e| AuditError::io(path, e))?;
+    let data = padding::content(&data);
     let Some(end) = data.iter().rposition(|&b| b == b'\n') else {
         return Ok(None);
     };
@@ -741,9 +786,13 @@ fn resume(dir: &Path, key: &VerifyingKey, anchor_dir: Option<&Path>) -> Result<R
     let mut found = None;
     for (index, path) in files.iter().rev() {
         let data = fs::read(path).map_err(|e| AuditError::io(path, e))?;
-        let cut = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        // The records end at the padding (a crash leaves the zeros written ahead of them).
+        let cut = padding::content(&data)
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         if cut == 0 {
-            emptied.push((path.clone(), data.len() as u64));
+            emptied.push((path.clone(), padding::stray_bytes(&data)));
             continue;
         }
         found = Some((*index, path.clone(), data, cut));
@@ -781,7 +830,8 @@ fn resume(dir: &Path, key: &VerifyingKey, anchor_dir: Option<&Path>) -> Result<R
             f.set_len(*cut as u64)
                 .and_then(|()| f.sync_all())
                 .map_err(|e| AuditError::io(path, e))?;
-            truncated += (data.len() - cut) as u64;
+            // A torn line counts, the padding does not.
+            truncated += padding::stray_bytes(data.get(*cut..).unwrap_or_default());
         }
     }
     if !emptied.is_empty() {
@@ -863,7 +913,7 @@ impl FileSink {
             }
         }
         let path = dir.join(layout::file_name(r.file_index));
-        let file = open_append(&path)?;
+        let file = open_log(&path)?;
         let len = file.metadata().map_err(|e| AuditError::io(&path, e))?.len();
         sync_dir(&dir)?;
         let inner = Arc::new(Inner {
@@ -893,6 +943,7 @@ impl FileSink {
                 file,
                 index: r.file_index,
                 len,
+                allocated: len,
                 good: (r.file_index, len),
             }),
             lost: AtomicU64::new(0),
@@ -976,6 +1027,7 @@ impl FileSink {
     /// Writes the final `close` digest and refuses further records. Also done, best effort, on drop.
     pub fn close(&self) -> Result<SignedDigest, AuditError> {
         let d = self.inner.digest_now(DigestReason::Close)?;
+        self.inner.trim_padding();
         Ok(d)
     }
 
@@ -1389,7 +1441,7 @@ impl Inner {
         let last_index = batch.last().map_or(w.index, |s| s.file_index);
         if last_index > w.index {
             for index in w.index + 1..=last_index {
-                open_append(&self.dir.join(layout::file_name(index)))?;
+                open_log(&self.dir.join(layout::file_name(index)))?;
             }
             sync_dir(&self.dir)?;
         }
@@ -1398,16 +1450,22 @@ impl Inner {
                 let old = self.dir.join(layout::file_name(w.index));
                 self.sync_file(&w.file)
                     .map_err(|e| AuditError::io(&old, e))?;
+                // The full file's records are durable; its padding goes. Best effort: a reader
+                // stops at the padding anyway, and the next open cuts what is left of it.
+                if w.allocated > w.len && w.file.set_len(w.len).is_ok() {
+                    let _ = w.file.sync_all();
+                }
                 let path = self.dir.join(layout::file_name(seg.file_index));
-                w.file = open_append(&path)?;
+                w.file = open_log(&path)?;
                 w.index = seg.file_index;
                 w.len = w
                     .file
                     .metadata()
                     .map_err(|e| AuditError::io(&path, e))?
                     .len();
+                w.allocated = w.len;
             }
-            self.write_file(&mut w.file, &seg.data)
+            self.write_file(&mut w, &seg.data)
                 .map_err(|e| AuditError::io(self.dir.join(layout::file_name(w.index)), e))?;
             w.len += seg.data.len() as u64;
         }
@@ -1419,8 +1477,10 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes `data` to the log file (tests may inject a fault here).
-    fn write_file(&self, file: &mut File, data: &[u8]) -> io::Result<()> {
+    /// Writes `data` to the log file at the writer's position (tests may inject a fault here),
+    /// then, if the zeros ahead of it run short, writes the next stretch of them
+    /// ([`FileSinkOptions::preallocate`]).
+    fn write_file(&self, w: &mut Writer, data: &[u8]) -> io::Result<()> {
         #[cfg(test)]
         if let Some(f) = self
             .opts
@@ -1431,12 +1491,35 @@ impl Inner {
             return match f {
                 fault::Fault::Fail(kind) => Err(kind.into()),
                 fault::Fault::Partial(n, kind) => {
-                    file.write_all(data.get(..n).unwrap_or(data))?;
+                    write_all_at(&w.file, data.get(..n).unwrap_or(data), w.len)?;
                     Err(kind.into())
                 }
             };
         }
-        file.write_all(data)
+        write_all_at(&w.file, data, w.len)?;
+        let end = w.len + data.len() as u64;
+        w.allocated = w.allocated.max(end);
+        let ahead = self.opts.preallocate;
+        if ahead > 0 && end.saturating_add(ahead / 4) > w.allocated {
+            let target = end.saturating_add(ahead).next_multiple_of(4096);
+            while w.allocated < target {
+                let n = (target - w.allocated).min(ZEROS.len() as u64) as usize;
+                write_all_at(&w.file, ZEROS.get(..n).unwrap_or_default(), w.allocated)?;
+                w.allocated += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the zeros written ahead of the records off the live file, once nothing more is
+    /// written to it (close). Best effort: every reader stops at the padding, and the next open
+    /// cuts what is left of it.
+    fn trim_padding(&self) {
+        let mut w = self.writer.lock();
+        if w.allocated > w.len && w.file.set_len(w.len).is_ok() {
+            w.allocated = w.len;
+            let _ = w.file.sync_all();
+        }
     }
 
     /// Fsyncs the log file's data (tests may inject a fault here).
@@ -1465,7 +1548,8 @@ impl Inner {
             }
         }
         let path = self.dir.join(layout::file_name(index));
-        let file = open_append(&path)?;
+        let file = open_log(&path)?;
+        // The padding goes too: the next write writes it again.
         file.set_len(len).map_err(|e| AuditError::io(&path, e))?;
         if removed {
             sync_dir(&self.dir)?;
@@ -1473,6 +1557,7 @@ impl Inner {
         w.file = file;
         w.index = index;
         w.len = len;
+        w.allocated = len;
         Ok(())
     }
 
@@ -1819,6 +1904,7 @@ impl Drop for FileSink {
             // Best effort: a failure here is visible as a log that does not end in `close`.
             let _ = self.inner.digest_now(DigestReason::Close);
         }
+        self.inner.trim_padding();
     }
 }
 

@@ -188,12 +188,16 @@ fn a_torn_write_and_a_failed_fsync_are_cut_back_before_the_retry() {
     sink.record(&event(&rng, 0)).unwrap();
     let live = dir.path().join(layout::file_name(1));
     let before = fs::read(&live).unwrap();
+    // The live file holds zeros ahead of its records.
+    let records = padding::content(&before).len();
+    assert!(before.len() > records && before[records..].iter().all(|&b| b == 0));
 
-    // Half a line reaches the file, then the write fails.
+    // Half a line reaches the file, over the zeros, then the write fails.
     script.fail_writes(1, Fault::Partial(40, ErrorKind::StorageFull));
     assert!(sink.record(&event(&rng, 1)).is_err());
     let torn = fs::read(&live).unwrap();
-    assert_eq!(torn.len(), before.len() + 40);
+    let torn = padding::content(&torn);
+    assert_eq!(torn.len(), records + 40);
     assert!(!torn.ends_with(b"\n"));
 
     // The retry writes, but its fsync fails: still failed, nothing acknowledged.
@@ -479,4 +483,127 @@ fn the_lock_free_watermark_follows_periodic_writes_and_failures() {
     let second = sink.append(&event(&rng, 1)).unwrap();
     assert!(second > first);
     assert!(sink.durable_through().unwrap() > second);
+}
+
+/// The records of a log file and what follows them.
+fn split_padding(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let data = fs::read(path).unwrap();
+    let n = padding::content_end(&data);
+    (data[..n].to_vec(), data[n..].to_vec())
+}
+
+#[test]
+fn records_are_written_over_zeros_that_rollover_and_close_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Arc::new(Script::default());
+    let o = opts(&script).max_file_bytes(4096).preallocate(64 << 10);
+    let sink = FileSink::open(dir.path(), key(), o.clone()).unwrap();
+    let rng = DeterministicRandom::new(b"prealloc");
+    let mut n = 0;
+    while layout::list(dir.path()).unwrap().len() < 3 {
+        sink.record(&event(&rng, n)).unwrap();
+        n += 1;
+    }
+    let vk = sink.verifying_key();
+    let files = layout::list(dir.path()).unwrap();
+    // Full files end at their rollover digest, their padding cut off.
+    for (_, path) in &files[..files.len() - 1] {
+        let (records, rest) = split_padding(path);
+        assert!(records.ends_with(b"\n") && rest.is_empty(), "{path:?}");
+    }
+    // The live file is written over zeros: a quarter of the stretch and more is left ahead.
+    let live = &files[files.len() - 1].1;
+    let (records, rest) = split_padding(live);
+    assert!(records.ends_with(b"\n"));
+    assert!(rest.len() as u64 >= (64 << 10) / 4, "{}", rest.len());
+    assert!(rest.iter().all(|&b| b == 0));
+    // A log being written verifies, strictly: the zeros are no torn line.
+    let report = strict(dir.path(), &vk);
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(logged_ids(dir.path()).len() as u64, n);
+
+    // Close cuts the live file's padding.
+    sink.close().unwrap();
+    drop(sink);
+    let (records, rest) = split_padding(live);
+    assert!(records.ends_with(b"\n") && rest.is_empty());
+    strict(dir.path(), &vk);
+
+    // And the log continues where it was, over new zeros.
+    let sink = FileSink::open(dir.path(), key(), o).unwrap();
+    sink.record(&event(&rng, n)).unwrap();
+    assert_eq!(sink.latest_digest().unwrap().record.truncated_bytes, 0);
+    drop(sink);
+    assert_eq!(logged_ids(dir.path()).len() as u64, n + 1);
+    strict(dir.path(), &vk);
+}
+
+#[test]
+fn a_crash_leaves_zeros_and_pieces_of_a_lost_batch_that_the_next_open_cuts() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Arc::new(Script::default());
+    let sink = FileSink::open(dir.path(), key(), opts(&script)).unwrap();
+    let rng = DeterministicRandom::new(b"crash");
+    for n in 0..5 {
+        sink.record(&event(&rng, n)).unwrap();
+    }
+    let vk = sink.verifying_key();
+    sink.close().unwrap();
+    drop(sink);
+    let live = dir.path().join(layout::file_name(1));
+    let (records, _) = split_padding(&live);
+
+    // What a crash leaves after its last acknowledged batch: the zeros written ahead.
+    let mut data = records.clone();
+    data.extend_from_slice(&[0u8; 8192]);
+    fs::write(&live, &data).unwrap();
+    assert_eq!(strict(dir.path(), &vk).torn_tail, None);
+
+    // Or the zeros with a later page of a batch it cut short on disk: a torn tail, which a
+    // strict verification refuses and the next open cuts (and counts: only what is not zero).
+    data[records.len() + 4096..records.len() + 4096 + 30].fill(b'x');
+    fs::write(&live, &data).unwrap();
+    let refused = verify_with(
+        dir.path(),
+        &vk,
+        &VerifyOptions::default().allow_torn_tail(false),
+    );
+    assert!(
+        matches!(refused, Err(AuditError::Tampered(ref t)) if t.kind == TamperKind::TruncatedLine),
+        "{refused:?}"
+    );
+    let torn = verify_with(
+        dir.path(),
+        &vk,
+        &VerifyOptions::default().allow_torn_tail(true),
+    )
+    .unwrap()
+    .torn_tail
+    .unwrap();
+    assert_eq!(torn.file, live);
+
+    let sink = FileSink::open(dir.path(), key(), opts(&script)).unwrap();
+    assert_eq!(sink.latest_digest().unwrap().record.truncated_bytes, 30);
+    sink.record(&event(&rng, 5)).unwrap();
+    drop(sink);
+    strict(dir.path(), &vk);
+    assert_eq!(logged_ids(dir.path()).len(), 6);
+    let (records_after, _) = split_padding(&live);
+    assert!(records_after.starts_with(&records));
+    assert!(!records_after.contains(&b'x'));
+}
+
+#[test]
+fn with_no_preallocation_the_log_is_appended_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Arc::new(Script::default());
+    let sink = FileSink::open(dir.path(), key(), opts(&script).preallocate(0)).unwrap();
+    let rng = DeterministicRandom::new(b"append");
+    sink.record(&event(&rng, 0)).unwrap();
+    let live = dir.path().join(layout::file_name(1));
+    let (records, rest) = split_padding(&live);
+    assert!(records.ends_with(b"\n") && rest.is_empty());
+    let vk = sink.verifying_key();
+    drop(sink);
+    strict(dir.path(), &vk);
 }

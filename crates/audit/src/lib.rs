@@ -57,6 +57,7 @@ mod error;
 mod event;
 mod file;
 mod layout;
+mod padding;
 mod perms;
 mod record;
 mod sink;
@@ -73,12 +74,18 @@ pub use event::{
 };
 pub use file::{
     DigestHook, Durability, DurableHook, FileSink, FileSinkOptions, BUFFERED_MAX_PENDING_BYTES,
-    DEFAULT_MAX_FILE_BYTES, DEFAULT_RETRY_INTERVAL,
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_PREALLOCATE_BYTES, DEFAULT_RETRY_INTERVAL,
 };
 pub use record::{
     genesis_hash, line_hash, Anchor, AuditRecord, ChainHash, DigestReason, DigestRecord, Gap,
     Pruned, SignedDigest,
 };
+/// A log file's records: its bytes up to its first NUL, where the zeros the sink writes ahead
+/// of its records begin ([`FileSinkOptions::preallocate`]). Read a log file through this.
+pub fn file_records(data: &[u8]) -> &[u8] {
+    padding::content(data)
+}
+
 pub use sink::{AuditSink, FailureMode, MemorySink, NullSink};
 pub use verify::{
     public_key_from_hex, verify, verify_with, verify_with_anchors, Location, PruneSummary,

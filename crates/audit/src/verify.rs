@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use coffer_crypto::VerifyingKey;
 
 use crate::record::{genesis_hash, line_hash, parse_header, ChainHash, Header};
-use crate::{hex, layout, Anchor, AuditError, DigestReason, TamperKind, Tampering};
+use crate::{hex, layout, padding, Anchor, AuditError, DigestReason, TamperKind, Tampering};
 
 /// Options for [`verify_with`].
 #[derive(Debug, Clone)]
@@ -240,10 +240,7 @@ impl<'a> Walk<'a> {
         // it can exist, empty, created ahead of a rollover.
         let mut last_with_records = 0;
         for (n, (_, path)) in files.iter().enumerate() {
-            let len = std::fs::metadata(path)
-                .map_err(|e| AuditError::io(path, e))?
-                .len();
-            if len > 0 {
+            if padding::holds_records(path).map_err(|e| AuditError::io(path, e))? {
                 last_with_records = n;
             }
         }
@@ -379,6 +376,25 @@ impl<'a> Walk<'a> {
                 return Ok((line_no, rolled_to));
             }
             line_no += 1;
+            if buf.contains(&0) {
+                // The records end at the padding (the zeros the sink writes ahead of them). A
+                // piece of a line before it, or anything but zeros after it, is what a crash
+                // left of a batch it cut short: a torn tail.
+                let clean = buf.first() == Some(&0)
+                    && buf.iter().all(|&b| b == 0)
+                    && padding::rest_is_zero(&mut reader).map_err(|e| AuditError::io(path, e))?;
+                if clean {
+                    return Ok((line_no - 1, rolled_to));
+                }
+                if may_tear && self.opts.allow_torn_tail {
+                    self.report.torn_tail = Some(Location {
+                        file: path.to_path_buf(),
+                        line: line_no,
+                    });
+                    return Ok((line_no - 1, rolled_to));
+                }
+                return Err(self.fail(path, line_no, TamperKind::TruncatedLine));
+            }
             let Some(line) = buf.strip_suffix(b"\n") else {
                 if may_tear && self.opts.allow_torn_tail {
                     self.report.torn_tail = Some(Location {

@@ -653,7 +653,12 @@ fn backup_with_snapshot(
             dir,
             "cannot read an audit log file (pruned during the backup? run it again)",
         ))?;
-        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // Up to the padding the live file holds ahead of its records, and its last complete
+        // line before that.
+        let end = coffer_audit::file_records(&bytes)
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
         bytes.truncate(end);
         logs.push((name, bytes));
     }

@@ -523,6 +523,9 @@ pub struct AuditSettings {
     pub fail_open: bool,
     /// Size at which a log file rolls over.
     pub max_file_bytes: u64,
+    /// How far ahead of its records the live log file is kept written with zeros, so a
+    /// batch's fsync commits no file metadata (`0`: plain appends).
+    pub preallocate_bytes: u64,
     /// Retention: the oldest whole log files are pruned (after a signed prune digest) when the
     /// files together exceed this; `None` (default) keeps everything.
     pub max_total_bytes: Option<u64>,
@@ -537,6 +540,7 @@ impl Default for AuditSettings {
             durability: coffer::audit_log::Durability::Sync,
             fail_open: false,
             max_file_bytes: coffer::audit_log::DEFAULT_MAX_FILE_BYTES,
+            preallocate_bytes: coffer::audit_log::DEFAULT_PREALLOCATE_BYTES,
             max_total_bytes: None,
             anchor_dir: None,
         }
@@ -552,6 +556,7 @@ struct AuditTable {
     flush_interval_ms: Option<u64>,
     fail_open: bool,
     max_file_bytes: u64,
+    preallocate_bytes: u64,
     max_total_bytes: Option<u64>,
     anchor_dir: Option<PathBuf>,
 }
@@ -591,6 +596,7 @@ impl TryFrom<AuditTable> for AuditSettings {
             durability,
             fail_open: t.fail_open,
             max_file_bytes: t.max_file_bytes,
+            preallocate_bytes: t.preallocate_bytes,
             max_total_bytes: t.max_total_bytes,
             anchor_dir: t.anchor_dir,
         })
@@ -611,6 +617,7 @@ impl From<AuditSettings> for AuditTable {
             flush_interval_ms,
             fail_open: a.fail_open,
             max_file_bytes: a.max_file_bytes,
+            preallocate_bytes: a.preallocate_bytes,
             max_total_bytes: a.max_total_bytes,
             anchor_dir: a.anchor_dir,
         }

@@ -482,8 +482,9 @@ fn lookup_capped(
         let Ok(text) = std::fs::read(path) else {
             continue;
         };
+        let text = coffer::audit_log::file_records(&text);
         scanned += text.len() as u64;
-        let found = walk(&text, key, Some(*index) == newest);
+        let found = walk(text, key, Some(*index) == newest);
         let mut oldest_time = None;
         let mut full = false;
         for f in found {

@@ -133,6 +133,7 @@ fn audit_options(config: &Config) -> coffer::audit_log::FileSinkOptions {
     coffer::audit_log::FileSinkOptions::default()
         .durability(config.audit.durability)
         .max_file_bytes(config.audit.max_file_bytes)
+        .preallocate(config.audit.preallocate_bytes)
         .max_total_bytes(config.audit.max_total_bytes)
         .anchor_dir(config.audit.anchor_dir.clone())
         .on_digest(Arc::new(crate::audit_cli::log_digest))

@@ -290,7 +290,9 @@ pub(crate) fn audit_lines(data_dir: &Path) -> Vec<serde_json::Value> {
     files
         .iter()
         .flat_map(|f| {
-            std::fs::read_to_string(f)
+            // Up to the zeros the live file holds ahead of its records.
+            let data = std::fs::read(f).unwrap();
+            std::str::from_utf8(coffer::audit_log::file_records(&data))
                 .unwrap()
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
