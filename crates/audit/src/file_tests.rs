@@ -607,3 +607,26 @@ fn with_no_preallocation_the_log_is_appended_as_before() {
     drop(sink);
     strict(dir.path(), &vk);
 }
+
+#[test]
+fn an_event_whose_fields_hold_nul_bytes_is_written_without_one() {
+    // A file's records end at its first NUL byte, so no record may hold one: JSON escapes it.
+    let dir = tempfile::tempdir().unwrap();
+    let script = Arc::new(Script::default());
+    let sink = FileSink::open(dir.path(), key(), opts(&script)).unwrap();
+    let rng = DeterministicRandom::new(b"nul");
+    let e = event(&rng, 0)
+        .request_id("req-\0-0")
+        .user_agent("agent\0\u{1}")
+        .request_parameters(
+            serde_json::json!({"keyId": "a\0b", "encryptionContext": {"k\0": "v\0"}}),
+        );
+    sink.record(&e).unwrap();
+    sink.record(&event(&rng, 1)).unwrap();
+    let vk = sink.verifying_key();
+    drop(sink);
+    let data = fs::read(dir.path().join(layout::file_name(1))).unwrap();
+    assert!(!data.contains(&0));
+    assert_eq!(logged_ids(dir.path()), ["req-\0-0", "req-1"]);
+    assert_eq!(strict(dir.path(), &vk).events, 2);
+}
