@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use coffer_audit::{
     verify, AuditEvent, AuditSink, Durability, FileSink, FileSinkOptions, NullSink, UserIdentity,
+    DEFAULT_PREALLOCATE_BYTES,
 };
 use coffer_core::{Caller, Region};
 use coffer_crypto::{SigningKey, SystemRandom};
@@ -39,12 +40,14 @@ fn encrypt_event(rng: &SystemRandom) -> AuditEvent {
     .request_id("7c6b2b42-1c5b-4c61-9a6e-2b1f1c4d2e10")
 }
 
-fn file_sink(dir: &std::path::Path, durability: Durability) -> FileSink {
+fn file_sink(dir: &std::path::Path, durability: Durability, preallocate: u64) -> FileSink {
     let rng = SystemRandom::new();
     FileSink::open(
         dir,
         SigningKey::generate(&rng).unwrap(),
-        FileSinkOptions::default().durability(durability),
+        FileSinkOptions::default()
+            .durability(durability)
+            .preallocate(preallocate),
     )
     .unwrap()
 }
@@ -81,20 +84,26 @@ fn record(c: &mut Criterion) {
     let null: Arc<dyn AuditSink> = Arc::new(NullSink);
     g.bench_function("null", |b| b.iter(|| null.record(&event).unwrap()));
 
+    // `file_sync_appended`: the synchronous sink appending (no zeros written ahead), the
+    // baseline of the preallocated tail (docs/AUDIT.md).
+    let ahead = DEFAULT_PREALLOCATE_BYTES;
     let sinks = [
         (
             "file_buffered_1s",
             Durability::Buffered(Duration::from_secs(1)),
+            ahead,
         ),
         (
             "file_periodic_1s",
             Durability::Periodic(Duration::from_secs(1)),
+            ahead,
         ),
-        ("file_sync", Durability::Sync),
+        ("file_sync", Durability::Sync, ahead),
+        ("file_sync_appended", Durability::Sync, 0),
     ];
-    for (name, durability) in sinks {
+    for (name, durability, preallocate) in sinks {
         let dir = tempfile::tempdir().unwrap();
-        let sink: Arc<dyn AuditSink> = Arc::new(file_sink(dir.path(), durability));
+        let sink: Arc<dyn AuditSink> = Arc::new(file_sink(dir.path(), durability, preallocate));
         for threads in [1u64, 4, 16] {
             g.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
                 b.iter_custom(|iters| run_threads(&sink, &event, threads, iters));
@@ -108,7 +117,11 @@ fn record(c: &mut Criterion) {
 fn generate(dir: &std::path::Path, n: u64) -> coffer_crypto::VerifyingKey {
     let rng = SystemRandom::new();
     let event = encrypt_event(&rng);
-    let sink = file_sink(dir, Durability::Periodic(Duration::from_secs(1)));
+    let sink = file_sink(
+        dir,
+        Durability::Periodic(Duration::from_secs(1)),
+        DEFAULT_PREALLOCATE_BYTES,
+    );
     let vk = sink.verifying_key();
     let sink = Arc::new(sink);
     std::thread::scope(|s| {
