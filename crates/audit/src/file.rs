@@ -1500,8 +1500,10 @@ impl Inner {
         let end = w.len + data.len() as u64;
         w.allocated = w.allocated.max(end);
         let ahead = self.opts.preallocate;
-        if ahead > 0 && end.saturating_add(ahead / 4) > w.allocated {
-            let target = end.saturating_add(ahead).next_multiple_of(4096);
+        // No zeros past the size at which the file rolls over: they would only be cut off.
+        let limit = self.opts.max_file_bytes.max(end);
+        if ahead > 0 && end.saturating_add(ahead / 4) > w.allocated && w.allocated < limit {
+            let target = end.saturating_add(ahead).next_multiple_of(4096).min(limit);
             while w.allocated < target {
                 let n = (target - w.allocated).min(ZEROS.len() as u64) as usize;
                 write_all_at(&w.file, ZEROS.get(..n).unwrap_or_default(), w.allocated)?;

@@ -496,7 +496,8 @@ fn split_padding(path: &Path) -> (Vec<u8>, Vec<u8>) {
 fn records_are_written_over_zeros_that_rollover_and_close_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let script = Arc::new(Script::default());
-    let o = opts(&script).max_file_bytes(4096).preallocate(64 << 10);
+    let (limit, ahead) = (32u64 << 10, 16u64 << 10);
+    let o = opts(&script).max_file_bytes(limit).preallocate(ahead);
     let sink = FileSink::open(dir.path(), key(), o.clone()).unwrap();
     let rng = DeterministicRandom::new(b"prealloc");
     let mut n = 0;
@@ -511,12 +512,15 @@ fn records_are_written_over_zeros_that_rollover_and_close_cut_off() {
         let (records, rest) = split_padding(path);
         assert!(records.ends_with(b"\n") && rest.is_empty(), "{path:?}");
     }
-    // The live file is written over zeros: a quarter of the stretch and more is left ahead.
+    // The live file is written over zeros: a quarter of the stretch and more is left ahead,
+    // and never past the size at which the file rolls over.
     let live = &files[files.len() - 1].1;
     let (records, rest) = split_padding(live);
     assert!(records.ends_with(b"\n"));
-    assert!(rest.len() as u64 >= (64 << 10) / 4, "{}", rest.len());
-    assert!(rest.iter().all(|&b| b == 0));
+    assert!(!rest.is_empty() && rest.iter().all(|&b| b == 0));
+    let size = (records.len() + rest.len()) as u64;
+    assert!(rest.len() as u64 >= ahead / 4 || size == limit, "{size}");
+    assert!(size <= limit, "{size}");
     // A log being written verifies, strictly: the zeros are no torn line.
     let report = strict(dir.path(), &vk);
     assert_eq!(report.torn_tail, None);
