@@ -376,7 +376,7 @@ impl<'a> Walk<'a> {
                 return Ok((line_no, rolled_to));
             }
             line_no += 1;
-            if buf.contains(&0) {
+            let torn = if buf.contains(&0) {
                 // The records end at the padding (the zeros the sink writes ahead of them). A
                 // piece of a line before it, or anything but zeros after it, is what a crash
                 // left of a batch it cut short: a torn tail.
@@ -386,6 +386,11 @@ impl<'a> Walk<'a> {
                 if clean {
                     return Ok((line_no - 1, rolled_to));
                 }
+                true
+            } else {
+                !buf.ends_with(b"\n")
+            };
+            if torn {
                 if may_tear && self.opts.allow_torn_tail {
                     self.report.torn_tail = Some(Location {
                         file: path.to_path_buf(),
@@ -395,16 +400,7 @@ impl<'a> Walk<'a> {
                 }
                 return Err(self.fail(path, line_no, TamperKind::TruncatedLine));
             }
-            let Some(line) = buf.strip_suffix(b"\n") else {
-                if may_tear && self.opts.allow_torn_tail {
-                    self.report.torn_tail = Some(Location {
-                        file: path.to_path_buf(),
-                        line: line_no,
-                    });
-                    return Ok((line_no - 1, rolled_to));
-                }
-                return Err(self.fail(path, line_no, TamperKind::TruncatedLine));
-            };
+            let line = buf.strip_suffix(b"\n").unwrap_or(buf.as_slice());
             if rolled_to.is_some() {
                 // Nothing may follow a rollover digest in its file.
                 return Err(self.fail(path, line_no, TamperKind::DigestMismatch));
