@@ -247,8 +247,38 @@ pub(crate) fn ser_opt_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Resul
     }
 }
 
+thread_local! {
+    /// Each thread's buffer for the base64 of a public blob (a ciphertext): encoded here, then
+    /// written into the response, so no allocation is made and zeroed per blob.
+    static BLOB_B64: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Largest base64 buffer a thread keeps between responses (a ciphertext of the largest
+/// plaintext, 4 KiB, is well under it).
+const BLOB_B64_KEEP: usize = 64 * 1024;
+
 pub(crate) fn ser_blob<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&B64.encode(b))
+    let len = base64::encoded_len(b.len(), true)
+        .ok_or_else(|| serde::ser::Error::custom("blob too long"))?;
+    // Taken out of the cell (not borrowed), so a serializer that writes a blob from inside
+    // another finds a fresh buffer instead of this one borrowed.
+    let mut buf = BLOB_B64.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let written = buf
+        .get_mut(..len)
+        .and_then(|out| B64.encode_slice(b, out).ok())
+        .and_then(|n| buf.get(..n))
+        .map(std::str::from_utf8);
+    let result = match written {
+        Some(Ok(text)) => s.serialize_str(text),
+        _ => Err(serde::ser::Error::custom("base64")),
+    };
+    if buf.len() <= BLOB_B64_KEEP {
+        BLOB_B64.with(|c| *c.borrow_mut() = buf);
+    }
+    result
 }
 
 pub(crate) fn ser_display<T: fmt::Display, S: Serializer>(t: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -851,8 +881,9 @@ request!(RevokeGrantRequest, RetireGrantIn, |_, i| Ok(
 // Responses: the model's response types serialize themselves (`model.rs`, this feature)
 // ---------------------------------------------------------------------------------------------
 
-/// The responses, each written as the model type derives it; `=> member` names the secret it
-/// holds (room for it is made up front, see [`encode`]).
+/// The responses, each written as the model type derives it; `=> member` names the secret or
+/// the large blob it holds (room for it is made up front, see [`encode`]: a response holding a
+/// secret is never reallocated, and one holding a ciphertext is not copied as it grows).
 macro_rules! responses {
     ($($t:ty $(=> $secret:ident)?),+ $(,)?) => {$(
         impl WireResponse for $t {
@@ -869,11 +900,11 @@ responses! {
     KeyIdResponse,
     ListKeysResponse,
     ScheduleKeyDeletionResponse,
-    EncryptResponse,
+    EncryptResponse => ciphertext_blob,
     GenerateMacResponse,
     VerifyMacResponse,
     DecryptResponse => plaintext,
-    ReEncryptResponse,
+    ReEncryptResponse => ciphertext_blob,
     GenerateDataKeyResponse => plaintext,
     GenerateDataKeyWithoutPlaintextResponse,
     GenerateRandomResponse => plaintext,
@@ -906,6 +937,38 @@ mod tests {
 
     fn json_of(r: &impl WireResponse) -> Value {
         serde_json::from_slice(&r.to_wire().unwrap()).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        /// A ciphertext of any size is written as its base64, through the thread's reused
+        /// buffer: a long blob after a short one (and the other way round) leaves nothing of
+        /// the other behind, and the response is exactly serde's encoding of the string.
+        #[test]
+        fn blobs_are_written_as_their_base64(
+            blobs in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 1000..1200),
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 49_000..50_000),
+                ],
+                1..6,
+            )
+        ) {
+            for blob in blobs {
+                let r = EncryptResponse {
+                    ciphertext_blob: blob.clone(),
+                    key_id: "arn:k".into(),
+                    encryption_algorithm: EncryptionAlgorithmSpec::SymmetricDefault,
+                };
+                let want = format!(
+                    r#"{{"CiphertextBlob":{},"KeyId":"arn:k","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
+                    serde_json::to_string(&B64.encode(&blob)).unwrap()
+                );
+                proptest::prop_assert_eq!(String::from_utf8(r.to_wire().unwrap()).unwrap(), want);
+            }
+        }
     }
 
     #[test]
