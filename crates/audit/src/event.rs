@@ -264,7 +264,9 @@ impl AuditEvent {
         region: &Region,
         user: UserIdentity,
     ) -> Result<Self, AuditError> {
-        Ok(Self::new(rng, op.as_str(), time, region, user)?.read_only(op.is_read_only()))
+        let mut event = Self::new(rng, op.as_str(), time, region, user)?;
+        event.read_only = op.is_read_only();
+        Ok(event)
     }
 
     /// An event for a call to `event_name` at `time` in `region` by `user`, with a fresh event id
@@ -326,36 +328,64 @@ impl AuditEvent {
     /// Sets `requestParameters` (secret fields removed, see [`REDACTED_FIELDS`]; `null` means none).
     #[must_use]
     pub fn request_parameters(mut self, params: Value) -> Self {
-        self.request_parameters = scrubbed(params);
+        self.set_request_parameters(params);
         self
+    }
+
+    /// Sets `requestParameters` in place (as [`Self::request_parameters`]: secret fields
+    /// removed). The in-place setters serve a caller that keeps the event in a slot while a
+    /// call runs: the event is large, and each builder call moves all of it.
+    pub fn set_request_parameters(&mut self, params: Value) {
+        self.request_parameters = scrubbed(params);
     }
 
     /// Sets `responseElements` (secret fields removed, see [`REDACTED_FIELDS`]; `null` means none).
     #[must_use]
     pub fn response_elements(mut self, elements: Value) -> Self {
-        self.response_elements = scrubbed(elements);
+        self.set_response_elements(elements);
         self
+    }
+
+    /// Sets `responseElements` in place (as [`Self::response_elements`]).
+    pub fn set_response_elements(&mut self, elements: Value) {
+        self.response_elements = scrubbed(elements);
     }
 
     /// Sets `additionalEventData` (secret fields removed, see [`REDACTED_FIELDS`]; `null` means
     /// none).
     #[must_use]
     pub fn additional_event_data(mut self, data: Value) -> Self {
-        self.additional_event_data = scrubbed(data);
+        self.set_additional_event_data(data);
         self
+    }
+
+    /// Sets `additionalEventData` in place (as [`Self::additional_event_data`]).
+    pub fn set_additional_event_data(&mut self, data: Value) {
+        self.additional_event_data = scrubbed(data);
     }
 
     /// Marks the call failed or denied with an AWS error code and message.
     #[must_use]
     pub fn error(mut self, code: impl Into<String>, message: impl Into<String>) -> Self {
+        self.set_error(code, message);
+        self
+    }
+
+    /// Marks the call failed or denied in place (as [`Self::error`]).
+    pub fn set_error(&mut self, code: impl Into<String>, message: impl Into<String>) {
         self.error_code = Some(code.into());
         self.error_message = Some(message.into());
-        self
     }
 
     /// Adds a key the call concerned; the first one also sets `recipientAccountId`.
     #[must_use]
     pub fn resource(mut self, key_arn: impl Into<String>, account: impl Into<String>) -> Self {
+        self.add_resource(key_arn, account);
+        self
+    }
+
+    /// Adds a key the call concerned in place (as [`Self::resource`]).
+    pub fn add_resource(&mut self, key_arn: impl Into<String>, account: impl Into<String>) {
         let account = account.into();
         if self.resources.is_empty() {
             self.recipient_account_id = Some(account.clone());
@@ -365,7 +395,6 @@ impl AuditEvent {
             account_id: account,
             kind: KEY_RESOURCE_TYPE.to_owned(),
         });
-        self
     }
 
     /// Overrides `readOnly`.

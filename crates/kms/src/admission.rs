@@ -187,8 +187,8 @@ impl Kms {
     ) -> Result<(), Error> {
         let op = call.op();
         let action = gate.action.unwrap_or(Action::Op(op));
-        // One clock reading serves the quota and the policies' aws:CurrentTime.
-        let now = self.clock.now();
+        // The call's one clock reading serves the quota and the policies' aws:CurrentTime.
+        let now = call.at();
         if call.first_charge() {
             let spec = gate
                 .quota_spec

@@ -7,6 +7,7 @@
 //! rolled back: no committed change without its record.
 
 use std::cell::{Cell, RefCell};
+use std::time::SystemTime;
 
 use coffer_audit::{AuditEvent, UserIdentity};
 use coffer_keys::KeyRecord;
@@ -70,6 +71,9 @@ fn sink_failed(e: coffer_audit::AuditError) -> Error {
 pub(crate) struct Call<'a> {
     kms: &'a Kms,
     op: Operation,
+    /// When the call began: one clock reading serves its audit event's time, its quota charge,
+    /// the policies' `aws:CurrentTime` and its keys' last use.
+    at: SystemTime,
     event: RefCell<Option<AuditEvent>>,
     /// The call's quota was charged (once per call, at its first admission).
     charged: Cell<bool>,
@@ -87,15 +91,20 @@ pub(crate) struct Call<'a> {
 impl<'a> Call<'a> {
     pub(crate) fn begin(kms: &'a Kms, caller: &Caller, op: Operation, params: Value) -> Self {
         let mut broken = false;
+        let at = kms.clock.now();
         let event = if kms.audit.is_some() {
             match AuditEvent::for_operation(
                 &kms.event_ids,
                 op,
-                kms.clock.now(),
+                at,
                 &kms.region,
                 identity_of(caller),
             ) {
-                Ok(e) => Some(request_facts(e.request_parameters(params), caller)),
+                Ok(mut e) => {
+                    e.set_request_parameters(params);
+                    request_facts(&mut e, caller);
+                    Some(e)
+                }
                 Err(_) => {
                     broken = true;
                     None
@@ -107,6 +116,7 @@ impl<'a> Call<'a> {
         Self {
             kms,
             op,
+            at,
             event: RefCell::new(event),
             charged: Cell::new(false),
             denial: RefCell::new(None),
@@ -120,6 +130,12 @@ impl<'a> Call<'a> {
     /// The operation the call is audited, charged and admitted as.
     pub(crate) fn op(&self) -> Operation {
         self.op
+    }
+
+    /// When the call began (the time its quota is charged at, its policies see as
+    /// `aws:CurrentTime` and its keys' last use is recorded at).
+    pub(crate) fn at(&self) -> SystemTime {
+        self.at
     }
 
     /// Notes that admission let the call use `key`.
@@ -147,7 +163,7 @@ impl<'a> Call<'a> {
             more: std::mem::take(&mut *self.more.borrow_mut()),
             last: crate::last_usage::LastUse {
                 operation: self.op,
-                at: self.kms.clock.now(),
+                at: self.at,
                 event_id: event.as_ref().map(|e| e.event_id.clone()),
                 request_id: caller.request_id.clone(),
             },
@@ -172,13 +188,10 @@ impl<'a> Call<'a> {
 
     /// Names a key the call concerns.
     pub(crate) fn resource(&self, arn: &str, account: &str) {
-        let mut ev = self.event.borrow_mut();
-        if let Some(e) = ev.take() {
-            *ev = Some(if e.resources.iter().any(|r| r.arn == arn) {
-                e
-            } else {
-                e.resource(arn, account)
-            });
+        if let Some(e) = self.event.borrow_mut().as_mut() {
+            if !e.resources.iter().any(|r| r.arn == arn) {
+                e.add_resource(arn, account);
+            }
         }
     }
 
@@ -218,8 +231,8 @@ impl<'a> Call<'a> {
         if self.recorded.get() {
             if let Err(e) = &result {
                 // Recorded as a success, then the commit failed: say so.
-                let failed = event.error(e.code(), e.message());
-                let _ = self.record(&failed);
+                event.set_error(e.code(), e.message());
+                let _ = self.record(&event);
             }
             return result;
         }
@@ -227,16 +240,16 @@ impl<'a> Call<'a> {
             Ok(r) => {
                 if let Some((arn, account)) = r.key() {
                     if !event.resources.iter().any(|x| x.arn == arn) {
-                        event = event.resource(arn, account);
+                        event.add_resource(arn, account);
                     }
                 }
-                event = event.response_elements(r.elements());
+                event.set_response_elements(r.elements());
             }
             Err(e) => {
-                event = event.error(e.code(), e.message());
+                event.set_error(e.code(), e.message());
                 if matches!(e, Error::AccessDenied { .. }) {
                     if let Some(denial) = self.denial.borrow_mut().take() {
-                        event = with_denial(event, denial);
+                        with_denial(&mut event, denial);
                     }
                 }
             }
@@ -317,8 +330,8 @@ impl Kms {
             Ok(elements) => event.response_elements(elements),
             Err((code, message)) => event.error(code, message),
         };
-        sink.record(&request_facts(event, caller))
-            .map_err(sink_failed)
+        request_facts(&mut event, caller);
+        sink.record(&event).map_err(sink_failed)
     }
 
     /// Records a request refused before it reached an operation (bad or missing signature,
@@ -474,34 +487,33 @@ impl<'a> RefusedRequest<'a> {
 }
 
 /// The request's facts the caller carries: `sourceIPAddress`, `userAgent`, `requestID`.
-fn request_facts(mut event: AuditEvent, caller: &Caller) -> AuditEvent {
+fn request_facts(event: &mut AuditEvent, caller: &Caller) {
     if let Some(ip) = caller.source_ip {
-        event = event.source_ip(ip.to_string());
+        event.source_ip_address = Some(ip.to_string());
     }
     if let Some(agent) = &caller.user_agent {
-        event = event.user_agent(agent.clone());
+        event.user_agent = Some(agent.clone());
     }
     if let Some(id) = &caller.request_id {
-        event = event.request_id(id.clone());
+        event.request_id = Some(id.clone());
     }
-    event
 }
 
 /// A refused call's event with its [`Denial`]: the key refused among its `resources`, and
 /// `additionalEventData.denialReason` / `deniedResource`.
-fn with_denial(mut event: AuditEvent, denial: Denial) -> AuditEvent {
+fn with_denial(event: &mut AuditEvent, denial: Denial) {
     if denial.resource.contains(":key/")
         && !event.resources.iter().any(|r| r.arn == denial.resource)
     {
         let account = arn_account(&denial.resource).to_owned();
-        event = event.resource(denial.resource.clone(), account);
+        event.add_resource(denial.resource.clone(), account);
     }
     let mut data = serde_json::Map::new();
     data.insert("deniedResource".into(), Value::String(denial.resource));
     if let Some(reason) = denial.reason {
         data.insert("denialReason".into(), Value::String(reason));
     }
-    event.additional_event_data(Value::Object(data))
+    event.set_additional_event_data(Value::Object(data));
 }
 
 /// The audit record's `userIdentity` of a caller, with the access key it signed with.
