@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use coffer::model::EncryptRequest;
+use coffer::model::{DataKeySpec, EncryptRequest, GenerateDataKeyRequest};
 use coffer::{Caller, SecretBytes};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -84,6 +84,37 @@ fn protocol(c: &mut Criterion) {
     });
     g.bench_function("dispatch_encrypt_json", |b| {
         b.iter(|| cofferd::dispatch(&kms, &caller, "Encrypt", black_box(body.as_bytes())).unwrap())
+    });
+    // GenerateDataKey: its answer carries two blobs (the wrapped key and the data key).
+    let gdk_body = format!(
+        r#"{{"KeyId":"{key}","KeySpec":"AES_256","EncryptionContext":{{"customer":"4711"}}}}"#
+    );
+    g.bench_function("baseline_facade_generate_data_key", |b| {
+        b.iter(|| {
+            let mut ctx = coffer::EncryptionContext::new();
+            ctx.insert("customer", "4711");
+            kms.generate_data_key(
+                &caller,
+                GenerateDataKeyRequest {
+                    key_id: key.clone(),
+                    key_spec: Some(DataKeySpec::Aes256),
+                    encryption_context: ctx,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("dispatch_generate_data_key_json", |b| {
+        b.iter(|| {
+            cofferd::dispatch(
+                &kms,
+                &caller,
+                "GenerateDataKey",
+                black_box(gdk_body.as_bytes()),
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }
