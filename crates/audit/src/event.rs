@@ -136,7 +136,7 @@ impl UserIdentity {
     /// `:user/` → `IAMUser` with its user name, `:assumed-role/` or `:role/` → `AssumedRole`).
     pub fn from_caller(caller: &Caller) -> Self {
         let arn = caller.principal_arn.as_str();
-        let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        let resource = coffer_core::arn_part(arn, 5).unwrap_or_default();
         let (kind, user_name, principal_id) = if resource == "root" {
             ("Root", None, Some(caller.account.as_str().to_owned()))
         } else if let Some(user) = resource.strip_prefix("user/") {

@@ -5,6 +5,33 @@ use crate::{AccountId, CoreError, KeyId, Region};
 /// The prefix every alias name carries.
 pub const ALIAS_PREFIX: &str = "alias/";
 
+/// One part of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`) by its index (0 is
+/// `arn`, 4 the account): the text between two colons, or for index 5 (the resource) all the
+/// rest, colons included. `None` when the text has fewer parts, and for an index past 5. The
+/// same answers as
+/// `split(':').nth(index)` (index < 5) and `splitn(6, ':').nth(5)`, found by one pass over the
+/// bytes up to the part: the audit record takes a key's account and a caller's resource from an
+/// ARN on every call, and `str::split` searched for each colon with a general char searcher.
+pub fn arn_part(arn: &str, index: usize) -> Option<&str> {
+    if index > 5 {
+        return None;
+    }
+    let bytes = arn.as_bytes();
+    let mut start = 0;
+    for _ in 0..index {
+        let colon = bytes.get(start..)?.iter().position(|&b| b == b':')?;
+        start += colon + 1;
+    }
+    let rest = arn.get(start..)?;
+    if index == 5 {
+        return Some(rest);
+    }
+    Some(match rest.as_bytes().iter().position(|&b| b == b':') {
+        Some(end) => rest.get(..end)?,
+        None => rest,
+    })
+}
+
 /// A valid alias name: `alias/` followed by 1–250 of `a-zA-Z0-9/_-` (at most 256 characters in all).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AliasName(String);
@@ -127,6 +154,36 @@ mod tests {
     use super::*;
 
     const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    proptest::proptest! {
+        /// `arn_part` answers as `split(':').nth(i)` for the first five parts and as
+        /// `splitn(6, ':').nth(5)` for the resource, on any text (colons anywhere, none, many;
+        /// multi-byte characters beside them).
+        #[test]
+        fn arn_part_is_split_by_colons(
+            text in "(arn:aws:kms:us-east-1:111122223333:key/[0-9a-f-]{36}|[:a\\x{e9}\\x{1F600}/]{0,24}|.{0,40})",
+        ) {
+            for i in 0..5 {
+                proptest::prop_assert_eq!(arn_part(&text, i), text.split(':').nth(i));
+            }
+            proptest::prop_assert_eq!(arn_part(&text, 5), text.splitn(6, ':').nth(5));
+            proptest::prop_assert_eq!(arn_part(&text, 6), None);
+        }
+    }
+
+    #[test]
+    fn arn_parts_of_a_key_arn() {
+        let arn = format!("arn:aws:kms:us-east-2:111122223333:key/{ID}");
+        assert_eq!(arn_part(&arn, 0), Some("arn"));
+        assert_eq!(arn_part(&arn, 4), Some("111122223333"));
+        assert_eq!(arn_part(&arn, 5), Some(format!("key/{ID}").as_str()));
+        assert_eq!(
+            arn_part("arn:aws:iam::111122223333:role/a:b", 5),
+            Some("role/a:b")
+        );
+        assert_eq!(arn_part("arn:aws:iam::111122223333:role/a:b", 3), Some(""));
+        assert_eq!(arn_part("not-an-arn", 1), None);
+    }
 
     #[test]
     fn the_four_forms() {

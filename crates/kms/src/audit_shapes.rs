@@ -19,7 +19,7 @@ pub(crate) trait AuditResponse {
 
 /// The account in a key ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID`).
 pub(crate) fn arn_account(arn: &str) -> &str {
-    arn.split(':').nth(4).unwrap_or_default()
+    coffer_core::arn_part(arn, 4).unwrap_or_default()
 }
 
 macro_rules! key_arn_response {
