@@ -8,10 +8,10 @@ pub const ALIAS_PREFIX: &str = "alias/";
 /// One part of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`) by its index (0 is
 /// `arn`, 4 the account): the text between two colons, or for index 5 (the resource) all the
 /// rest, colons included. `None` when the text has fewer parts, and for an index past 5. The
-/// same answers as
-/// `split(':').nth(index)` (index < 5) and `splitn(6, ':').nth(5)`, found by one pass over the
-/// bytes up to the part: the audit record takes a key's account and a caller's resource from an
-/// ARN on every call, and `str::split` searched for each colon with a general char searcher.
+/// same answers as `split(':').nth(index)` (index < 5) and `splitn(6, ':').nth(5)`, found by
+/// one pass over the bytes up to the part: the audit record takes a key's account and a
+/// caller's resource from an ARN on every call, and `str::split` searched for each colon with
+/// a general char searcher.
 pub fn arn_part(arn: &str, index: usize) -> Option<&str> {
     if index > 5 {
         return None;
