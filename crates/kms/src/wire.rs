@@ -340,10 +340,11 @@ fn encode<T: Serialize>(v: &T, secret_len: usize) -> Result<Vec<u8>, Error> {
 }
 
 /// A JSON object written field by field, for the answers every data-plane call gets (Encrypt,
-/// Decrypt, ReEncrypt, GenerateDataKey and GenerateDataKeyWithoutPlaintext): a blob's base64 goes straight into the output, since the base64 alphabet needs no
-/// JSON escape, where serde scans every byte of every string for one (~13 % of Encrypt's
-/// dispatch in instructions). Each such answer is held to its serde encoding by a property
-/// test (`hot_answers_are_written_as_serde_writes_them`).
+/// Decrypt, ReEncrypt, GenerateDataKey and GenerateDataKeyWithoutPlaintext): a blob's base64
+/// goes straight into the output, since the base64 alphabet needs no JSON escape, where serde
+/// scans every byte of every string for one (~13 % of Encrypt's dispatch in instructions).
+/// Each such answer is held to its serde encoding by a property test
+/// (`hot_answers_are_written_as_serde_writes_them`).
 struct JsonObject {
     out: Vec<u8>,
     empty: bool,
@@ -398,6 +399,35 @@ impl JsonObject {
     }
 }
 
+/// Room for a string member's value however it is escaped: at most six bytes (`\u00XX`) for
+/// each byte, and its quotes. An answer holding a secret reserves this for every string it
+/// writes, so its buffer is never reallocated (which would leave an unwiped copy behind)
+/// whatever the strings hold.
+fn escaped_room(s: &str) -> usize {
+    s.len().saturating_mul(6).saturating_add(2)
+}
+
+/// Room for `bytes` as base64, with its quotes.
+fn base64_room(bytes: &[u8]) -> usize {
+    bytes.len().div_ceil(3).saturating_mul(4).saturating_add(2)
+}
+
+/// Room for Decrypt's whole answer: member names and punctuation (under 128 bytes), the
+/// plaintext's base64 and every string escaped at worst.
+fn decrypt_room(r: &DecryptResponse) -> usize {
+    128 + escaped_room(&r.key_id)
+        + base64_room(r.plaintext.expose())
+        + escaped_room(r.encryption_algorithm.as_str())
+        + r.key_material_id.as_deref().map_or(0, escaped_room)
+}
+
+/// Room for GenerateDataKey's whole answer, as [`decrypt_room`].
+fn generate_data_key_room(r: &GenerateDataKeyResponse) -> usize {
+    128 + base64_room(&r.ciphertext_blob)
+        + base64_room(r.plaintext.expose())
+        + escaped_room(&r.key_id)
+}
+
 impl WireResponse for EncryptResponse {
     fn to_wire(&self) -> Result<Vec<u8>, Error> {
         let mut o = JsonObject::with_capacity(
@@ -412,10 +442,7 @@ impl WireResponse for EncryptResponse {
 
 impl WireResponse for DecryptResponse {
     fn to_wire(&self) -> Result<Vec<u8>, Error> {
-        let material = self.key_material_id.as_deref().map_or(0, str::len);
-        let mut o = JsonObject::with_capacity(
-            1024 + self.key_id.len() + material + self.plaintext.len().saturating_mul(2),
-        );
+        let mut o = JsonObject::with_capacity(decrypt_room(self));
         o.string("KeyId", &self.key_id)?;
         o.base64("Plaintext", self.plaintext.expose())?;
         o.string("EncryptionAlgorithm", self.encryption_algorithm.as_str())?;
@@ -450,13 +477,7 @@ impl WireResponse for ReEncryptResponse {
 
 impl WireResponse for GenerateDataKeyResponse {
     fn to_wire(&self) -> Result<Vec<u8>, Error> {
-        // Room for the whole answer, the data key's base64 included, so that the buffer holding
-        // it is never reallocated (which would leave an unwiped copy behind).
-        let mut o = JsonObject::with_capacity(
-            128 + self.key_id.len()
-                + self.ciphertext_blob.len().saturating_mul(2)
-                + self.plaintext.len().saturating_mul(2),
-        );
+        let mut o = JsonObject::with_capacity(generate_data_key_room(self));
         o.base64("CiphertextBlob", &self.ciphertext_blob)?;
         o.base64("Plaintext", self.plaintext.expose())?;
         o.string("KeyId", &self.key_id)?;
@@ -1053,7 +1074,7 @@ mod tests {
         #[test]
         fn hot_answers_are_written_as_serde_writes_them(
             blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5000),
-            key_id in text("(arn:aws:kms:us-east-1:111122223333:key/[0-9a-f-]{36}|[\\x00-\\x{10FFFF}]{0,40})"),
+            key_id in text("(arn:aws:kms:us-east-1:111122223333:key/[0-9a-f-]{36}|[\\x00-\\x{10FFFF}]{0,40}|[\\x00-\\x1f\"\\\\]{20,40})"),
             material in proptest::option::of(text("[\\x00-\\x{10FFFF}]{0,64}")),
             alg in proptest::sample::select(EncryptionAlgorithmSpec::ALL),
             other_alg in proptest::sample::select(EncryptionAlgorithmSpec::ALL),
@@ -1073,7 +1094,11 @@ mod tests {
                 plaintext: SecretBytes::new(data_key),
                 key_id: key_id.clone(),
             };
-            proptest::prop_assert_eq!(g.to_wire().unwrap(), encode(&g, 0).unwrap());
+            let wire = g.to_wire().unwrap();
+            // Written in the room reserved up front: never reallocated, so no copy of the data
+            // key's base64 was left behind (a reallocation changes the capacity).
+            proptest::prop_assert_eq!(wire.capacity(), generate_data_key_room(&g));
+            proptest::prop_assert_eq!(wire, encode(&g, 0).unwrap());
             let w = GenerateDataKeyWithoutPlaintextResponse {
                 ciphertext_blob: blob.clone(),
                 key_id: key_id.clone(),
@@ -1091,7 +1116,9 @@ mod tests {
                 encryption_algorithm: alg,
                 key_material_id: material,
             };
-            proptest::prop_assert_eq!(d.to_wire().unwrap(), encode(&d, 0).unwrap());
+            let wire = d.to_wire().unwrap();
+            proptest::prop_assert_eq!(wire.capacity(), decrypt_room(&d));
+            proptest::prop_assert_eq!(wire, encode(&d, 0).unwrap());
         }
     }
 
