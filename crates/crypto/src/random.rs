@@ -41,11 +41,16 @@ impl RandomSource for SystemRandom {
         self.0.fill(dest).map_err(|_| CryptoError)
     }
 
-    /// Served from a per-thread buffer of [`PUBLIC_POOL_LEN`] bytes drawn from the operating
-    /// system at once: one `getrandom` per ~90 blob salts instead of one each. Every byte is
-    /// handed out once. The buffer belongs to the process that drew it: a draw in a forked child
-    /// (another process id) discards it and draws afresh, so parent and child never publish the
-    /// same salt or nonce.
+    /// Served from a per-thread buffer of [`PUBLIC_POOL_LEN`] bytes drawn at once, one draw per
+    /// ~90 blob salts instead of one each. Every byte is handed out once. The buffer belongs to
+    /// the process that drew it: a draw in a forked child (another process id) discards it and
+    /// draws afresh, so parent and child never publish the same salt or nonce.
+    ///
+    /// The buffer is drawn from AWS-LC's DRBG (NIST SP 800-90A CTR-DRBG, seeded and reseeded from
+    /// the operating system, itself safe across fork), not from `getrandom`: on this project's
+    /// reference VM the kernel took 10.8 µs to fill 4 KiB and AWS-LC 0.97 µs, ~115 against ~10 ns
+    /// per 44-byte salt and nonce. Secrets ([`fill`](Self::fill)) still come straight from the
+    /// operating system.
     fn fill_public(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
         if dest.len() > PUBLIC_POOL_LEN / 4 {
             return self.fill(dest);
@@ -56,7 +61,7 @@ impl RandomSource for SystemRandom {
             if pool.pid != pid || pool.pos + dest.len() > PUBLIC_POOL_LEN {
                 // Mark the pool spent before drawing: a failed draw leaves nothing to reuse.
                 pool.pos = PUBLIC_POOL_LEN;
-                self.fill(&mut pool.buf[..])?;
+                aws_lc_rs::rand::fill(&mut pool.buf[..]).map_err(|_| CryptoError)?;
                 pool.pid = pid;
                 pool.pos = 0;
             }
