@@ -48,8 +48,8 @@ impl RandomSource for SystemRandom {
     ///
     /// The buffer is drawn from AWS-LC's DRBG (NIST SP 800-90A CTR-DRBG, seeded and reseeded from
     /// the operating system, itself safe across fork), not from `getrandom`: on this project's
-    /// reference VM the kernel took 10.8 µs to fill 4 KiB and AWS-LC 0.97 µs, ~115 against ~10 ns
-    /// per 44-byte salt and nonce. Secrets ([`fill`](Self::fill)) still come straight from the
+    /// reference VM the kernel took 10.3 µs to fill 4 KiB and AWS-LC 0.95 µs (`benches/aead.rs`),
+    /// ~110 against ~10 ns per 44-byte salt and nonce. Secrets ([`fill`](Self::fill)) still come straight from the
     /// operating system.
     fn fill_public(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
         if dest.len() > PUBLIC_POOL_LEN / 4 {
