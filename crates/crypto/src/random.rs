@@ -19,7 +19,8 @@ pub trait RandomSource: Send + Sync {
     }
 }
 
-/// The operating system's CSPRNG (getrandom), through `ring`.
+/// The operating system's CSPRNG (getrandom, through `ring`) for secrets; public bytes from a
+/// per-thread pool that AWS-LC's DRBG refills ([`RandomSource::fill_public`]).
 #[derive(Debug, Clone)]
 pub struct SystemRandom(ring::rand::SystemRandom);
 
