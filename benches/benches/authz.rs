@@ -55,6 +55,8 @@ fn quotas() -> coffer::QuotaConfig {
 const BATCH: usize = 16;
 
 fn authz(c: &mut Criterion) {
+    // Steady state: the public pool refilled from AWS-LC's DRBG, seeded before the clock runs.
+    coffer_crypto::warm_up_public_drbg().unwrap();
     let alice = Caller::new("arn:aws:iam::111122223333:user/alice")
         .unwrap()
         .with_tag("team", "finance")

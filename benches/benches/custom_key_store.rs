@@ -40,6 +40,8 @@ fn config() -> ClusterConfig {
 }
 
 fn custom_key_store(c: &mut Criterion) {
+    // Steady state: the public pool refilled from AWS-LC's DRBG, seeded before the clock runs.
+    coffer_crypto::warm_up_public_drbg().unwrap();
     let dir = softhsm();
     let kms = Kms::builder()
         .quotas(coffer_benches::bench_quotas())

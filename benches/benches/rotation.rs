@@ -16,6 +16,8 @@ const KMS_ADMIN: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
 fn rotation(c: &mut Criterion) {
+    // Steady state: the public pool refilled from AWS-LC's DRBG, seeded before the clock runs.
+    coffer_crypto::warm_up_public_drbg().unwrap();
     let clock = Arc::new(ManualClock::at_epoch_seconds(1_700_000_000));
     let kms = Kms::builder()
         .quotas(coffer_benches::bench_quotas())

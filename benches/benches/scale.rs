@@ -184,6 +184,8 @@ fn sizes() -> Vec<usize> {
 }
 
 fn keys_in_store(c: &mut Criterion) {
+    // Steady state: the public pool refilled from AWS-LC's DRBG, seeded before the clock runs.
+    coffer_crypto::warm_up_public_drbg().unwrap();
     let root = root_key();
     let caller = admin();
     let mut g = c.benchmark_group("keys_in_store");
@@ -226,6 +228,8 @@ fn keys_in_store(c: &mut Criterion) {
 }
 
 fn grants(c: &mut Criterion) {
+    // Steady state: the public pool refilled from AWS-LC's DRBG, seeded before the clock runs.
+    coffer_crypto::warm_up_public_drbg().unwrap();
     let root = root_key();
     let dir = bench_root().join("grants");
     let _ = std::fs::remove_dir_all(&dir);
@@ -336,6 +340,8 @@ fn policy_of(n: usize) -> String {
 }
 
 fn policy(c: &mut Criterion) {
+    // Steady state: the public pool refilled from AWS-LC's DRBG, seeded before the clock runs.
+    coffer_crypto::warm_up_public_drbg().unwrap();
     let kms = Kms::builder()
         .quotas(coffer_benches::bench_quotas())
         .build()
@@ -427,6 +433,8 @@ fn positions(
 }
 
 fn listings(c: &mut Criterion) {
+    // Steady state: the public pool refilled from AWS-LC's DRBG, seeded before the clock runs.
+    coffer_crypto::warm_up_public_drbg().unwrap();
     let root = root_key();
     let caller = admin();
     let n = *sizes().iter().max().unwrap();

@@ -21,6 +21,11 @@ impl AccountId {
         Ok(Self(a))
     }
 
+    /// The id's 12 ASCII digits, without the UTF-8 check [`as_str`](Self::as_str) makes.
+    pub fn as_bytes(&self) -> &[u8; 12] {
+        &self.0
+    }
+
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits are ever stored.

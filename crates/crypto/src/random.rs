@@ -1,3 +1,5 @@
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
 use ring::rand::SecureRandom;
 
 use crate::CryptoError;
@@ -20,7 +22,8 @@ pub trait RandomSource: Send + Sync {
 }
 
 /// The operating system's CSPRNG (getrandom, through `ring`) for secrets; public bytes from a
-/// per-thread pool that AWS-LC's DRBG refills ([`RandomSource::fill_public`]).
+/// per-thread pool refilled from AWS-LC's DRBG once it is seeded, from the kernel until then
+/// ([`RandomSource::fill_public`]).
 #[derive(Debug, Clone)]
 pub struct SystemRandom(ring::rand::SystemRandom);
 
@@ -47,11 +50,16 @@ impl RandomSource for SystemRandom {
     /// the process that drew it: a draw in a forked child (another process id) discards it and
     /// draws afresh, so parent and child never publish the same salt or nonce.
     ///
-    /// The buffer is drawn from AWS-LC's DRBG (NIST SP 800-90A CTR-DRBG, seeded and reseeded from
-    /// the operating system, itself safe across fork), not from `getrandom`: on this project's
-    /// reference VM the kernel took 10.3 µs to fill 4 KiB and AWS-LC 0.95 µs (`benches/aead.rs`),
-    /// ~110 against ~10 ns per 44-byte salt and nonce. Secrets ([`fill`](Self::fill)) still come straight from the
-    /// operating system.
+    /// The buffer is refilled from AWS-LC's DRBG (NIST SP 800-90A CTR-DRBG, seeded and reseeded
+    /// from the operating system, itself safe across fork) once that DRBG is seeded, and from
+    /// `getrandom` until then: on this project's reference VM the kernel took 10.3 µs to fill 4
+    /// KiB and AWS-LC 0.95 µs (`benches/aead.rs`), ~110 against ~10 ns per 44-byte salt and
+    /// nonce, but seeding AWS-LC's DRBG (its first draw in a process runs its jitter-entropy
+    /// source) takes ~30 ms of CPU. So a process never waits for it on a draw: it is seeded by
+    /// [`warm_up_public_drbg`] (cofferd calls it at startup), or on a thread of its own once a
+    /// process has refilled [`REFILLS_BEFORE_WARMING`] pools from the kernel; a short-lived
+    /// process (a CLI command) never pays for it. Secrets ([`fill`](Self::fill)) always come
+    /// straight from the operating system.
     fn fill_public(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
         if dest.len() > PUBLIC_POOL_LEN / 4 {
             return self.fill(dest);
@@ -62,7 +70,15 @@ impl RandomSource for SystemRandom {
             if pool.pid != pid || pool.pos + dest.len() > PUBLIC_POOL_LEN {
                 // Mark the pool spent before drawing: a failed draw leaves nothing to reuse.
                 pool.pos = PUBLIC_POOL_LEN;
-                aws_lc_rs::rand::fill(&mut pool.buf[..]).map_err(|_| CryptoError)?;
+                if public_drbg() == PublicDrbg::Ready {
+                    aws_lc_rs::rand::fill(&mut pool.buf[..]).map_err(|_| CryptoError)?;
+                } else {
+                    self.fill(&mut pool.buf[..])?;
+                    if KERNEL_REFILLS.fetch_add(1, Ordering::Relaxed) + 1 == REFILLS_BEFORE_WARMING
+                    {
+                        warm_up_in_background();
+                    }
+                }
                 pool.pid = pid;
                 pool.pos = 0;
             }
@@ -76,6 +92,67 @@ impl RandomSource for SystemRandom {
 
 /// Bytes a thread's public-randomness buffer holds ([`RandomSource::fill_public`]).
 pub const PUBLIC_POOL_LEN: usize = 4096;
+
+/// Pools a process refills from the kernel before it seeds AWS-LC's DRBG on a thread of its
+/// own (~1,500 draws of a 44-byte salt and nonce; 16 × 10 µs of `getrandom`).
+pub const REFILLS_BEFORE_WARMING: u32 = 16;
+
+/// Where [`SystemRandom`]'s public pool is refilled from, process-wide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublicDrbg {
+    /// From `getrandom`: AWS-LC's DRBG is not seeded (yet).
+    Kernel,
+    /// From `getrandom`, while a thread seeds AWS-LC's DRBG.
+    Warming,
+    /// From AWS-LC's DRBG.
+    Ready,
+}
+
+const KERNEL: u8 = 0;
+const WARMING: u8 = 1;
+const READY: u8 = 2;
+
+static PUBLIC_DRBG: AtomicU8 = AtomicU8::new(KERNEL);
+static KERNEL_REFILLS: AtomicU32 = AtomicU32::new(0);
+
+/// Where the public pool is refilled from now.
+pub fn public_drbg() -> PublicDrbg {
+    match PUBLIC_DRBG.load(Ordering::Acquire) {
+        READY => PublicDrbg::Ready,
+        WARMING => PublicDrbg::Warming,
+        _ => PublicDrbg::Kernel,
+    }
+}
+
+/// Seeds AWS-LC's DRBG on the calling thread (~30 ms of CPU the first time in a process, at
+/// once after that; a call while another thread seeds it waits for that seeding), after which
+/// [`SystemRandom`]'s public pool is refilled from it. A server calls this at startup, on a
+/// thread of its own, so that no request pays for the seeding.
+pub fn warm_up_public_drbg() -> Result<(), CryptoError> {
+    let mut probe = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut probe).map_err(|_| CryptoError)?;
+    PUBLIC_DRBG.store(READY, Ordering::Release);
+    Ok(())
+}
+
+/// Starts seeding AWS-LC's DRBG on a thread of its own, unless it is seeded or being seeded.
+/// If the thread cannot start or the seeding fails, the pool stays on the kernel.
+fn warm_up_in_background() {
+    if PUBLIC_DRBG
+        .compare_exchange(KERNEL, WARMING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("coffer-drbg-seed".into())
+        .spawn(|| {
+            // A failure leaves the pool on the kernel; WARMING keeps it from being retried.
+            let _ = warm_up_public_drbg();
+        });
+    // Not started: the same.
+    drop(spawned);
+}
 
 struct PublicPool {
     pid: u32,

@@ -159,7 +159,7 @@ impl Kms {
             }
             Target::Loaded(key, reference) => (key, reference),
         };
-        call.resource(&key.arn, key.record.account.as_str());
+        call.resource(&key.arn, &key.record.account);
         self.decide(call, caller, &gate, Some((&key, reference)))?;
         call.used(key.record.key_id);
         Ok(key)
@@ -236,7 +236,7 @@ impl Kms {
             (Authority::Retiring(grant), _) => {
                 if let Some(g) = grant {
                     let arn = self.key_arn(&g.account, &g.key_id);
-                    call.resource(&arn, g.account.as_str());
+                    call.resource(&arn, &g.account);
                     if self.authorization && !g.retirable_by(&caller.principal_arn) {
                         let why = "the caller is not the grant's retiring principal, nor its grantee with RetireGrant, nor the account that issued it".to_owned();
                         return Err(refuse(call, caller, action, &arn, why));

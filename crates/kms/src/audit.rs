@@ -187,10 +187,10 @@ impl<'a> Call<'a> {
     }
 
     /// Names a key the call concerns.
-    pub(crate) fn resource(&self, arn: &str, account: &str) {
+    pub(crate) fn resource(&self, arn: &str, account: &coffer_core::AccountId) {
         if let Some(e) = self.event.borrow_mut().as_mut() {
             if !e.resources.iter().any(|r| r.arn == arn) {
-                e.add_resource(arn, account);
+                e.add_resource(arn, account.as_str());
             }
         }
     }

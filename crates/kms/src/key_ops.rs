@@ -148,7 +148,7 @@ impl Kms {
                 Some(first) => txn.insert_key(&record, first)?,
                 None => txn.insert_pending_key(&record)?,
             }
-            call.resource(&record.arn(), record.account.as_str());
+            call.resource(&record.arn(), &record.account);
             call.before_commit()?;
             txn.commit()?;
             Ok(())

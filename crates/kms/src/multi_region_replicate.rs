@@ -562,7 +562,7 @@ impl Kms {
                     validate::description(&attributes.description)?;
                     validate::tags(&attributes.tags)?;
                     txn.insert_pending_key(&record)?;
-                    call.resource(&arn, req.account.as_str());
+                    call.resource(&arn, &req.account);
                     call.before_commit()?;
                     txn.commit()?;
                     self.cache.invalidate_key(&req.key_id);
@@ -647,7 +647,7 @@ impl Kms {
             }
             record.revision += 1;
             txn.update_key(&record)?;
-            call.resource(&arn, package.account.as_str());
+            call.resource(&arn, &package.account);
             call.before_commit()?;
             txn.commit()?;
             self.cache.invalidate_key(&record.key_id);
@@ -757,7 +757,7 @@ impl Kms {
             }
             record.revision += 1;
             txn.update_key(&record)?;
-            call.resource(&arn, account.as_str());
+            call.resource(&arn, &account);
             call.before_commit()?;
             txn.commit()?;
             self.cache.invalidate_key(&key_id);
@@ -888,7 +888,7 @@ impl Kms {
             ))
         };
         if peer.account != *account {
-            call.resource(arn, account.as_str());
+            call.resource(arn, account);
             return Err(denied());
         }
         match self.evaluate_identity_policies(

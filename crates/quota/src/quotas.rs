@@ -249,15 +249,9 @@ fn epoch_nanos(t: SystemTime) -> u64 {
 #[inline]
 pub(crate) fn account_bits(account: &AccountId) -> u64 {
     const LOW_NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
-    let b = account.as_str().as_bytes();
-    let lo = b
-        .get(0..8)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map_or(0, u64::from_le_bytes);
-    let hi = b
-        .get(8..12)
-        .and_then(|s| <[u8; 4]>::try_from(s).ok())
-        .map_or(0, u32::from_le_bytes);
+    let [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11] = *account.as_bytes();
+    let lo = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    let hi = u32::from_le_bytes([b8, b9, b10, b11]);
     (lo & LOW_NIBBLES) | ((u64::from(hi) & 0x0f0f_0f0f) << 4)
 }
 
