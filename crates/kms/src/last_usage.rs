@@ -55,6 +55,17 @@ impl LastUsage {
     /// Records a successful call's use of its keys (by an operation AWS tracks).
     pub(crate) fn record(&self, uses: Uses) {
         let Uses { keys, more, last } = uses;
+        if let ([Some(key), None], true) = (keys, more.is_empty()) {
+            // The common call: one key.
+            let mut map = self.uses.lock();
+            match map.get_mut(&key) {
+                Some(slot) => *slot = last,
+                None => {
+                    map.insert(key, last);
+                }
+            }
+            return;
+        }
         let mut map = self.uses.lock();
         let mut keys = keys.into_iter().flatten().chain(more).peekable();
         while let Some(key) = keys.next() {
