@@ -380,7 +380,9 @@ const BLOB_KDF_INFO: &[u8] = b"coffer/v1/symmetric-default";
 #[derive(Clone)]
 pub struct KeyMaterial {
     key_id: KeyId,
-    versions: HashMap<VersionId, BackingKey>,
+    /// Hashed with [`coffer_core::KeyIdHash`]: version ids are drawn from the CSPRNG when made,
+    /// and a blob's (a caller's) version id is only looked up, never inserted.
+    versions: HashMap<VersionId, BackingKey, coffer_core::KeyIdHash>,
     current: VersionId,
 }
 
@@ -402,7 +404,8 @@ impl KeyMaterial {
         versions: Vec<BackingKey>,
         current: VersionId,
     ) -> Result<Self, KeyError> {
-        let versions: HashMap<_, _> = versions.into_iter().map(|v| (v.id, v)).collect();
+        let versions: HashMap<_, _, coffer_core::KeyIdHash> =
+            versions.into_iter().map(|v| (v.id, v)).collect();
         if !versions.contains_key(&current) {
             return Err(KeyError::NoCurrentVersion(key_id));
         }
@@ -418,7 +421,7 @@ impl KeyMaterial {
     pub fn empty(key_id: KeyId) -> Self {
         Self {
             key_id,
-            versions: HashMap::new(),
+            versions: HashMap::default(),
             current: VersionId([0; 16]),
         }
     }
