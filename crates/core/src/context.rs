@@ -1,5 +1,5 @@
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::CoreError;
 
@@ -17,9 +17,29 @@ static EMPTY: BTreeMap<String, String> = BTreeMap::new();
 ///
 /// Cloning is cheap: clones share their pairs (copy on write), so a caller that builds one
 /// context and passes a clone with every request allocates, and the call frees, nothing for it.
-/// An empty context holds no allocation at all.
+/// Shared pairs also keep their canonical encoding once it is first built
+/// ([`shared_canonical`](Self::shared_canonical)), so such a caller's requests do not encode
+/// the context again each time. An empty context holds no allocation at all.
 #[derive(Clone, Default)]
-pub struct EncryptionContext(Option<Arc<BTreeMap<String, String>>>);
+pub struct EncryptionContext(Option<Arc<Pairs>>);
+
+/// A non-empty context's pairs, and their canonical encoding once built while shared.
+#[derive(Default)]
+struct Pairs {
+    map: BTreeMap<String, String>,
+    /// The canonical encoding (`None`: too large to encode). Never copied: a copy of the pairs
+    /// (copy on write) is about to change.
+    canonical: OnceLock<Option<Box<[u8]>>>,
+}
+
+impl Clone for Pairs {
+    fn clone(&self) -> Self {
+        Self {
+            map: self.map.clone(),
+            canonical: OnceLock::new(),
+        }
+    }
+}
 
 impl std::fmt::Debug for EncryptionContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,13 +75,20 @@ impl EncryptionContext {
 
     /// Adds or replaces a pair.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let pairs = self.0.get_or_insert_with(Default::default);
-        Arc::make_mut(pairs).insert(key.into(), value.into());
+        let pairs = Arc::make_mut(self.0.get_or_insert_with(Default::default));
+        // Unshared now (a shared one was copied without its encoding): the encoding goes.
+        pairs.canonical = OnceLock::new();
+        pairs.map.insert(key.into(), value.into());
     }
 
     /// A context of `pairs` (none: no allocation).
     fn of(pairs: BTreeMap<String, String>) -> Self {
-        Self((!pairs.is_empty()).then(|| Arc::new(pairs)))
+        Self((!pairs.is_empty()).then(|| {
+            Arc::new(Pairs {
+                map: pairs,
+                canonical: OnceLock::new(),
+            })
+        }))
     }
 
     /// The value for `key`.
@@ -86,7 +113,7 @@ impl EncryptionContext {
 
     /// The pairs as a map.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
-        self.0.as_deref().unwrap_or(&EMPTY)
+        self.0.as_deref().map_or(&EMPTY, |p| &p.map)
     }
 
     /// Checks the size limit.
@@ -148,6 +175,25 @@ impl EncryptionContext {
             }
         }
         Ok(at)
+    }
+
+    /// The canonical encoding kept with shared pairs: `None` when the pairs are not shared (a
+    /// context built for one request: encoding it where it is needed costs less than keeping
+    /// it) and have not kept an encoding; otherwise the encoding, built the first time (an
+    /// error for a context too large to encode, as [`write_canonical`](Self::write_canonical)).
+    pub fn shared_canonical(&self) -> Option<Result<&[u8], CoreError>> {
+        let pairs = self.0.as_ref()?;
+        let kept = match pairs.canonical.get() {
+            Some(kept) => kept,
+            None if Arc::strong_count(pairs) > 1 => pairs.canonical.get_or_init(|| {
+                let mut out = Vec::with_capacity(self.canonical_len());
+                self.write_canonical(&mut out)
+                    .ok()
+                    .map(|()| out.into_boxed_slice())
+            }),
+            None => return None,
+        };
+        Some(kept.as_deref().ok_or(CoreError::EncryptionContextTooLarge))
     }
 
     /// The canonical encoding (see [`write_canonical`](Self::write_canonical)); a context too
@@ -258,6 +304,65 @@ mod tests {
     }
 
     #[test]
+    fn shared_pairs_keep_their_encoding_and_a_change_drops_it() {
+        let a: EncryptionContext = [("tenant", "acme"), ("app", "web")].into_iter().collect();
+        // One owner: nothing kept, the encoding is built where it is needed.
+        assert!(a.shared_canonical().is_none());
+        let b = a.clone();
+        let kept = a.shared_canonical().unwrap().unwrap();
+        assert_eq!(kept, &a.canonical_bytes()[..]);
+        assert!(
+            std::ptr::eq(kept, b.shared_canonical().unwrap().unwrap()),
+            "clones share the one encoding"
+        );
+        // A changed clone is copied without the encoding, and encodes its own pairs.
+        let mut c = b.clone();
+        c.insert("app", "batch");
+        let _d = c.clone();
+        assert_eq!(
+            c.shared_canonical().unwrap().unwrap(),
+            &c.canonical_bytes()[..]
+        );
+        assert_ne!(c.canonical_bytes(), a.canonical_bytes());
+        assert_eq!(
+            b.shared_canonical().unwrap().unwrap(),
+            &a.canonical_bytes()[..]
+        );
+        // Once the clones are gone, an owner keeps what it had, and a change drops it.
+        drop(b);
+        let mut a = a;
+        assert_eq!(
+            a.shared_canonical().unwrap().unwrap(),
+            &a.canonical_bytes()[..]
+        );
+        a.insert("app", "cli");
+        assert!(
+            a.shared_canonical().is_none(),
+            "a change drops the encoding"
+        );
+        let _e = a.clone();
+        assert_eq!(
+            a.shared_canonical().unwrap().unwrap(),
+            &a.canonical_bytes()[..]
+        );
+        // No pairs: nothing to keep.
+        let empty = EncryptionContext::new();
+        let _f = empty.clone();
+        assert!(empty.shared_canonical().is_none());
+    }
+
+    #[test]
+    fn a_shared_context_too_large_to_encode_is_an_error() {
+        let mut ctx = EncryptionContext::new();
+        ctx.insert("k", "v".repeat(usize::from(u16::MAX) + 1));
+        let _clone = ctx.clone();
+        assert_eq!(
+            ctx.shared_canonical().map(|r| r.map(<[u8]>::len)),
+            Some(Err(CoreError::EncryptionContextTooLarge))
+        );
+    }
+
+    #[test]
     fn every_empty_context_is_the_same() {
         let built: EncryptionContext = std::iter::empty::<(String, String)>().collect();
         let from_map = EncryptionContext::from(BTreeMap::new());
@@ -335,6 +440,24 @@ mod tests {
             // A buffer too short is an error, never a panic or a partial encoding used.
             let mut small = vec![0u8; want.len().saturating_sub(short)];
             prop_assert!(ctx.write_canonical_into(&mut small).is_err());
+        }
+
+        #[test]
+        fn a_kept_encoding_is_the_encoding(
+            pairs in proptest::collection::vec((".{0,8}", ".{0,8}"), 1..8),
+            extra in (".{0,8}", ".{0,8}"),
+        ) {
+            let ctx: EncryptionContext = pairs.into_iter().collect();
+            let clone = ctx.clone();
+            prop_assert_eq!(ctx.shared_canonical().unwrap().unwrap(), &ctx.canonical_bytes()[..]);
+            let mut changed = clone.clone();
+            changed.insert(extra.0, extra.1);
+            let _keep = changed.clone();
+            prop_assert_eq!(
+                changed.shared_canonical().unwrap().unwrap(),
+                &changed.canonical_bytes()[..]
+            );
+            prop_assert_eq!(clone.shared_canonical().unwrap().unwrap(), &ctx.canonical_bytes()[..]);
         }
 
         #[test]

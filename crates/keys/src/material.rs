@@ -577,10 +577,11 @@ const STACK_AAD_LEN: usize = 512;
 fn with_aad<T>(
     header: &[u8],
     context: &EncryptionContext,
-    too_large: impl FnOnce(coffer_core::CoreError) -> KeyError,
+    too_large: impl Fn(coffer_core::CoreError) -> KeyError,
     f: impl FnOnce(&[u8]) -> Result<T, KeyError>,
 ) -> Result<T, KeyError> {
-    let need = header.len() + context.canonical_len();
+    let shared = context.shared_canonical().transpose().map_err(&too_large)?;
+    let need = header.len() + shared.map_or_else(|| context.canonical_len(), <[u8]>::len);
     let mut stack = [0u8; STACK_AAD_LEN];
     let mut heap = Vec::new();
     let buf: &mut [u8] = if need <= STACK_AAD_LEN {
@@ -591,7 +592,13 @@ fn with_aad<T>(
     };
     let (head, rest) = buf.split_at_mut(header.len());
     head.copy_from_slice(header);
-    let n = context.write_canonical_into(rest).map_err(too_large)?;
+    let n = match shared {
+        Some(canonical) => {
+            rest.copy_from_slice(canonical);
+            canonical.len()
+        }
+        None => context.write_canonical_into(rest).map_err(too_large)?,
+    };
     f(&buf[..header.len() + n])
 }
 
