@@ -83,7 +83,9 @@ pub use caller::{Caller, IdentityPolicies, MAX_USER_AGENT_CHARS};
 pub use coffer_core::{
     AccountId, Clock, CoreError, EncryptionContext, KeyId, Region, SystemClock, UniqueKeys,
 };
-pub use coffer_crypto::{RandomSource, SecretBytes, SymmetricKey, SystemRandom};
+pub use coffer_crypto::{
+    warm_up_public_drbg, RandomSource, SecretBytes, SymmetricKey, SystemRandom,
+};
 pub use coffer_grants::MAX_GRANTS_PER_KEY;
 pub use coffer_keys::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};
 pub use coffer_keys::{KeyError, LocalRootKey, RootKey};
