@@ -1,5 +1,6 @@
 //! The CloudTrail-shaped event.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use coffer_core::{Caller, Operation, Region};
@@ -45,15 +46,15 @@ pub const REDACTED_FIELDS: &[&str] = &[
 #[non_exhaustive]
 pub struct AuditEvent {
     /// Record format version, [`EVENT_VERSION`].
-    pub event_version: String,
+    pub event_version: Cow<'static, str>,
     /// Who called.
     pub user_identity: UserIdentity,
     /// When, as `YYYY-MM-DDTHH:MM:SSZ`.
     pub event_time: String,
     /// Always [`EVENT_SOURCE`].
-    pub event_source: String,
+    pub event_source: Cow<'static, str>,
     /// The operation, e.g. `Encrypt`.
-    pub event_name: String,
+    pub event_name: Cow<'static, str>,
     /// The region that served the call.
     pub aws_region: String,
     /// The caller's address, where known.
@@ -96,14 +97,14 @@ pub struct AuditEvent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<Resource>,
     /// Always `AwsApiCall`.
-    pub event_type: String,
+    pub event_type: Cow<'static, str>,
     /// Always `true`: KMS events are management events.
     pub management_event: bool,
     /// The account the event belongs to: the key's owner, else the caller's account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_account_id: Option<String>,
     /// Always `Management`.
-    pub event_category: String,
+    pub event_category: Cow<'static, str>,
 }
 
 /// The caller, as CloudTrail's `userIdentity`.
@@ -113,7 +114,7 @@ pub struct AuditEvent {
 pub struct UserIdentity {
     /// `IAMUser`, `AssumedRole`, `Root`, `AWSService` or `Unknown`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// The principal's unique id, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal_id: Option<String>,
@@ -148,7 +149,7 @@ impl UserIdentity {
             ("Unknown", None, None)
         };
         Self {
-            kind: kind.to_owned(),
+            kind: Cow::Borrowed(kind),
             principal_id,
             arn: Some(arn.to_owned()),
             account_id: Some(caller.account.as_str().to_owned()),
@@ -161,7 +162,7 @@ impl UserIdentity {
     /// claimed, if any.
     pub fn unknown(access_key_id: Option<&str>) -> Self {
         Self {
-            kind: "Unknown".to_owned(),
+            kind: Cow::Borrowed("Unknown"),
             principal_id: None,
             arn: None,
             account_id: None,
@@ -204,7 +205,7 @@ pub struct Resource {
     pub account_id: String,
     /// [`KEY_RESOURCE_TYPE`].
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Cow<'static, str>,
 }
 
 thread_local! {
@@ -264,9 +265,14 @@ impl AuditEvent {
         region: &Region,
         user: UserIdentity,
     ) -> Result<Self, AuditError> {
-        let mut event = Self::new(rng, op.as_str(), time, region, user)?;
-        event.read_only = op.is_read_only();
-        Ok(event)
+        Self::named(
+            rng,
+            Cow::Borrowed(op.as_str()),
+            op.is_read_only(),
+            time,
+            region,
+            user,
+        )
     }
 
     /// An event for a call to `event_name` at `time` in `region` by `user`, with a fresh event id
@@ -279,13 +285,33 @@ impl AuditEvent {
         region: &Region,
         user: UserIdentity,
     ) -> Result<Self, AuditError> {
+        Self::named(
+            rng,
+            Cow::Owned(event_name.to_owned()),
+            is_read_only_operation(event_name),
+            time,
+            region,
+            user,
+        )
+    }
+
+    /// [`Self::new`] with the name and `readOnly` decided by the caller (the fixed fields are
+    /// borrowed from constants: an event allocates only what varies).
+    fn named(
+        rng: &dyn RandomSource,
+        event_name: Cow<'static, str>,
+        read_only: bool,
+        time: SystemTime,
+        region: &Region,
+        user: UserIdentity,
+    ) -> Result<Self, AuditError> {
         let recipient = user.account_id.clone();
         Ok(Self {
-            event_version: EVENT_VERSION.to_owned(),
+            event_version: Cow::Borrowed(EVENT_VERSION),
             user_identity: user,
             event_time: event_time(time),
-            event_source: EVENT_SOURCE.to_owned(),
-            event_name: event_name.to_owned(),
+            event_source: Cow::Borrowed(EVENT_SOURCE),
+            event_name,
             aws_region: region.as_str().to_owned(),
             source_ip_address: None,
             user_agent: None,
@@ -297,12 +323,12 @@ impl AuditEvent {
             request_id: None,
             node_id: None,
             event_id: uuid_v4(rng)?,
-            read_only: is_read_only_operation(event_name),
+            read_only,
             resources: Vec::new(),
-            event_type: "AwsApiCall".to_owned(),
+            event_type: Cow::Borrowed("AwsApiCall"),
             management_event: true,
             recipient_account_id: recipient,
-            event_category: "Management".to_owned(),
+            event_category: Cow::Borrowed("Management"),
         })
     }
 
@@ -393,7 +419,7 @@ impl AuditEvent {
         self.resources.push(Resource {
             arn: key_arn.into(),
             account_id: account,
-            kind: KEY_RESOURCE_TYPE.to_owned(),
+            kind: Cow::Borrowed(KEY_RESOURCE_TYPE),
         });
     }
 

@@ -253,7 +253,7 @@ fn audit_records_never_hold_a_shared_secret() {
             .collect::<String>(),
     ];
     let events = sink.events();
-    let names: Vec<_> = events.iter().map(|e| e.event_name.as_str()).collect();
+    let names: Vec<_> = events.iter().map(|e| &*e.event_name).collect();
     assert!(
         names.contains(&"DeriveSharedSecret") && names.contains(&"Decapsulate"),
         "{names:?}"

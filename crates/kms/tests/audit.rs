@@ -79,7 +79,7 @@ fn one_event_per_call_allowed_or_denied() {
         .is_err());
 
     let events = sink.events();
-    let names: Vec<_> = events.iter().map(|e| e.event_name.as_str()).collect();
+    let names: Vec<_> = events.iter().map(|e| &*e.event_name).collect();
     assert_eq!(
         names,
         [

@@ -576,7 +576,7 @@ fn audit_records_carry_neither_message_nor_mac() {
     verify(&kms, &a, &key.key_id, message, alg, &bad).unwrap_err();
 
     let events = sink.events();
-    let names: Vec<_> = events.iter().map(|e| e.event_name.as_str()).collect();
+    let names: Vec<_> = events.iter().map(|e| &*e.event_name).collect();
     assert_eq!(
         names,
         ["CreateKey", "GenerateMac", "VerifyMac", "VerifyMac"]

@@ -453,7 +453,7 @@ fn expiring_material_is_deleted_on_time_by_maintenance() {
     );
     // The audit log has the import and the expiry, and no byte of material or token.
     let events = sink.events();
-    let names: Vec<_> = events.iter().map(|e| e.event_name.as_str()).collect();
+    let names: Vec<_> = events.iter().map(|e| &*e.event_name).collect();
     assert!(
         names.contains(&"ImportKeyMaterial") && names.contains(&"DeleteExpiredKeyMaterial"),
         "{names:?}"

@@ -438,7 +438,7 @@ fn audit_records_name_the_algorithm_never_the_message_or_signature() {
     bad[10] ^= 1;
     verify(&kms, &meta.key_id, message, MessageType::Raw, alg, &bad).unwrap_err();
     let events = sink.events();
-    let names: Vec<_> = events.iter().map(|e| e.event_name.as_str()).collect();
+    let names: Vec<_> = events.iter().map(|e| &*e.event_name).collect();
     assert_eq!(names, ["CreateKey", "Sign", "Verify", "Verify"]);
     assert_eq!(
         events[3].error_code.as_deref(),
