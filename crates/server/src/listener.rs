@@ -12,7 +12,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 
 use crate::conn::{ConnClock, Refused, TimedIo};
 use crate::metrics::Rejection;
-use crate::server::{handle, maintain, summarise, Server, State};
+use crate::server::{handle, maintain, maintenance_pass, summarise, Server, State};
 use crate::Error;
 
 impl Server {
@@ -20,6 +20,10 @@ impl Server {
     /// (for up to the drain timeout), closes idle connections, and writes the audit log's final
     /// signed digest.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        // The startup pass (what fell due while the server was down, and a signed digest)
+        // runs before the first request is accepted (connections wait in the backlog), so the
+        // log always holds it before any request's record; then one pass per interval.
+        maintenance_pass(&self.state.kms, &self.state.audit, &self.state.cluster).await;
         let maintenance = tokio::spawn(maintain(
             self.state.kms.clone(),
             self.state.audit.clone(),

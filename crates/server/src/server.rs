@@ -494,41 +494,54 @@ async fn write_summaries(state: Arc<State>, summaries: Vec<crate::refusals::Summ
     }
 }
 
+/// Maintenance every `every` (at least a second), the first pass one period after startup:
+/// [`Server::run`] makes the startup pass itself, before it accepts a request.
 pub(crate) async fn maintain(
     kms: Arc<Kms>,
     audit: Arc<coffer::audit_log::FileSink>,
     cluster: Option<Arc<crate::cluster::Cluster>>,
     every: Duration,
 ) {
-    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+    let every = every.max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let kms = kms.clone();
-        let audit = audit.clone();
-        let cluster = cluster.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            // On a shared database one node sweeps at a time; the others skip their turn.
-            let swept = match &cluster {
-                None => kms.run_maintenance().map(Some),
-                Some(c) => match c.exclusively(|| kms.run_maintenance()) {
-                    Ok(Some(r)) => r.map(Some),
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(coffer::Error::internal(crate::error_chain(&e))),
-                },
-            };
-            // A signed digest on the same timer bounds what an undetected cut can remove.
-            (swept, audit.write_digest())
-        })
-        .await;
-        match swept {
-            Ok((Ok(_), Ok(_))) => tracing::debug!("maintenance sweep done"),
-            Ok((Err(e), _)) => {
-                tracing::error!(error = %crate::error_chain(&e), "maintenance failed")
-            }
-            Ok((_, Err(e))) => tracing::error!(error = %e, "audit digest failed"),
-            Err(e) => tracing::error!(error = %e, "maintenance task failed"),
+        maintenance_pass(&kms, &audit, &cluster).await;
+    }
+}
+
+/// One maintenance pass: keys due for deletion or rotation are processed (on a shared database
+/// by one node at a time), then a signed audit digest is written.
+pub(crate) async fn maintenance_pass(
+    kms: &Arc<Kms>,
+    audit: &Arc<coffer::audit_log::FileSink>,
+    cluster: &Option<Arc<crate::cluster::Cluster>>,
+) {
+    let kms = kms.clone();
+    let audit = audit.clone();
+    let cluster = cluster.clone();
+    let swept = tokio::task::spawn_blocking(move || {
+        // On a shared database one node sweeps at a time; the others skip their turn.
+        let swept = match &cluster {
+            None => kms.run_maintenance().map(Some),
+            Some(c) => match c.exclusively(|| kms.run_maintenance()) {
+                Ok(Some(r)) => r.map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(coffer::Error::internal(crate::error_chain(&e))),
+            },
+        };
+        // A signed digest on the same timer bounds what an undetected cut can remove.
+        (swept, audit.write_digest())
+    })
+    .await;
+    match swept {
+        Ok((Ok(_), Ok(_))) => tracing::debug!("maintenance sweep done"),
+        Ok((Err(e), _)) => {
+            tracing::error!(error = %crate::error_chain(&e), "maintenance failed")
         }
+        Ok((_, Err(e))) => tracing::error!(error = %e, "audit digest failed"),
+        Err(e) => tracing::error!(error = %e, "maintenance task failed"),
     }
 }
 
