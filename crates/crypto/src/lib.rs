@@ -38,8 +38,8 @@ pub use hash::{sha256, Sha256, SHA256_LEN};
 pub use kdf::{hkdf_sha256, hkdf_sha256_each, HkdfPrk};
 pub use mac::{hmac_sha256, hmac_sha256_bytes, hmac_sign, HmacAlgorithm};
 pub use random::{
-    public_drbg, warm_up_public_drbg, PublicDrbg, RandomSource, SystemRandom, PUBLIC_POOL_LEN,
-    REFILLS_BEFORE_WARMING,
+    public_drbg, warm_up_public_drbg, warm_up_public_drbg_in_background, PublicDrbg, RandomSource,
+    SystemRandom, PUBLIC_POOL_LEN, REFILLS_BEFORE_WARMING,
 };
 pub use secret::{wipe, SecretBytes, SymmetricKey, SYMMETRIC_KEY_LEN};
 pub use sign::{

@@ -56,7 +56,8 @@ impl RandomSource for SystemRandom {
     /// KiB and AWS-LC 0.95 µs (`benches/aead.rs`), ~110 against ~10 ns per 44-byte salt and
     /// nonce, but seeding AWS-LC's DRBG (its first draw in a process runs its jitter-entropy
     /// source) takes ~30 ms of CPU. So a process never waits for it on a draw: it is seeded by
-    /// [`warm_up_public_drbg`] (cofferd calls it at startup), or on a thread of its own once a
+    /// [`warm_up_public_drbg`], on a thread of its own from [`warm_up_public_drbg_in_background`]
+    /// (cofferd calls it at startup), or the same way once a
     /// process has refilled [`REFILLS_BEFORE_WARMING`] pools from the kernel; a short-lived
     /// process (a CLI command) never pays for it. Secrets ([`fill`](Self::fill)) always come
     /// straight from the operating system.
@@ -76,7 +77,7 @@ impl RandomSource for SystemRandom {
                     self.fill(&mut pool.buf[..])?;
                     if KERNEL_REFILLS.fetch_add(1, Ordering::Relaxed) + 1 == REFILLS_BEFORE_WARMING
                     {
-                        warm_up_in_background();
+                        warm_up_public_drbg_in_background();
                     }
                 }
                 pool.pid = pid;
@@ -126,8 +127,8 @@ pub fn public_drbg() -> PublicDrbg {
 
 /// Seeds AWS-LC's DRBG on the calling thread (~30 ms of CPU the first time in a process, at
 /// once after that; a call while another thread seeds it waits for that seeding), after which
-/// [`SystemRandom`]'s public pool is refilled from it. A server calls this at startup, on a
-/// thread of its own, so that no request pays for the seeding.
+/// [`SystemRandom`]'s public pool is refilled from it (the benches call this before their
+/// clocks run). A server would rather call [`warm_up_public_drbg_in_background`].
 pub fn warm_up_public_drbg() -> Result<(), CryptoError> {
     let mut probe = [0u8; 16];
     aws_lc_rs::rand::fill(&mut probe).map_err(|_| CryptoError)?;
@@ -135,9 +136,12 @@ pub fn warm_up_public_drbg() -> Result<(), CryptoError> {
     Ok(())
 }
 
-/// Starts seeding AWS-LC's DRBG on a thread of its own, unless it is seeded or being seeded.
-/// If the thread cannot start or the seeding fails, the pool stays on the kernel.
-fn warm_up_in_background() {
+/// Starts seeding AWS-LC's DRBG on a thread of its own, unless it is seeded or being seeded,
+/// and returns at once: until the seeding is done the pool refills from the kernel. A server
+/// calls this at startup (cofferd does), so that no request pays for the seeding; a process
+/// that does not is seeded the same way after [`REFILLS_BEFORE_WARMING`] kernel refills. If the
+/// thread cannot start or the seeding fails, the pool stays on the kernel.
+pub fn warm_up_public_drbg_in_background() {
     if PUBLIC_DRBG
         .compare_exchange(KERNEL, WARMING, Ordering::AcqRel, Ordering::Acquire)
         .is_err()

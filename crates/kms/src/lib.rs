@@ -84,7 +84,8 @@ pub use coffer_core::{
     AccountId, Clock, CoreError, EncryptionContext, KeyId, Region, SystemClock, UniqueKeys,
 };
 pub use coffer_crypto::{
-    warm_up_public_drbg, RandomSource, SecretBytes, SymmetricKey, SystemRandom,
+    warm_up_public_drbg, warm_up_public_drbg_in_background, RandomSource, SecretBytes,
+    SymmetricKey, SystemRandom,
 };
 pub use coffer_grants::MAX_GRANTS_PER_KEY;
 pub use coffer_keys::{HsmCluster, HsmClusters, HsmError, HsmKeyRef, HsmSession};

@@ -538,11 +538,7 @@ fn main() -> ExitCode {
     // Seed AWS-LC's DRBG, which refills the pools of public randomness (salts, nonces, event
     // ids), on a thread of its own: ~30 ms of CPU that no request should wait for. Until it is
     // seeded the pools refill from the kernel.
-    let _ = std::thread::Builder::new()
-        .name("coffer-drbg-seed".into())
-        .spawn(|| {
-            let _ = coffer_crypto::warm_up_public_drbg();
-        });
+    coffer_crypto::warm_up_public_drbg_in_background();
     let outcome = runtime.block_on(serve(cfg, dev.seed));
     if let Some(dir) = dev.temp_dir {
         let _ = std::fs::remove_dir_all(dir);
