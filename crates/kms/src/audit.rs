@@ -74,7 +74,9 @@ pub(crate) struct Call<'a> {
     /// When the call began: one clock reading serves its audit event's time, its quota charge,
     /// the policies' `aws:CurrentTime` and its keys' last use.
     at: SystemTime,
-    event: RefCell<Option<AuditEvent>>,
+    /// The call's audit event, boxed: an event is ~630 bytes, and a call without an audit sink
+    /// (or before its event is built) should not carry that on its stack.
+    event: RefCell<Option<Box<AuditEvent>>>,
     /// The call's quota was charged (once per call, at its first admission).
     charged: Cell<bool>,
     /// Why the call was refused, if it was.
@@ -103,7 +105,7 @@ impl<'a> Call<'a> {
                 Ok(mut e) => {
                     e.set_request_parameters(params);
                     request_facts(&mut e, caller);
-                    Some(e)
+                    Some(Box::new(e))
                 }
                 Err(_) => {
                     broken = true;

@@ -192,7 +192,8 @@ impl KmsBuilder {
 pub(crate) struct CachedKey {
     pub(crate) record: KeyRecord,
     pub(crate) material: KeyMaterial,
-    pub(crate) arn: String,
+    /// The key's ARN, built once: every answer about the key shares it.
+    pub(crate) arn: crate::KeyArn,
     /// The key policy, parsed once.
     pub(crate) policy: Policy,
     /// The key's tags as a map, for `aws:ResourceTag/<key>`.
@@ -329,7 +330,7 @@ impl Kms {
             .then(crate::authz::AllowMemo::default);
         let cached = Arc::new(CachedKey {
             memo,
-            arn: record.arn(),
+            arn: record.arn().into(),
             record,
             material,
             policy,

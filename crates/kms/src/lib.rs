@@ -59,6 +59,7 @@ mod envelope_asym;
 mod error;
 mod grant_ops;
 mod import_ops;
+mod key_arn;
 mod key_ops;
 mod key_pair_ops;
 mod kms;
@@ -141,6 +142,7 @@ pub use coffer_envelope as envelope;
 
 /// Audit events and sinks (the `coffer-audit` crate): see [`KmsBuilder::audit_sink`].
 pub use coffer_audit as audit_log;
+pub use key_arn::KeyArn;
 pub use kms::{Kms, KmsBuilder};
 pub use lifecycle::{
     DEFAULT_PENDING_WINDOW_DAYS, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ON_DEMAND_ROTATIONS,

@@ -246,7 +246,7 @@ pub struct EncryptResponse {
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub ciphertext_blob: Vec<u8>,
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The algorithm used.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub encryption_algorithm: EncryptionAlgorithmSpec,
@@ -282,7 +282,7 @@ pub struct GenerateMacResponse {
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub mac_algorithm: MacAlgorithmSpec,
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
 }
 
 /// VerifyMac.
@@ -311,7 +311,7 @@ pub struct VerifyMacRequest {
 )]
 pub struct VerifyMacResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// Always `true`.
     pub mac_valid: bool,
     /// The algorithm used.
@@ -345,7 +345,7 @@ pub struct DecryptRequest {
 )]
 pub struct DecryptResponse {
     /// The key ARN that decrypted.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The plaintext.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
     pub plaintext: SecretBytes,
@@ -392,9 +392,9 @@ pub struct ReEncryptResponse {
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub ciphertext_blob: Vec<u8>,
     /// The source key ARN.
-    pub source_key_id: String,
+    pub source_key_id: crate::KeyArn,
     /// The destination key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// Algorithm of the source ciphertext.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub source_encryption_algorithm: EncryptionAlgorithmSpec,
@@ -435,7 +435,7 @@ pub struct GenerateDataKeyResponse {
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
     pub plaintext: SecretBytes,
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
 }
 
 /// GenerateDataKeyWithoutPlaintext's answer.
@@ -450,7 +450,7 @@ pub struct GenerateDataKeyWithoutPlaintextResponse {
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub ciphertext_blob: Vec<u8>,
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
 }
 
 /// GenerateRandom.
@@ -598,7 +598,7 @@ pub struct GetKeyRotationStatusResponse {
     /// Whether automatic rotation is enabled.
     pub key_rotation_enabled: bool,
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The rotation period, when enabled.
     #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub rotation_period_in_days: Option<u32>,
@@ -642,7 +642,7 @@ pub struct ListKeyRotationsRequest {
 )]
 pub struct RotationsListEntry {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The new backing-key version's id.
     pub key_material_id: String,
     /// When it happened.

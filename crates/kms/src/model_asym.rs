@@ -37,7 +37,7 @@ pub struct SignRequest {
 )]
 pub struct SignResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The signature (DER for ECDSA, as AWS returns it).
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub signature: Vec<u8>,
@@ -74,7 +74,7 @@ pub struct VerifyRequest {
 )]
 pub struct VerifyResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// Always `true`.
     pub signature_valid: bool,
     /// The algorithm used.
@@ -100,7 +100,7 @@ pub struct GetPublicKeyRequest {
 )]
 pub struct GetPublicKeyResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// DER `SubjectPublicKeyInfo` (RFC 5280).
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub public_key: Vec<u8>,
@@ -175,7 +175,7 @@ pub struct DeriveSharedSecretRequest {
 )]
 pub struct DeriveSharedSecretResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The raw ECDH shared secret (the shared point's x-coordinate).
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
     pub shared_secret: SecretBytes,
@@ -209,7 +209,7 @@ pub struct EncapsulateRequest {
 )]
 pub struct EncapsulateResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The 32-byte shared secret.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
     pub shared_secret: SecretBytes,
@@ -245,7 +245,7 @@ pub struct DecapsulateRequest {
 )]
 pub struct DecapsulateResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The 32-byte shared secret (pseudo-random for a ciphertext not made for this key: ML-KEM's
     /// implicit rejection).
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_secret"))]
@@ -289,7 +289,7 @@ pub struct GenerateDataKeyPairResponse {
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub public_key: Vec<u8>,
     /// The key ARN that wrapped the private key.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The pair's spec.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_pair_spec: DataKeyPairSpec,
@@ -312,7 +312,7 @@ pub struct GenerateDataKeyPairWithoutPlaintextResponse {
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub public_key: Vec<u8>,
     /// The key ARN that wrapped the private key.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The pair's spec.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_display"))]
     pub key_pair_spec: DataKeyPairSpec,
@@ -363,7 +363,7 @@ pub struct KeyLastUsage {
 )]
 pub struct GetKeyLastUsageResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// The last successful cryptographic use, if any since tracking began.
     #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
     pub key_last_usage: Option<KeyLastUsage>,

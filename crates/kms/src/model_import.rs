@@ -28,7 +28,7 @@ pub struct GetParametersForImportRequest {
 )]
 pub struct GetParametersForImportResponse {
     /// The key ARN.
-    pub key_id: String,
+    pub key_id: crate::KeyArn,
     /// Opaque; ImportKeyMaterial needs it.
     #[cfg_attr(feature = "wire", serde(serialize_with = "crate::wire::ser_blob"))]
     pub import_token: Vec<u8>,

@@ -1083,8 +1083,8 @@ mod tests {
         ) {
             let r = ReEncryptResponse {
                 ciphertext_blob: blob.clone(),
-                source_key_id,
-                key_id: key_id.clone(),
+                source_key_id: source_key_id.into(),
+                key_id: key_id.as_str().into(),
                 source_encryption_algorithm: other_alg,
                 destination_encryption_algorithm: alg,
             };
@@ -1092,7 +1092,7 @@ mod tests {
             let g = GenerateDataKeyResponse {
                 ciphertext_blob: blob.clone(),
                 plaintext: SecretBytes::new(data_key),
-                key_id: key_id.clone(),
+                key_id: key_id.as_str().into(),
             };
             let wire = g.to_wire().unwrap();
             // Written in the room reserved up front: never reallocated, so no copy of the data
@@ -1101,17 +1101,17 @@ mod tests {
             proptest::prop_assert_eq!(wire, encode(&g, 0).unwrap());
             let w = GenerateDataKeyWithoutPlaintextResponse {
                 ciphertext_blob: blob.clone(),
-                key_id: key_id.clone(),
+                key_id: key_id.as_str().into(),
             };
             proptest::prop_assert_eq!(w.to_wire().unwrap(), encode(&w, 0).unwrap());
             let e = EncryptResponse {
                 ciphertext_blob: blob.clone(),
-                key_id: key_id.clone(),
+                key_id: key_id.as_str().into(),
                 encryption_algorithm: alg,
             };
             proptest::prop_assert_eq!(e.to_wire().unwrap(), encode(&e, 0).unwrap());
             let d = DecryptResponse {
-                key_id,
+                key_id: key_id.into(),
                 plaintext: SecretBytes::new(blob),
                 encryption_algorithm: alg,
                 key_material_id: material,

@@ -245,9 +245,11 @@ fn describe_key_of_a_predefined_alias_creates_it_and_others_are_not_found() {
 #[test]
 fn management_operations_are_refused_as_aws_refuses_them() {
     let (kms, _, _) = setup();
-    let key = encrypt(&kms, &alice_via(S3), "alias/aws/s3")
-        .unwrap()
-        .key_id;
+    let key = String::from(
+        encrypt(&kms, &alice_via(S3), "alias/aws/s3")
+            .unwrap()
+            .key_id,
+    );
     let id = || KeyIdRequest {
         key_id: key.clone(),
     };
@@ -393,7 +395,7 @@ fn maintenance_rotates_it_every_year() {
         kms.list_key_rotations(
             &alice(),
             ListKeyRotationsRequest {
-                key_id: key.clone(),
+                key_id: key.to_string(),
                 ..Default::default()
             },
         )
@@ -423,7 +425,7 @@ fn concurrent_first_uses_make_one_key() {
             })
         })
         .collect();
-    let ids: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ids: Vec<coffer::KeyArn> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
     assert_eq!(
         kms.list_keys(&alice(), ListKeysRequest::default())
