@@ -71,8 +71,11 @@ fn sink_failed(e: coffer_audit::AuditError) -> Error {
 pub(crate) struct Call<'a> {
     kms: &'a Kms,
     op: Operation,
-    /// When the call began: one clock reading serves its audit event's time, its quota charge,
-    /// the policies' `aws:CurrentTime` and its keys' last use.
+    /// When the call began: one coarse clock reading ([`Clock::now_coarse`], to within a
+    /// tick) serves its audit event's time, its quota charge, the policies' `aws:CurrentTime`
+    /// and its keys' last use.
+    ///
+    /// [`Clock::now_coarse`]: coffer_core::Clock::now_coarse
     at: SystemTime,
     /// The call's audit event, boxed: an event is ~630 bytes, and a call without an audit sink
     /// (or before its event is built) should not carry that on its stack.
@@ -93,7 +96,7 @@ pub(crate) struct Call<'a> {
 impl<'a> Call<'a> {
     pub(crate) fn begin(kms: &'a Kms, caller: &Caller, op: Operation, params: Value) -> Self {
         let mut broken = false;
-        let at = kms.clock.now();
+        let at = kms.clock.now_coarse();
         let event = if kms.audit.is_some() {
             match AuditEvent::for_operation(
                 &kms.event_ids,
