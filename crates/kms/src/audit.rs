@@ -155,24 +155,36 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// The use this call makes of the keys it used, if it succeeds (taken before the event is
-    /// recorded, which consumes it); `None` when it used none or its operation is not tracked.
-    fn uses(&self, caller: &Caller) -> Option<crate::last_usage::Uses> {
-        let slots = self.used.get();
-        if slots[0].is_none() || !crate::last_usage::tracked(self.op) {
-            return None;
+    /// Records, for GetKeyLastUsage, this call's use of the keys it used, after it succeeded
+    /// and its event was recorded (whose id it takes). Nothing when it used no key or its
+    /// operation is not tracked.
+    fn record_use(&self, caller: &Caller) {
+        let [first, second] = self.used.get();
+        let Some(first) = first else {
+            return;
+        };
+        if !crate::last_usage::tracked(self.op) {
+            return;
         }
-        let event = self.event.borrow();
-        Some(crate::last_usage::Uses {
-            keys: slots,
-            more: std::mem::take(&mut *self.more.borrow_mut()),
-            last: crate::last_usage::LastUse {
-                operation: self.op,
-                at: self.at,
-                event_id: event.as_ref().map(|e| e.event_id.clone()),
-                request_id: caller.request_id.clone(),
-            },
-        })
+        let last = crate::last_usage::LastUse {
+            operation: self.op,
+            at: self.at,
+            event_id: self
+                .event
+                .borrow_mut()
+                .as_mut()
+                .map(|e| std::mem::take(&mut e.event_id)),
+            request_id: caller.request_id.clone(),
+        };
+        let more = self.more.take();
+        match (second, more.is_empty()) {
+            // The common call: one key.
+            (None, true) => self.kms.last_usage.record_one(first, last),
+            _ => self
+                .kms
+                .last_usage
+                .record_all(std::iter::once(first).chain(second).chain(more), last),
+        }
     }
 
     /// Whether the call's quota is still to be charged, marking it charged: true once per call.
@@ -230,14 +242,16 @@ impl<'a> Call<'a> {
         if self.broken.get() && self.kms.audit.is_some() {
             return Err(Error::internal(coffer_crypto::CryptoError));
         }
-        let Some(mut event) = self.event.borrow_mut().take() else {
+        // The event stays on the call (its id goes to the last-use record after).
+        let mut slot = self.event.borrow_mut();
+        let Some(event) = slot.as_mut() else {
             return result;
         };
         if self.recorded.get() {
             if let Err(e) = &result {
                 // Recorded as a success, then the commit failed: say so.
                 event.set_error(e.code(), e.message());
-                let _ = self.record(&event);
+                let _ = self.record(event);
             }
             return result;
         }
@@ -254,12 +268,12 @@ impl<'a> Call<'a> {
                 event.set_error(e.code(), e.message());
                 if matches!(e, Error::AccessDenied { .. }) {
                     if let Some(denial) = self.denial.borrow_mut().take() {
-                        with_denial(&mut event, denial);
+                        with_denial(event, denial);
                     }
                 }
             }
         }
-        self.record(&event)?;
+        self.record(event)?;
         result
     }
 }
@@ -274,14 +288,9 @@ impl Kms {
         body: impl FnOnce(&Call<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let call = Call::begin(self, caller, op, params);
-        let result = body(&call);
-        let uses = match &result {
-            Ok(_) => call.uses(caller),
-            Err(_) => None,
-        };
-        let result = call.finish(result);
-        if let (Ok(_), Some(uses)) = (&result, uses) {
-            self.last_usage.record(uses);
+        let result = call.finish(body(&call));
+        if result.is_ok() {
+            call.record_use(caller);
         }
         result
     }

@@ -14,16 +14,6 @@ use parking_lot::Mutex;
 
 use crate::model::KeyLastUsage;
 
-/// One call's use of its keys: what [`LastUsage::record`] keeps for each.
-pub(crate) struct Uses {
-    /// The keys (a call uses one, or a source and a destination).
-    pub(crate) keys: [Option<KeyId>; 2],
-    /// Any further keys (none today).
-    pub(crate) more: Vec<KeyId>,
-    /// The use.
-    pub(crate) last: LastUse,
-}
-
 /// A key's last use, as kept (the operation by its table entry, not its name).
 #[derive(Clone)]
 pub(crate) struct LastUse {
@@ -52,31 +42,23 @@ impl LastUsage {
         self.since
     }
 
-    /// Records a successful call's use of its keys (by an operation AWS tracks).
-    pub(crate) fn record(&self, uses: Uses) {
-        let Uses { keys, more, last } = uses;
-        if let ([Some(key), None], true) = (keys, more.is_empty()) {
-            // The common call: one key. Kept apart from the general path below, which costs
-            // ~280 instructions against this one's ~130 (callgrind, Encrypt 1 KiB), however
-            // that path is written: iterating the slots and `more` is the cost, not the map.
-            let mut map = self.uses.lock();
-            match map.get_mut(&key) {
-                Some(slot) => *slot = last,
-                None => {
-                    map.insert(key, last);
-                }
-            }
-            return;
-        }
+    /// Records a successful call's use of its one key (by an operation AWS tracks): one lookup,
+    /// the previous use overwritten in place.
+    pub(crate) fn record_one(&self, key: KeyId, last: LastUse) {
         let mut map = self.uses.lock();
-        let mut keys = keys.into_iter().flatten().chain(more).peekable();
-        while let Some(key) = keys.next() {
-            if keys.peek().is_some() {
-                map.insert(key, last.clone());
-            } else {
+        match map.get_mut(&key) {
+            Some(slot) => *slot = last,
+            None => {
                 map.insert(key, last);
-                break;
             }
+        }
+    }
+
+    /// Records a successful call's use of several keys (ReEncrypt's source and destination).
+    pub(crate) fn record_all(&self, keys: impl Iterator<Item = KeyId>, last: LastUse) {
+        let mut map = self.uses.lock();
+        for key in keys {
+            map.insert(key, last.clone());
         }
     }
 
