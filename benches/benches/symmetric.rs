@@ -138,6 +138,38 @@ fn symmetric(c: &mut Criterion) {
         );
     }
 
+    // Encrypt naming its key by alias, the form applications use: the key id's work plus the
+    // alias's check and its lookup in the cache (a map by account, then name: no allocation).
+    kms.create_alias(
+        &caller,
+        AliasRequest {
+            alias_name: "alias/bench".into(),
+            target_key_id: key.clone(),
+        },
+    )
+    .unwrap();
+    let pt = vec![0x42u8; 1024];
+    paired(
+        c,
+        "encrypt_1024_alias",
+        None,
+        &mut Batched::new(
+            BATCH,
+            || coffer::SecretBytes::copy_from(&pt),
+            |p: coffer::SecretBytes| baseline_seal(&rng, &backing, p.expose(), &aad),
+        ),
+        &mut Batched::new(
+            BATCH,
+            || EncryptRequest {
+                key_id: "alias/bench".into(),
+                plaintext: pt.clone().into(),
+                encryption_context: ctx.clone(),
+                ..Default::default()
+            },
+            |req| kms.encrypt(&caller, req).unwrap(),
+        ),
+    );
+
     paired(
         c,
         "generate_data_key",

@@ -40,6 +40,12 @@ impl AliasName {
     /// Checks the naming rules. (Whether the `alias/aws/` prefix is reserved for the caller is the
     /// facade's decision: the name itself is valid.)
     pub fn parse(s: &str) -> Result<Self, CoreError> {
+        Self::check(s)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Checks an alias name by [`parse`](Self::parse)'s rules without keeping it.
+    pub fn check(s: &str) -> Result<(), CoreError> {
         let rest = s
             .strip_prefix(ALIAS_PREFIX)
             .ok_or(CoreError::InvalidAliasName)?;
@@ -49,7 +55,7 @@ impl AliasName {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-'));
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(())
         } else {
             Err(CoreError::InvalidAliasName)
         }
@@ -106,8 +112,70 @@ pub enum KeyIdentifier {
 }
 
 impl KeyIdentifier {
-    /// Parses any of the four forms.
+    /// Parses any of the four forms (by [`KeyRef::parse`]'s rules).
     pub fn parse(s: &str) -> Result<Self, CoreError> {
+        Ok(match KeyRef::parse(s)? {
+            KeyRef::KeyId(id) => Self::KeyId(id),
+            KeyRef::KeyArn {
+                region,
+                account,
+                key_id,
+            } => Self::KeyArn {
+                region: Region::parse(region)?,
+                account,
+                key_id,
+            },
+            KeyRef::AliasName(name) => Self::AliasName(AliasName(name.to_owned())),
+            KeyRef::AliasArn {
+                region,
+                account,
+                alias,
+            } => Self::AliasArn {
+                region: Region::parse(region)?,
+                account,
+                alias: AliasName(alias.to_owned()),
+            },
+        })
+    }
+
+    /// Whether this names an alias rather than a key.
+    pub fn is_alias(&self) -> bool {
+        matches!(self, Self::AliasName(_) | Self::AliasArn { .. })
+    }
+}
+
+/// A key named by a caller, in one of the four forms AWS accepts, borrowed from the text that
+/// names it: [`KeyIdentifier`] without an allocation (the facade resolves one on every call;
+/// an ARN's region and an alias name are checked, not copied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRef<'a> {
+    /// `1234abcd-12ab-34cd-56ef-1234567890ab`
+    KeyId(KeyId),
+    /// `arn:aws:kms:us-east-2:111122223333:key/1234abcd-…`
+    KeyArn {
+        /// Region named in the ARN (a valid region name).
+        region: &'a str,
+        /// Account named in the ARN.
+        account: AccountId,
+        /// The key id.
+        key_id: KeyId,
+    },
+    /// `alias/ExampleAlias` (in the caller's account and region; a valid alias name).
+    AliasName(&'a str),
+    /// `arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias`
+    AliasArn {
+        /// Region named in the ARN (a valid region name).
+        region: &'a str,
+        /// Account named in the ARN.
+        account: AccountId,
+        /// The alias name, `alias/…` (a valid alias name).
+        alias: &'a str,
+    },
+}
+
+impl<'a> KeyRef<'a> {
+    /// Parses any of the four forms.
+    pub fn parse(s: &'a str) -> Result<Self, CoreError> {
         if let Some(rest) = s.strip_prefix("arn:") {
             let mut parts = rest.splitn(5, ':');
             let partition = parts.next().ok_or(CoreError::InvalidArn)?;
@@ -118,26 +186,27 @@ impl KeyIdentifier {
             if partition.is_empty() || !partition.starts_with("aws") || service != "kms" {
                 return Err(CoreError::InvalidArn);
             }
-            let region = Region::parse(region).map_err(|_| CoreError::InvalidArn)?;
+            Region::check(region).map_err(|_| CoreError::InvalidArn)?;
             let account = AccountId::parse(account).map_err(|_| CoreError::InvalidArn)?;
             if let Some(id) = resource.strip_prefix("key/") {
-                let key_id = KeyId::parse(id)?;
                 Ok(Self::KeyArn {
                     region,
                     account,
-                    key_id,
+                    key_id: KeyId::parse(id)?,
                 })
             } else if resource.starts_with(ALIAS_PREFIX) {
+                AliasName::check(resource)?;
                 Ok(Self::AliasArn {
                     region,
                     account,
-                    alias: AliasName::parse(resource)?,
+                    alias: resource,
                 })
             } else {
                 Err(CoreError::InvalidArn)
             }
         } else if s.starts_with(ALIAS_PREFIX) {
-            Ok(Self::AliasName(AliasName::parse(s)?))
+            AliasName::check(s)?;
+            Ok(Self::AliasName(s))
         } else {
             Ok(Self::KeyId(KeyId::parse(s)?))
         }
@@ -168,6 +237,49 @@ mod tests {
             }
             proptest::prop_assert_eq!(arn_part(&text, 5), text.splitn(6, ':').nth(5));
             proptest::prop_assert_eq!(arn_part(&text, 6), None);
+        }
+
+        /// The borrowed parse and the owned one accept the same text and read the same parts
+        /// from it; the borrowed parts are slices of the text, not copies.
+        #[test]
+        fn key_ref_reads_what_key_identifier_reads(
+            text in "(arn:(aws|aws-cn|x):(kms|s3):(us-east-2|eu-west-1|US|):(111122223333|1234):(key/|alias/|grant/)(1234abcd-12ab-34cd-56ef-1234567890ab|mrk-1234abcd12ab34cd56ef1234567890ab|app|a b|)|alias/[a-zA-Z0-9/_ -]{0,8}|1234abcd-12ab-34cd-56ef-1234567890a[a-f0-9g]|mrk-[0-9a-f]{32}|.{0,40})",
+        ) {
+            let owned = KeyIdentifier::parse(&text);
+            let borrowed = KeyRef::parse(&text);
+            proptest::prop_assert_eq!(owned.is_ok(), borrowed.is_ok(), "{}", text);
+            let (Ok(owned), Ok(borrowed)) = (owned, borrowed) else {
+                return Ok(());
+            };
+            proptest::prop_assert_eq!(owned.is_alias(), borrowed.is_alias());
+            let inside = |part: &str| {
+                let (start, end) = (text.as_ptr() as usize, text.as_ptr() as usize + text.len());
+                (start..=end).contains(&(part.as_ptr() as usize))
+            };
+            match (owned, borrowed) {
+                (KeyIdentifier::KeyId(a), KeyRef::KeyId(b)) => proptest::prop_assert_eq!(a, b),
+                (
+                    KeyIdentifier::KeyArn { region, account, key_id },
+                    KeyRef::KeyArn { region: r, account: a, key_id: k },
+                ) => {
+                    proptest::prop_assert_eq!(region.as_str(), r);
+                    proptest::prop_assert!(inside(r));
+                    proptest::prop_assert_eq!((account, key_id), (a, k));
+                }
+                (KeyIdentifier::AliasName(name), KeyRef::AliasName(n)) => {
+                    proptest::prop_assert_eq!(name.as_str(), n);
+                    proptest::prop_assert!(inside(n));
+                }
+                (
+                    KeyIdentifier::AliasArn { region, account, alias },
+                    KeyRef::AliasArn { region: r, account: a, alias: n },
+                ) => {
+                    proptest::prop_assert_eq!((region.as_str(), alias.as_str()), (r, n));
+                    proptest::prop_assert!(inside(r) && inside(n));
+                    proptest::prop_assert_eq!(account, a);
+                }
+                (o, b) => proptest::prop_assert!(false, "{:?} against {:?}", o, b),
+            }
         }
     }
 
@@ -229,7 +341,9 @@ mod tests {
             "1234abcd",
         ] {
             assert!(KeyIdentifier::parse(bad).is_err(), "{bad}");
+            assert!(KeyRef::parse(bad).is_err(), "{bad}");
         }
+        assert!(KeyRef::parse("arn:aws:kms:US-EAST-2:111122223333:alias/app").is_err());
         let long = format!("alias/{}", "a".repeat(251));
         assert!(AliasName::parse(&long).is_err());
         let max = format!("alias/{}", "a".repeat(250));

@@ -59,12 +59,18 @@ pub struct Region(String);
 impl Region {
     /// Parses a region name: 1–32 characters of `a-z`, `0-9` and `-`.
     pub fn parse(s: &str) -> Result<Self, CoreError> {
+        Self::check(s)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Checks a region name by [`parse`](Self::parse)'s rules without keeping it.
+    pub fn check(s: &str) -> Result<(), CoreError> {
         let ok = !s.is_empty()
             && s.len() <= 32
             && s.bytes()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(())
         } else {
             Err(CoreError::InvalidRegion)
         }

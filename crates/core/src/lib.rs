@@ -28,7 +28,7 @@ pub mod testing;
 pub mod time;
 mod unique_keys;
 
-pub use arn::{arn_part, AliasName, KeyIdentifier, ALIAS_PREFIX};
+pub use arn::{arn_part, AliasName, KeyIdentifier, KeyRef, ALIAS_PREFIX};
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
 pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use coffer_core::{AccountId, Clock, KeyId, KeyIdentifier, Region, SystemClock};
+use coffer_core::{AccountId, Clock, KeyId, KeyRef, Region, SystemClock};
 use coffer_crypto::{RandomSource, SymmetricKey, SystemRandom};
 use coffer_keys::{KeyMaterial, KeyRecord, LocalRootKey, MaterialKind, RootKey};
 use coffer_policy::Policy;
@@ -216,7 +216,8 @@ pub(crate) struct CachedKey {
 pub(crate) struct KeyCache {
     epoch: AtomicU64,
     keys: RwLock<HashMap<KeyId, Arc<CachedKey>, coffer_core::KeyIdHash>>,
-    aliases: RwLock<HashMap<(AccountId, String), KeyId>>,
+    /// Alias targets by account, then alias name (looked up by `&str`, no allocation).
+    aliases: RwLock<HashMap<AccountId, HashMap<Box<str>, KeyId>>>,
 }
 
 impl KeyCache {
@@ -228,7 +229,10 @@ impl KeyCache {
         // Aliases pointing at a deleted key vanish with it; cheap to forget them all.
         let mut aliases = self.aliases.write();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        aliases.retain(|_, k| k != id);
+        for names in aliases.values_mut() {
+            names.retain(|_, k| k != id);
+        }
+        aliases.retain(|_, names| !names.is_empty());
     }
 
     pub(crate) fn invalidate_all(&self) {
@@ -244,7 +248,12 @@ impl KeyCache {
     pub(crate) fn invalidate_alias(&self, account: &AccountId, name: &str) {
         let mut aliases = self.aliases.write();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        aliases.remove(&(*account, name.to_owned()));
+        if let Some(names) = aliases.get_mut(account) {
+            names.remove(name);
+            if names.is_empty() {
+                aliases.remove(account);
+            }
+        }
     }
 }
 
@@ -347,8 +356,13 @@ impl Kms {
     }
 
     fn alias_target(&self, account: &AccountId, name: &str) -> Result<Option<KeyId>, Error> {
-        let k = (*account, name.to_owned());
-        if let Some(id) = self.cache.aliases.read().get(&k) {
+        if let Some(id) = self
+            .cache
+            .aliases
+            .read()
+            .get(account)
+            .and_then(|names| names.get(name))
+        {
             return Ok(Some(*id));
         }
         let epoch = self.cache.epoch.load(Ordering::Acquire);
@@ -356,7 +370,10 @@ impl Kms {
         let Some(rec) = found else { return Ok(None) };
         let mut aliases = self.cache.aliases.write();
         if self.cache.epoch.load(Ordering::Acquire) == epoch {
-            aliases.insert(k, rec.target);
+            aliases
+                .entry(*account)
+                .or_default()
+                .insert(name.into(), rec.target);
         }
         Ok(Some(rec.target))
     }
@@ -375,44 +392,44 @@ impl Kms {
             )));
         }
         let invalid = || Error::not_found(format!("Invalid keyId '{key_id}'"));
-        let ident = KeyIdentifier::parse(key_id).map_err(|_| invalid())?;
+        let ident = KeyRef::parse(key_id).map_err(|_| invalid())?;
         if ident.is_alias() && !op.key_references().accepts_aliases() {
             return Err(invalid());
         }
-        let wrong_region = |region: &Region| *region != self.region;
+        let wrong_region = |region: &str| region != self.region.as_str();
         let (account, id) = match ident {
-            KeyIdentifier::KeyId(id) => (caller.account, id),
-            KeyIdentifier::KeyArn {
+            KeyRef::KeyId(id) => (caller.account, id),
+            KeyRef::KeyArn {
                 region,
                 account,
                 key_id: id,
             } => {
-                if wrong_region(&region) {
+                if wrong_region(region) {
                     return Err(self.key_not_found(&account, &id));
                 }
                 (account, id)
             }
-            KeyIdentifier::AliasName(name) => {
-                let id = match self.alias_target(&caller.account, name.as_str())? {
+            KeyRef::AliasName(name) => {
+                let id = match self.alias_target(&caller.account, name)? {
                     Some(id) => id,
                     // An AWS managed key comes to life on its first use through its service.
                     None => self
-                        .managed_key_on_first_use(caller, name.as_str(), op)?
-                        .ok_or_else(|| self.alias_not_found(&caller.account, name.as_str()))?,
+                        .managed_key_on_first_use(caller, name, op)?
+                        .ok_or_else(|| self.alias_not_found(&caller.account, name))?,
                 };
                 (caller.account, id)
             }
-            KeyIdentifier::AliasArn {
+            KeyRef::AliasArn {
                 region,
                 account,
                 alias,
             } => {
-                if wrong_region(&region) {
+                if wrong_region(region) {
                     return Err(Error::not_found(format!("Alias {key_id} is not found.")));
                 }
                 let id = self
-                    .alias_target(&account, alias.as_str())?
-                    .ok_or_else(|| self.alias_not_found(&account, alias.as_str()))?;
+                    .alias_target(&account, alias)?
+                    .ok_or_else(|| self.alias_not_found(&account, alias))?;
                 (account, id)
             }
         };
