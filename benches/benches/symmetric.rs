@@ -69,30 +69,34 @@ fn symmetric(c: &mut Criterion) {
     let backing = SymmetricKey::generate(&rng).unwrap();
     let aad = vec![0u8; 77 + ctx.canonical_bytes().len()];
 
-    for size in [1024usize, 4096] {
-        let pt = vec![0x42u8; size];
-        // Both sides take a wiped-on-drop plaintext built outside the timed call (coffer wipes
-        // every secret); the request is the caller's work, built outside too.
+    // Both sides take a wiped-on-drop plaintext built outside the timed call (coffer wipes
+    // every secret); the request is the caller's work, built outside too.
+    let encrypt_group = |c: &mut Criterion, name: &str, key_id: &str, pt: &[u8]| {
         paired(
             c,
-            &format!("encrypt_{size}"),
+            name,
             None,
             &mut Batched::new(
                 BATCH,
-                || coffer::SecretBytes::copy_from(&pt),
+                || coffer::SecretBytes::copy_from(pt),
                 |p: coffer::SecretBytes| baseline_seal(&rng, &backing, p.expose(), &aad),
             ),
             &mut Batched::new(
                 BATCH,
                 || EncryptRequest {
-                    key_id: key.clone(),
-                    plaintext: pt.clone().into(),
+                    key_id: key_id.to_owned(),
+                    plaintext: pt.to_vec().into(),
                     encryption_context: ctx.clone(),
                     ..Default::default()
                 },
                 |req| kms.encrypt(&caller, req).unwrap(),
             ),
         );
+    };
+
+    for size in [1024usize, 4096] {
+        let pt = vec![0x42u8; size];
+        encrypt_group(c, &format!("encrypt_{size}"), &key, &pt);
 
         let blob = kms
             .encrypt(
@@ -148,27 +152,7 @@ fn symmetric(c: &mut Criterion) {
         },
     )
     .unwrap();
-    let pt = vec![0x42u8; 1024];
-    paired(
-        c,
-        "encrypt_1024_alias",
-        None,
-        &mut Batched::new(
-            BATCH,
-            || coffer::SecretBytes::copy_from(&pt),
-            |p: coffer::SecretBytes| baseline_seal(&rng, &backing, p.expose(), &aad),
-        ),
-        &mut Batched::new(
-            BATCH,
-            || EncryptRequest {
-                key_id: "alias/bench".into(),
-                plaintext: pt.clone().into(),
-                encryption_context: ctx.clone(),
-                ..Default::default()
-            },
-            |req| kms.encrypt(&caller, req).unwrap(),
-        ),
-    );
+    encrypt_group(c, "encrypt_1024_alias", "alias/bench", &[0x42u8; 1024]);
 
     paired(
         c,
