@@ -84,69 +84,9 @@ impl fmt::Debug for AliasName {
     }
 }
 
-/// A key named by a caller, in one of the four forms AWS accepts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyIdentifier {
-    /// `1234abcd-12ab-34cd-56ef-1234567890ab`
-    KeyId(KeyId),
-    /// `arn:aws:kms:us-east-2:111122223333:key/1234abcd-…`
-    KeyArn {
-        /// Region named in the ARN.
-        region: Region,
-        /// Account named in the ARN.
-        account: AccountId,
-        /// The key id.
-        key_id: KeyId,
-    },
-    /// `alias/ExampleAlias` (in the caller's account and region).
-    AliasName(AliasName),
-    /// `arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias`
-    AliasArn {
-        /// Region named in the ARN.
-        region: Region,
-        /// Account named in the ARN.
-        account: AccountId,
-        /// The alias name, `alias/…`.
-        alias: AliasName,
-    },
-}
-
-impl KeyIdentifier {
-    /// Parses any of the four forms (by [`KeyRef::parse`]'s rules).
-    pub fn parse(s: &str) -> Result<Self, CoreError> {
-        Ok(match KeyRef::parse(s)? {
-            KeyRef::KeyId(id) => Self::KeyId(id),
-            KeyRef::KeyArn {
-                region,
-                account,
-                key_id,
-            } => Self::KeyArn {
-                region: Region::parse(region)?,
-                account,
-                key_id,
-            },
-            KeyRef::AliasName(name) => Self::AliasName(AliasName(name.to_owned())),
-            KeyRef::AliasArn {
-                region,
-                account,
-                alias,
-            } => Self::AliasArn {
-                region: Region::parse(region)?,
-                account,
-                alias: AliasName(alias.to_owned()),
-            },
-        })
-    }
-
-    /// Whether this names an alias rather than a key.
-    pub fn is_alias(&self) -> bool {
-        matches!(self, Self::AliasName(_) | Self::AliasArn { .. })
-    }
-}
-
 /// A key named by a caller, in one of the four forms AWS accepts, borrowed from the text that
-/// names it: [`KeyIdentifier`] without an allocation (the facade resolves one on every call;
-/// an ARN's region and an alias name are checked, not copied).
+/// names it: the facade resolves one on every call, so an ARN's region and an alias name are
+/// checked, not copied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyRef<'a> {
     /// `1234abcd-12ab-34cd-56ef-1234567890ab`
@@ -239,46 +179,46 @@ mod tests {
             proptest::prop_assert_eq!(arn_part(&text, 6), None);
         }
 
-        /// The borrowed parse and the owned one accept the same text and read the same parts
-        /// from it; the borrowed parts are slices of the text, not copies.
+        /// What the parse accepts, it reads from the text: each part a slice of it (not a copy)
+        /// that satisfies its own rule, the key id the one the text spells, and an ARN's parts
+        /// where `arn_part` finds them.
         #[test]
-        fn key_ref_reads_what_key_identifier_reads(
+        fn key_ref_reads_its_parts_from_the_text(
             text in "(arn:(aws|aws-cn|x):(kms|s3):(us-east-2|eu-west-1|US|):(111122223333|1234):(key/|alias/|grant/)(1234abcd-12ab-34cd-56ef-1234567890ab|mrk-1234abcd12ab34cd56ef1234567890ab|app|a b|)|alias/[a-zA-Z0-9/_ -]{0,8}|1234abcd-12ab-34cd-56ef-1234567890a[a-f0-9g]|mrk-[0-9a-f]{32}|.{0,40})",
         ) {
-            let owned = KeyIdentifier::parse(&text);
-            let borrowed = KeyRef::parse(&text);
-            proptest::prop_assert_eq!(owned.is_ok(), borrowed.is_ok(), "{}", text);
-            let (Ok(owned), Ok(borrowed)) = (owned, borrowed) else {
+            let Ok(parsed) = KeyRef::parse(&text) else {
                 return Ok(());
             };
-            proptest::prop_assert_eq!(owned.is_alias(), borrowed.is_alias());
             let inside = |part: &str| {
                 let (start, end) = (text.as_ptr() as usize, text.as_ptr() as usize + text.len());
                 (start..=end).contains(&(part.as_ptr() as usize))
             };
-            match (owned, borrowed) {
-                (KeyIdentifier::KeyId(a), KeyRef::KeyId(b)) => proptest::prop_assert_eq!(a, b),
-                (
-                    KeyIdentifier::KeyArn { region, account, key_id },
-                    KeyRef::KeyArn { region: r, account: a, key_id: k },
-                ) => {
-                    proptest::prop_assert_eq!(region.as_str(), r);
-                    proptest::prop_assert!(inside(r));
-                    proptest::prop_assert_eq!((account, key_id), (a, k));
+            let arn_key = |resource: &str| arn_part(&text, 5).and_then(|r| r.strip_prefix(resource));
+            match parsed {
+                KeyRef::KeyId(id) => {
+                    proptest::prop_assert!(!parsed.is_alias());
+                    proptest::prop_assert_eq!(KeyId::parse(&text), Ok(id));
                 }
-                (KeyIdentifier::AliasName(name), KeyRef::AliasName(n)) => {
-                    proptest::prop_assert_eq!(name.as_str(), n);
-                    proptest::prop_assert!(inside(n));
+                KeyRef::KeyArn { region, account, key_id } => {
+                    proptest::prop_assert!(!parsed.is_alias());
+                    proptest::prop_assert!(inside(region) && Region::check(region).is_ok());
+                    proptest::prop_assert_eq!(arn_part(&text, 3), Some(region));
+                    proptest::prop_assert_eq!(arn_part(&text, 4), Some(account.as_str()));
+                    proptest::prop_assert_eq!(arn_key("key/").map(KeyId::parse), Some(Ok(key_id)));
                 }
-                (
-                    KeyIdentifier::AliasArn { region, account, alias },
-                    KeyRef::AliasArn { region: r, account: a, alias: n },
-                ) => {
-                    proptest::prop_assert_eq!((region.as_str(), alias.as_str()), (r, n));
-                    proptest::prop_assert!(inside(r) && inside(n));
-                    proptest::prop_assert_eq!(account, a);
+                KeyRef::AliasName(name) => {
+                    proptest::prop_assert!(parsed.is_alias());
+                    proptest::prop_assert!(inside(name) && AliasName::check(name).is_ok());
+                    proptest::prop_assert_eq!(name, text.as_str());
                 }
-                (o, b) => proptest::prop_assert!(false, "{:?} against {:?}", o, b),
+                KeyRef::AliasArn { region, account, alias } => {
+                    proptest::prop_assert!(parsed.is_alias());
+                    proptest::prop_assert!(inside(region) && Region::check(region).is_ok());
+                    proptest::prop_assert!(inside(alias) && AliasName::check(alias).is_ok());
+                    proptest::prop_assert_eq!(arn_part(&text, 3), Some(region));
+                    proptest::prop_assert_eq!(arn_part(&text, 4), Some(account.as_str()));
+                    proptest::prop_assert_eq!(arn_part(&text, 5), Some(alias));
+                }
             }
         }
     }
@@ -299,31 +239,32 @@ mod tests {
 
     #[test]
     fn the_four_forms() {
-        assert!(matches!(
-            KeyIdentifier::parse(ID),
-            Ok(KeyIdentifier::KeyId(_))
-        ));
+        assert!(matches!(KeyRef::parse(ID), Ok(KeyRef::KeyId(_))));
         let arn = format!("arn:aws:kms:us-east-2:111122223333:key/{ID}");
-        match KeyIdentifier::parse(&arn).unwrap() {
-            KeyIdentifier::KeyArn {
+        match KeyRef::parse(&arn).unwrap() {
+            KeyRef::KeyArn {
                 region,
                 account,
                 key_id,
             } => {
-                assert_eq!(region.as_str(), "us-east-2");
+                assert_eq!(region, "us-east-2");
                 assert_eq!(account.as_str(), "111122223333");
                 assert_eq!(key_id.to_string(), ID);
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            KeyIdentifier::parse("alias/my-app_1/x"),
-            Ok(KeyIdentifier::AliasName(_))
-        ));
-        assert!(matches!(
-            KeyIdentifier::parse("arn:aws:kms:us-east-2:111122223333:alias/app"),
-            Ok(KeyIdentifier::AliasArn { .. })
-        ));
+        assert_eq!(
+            KeyRef::parse("alias/my-app_1/x"),
+            Ok(KeyRef::AliasName("alias/my-app_1/x"))
+        );
+        assert_eq!(
+            KeyRef::parse("arn:aws:kms:us-east-2:111122223333:alias/app"),
+            Ok(KeyRef::AliasArn {
+                region: "us-east-2",
+                account: AccountId::parse("111122223333").unwrap(),
+                alias: "alias/app",
+            })
+        );
     }
 
     #[test]
@@ -340,7 +281,6 @@ mod tests {
             "arn:aws:kms",
             "1234abcd",
         ] {
-            assert!(KeyIdentifier::parse(bad).is_err(), "{bad}");
             assert!(KeyRef::parse(bad).is_err(), "{bad}");
         }
         assert!(KeyRef::parse("arn:aws:kms:US-EAST-2:111122223333:alias/app").is_err());

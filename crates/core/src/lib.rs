@@ -3,9 +3,9 @@
 //! the injected [`Clock`] and the one calendar ([`time`]).
 //!
 //! ```
-//! use coffer_core::{KeyIdentifier, EncryptionContext};
-//! let id = KeyIdentifier::parse("arn:aws:kms:us-east-1:111122223333:alias/app")?;
-//! assert!(matches!(id, KeyIdentifier::AliasArn { .. }));
+//! use coffer_core::{KeyRef, EncryptionContext};
+//! let id = KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/app")?;
+//! assert!(matches!(id, KeyRef::AliasArn { alias: "alias/app", .. }));
 //! let mut ctx = EncryptionContext::new();
 //! ctx.insert("purpose", "test");
 //! assert_eq!(ctx.canonical_bytes(), ctx.clone().canonical_bytes());
@@ -28,7 +28,7 @@ pub mod testing;
 pub mod time;
 mod unique_keys;
 
-pub use arn::{arn_part, AliasName, KeyIdentifier, KeyRef, ALIAS_PREFIX};
+pub use arn::{arn_part, AliasName, KeyRef, ALIAS_PREFIX};
 pub use caller::Caller;
 pub use clock::{Clock, SystemClock};
 pub use context::{EncryptionContext, MAX_ENCRYPTION_CONTEXT_BYTES};

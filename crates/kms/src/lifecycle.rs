@@ -284,8 +284,8 @@ impl Kms {
             },
         )?;
         // Replicas share the automatic rotation status (AWS).
-        if let Ok(id) = coffer_core::KeyIdentifier::parse(&req.key_id) {
-            self.sync_named(&id);
+        if let Ok(id) = coffer_core::KeyRef::parse(&req.key_id) {
+            self.sync_named(id);
         }
         Ok(())
     }

@@ -445,10 +445,10 @@ impl Kms {
     }
 
     /// [`Kms::sync_replicas`] of the key a request named by id or ARN (best effort).
-    pub(crate) fn sync_named(&self, id: &coffer_core::KeyIdentifier) {
+    pub(crate) fn sync_named(&self, id: coffer_core::KeyRef<'_>) {
         let key_id = match id {
-            coffer_core::KeyIdentifier::KeyId(k) => *k,
-            coffer_core::KeyIdentifier::KeyArn { key_id, .. } => *key_id,
+            coffer_core::KeyRef::KeyId(k) => k,
+            coffer_core::KeyRef::KeyArn { key_id, .. } => key_id,
             _ => return,
         };
         if key_id.is_multi_region() {
