@@ -94,6 +94,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "after rotation, the old blob decrypts with material {}",
         again.key_material_id.as_deref().unwrap_or("-")
     );
+    // The version that decrypted is the one that was current when the blob was made.
+    assert_eq!(
+        again.key_material_id.as_deref(),
+        key.current_key_material_id.as_deref()
+    );
 
     // A data key: use the plaintext locally, store the wrapped copy beside the data.
     let dk = kms.generate_data_key(

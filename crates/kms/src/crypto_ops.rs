@@ -130,7 +130,11 @@ impl Kms {
             key_id: key.arn.clone(),
             plaintext,
             encryption_algorithm: algorithm,
-            key_material_id: Some(parsed.version.to_hex()),
+            key_material_id: Some(if parsed.version == key.record.current_version {
+                key.current_material_id.clone()
+            } else {
+                parsed.version.to_hex().into()
+            }),
         })
     }
 

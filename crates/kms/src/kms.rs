@@ -194,6 +194,8 @@ pub(crate) struct CachedKey {
     pub(crate) material: KeyMaterial,
     /// The key's ARN, built once: every answer about the key shares it.
     pub(crate) arn: crate::KeyArn,
+    /// The current backing-key version's id, written once: a Decrypt under it shares it.
+    pub(crate) current_material_id: crate::KeyMaterialId,
     /// The key policy, parsed once.
     pub(crate) policy: Policy,
     /// The key's tags as a map, for `aws:ResourceTag/<key>`.
@@ -340,6 +342,7 @@ impl Kms {
         let cached = Arc::new(CachedKey {
             memo,
             arn: record.arn().into(),
+            current_material_id: record.current_version.to_hex().into(),
             record,
             material,
             policy,

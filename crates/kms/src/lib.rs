@@ -59,7 +59,6 @@ mod envelope_asym;
 mod error;
 mod grant_ops;
 mod import_ops;
-mod key_arn;
 mod key_ops;
 mod key_pair_ops;
 mod kms;
@@ -72,6 +71,7 @@ mod multi_region;
 mod multi_region_replicate;
 mod node_dir;
 mod operation;
+mod shared_str;
 mod validate;
 #[cfg(feature = "wire")]
 pub mod wire;
@@ -142,12 +142,12 @@ pub use coffer_envelope as envelope;
 
 /// Audit events and sinks (the `coffer-audit` crate): see [`KmsBuilder::audit_sink`].
 pub use coffer_audit as audit_log;
-pub use key_arn::KeyArn;
 pub use kms::{Kms, KmsBuilder};
 pub use lifecycle::{
     DEFAULT_PENDING_WINDOW_DAYS, DEFAULT_ROTATION_PERIOD_DAYS, MAX_ON_DEMAND_ROTATIONS,
 };
 pub use operation::{CheckState, Operation};
+pub use shared_str::{KeyArn, KeyMaterialId};
 
 /// Sharp tools for tests: a settable clock, deterministic randomness, a store that counts reads.
 #[cfg(feature = "testing")]

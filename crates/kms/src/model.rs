@@ -354,7 +354,7 @@ pub struct DecryptResponse {
     pub encryption_algorithm: EncryptionAlgorithmSpec,
     /// The backing-key version that decrypted (symmetric keys only, as AWS reports it).
     #[cfg_attr(feature = "wire", serde(skip_serializing_if = "Option::is_none"))]
-    pub key_material_id: Option<String>,
+    pub key_material_id: Option<crate::KeyMaterialId>,
 }
 
 /// ReEncrypt.

@@ -1114,7 +1114,7 @@ mod tests {
                 key_id: key_id.into(),
                 plaintext: SecretBytes::new(blob),
                 encryption_algorithm: alg,
-                key_material_id: material,
+                key_material_id: material.map(Into::into),
             };
             let wire = d.to_wire().unwrap();
             proptest::prop_assert_eq!(wire.capacity(), decrypt_room(&d));

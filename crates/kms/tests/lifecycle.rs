@@ -509,8 +509,21 @@ fn old_ciphertext_decrypts_across_five_rotations() {
         let pt = format!("v{i}").into_bytes();
         blobs.push((w.encrypt(&k, &pt).unwrap(), pt));
     }
-    for (blob, pt) in &blobs {
-        assert_eq!(&w.decrypt(blob).unwrap(), pt);
+    // Each Decrypt names the version that encrypted: the current one (whose id the facade
+    // shares from its cache) and each older one (written per call).
+    for ((blob, pt), id) in blobs.iter().zip(&material_ids) {
+        let d = w
+            .kms
+            .decrypt(
+                &w.alice,
+                DecryptRequest {
+                    ciphertext_blob: blob.clone(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(d.plaintext.expose(), pt.as_slice());
+        assert_eq!(d.key_material_id.as_deref(), Some(id.as_str()));
     }
     let rot = w
         .kms
