@@ -106,6 +106,10 @@ fn randomness(c: &mut Criterion) {
     c.bench_function("fill_public_44", |b| {
         b.iter(|| rng.fill_public(&mut salt_nonce).unwrap())
     });
+    c.bench_function("aws_lc_drbg_44", |b| {
+        b.iter(|| aws_lc_rs::rand::fill(&mut salt_nonce).unwrap())
+    });
+    c.bench_function("getpid", |b| b.iter(|| black_box(std::process::id())));
 }
 
 criterion_group!(benches, aead, randomness);
