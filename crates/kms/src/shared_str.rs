@@ -140,7 +140,7 @@ shared_str! {
     /// `KeyMaterialId`: 32 lower-case hex digits), as Decrypt's answer carries it.
     ///
     /// The facade writes the current version's id once when it loads the key, and a Decrypt
-    /// under that version shares it (the hex and its allocation were ~500 of a Decrypt's own
+    /// under that version shares it (the hex and its allocation were ~600 of a Decrypt's own
     /// instructions); a ciphertext of an older version gets its own. An id names a version
     /// and is not a secret: `Debug` shows it.
     KeyMaterialId
