@@ -134,19 +134,22 @@ pub fn write_token_header(
     out.extend_from_slice(nonce);
 }
 
-/// Appends a header to `out`.
-pub fn write_header(
-    out: &mut Vec<u8>,
+/// A blob's header: format byte, key id, version id, salt, nonce. Built as one array (the
+/// sealer appends it to its output once and authenticates the same bytes as the start of the
+/// associated data, without reading them back from the output).
+pub fn header(
     key_id: &KeyId,
     version: &VersionId,
-    salt: &[u8],
+    salt: &[u8; SALT_LEN],
     nonce: &Nonce,
-) {
-    out.push(FORMAT_V1);
-    out.extend_from_slice(key_id.as_bytes());
-    out.extend_from_slice(&version.0);
-    out.extend_from_slice(salt);
-    out.extend_from_slice(nonce.as_bytes());
+) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0] = FORMAT_V1;
+    h[1..17].copy_from_slice(key_id.as_bytes());
+    h[17..33].copy_from_slice(&version.0);
+    h[33..33 + SALT_LEN].copy_from_slice(salt);
+    h[33 + SALT_LEN..].copy_from_slice(nonce.as_bytes());
+    h
 }
 
 impl Blob<'_> {
@@ -158,13 +161,11 @@ impl Blob<'_> {
             out.extend_from_slice(self.ciphertext_and_tag);
             return out;
         }
-        write_header(
-            &mut out,
-            &self.key_id,
-            &self.version,
-            self.salt,
-            &self.nonce,
-        );
+        out.push(FORMAT_V1);
+        out.extend_from_slice(self.key_id.as_bytes());
+        out.extend_from_slice(&self.version.0);
+        out.extend_from_slice(self.salt);
+        out.extend_from_slice(self.nonce.as_bytes());
         out.extend_from_slice(self.ciphertext_and_tag);
         out
     }

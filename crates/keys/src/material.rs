@@ -511,23 +511,21 @@ impl KeyMaterial {
         let key = backing.symmetric()?;
         let mut salt_nonce = [0u8; SALT_LEN + NONCE_LEN];
         rng.fill_public(&mut salt_nonce)?;
-        let (salt, nonce) = salt_nonce.split_at(SALT_LEN);
+        let mut salt = [0u8; SALT_LEN];
+        salt.copy_from_slice(&salt_nonce[..SALT_LEN]);
         let mut nonce_bytes = [0u8; NONCE_LEN];
-        nonce_bytes.copy_from_slice(nonce);
+        nonce_bytes.copy_from_slice(&salt_nonce[SALT_LEN..]);
         let nonce = Nonce::from_bytes(nonce_bytes);
 
+        let header = blob::header(&self.key_id, &backing.id, &salt, &nonce);
         let mut out = Vec::with_capacity(blob::OVERHEAD + plaintext.len());
-        blob::write_header(&mut out, &self.key_id, &backing.id, salt, &nonce);
+        out.extend_from_slice(&header);
         let derived = hkdf_sha256(
             key,
-            salt,
+            &salt,
             &[BLOB_KDF_INFO, self.key_id.as_bytes(), &backing.id.0],
         )?;
         let cipher = Aes256Gcm::new(&derived)?;
-        let header: [u8; blob::HEADER_LEN] = out
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyError::Crypto(coffer_crypto::CryptoError))?;
         with_aad(&header, context, KeyError::Context, |aad| {
             Ok(cipher.seal_append(&nonce, aad, plaintext, &mut out)?)
         })?;
@@ -569,6 +567,11 @@ impl KeyMaterial {
     }
 }
 
+/// Associated data this long or shorter is built in a small stack buffer (a blob header and a
+/// context of a pair or two: what most calls carry); zeroing the buffer is part of every call's
+/// cost, so the common size gets one that fits it.
+const SMALL_AAD_LEN: usize = 160;
+
 /// Associated data this long or shorter is built on the stack (a blob header and a context of a
 /// few pairs); longer, in a `Vec`.
 const STACK_AAD_LEN: usize = 512;
@@ -582,14 +585,39 @@ fn with_aad<T>(
 ) -> Result<T, KeyError> {
     let shared = context.shared_canonical().transpose().map_err(&too_large)?;
     let need = header.len() + shared.map_or_else(|| context.canonical_len(), <[u8]>::len);
-    let mut stack = [0u8; STACK_AAD_LEN];
-    let mut heap = Vec::new();
-    let buf: &mut [u8] = if need <= STACK_AAD_LEN {
-        &mut stack[..need]
+    if need <= SMALL_AAD_LEN {
+        fill_aad(
+            &mut [0u8; SMALL_AAD_LEN][..need],
+            header,
+            shared,
+            context,
+            too_large,
+            f,
+        )
+    } else if need <= STACK_AAD_LEN {
+        fill_aad(
+            &mut [0u8; STACK_AAD_LEN][..need],
+            header,
+            shared,
+            context,
+            too_large,
+            f,
+        )
     } else {
-        heap.resize(need, 0);
-        &mut heap
-    };
+        fill_aad(&mut vec![0u8; need], header, shared, context, too_large, f)
+    }
+}
+
+/// Writes the header and the context's canonical encoding (`shared`, when already built) into
+/// `buf`, exactly their length, and runs `f` with the bytes written.
+fn fill_aad<T>(
+    buf: &mut [u8],
+    header: &[u8],
+    shared: Option<&[u8]>,
+    context: &EncryptionContext,
+    too_large: impl Fn(coffer_core::CoreError) -> KeyError,
+    f: impl FnOnce(&[u8]) -> Result<T, KeyError>,
+) -> Result<T, KeyError> {
     let (head, rest) = buf.split_at_mut(header.len());
     head.copy_from_slice(header);
     let n = match shared {

@@ -28,7 +28,7 @@ use coffer_core::KeyId;
 use coffer_grants::Grant;
 use coffer_quota::QuotaClass;
 
-use crate::audit::Call;
+use crate::audit::{Admitted, Call};
 use crate::authz::{access_denied, Access, Action, Verdict};
 use crate::kms::CachedKey;
 use crate::{Caller, CheckState, Error, Kms};
@@ -133,13 +133,13 @@ impl<'a> Gate<'a> {
 impl Kms {
     /// Admits `caller` to the call's operation on the key `target` names: resolves, charges,
     /// refuses cross-account use, authorizes and checks state (see the module documentation).
-    pub(crate) fn admit(
+    pub(crate) fn admit<'c>(
         &self,
-        call: &Call<'_>,
+        call: &'c Call<'_>,
         caller: &Caller,
         gate: Gate<'_>,
         target: Target<'_>,
-    ) -> Result<Arc<CachedKey>, Error> {
+    ) -> Result<Admitted<'c>, Error> {
         let op = call.op();
         let (key, reference) = match target {
             Target::Named(key_id) => (self.resolve_key(caller, key_id, op)?, Some(key_id)),
@@ -161,8 +161,7 @@ impl Kms {
         };
         call.resource(&key.arn, &key.record.account);
         self.decide(call, caller, gate, Some((&key, reference)))?;
-        call.used(key.record.key_id);
-        Ok(key)
+        Ok(call.hold(key))
     }
 
     /// Admits `caller` to the call's operation on no key ([`Authority::Policies`]: identity

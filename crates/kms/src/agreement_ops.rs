@@ -1,15 +1,12 @@
 //! Key agreement and key encapsulation: DeriveSharedSecret (ECDH), Encapsulate and Decapsulate
 //! (ML-KEM).
 
-use std::sync::Arc;
-
 use coffer_crypto::asym;
 use coffer_keys::{EncapsulationAlgorithmSpec, KeyAgreementAlgorithmSpec, KeyUsage};
 
 use crate::admission::{Gate, Target};
-use crate::audit::Call;
+use crate::audit::{Admitted, Call};
 use crate::authz::Access;
-use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
 use crate::{Caller, Error, Kms};
@@ -146,15 +143,15 @@ impl Kms {
 
     /// Admits a call that uses a key of `usage` (the grant tokens validated, the key's usage
     /// checked after admission, as AWS checks it).
-    fn admit_use(
+    fn admit_use<'c>(
         &self,
         caller: &Caller,
-        call: &Call<'_>,
+        call: &'c Call<'_>,
         key_id: &str,
         grant_tokens: &[String],
         extra: &[(&str, &str)],
         usage: KeyUsage,
-    ) -> Result<Arc<CachedKey>, Error> {
+    ) -> Result<Admitted<'c>, Error> {
         validate::grant_tokens(grant_tokens)?;
         let access = Access {
             grant_tokens,

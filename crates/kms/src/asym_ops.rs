@@ -1,14 +1,11 @@
 //! Operations on asymmetric signing keys: Sign, Verify, GetPublicKey.
 
-use std::sync::Arc;
-
 use coffer_crypto::asym::{self, SignedMessage};
 use coffer_keys::{KeyUsage, MessageType, SigningAlgorithmSpec};
 
 use crate::admission::{Gate, Target};
-use crate::audit::Call;
+use crate::audit::{Admitted, Call};
 use crate::authz::Access;
-use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate::{self, field_error};
 use crate::{Caller, Error, Kms};
@@ -137,17 +134,17 @@ impl Kms {
     /// Sign and Verify (the call's operation): validate, admit, check the key's usage, the
     /// algorithm and the message type.
     #[allow(clippy::too_many_arguments)] // the members the two requests share
-    fn signing(
+    fn signing<'c>(
         &self,
         caller: &Caller,
-        call: &Call<'_>,
+        call: &'c Call<'_>,
         key_id: &str,
         message: &[u8],
         message_type: Option<MessageType>,
         algorithm: Option<SigningAlgorithmSpec>,
         grant_tokens: &[String],
         only_check: bool,
-    ) -> Result<Signing, Error> {
+    ) -> Result<Signing<'c>, Error> {
         let op = call.op();
         if message.is_empty() || message.len() > validate::MAX_PLAINTEXT {
             return Err(field_error(
@@ -209,14 +206,14 @@ impl Kms {
 }
 
 /// What `signing` admitted.
-struct Signing {
-    key: Arc<CachedKey>,
+struct Signing<'c> {
+    key: Admitted<'c>,
     algorithm: SigningAlgorithmSpec,
     scheme: asym::SignatureScheme,
     digest: bool,
 }
 
-impl Signing {
+impl Signing<'_> {
     fn message<'m>(&self, message: &'m [u8]) -> SignedMessage<'m> {
         // ED25519_PH_SHA_512 takes a DIGEST and still performs Ed25519ph's own SHA-512
         // prehash over it (AWS: "the input is hashed twice: once by you and once by KMS").

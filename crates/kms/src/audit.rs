@@ -6,7 +6,8 @@
 //! commits, so that a sink that fails (fail-closed, the default) fails the call and the change is
 //! rolled back: no committed change without its record.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use coffer_audit::{AuditEvent, UserIdentity};
@@ -14,6 +15,7 @@ use coffer_keys::KeyRecord;
 use serde_json::{json, Value};
 
 use crate::audit_shapes::{arn_account, AuditResponse};
+use crate::kms::CachedKey;
 use crate::{Caller, Error, Kms, Operation};
 
 /// Randomness for audit event ids, drawn from the service's source 1 KiB at a time: an id is not
@@ -87,10 +89,30 @@ pub(crate) struct Call<'a> {
     /// The event could not be built (the random source failed): the call fails closed.
     broken: Cell<bool>,
     recorded: Cell<bool>,
-    /// The keys admission let the call use (GetKeyLastUsage's tracking): two slots inline (no
+    /// The keys admission let the call use, held until it ends (the operation borrows them
+    /// from here, and GetKeyLastUsage's tracking records into them): two slots inline (no
     /// operation uses more than a source and a destination key), any further in `more`.
-    used: Cell<[Option<coffer_core::KeyId>; 2]>,
-    more: RefCell<Vec<coffer_core::KeyId>>,
+    held: [OnceCell<Arc<CachedKey>>; 2],
+    more: RefCell<Vec<Arc<CachedKey>>>,
+}
+
+/// A key admission let a call use: borrowed from the call, which holds it until it ends (and
+/// then records the use into the key's last-use cell, with no lookup), or shared when the call
+/// already holds two.
+pub(crate) enum Admitted<'c> {
+    Held(&'c CachedKey),
+    Shared(Arc<CachedKey>),
+}
+
+impl std::ops::Deref for Admitted<'_> {
+    type Target = CachedKey;
+
+    fn deref(&self) -> &CachedKey {
+        match self {
+            Self::Held(k) => k,
+            Self::Shared(k) => k,
+        }
+    }
 }
 
 impl<'a> Call<'a> {
@@ -127,7 +149,7 @@ impl<'a> Call<'a> {
             denial: RefCell::new(None),
             broken: Cell::new(broken),
             recorded: Cell::new(false),
-            used: Cell::new([None, None]),
+            held: [OnceCell::new(), OnceCell::new()],
             more: RefCell::new(Vec::new()),
         }
     }
@@ -143,48 +165,50 @@ impl<'a> Call<'a> {
         self.at
     }
 
-    /// Notes that admission let the call use `key`.
-    pub(crate) fn used(&self, key: coffer_core::KeyId) {
-        let mut slots = self.used.get();
-        match slots.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => {
-                *slot = Some(key);
-                self.used.set(slots);
+    /// Holds `key`, which admission let the call use, until the call ends; the operation
+    /// borrows it from here.
+    pub(crate) fn hold(&self, key: Arc<CachedKey>) -> Admitted<'_> {
+        for slot in &self.held {
+            if slot.get().is_none() {
+                return Admitted::Held(slot.get_or_init(|| key));
             }
-            None => self.more.borrow_mut().push(key),
         }
+        self.more.borrow_mut().push(key.clone());
+        Admitted::Shared(key)
     }
 
     /// Records, for GetKeyLastUsage, this call's use of the keys it used, after it succeeded
     /// and its event was recorded (whose id it takes). Nothing when it used no key or its
     /// operation is not tracked.
     fn record_use(&self, caller: &Caller) {
-        let [first, second] = self.used.get();
-        let Some(first) = first else {
-            return;
-        };
         if !crate::last_usage::tracked(self.op) {
             return;
         }
-        let last = crate::last_usage::LastUse {
-            operation: self.op,
-            at: self.at,
-            event_id: self
-                .event
-                .borrow_mut()
-                .as_mut()
-                .map(|e| std::mem::take(&mut e.event_id)),
-            request_id: caller.request_id.clone(),
+        let mut event_id = self
+            .event
+            .borrow_mut()
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.event_id));
+        let more = self.more.borrow();
+        let mut keys = self
+            .held
+            .iter()
+            .filter_map(OnceCell::get)
+            .chain(more.iter());
+        let Some(first) = keys.next() else {
+            return;
         };
-        let more = self.more.take();
-        match (second, more.is_empty()) {
-            // The common call: one key.
-            (None, true) => self.kms.last_usage.record_one(first, last),
-            _ => self
-                .kms
-                .last_usage
-                .record_all(std::iter::once(first).chain(second).chain(more), last),
+        for key in keys {
+            key.last_use.record(
+                self.op,
+                self.at,
+                event_id.clone(),
+                caller.request_id.clone(),
+            );
         }
+        first
+            .last_use
+            .record(self.op, self.at, event_id.take(), caller.request_id.clone());
     }
 
     /// Whether the call's quota is still to be charged, marking it charged: true once per call.

@@ -1,8 +1,6 @@
 //! Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(+
 //! WithoutPlaintext), GenerateRandom.
 
-use std::sync::Arc;
-
 use coffer_core::EncryptionContext;
 
 use crate::Caller;
@@ -11,7 +9,7 @@ use coffer_crypto::SecretBytes;
 use coffer_keys::{blob, EncryptionAlgorithmSpec, KeyError, KeyUsage, MacAlgorithmSpec};
 
 use crate::admission::{Gate, Target};
-use crate::audit::Call;
+use crate::audit::{Admitted, Call};
 use crate::authz::{Access, Action};
 use crate::kms::CachedKey;
 use crate::model::*;
@@ -333,16 +331,16 @@ impl Kms {
     /// GenerateMac and VerifyMac (the call's operation): validate, admit, check the key's
     /// usage and algorithm, and compute the MAC.
     #[allow(clippy::too_many_arguments)] // the members the two requests share
-    fn mac(
+    fn mac<'c>(
         &self,
         caller: &Caller,
-        call: &Call<'_>,
+        call: &'c Call<'_>,
         key_id: &str,
         message: &[u8],
         algorithm: Option<MacAlgorithmSpec>,
         grant_tokens: &[String],
         only_check: bool,
-    ) -> Result<(Arc<CachedKey>, MacAlgorithmSpec, Vec<u8>), Error> {
+    ) -> Result<(Admitted<'c>, MacAlgorithmSpec, Vec<u8>), Error> {
         let op = call.op();
         if message.is_empty() || message.len() > validate::MAX_PLAINTEXT {
             return Err(field_error(
@@ -404,12 +402,12 @@ impl Kms {
     }
 
     /// GenerateDataKey and GenerateDataKeyWithoutPlaintext (the call's operation).
-    fn data_key(
+    fn data_key<'c>(
         &self,
         caller: &Caller,
-        call: &Call<'_>,
+        call: &'c Call<'_>,
         req: &GenerateDataKeyRequest,
-    ) -> Result<(Arc<CachedKey>, SecretBytes, Vec<u8>), Error> {
+    ) -> Result<(Admitted<'c>, SecretBytes, Vec<u8>), Error> {
         let op = call.op();
         let len = match (req.number_of_bytes, req.key_spec) {
             (Some(n), None) if (1..=MAX_GENERATED_BYTES).contains(&n) => n as usize,

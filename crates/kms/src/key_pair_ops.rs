@@ -1,24 +1,21 @@
 //! Data key pairs (GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext) and
 //! GetKeyLastUsage.
 
-use std::sync::Arc;
-
 use coffer_crypto::asym::{self, KeyRole, PrivateKey};
 use coffer_crypto::SecretBytes;
 use coffer_keys::{DataKeyPairSpec, EncryptionAlgorithmSpec};
 
 use crate::admission::{Gate, Target};
-use crate::audit::Call;
+use crate::audit::{Admitted, Call};
 use crate::authz::Access;
 use crate::crypto_ops::check_encryption;
-use crate::kms::CachedKey;
 use crate::model::*;
 use crate::validate;
 use crate::{Caller, Error, Kms};
 
 /// What both GenerateDataKeyPair operations make.
-struct Pair {
-    key: Arc<CachedKey>,
+struct Pair<'c> {
+    key: Admitted<'c>,
     spec: DataKeyPairSpec,
     private_plaintext: SecretBytes,
     private_ciphertext: Vec<u8>,
@@ -62,12 +59,12 @@ impl Kms {
         })
     }
 
-    fn data_key_pair(
+    fn data_key_pair<'c>(
         &self,
         caller: &Caller,
-        call: &Call<'_>,
+        call: &'c Call<'_>,
         req: &GenerateDataKeyPairRequest,
-    ) -> Result<Pair, Error> {
+    ) -> Result<Pair<'c>, Error> {
         let op = call.op();
         let spec = req.key_pair_spec.ok_or_else(|| {
             Error::validation(

@@ -210,6 +210,8 @@ pub(crate) struct CachedKey {
     /// every call is decided afresh). It lives and dies with the entry: any change to the key
     /// (policy, tags, aliases, grants, state, a reload) replaces the entry and so forgets it.
     pub(crate) memo: Option<crate::authz::AllowMemo>,
+    /// The key's last use (GetKeyLastUsage), shared with every later entry of the key.
+    pub(crate) last_use: Arc<crate::last_usage::LastUseCell>,
 }
 
 /// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
@@ -350,6 +352,7 @@ impl Kms {
             grants,
             aliases: alias_list.into_iter().map(|a| a.name).collect(),
             token,
+            last_use: self.last_usage.cell(id),
         });
         let mut keys = self.cache.keys.write();
         if self.cache.epoch.load(Ordering::Acquire) == epoch {

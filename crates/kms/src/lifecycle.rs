@@ -457,6 +457,7 @@ impl Kms {
                 self.service_event("DeleteKey", &r)?;
                 txn.commit()?;
                 self.cache.invalidate_key(id);
+                self.last_usage.forget(id);
                 // The key's objects in its token go too, when its store is connected.
                 if let Some(store) = &r.custom_key_store_id {
                     self.destroy_token_objects(store, &token_versions);
