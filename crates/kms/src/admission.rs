@@ -194,7 +194,7 @@ impl Kms {
                 .or_else(|| key.map(|(k, _)| k.record.key_spec.as_str()));
             let class = QuotaClass::for_operation(op, spec);
             self.quotas
-                .check_at(&caller.account, class, now)
+                .check_since_epoch(&caller.account, class, call.since_epoch())
                 .map_err(|t| Error::throttling(t.to_string()))?;
         }
         if let Some((k, _)) = key {

@@ -73,12 +73,13 @@ fn sink_failed(e: coffer_audit::AuditError) -> Error {
 pub(crate) struct Call<'a> {
     kms: &'a Kms,
     op: Operation,
-    /// When the call began: one coarse clock reading ([`Clock::now_coarse`], to within a
-    /// tick) serves its audit event's time, its quota charge, the policies' `aws:CurrentTime`
-    /// and its keys' last use.
+    /// When the call began: one coarse clock reading ([`Clock::since_epoch_coarse`], to
+    /// within a tick) serves its audit event's time, its quota charge, the policies'
+    /// `aws:CurrentTime` and its keys' last use; `since_epoch` is the same reading.
     ///
-    /// [`Clock::now_coarse`]: coffer_core::Clock::now_coarse
+    /// [`Clock::since_epoch_coarse`]: coffer_core::Clock::since_epoch_coarse
     at: SystemTime,
+    since_epoch: std::time::Duration,
     /// The call's audit event, boxed: an event is ~630 bytes, and a call without an audit sink
     /// (or before its event is built) should not carry that on its stack.
     event: RefCell<Option<Box<AuditEvent>>>,
@@ -118,7 +119,10 @@ impl std::ops::Deref for Admitted<'_> {
 impl<'a> Call<'a> {
     pub(crate) fn begin(kms: &'a Kms, caller: &Caller, op: Operation, params: Value) -> Self {
         let mut broken = false;
-        let at = kms.clock.now_coarse();
+        let since_epoch = kms.clock.since_epoch_coarse();
+        let at = SystemTime::UNIX_EPOCH
+            .checked_add(since_epoch)
+            .unwrap_or_else(|| kms.clock.now());
         let event = if kms.audit.is_some() {
             match AuditEvent::for_operation(
                 &kms.event_ids,
@@ -144,6 +148,7 @@ impl<'a> Call<'a> {
             kms,
             op,
             at,
+            since_epoch,
             event: RefCell::new(event),
             charged: Cell::new(false),
             denial: RefCell::new(None),
@@ -165,6 +170,11 @@ impl<'a> Call<'a> {
         self.at
     }
 
+    /// [`at`](Self::at) as the time since the Unix epoch.
+    pub(crate) fn since_epoch(&self) -> std::time::Duration {
+        self.since_epoch
+    }
+
     /// Holds `key`, which admission let the call use, until the call ends; the operation
     /// borrows it from here.
     pub(crate) fn hold(&self, key: Arc<CachedKey>) -> Admitted<'_> {
@@ -184,31 +194,25 @@ impl<'a> Call<'a> {
         if !crate::last_usage::tracked(self.op) {
             return;
         }
+        // Slots fill in order: no first key, no key at all.
+        let Some(first) = self.held[0].get() else {
+            return;
+        };
+        let word = crate::last_usage::word(self.op, self.since_epoch);
         let mut event_id = self
             .event
             .borrow_mut()
             .as_mut()
             .map(|e| std::mem::take(&mut e.event_id));
-        let more = self.more.borrow();
-        let mut keys = self
-            .held
-            .iter()
-            .filter_map(OnceCell::get)
-            .chain(more.iter());
-        let Some(first) = keys.next() else {
-            return;
-        };
-        for key in keys {
-            key.last_use.record(
-                self.op,
-                self.at,
-                event_id.clone(),
-                caller.request_id.clone(),
-            );
+        if let Some(second) = self.held[1].get() {
+            for key in std::iter::once(second).chain(self.more.borrow().iter()) {
+                key.last_use
+                    .record(word, event_id.clone(), caller.request_id.clone());
+            }
         }
         first
             .last_use
-            .record(self.op, self.at, event_id.take(), caller.request_id.clone());
+            .record(word, event_id.take(), caller.request_id.clone());
     }
 
     /// Whether the call's quota is still to be charged, marking it charged: true once per call.

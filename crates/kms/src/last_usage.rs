@@ -40,16 +40,10 @@ struct UseIds {
 }
 
 impl LastUseCell {
-    /// Records a successful use of the key by `op` at `at`, with the call's ids if it has any.
+    /// Records a successful use of the key (its [`word`]), with the call's ids if it has any.
     /// The last call to record wins, as under a lock (of two uses racing, either may stay).
-    pub(crate) fn record(
-        &self,
-        op: Operation,
-        at: SystemTime,
-        event_id: Option<String>,
-        request_id: Option<String>,
-    ) {
-        let packed = pack(op, at);
+    #[inline]
+    pub(crate) fn record(&self, packed: u64, event_id: Option<String>, request_id: Option<String>) {
         if event_id.is_none() && request_id.is_none() {
             // Read first: a key used again within the clock's tick by the same operation
             // leaves its cache line unwritten (no cross-core traffic for a hot key).
@@ -58,6 +52,11 @@ impl LastUseCell {
             }
             return;
         }
+        self.record_ids(packed, event_id, request_id);
+    }
+
+    /// A use with ids (every call through cofferd; a facade call with an audit log).
+    fn record_ids(&self, packed: u64, event_id: Option<String>, request_id: Option<String>) {
         // The word is written under the ids' lock, so that of two uses with ids the word and
         // the ids left are one use's.
         let mut ids = self.ids.lock();
@@ -89,10 +88,8 @@ impl LastUseCell {
 
 /// A use's word: whole microseconds since the epoch (2^56 µs: 2,283 years), then the
 /// operation's index + 1, so that 0 is none.
-fn pack(op: Operation, at: SystemTime) -> u64 {
-    let micros = at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+pub(crate) fn word(op: Operation, since_epoch: Duration) -> u64 {
+    let micros = u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX);
     (micros.min((1 << 56) - 1) << 8) | (op.index() as u64 + 1)
 }
 
@@ -169,16 +166,20 @@ mod tests {
         UNIX_EPOCH + Duration::from_micros(micros)
     }
 
+    fn word(op: Operation, t: SystemTime) -> u64 {
+        super::word(op, t.duration_since(UNIX_EPOCH).unwrap())
+    }
+
     #[test]
     fn a_word_keeps_every_operation_and_the_time_to_the_microsecond() {
         for &op in Operation::ALL {
             let t = at(1_764_900_000_123_456);
-            assert_eq!(unpack(pack(op, t)), Some((op, t)));
+            assert_eq!(unpack(word(op, t)), Some((op, t)));
         }
         // Nanoseconds below a microsecond are dropped; 0 is no use.
         let t = at(5) + Duration::from_nanos(999);
         assert_eq!(
-            unpack(pack(Operation::Encrypt, t)),
+            unpack(word(Operation::Encrypt, t)),
             Some((Operation::Encrypt, at(5)))
         );
         assert_eq!(unpack(0), None);
@@ -190,8 +191,7 @@ mod tests {
         let cell = LastUseCell::default();
         assert_eq!(cell.get(), None);
         cell.record(
-            Operation::Encrypt,
-            at(10),
+            word(Operation::Encrypt, at(10)),
             Some("event-1".into()),
             Some("request-1".into()),
         );
@@ -202,12 +202,12 @@ mod tests {
         assert_eq!(first.kms_request_id.as_deref(), Some("request-1"));
         // The same instant, another operation: the later call wins (a coarse clock gives
         // successive calls one time).
-        cell.record(Operation::Decrypt, at(10), None, None);
+        cell.record(word(Operation::Decrypt, at(10)), None, None);
         let second = cell.get().unwrap();
         assert_eq!(second.operation, "Decrypt");
         assert_eq!(second.cloud_trail_event_id, None);
         assert_eq!(second.kms_request_id, None);
-        cell.record(Operation::Sign, at(20), Some("event-3".into()), None);
+        cell.record(word(Operation::Sign, at(20)), Some("event-3".into()), None);
         let third = cell.get().unwrap();
         assert_eq!(
             (third.operation.as_str(), third.timestamp),
@@ -223,7 +223,7 @@ mod tests {
         let key = KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890ab").unwrap();
         usage
             .cell(&key)
-            .record(Operation::Encrypt, at(7), None, None);
+            .record(word(Operation::Encrypt, at(7)), None, None);
         // A later cache entry of the key gets the same cell.
         assert_eq!(usage.cell(&key).get().unwrap().timestamp, at(7));
         assert_eq!(usage.get(&key).unwrap().operation, "Encrypt");

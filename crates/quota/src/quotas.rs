@@ -108,6 +108,22 @@ impl Quotas {
         self.take(account, class, epoch_nanos(now))
     }
 
+    /// As [`check_at`](Quotas::check_at), with the time given as the time since the Unix
+    /// epoch (a pipeline that keeps its reading so saves converting it back).
+    #[inline]
+    pub fn check_since_epoch(
+        &self,
+        account: &AccountId,
+        class: QuotaClass,
+        since_epoch: Duration,
+    ) -> Result<(), Throttled> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let now = u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX);
+        self.take(account, class, now)
+    }
+
     /// Takes one token from the bucket of `scope` (not an account: a custom key store's id)
     /// for `class`, at `now`. Scoped buckets are kept apart from every account's; their limit
     /// is the class's configured default (per-account overrides do not apply to them).

@@ -512,6 +512,29 @@ fn check_at_uses_the_given_time() {
     assert!(q.check(&a, QuotaClass::CreateKey).is_err());
 }
 
+#[test]
+fn check_since_epoch_is_check_at_counted_from_the_epoch() {
+    let (clock, q) = setup(&QuotaConfig::default());
+    let a = acct(4);
+    let t0 = coffer_core::Clock::now(&*clock);
+    let d0 = t0.duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert_eq!(
+        (0..10)
+            .filter(|_| q.check_since_epoch(&a, QuotaClass::CreateKey, d0).is_ok())
+            .count(),
+        5
+    );
+    // The same bucket, whichever form of the time charges it.
+    assert!(q.check_at(&a, QuotaClass::CreateKey, t0).is_err());
+    let later = d0 + Duration::from_millis(200);
+    assert!(q
+        .check_since_epoch(&a, QuotaClass::CreateKey, later)
+        .is_ok());
+    assert!(q
+        .check_at(&a, QuotaClass::CreateKey, std::time::UNIX_EPOCH + later)
+        .is_err());
+}
+
 /// Several nodes, each enforcing its share (`nodes`): what the cluster admits against one
 /// node holding the whole quota, measured by simulation on one manual clock over 10 s of
 /// traffic at four times the rate.
