@@ -216,12 +216,24 @@ pub(crate) struct CachedKey {
 
 /// Unwrapped keys and alias targets, in memory. Every mutation invalidates what it touched after
 /// it commits; loads that raced with an invalidation are not cached (the epoch check).
-#[derive(Default)]
 pub(crate) struct KeyCache {
+    /// This cache among every `Kms`'s, for each thread's recent keys (`recent.rs`).
+    id: u64,
     epoch: AtomicU64,
     keys: RwLock<HashMap<KeyId, Arc<CachedKey>, coffer_core::KeyIdHash>>,
     /// Alias targets by account, then alias name (looked up by `&str`, no allocation).
     aliases: RwLock<HashMap<AccountId, HashMap<Box<str>, KeyId>>>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            id: crate::recent::cache_id(),
+            epoch: AtomicU64::new(0),
+            keys: RwLock::default(),
+            aliases: RwLock::default(),
+        }
+    }
 }
 
 impl KeyCache {
@@ -285,10 +297,15 @@ impl Kms {
 
     /// The cached key, loading and unwrapping it from the store on a miss.
     pub(crate) fn load(&self, id: &KeyId) -> Result<Option<Arc<CachedKey>>, Error> {
+        // The epoch before the lookup: an entry fetched under it is fresh while it holds.
+        let epoch = self.cache.epoch.load(Ordering::Acquire);
+        if let Some(k) = crate::recent::get(self.cache.id, epoch, id) {
+            return Ok(Some(k));
+        }
         if let Some(k) = self.cache.keys.read().get(id) {
+            crate::recent::put(self.cache.id, epoch, id, k);
             return Ok(Some(k.clone()));
         }
-        let epoch = self.cache.epoch.load(Ordering::Acquire);
         let (record, versions, grant_list, alias_list) = {
             let mut txn = self.store.begin()?;
             let Some(record) = txn.key(id)? else {

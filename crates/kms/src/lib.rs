@@ -71,6 +71,7 @@ mod multi_region;
 mod multi_region_replicate;
 mod node_dir;
 mod operation;
+mod recent;
 mod shared_str;
 mod validate;
 #[cfg(feature = "wire")]

@@ -1095,3 +1095,61 @@ fn disabled_key_stops_working_at_once_even_when_cached() {
     w.kms.disable_key(&w.alice, w.id(&k)).unwrap();
     assert_eq!(outcome(w.encrypt(&k, b"x")), "DisabledException");
 }
+
+/// Each thread keeps its few recent keys in front of the shared cache: a change made on another
+/// thread must reach a thread that has the key in its recent slots, on its very next call.
+#[test]
+fn a_change_on_another_thread_reaches_a_thread_that_used_the_key() {
+    let w = world();
+    let k = w.key().key_id;
+    let other = w.key().key_id;
+    let (warm_tx, warm_rx) = std::sync::mpsc::channel();
+    let (changed_tx, changed_rx) = std::sync::mpsc::channel::<()>();
+    let (wr, kr, otherr) = (&w, &k, &other);
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            for _ in 0..3 {
+                wr.encrypt(kr, b"warm").unwrap();
+                wr.encrypt(otherr, b"warm").unwrap();
+            }
+            warm_tx.send(()).unwrap();
+            changed_rx.recv().unwrap();
+            (
+                outcome(wr.encrypt(kr, b"x")),
+                outcome(wr.encrypt(otherr, b"x")),
+            )
+        });
+        warm_rx.recv().unwrap();
+        w.kms.disable_key(&w.alice, w.id(&k)).unwrap();
+        changed_tx.send(()).unwrap();
+        // The disabled key is refused; the key that did not change still works.
+        assert_eq!(worker.join().unwrap(), ("DisabledException", "ok"));
+    });
+    w.kms.enable_key(&w.alice, w.id(&k)).unwrap();
+    assert_eq!(outcome(w.encrypt(&k, b"x")), "ok");
+}
+
+/// A key policy that stops allowing the caller takes effect on the next call of a thread that
+/// used the key a moment before (its recent slot is stale by the cache's epoch).
+#[test]
+fn a_new_key_policy_applies_to_the_next_call_after_warm_use() {
+    let w = world();
+    let k = w.key().key_id;
+    for _ in 0..3 {
+        w.encrypt(&k, b"warm").unwrap();
+    }
+    let deny_alice_encrypt = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111122223333:root"}},"Action":"kms:*","Resource":"*"}},{{"Effect":"Deny","Principal":{{"AWS":"{ALICE}"}},"Action":"kms:Encrypt","Resource":"*"}}]}}"#
+    );
+    w.kms
+        .put_key_policy(
+            &w.alice,
+            PutKeyPolicyRequest {
+                key_id: k.clone(),
+                policy: deny_alice_encrypt,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(outcome(w.encrypt(&k, b"x")), "AccessDeniedException");
+}
