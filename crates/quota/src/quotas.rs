@@ -102,14 +102,15 @@ impl Quotas {
         class: QuotaClass,
         now: SystemTime,
     ) -> Result<(), Throttled> {
-        if !self.enabled {
-            return Ok(());
-        }
-        self.take(account, class, epoch_nanos(now))
+        self.check_since_epoch(
+            account,
+            class,
+            now.duration_since(UNIX_EPOCH).unwrap_or_default(),
+        )
     }
 
     /// As [`check_at`](Quotas::check_at), with the time given as the time since the Unix
-    /// epoch (a pipeline that keeps its reading so saves converting it back).
+    /// epoch (zero before it; a pipeline that keeps its reading so saves converting it back).
     #[inline]
     pub fn check_since_epoch(
         &self,
