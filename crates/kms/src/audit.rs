@@ -616,3 +616,50 @@ mod refused_summary_tests {
         assert!(sink.is_empty());
     }
 }
+
+#[cfg(test)]
+mod held_key_tests {
+    use serde_json::Value;
+
+    use super::{Admitted, Call};
+    use crate::model::CreateKeyRequest;
+    use crate::{Caller, Kms, Operation};
+
+    #[test]
+    fn a_call_lends_the_keys_it_holds_and_records_the_use_of_every_one() {
+        let kms = Kms::builder().build().unwrap();
+        let root = Caller::new("arn:aws:iam::111122223333:root").unwrap();
+        let ids: Vec<_> = (0..3)
+            .map(|_| {
+                let id = kms
+                    .create_key(&root, CreateKeyRequest::default())
+                    .unwrap()
+                    .key_metadata
+                    .key_id;
+                coffer_core::KeyId::parse(&id).unwrap()
+            })
+            .collect();
+        let call = Call::begin(&kms, &root, Operation::ReEncrypt, Value::Null);
+        let held: Vec<_> = ids
+            .iter()
+            .map(|id| call.hold(kms.load(id).unwrap().unwrap()))
+            .collect();
+        // Two are lent from the call's slots; a third (no operation admits one) is shared.
+        assert!(matches!(held[0], Admitted::Held(_)));
+        assert!(matches!(held[1], Admitted::Held(_)));
+        assert!(matches!(held[2], Admitted::Shared(_)));
+        for (k, id) in held.iter().zip(&ids) {
+            assert_eq!(k.record.key_id, *id);
+        }
+        drop(held);
+        assert!(ids.iter().all(|id| kms.last_usage.get(id).is_none()));
+        call.record_use(&root);
+        for id in &ids {
+            let last = kms.last_usage.get(id).unwrap();
+            assert_eq!(last.operation, "ReEncrypt");
+            // Kept to the microsecond.
+            let behind = call.at().duration_since(last.timestamp).unwrap();
+            assert!(behind < std::time::Duration::from_micros(1), "{behind:?}");
+        }
+    }
+}
