@@ -622,23 +622,12 @@ mod held_key_tests {
     use serde_json::Value;
 
     use super::{Admitted, Call};
-    use crate::model::CreateKeyRequest;
-    use crate::{Caller, Kms, Operation};
+    use crate::{Caller, Operation};
 
     #[test]
     fn a_call_lends_the_keys_it_holds_and_records_the_use_of_every_one() {
-        let kms = Kms::builder().build().unwrap();
+        let (kms, ids) = crate::recent::tests::kms_with_keys(3);
         let root = Caller::new("arn:aws:iam::111122223333:root").unwrap();
-        let ids: Vec<_> = (0..3)
-            .map(|_| {
-                let id = kms
-                    .create_key(&root, CreateKeyRequest::default())
-                    .unwrap()
-                    .key_metadata
-                    .key_id;
-                coffer_core::KeyId::parse(&id).unwrap()
-            })
-            .collect();
         let call = Call::begin(&kms, &root, Operation::ReEncrypt, Value::Null);
         let held: Vec<_> = ids
             .iter()

@@ -101,12 +101,13 @@ pub(crate) fn put(cache: u64, epoch: u64, id: &KeyId, key: &Arc<CachedKey>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::CreateKeyRequest;
     use crate::{Caller, Kms};
 
-    fn kms_with_keys(n: usize) -> (Kms, Vec<KeyId>) {
+    /// A service with `n` keys of account 111122223333 (its root made them), and their ids.
+    pub(crate) fn kms_with_keys(n: usize) -> (Kms, Vec<KeyId>) {
         let kms = Kms::builder().build().unwrap();
         let root = Caller::new("arn:aws:iam::111122223333:root").unwrap();
         let ids = (0..n)
