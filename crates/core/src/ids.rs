@@ -108,8 +108,31 @@ pub struct KeyId(uuid::Uuid);
 
 thread_local! {
     /// This thread's last key id parsed from 36 bytes of text, and that text.
-    static LAST_PARSED: std::cell::Cell<Option<([u8; 36], KeyId)>> =
+    static LAST_PARSED: std::cell::Cell<Option<(Text36, KeyId)>> =
         const { std::cell::Cell::new(None) };
+}
+
+/// 36 bytes of text in three words, compared word by word (a `[u8; 36]` compares by a call to
+/// `memcmp`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Text36(u128, u128, u32);
+
+impl Text36 {
+    #[inline]
+    fn of(s: &str) -> Option<Text36> {
+        let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+        let mut w = [0u8; 16];
+        let mut x = [0u8; 16];
+        let mut y = [0u8; 4];
+        w.copy_from_slice(&b[..16]);
+        x.copy_from_slice(&b[16..32]);
+        y.copy_from_slice(&b[32..]);
+        Some(Text36(
+            u128::from_le_bytes(w),
+            u128::from_le_bytes(x),
+            u32::from_le_bytes(y),
+        ))
+    }
 }
 
 /// The prefix of a multi-Region key id.
@@ -147,15 +170,14 @@ impl KeyId {
         // thread's call before: this thread's last id parsed from 36 bytes is compared, not
         // parsed again (~15 instructions against ~140). Only a successful parse is kept, and
         // only the same bytes find it, so the answer is the parse's.
-        let Ok(text) = <&[u8; 36]>::try_from(s.as_bytes()) else {
+        let Some(text) = Text36::of(s) else {
             return Self::parse_text(s);
         };
-        if let Ok(Some((_, id))) = LAST_PARSED.try_with(|last| last.get().filter(|l| l.0 == *text))
-        {
+        if let Ok(Some((_, id))) = LAST_PARSED.try_with(|last| last.get().filter(|l| l.0 == text)) {
             return Ok(id);
         }
         let id = Self::parse_text(s)?;
-        let _ = LAST_PARSED.try_with(|last| last.set(Some((*text, id))));
+        let _ = LAST_PARSED.try_with(|last| last.set(Some((text, id))));
         Ok(id)
     }
 
