@@ -8,7 +8,6 @@
 //! one `u64` of state, and the one token bucket of coffer: cofferd's pre-authentication limiter
 //! counts its failure budgets with it too.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const NANOS_PER_SEC: f64 = 1_000_000_000.0;
@@ -177,102 +176,9 @@ impl Bucket {
     }
 }
 
-/// The word of a bucket dropped from its shard: no call takes from it again.
-const RETIRED: u64 = u64::MAX;
-
-/// A [`Bucket`] that threads take from at once, without a lock: its theoretical arrival time in
-/// one atomic word, advanced by compare-and-swap. The quota's shard map holds it, and each
-/// thread keeps a handle to the bucket it used last. A sweep drops a full bucket by retiring it
-/// (swapping in [`RETIRED`] while it is still full, in the same compare-and-swap order), so a
-/// token is never taken from a bucket no longer in the map.
-#[derive(Debug)]
-pub(crate) struct SharedBucket {
-    tat: AtomicU64,
-    interval_ns: u64,
-    tolerance_ns: u64,
-}
-
-impl SharedBucket {
-    /// A full bucket at `now`.
-    pub(crate) fn full(limit: &Limit, now: u64) -> SharedBucket {
-        SharedBucket {
-            tat: AtomicU64::new(now.min(RETIRED - 1)),
-            interval_ns: limit.interval_ns,
-            tolerance_ns: limit.tolerance_ns,
-        }
-    }
-
-    /// [`Bucket::take`] at `now`, or `None` if the bucket is retired.
-    #[inline]
-    pub(crate) fn take(&self, now: u64) -> Option<Result<(), u64>> {
-        // Relaxed: the word is the bucket's only state, and each swap reads the latest value.
-        let mut seen = self.tat.load(Ordering::Relaxed);
-        loop {
-            if seen == RETIRED {
-                return None;
-            }
-            let mut bucket = Bucket {
-                tat: seen,
-                interval_ns: self.interval_ns,
-                tolerance_ns: self.tolerance_ns,
-            };
-            if let Err(wait) = bucket.take(now) {
-                return Some(Err(wait));
-            }
-            let next = bucket.tat.min(RETIRED - 1);
-            match self
-                .tat
-                .compare_exchange_weak(seen, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(Ok(())),
-                Err(now_seen) => seen = now_seen,
-            }
-        }
-    }
-
-    /// [`Bucket::is_full`].
-    #[inline]
-    pub(crate) fn is_full(&self, now: u64) -> bool {
-        self.tat.load(Ordering::Relaxed) <= now
-    }
-
-    /// Retires the bucket if it is full at `now`, or was retired already: whether it is
-    /// retired now. A call that takes a token first keeps it alive.
-    pub(crate) fn retire_if_full(&self, now: u64) -> bool {
-        let seen = self.tat.load(Ordering::Relaxed);
-        seen == RETIRED
-            || (seen <= now
-                && self
-                    .tat
-                    .compare_exchange(seen, RETIRED, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_shared_bucket_takes_as_a_bucket_does_until_retired() {
-        let limit = Limit::new(1000.0, 3).unwrap();
-        let now = 1_000_000_000;
-        let shared = SharedBucket::full(&limit, now);
-        let mut plain = Bucket::full(&limit, now);
-        for _ in 0..5 {
-            assert_eq!(shared.take(now), Some(plain.take(now)));
-        }
-        // Not full: a sweep keeps it.
-        assert!(!shared.retire_if_full(now));
-        assert_eq!(shared.take(now), Some(Err(1_000_000)));
-        // Full again three intervals later: retired, it grants nothing ever after.
-        let later = now + 3_000_000;
-        assert!(shared.is_full(later));
-        assert!(shared.retire_if_full(later));
-        assert!(shared.retire_if_full(later));
-        assert_eq!(shared.take(later), None);
-        assert_eq!(shared.take(later + 1_000_000_000), None);
-    }
 
     #[test]
     fn intervals_round_up() {

@@ -1,8 +1,6 @@
 //! The bucket store: sharded maps keyed by (account, class), swept of full buckets.
 
-use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +9,7 @@ use hashbrown::HashTable;
 use parking_lot::Mutex;
 
 use crate::config::LimitTable;
-use crate::limit::{Limit, SharedBucket};
+use crate::limit::{Bucket, Limit};
 use crate::{QuotaClass, QuotaConfig, QuotaError, Throttled};
 
 /// Number of shards (a power of two).
@@ -26,9 +24,8 @@ const FULL_SHARD_RETRY_NS: u64 = 100_000_000;
 /// Request quotas: token buckets per (account, quota class) with an injected clock.
 ///
 /// `Quotas` is `Send + Sync`; share it with `Arc`. Each [`check`](Quotas::check) reads the
-/// clock once and takes a token with one compare-and-swap on its bucket: from the bucket the
-/// thread used last (each thread keeps a handle to its two most recent), or else from the one
-/// found under the lock of one of [`SHARDS`] shards by a hash-map look-up.
+/// clock once and locks one of [`SHARDS`] shards for a hash-map look-up and a few integer
+/// operations.
 ///
 /// Memory is bounded: a bucket that is full again carries no information and is dropped by
 /// the next sweep of its shard. A shard sweeps when a call needs a new bucket and as many
@@ -38,8 +35,6 @@ const FULL_SHARD_RETRY_NS: u64 = 100_000_000;
 /// finds its shard at capacity, even after a sweep, is throttled (fail closed) until buckets
 /// there refill.
 pub struct Quotas {
-    /// Tells this instance's buckets apart in the threads' handles.
-    id: u64,
     enabled: bool,
     clock: Arc<dyn Clock>,
     limits: LimitTable,
@@ -52,8 +47,8 @@ pub struct Quotas {
 struct Shard(Mutex<ShardMap>);
 
 struct ShardMap {
-    /// Entries keyed by [`bucket_key`], hashed by [`mix`]. Threads' handles share them.
-    buckets: HashTable<(u64, Arc<SharedBucket>)>,
+    /// Entries keyed by [`bucket_key`], hashed by [`mix`].
+    buckets: HashTable<(u64, Bucket)>,
     /// Calls that needed a new bucket since the last sweep.
     created: usize,
     /// Sweep once `created` reaches this.
@@ -76,7 +71,6 @@ impl Quotas {
             }))
         }));
         Ok(Self {
-            id: NEXT_QUOTAS.fetch_add(1, Ordering::Relaxed),
             enabled: config.enabled,
             clock,
             limits,
@@ -154,41 +148,17 @@ impl Quotas {
     #[inline]
     fn take_bits(&self, account: u64, class: QuotaClass, now: u64) -> Result<(), Throttled> {
         let key = bucket_key(account, class);
-        let taken = match handles::take(self.id, key, now) {
-            Some(taken) => taken,
-            None => self.take_from_map(key, account, class, now),
-        };
-        taken.map_err(|ns| Throttled::new(class, Duration::from_nanos(ns)))
-    }
-
-    /// The bucket from its shard's map (made if there is none), a token from it, and the
-    /// thread's handle to it. Its result is [`SharedBucket::take`]'s: `Err` holds the wait.
-    #[cold]
-    fn take_from_map(
-        &self,
-        key: u64,
-        account: u64,
-        class: QuotaClass,
-        now: u64,
-    ) -> Result<(), u64> {
         let hash = mix(key);
-        let (taken, bucket) = {
-            let mut map = self.shard(hash).0.lock();
-            match map.buckets.find(hash, |e| e.0 == key) {
-                // A bucket in the map is not retired: a sweep retires and removes under the
-                // lock held here.
-                Some((_, bucket)) => (bucket.take(now).unwrap_or(Ok(())), Some(bucket.clone())),
-                None => self.admit_new(&mut map, key, hash, account, class, now),
-            }
-        };
-        if let Some(bucket) = bucket {
-            handles::remember(self.id, key, bucket);
+        let mut map = self.shard(hash).0.lock();
+        match map.buckets.find_mut(hash, |e| e.0 == key) {
+            Some((_, bucket)) => bucket
+                .take(now)
+                .map_err(|ns| Throttled::new(class, Duration::from_nanos(ns))),
+            None => self.admit_new(&mut map, key, hash, account, class, now),
         }
-        taken
     }
 
-    /// The first call of an (account, class) since its bucket was last dropped: its result,
-    /// and the bucket if it was kept.
+    /// The first call of an (account, class) since its bucket was last dropped.
     #[cold]
     fn admit_new(
         &self,
@@ -198,7 +168,7 @@ impl Quotas {
         account: u64,
         class: QuotaClass,
         now: u64,
-    ) -> (Result<(), u64>, Option<Arc<SharedBucket>>) {
+    ) -> Result<(), Throttled> {
         map.created = map.created.saturating_add(1);
         let at_capacity = map.buckets.len() >= self.shard_capacity;
         if map.created >= map.sweep_after
@@ -207,17 +177,17 @@ impl Quotas {
             map.sweep(now);
         }
         if map.buckets.len() >= self.shard_capacity {
-            return (Err(FULL_SHARD_RETRY_NS), None);
+            return Err(Throttled::new(
+                class,
+                Duration::from_nanos(FULL_SHARD_RETRY_NS),
+            ));
         }
-        let bucket = Arc::new(SharedBucket::full(&self.limits.limit(account, class), now));
-        // Not shared yet: never retired.
-        let taken = bucket.take(now).unwrap_or(Ok(()));
-        if bucket.is_full(now) {
-            return (taken, None);
+        let mut bucket = Bucket::full(&self.limits.limit(account, class), now);
+        let taken = bucket.take(now);
+        if !bucket.is_full(now) {
+            map.buckets.insert_unique(hash, (key, bucket), |e| mix(e.0));
         }
-        map.buckets
-            .insert_unique(hash, (key, bucket.clone()), |e| mix(e.0));
-        (taken, Some(bucket))
+        taken.map_err(|ns| Throttled::new(class, Duration::from_nanos(ns)))
     }
 
     /// The effective limit for an account and class, after configuration.
@@ -262,8 +232,7 @@ impl Quotas {
 
 impl ShardMap {
     fn sweep(&mut self, now: u64) {
-        // Retiring a bucket the threads' handles share stops every later take from it.
-        self.buckets.retain(|e| !e.1.retire_if_full(now));
+        self.buckets.retain(|e| !e.1.is_full(now));
         let kept = self.buckets.len().max(MIN_SWEEP);
         if self.buckets.capacity() > kept.saturating_mul(4) {
             self.buckets.shrink_to(kept.saturating_mul(2), |e| mix(e.0));
@@ -271,82 +240,6 @@ impl ShardMap {
         self.created = 0;
         self.sweep_after = kept;
         self.last_sweep = now;
-    }
-}
-
-/// Tells `Quotas` instances apart (two in one process; one freed and another made at its
-/// address).
-static NEXT_QUOTAS: AtomicU64 = AtomicU64::new(1);
-
-/// Each thread's handles to the buckets it took from last: a thread that calls for the same
-/// account and class again takes its token with one compare-and-swap, no lock and no look-up.
-/// A handle keeps its bucket's allocation (three words, no secret) until replaced; a bucket
-/// swept from its map is retired, and a handle to it sends the thread back to the map.
-mod handles {
-    use super::*;
-
-    const HANDLES: usize = 2;
-
-    struct Handle {
-        quotas: u64,
-        key: u64,
-        bucket: Arc<SharedBucket>,
-    }
-
-    struct Handles {
-        slots: [Option<Handle>; HANDLES],
-        next: usize,
-    }
-
-    thread_local! {
-        static MINE: RefCell<Handles> = const {
-            RefCell::new(Handles {
-                slots: [const { None }; HANDLES],
-                next: 0,
-            })
-        };
-    }
-
-    /// A token from this thread's bucket for `key` of instance `quotas`: `None` if the thread
-    /// has no live handle to it.
-    #[inline]
-    pub(super) fn take(quotas: u64, key: u64, now: u64) -> Option<Result<(), u64>> {
-        MINE.try_with(|h| {
-            let h = h.try_borrow().ok()?;
-            h.slots
-                .iter()
-                .flatten()
-                .find(|s| s.key == key && s.quotas == quotas)?
-                .bucket
-                .take(now)
-        })
-        .ok()
-        .flatten()
-    }
-
-    /// Keeps a handle to `bucket`, in the slot of the same key or the next in turn.
-    pub(super) fn remember(quotas: u64, key: u64, bucket: Arc<SharedBucket>) {
-        let _ = MINE.try_with(|h| {
-            let Ok(mut h) = h.try_borrow_mut() else {
-                return;
-            };
-            let same = h.slots.iter().position(|s| {
-                s.as_ref()
-                    .is_some_and(|s| s.key == key && s.quotas == quotas)
-            });
-            let at = same.unwrap_or_else(|| {
-                let i = h.next;
-                h.next = (i + 1) % HANDLES;
-                i
-            });
-            if let Some(slot) = h.slots.get_mut(at) {
-                *slot = Some(Handle {
-                    quotas,
-                    key,
-                    bucket,
-                });
-            }
-        });
     }
 }
 
