@@ -398,6 +398,57 @@ fn concurrent_phases_grant_exactly_rate_times_time_plus_burst() {
 }
 
 #[test]
+fn sweeps_racing_the_threads_never_change_what_is_granted() {
+    // Rate 1000/s, burst 50. Each phase starts with a full bucket (the clock moved 100 ms),
+    // which a sweep may drop at any moment while two threads that live through every phase
+    // and two fresh ones take from it; or a sweep dropped it after the phase before. Every
+    // interleaving grants exactly the burst per phase.
+    let config = config_with(QuotaClass::SymmetricCryptographic, Some(1000.0), Some(50));
+    let (clock, q) = setup(&config);
+    let a = acct(43);
+    let phases = 40;
+    let barrier = Barrier::new(3);
+    let granted = AtomicU64::new(0);
+    let mut per_phase = Vec::new();
+    let take = || {
+        let g = grants(&q, &a, QuotaClass::SymmetricCryptographic, 30);
+        granted.fetch_add(g, Ordering::Relaxed);
+    };
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..phases {
+                    barrier.wait();
+                    take();
+                    barrier.wait();
+                }
+            });
+        }
+        for phase in 0..phases {
+            barrier.wait();
+            std::thread::scope(|fresh| {
+                fresh.spawn(take);
+                fresh.spawn(take);
+                // Sweep while the threads take: before, between or after their first calls.
+                for _ in 0..phase % 4 {
+                    q.reclaim_idle();
+                }
+            });
+            barrier.wait();
+            per_phase.push(granted.swap(0, Ordering::Relaxed));
+            clock.advance(Duration::from_millis(100));
+            if phase % 2 == 0 {
+                q.reclaim_idle();
+            }
+        }
+    });
+    // Asserted after the threads are joined (a failure inside would leave them waiting).
+    assert_eq!(per_phase, vec![50; phases]);
+    // The last phase's bucket is full again but was not swept after it: still in the map.
+    assert_eq!(q.bucket_count(), 1);
+}
+
+#[test]
 fn concurrent_free_running_never_exceeds_the_bound() {
     // Threads hammer one bucket while the test moves the clock in 1 ms steps concurrently.
     let rate = 2000.0;
@@ -458,12 +509,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     /// Against any sequence of clock moves and calls, the quota agrees call by call with a
-    /// reference token bucket, and never grants more than burst + rate × elapsed.
+    /// reference token bucket, and never grants more than burst + rate × elapsed, whether or
+    /// not sweeps drop its full bucket in between.
     #[test]
     fn matches_reference_bucket_and_bound(
         rate_milli in 1u64..5_000_000,
         burst in 1u64..50,
-        steps in prop::collection::vec((0u64..3_000_000_000, 0u32..20), 1..40),
+        steps in prop::collection::vec((0u64..3_000_000_000, 0u32..20, any::<bool>()), 1..40),
     ) {
         let rate = rate_milli as f64 / 1000.0;
         let (clock, q) = setup(&config_with(QuotaClass::CreateKey, Some(rate), Some(burst)));
@@ -474,10 +526,14 @@ proptest! {
         let mut model = Model { credit: burst * interval, cap: burst * interval, interval };
         let mut granted = 0u64;
         let mut elapsed = 0u64;
-        for (advance, calls) in steps {
+        for (advance, calls, sweep) in steps {
             clock.advance(Duration::from_nanos(advance));
             model.advance(advance);
             elapsed += advance;
+            // A sweep drops the bucket if it is full, which changes no decision.
+            if sweep {
+                q.reclaim_idle();
+            }
             for _ in 0..calls {
                 let got = q.check(&a, QuotaClass::CreateKey)
                     .map_err(|t| u64::try_from(t.retry_after().as_nanos()).unwrap());
