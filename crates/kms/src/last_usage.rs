@@ -70,9 +70,12 @@ impl LastUseCell {
 
     /// The last use, if any: its ids when the last use carried them.
     fn get(&self) -> Option<KeyLastUsage> {
+        // The word is read under the ids' lock: a use with ids writes both under it, so the
+        // word read and the ids seen are one use's (read before the lock, a use with ids
+        // landing in between would leave the previous word and the new ids, shown apart).
+        let ids = self.ids.lock();
         let packed = self.packed.load(Ordering::Relaxed);
         let (op, at) = unpack(packed)?;
-        let ids = self.ids.lock();
         let (event_id, request_id) = match ids.as_ref() {
             Some(i) if i.packed == packed => (i.event_id.clone(), i.request_id.clone()),
             _ => (None, None),
@@ -215,6 +218,45 @@ mod tests {
         );
         assert_eq!(third.cloud_trail_event_id.as_deref(), Some("event-3"));
         assert_eq!(third.kms_request_id, None);
+    }
+
+    #[test]
+    fn a_reader_racing_uses_with_ids_always_sees_one_use_with_its_own_ids() {
+        // Two threads record uses that all carry ids (the event id names the use's time),
+        // while this thread reads: every read shows a use together with that use's ids.
+        let cell = LastUseCell::default();
+        cell.record(word(Operation::Encrypt, at(1)), Some("1".into()), None);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let mut reads = 0u32;
+        std::thread::scope(|s| {
+            for start in [2u64, 3] {
+                let (cell, done) = (&cell, &done);
+                s.spawn(move || {
+                    for micros in (start..20_000).step_by(2) {
+                        cell.record(
+                            word(Operation::Decrypt, at(micros)),
+                            Some(micros.to_string()),
+                            None,
+                        );
+                    }
+                    done.store(true, Ordering::Release);
+                });
+            }
+            let mut bad = Vec::new();
+            while !done.load(Ordering::Acquire) || reads == 0 {
+                let last = cell.get().unwrap();
+                let micros = last
+                    .timestamp
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros();
+                if last.cloud_trail_event_id != Some(micros.to_string()) {
+                    bad.push((micros, last.cloud_trail_event_id));
+                }
+                reads += 1;
+            }
+            assert_eq!(bad, vec![], "{reads} reads");
+        });
     }
 
     #[test]
