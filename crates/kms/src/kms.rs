@@ -379,6 +379,11 @@ impl Kms {
     }
 
     fn alias_target(&self, account: &AccountId, name: &str) -> Result<Option<KeyId>, Error> {
+        // The epoch before the lookup: an answer found under it is fresh while it holds.
+        let epoch = self.cache.epoch.load(Ordering::Acquire);
+        if let Some(id) = crate::recent::alias_get(self.cache.id, epoch, account, name) {
+            return Ok(Some(id));
+        }
         if let Some(id) = self
             .cache
             .aliases
@@ -386,9 +391,9 @@ impl Kms {
             .get(account)
             .and_then(|names| names.get(name))
         {
+            crate::recent::alias_put(self.cache.id, epoch, account, name, *id);
             return Ok(Some(*id));
         }
-        let epoch = self.cache.epoch.load(Ordering::Acquire);
         let found = self.store.begin()?.alias(account, name)?;
         let Some(rec) = found else { return Ok(None) };
         let mut aliases = self.cache.aliases.write();
@@ -397,6 +402,7 @@ impl Kms {
                 .entry(*account)
                 .or_default()
                 .insert(name.into(), rec.target);
+            crate::recent::alias_put(self.cache.id, epoch, account, name, rec.target);
         }
         Ok(Some(rec.target))
     }

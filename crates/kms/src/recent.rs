@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use coffer_core::KeyId;
+use coffer_core::{AccountId, KeyId};
 
 use crate::kms::CachedKey;
 
@@ -100,6 +100,86 @@ pub(crate) fn put(cache: u64, epoch: u64, id: &KeyId, key: &Arc<CachedKey>) {
     });
 }
 
+/// Alias slots per thread: a service names one or two keys by alias.
+const ALIAS_SLOTS: usize = 2;
+
+/// An alias this thread resolved: the alias map of cache `cache` held `name` of `account` at
+/// `target` at `epoch`.
+struct AliasSlot {
+    cache: u64,
+    epoch: u64,
+    account: AccountId,
+    /// Kept across reuses of the slot, so that a thread resolving the same few aliases does not
+    /// allocate.
+    name: String,
+    target: KeyId,
+}
+
+struct RecentAliases {
+    slots: [Option<AliasSlot>; ALIAS_SLOTS],
+    next: usize,
+}
+
+thread_local! {
+    static ALIASES: RefCell<RecentAliases> = const {
+        RefCell::new(RecentAliases {
+            slots: [const { None }; ALIAS_SLOTS],
+            next: 0,
+        })
+    };
+}
+
+/// The key alias `name` of `account` named in cache `cache`, if this thread resolved it at
+/// `epoch` (the cache's epoch now). Every change of an alias bumps the epoch, as a key's
+/// change does, so the answer is the shared alias map's.
+pub(crate) fn alias_get(cache: u64, epoch: u64, account: &AccountId, name: &str) -> Option<KeyId> {
+    ALIASES
+        .try_with(|r| {
+            let r = r.try_borrow().ok()?;
+            r.slots
+                .iter()
+                .flatten()
+                .find(|s| {
+                    s.epoch == epoch && s.cache == cache && s.account == *account && s.name == name
+                })
+                .map(|s| s.target)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers that alias `name` of `account` named `target` in cache `cache` at `epoch` (read
+/// before the lookup), in the slot of the same alias or the next in turn.
+pub(crate) fn alias_put(cache: u64, epoch: u64, account: &AccountId, name: &str, target: KeyId) {
+    let _ = ALIASES.try_with(|r| {
+        let Ok(mut r) = r.try_borrow_mut() else {
+            return;
+        };
+        let same = r.slots.iter().position(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.cache == cache && s.account == *account && s.name == name)
+        });
+        let at = same.unwrap_or_else(|| {
+            let i = r.next;
+            r.next = (i + 1) % ALIAS_SLOTS;
+            i
+        });
+        let Some(slot) = r.slots.get_mut(at) else {
+            return;
+        };
+        let mut kept = slot.take().map(|s| s.name).unwrap_or_default();
+        kept.clear();
+        kept.push_str(name);
+        *slot = Some(AliasSlot {
+            cache,
+            epoch,
+            account: *account,
+            name: kept,
+            target,
+        });
+    });
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -138,6 +218,35 @@ pub(crate) mod tests {
         kms.forget_cache();
         drop(key);
         assert!(get(7, 1, &ids[0]).is_none());
+    }
+
+    #[test]
+    fn an_alias_slot_serves_only_its_cache_epoch_account_and_name() {
+        let a = AccountId::parse("111122223333").unwrap();
+        let b = AccountId::parse("444455556666").unwrap();
+        let (_, ids) = kms_with_keys(2);
+        alias_put(7, 1, &a, "alias/app", ids[0]);
+        assert_eq!(alias_get(7, 1, &a, "alias/app"), Some(ids[0]));
+        // Another epoch (any change since), cache, account or name: not served.
+        assert_eq!(alias_get(7, 2, &a, "alias/app"), None);
+        assert_eq!(alias_get(8, 1, &a, "alias/app"), None);
+        assert_eq!(alias_get(7, 1, &b, "alias/app"), None);
+        assert_eq!(alias_get(7, 1, &a, "alias/ap"), None);
+        assert_eq!(alias_get(7, 1, &a, "alias/app2"), None);
+        // The same alias put again takes its own slot back, with its new target and epoch.
+        alias_put(7, 1, &a, "alias/other", ids[1]);
+        alias_put(7, 3, &a, "alias/app", ids[1]);
+        assert_eq!(alias_get(7, 3, &a, "alias/app"), Some(ids[1]));
+        assert_eq!(alias_get(7, 1, &a, "alias/other"), Some(ids[1]));
+        // A third alias takes the next slot in turn: the first one's, kept by alias/app.
+        alias_put(7, 3, &b, "alias/app", ids[0]);
+        assert_eq!(alias_get(7, 3, &a, "alias/app"), None);
+        assert_eq!(alias_get(7, 1, &a, "alias/other"), Some(ids[1]));
+        assert_eq!(alias_get(7, 3, &b, "alias/app"), Some(ids[0]));
+        // Another thread has slots of its own.
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(alias_get(7, 3, &b, "alias/app"), None));
+        });
     }
 
     #[test]

@@ -1153,3 +1153,72 @@ fn a_new_key_policy_applies_to_the_next_call_after_warm_use() {
         .unwrap();
     assert_eq!(outcome(w.encrypt(&k, b"x")), "AccessDeniedException");
 }
+
+/// An alias pointed elsewhere, then deleted, on another thread: a thread that resolved it a
+/// moment before follows it on its next call (its recent alias slot is stale by the cache's
+/// epoch), to the new key and then to NotFoundException.
+#[test]
+fn an_alias_change_on_another_thread_reaches_a_thread_that_used_the_alias() {
+    let w = world();
+    let (first, second) = (w.key().key_id, w.key().key_id);
+    w.kms
+        .create_alias(
+            &w.alice,
+            AliasRequest {
+                alias_name: "alias/app".into(),
+                target_key_id: first.clone(),
+            },
+        )
+        .unwrap();
+    // The key an Encrypt by the alias used, or the error's name.
+    let by_alias = |w: &World| match w.kms.encrypt(
+        &w.alice,
+        EncryptRequest {
+            key_id: "alias/app".into(),
+            plaintext: b"x".to_vec().into(),
+            ..Default::default()
+        },
+    ) {
+        Ok(r) => r.key_id.to_string(),
+        Err(e) => e.code().to_owned(),
+    };
+    let (warm_tx, warm_rx) = std::sync::mpsc::channel();
+    let (step_tx, step_rx) = std::sync::mpsc::channel::<()>();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let wr = &w;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let warm: Vec<String> = (0..3).map(|_| by_alias(wr)).collect();
+            warm_tx.send(warm).unwrap();
+            while step_rx.recv().is_ok() {
+                seen_tx.send(by_alias(wr)).unwrap();
+            }
+        });
+        let warm = warm_rx.recv().unwrap();
+        assert!(warm.iter().all(|arn| arn.ends_with(&first)), "{warm:?}");
+        w.kms
+            .update_alias(
+                &w.alice,
+                AliasRequest {
+                    alias_name: "alias/app".into(),
+                    target_key_id: second.clone(),
+                },
+            )
+            .unwrap();
+        step_tx.send(()).unwrap();
+        let retargeted = seen_rx.recv().unwrap();
+        w.kms
+            .delete_alias(
+                &w.alice,
+                DeleteAliasRequest {
+                    alias_name: "alias/app".into(),
+                },
+            )
+            .unwrap();
+        step_tx.send(()).unwrap();
+        let deleted = seen_rx.recv().unwrap();
+        drop(step_tx);
+        assert!(retargeted.ends_with(&second), "{retargeted}");
+        assert_eq!(deleted, "NotFoundException");
+    });
+}
