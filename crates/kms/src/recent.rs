@@ -32,72 +32,46 @@ pub(crate) fn cache_id() -> u64 {
     NEXT_CACHE.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A thread's few slots, reused in turn.
+struct Ring<T, const N: usize> {
+    slots: [Option<T>; N],
+    next: usize,
+}
+
+impl<T, const N: usize> Ring<T, N> {
+    const EMPTY: Self = Self {
+        slots: [const { None }; N],
+        next: 0,
+    };
+
+    /// The first filled slot that `hit` accepts.
+    fn find(&self, hit: impl Fn(&T) -> bool) -> Option<&T> {
+        self.slots.iter().flatten().find(|s| hit(s))
+    }
+
+    /// The slot of the entry `same` accepts, or else the next slot in turn.
+    fn place(&mut self, same: impl Fn(&T) -> bool) -> Option<&mut Option<T>> {
+        let at = match self
+            .slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(&same))
+        {
+            Some(i) => i,
+            None => {
+                let i = self.next;
+                self.next = (i + 1) % N;
+                i
+            }
+        };
+        self.slots.get_mut(at)
+    }
+}
+
 struct Slot {
     cache: u64,
     epoch: u64,
     id: KeyId,
     key: Weak<CachedKey>,
-}
-
-struct Recent {
-    slots: [Option<Slot>; SLOTS],
-    next: usize,
-}
-
-thread_local! {
-    static RECENT: RefCell<Recent> = const {
-        RefCell::new(Recent {
-            slots: [const { None }; SLOTS],
-            next: 0,
-        })
-    };
-}
-
-/// The key `id` of cache `cache`, if this thread fetched it at `epoch` (the cache's epoch now)
-/// and it is still alive.
-pub(crate) fn get(cache: u64, epoch: u64, id: &KeyId) -> Option<Arc<CachedKey>> {
-    RECENT
-        .try_with(|r| {
-            let r = r.try_borrow().ok()?;
-            r.slots
-                .iter()
-                .flatten()
-                .find(|s| s.id == *id && s.cache == cache && s.epoch == epoch)
-                .and_then(|s| s.key.upgrade())
-        })
-        .ok()
-        .flatten()
-}
-
-/// Remembers `key`, fetched from cache `cache` at `epoch` (read before the fetch), in this
-/// thread's slot of the same key or the next slot in turn.
-pub(crate) fn put(cache: u64, epoch: u64, id: &KeyId, key: &Arc<CachedKey>) {
-    let _ = RECENT.try_with(|r| {
-        let Ok(mut r) = r.try_borrow_mut() else {
-            return;
-        };
-        let slot = Slot {
-            cache,
-            epoch,
-            id: *id,
-            key: Arc::downgrade(key),
-        };
-        let same = r
-            .slots
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.id == *id && s.cache == cache));
-        let at = match same {
-            Some(i) => i,
-            None => {
-                let i = r.next;
-                r.next = (i + 1) % SLOTS;
-                i
-            }
-        };
-        if let Some(s) = r.slots.get_mut(at) {
-            *s = Some(slot);
-        }
-    });
 }
 
 /// Alias slots per thread: a service names one or two keys by alias.
@@ -115,18 +89,41 @@ struct AliasSlot {
     target: KeyId,
 }
 
-struct RecentAliases {
-    slots: [Option<AliasSlot>; ALIAS_SLOTS],
-    next: usize,
+thread_local! {
+    static RECENT: RefCell<Ring<Slot, SLOTS>> = const { RefCell::new(Ring::EMPTY) };
+    static ALIASES: RefCell<Ring<AliasSlot, ALIAS_SLOTS>> = const { RefCell::new(Ring::EMPTY) };
 }
 
-thread_local! {
-    static ALIASES: RefCell<RecentAliases> = const {
-        RefCell::new(RecentAliases {
-            slots: [const { None }; ALIAS_SLOTS],
-            next: 0,
+/// The key `id` of cache `cache`, if this thread fetched it at `epoch` (the cache's epoch now)
+/// and it is still alive.
+pub(crate) fn get(cache: u64, epoch: u64, id: &KeyId) -> Option<Arc<CachedKey>> {
+    RECENT
+        .try_with(|r| {
+            r.try_borrow()
+                .ok()?
+                .find(|s| s.id == *id && s.cache == cache && s.epoch == epoch)
+                .and_then(|s| s.key.upgrade())
         })
-    };
+        .ok()
+        .flatten()
+}
+
+/// Remembers `key`, fetched from cache `cache` at `epoch` (read before the fetch), in this
+/// thread's slot of the same key or the next slot in turn.
+pub(crate) fn put(cache: u64, epoch: u64, id: &KeyId, key: &Arc<CachedKey>) {
+    let _ = RECENT.try_with(|r| {
+        let Ok(mut r) = r.try_borrow_mut() else {
+            return;
+        };
+        if let Some(slot) = r.place(|s| s.id == *id && s.cache == cache) {
+            *slot = Some(Slot {
+                cache,
+                epoch,
+                id: *id,
+                key: Arc::downgrade(key),
+            });
+        }
+    });
 }
 
 /// The key alias `name` of `account` named in cache `cache`, if this thread resolved it at
@@ -135,10 +132,8 @@ thread_local! {
 pub(crate) fn alias_get(cache: u64, epoch: u64, account: &AccountId, name: &str) -> Option<KeyId> {
     ALIASES
         .try_with(|r| {
-            let r = r.try_borrow().ok()?;
-            r.slots
-                .iter()
-                .flatten()
+            r.try_borrow()
+                .ok()?
                 .find(|s| {
                     s.epoch == epoch && s.cache == cache && s.account == *account && s.name == name
                 })
@@ -155,16 +150,8 @@ pub(crate) fn alias_put(cache: u64, epoch: u64, account: &AccountId, name: &str,
         let Ok(mut r) = r.try_borrow_mut() else {
             return;
         };
-        let same = r.slots.iter().position(|s| {
-            s.as_ref()
-                .is_some_and(|s| s.cache == cache && s.account == *account && s.name == name)
-        });
-        let at = same.unwrap_or_else(|| {
-            let i = r.next;
-            r.next = (i + 1) % ALIAS_SLOTS;
-            i
-        });
-        let Some(slot) = r.slots.get_mut(at) else {
+        let Some(slot) = r.place(|s| s.cache == cache && s.account == *account && s.name == name)
+        else {
             return;
         };
         let mut kept = slot.take().map(|s| s.name).unwrap_or_default();
